@@ -1,0 +1,383 @@
+package lang
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+)
+
+// ObjectType is a CEL object type declared by Musubi: the unified customer profile, each event
+// type, and the per-configuration trait and segment objects. Values of these types are plain
+// map[string]any at run time, so the engine can build them from JSON without reflection; a field
+// that is absent reads as its zero value, as protobuf fields do, and has() reports presence.
+type ObjectType struct {
+	name   string
+	doc    string
+	fields []Field
+	byName map[string]*types.FieldType
+	celTyp *types.Type
+}
+
+// Field is one field of an ObjectType.
+type Field struct {
+	Name string
+	Type *types.Type
+	Doc  string
+	// Object is set when Type is itself a Musubi object type, so nested values can be coerced.
+	Object *ObjectType
+	// Elem is set when Type is a list of Musubi objects.
+	Elem *ObjectType
+}
+
+var (
+	_ ref.Type                    = (*ObjectType)(nil)
+	_ types.StructTypeDescriptor = (*ObjectType)(nil)
+)
+
+// NewObjectType declares an object type with the given fields.
+func NewObjectType(name, doc string, fields ...Field) *ObjectType {
+	t := &ObjectType{name: name, doc: doc, byName: make(map[string]*types.FieldType, len(fields))}
+	t.celTyp = types.NewObjectType(name, traits.FieldTesterType|traits.IndexerType)
+	for _, f := range fields {
+		t.addField(f)
+	}
+	return t
+}
+
+func (t *ObjectType) addField(f Field) {
+	name := f.Name
+	zero := zeroValue(f)
+	t.fields = append(t.fields, f)
+	t.byName[name] = &types.FieldType{
+		Type: f.Type,
+		IsSet: func(target any) bool {
+			m, ok := target.(map[string]any)
+			if !ok {
+				return false
+			}
+			_, ok = m[name]
+			return ok
+		},
+		GetFrom: func(target any) (any, error) {
+			m, ok := target.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("%s: value is %T, not an object", t.name, target)
+			}
+			if v, ok := m[name]; ok && v != nil {
+				return v, nil
+			}
+			return zero, nil
+		},
+	}
+}
+
+// Obj returns a field whose type is the object type o.
+func (o *ObjectType) Obj(name, doc string) Field {
+	return Field{Name: name, Type: o.celTyp, Doc: doc, Object: o}
+}
+
+// ListOf returns a field holding a list of o.
+func (o *ObjectType) ListOf(name, doc string) Field {
+	return Field{Name: name, Type: types.NewListType(o.celTyp), Doc: doc, Elem: o}
+}
+
+// Name returns the qualified CEL type name.
+func (t *ObjectType) Name() string { return t.name }
+
+// Doc returns the type's description.
+func (t *ObjectType) Doc() string { return t.doc }
+
+// Fields returns the declared fields in declaration order.
+func (t *ObjectType) Fields() []Field { return t.fields }
+
+// CELType returns the type for declarations.
+func (t *ObjectType) CELType() *types.Type { return t.celTyp }
+
+// HasTrait implements ref.Type.
+func (t *ObjectType) HasTrait(trait int) bool {
+	return trait&(traits.FieldTesterType|traits.IndexerType) == trait
+}
+
+// TypeName implements ref.Type.
+func (t *ObjectType) TypeName() string { return t.name }
+
+// ReflectType implements types.StructTypeDescriptor; the values are maps, not Go structs.
+func (t *ObjectType) ReflectType() reflect.Type { return nil }
+
+// FieldNames implements types.StructTypeDescriptor.
+func (t *ObjectType) FieldNames() []string {
+	names := make([]string, len(t.fields))
+	for i, f := range t.fields {
+		names[i] = f.Name
+	}
+	return names
+}
+
+// FindFieldType implements types.StructTypeDescriptor.
+func (t *ObjectType) FindFieldType(name string) (*types.FieldType, bool) {
+	ft, ok := t.byName[name]
+	return ft, ok
+}
+
+// NewValue implements types.StructTypeDescriptor: object literals build the same map form.
+func (t *ObjectType) NewValue(adapter types.Adapter, fields map[string]ref.Val) ref.Val {
+	m := make(map[string]any, len(fields))
+	for k, v := range fields {
+		if _, ok := t.byName[k]; !ok {
+			return types.NewErr("no such field %q on %s", k, t.name)
+		}
+		m[k] = v.Value()
+	}
+	return adapter.NativeToValue(m)
+}
+
+// Adapt implements types.StructTypeDescriptor.
+func (t *ObjectType) Adapt(adapter types.Adapter, value any) ref.Val {
+	return adapter.NativeToValue(value)
+}
+
+func zeroValue(f Field) any {
+	switch {
+	case f.Object != nil:
+		return map[string]any{}
+	}
+	switch f.Type.Kind() {
+	case types.IntKind:
+		return int64(0)
+	case types.UintKind:
+		return uint64(0)
+	case types.DoubleKind:
+		return float64(0)
+	case types.StringKind:
+		return ""
+	case types.BoolKind:
+		return false
+	case types.BytesKind:
+		return []byte{}
+	case types.ListKind:
+		return []any{}
+	case types.MapKind:
+		return map[string]any{}
+	case types.TimestampKind:
+		return time.Unix(0, 0).UTC()
+	case types.DurationKind:
+		return time.Duration(0)
+	}
+	return nil
+}
+
+// Coerce checks a JSON-decoded value against the type and converts it to the run-time form:
+// integers become int64, RFC 3339 strings become time.Time, durations become time.Duration.
+// Unknown fields are refused so a misspelt field in an event is an error, not a silent zero.
+// The path names the place of any error, e.g. "event.cart.items[2].price".
+func (t *ObjectType) Coerce(v any, path string) (map[string]any, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: want an object, got %s", path, jsonKind(v))
+	}
+	out := make(map[string]any, len(m))
+	for k, fv := range m {
+		ft, ok := t.fieldByName(k)
+		if !ok {
+			return nil, fmt.Errorf("%s: unknown field %q%s", path, k, didYouMean(k, t.FieldNames()))
+		}
+		cv, err := coerceField(ft, fv, path+"."+k)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = cv
+	}
+	return out, nil
+}
+
+func (t *ObjectType) fieldByName(name string) (Field, bool) {
+	for _, f := range t.fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+func coerceField(f Field, v any, path string) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if f.Object != nil {
+		return f.Object.Coerce(v, path)
+	}
+	if f.Elem != nil {
+		list, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: want a list, got %s", path, jsonKind(v))
+		}
+		out := make([]any, len(list))
+		for i, e := range list {
+			ce, err := f.Elem.Coerce(e, fmt.Sprintf("%s[%d]", path, i))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = ce
+		}
+		return out, nil
+	}
+	return coerceValue(f.Type, v, path)
+}
+
+func coerceValue(t *types.Type, v any, path string) (any, error) {
+	switch t.Kind() {
+	case types.DynKind, types.AnyKind:
+		return v, nil
+	case types.IntKind:
+		switch n := v.(type) {
+		case float64:
+			if n != math.Trunc(n) || math.Abs(n) > 1<<53 {
+				return nil, fmt.Errorf("%s: want a whole number, got %v", path, n)
+			}
+			return int64(n), nil
+		case int64:
+			return n, nil
+		case int:
+			return int64(n), nil
+		}
+	case types.DoubleKind:
+		switch n := v.(type) {
+		case float64:
+			return n, nil
+		case int64:
+			return float64(n), nil
+		case int:
+			return float64(n), nil
+		}
+	case types.StringKind:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+	case types.BoolKind:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+	case types.TimestampKind:
+		switch s := v.(type) {
+		case string:
+			ts, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: want an RFC 3339 time such as 2027-03-01T10:00:00+09:00, got %q", path, s)
+			}
+			return ts, nil
+		case time.Time:
+			return s, nil
+		}
+	case types.DurationKind:
+		switch s := v.(type) {
+		case string:
+			d, err := ParseDuration(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", path, err)
+			}
+			return d, nil
+		case time.Duration:
+			return s, nil
+		}
+	case types.ListKind:
+		list, ok := v.([]any)
+		if !ok {
+			break
+		}
+		et := t.Parameters()[0]
+		out := make([]any, len(list))
+		for i, e := range list {
+			ce, err := coerceValue(et, e, fmt.Sprintf("%s[%d]", path, i))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = ce
+		}
+		return out, nil
+	case types.MapKind:
+		m, ok := v.(map[string]any)
+		if !ok {
+			break
+		}
+		vt := t.Parameters()[1]
+		out := make(map[string]any, len(m))
+		for k, e := range m {
+			ce, err := coerceValue(vt, e, path+"."+k)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = ce
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s: want %s, got %s", path, typeLabel(t), jsonKind(v))
+}
+
+func typeLabel(t *types.Type) string {
+	switch t.Kind() {
+	case types.IntKind:
+		return "a whole number"
+	case types.DoubleKind:
+		return "a number"
+	case types.StringKind:
+		return "a string"
+	case types.BoolKind:
+		return "true or false"
+	case types.TimestampKind:
+		return "an RFC 3339 time"
+	case types.DurationKind:
+		return "a duration such as \"90d\""
+	case types.ListKind:
+		return "a list"
+	case types.MapKind:
+		return "an object"
+	}
+	return t.String()
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case float64, int, int64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// describe renders the type as documentation lines ("field: type — doc").
+func (t *ObjectType) describe() string {
+	var b strings.Builder
+	for _, f := range t.fields {
+		fmt.Fprintf(&b, "  %-16s %-28s %s\n", f.Name, celTypeString(f.Type), f.Doc)
+	}
+	return b.String()
+}
+
+func celTypeString(t *types.Type) string {
+	switch t.Kind() {
+	case types.ListKind:
+		return "list(" + celTypeString(t.Parameters()[0]) + ")"
+	case types.MapKind:
+		return "map(" + celTypeString(t.Parameters()[0]) + ", " + celTypeString(t.Parameters()[1]) + ")"
+	case types.TimestampKind:
+		return "timestamp"
+	case types.DurationKind:
+		return "duration"
+	}
+	return t.String()
+}

@@ -1,0 +1,189 @@
+package lang
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/types"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// buildSchema compiles the trait expressions (their environment does not depend on the
+// configuration), derives each trait's type, and builds the configuration's CEL schema.
+func (l *loader) buildSchema() {
+	var traitJobs, rest []celJob
+	for _, j := range l.jobs {
+		if j.ctx == CtxTrait {
+			traitJobs = append(traitJobs, j)
+		} else {
+			rest = append(rest, j)
+		}
+	}
+	l.runJobs(nil, traitJobs)
+	l.jobs = rest
+
+	var fields []TraitField
+	for _, name := range Sorted(l.cfg.Traits) {
+		t := l.cfg.Traits[name]
+		typ := types.IntType
+		switch t.Aggregate {
+		case AggSum, AggMin, AggMax:
+			if t.Value != nil {
+				vt := t.Value.OutputType()
+				switch vt.Kind() {
+				case types.IntKind, types.DoubleKind:
+					typ = vt
+				case types.TimestampKind:
+					if t.Aggregate == AggSum {
+						l.errorf(t.Value.Range.Ptr(), "Invalid trait value", "A sum trait adds numbers; this value is a timestamp.")
+					} else {
+						typ = vt
+					}
+				default:
+					l.errorf(t.Value.Range.Ptr(), "Invalid trait value", "A %s trait needs a number; this value is %s.", t.Aggregate, celTypeString(vt))
+				}
+			}
+		case AggLast:
+			if t.Value != nil {
+				typ = t.Value.OutputType()
+				if typ.Kind() == types.DynKind {
+					typ = types.DynType
+				}
+			}
+		}
+		fields = append(fields, TraitField{Name: name, Type: typ})
+	}
+	schema, err := NewSchema(fields, Sorted(l.cfg.Segments))
+	if err != nil {
+		l.errorf(nil, "Cannot build the CEL environment", "%v", err)
+		return
+	}
+	l.cfg.Schema = schema
+}
+
+// compileAll compiles every queued CEL expression on every core and records the references
+// CEL expressions make to segments and traits (customer.segments.x, customer.traits.y).
+func (l *loader) compileAll() {
+	if l.cfg.Schema == nil {
+		return
+	}
+	l.runJobs(l.cfg.Schema, l.jobs)
+	l.jobs = nil
+	l.crossCheck()
+}
+
+func (l *loader) runJobs(schema *Schema, jobs []celJob) {
+	if len(jobs) == 0 {
+		return
+	}
+	type result struct {
+		expr  *Expr
+		diags hcl.Diagnostics
+	}
+	results := make([]result, len(jobs))
+	cost := l.cfg.Settings.CELCostLimit
+	names := sync.OnceValue(func() []string { return schemaNames(schema) })
+	parallel(len(jobs), func(i int) {
+		j := jobs[i]
+		env, err := j.env(schema) // trait environments ignore the (still nil) schema
+		if err != nil || env == nil {
+			results[i].diags = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No CEL environment",
+				Detail: fmt.Sprint(err), Subject: j.site.rng.Ptr()}}
+			return
+		}
+		results[i].expr, results[i].diags = compileCEL(env, j.ctx, j.src, j.site, j.want, cost, names)
+	})
+	for i, r := range results {
+		l.diags = append(l.diags, r.diags...)
+		if r.expr == nil {
+			continue
+		}
+		jobs[i].assign(r.expr)
+		for _, ref := range celRefs(r.expr) {
+			if _, ok := l.declared[ref.kind][ref.name]; ok {
+				l.cfg.Graph.AddEdge(jobs[i].from, ref.kind+"."+ref.name, r.expr.Range)
+			}
+		}
+	}
+}
+
+// schemaNames lists every variable and field name CEL expressions can use, for suggestions.
+func schemaNames(s *Schema) []string {
+	names := []string{"customer", "event", "now", "code", "campaign", "segment", "trigger"}
+	objs := []*ObjectType{LocationType, ItemType, CartType, ConsentType, CouponType, CampaignType, SegmentType, TriggerType}
+	if s != nil {
+		objs = append(objs, s.Customer, s.Traits, s.Segments)
+	}
+	for _, n := range EventTypeNames() {
+		et, _ := LookupEventType(n)
+		objs = append(objs, et.Type)
+	}
+	for _, o := range objs {
+		names = append(names, o.FieldNames()...)
+	}
+	return names
+}
+
+type celRef struct{ kind, name string }
+
+// celRefs finds customer.segments.NAME and customer.traits.NAME in a checked expression.
+func celRefs(e *Expr) []celRef {
+	var out []celRef
+	seen := map[celRef]bool{}
+	celast.PreOrderVisit(e.ast.NativeRep().Expr(), celast.NewExprVisitor(func(x celast.Expr) {
+		if x.Kind() != celast.SelectKind {
+			return
+		}
+		sel := x.AsSelect()
+		op := sel.Operand()
+		if op.Kind() != celast.SelectKind {
+			return
+		}
+		inner := op.AsSelect()
+		if inner.Operand().Kind() != celast.IdentKind || inner.Operand().AsIdent() != "customer" {
+			return
+		}
+		var r celRef
+		switch inner.FieldName() {
+		case "segments":
+			r = celRef{"segment", sel.FieldName()}
+		case "traits":
+			r = celRef{"trait", sel.FieldName()}
+		default:
+			return
+		}
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}))
+	sort.Slice(out, func(i, j int) bool { return out[i].kind+out[i].name < out[j].kind+out[j].name })
+	return out
+}
+
+// crossCheck runs the checks that need several blocks decoded.
+func (l *loader) crossCheck() {
+	for _, name := range Sorted(l.cfg.Triggers) {
+		t := l.cfg.Triggers[name]
+		for _, a := range t.Actions {
+			if a.Type != ActionIssueCoupon || a.Campaign == "" {
+				continue
+			}
+			c := l.cfg.Campaigns[a.Campaign]
+			if c != nil && (c.Coupon == nil || c.Coupon.Codes == nil) {
+				l.errorf(a.Range.Ptr(), "Campaign has no code pool",
+					"issue_coupon draws a unique code from campaign.%s, which needs a coupon with a codes block.", a.Campaign)
+			}
+		}
+	}
+	for _, name := range Sorted(l.cfg.IdentitySources) {
+		s := l.cfg.IdentitySources[name]
+		if l.cfg.Identity == nil && len(l.cfg.IdentitySources) > 1 {
+			l.errorf(s.Range.Ptr(), "Missing identity block",
+				"With more than one identity source, an identity block must say how identifiers tie together: identity { priority = [...] }.")
+			break
+		}
+	}
+}

@@ -1,0 +1,310 @@
+package lang
+
+import (
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Config is a loaded and checked Musubi configuration: every block of a directory decoded into
+// typed values, every CEL expression compiled against its declared types, every reference
+// resolved. Later stages (planner, engine, musubi test) read it and never see source strings.
+type Config struct {
+	// Dir is the directory the files were read from, relative to the fs.FS given to Load.
+	Dir string
+	// Files holds every parsed file by its name, for rendering diagnostics with source snippets.
+	Files map[string]*hcl.File
+
+	Settings        Settings
+	Providers       map[string]*Provider // by "TYPE.NAME"
+	Variables       map[string]*Variable
+	Locals          map[string]*Local
+	Outputs         map[string]*Output
+	IdentitySources map[string]*IdentitySource
+	Identity        *Identity // nil when no identity block is declared
+	Traits          map[string]*Trait
+	Segments        map[string]*Segment
+	Campaigns       map[string]*Campaign
+	Triggers        map[string]*Trigger
+	Policies        map[string]*Policy
+
+	// Graph holds the references between blocks; it is acyclic once Load succeeds.
+	Graph *Graph
+	// Schema holds the CEL environments and types built for this configuration.
+	Schema *Schema
+}
+
+// Settings is the `musubi` block.
+type Settings struct {
+	Currency     string // ISO 4217 default for coupon amounts; JPY unless set
+	Timezone     string // IANA zone for validity windows and quiet hours; Asia/Tokyo unless set
+	CELCostLimit uint64 // runtime cost limit of every CEL program
+	Backend      *Backend
+	Delivery     Delivery
+	Range        hcl.Range
+}
+
+// Backend is the `backend "TYPE"` block: where state lives.
+type Backend struct {
+	Type   string
+	Config map[string]cty.Value
+	Range  hcl.Range
+}
+
+// Delivery holds the sending rules the engine applies before every message.
+type Delivery struct {
+	QuietHours    *QuietHours
+	FrequencyCaps []FrequencyCap
+}
+
+// QuietHours is a daily window in which messages are held, not dropped.
+type QuietHours struct {
+	From, Until string // "HH:MM"
+	Timezone    string
+	Range       hcl.Range
+}
+
+// FrequencyCap limits how many messages a customer receives on a channel in a period.
+type FrequencyCap struct {
+	Channel string // provider type such as "line", or "*" for all
+	Max     int
+	Per     time.Duration
+	Range   hcl.Range
+}
+
+// ProviderRef names a configured provider: `provider.TYPE.NAME` in the language.
+type ProviderRef struct {
+	Type, Name string
+}
+
+// String returns "TYPE.NAME".
+func (r ProviderRef) String() string { return r.Type + "." + r.Name }
+
+// Provider is a `provider "TYPE" "NAME"` block.
+type Provider struct {
+	Ref    ProviderRef
+	Source string // "builtin/TYPE" or a plugin source
+	// Config holds the evaluated attributes other than source. Values derived from env() or
+	// from sensitive variables are in Sensitive and must never be written anywhere.
+	Config     map[string]cty.Value
+	Sensitive  map[string]bool
+	AttrRanges map[string]hcl.Range
+	Range      hcl.Range
+}
+
+// Variable is a `variable` block with its resolved value.
+type Variable struct {
+	Name        string
+	Description string
+	Type        cty.Type
+	Default     cty.Value // cty.NilVal when required
+	Sensitive   bool
+	Validations []VariableValidation
+	Value       cty.Value
+	Range       hcl.Range
+}
+
+// VariableValidation is a `validation` block inside a variable.
+type VariableValidation struct {
+	Condition    hcl.Expression
+	ErrorMessage string
+}
+
+// Local is one attribute of a `locals` block.
+type Local struct {
+	Name  string
+	Expr  hcl.Expression
+	Value cty.Value
+	Range hcl.Range
+}
+
+// Output is an `output` block.
+type Output struct {
+	Name        string
+	Description string
+	Sensitive   bool
+	Value       cty.Value
+	Range       hcl.Range
+}
+
+// IdentitySource is an `identity_source` block: a system contributing customer identifiers.
+type IdentitySource struct {
+	Name     string
+	Provider ProviderRef
+	// Identifiers maps an identifier type (email, phone, member, line_user…) to the field of the
+	// source's records or events that carries it.
+	Identifiers map[string]string
+	// Events lists the event types the source sends; when empty, every type any trigger or
+	// trait listens to.
+	Events []string
+	Range  hcl.Range
+}
+
+// Identity is the `identity` block: how identifiers tie into one unified customer ID.
+type Identity struct {
+	// Priority orders identifier types, strongest first; when a merge would break a limit, the
+	// weakest identifiers of the incoming event are dropped first.
+	Priority       []string
+	Limits         map[string]IdentityLimit
+	Blocked        map[string]*BlockedValues
+	DefaultCountry string // for normalising national phone numbers to E.164
+	Range          hcl.Range
+}
+
+// IdentityLimit caps how many values of one identifier type a profile may hold (merge protection).
+type IdentityLimit struct {
+	Type   string
+	Max    int
+	Window time.Duration // 0: ever
+	Range  hcl.Range
+}
+
+// BlockedValues lists identifier values never used for matching (shared devices, test accounts).
+type BlockedValues struct {
+	Type     string
+	Values   []string
+	Patterns []*regexp.Regexp
+	Range    hcl.Range
+}
+
+// Aggregate is how a trait combines the events it counts.
+type Aggregate string
+
+// The aggregates a trait may use.
+const (
+	AggCount    Aggregate = "count"
+	AggSum      Aggregate = "sum"
+	AggMin      Aggregate = "min"
+	AggMax      Aggregate = "max"
+	AggLast     Aggregate = "last"
+	AggDistinct Aggregate = "distinct"
+)
+
+// Trait is a `trait` block: a per-customer aggregate the engine maintains as events arrive.
+type Trait struct {
+	Name      string
+	On        string
+	Where     *Expr // nil: every event of type On
+	Window    time.Duration
+	Aggregate Aggregate
+	Value     *Expr // the aggregated expression; nil for count
+	Range     hcl.Range
+}
+
+// Segment is a `segment` block.
+type Segment struct {
+	Name        string
+	Description string
+	Condition   *Expr
+	Range       hcl.Range
+}
+
+// Campaign is a `campaign` block.
+type Campaign struct {
+	Name        string
+	Description string
+	Coupon      *Coupon // nil for a message-only campaign
+	Audience    string  // segment name, or ""
+	Channels    []ProviderRef
+	Messages    []*Message
+	Range       hcl.Range
+	// AttrRanges points at attributes for plan-time errors ("channels", "coupon.percent"…).
+	AttrRanges map[string]hcl.Range
+}
+
+// Coupon is a campaign's offer, normalised: money in minor units, times with zones.
+type Coupon struct {
+	Title        string
+	Percent      float64 // 0 when Amount is set
+	Amount       int64   // minor units; 0 when Percent is set
+	Currency     string
+	MinTotal     int64 // minor units
+	Code         string
+	Codes        *CodePool
+	PerCustomer  int
+	TotalLimit   int
+	ValidFrom    time.Time
+	ValidUntil   time.Time
+	Timezone     string
+	CombinesWith []string
+	Range        hcl.Range
+}
+
+// CodePool is a coupon's set of unique codes.
+type CodePool struct {
+	Pattern string // '#' stands for one character of Charset
+	Charset string
+	Count   int
+}
+
+// Message is a `message` block of a campaign or a send action of a trigger.
+type Message struct {
+	Via      ProviderRef
+	Subject  *Template // email subject; nil elsewhere
+	Template *Template
+	Variants []*MessageVariant
+	Range    hcl.Range
+}
+
+// MessageVariant replaces a message's text for the customers its condition selects (tone,
+// locale); the first matching variant wins.
+type MessageVariant struct {
+	Name     string
+	When     *Expr
+	Subject  *Template
+	Template *Template
+	Range    hcl.Range
+}
+
+// ActionType names what a trigger does.
+type ActionType string
+
+// The actions a trigger may take.
+const (
+	ActionSend        ActionType = "send"
+	ActionIssueCoupon ActionType = "issue_coupon"
+	ActionEmit        ActionType = "emit"
+)
+
+// Trigger is a `trigger` block.
+type Trigger struct {
+	Name      string
+	On        string
+	Condition *Expr // nil: always
+	Cooldown  time.Duration
+	Actions   []*Action
+	Range     hcl.Range
+}
+
+// Action is an `action` block of a trigger.
+type Action struct {
+	Type     ActionType
+	Message  *Message // send; issue_coupon when it delivers the code
+	Campaign string   // issue_coupon
+	Event    string   // emit
+	Data     map[string]*Expr
+	Range    hcl.Range
+}
+
+// Policy is a `policy` block: a CEL rule every planned object of a kind must pass.
+type Policy struct {
+	Name      string
+	AppliesTo string // "campaign", "segment" or "trigger"
+	Condition *Expr
+	Message   string
+	Severity  string // "error" blocks apply; "warning" is shown
+	Range     hcl.Range
+}
+
+// Sorted returns the keys of m in order, for deterministic output.
+func Sorted[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,136 @@
+package lang
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// WriteDiagnostics renders diagnostics for people: a "file:line:col: error: summary" line that
+// editors and CI annotate, the source line with the problem underlined, then the advice.
+func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool) {
+	paint := func(code, s string) string {
+		if !color {
+			return s
+		}
+		return "\x1b[" + code + "m" + s + "\x1b[0m"
+	}
+	for i, d := range diags {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		sev := paint("1;31", "error")
+		if d.Severity == hcl.DiagWarning {
+			sev = paint("1;33", "warning")
+		}
+		if d.Subject != nil {
+			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, paint("1", d.Summary))
+			writeSnippet(w, files, d.Subject, paint)
+		} else {
+			fmt.Fprintf(w, "%s: %s\n", sev, paint("1", d.Summary))
+		}
+		if d.Detail != "" {
+			for _, line := range strings.Split(d.Detail, "\n") {
+				fmt.Fprintf(w, "  %s\n", line)
+			}
+		}
+	}
+}
+
+func writeSnippet(w io.Writer, files map[string]*hcl.File, rng *hcl.Range, paint func(string, string) string) {
+	f := files[rng.Filename]
+	if f == nil || rng.Start.Byte > len(f.Bytes) {
+		return
+	}
+	src := f.Bytes
+	start := strings.LastIndexByte(string(src[:rng.Start.Byte]), '\n') + 1
+	end := strings.IndexByte(string(src[rng.Start.Byte:]), '\n')
+	if end < 0 {
+		end = len(src)
+	} else {
+		end += rng.Start.Byte
+	}
+	line := strings.TrimRight(string(src[start:end]), "\r")
+	gutter := fmt.Sprintf("%d", rng.Start.Line)
+	pad := strings.Repeat(" ", len(gutter))
+	fmt.Fprintf(w, "%s |\n%s | %s\n", pad, gutter, line)
+	// Underline in display columns; tabs keep their width so the marks line up.
+	prefix := []rune(string(src[start:rng.Start.Byte]))
+	var b strings.Builder
+	for _, r := range prefix {
+		if r == '\t' {
+			b.WriteByte('\t')
+		} else {
+			b.WriteString(strings.Repeat(" ", runeWidth(r)))
+		}
+	}
+	spanEnd := rng.End.Byte
+	if rng.End.Line != rng.Start.Line || spanEnd > end {
+		spanEnd = end
+	}
+	width := 0
+	for _, r := range string(src[rng.Start.Byte:max(spanEnd, rng.Start.Byte)]) {
+		width += runeWidth(r)
+	}
+	fmt.Fprintf(w, "%s | %s%s\n", pad, b.String(), paint("1;31", strings.Repeat("^", max(width, 1))))
+}
+
+// runeWidth counts East Asian wide characters as two columns, so underlines match what a
+// terminal shows for Japanese text.
+func runeWidth(r rune) int {
+	switch {
+	case r >= 0x1100 && r <= 0x115F, r >= 0x2E80 && r <= 0xA4CF, r >= 0xAC00 && r <= 0xD7A3,
+		r >= 0xF900 && r <= 0xFAFF, r >= 0xFE30 && r <= 0xFE4F, r >= 0xFF00 && r <= 0xFF60,
+		r >= 0xFFE0 && r <= 0xFFE6, r >= 0x1F300 && r <= 0x1FAFF, r >= 0x20000 && r <= 0x3FFFD:
+		return 2
+	}
+	return 1
+}
+
+// JSONDiagnostic is the machine-readable form of a diagnostic (validate -json, plan -json).
+type JSONDiagnostic struct {
+	Severity string     `json:"severity"`
+	Summary  string     `json:"summary"`
+	Detail   string     `json:"detail,omitempty"`
+	Range    *JSONRange `json:"range,omitempty"`
+}
+
+// JSONRange is a source range with 1-based lines and columns.
+type JSONRange struct {
+	Filename string  `json:"filename"`
+	Start    JSONPos `json:"start"`
+	End      JSONPos `json:"end"`
+}
+
+// JSONPos is a position in a file.
+type JSONPos struct {
+	Line   int `json:"line"`
+	Column int `json:"column"`
+	Byte   int `json:"byte"`
+}
+
+// ToJSONDiagnostics converts diagnostics for JSON output.
+func ToJSONDiagnostics(diags hcl.Diagnostics) []JSONDiagnostic {
+	out := make([]JSONDiagnostic, 0, len(diags))
+	for _, d := range diags {
+		jd := JSONDiagnostic{Severity: "error", Summary: d.Summary, Detail: d.Detail}
+		if d.Severity == hcl.DiagWarning {
+			jd.Severity = "warning"
+		}
+		if r := d.Subject; r != nil {
+			jd.Range = &JSONRange{Filename: r.Filename,
+				Start: JSONPos{r.Start.Line, r.Start.Column, r.Start.Byte},
+				End:   JSONPos{r.End.Line, r.End.Column, r.End.Byte}}
+		}
+		out = append(out, jd)
+	}
+	return out
+}
+
+// MarshalDiagnostics is ToJSONDiagnostics encoded.
+func MarshalDiagnostics(diags hcl.Diagnostics) ([]byte, error) {
+	return json.MarshalIndent(ToJSONDiagnostics(diags), "", "  ")
+}

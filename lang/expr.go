@@ -1,0 +1,337 @@
+package lang
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Expr is a CEL expression compiled and type-checked at load. The program is planned on first
+// use, so `validate` pays only for checking; every evaluation runs under the cost limit.
+type Expr struct {
+	Source  string
+	Context Context
+	// Range is where the expression is written in the HCL files.
+	Range hcl.Range
+
+	ast       *cel.Ast
+	env       *cel.Env
+	costLimit uint64
+
+	once   sync.Once
+	prg    cel.Program
+	prgErr error
+}
+
+// AST returns the checked syntax tree.
+func (e *Expr) AST() *cel.Ast { return e.ast }
+
+// Env returns the environment the expression was checked in.
+func (e *Expr) Env() *cel.Env { return e.env }
+
+// OutputType is the checked result type.
+func (e *Expr) OutputType() *cel.Type { return e.ast.OutputType() }
+
+// Program returns the evaluable program, planning it once.
+func (e *Expr) Program() (cel.Program, error) {
+	e.once.Do(func() {
+		e.prg, e.prgErr = e.env.Program(e.ast,
+			cel.CostLimit(e.costLimit),
+			cel.InterruptCheckFrequency(100),
+			cel.EvalOptions(cel.OptOptimize),
+		)
+	})
+	return e.prg, e.prgErr
+}
+
+// Eval evaluates the expression with vars (a map[string]any or a cel activation).
+func (e *Expr) Eval(vars any) (ref.Val, error) {
+	prg, err := e.Program()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Range, err)
+	}
+	v, _, err := prg.Eval(vars)
+	if err != nil {
+		return nil, fmt.Errorf("%s: evaluating %q: %w", e.Range, e.Source, err)
+	}
+	return v, nil
+}
+
+// EvalBool evaluates a condition.
+func (e *Expr) EvalBool(vars any) (bool, error) {
+	v, err := e.Eval(vars)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("%s: condition gave %s, not a bool", e.Range, v.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+// celSite locates CEL source text inside an HCL file so CEL errors can point at the exact
+// column within the string: the expression holding the text, and the byte offset of the CEL
+// text inside the string's value (non-zero for a {{ … }} placeholder of a template).
+type celSite struct {
+	src    []byte // the whole file
+	rng    hcl.Range
+	value  string // the string's value: the CEL text, or the template holding it
+	offset int
+}
+
+// compileCEL parses and checks src in env. want, when not nil, is the required result type.
+// names supplies field and variable names for "did you mean" advice; it runs only on errors.
+func compileCEL(env *cel.Env, ctx Context, src string, site celSite, want *cel.Type, costLimit uint64, names func() []string) (*Expr, hcl.Diagnostics) {
+	ast, iss := env.Parse(src)
+	if iss.Err() != nil {
+		return nil, celDiags("CEL syntax error", iss, site, src, names)
+	}
+	checked, iss := env.Check(ast)
+	if iss.Err() != nil {
+		return nil, celDiags("CEL type error", iss, site, src, names)
+	}
+	if want != nil {
+		got := checked.OutputType()
+		if !got.IsAssignableType(want) && got.Kind() != types.DynKind {
+			return nil, hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  "CEL type error",
+				Detail:   fmt.Sprintf("This expression gives %s; it must give %s.", celTypeString(got), celTypeString(want)),
+				Subject:  site.rangeOf(src, 0, len(src)).Ptr(),
+			}}
+		}
+	}
+	return &Expr{Source: src, Context: ctx, Range: site.rng, ast: checked, env: env, costLimit: costLimit}, nil
+}
+
+func celDiags(summary string, iss *cel.Issues, site celSite, src string, names func() []string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, e := range iss.Errors() {
+		line, col := e.Location.Line(), e.Location.Column()
+		start := runeOffset(src, line, col)
+		end := start
+		if start < len(src) {
+			_, n := utf8.DecodeRuneInString(src[start:])
+			end = start + n
+		}
+		msg := e.Message
+		// Point at the misspelt name itself rather than the dot before it.
+		if rest, ok := strings.CutPrefix(msg, "undefined field '"); ok && start < len(src) && src[start] == '.' {
+			name, _, _ := strings.Cut(rest, "'")
+			if strings.HasPrefix(src[start+1:], name) {
+				start, end = start+1, start+1+len(name)
+			}
+		}
+		if h := celHint(msg, names); h != "" {
+			msg += "\n" + h
+		}
+		rng := site.rangeOf(src, start, end)
+		if line <= 0 {
+			rng = site.rng
+		}
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  summary,
+			Detail:   msg,
+			Subject:  rng.Ptr(),
+		})
+	}
+	return diags
+}
+
+// celHint adds advice to the CEL errors people meet most.
+func celHint(msg string, names func() []string) string {
+	for _, prefix := range []string{"undefined field '", "undeclared reference to '"} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok && names != nil {
+			name, _, _ := strings.Cut(rest, "'")
+			if s := suggest(name, names()); s != "" {
+				return fmt.Sprintf("Did you mean %q?", s)
+			}
+		}
+	}
+	switch {
+	case strings.Contains(msg, "applied to '(int, string)'") || strings.Contains(msg, "applied to '(string, int)'"):
+		return "A number is compared with a string: write the number without quotes."
+	case strings.Contains(msg, "applied to '(int, double)'") || strings.Contains(msg, "applied to '(double, int)'"):
+		return "Arithmetic mixes a whole number and a decimal: write 3.0 instead of 3, or convert with double()."
+	case strings.Contains(msg, "undeclared reference to 'var'"):
+		return "Use HCL interpolation for variables inside a condition: \"… ${var.name} …\"."
+	}
+	return ""
+}
+
+// runeOffset converts a CEL location (1-based line, 0-based column in code points) to a byte
+// offset in src.
+func runeOffset(src string, line, col int) int {
+	off := 0
+	for l := 1; l < line; l++ {
+		i := strings.IndexByte(src[off:], '\n')
+		if i < 0 {
+			return len(src)
+		}
+		off += i + 1
+	}
+	for c := 0; c < col && off < len(src); c++ {
+		_, n := utf8.DecodeRuneInString(src[off:])
+		off += n
+	}
+	return off
+}
+
+// rangeOf maps the byte span [start, end) of the CEL text to a range in the HCL file. When the
+// text cannot be found verbatim (an interpolated template), it falls back to the whole expression.
+func (s celSite) rangeOf(cel string, start, end int) hcl.Range {
+	if s.src == nil || s.rng.End.Byte > len(s.src) {
+		return s.rng
+	}
+	idx := s.cookedIndex()
+	if !s.matches(idx) || s.offset+end >= len(idx) {
+		return s.rng
+	}
+	r := hcl.Range{Filename: s.rng.Filename}
+	r.Start = s.posAt(idx[s.offset+start])
+	r.End = s.posAt(idx[s.offset+end])
+	if r.End.Byte <= r.Start.Byte {
+		r.End = s.posAt(r.Start.Byte + 1)
+	}
+	return r
+}
+
+// cookedIndex maps each byte of the string's value to its byte offset in the file; nil when
+// the expression is not a plain string literal or heredoc.
+func (s celSite) cookedIndex() []int {
+	raw := s.src[s.rng.Start.Byte:s.rng.End.Byte]
+	base := s.rng.Start.Byte
+	switch {
+	case len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"':
+		return unquoteIndex(raw[1:len(raw)-1], base+1)
+	case len(raw) > 2 && raw[0] == '<' && raw[1] == '<':
+		return heredocIndex(raw, base)
+	}
+	return nil
+}
+
+// matches reports whether idx really maps the value: an interpolated template decodes to
+// something else, and then positions inside it are unknown.
+func (s celSite) matches(idx []int) bool {
+	if idx == nil || len(idx)-1 != len(s.value) {
+		return false
+	}
+	for i := 0; i < len(s.value); i++ {
+		c := s.src[idx[i]]
+		if c != s.value[i] && c != '\\' && c != '$' && c != '%' {
+			return false
+		}
+	}
+	return true
+}
+
+// unquoteIndex decodes HCL and JSON string escapes, recording for each decoded byte the file
+// offset it came from (plus one entry for the end).
+func unquoteIndex(raw []byte, base int) []int {
+	idx := make([]int, 0, len(raw)+1)
+	for i := 0; i < len(raw); {
+		switch {
+		case raw[i] == '\\' && i+1 < len(raw):
+			n, width := escapeWidth(raw[i:])
+			for k := 0; k < width; k++ {
+				idx = append(idx, base+i)
+			}
+			i += n
+		case (raw[i] == '$' || raw[i] == '%') && i+2 < len(raw) && raw[i+1] == raw[i] && raw[i+2] == '{':
+			idx = append(idx, base+i, base+i+2)
+			i += 3
+		default:
+			idx = append(idx, base+i)
+			i++
+		}
+	}
+	return append(idx, base+len(raw))
+}
+
+// escapeWidth returns the length of the escape at the start of raw and the number of bytes it
+// decodes to.
+func escapeWidth(raw []byte) (n, width int) {
+	switch raw[1] {
+	case 'u':
+		if len(raw) >= 6 {
+			var r rune
+			if _, err := fmt.Sscanf(string(raw[2:6]), "%04x", &r); err == nil {
+				return 6, utf8.RuneLen(r)
+			}
+		}
+	case 'U':
+		if len(raw) >= 10 {
+			var r rune
+			if _, err := fmt.Sscanf(string(raw[2:10]), "%08x", &r); err == nil {
+				return 10, utf8.RuneLen(r)
+			}
+		}
+	}
+	return 2, 1
+}
+
+// heredocIndex handles <<EOT and <<-EOT: each value line is the tail of its source line.
+func heredocIndex(raw []byte, base int) []int {
+	nl := strings.IndexByte(string(raw), '\n')
+	if nl < 0 {
+		return nil
+	}
+	body := string(raw[nl+1:])
+	lines := strings.SplitAfter(body, "\n")
+	if len(lines) > 0 {
+		lines = lines[:len(lines)-1] // the closing marker
+	}
+	indent := -1
+	if raw[2] == '-' {
+		for _, l := range lines {
+			t := strings.TrimLeft(l, " \t")
+			if strings.TrimSpace(l) == "" {
+				continue
+			}
+			if w := len(l) - len(t); indent < 0 || w < indent {
+				indent = w
+			}
+		}
+	}
+	if indent < 0 {
+		indent = 0
+	}
+	var idx []int
+	off := base + nl + 1
+	for _, l := range lines {
+		skip := min(indent, len(l)-len(strings.TrimLeft(l, " \t")))
+		for i := skip; i < len(l); i++ {
+			idx = append(idx, off+i)
+		}
+		off += len(l)
+	}
+	return append(idx, off)
+}
+
+// posAt computes the line and column of a file byte offset, counting from the range start.
+func (s celSite) posAt(byteOff int) hcl.Pos {
+	p := s.rng.Start
+	if byteOff < p.Byte {
+		return p
+	}
+	for i := p.Byte; i < byteOff && i < len(s.src); {
+		r, n := utf8.DecodeRune(s.src[i:])
+		if r == '\n' {
+			p.Line++
+			p.Column = 1
+		} else {
+			p.Column++
+		}
+		i += n
+	}
+	p.Byte = byteOff
+	return p
+}

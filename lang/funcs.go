@@ -1,0 +1,148 @@
+package lang
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// SensitiveMark marks values that must never be written to state, plans or logs: everything
+// read with env() and every variable declared sensitive.
+const SensitiveMark = "sensitive"
+
+// functions returns the HCL functions of the language: go-cty's standard library under the
+// names Terraform users know, plus file, templatefile, env, timeadd and formatdate. Files are
+// read from fsys relative to dir, so a git ref loads exactly like the working tree.
+func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) map[string]function.Function {
+	readFile := func(p string) ([]byte, error) {
+		full := path.Clean(path.Join(dir, p))
+		if !fs.ValidPath(full) {
+			return nil, fmt.Errorf("%q is outside the configuration directory", p)
+		}
+		b, err := fs.ReadFile(fsys, full)
+		if err != nil {
+			return nil, fmt.Errorf("reading %q: %w", p, unwrapPathErr(err))
+		}
+		return b, nil
+	}
+	fileFn := function.New(&function.Spec{
+		Description: "Reads a file of the configuration directory as UTF-8 text.",
+		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			b, err := readFile(args[0].AsString())
+			if err != nil {
+				return cty.NilVal, err
+			}
+			if !utf8.Valid(b) {
+				return cty.NilVal, fmt.Errorf("%q is not UTF-8 text", args[0].AsString())
+			}
+			return cty.StringVal(string(b)), nil
+		},
+	})
+	templateFn := function.New(&function.Spec{
+		Description: "Renders a file of the configuration directory as an HCL template with the given variables.",
+		Params: []function.Parameter{
+			{Name: "path", Type: cty.String},
+			{Name: "vars", Type: cty.DynamicPseudoType},
+		},
+		Type: function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := args[0].AsString()
+			b, err := readFile(p)
+			if err != nil {
+				return cty.NilVal, err
+			}
+			tmpl, diags := hclsyntax.ParseTemplate(b, p, hcl.InitialPos)
+			if diags.HasErrors() {
+				return cty.NilVal, fmt.Errorf("%s", diags.Error())
+			}
+			vars := map[string]cty.Value{}
+			if v := args[1]; !v.IsNull() {
+				if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+					return cty.NilVal, fmt.Errorf("the second argument must be an object of template variables")
+				}
+				for it := v.ElementIterator(); it.Next(); {
+					k, ev := it.Element()
+					vars[k.AsString()] = ev
+				}
+			}
+			out, diags := tmpl.Value(&hcl.EvalContext{Variables: vars})
+			if diags.HasErrors() {
+				return cty.NilVal, fmt.Errorf("%s", diags.Error())
+			}
+			return out, nil
+		},
+	})
+	envFn := function.New(&function.Spec{
+		Description: "Reads an environment variable; the value is sensitive. A second argument is the default.",
+		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+		VarParam:    &function.Parameter{Name: "default", Type: cty.String},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			name := args[0].AsString()
+			if v, ok := lookupEnv(name); ok {
+				return cty.StringVal(v).Mark(SensitiveMark), nil
+			}
+			if len(args) > 1 {
+				return args[1].Mark(SensitiveMark), nil
+			}
+			return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
+		},
+	})
+	nonsensitiveFn := function.New(&function.Spec{
+		Description: "Removes the sensitive mark, for values that are not secret (a shop domain read with env).",
+		Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowMarked: true, AllowNull: true}},
+		Type:        func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			v, _ := args[0].UnmarkDeep()
+			return v, nil
+		},
+	})
+	sensitiveFn := function.New(&function.Spec{
+		Description: "Marks a value sensitive.",
+		Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowMarked: true, AllowNull: true}},
+		Type:        func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			return args[0].Mark(SensitiveMark), nil
+		},
+	})
+	return map[string]function.Function{
+		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "chomp": stdlib.ChompFunc,
+		"chunklist": stdlib.ChunklistFunc, "coalesce": stdlib.CoalesceFunc, "coalescelist": stdlib.CoalesceListFunc,
+		"compact": stdlib.CompactFunc, "concat": stdlib.ConcatFunc, "contains": stdlib.ContainsFunc,
+		"csvdecode": stdlib.CSVDecodeFunc, "distinct": stdlib.DistinctFunc, "element": stdlib.ElementFunc,
+		"flatten": stdlib.FlattenFunc, "floor": stdlib.FloorFunc, "format": stdlib.FormatFunc,
+		"formatdate": stdlib.FormatDateFunc, "formatlist": stdlib.FormatListFunc, "indent": stdlib.IndentFunc,
+		"join": stdlib.JoinFunc, "jsondecode": stdlib.JSONDecodeFunc, "jsonencode": stdlib.JSONEncodeFunc,
+		"keys": stdlib.KeysFunc, "length": stdlib.LengthFunc, "log": stdlib.LogFunc, "lookup": stdlib.LookupFunc,
+		"lower": stdlib.LowerFunc, "max": stdlib.MaxFunc, "merge": stdlib.MergeFunc, "min": stdlib.MinFunc,
+		"parseint": stdlib.ParseIntFunc, "pow": stdlib.PowFunc, "range": stdlib.RangeFunc, "regex": stdlib.RegexFunc,
+		"regexall": stdlib.RegexAllFunc, "replace": stdlib.ReplaceFunc, "reverse": stdlib.ReverseListFunc,
+		"setintersection": stdlib.SetIntersectionFunc, "setproduct": stdlib.SetProductFunc,
+		"setsubtract": stdlib.SetSubtractFunc, "setunion": stdlib.SetUnionFunc, "signum": stdlib.SignumFunc,
+		"slice": stdlib.SliceFunc, "sort": stdlib.SortFunc, "split": stdlib.SplitFunc, "strrev": stdlib.ReverseFunc,
+		"substr": stdlib.SubstrFunc, "timeadd": stdlib.TimeAddFunc, "title": stdlib.TitleFunc, "trim": stdlib.TrimFunc,
+		"trimprefix": stdlib.TrimPrefixFunc, "trimspace": stdlib.TrimSpaceFunc, "trimsuffix": stdlib.TrimSuffixFunc,
+		"upper": stdlib.UpperFunc, "values": stdlib.ValuesFunc, "zipmap": stdlib.ZipmapFunc,
+		"tostring": stdlib.MakeToFunc(cty.String), "tonumber": stdlib.MakeToFunc(cty.Number),
+		"tobool": stdlib.MakeToFunc(cty.Bool), "tolist": stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
+		"tomap": stdlib.MakeToFunc(cty.Map(cty.DynamicPseudoType)), "toset": stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
+		"file": fileFn, "templatefile": templateFn, "env": envFn,
+		"sensitive": sensitiveFn, "nonsensitive": nonsensitiveFn,
+	}
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

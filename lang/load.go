@@ -1,0 +1,339 @@
+package lang
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	hcljson "github.com/hashicorp/hcl/v2/json"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// File name suffixes. Test files are for `musubi test` and are not part of the programme.
+const (
+	NativeSuffix   = ".hcl"
+	JSONSuffix     = ".hcl.json"
+	testSuffix     = ".test.hcl"
+	testJSONSuffix = ".test.hcl.json"
+)
+
+// LoadOptions carries input variable values and the environment.
+type LoadOptions struct {
+	// Vars are -var arguments, "NAME=VALUE", applied last.
+	Vars []string
+	// VarFiles are -var-file paths, read with ReadFile, applied in order before Vars.
+	VarFiles []string
+	// LookupEnv reads environment variables for env() and MUSUBI_VAR_*; os.LookupEnv if nil.
+	LookupEnv func(string) (string, bool)
+	// ReadFile reads var files; os.ReadFile if nil.
+	ReadFile func(string) ([]byte, error)
+	// Environ lists the environment as "K=V", for MUSUBI_VAR_*; os.Environ if nil.
+	Environ func() []string
+}
+
+// IsConfigFile reports whether a file name is loaded as part of the programme.
+func IsConfigFile(name string) bool {
+	if strings.HasSuffix(name, testSuffix) || strings.HasSuffix(name, testJSONSuffix) {
+		return false
+	}
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
+	return strings.HasSuffix(name, NativeSuffix) || strings.HasSuffix(name, JSONSuffix)
+}
+
+// rootSchema lists the top-level blocks of the language.
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "musubi"},
+		{Type: "provider", LabelNames: []string{"type", "name"}},
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "output", LabelNames: []string{"name"}},
+		{Type: "identity_source", LabelNames: []string{"name"}},
+		{Type: "identity"},
+		{Type: "trait", LabelNames: []string{"name"}},
+		{Type: "segment", LabelNames: []string{"name"}},
+		{Type: "campaign", LabelNames: []string{"name"}},
+		{Type: "trigger", LabelNames: []string{"name"}},
+		{Type: "policy", LabelNames: []string{"name"}},
+	},
+}
+
+type loader struct {
+	fsys fs.FS
+	dir  string
+	opts LoadOptions
+
+	cfg      *Config
+	diags    hcl.Diagnostics
+	srcs     map[string][]byte
+	blocks   []*hcl.Block
+	declared map[string]map[string]hcl.Range
+	funcs    map[string]function.Function
+	ctx      *hcl.EvalContext
+	jobs     []celJob
+}
+
+// Load reads every configuration file of dir in fsys (a directory on disk, or a git tree),
+// decodes and checks it, and returns the configuration with every problem found, not just the
+// first. The configuration is usable only when the diagnostics have no errors.
+func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ
+	}
+	if dir == "" {
+		dir = "."
+	}
+	l := &loader{
+		fsys: fsys, dir: dir, opts: opts,
+		srcs:     map[string][]byte{},
+		declared: map[string]map[string]hcl.Range{},
+		cfg: &Config{
+			Dir:             dir,
+			Files:           map[string]*hcl.File{},
+			Providers:       map[string]*Provider{},
+			Variables:       map[string]*Variable{},
+			Locals:          map[string]*Local{},
+			Outputs:         map[string]*Output{},
+			IdentitySources: map[string]*IdentitySource{},
+			Traits:          map[string]*Trait{},
+			Segments:        map[string]*Segment{},
+			Campaigns:       map[string]*Campaign{},
+			Triggers:        map[string]*Trigger{},
+			Policies:        map[string]*Policy{},
+			Graph:           newGraph(),
+		},
+	}
+	l.funcs = functions(fsys, dir, opts.LookupEnv)
+	l.ctx = &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: l.funcs}
+
+	if !l.parseFiles() {
+		return l.cfg, l.diags
+	}
+	l.declare()
+	l.decodeSettings()
+	l.decodeVariables()
+	l.decodeLocals()
+	l.decodeBlocks()
+	l.buildSchema()
+	l.compileAll()
+	l.checkCycles()
+	sortDiags(l.diags)
+	return l.cfg, l.diags
+}
+
+// LoadDir loads the configuration in a directory on disk.
+func LoadDir(dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
+	return Load(os.DirFS(dir), ".", opts)
+}
+
+func (l *loader) errorf(rng *hcl.Range, summary, format string, args ...any) {
+	l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng})
+}
+
+// parseFiles reads and parses the files in parallel. It reports false when nothing can be
+// decoded (no directory, no files).
+func (l *loader) parseFiles() bool {
+	entries, err := fs.ReadDir(l.fsys, l.dir)
+	if err != nil {
+		l.errorf(nil, "Cannot read configuration directory", "%s: %v", l.dir, unwrapPathErr(err))
+		return false
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && IsConfigFile(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		l.errorf(nil, "No configuration files", "%s has no *%s or *%s files.", l.dir, NativeSuffix, JSONSuffix)
+		return false
+	}
+	type parsed struct {
+		name  string
+		src   []byte
+		file  *hcl.File
+		diags hcl.Diagnostics
+	}
+	results := make([]parsed, len(names))
+	parallel(len(names), func(i int) {
+		name := names[i]
+		full := path.Join(l.dir, name)
+		display := full
+		if l.dir == "." {
+			display = name
+		}
+		src, err := fs.ReadFile(l.fsys, full)
+		if err != nil {
+			results[i] = parsed{name: display, diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read file", Detail: fmt.Sprintf("%s: %v", display, unwrapPathErr(err))}}}
+			return
+		}
+		var f *hcl.File
+		var diags hcl.Diagnostics
+		if strings.HasSuffix(name, JSONSuffix) {
+			f, diags = hcljson.Parse(src, display)
+		} else {
+			f, diags = hclsyntax.ParseConfig(src, display, hcl.InitialPos)
+		}
+		results[i] = parsed{name: display, src: src, file: f, diags: diags}
+	})
+	for _, r := range results {
+		l.diags = append(l.diags, r.diags...)
+		if r.file == nil {
+			continue
+		}
+		l.cfg.Files[r.name] = r.file
+		l.srcs[r.name] = r.src
+		content, diags := r.file.Body.Content(rootSchema)
+		l.diags = append(l.diags, diags...)
+		l.blocks = append(l.blocks, content.Blocks...)
+	}
+	return true
+}
+
+// blockAddr is the address a block is referred to by.
+func blockAddr(b *hcl.Block) (kind, name string) {
+	switch b.Type {
+	case "variable":
+		return "var", b.Labels[0]
+	case "provider":
+		return "provider", b.Labels[0] + "." + b.Labels[1]
+	case "musubi", "identity", "locals":
+		return b.Type, ""
+	}
+	return b.Type, b.Labels[0]
+}
+
+// declare records every block's name, reporting duplicates, so references can be checked
+// before anything is evaluated.
+func (l *loader) declare() {
+	singles := map[string]*hcl.Range{}
+	for _, b := range l.blocks {
+		kind, name := blockAddr(b)
+		switch kind {
+		case "musubi", "identity":
+			if first := singles[kind]; first != nil {
+				l.errorf(b.DefRange.Ptr(), "Duplicate "+kind+" block", "Only one %s block is allowed; the first is at %s.", kind, first)
+			}
+			singles[kind] = b.DefRange.Ptr()
+			continue
+		case "locals":
+			attrs, diags := b.Body.JustAttributes()
+			l.diags = append(l.diags, diags...)
+			for _, a := range attrs {
+				l.declareName("local", a.Name, a.NameRange)
+			}
+			continue
+		}
+		if !hclsyntax.ValidIdentifier(lastPart(name)) {
+			l.errorf(b.LabelRanges[len(b.LabelRanges)-1].Ptr(), "Invalid name",
+				"%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", lastPart(name))
+		}
+		l.declareName(kind, name, b.DefRange)
+	}
+}
+
+func lastPart(s string) string {
+	if i := strings.LastIndexByte(s, '.'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+func (l *loader) declareName(kind, name string, rng hcl.Range) {
+	m := l.declared[kind]
+	if m == nil {
+		m = map[string]hcl.Range{}
+		l.declared[kind] = m
+	}
+	if first, dup := m[name]; dup {
+		l.errorf(rng.Ptr(), "Duplicate "+strings.ReplaceAll(kind, "_", " "), "%s.%s is declared twice; the first is at %s.", kind, name, first)
+		return
+	}
+	m[name] = rng
+	l.cfg.Graph.AddNode(kind+"."+name, rng)
+}
+
+// blocksOf returns the top-level blocks of one type in file order.
+func (l *loader) blocksOf(typ string) []*hcl.Block {
+	var out []*hcl.Block
+	for _, b := range l.blocks {
+		if b.Type == typ {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// parallel runs fn(0..n-1) on every core.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// sortDiags orders diagnostics by file and position so output is stable.
+func sortDiags(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+}
+
+// checkCycles reports blocks that refer to each other in a circle.
+func (l *loader) checkCycles() {
+	for _, c := range l.cfg.Graph.Cycles() {
+		first := c[0]
+		next := first
+		if len(c) > 1 {
+			next = c[1]
+		}
+		rng := l.cfg.Graph.Edges[first][next]
+		l.errorf(rng.Ptr(), "Reference cycle", "These blocks refer to each other in a circle: %s → %s.", strings.Join(c, " → "), first)
+	}
+}

@@ -64,7 +64,7 @@ var (
 	couponSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "title"}, {Name: "percent"}, {Name: "amount"}, {Name: "currency"}, {Name: "min_total"},
-			{Name: "code"}, {Name: "combines_with"},
+			{Name: "code"}, {Name: "combines_with"}, {Name: "audience_only"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "codes"}, {Type: "limits"}, {Type: "valid"}},
 	}
@@ -691,6 +691,12 @@ func (l *loader) decodeCoupon(b *hcl.Block, cp *Campaign, addr string) *Coupon {
 				l.errorf(a.Expr.Range().Ptr(), "Invalid code", "%q: a code is 3 to 64 letters, digits, dashes or underscores.", s)
 			}
 			cu.Code = s
+		}
+	}
+	if a := c.Attributes["audience_only"]; a != nil {
+		cu.AudienceOnly, _ = l.boolean(a, addr)
+		if cu.AudienceOnly && cp.Audience == "" {
+			l.errorf(a.Expr.Range().Ptr(), "Missing audience", "audience_only restricts the coupon to the campaign's audience; set audience = segment.NAME.")
 		}
 	}
 	if a := c.Attributes["combines_with"]; a != nil {

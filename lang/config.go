@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -35,6 +36,18 @@ type Config struct {
 	Graph *Graph
 	// Schema holds the CEL environments and types built for this configuration.
 	Schema *Schema
+
+	hclCtx *hcl.EvalContext // variables, locals and functions, for EvalHCL
+}
+
+// EvalHCL evaluates an HCL expression (var.x, local.y, function calls) as the configuration
+// would, for `musubi console`.
+func (c *Config) EvalHCL(src string) (cty.Value, hcl.Diagnostics) {
+	expr, diags := hclsyntax.ParseExpression([]byte(src), "<console>", hcl.InitialPos)
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	return expr.Value(c.hclCtx)
 }
 
 // Settings is the `musubi` block.
@@ -230,6 +243,8 @@ type Coupon struct {
 	ValidUntil   time.Time
 	Timezone     string
 	CombinesWith []string
+	// AudienceOnly restricts redemption to the campaign's audience, where a channel can.
+	AudienceOnly bool
 	Range        hcl.Range
 }
 

@@ -133,6 +133,7 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l.buildSchema()
 	l.compileAll()
 	l.checkCycles()
+	l.cfg.hclCtx = l.ctx
 	sortDiags(l.diags)
 	return l.cfg, l.diags
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner"
+	"github.com/musubi-hq/musubi/planner/states"
+	"github.com/spf13/pflag"
+
+	_ "github.com/musubi-hq/musubi/providers/sandbox" // built-in providers register themselves
+)
+
+// lockFlags are the flags of commands that take the state lock.
+type lockFlags struct {
+	lock    bool
+	timeout time.Duration
+}
+
+func (f *lockFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.lock, "lock", true, "lock the state while working (turn off only when nothing else can run)")
+	fs.DurationVar(&f.timeout, "lock-timeout", 0, "how long to wait for another musubi holding the state lock, e.g. 30s")
+}
+
+// session is an open configuration, its state (locked) and its providers.
+type session struct {
+	cfg     *lang.Config
+	diags   hcl.Diagnostics
+	backend states.Backend
+	state   *states.State
+	host    *planner.Host
+	unlock  states.Unlocker
+}
+
+// openSession loads the configuration, takes the state lock, reads the state and starts the
+// providers. printDiags=false leaves diagnostics to the caller (JSON output).
+func (a *app) openSession(ctx context.Context, cf *configFlags, lf *lockFlags, operation string, printDiags bool) (*session, error) {
+	s := &session{}
+	saved := a.err
+	if !printDiags {
+		a.err = discard{}
+	}
+	cfg, diags, err := a.loadConfig(cf)
+	a.err = saved
+	s.cfg, s.diags = cfg, diags
+	if err != nil {
+		return s, err
+	}
+	backend, bdiags := planner.Backend(cfg, ".")
+	if bdiags.HasErrors() {
+		return s, a.fail(s, bdiags, printDiags)
+	}
+	s.backend = backend
+	if lf.lock {
+		u, err := backend.Lock(ctx, states.NewLockInfo(operation, Version()), lf.timeout)
+		if err != nil {
+			return s, err
+		}
+		s.unlock = u
+	}
+	if s.state, err = backend.Read(ctx); err != nil {
+		s.close()
+		return s, err
+	}
+	host, hdiags := planner.NewHost(ctx, cfg, ".", nil, nil)
+	s.host = host
+	if hdiags.HasErrors() {
+		s.close()
+		return s, a.fail(s, hdiags, printDiags)
+	}
+	return s, nil
+}
+
+// fail records diagnostics on the session, prints them if asked, and returns exit status 1.
+func (a *app) fail(s *session, diags hcl.Diagnostics, print bool) error {
+	s.diags = append(s.diags, diags...)
+	if print {
+		lang.WriteDiagnostics(a.err, s.cfg.Files, diags, a.color(a.err))
+	}
+	return exitError{1}
+}
+
+func (s *session) close() {
+	if s.host != nil {
+		s.host.Close()
+		s.host = nil
+	}
+	if s.unlock != nil {
+		s.unlock.Unlock()
+		s.unlock = nil
+	}
+}
+
+// confirm asks the person at the terminal; only "yes" goes ahead.
+func (a *app) confirm(question string) bool {
+	fmt.Fprintf(a.out, "\n%s\n  Only 'yes' will be accepted.\n\n  Enter a value: ", question)
+	var answer string
+	fmt.Fscanln(a.in, &answer)
+	fmt.Fprintln(a.out)
+	return answer == "yes"
+}
+
+var errCancelled = errors.New("cancelled: nothing was changed")

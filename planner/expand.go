@@ -1,0 +1,248 @@
+package planner
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner/addrs"
+	"github.com/musubi-hq/musubi/planner/states"
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// Desired is a resource instance the configuration asks for.
+type Desired struct {
+	Addr  addrs.Instance
+	Attrs providers.Attrs
+	// Refs maps ref-typed attributes to the instances they name.
+	Refs map[string]addrs.Instance
+	// Range is the declaring block; AttrRanges points at where each canonical attribute is
+	// written, for plan-time errors.
+	Range      hcl.Range
+	AttrRanges map[string]hcl.Range
+}
+
+// Deps lists the instances this one needs to exist first, sorted.
+func (d *Desired) Deps() []addrs.Instance {
+	out := make([]addrs.Instance, 0, len(d.Refs))
+	for _, r := range d.Refs {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// couponAttrRanges maps canonical coupon attributes to the campaign's attribute keys.
+var couponAttrRanges = map[string]string{
+	"title": "coupon.title", "percent": "coupon.percent", "amount": "coupon.amount", "currency": "coupon.currency",
+	"min_total": "coupon.min_total", "code": "coupon.code", "combines_with": "coupon.combines_with",
+	"audience": "coupon.audience_only", "per_customer": "coupon", "usage_limit": "coupon",
+	"starts_at": "coupon", "ends_at": "coupon", "timezone": "coupon", "discount_type": "coupon",
+}
+
+// Expand turns the configuration's domain blocks into resource instances: a campaign's coupon
+// becomes one coupon per channel, its codes one code pool per channel, its messages one
+// message per messaging provider plus the audience it goes to, each identity source a webhook
+// subscription. prior supplies values that must stay stable, such as a code pool's seed.
+func Expand(cfg *lang.Config, prior *states.State) []*Desired {
+	var out []*Desired
+	seen := map[string]*Desired{}
+	add := func(d *Desired) *Desired {
+		key := d.Addr.String()
+		if existing, ok := seen[key]; ok {
+			return existing
+		}
+		seen[key] = d
+		out = append(out, d)
+		return d
+	}
+	prov := func(r lang.ProviderRef) addrs.Provider { return addrs.Provider{Type: r.Type, Name: r.Name} }
+
+	audienceFor := func(segment string, via lang.ProviderRef) addrs.Instance {
+		s := cfg.Segments[segment]
+		a := addrs.Instance{Block: addrs.Block{Type: "segment", Name: segment}, Kind: providers.KindAudience, Provider: prov(via)}
+		attrs := providers.Attrs{"segment": segment}
+		if s != nil && s.Description != "" {
+			attrs["description"] = s.Description
+		}
+		var rng hcl.Range
+		if s != nil {
+			rng = s.Range
+		}
+		add(&Desired{Addr: a, Attrs: attrs, Range: rng})
+		return a
+	}
+
+	for _, name := range lang.Sorted(cfg.Campaigns) {
+		c := cfg.Campaigns[name]
+		block := addrs.Block{Type: "campaign", Name: name}
+		ranges := map[string]hcl.Range{}
+		for attr, key := range couponAttrRanges {
+			if r, ok := c.AttrRanges[key]; ok {
+				ranges[attr] = r
+			} else if r, ok := c.AttrRanges["coupon"]; ok {
+				ranges[attr] = r
+			}
+		}
+		if cu := c.Coupon; cu != nil {
+			seed := poolSeed(prior, block, cu)
+			for _, ch := range c.Channels {
+				ca := addrs.Instance{Block: block, Kind: providers.KindCoupon, Provider: prov(ch)}
+				add(&Desired{Addr: ca, Attrs: couponAttrs(c), Range: c.Range, AttrRanges: ranges})
+				if cu.Codes != nil {
+					add(&Desired{
+						Addr: addrs.Instance{Block: block, Kind: providers.KindCodePool, Provider: prov(ch)},
+						Attrs: providers.Attrs{
+							"coupon": ca.String(), "pattern": cu.Codes.Pattern, "charset": cu.Codes.Charset,
+							"count": int64(cu.Codes.Count), "seed": seed,
+						},
+						Refs:       map[string]addrs.Instance{"coupon": ca},
+						Range:      c.Range,
+						AttrRanges: ranges,
+					})
+				}
+			}
+		}
+		for _, m := range c.Messages {
+			aud := audienceFor(c.Audience, m.Via)
+			d := messageDesired(addrs.Instance{Block: block, Kind: providers.KindMessage, Provider: prov(m.Via)}, "campaign."+name, m)
+			d.Attrs["audience"] = aud.String()
+			d.Refs = map[string]addrs.Instance{"audience": aud}
+			add(d)
+		}
+	}
+
+	for _, name := range lang.Sorted(cfg.Triggers) {
+		t := cfg.Triggers[name]
+		block := addrs.Block{Type: "trigger", Name: name}
+		perProvider := map[addrs.Provider]int{}
+		for _, a := range t.Actions {
+			if a.Message == nil {
+				continue
+			}
+			p := prov(a.Message.Via)
+			idx := perProvider[p]
+			perProvider[p]++
+			add(messageDesired(addrs.Instance{Block: block, Kind: providers.KindMessage, Provider: p, Index: idx}, "trigger."+name, a.Message))
+		}
+	}
+
+	topics := usedEventTypes(cfg)
+	for _, name := range lang.Sorted(cfg.IdentitySources) {
+		s := cfg.IdentitySources[name]
+		events := s.Events
+		if len(events) == 0 {
+			events = topics
+		}
+		if len(events) == 0 {
+			continue
+		}
+		add(&Desired{
+			Addr:  addrs.Instance{Block: addrs.Block{Type: "identity_source", Name: name}, Kind: providers.KindSubscription, Provider: prov(s.Provider)},
+			Attrs: providers.Attrs{"source": name, "topics": slices.Clone(events)},
+			Range: s.Range,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr.String() < out[j].Addr.String() })
+	return out
+}
+
+func couponAttrs(c *lang.Campaign) providers.Attrs {
+	cu := c.Coupon
+	a := providers.Attrs{
+		"title":    cu.Title,
+		"currency": cu.Currency,
+		"timezone": cu.Timezone,
+	}
+	if cu.Percent > 0 {
+		a["discount_type"] = "percent"
+		a["percent"] = cu.Percent
+	} else {
+		a["discount_type"] = "amount"
+		a["amount"] = cu.Amount
+	}
+	set := func(k string, v any) {
+		if !providers.IsZero(v) {
+			a[k] = v
+		}
+	}
+	set("min_total", cu.MinTotal)
+	set("code", cu.Code)
+	set("per_customer", int64(cu.PerCustomer))
+	set("usage_limit", int64(cu.TotalLimit))
+	if loc, err := time.LoadLocation(cu.Timezone); err == nil {
+		if !cu.ValidFrom.IsZero() {
+			a["starts_at"] = cu.ValidFrom.In(loc).Format(time.RFC3339)
+		}
+		if !cu.ValidUntil.IsZero() {
+			a["ends_at"] = cu.ValidUntil.In(loc).Format(time.RFC3339)
+		}
+	}
+	if len(cu.CombinesWith) > 0 {
+		cw := slices.Clone(cu.CombinesWith)
+		slices.Sort(cw)
+		a["combines_with"] = cw
+	}
+	if cu.AudienceOnly {
+		a["audience"] = c.Audience
+	}
+	return a
+}
+
+// poolSeed keeps a campaign's code seed stable across plans, so every channel and every later
+// apply generates the same codes; a new pattern or charset starts a new seed.
+func poolSeed(prior *states.State, block addrs.Block, cu *lang.Coupon) string {
+	if cu.Codes == nil {
+		return ""
+	}
+	if prior != nil {
+		prefix := block.String() + ".code_pool["
+		for _, r := range prior.Resources() {
+			if strings.HasPrefix(r.Address, prefix) && r.Attributes.String("pattern") == cu.Codes.Pattern &&
+				r.Attributes.String("charset") == cu.Codes.Charset && r.Attributes.String("seed") != "" {
+				return r.Attributes.String("seed")
+			}
+		}
+	}
+	return providers.NewSeed()
+}
+
+func messageDesired(a addrs.Instance, name string, m *lang.Message) *Desired {
+	attrs := providers.Attrs{"name": name}
+	if m.Template != nil {
+		attrs["template"] = m.Template.Source
+	}
+	if m.Subject != nil {
+		attrs["subject"] = m.Subject.Source
+	}
+	if len(m.Variants) > 0 {
+		v := map[string]string{}
+		for _, mv := range m.Variants {
+			if mv.Template != nil {
+				v[mv.Name] = mv.Template.Source
+			}
+		}
+		attrs["variants"] = v
+	}
+	return &Desired{Addr: a, Attrs: attrs, Range: m.Range,
+		AttrRanges: map[string]hcl.Range{"template": m.Range, "subject": m.Range, "name": m.Range}}
+}
+
+// usedEventTypes lists the event types the programme listens to, for webhook topics.
+func usedEventTypes(cfg *lang.Config) []string {
+	set := map[string]bool{}
+	for _, t := range cfg.Triggers {
+		if t.On != "" && !strings.HasPrefix(t.On, "segment.") && !strings.HasPrefix(t.On, lang.CustomEventPrefix) {
+			set[t.On] = true
+		}
+	}
+	for _, t := range cfg.Traits {
+		if t.On != "" {
+			set[t.On] = true
+		}
+	}
+	return lang.Sorted(set)
+}

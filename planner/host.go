@@ -1,0 +1,229 @@
+package planner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/providers"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// Host starts and configures the providers a configuration declares and answers what each
+// supports. Built-in providers run in-process; they share this one interface with plugins.
+type Host struct {
+	mu        sync.Mutex
+	providers map[string]*hosted
+}
+
+type hosted struct {
+	name     string
+	p        providers.Provider
+	schema   providers.SchemaResponse
+	attrs    map[providers.Kind]map[string]bool
+	forceNew map[providers.Kind]map[string]bool
+}
+
+// Source resolves a provider block's source to a provider. The default resolves
+// "builtin/TYPE" from the registry of built-in providers.
+type Source func(p *lang.Provider) (providers.Provider, error)
+
+// BuiltinSource resolves built-in providers.
+func BuiltinSource(p *lang.Provider) (providers.Provider, error) {
+	typ, ok := strings.CutPrefix(p.Source, "builtin/")
+	if !ok {
+		return nil, fmt.Errorf("source %q: only built-in providers (builtin/TYPE) are available", p.Source)
+	}
+	reg, found := providers.Lookup(typ)
+	if !found {
+		var names []string
+		for _, r := range providers.Registered() {
+			names = append(names, r.Type)
+		}
+		return nil, fmt.Errorf("there is no built-in provider %q; built-in providers: %s", typ, strings.Join(names, ", "))
+	}
+	return reg.New(), nil
+}
+
+// NewHost starts every provider of the configuration (or only those in use, when only is not
+// nil) and configures it. Problems point at the provider block.
+func NewHost(ctx context.Context, cfg *lang.Config, workDir string, source Source, only map[string]bool) (*Host, hcl.Diagnostics) {
+	if source == nil {
+		source = BuiltinSource
+	}
+	h := &Host{providers: map[string]*hosted{}}
+	var diags hcl.Diagnostics
+	for _, name := range lang.Sorted(cfg.Providers) {
+		if only != nil && !only[name] {
+			continue
+		}
+		pb := cfg.Providers[name]
+		p, err := source(pb)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot start provider " + name,
+				Detail: err.Error(), Subject: pb.Range.Ptr()})
+			continue
+		}
+		hp := &hosted{name: name, p: p, schema: p.Schema(ctx),
+			attrs: map[providers.Kind]map[string]bool{}, forceNew: map[providers.Kind]map[string]bool{}}
+		for k, ks := range hp.schema.Kinds {
+			hp.attrs[k] = setOf(ks.Attributes)
+			hp.forceNew[k] = setOf(ks.ForceNew)
+		}
+		conf, cdiags := providerConfig(pb, hp.schema.Config)
+		diags = append(diags, cdiags...)
+		if cdiags.HasErrors() {
+			p.Close()
+			continue
+		}
+		resp := p.Configure(ctx, providers.ConfigureRequest{Name: name, Config: conf, Sensitive: pb.Sensitive, WorkDir: workDir})
+		if resp.Diagnostics.HasErrors() {
+			diags = append(diags, providerDiags(resp.Diagnostics, "provider."+name, pb.Range, pb.AttrRanges)...)
+			p.Close()
+			continue
+		}
+		h.providers[name] = hp
+	}
+	return h, diags
+}
+
+func setOf(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// providerConfig checks a provider block against the provider's schema and converts it to
+// plain Go values. A credential written literally in a file is refused: it would live in git.
+func providerConfig(pb *lang.Provider, schema []providers.ConfigAttribute) (map[string]any, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	byName := map[string]providers.ConfigAttribute{}
+	var names []string
+	for _, a := range schema {
+		byName[a.Name] = a
+		names = append(names, a.Name)
+	}
+	sort.Strings(names)
+	out := map[string]any{}
+	for _, name := range lang.Sorted(pb.Config) {
+		rng := pb.AttrRanges[name]
+		ca, ok := byName[name]
+		if !ok {
+			detail := fmt.Sprintf("provider %q has no attribute %q.", pb.Ref.Type, name)
+			if len(names) > 0 {
+				detail += " Its attributes: " + strings.Join(names, ", ") + "."
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported provider attribute", Detail: detail, Subject: rng.Ptr()})
+			continue
+		}
+		if ca.Sensitive && !pb.Sensitive[name] {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Credential written in the configuration",
+				Detail:  fmt.Sprintf("%s is a credential; read it from the environment with env(\"…\") so it never lands in git, state or plans.", name),
+				Subject: rng.Ptr()})
+			continue
+		}
+		v := pb.Config[name]
+		b, err := ctyjson.Marshal(v, v.Type())
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid provider attribute", Detail: err.Error(), Subject: rng.Ptr()})
+			continue
+		}
+		var gv any
+		if err := json.Unmarshal(b, &gv); err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid provider attribute", Detail: err.Error(), Subject: rng.Ptr()})
+			continue
+		}
+		out[name] = gv
+	}
+	for _, a := range schema {
+		if _, set := pb.Config[a.Name]; a.Required && !set {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing provider attribute",
+				Detail: fmt.Sprintf("provider %q needs %s: %s.", pb.Ref.Type, a.Name, a.Description), Subject: pb.Range.Ptr()})
+		}
+	}
+	return out, diags
+}
+
+// providerDiags converts a provider's diagnostics, pointing at the attribute that caused each
+// when the configuration says where it was written.
+func providerDiags(ds providers.Diagnostics, what string, rng hcl.Range, attrRanges map[string]hcl.Range) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range ds {
+		sev := hcl.DiagError
+		if d.Severity == providers.Warning {
+			sev = hcl.DiagWarning
+		}
+		subject := rng
+		if r, ok := attrRanges[d.Attribute]; ok {
+			subject = r
+		}
+		detail := d.Detail
+		if what != "" {
+			detail = what + ": " + detail
+		}
+		out = append(out, &hcl.Diagnostic{Severity: sev, Summary: d.Summary, Detail: detail, Subject: subject.Ptr()})
+	}
+	return out
+}
+
+// get returns a started provider by name.
+func (h *Host) get(name string) (*hosted, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hp, ok := h.providers[name]
+	return hp, ok
+}
+
+// Provider returns a configured provider by name ("sandbox.ec").
+func (h *Host) Provider(name string) (providers.Provider, bool) {
+	hp, ok := h.get(name)
+	if !ok {
+		return nil, false
+	}
+	return hp.p, true
+}
+
+// Names lists the started providers.
+func (h *Host) Names() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return lang.Sorted(h.providers)
+}
+
+// supports reports whether a provider manages a kind.
+func (hp *hosted) supports(k providers.Kind) bool {
+	_, ok := hp.schema.Kinds[k]
+	return ok
+}
+
+// supportedKinds lists the kinds a provider manages.
+func (hp *hosted) supportedKinds() []string {
+	var out []string
+	for k := range hp.schema.Kinds {
+		out = append(out, string(k))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Close stops every provider.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var first error
+	for _, hp := range h.providers {
+		if err := hp.p.Close(); err != nil && first == nil {
+			first = fmt.Errorf("closing provider %s: %w", hp.name, err)
+		}
+	}
+	h.providers = map[string]*hosted{}
+	return first
+}

@@ -1,0 +1,388 @@
+// Package planner turns a loaded configuration into resource instances, compares them with
+// the state and the live systems, and produces and applies plans. It knows no provider's API:
+// everything goes through the providers.Provider interface.
+package planner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner/addrs"
+	"github.com/musubi-hq/musubi/planner/plans"
+	"github.com/musubi-hq/musubi/planner/states"
+	"github.com/musubi-hq/musubi/providers"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// DefaultParallelism bounds concurrent provider calls, as Terraform's -parallelism does.
+const DefaultParallelism = 10
+
+// Options steer planning.
+type Options struct {
+	Mode plans.Mode
+	// Targets limits the plan to these blocks or instances and what they depend on.
+	Targets []addrs.Target
+	// Replace forces these instances to be replaced even when unchanged.
+	Replace []addrs.Target
+	// SkipRefresh plans against the state without reading the live systems.
+	SkipRefresh bool
+	Parallelism int
+	ToolVersion string
+}
+
+// Planner plans one configuration against one state.
+type Planner struct {
+	Config *lang.Config
+	Host   *Host
+	State  *states.State
+}
+
+// Plan refreshes the state from the live systems, compares it with what the configuration
+// asks for and returns the plan. It never changes anything anywhere.
+func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Diagnostics) {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = DefaultParallelism
+	}
+	p := &plans.Plan{
+		FormatVersion: plans.FormatVersion, ToolVersion: opts.ToolVersion, Mode: opts.Mode,
+		Lineage: pl.State.Lineage, Serial: pl.State.Serial, ConfigHash: ConfigHash(pl.Config),
+		Changes: []*plans.Change{},
+	}
+	if opts.Mode == "" {
+		p.Mode = plans.Normal
+	}
+	for _, t := range opts.Targets {
+		p.Targets = append(p.Targets, t.String())
+	}
+	var diags hcl.Diagnostics
+	var desired []*Desired
+	if p.Mode != plans.Destroy {
+		desired = Expand(pl.Config, pl.State)
+		diags = append(diags, pl.validate(ctx, desired)...)
+	}
+	if diags.HasErrors() {
+		return p, diags
+	}
+	prior := pl.State.Clone()
+	if !opts.SkipRefresh {
+		var rdiags hcl.Diagnostics
+		prior, p.Drift, p.Recovered, rdiags = pl.refresh(ctx, opts.Parallelism)
+		diags = append(diags, rdiags...)
+		if rdiags.HasErrors() {
+			return p, diags
+		}
+	}
+	p.Prior = prior
+	if p.Mode == plans.RefreshOnly {
+		return p, diags
+	}
+	changes, cdiags := pl.diff(ctx, desired, prior, opts)
+	diags = append(diags, cdiags...)
+	p.Changes = changes
+	p.Descriptions = descriptions(pl.Config, changes)
+	if p.Mode != plans.Destroy {
+		p.Policies = pl.checkPolicies()
+	}
+	return p, diags
+}
+
+// validate checks every desired instance against what its provider can do.
+func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	var mu sync.Mutex
+	report := func(ds ...*hcl.Diagnostic) {
+		mu.Lock()
+		diags = append(diags, ds...)
+		mu.Unlock()
+	}
+	forEach(len(desired), runtime.GOMAXPROCS(0)*2, func(i int) {
+		d := desired[i]
+		hp, ok := pl.Host.get(d.Addr.Provider.String())
+		if !ok {
+			if _, declared := pl.Config.Providers[d.Addr.Provider.String()]; !declared {
+				report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown provider",
+					Detail: fmt.Sprintf("%s uses provider.%s, which is not declared.", d.Addr, d.Addr.Provider), Subject: d.Range.Ptr()})
+			}
+			return // a provider that failed to start was reported already
+		}
+		block := d.Addr.Block.String()
+		if !hp.supports(d.Addr.Kind) {
+			report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot do this",
+				Detail: fmt.Sprintf("%s needs a %s on provider.%s, which manages only: %s.",
+					block, d.Addr.Kind, hp.name, strings.Join(hp.supportedKinds(), ", ")),
+				Subject: d.Range.Ptr()})
+			return
+		}
+		for _, name := range lang.Sorted(d.Attrs) {
+			if !hp.attrs[d.Addr.Kind][name] && !providers.IsZero(d.Attrs[name]) {
+				rng := d.Range
+				if r, ok := d.AttrRanges[name]; ok {
+					rng = r
+				}
+				report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot do this",
+					Detail: fmt.Sprintf("%s sets %s on its %s, but provider.%s cannot express %s for a %s.",
+						block, name, d.Addr.Kind, hp.name, name, d.Addr.Kind),
+					Subject: rng.Ptr()})
+			}
+		}
+		resp := hp.p.Validate(ctx, providers.ValidateRequest{Kind: d.Addr.Kind, Attributes: d.Attrs})
+		if len(resp.Diagnostics) > 0 {
+			report(providerDiags(resp.Diagnostics, fmt.Sprintf("%s (provider.%s)", block, hp.name), d.Range, d.AttrRanges)...)
+		}
+	})
+	sortDiags(diags)
+	return diags
+}
+
+// refresh reads every resource of the state from its system, in parallel. It returns the
+// refreshed state, what drifted, and which interrupted creates were found again.
+func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State, []*plans.Drift, []string, hcl.Diagnostics) {
+	current := pl.State.Resources()
+	refreshed := pl.State.Clone()
+	type result struct {
+		drift     *plans.Drift
+		recovered bool
+		err       *hcl.Diagnostic
+	}
+	results := make([]result, len(current))
+	var mu sync.Mutex
+	forEach(len(current), parallelism, func(i int) {
+		r := current[i]
+		hp, ok := pl.Host.get(r.Provider)
+		if !ok {
+			if _, declared := pl.Config.Providers[r.Provider]; !declared {
+				results[i].err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider removed while it still manages resources",
+					Detail: fmt.Sprintf("%s lives in provider.%s, which the configuration no longer declares. Declare the provider again so Musubi can delete the resource, or forget it with: musubi state rm %s", r.Address, r.Provider, r.Address)}
+			}
+			return
+		}
+		resp := hp.p.Read(ctx, providers.ReadRequest{Kind: r.Kind, ID: r.ID, IdempotencyKey: pendingKey(r), Prior: r.Attributes, Refs: refIDs(refreshed, r, &mu)})
+		if resp.Diagnostics.HasErrors() {
+			results[i].err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read " + r.Address,
+				Detail: fmt.Sprintf("provider.%s: %v", r.Provider, resp.Diagnostics.Err())}
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.ID == "" && !resp.Found:
+			// The interrupted create never happened; the create is planned again.
+			refreshed.Remove(r.Address)
+		case r.ID == "":
+			nr := r.Clone()
+			nr.ID, nr.Pending = resp.ID, nil
+			nr.Attributes = mergeLive(r.Kind, hp, r.Attributes, resp.Attributes)
+			refreshed.Put(nr)
+			results[i].recovered = true
+		case !resp.Found:
+			refreshed.Remove(r.Address)
+			results[i].drift = &plans.Drift{Address: r.Address, Block: blockOf(r.Address), Kind: r.Kind, Provider: r.Provider,
+				Deleted: true, Before: visible(r.Kind, r.Attributes)}
+		default:
+			live := mergeLive(r.Kind, hp, r.Attributes, resp.Attributes)
+			changed := managedDiff(r.Kind, hp, r.Attributes, live)
+			if len(changed) > 0 {
+				results[i].drift = &plans.Drift{Address: r.Address, Block: blockOf(r.Address), Kind: r.Kind, Provider: r.Provider,
+					Changed: changed, Before: visible(r.Kind, r.Attributes), After: visible(r.Kind, live)}
+				nr := r.Clone()
+				nr.Attributes = live
+				refreshed.Put(nr)
+			}
+		}
+	})
+	var drift []*plans.Drift
+	var recovered []string
+	var diags hcl.Diagnostics
+	for i, res := range results {
+		if res.err != nil {
+			diags = append(diags, res.err)
+		}
+		if res.drift != nil {
+			drift = append(drift, res.drift)
+		}
+		if res.recovered {
+			recovered = append(recovered, current[i].Address)
+		}
+	}
+	return refreshed, drift, recovered, diags
+}
+
+// descriptions collects the description of every block with a change.
+func descriptions(cfg *lang.Config, changes []*plans.Change) map[string]string {
+	out := map[string]string{}
+	for _, c := range changes {
+		if c.Action == plans.NoOp {
+			continue
+		}
+		b, err := addrs.ParseInstance(c.Address)
+		if err != nil {
+			continue
+		}
+		var d string
+		switch b.Block.Type {
+		case "campaign":
+			if x := cfg.Campaigns[b.Block.Name]; x != nil {
+				d = x.Description
+			}
+		case "segment":
+			if x := cfg.Segments[b.Block.Name]; x != nil {
+				d = x.Description
+			}
+		}
+		if d != "" {
+			out[c.Block] = d
+		}
+	}
+	return out
+}
+
+func pendingKey(r *states.Resource) string {
+	if r.Pending != nil {
+		return r.Pending.IdempotencyKey
+	}
+	return ""
+}
+
+// refIDs resolves a state resource's dependencies to provider IDs for reads.
+func refIDs(s *states.State, r *states.Resource, mu *sync.Mutex) map[string]string {
+	ks, err := providers.SchemaOf(r.Kind)
+	if err != nil {
+		return nil
+	}
+	var out map[string]string
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range ks.Attributes {
+		if a.Type != providers.Ref {
+			continue
+		}
+		if dep := s.Find(r.Attributes.String(a.Name)); dep != nil && dep.ID != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[a.Name] = dep.ID
+		}
+	}
+	return out
+}
+
+// mergeLive takes the live values of the attributes a provider manages, and keeps the
+// recorded values of the rest (private, write-only and references the system does not echo).
+func mergeLive(k providers.Kind, hp *hosted, recorded, live providers.Attrs) providers.Attrs {
+	ks, _ := providers.SchemaOf(k)
+	out := providers.Attrs{}
+	for _, a := range ks.Attributes {
+		if a.WriteOnly {
+			continue
+		}
+		v, fromLive := live[a.Name]
+		if !hp.attrs[k][a.Name] || a.Private || a.Type == providers.Ref {
+			if _, has := live[a.Name]; !has || a.Type == providers.Ref {
+				v, fromLive = recorded[a.Name], true
+			}
+		}
+		if fromLive && !providers.IsZero(v) {
+			out[a.Name] = v
+		}
+	}
+	return out
+}
+
+// managedDiff lists the managed attributes whose values differ.
+func managedDiff(k providers.Kind, hp *hosted, a, b providers.Attrs) []string {
+	var out []string
+	for _, name := range providers.Diff(k, a, b) {
+		if hp.attrs[k][name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// visible drops private attributes from what plans show.
+func visible(k providers.Kind, a providers.Attrs) providers.Attrs {
+	ks, err := providers.SchemaOf(k)
+	if err != nil || a == nil {
+		return a
+	}
+	out := a.Clone()
+	for _, at := range ks.Attributes {
+		if at.Private || at.WriteOnly {
+			delete(out, at.Name)
+		}
+	}
+	return out
+}
+
+func blockOf(addr string) string {
+	a, err := addrs.ParseInstance(addr)
+	if err != nil {
+		return addr
+	}
+	return a.Block.String()
+}
+
+// ConfigHash digests every configuration file and every variable value, so apply can tell
+// whether a saved plan still matches the configuration.
+func ConfigHash(cfg *lang.Config) string {
+	h := sha256.New()
+	names := make([]string, 0, len(cfg.Files))
+	for n := range cfg.Files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "file %s %d\n", n, len(cfg.Files[n].Bytes))
+		h.Write(cfg.Files[n].Bytes)
+	}
+	for _, n := range lang.Sorted(cfg.Variables) {
+		v := cfg.Variables[n].Value
+		if v.Type() == cty.NilType {
+			continue
+		}
+		uv, _ := v.UnmarkDeep()
+		b, _ := ctyjson.Marshal(uv, uv.Type())
+		fmt.Fprintf(h, "var %s %s\n", n, b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// forEach runs fn(0..n-1) with at most limit running at once.
+func forEach(n, limit int, fn func(i int)) {
+	if limit < 1 {
+		limit = 1
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, limit)
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}(i)
+	}
+	wg.Wait()
+}
+
+func sortDiags(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+}

@@ -1,0 +1,215 @@
+// Package plans holds a plan as plain data — what apply will do to each resource instance,
+// what drifted, which policies failed — and its file format. The planner produces plans,
+// renderers show them, apply executes them exactly.
+package plans
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/musubi-hq/musubi/planner/states"
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// FormatVersion is the version of the plan file and of `plan -json` output.
+const FormatVersion = "1.0"
+
+// Action is what apply does to one resource instance.
+type Action string
+
+// Actions.
+const (
+	NoOp    Action = "no-op"
+	Create  Action = "create"
+	Update  Action = "update"
+	Replace Action = "replace" // delete, then create
+	Delete  Action = "delete"
+	// Read marks a resource whose state is refreshed without changing it (refresh-only).
+	Read Action = "read"
+)
+
+// Mode says what the plan is for.
+type Mode string
+
+// Modes.
+const (
+	Normal      Mode = "normal"
+	Destroy     Mode = "destroy"
+	RefreshOnly Mode = "refresh-only"
+)
+
+// Plan is the result of planning.
+type Plan struct {
+	FormatVersion string `json:"format_version"`
+	ToolVersion   string `json:"musubi_version"`
+	Mode          Mode   `json:"mode"`
+	// Lineage and Serial identify the state the plan was made against; apply refuses a plan
+	// whose state has moved since.
+	Lineage string `json:"lineage"`
+	Serial  uint64 `json:"serial"`
+	// ConfigHash covers every configuration file and variable value; apply refuses a plan
+	// whose configuration has changed since.
+	ConfigHash string `json:"config_hash"`
+	// Variables holds the non-sensitive variable values the plan was made with, as -var
+	// arguments, so apply loads the same configuration.
+	Variables []string `json:"variables,omitempty"`
+	VarFiles  []string `json:"var_files,omitempty"`
+	Targets   []string `json:"targets,omitempty"`
+	// Descriptions holds the description of each block with changes, for readers.
+	Descriptions map[string]string `json:"descriptions,omitempty"`
+
+	Changes  []*Change       `json:"changes"`
+	Drift    []*Drift        `json:"drift,omitempty"`
+	Policies []*PolicyResult `json:"policies,omitempty"`
+	// Recovered lists resources an interrupted apply had created, found again by their
+	// idempotency keys.
+	Recovered []string `json:"recovered,omitempty"`
+
+	// Prior is the refreshed state the changes apply to.
+	Prior *states.State `json:"prior"`
+}
+
+// Change is what apply does to one resource instance.
+type Change struct {
+	Address  string         `json:"address"`
+	Block    string         `json:"block"`
+	Kind     providers.Kind `json:"kind"`
+	Provider string         `json:"provider"`
+	Action   Action         `json:"action"`
+	// ID is the resource's ID in the system, for updates, replacements and deletions.
+	ID     string          `json:"id,omitempty"`
+	Before providers.Attrs `json:"before,omitempty"`
+	After  providers.Attrs `json:"after,omitempty"`
+	// Changed lists the attributes that differ; ReplacePaths those of them that force a
+	// replacement (or the dependency that is replaced).
+	Changed      []string `json:"changed,omitempty"`
+	ReplacePaths []string `json:"replace_paths,omitempty"`
+	// IdempotencyKey is sent with the create, so a retry never makes a second object.
+	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	Refs           map[string]string `json:"refs,omitempty"`
+	Dependencies   []string          `json:"dependencies,omitempty"`
+	// Reason explains a replacement or deletion in words.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Drift is a difference between the state and the live system: an out-of-band edit or a
+// deletion.
+type Drift struct {
+	Address  string          `json:"address"`
+	Block    string          `json:"block"`
+	Kind     providers.Kind  `json:"kind"`
+	Provider string          `json:"provider"`
+	Deleted  bool            `json:"deleted,omitempty"`
+	Changed  []string        `json:"changed,omitempty"`
+	Before   providers.Attrs `json:"before,omitempty"`
+	After    providers.Attrs `json:"after,omitempty"`
+}
+
+// PolicyResult is a policy that failed on a block.
+type PolicyResult struct {
+	Policy   string `json:"policy"`
+	Block    string `json:"block"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
+}
+
+// Summary counts the changes by action.
+type Summary struct {
+	Add, Change, Replace, Destroy, Drift int
+}
+
+// Summary counts the plan's changes.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, c := range p.Changes {
+		switch c.Action {
+		case Create:
+			s.Add++
+		case Update:
+			s.Change++
+		case Replace:
+			s.Replace++
+		case Delete:
+			s.Destroy++
+		}
+	}
+	s.Drift = len(p.Drift)
+	return s
+}
+
+// HasChanges reports whether applying the plan would change anything (refresh-only plans
+// change the state when there is drift).
+func (p *Plan) HasChanges() bool {
+	s := p.Summary()
+	if p.Mode == RefreshOnly {
+		return s.Drift > 0 || len(p.Recovered) > 0
+	}
+	return s.Add+s.Change+s.Replace+s.Destroy > 0
+}
+
+// BlockingPolicies returns the failed policies of severity error.
+func (p *Plan) BlockingPolicies() []*PolicyResult {
+	var out []*PolicyResult
+	for _, r := range p.Policies {
+		if r.Severity == "error" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Save writes the plan to a file (gzip-compressed JSON).
+func Save(path string, p *Plan) error {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(p); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o600)
+}
+
+// Load reads a plan file, normalising attribute values.
+func Load(path string) (*Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a plan file", path)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a plan file: %w", path, err)
+	}
+	var p Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("%s is not a plan file: %w", path, err)
+	}
+	if p.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("%s was made by a musubi with plan format %s; this one reads %s", path, p.FormatVersion, FormatVersion)
+	}
+	for _, c := range p.Changes {
+		if c.Before, err = providers.Normalize(c.Kind, c.Before); err != nil {
+			return nil, err
+		}
+		if c.After, err = providers.Normalize(c.Kind, c.After); err != nil {
+			return nil, err
+		}
+	}
+	if p.Prior != nil {
+		b, _ := json.Marshal(p.Prior)
+		if p.Prior, err = states.Decode(b); err != nil {
+			return nil, err
+		}
+	}
+	return &p, nil
+}

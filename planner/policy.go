@@ -1,0 +1,111 @@
+package planner
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner/plans"
+)
+
+// checkPolicies evaluates every policy on every block it applies to. A policy that cannot be
+// evaluated fails, with the evaluation error as its message: a rule nobody can check must not
+// pass silently.
+func (pl *Planner) checkPolicies() []*plans.PolicyResult {
+	var out []*plans.PolicyResult
+	cfg := pl.Config
+	for _, name := range lang.Sorted(cfg.Policies) {
+		p := cfg.Policies[name]
+		if p.Condition == nil {
+			continue
+		}
+		for _, obj := range policySubjects(cfg, p.AppliesTo) {
+			ok, err := p.Condition.EvalBool(map[string]any{p.AppliesTo: obj.value, "now": time.Now()})
+			msg := p.Message
+			if err != nil {
+				ok, msg = false, fmt.Sprintf("%s (the policy could not be evaluated: %v)", p.Message, err)
+			}
+			if !ok {
+				out = append(out, &plans.PolicyResult{Policy: name, Block: obj.addr, Severity: p.Severity, Message: msg})
+			}
+		}
+	}
+	return out
+}
+
+type policySubject struct {
+	addr  string
+	value map[string]any
+}
+
+// policySubjects builds the CEL values of the blocks a policy applies to, in the shape of
+// lang's CampaignType, SegmentType and TriggerType.
+func policySubjects(cfg *lang.Config, kind string) []policySubject {
+	var out []policySubject
+	switch kind {
+	case "campaign":
+		for _, n := range lang.Sorted(cfg.Campaigns) {
+			out = append(out, policySubject{"campaign." + n, CampaignValue(cfg.Campaigns[n])})
+		}
+	case "segment":
+		for _, n := range lang.Sorted(cfg.Segments) {
+			s := cfg.Segments[n]
+			v := map[string]any{"name": n, "description": s.Description}
+			if s.Condition != nil {
+				v["condition"] = s.Condition.Source
+			}
+			out = append(out, policySubject{"segment." + n, v})
+		}
+	case "trigger":
+		for _, n := range lang.Sorted(cfg.Triggers) {
+			t := cfg.Triggers[n]
+			v := map[string]any{"name": n, "on": t.On, "cooldown": t.Cooldown}
+			if t.Condition != nil {
+				v["condition"] = t.Condition.Source
+			}
+			var actions, channels []any
+			for _, a := range t.Actions {
+				actions = append(actions, string(a.Type))
+				if a.Message != nil {
+					channels = append(channels, a.Message.Via.String())
+				}
+			}
+			v["actions"], v["channels"] = actions, channels
+			out = append(out, policySubject{"trigger." + n, v})
+		}
+	}
+	return out
+}
+
+// CampaignValue is a campaign as the CEL value policies and message templates see.
+func CampaignValue(c *lang.Campaign) map[string]any {
+	var channels, msgChannels []any
+	for _, ch := range c.Channels {
+		channels = append(channels, ch.String())
+	}
+	for _, m := range c.Messages {
+		msgChannels = append(msgChannels, m.Via.String())
+	}
+	v := map[string]any{
+		"name": c.Name, "description": c.Description, "audience": c.Audience,
+		"channels": channels, "message_channels": msgChannels,
+	}
+	if cu := c.Coupon; cu != nil {
+		coupon := map[string]any{
+			"title": cu.Title, "percent": cu.Percent, "amount": cu.Amount, "currency": cu.Currency,
+			"min_total": cu.MinTotal, "code": cu.Code, "per_customer": int64(cu.PerCustomer),
+			"total_limit": int64(cu.TotalLimit),
+		}
+		if cu.Codes != nil {
+			coupon["code_pattern"], coupon["code_count"] = cu.Codes.Pattern, int64(cu.Codes.Count)
+		}
+		if !cu.ValidFrom.IsZero() {
+			coupon["valid_from"] = cu.ValidFrom
+		}
+		if !cu.ValidUntil.IsZero() {
+			coupon["valid_until"] = cu.ValidUntil
+		}
+		v["coupon"] = coupon
+	}
+	return v
+}

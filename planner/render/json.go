@@ -1,0 +1,129 @@
+package render
+
+import (
+	"encoding/json"
+	"io"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner/plans"
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// The JSON plan format, documented in docs/plan-json.md. Fields are only ever added within a
+// format version.
+type jsonPlan struct {
+	FormatVersion   string                `json:"format_version"`
+	ToolVersion     string                `json:"musubi_version"`
+	Mode            plans.Mode            `json:"mode"`
+	State           jsonState             `json:"state"`
+	Summary         jsonSummary           `json:"summary"`
+	HasChanges      bool                  `json:"has_changes"`
+	ResourceChanges []jsonChange          `json:"resource_changes"`
+	Drift           []jsonDrift           `json:"drift"`
+	Recovered       []string              `json:"recovered"`
+	Policies        []*plans.PolicyResult `json:"policies"`
+	Diagnostics     []lang.JSONDiagnostic `json:"diagnostics"`
+}
+
+type jsonState struct {
+	Lineage string `json:"lineage"`
+	Serial  uint64 `json:"serial"`
+}
+
+type jsonSummary struct {
+	Add     int `json:"add"`
+	Change  int `json:"change"`
+	Replace int `json:"replace"`
+	Destroy int `json:"destroy"`
+	Drift   int `json:"drift"`
+}
+
+type jsonChange struct {
+	Address      string          `json:"address"`
+	Block        string          `json:"block"`
+	Kind         providers.Kind  `json:"kind"`
+	Provider     string          `json:"provider"`
+	Actions      []string        `json:"actions"`
+	ID           string          `json:"id,omitempty"`
+	Before       providers.Attrs `json:"before"`
+	After        providers.Attrs `json:"after"`
+	Changed      []string        `json:"changed,omitempty"`
+	ReplacePaths []string        `json:"replace_paths,omitempty"`
+	Reason       string          `json:"reason,omitempty"`
+}
+
+type jsonDrift struct {
+	Address  string          `json:"address"`
+	Block    string          `json:"block"`
+	Kind     providers.Kind  `json:"kind"`
+	Provider string          `json:"provider"`
+	Actions  []string        `json:"actions"`
+	Changed  []string        `json:"changed,omitempty"`
+	Before   providers.Attrs `json:"before"`
+	After    providers.Attrs `json:"after"`
+}
+
+func actions(a plans.Action) []string {
+	if a == plans.Replace {
+		return []string{"delete", "create"}
+	}
+	return []string{string(a)}
+}
+
+// JSON writes the plan in the documented machine-readable format.
+func JSON(w io.Writer, p *plans.Plan, diags hcl.Diagnostics) error {
+	s := p.Summary()
+	out := jsonPlan{
+		FormatVersion: plans.FormatVersion, ToolVersion: p.ToolVersion, Mode: p.Mode,
+		State:           jsonState{Lineage: p.Lineage, Serial: p.Serial},
+		Summary:         jsonSummary{s.Add, s.Change, s.Replace, s.Destroy, s.Drift},
+		HasChanges:      p.HasChanges(),
+		ResourceChanges: []jsonChange{}, Drift: []jsonDrift{}, Recovered: p.Recovered, Policies: p.Policies,
+		Diagnostics: lang.ToJSONDiagnostics(diags),
+	}
+	if out.Recovered == nil {
+		out.Recovered = []string{}
+	}
+	if out.Policies == nil {
+		out.Policies = []*plans.PolicyResult{}
+	}
+	for _, c := range p.Changes {
+		out.ResourceChanges = append(out.ResourceChanges, jsonChange{
+			Address: c.Address, Block: c.Block, Kind: c.Kind, Provider: c.Provider, Actions: actions(c.Action), ID: c.ID,
+			Before: visibleAttrs(c.Kind, c.Before), After: visibleAttrs(c.Kind, c.After),
+			Changed: c.Changed, ReplacePaths: c.ReplacePaths, Reason: c.Reason,
+		})
+	}
+	for _, d := range p.Drift {
+		act := "update"
+		if d.Deleted {
+			act = "delete"
+		}
+		out.Drift = append(out.Drift, jsonDrift{Address: d.Address, Block: d.Block, Kind: d.Kind, Provider: d.Provider,
+			Actions: []string{act}, Changed: d.Changed, Before: d.Before, After: d.After})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// visibleAttrs drops private and write-only attributes.
+func visibleAttrs(k providers.Kind, a providers.Attrs) providers.Attrs {
+	if a == nil {
+		return nil
+	}
+	ks, err := providers.SchemaOf(k)
+	if err != nil {
+		return a
+	}
+	out := providers.Attrs{}
+	for n, v := range a {
+		if at, ok := ks.Attribute(n); ok && (at.Private || at.WriteOnly) {
+			continue
+		}
+		out[n] = v
+	}
+	return out
+}

@@ -1,0 +1,101 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/musubi-hq/musubi/planner/plans"
+)
+
+// Markdown writes a compact summary for a pull-request comment: what changes per campaign,
+// segment and trigger, the drift, and policy results.
+func Markdown(w io.Writer, p *plans.Plan) {
+	title := strings.TrimSuffix(strings.TrimPrefix(SummaryLine(p), "Plan: "), ".")
+	if !p.HasChanges() {
+		title = "no changes"
+	}
+	fmt.Fprintf(w, "### Musubi plan: %s\n\n", title)
+
+	block := ""
+	for _, c := range p.Changes {
+		if c.Action == plans.NoOp {
+			continue
+		}
+		if c.Block != block {
+			block = c.Block
+			head := "**" + block + "**"
+			if d := p.Descriptions[block]; d != "" {
+				head += " — " + d
+			}
+			fmt.Fprintf(w, "\n%s\n\n", head)
+		}
+		fmt.Fprintf(w, "- %s %s: %s\n", mdSymbol(c.Action), what(c), mdDetail(c))
+	}
+	if len(p.Drift) > 0 {
+		fmt.Fprintf(w, "\n**Drift** — changed outside Musubi since the last apply:\n\n")
+		for _, d := range p.Drift {
+			if d.Deleted {
+				fmt.Fprintf(w, "- `%s` was deleted\n", d.Address)
+				continue
+			}
+			var parts []string
+			for _, n := range d.Changed {
+				parts = append(parts, fmt.Sprintf("%s is %s (was %s)", n, value(d.Kind, n, d.After[n], d.After), value(d.Kind, n, d.Before[n], d.Before)))
+			}
+			fmt.Fprintf(w, "- `%s`: %s\n", d.Address, strings.Join(parts, "; "))
+		}
+	}
+	if len(p.Policies) > 0 {
+		fmt.Fprintf(w, "\n**Policies**\n\n")
+		for _, r := range p.Policies {
+			mark := "❌"
+			if r.Severity != "error" {
+				mark = "⚠️"
+			}
+			fmt.Fprintf(w, "- %s `%s` on %s: %s\n", mark, r.Policy, r.Block, r.Message)
+		}
+	}
+	if len(p.Recovered) > 0 {
+		fmt.Fprintf(w, "\n**Recovered** from an interrupted apply: %s\n", strings.Join(p.Recovered, ", "))
+	}
+}
+
+func mdSymbol(a plans.Action) string {
+	switch a {
+	case plans.Create:
+		return "➕"
+	case plans.Update:
+		return "✏️"
+	case plans.Replace:
+		return "♻️"
+	case plans.Delete:
+		return "🗑️"
+	}
+	return ""
+}
+
+func mdDetail(c *plans.Change) string {
+	switch c.Action {
+	case plans.Create:
+		return "create — " + oneLine(c.Kind, c.After)
+	case plans.Delete:
+		msg := "delete"
+		if c.Reason != "" {
+			msg += " (" + c.Reason + ")"
+		}
+		return msg
+	}
+	var parts []string
+	for _, n := range orderedAttrs(c.Kind, pick(c.Changed, c.Before), pick(c.Changed, c.After)) {
+		parts = append(parts, fmt.Sprintf("%s %s → %s", n, value(c.Kind, n, c.Before[n], c.Before), value(c.Kind, n, c.After[n], c.After)))
+	}
+	verb := "update"
+	if c.Action == plans.Replace {
+		verb = "replace"
+		if c.Reason != "" {
+			parts = append(parts, c.Reason)
+		}
+	}
+	return verb + " — " + strings.Join(parts, "; ")
+}

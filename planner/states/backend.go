@@ -1,0 +1,87 @@
+package states
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Backend stores state. Writers take the lock first; an apply records every step in a journal
+// so that a killed process loses nothing, then writes the whole state once at the end.
+type Backend interface {
+	// Read returns the current state, replaying the journal of an interrupted apply; a missing
+	// state is a new, empty one.
+	Read(ctx context.Context) (*State, error)
+	// Lock takes the state lock, waiting up to timeout for another holder to finish.
+	Lock(ctx context.Context, info LockInfo, timeout time.Duration) (Unlocker, error)
+	// ForceUnlock removes a lock left by a process that died, given the lock's ID.
+	ForceUnlock(ctx context.Context, id string) error
+	// Write replaces the state atomically and clears the journal.
+	Write(ctx context.Context, s *State) error
+	// Journal opens the step journal of an apply on top of the state as read.
+	Journal(ctx context.Context, base *State) (Journal, error)
+	// Describe names the backend for messages: "local state file musubi.state.json".
+	Describe() string
+}
+
+// Unlocker releases a lock.
+type Unlocker interface {
+	Unlock() error
+}
+
+// Journal records the steps of an apply as they happen. Each call returns once the record is
+// handed to the operating system, so it survives the process being killed; records are synced
+// to disk in groups.
+type Journal interface {
+	// Put records a resource as it is now (created, updated, or a create about to start).
+	Put(r *Resource) error
+	// Remove records a resource's deletion.
+	Remove(addr string) error
+	// Close syncs and closes the journal; the next Write clears it.
+	Close() error
+}
+
+// LockInfo says who holds the state lock, for the message the next user sees.
+type LockInfo struct {
+	ID        string    `json:"id"`
+	Operation string    `json:"operation"`
+	Who       string    `json:"who"`
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	Version   string    `json:"version"`
+	Created   time.Time `json:"created"`
+}
+
+// NewLockInfo describes this process taking the lock for an operation.
+func NewLockInfo(operation, version string) LockInfo {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	return LockInfo{
+		ID: uuid.NewString(), Operation: operation, Who: who, Host: host, PID: os.Getpid(),
+		Version: version, Created: time.Now().UTC().Truncate(time.Second),
+	}
+}
+
+// LockError reports that someone else holds the lock.
+type LockError struct {
+	Info    LockInfo
+	Waited  time.Duration
+	Backend string
+}
+
+func (e *LockError) Error() string {
+	i := e.Info
+	msg := fmt.Sprintf("the %s is locked by %s@%s (%s, pid %d, musubi %s) since %s",
+		e.Backend, i.Who, i.Host, i.Operation, i.PID, i.Version, i.Created.Format(time.RFC3339))
+	if e.Waited > 0 {
+		msg += fmt.Sprintf("; waited %s", e.Waited.Round(time.Millisecond))
+	}
+	return msg + fmt.Sprintf(".\nLock ID: %s\nIf that operation is no longer running, remove the lock with: musubi force-unlock %s", i.ID, i.ID)
+}

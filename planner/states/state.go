@@ -1,0 +1,238 @@
+// Package states holds Musubi's state, the record of what it manages in each system, and the
+// backends that store it. State is plain data: the planner produces it, the backends persist
+// it atomically, and nothing here knows any provider's API.
+package states
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// FormatVersion is the version of the state document. Readers refuse newer versions.
+const FormatVersion = 1
+
+// State is the versioned record of every managed resource.
+type State struct {
+	FormatVersion int `json:"format_version"`
+	// Serial grows by one on every write; a saved plan records the serial it was made against.
+	Serial uint64 `json:"serial"`
+	// Lineage identifies this state's history; it never changes once created.
+	Lineage     string    `json:"lineage"`
+	ToolVersion string    `json:"musubi_version"`
+	Git         *GitInfo  `json:"git,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+
+	// Recovered is set when a backend replayed the journal of an interrupted apply.
+	Recovered bool `json:"-"`
+
+	resources map[string]*Resource
+}
+
+// GitInfo records where the last apply ran from.
+type GitInfo struct {
+	Commit string `json:"commit"`
+	Branch string `json:"branch,omitempty"`
+	Author string `json:"author,omitempty"`
+	// Dirty is true when the working tree had uncommitted changes.
+	Dirty bool `json:"dirty"`
+}
+
+// Resource is one managed resource instance.
+type Resource struct {
+	Address      string          `json:"address"`
+	Kind         providers.Kind  `json:"kind"`
+	Provider     string          `json:"provider"`
+	ID           string          `json:"id,omitempty"`
+	Attributes   providers.Attrs `json:"attributes,omitempty"`
+	Dependencies []string        `json:"dependencies,omitempty"`
+	// Pending records a create that was started and not known to have finished: the
+	// idempotency key finds the object if the system made it.
+	Pending *Pending `json:"pending,omitempty"`
+}
+
+// Pending is an intent to create, written before the provider is called.
+type Pending struct {
+	IdempotencyKey string    `json:"idempotency_key"`
+	Since          time.Time `json:"since"`
+}
+
+// New returns an empty state with a fresh lineage.
+func New(toolVersion string) *State {
+	return &State{FormatVersion: FormatVersion, Lineage: uuid.NewString(), ToolVersion: toolVersion, resources: map[string]*Resource{}}
+}
+
+// Find returns the resource at an address, or nil.
+func (s *State) Find(addr string) *Resource { return s.resources[addr] }
+
+// Put adds or replaces a resource.
+func (s *State) Put(r *Resource) {
+	if s.resources == nil {
+		s.resources = map[string]*Resource{}
+	}
+	s.resources[r.Address] = r
+}
+
+// Remove deletes the resource at an address, reporting whether it was there.
+func (s *State) Remove(addr string) bool {
+	_, ok := s.resources[addr]
+	delete(s.resources, addr)
+	return ok
+}
+
+// Len is the number of resources.
+func (s *State) Len() int { return len(s.resources) }
+
+// Resources returns the resources sorted by address.
+func (s *State) Resources() []*Resource {
+	out := make([]*Resource, 0, len(s.resources))
+	for _, r := range s.resources {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+type stateJSON struct {
+	FormatVersion int         `json:"format_version"`
+	Serial        uint64      `json:"serial"`
+	Lineage       string      `json:"lineage"`
+	ToolVersion   string      `json:"musubi_version"`
+	Git           *GitInfo    `json:"git,omitempty"`
+	UpdatedAt     time.Time   `json:"updated_at,omitzero"`
+	Resources     []*Resource `json:"resources"`
+}
+
+// MarshalJSON writes the resources sorted by address, so state diffs read well in git.
+func (s *State) MarshalJSON() ([]byte, error) {
+	return json.Marshal(stateJSON{s.FormatVersion, s.Serial, s.Lineage, s.ToolVersion, s.Git, s.UpdatedAt, s.Resources()})
+}
+
+// UnmarshalJSON reads a state document.
+func (s *State) UnmarshalJSON(b []byte) error {
+	var j stateJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = State{FormatVersion: j.FormatVersion, Serial: j.Serial, Lineage: j.Lineage, ToolVersion: j.ToolVersion,
+		Git: j.Git, UpdatedAt: j.UpdatedAt, resources: make(map[string]*Resource, len(j.Resources))}
+	for _, r := range j.Resources {
+		if _, dup := s.resources[r.Address]; dup {
+			return fmt.Errorf("resource %s appears twice", r.Address)
+		}
+		s.resources[r.Address] = r
+	}
+	return nil
+}
+
+// Clone returns a deep copy.
+func (s *State) Clone() *State {
+	c := *s
+	if s.Git != nil {
+		g := *s.Git
+		c.Git = &g
+	}
+	c.resources = make(map[string]*Resource, len(s.resources))
+	for k, r := range s.resources {
+		c.resources[k] = r.Clone()
+	}
+	return &c
+}
+
+// Clone returns a deep copy.
+func (r *Resource) Clone() *Resource {
+	c := *r
+	c.Attributes = r.Attributes.Clone()
+	c.Dependencies = append([]string(nil), r.Dependencies...)
+	if r.Pending != nil {
+		p := *r.Pending
+		c.Pending = &p
+	}
+	return &c
+}
+
+// Decode reads a state document, normalising attribute values to their kinds' Go types.
+func Decode(b []byte) (*State, error) {
+	var probe struct {
+		FormatVersion int `json:"format_version"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return nil, fmt.Errorf("not a state document: %w", err)
+	}
+	if probe.FormatVersion > FormatVersion {
+		return nil, fmt.Errorf("state format version %d is newer than this musubi understands (%d); upgrade musubi", probe.FormatVersion, FormatVersion)
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decoding state: %w", err)
+	}
+	for _, r := range s.resources {
+		if err := r.normalize(); err != nil {
+			return nil, err
+		}
+	}
+	return &s, nil
+}
+
+func (r *Resource) normalize() error {
+	attrs, err := providers.Normalize(r.Kind, r.Attributes)
+	if err != nil {
+		return fmt.Errorf("state resource %s: %w", r.Address, err)
+	}
+	r.Attributes = attrs
+	return nil
+}
+
+// Encode writes the state document.
+func Encode(s *State) ([]byte, error) {
+	b, err := json.MarshalIndent(s, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Sync wraps a state for the concurrent writers of an apply walk.
+type Sync struct {
+	mu sync.Mutex
+	s  *State
+}
+
+// NewSync wraps s.
+func NewSync(s *State) *Sync { return &Sync{s: s} }
+
+// Put adds or replaces a resource.
+func (ss *Sync) Put(r *Resource) {
+	ss.mu.Lock()
+	ss.s.Put(r)
+	ss.mu.Unlock()
+}
+
+// Remove deletes a resource.
+func (ss *Sync) Remove(addr string) {
+	ss.mu.Lock()
+	ss.s.Remove(addr)
+	ss.mu.Unlock()
+}
+
+// Find returns a copy of the resource at addr, or nil.
+func (ss *Sync) Find(addr string) *Resource {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if r := ss.s.Find(addr); r != nil {
+		return r.Clone()
+	}
+	return nil
+}
+
+// Snapshot returns a deep copy of the state.
+func (ss *Sync) Snapshot() *State {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.s.Clone()
+}

@@ -99,7 +99,7 @@ type applier struct {
 
 // node is a change in the apply graph.
 type node struct {
-	c        *plans.Change
+	c       *plans.Change
 	after   []*node // nodes waiting for this one
 	pending int     // unfinished nodes this one waits for
 }

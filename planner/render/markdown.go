@@ -11,11 +11,14 @@ import (
 // Markdown writes a compact summary for a pull-request comment: what changes per campaign,
 // segment and trigger, the drift, and policy results.
 func Markdown(w io.Writer, p *plans.Plan) {
-	title := strings.TrimSuffix(strings.TrimPrefix(SummaryLine(p), "Plan: "), ".")
-	if !p.HasChanges() {
+	title := counts(p)
+	if s := p.Summary(); s.Drift > 0 {
+		title += fmt.Sprintf(", %d drifted", s.Drift)
+	}
+	if !p.HasChanges() && len(p.Drift) == 0 {
 		title = "no changes"
 	}
-	fmt.Fprintf(w, "### Musubi plan: %s\n\n", title)
+	fmt.Fprintf(w, "### Musubi plan: %s\n", title)
 
 	block := ""
 	for _, c := range p.Changes {

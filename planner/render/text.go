@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/musubi-hq/musubi/planner/plans"
 )
@@ -187,13 +186,15 @@ func SummaryLine(p *plans.Plan) string {
 	if p.Mode == plans.RefreshOnly {
 		return fmt.Sprintf("Refresh: %d drifted, %d recovered.", s.Drift, len(p.Recovered))
 	}
-	parts := []string{
-		fmt.Sprintf("%d to add", s.Add), fmt.Sprintf("%d to change", s.Change),
-		fmt.Sprintf("%d to replace", s.Replace), fmt.Sprintf("%d to destroy", s.Destroy),
-	}
-	line := "Plan: " + strings.Join(parts, ", ") + "."
+	line := "Plan: " + counts(p) + "."
 	if s.Drift > 0 {
 		line += fmt.Sprintf(" %d drifted.", s.Drift)
 	}
 	return line
+}
+
+// counts is "2 to add, 1 to change, 0 to replace, 0 to destroy".
+func counts(p *plans.Plan) string {
+	s := p.Summary()
+	return fmt.Sprintf("%d to add, %d to change, %d to replace, %d to destroy", s.Add, s.Change, s.Replace, s.Destroy)
 }

@@ -1,0 +1,133 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/musubi-hq/musubi/planner/plans"
+	"github.com/musubi-hq/musubi/providers"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// samplePlan has one of everything a plan can show.
+func samplePlan() *plans.Plan {
+	coupon := providers.Attrs{
+		"title": "Spring 10% off", "discount_type": "percent", "percent": 10.0, "currency": "JPY", "min_total": int64(3000),
+		"per_customer": int64(1), "starts_at": "2027-03-01T00:00:00+09:00", "ends_at": "2027-03-31T23:59:59+09:00",
+		"timezone": "Asia/Tokyo",
+	}
+	updated := coupon.Clone()
+	updated["percent"], updated["title"] = 15.0, "Spring 15% off"
+	return &plans.Plan{
+		FormatVersion: plans.FormatVersion, ToolVersion: "v0.1.0", Mode: plans.Normal, Lineage: "lineage-1", Serial: 3,
+		Descriptions: map[string]string{"campaign.spring": "Spring sale"},
+		Changes: []*plans.Change{
+			{Address: "campaign.spring.code_pool[sandbox.ec]", Block: "campaign.spring", Kind: providers.KindCodePool, Provider: "sandbox.ec",
+				Action: plans.Replace, ID: "pool_1",
+				Before:  providers.Attrs{"pattern": "SPR-####", "count": int64(500), "coupon": "campaign.spring.coupon[sandbox.ec]", "seed": "s"},
+				After:   providers.Attrs{"pattern": "SPR-######", "count": int64(500), "coupon": "campaign.spring.coupon[sandbox.ec]", "seed": "s"},
+				Changed: []string{"pattern"}, ReplacePaths: []string{"pattern"}},
+			{Address: "campaign.spring.coupon[sandbox.ec]", Block: "campaign.spring", Kind: providers.KindCoupon, Provider: "sandbox.ec",
+				Action: plans.Update, ID: "cpn_1", Before: coupon, After: updated, Changed: []string{"percent", "title"}},
+			{Address: "campaign.spring.coupon[sandbox.pos]", Block: "campaign.spring", Kind: providers.KindCoupon, Provider: "sandbox.pos",
+				Action: plans.Create, After: updated},
+			{Address: "campaign.winter.coupon[sandbox.ec]", Block: "campaign.winter", Kind: providers.KindCoupon, Provider: "sandbox.ec",
+				Action: plans.Delete, ID: "cpn_9", Before: coupon, Reason: "its block was removed from the configuration"},
+			{Address: "segment.loyal.audience[sandbox.line]", Block: "segment.loyal", Kind: providers.KindAudience, Provider: "sandbox.line",
+				Action: plans.NoOp, ID: "aud_1", Before: providers.Attrs{"segment": "loyal"}, After: providers.Attrs{"segment": "loyal"}},
+			{Address: "trigger.nudge.message[sandbox.line]", Block: "trigger.nudge", Kind: providers.KindMessage, Provider: "sandbox.line",
+				Action: plans.Create, After: providers.Attrs{"name": "trigger.nudge", "template": "あと{{ 3000 - event.cart.total }}円で10%オフ"}},
+		},
+		Drift: []*plans.Drift{
+			{Address: "campaign.spring.coupon[sandbox.ec]", Block: "campaign.spring", Kind: providers.KindCoupon, Provider: "sandbox.ec",
+				Changed: []string{"min_total"}, Before: coupon, After: providers.Attrs{"min_total": int64(5000), "currency": "JPY"}},
+			{Address: "segment.old.audience[sandbox.line]", Block: "segment.old", Kind: providers.KindAudience, Provider: "sandbox.line", Deleted: true},
+		},
+		Policies: []*plans.PolicyResult{
+			{Policy: "coupons_expire", Block: "campaign.spring", Severity: "warning", Message: "A coupon should not run longer than a quarter."},
+		},
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./planner/render -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test ./planner/render -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
+	}
+}
+
+func TestTextGolden(t *testing.T) {
+	var b bytes.Buffer
+	Text(&b, samplePlan(), false)
+	golden(t, "plan.txt", b.Bytes())
+}
+
+func TestTextNoChanges(t *testing.T) {
+	var b bytes.Buffer
+	Text(&b, &plans.Plan{Mode: plans.Normal}, false)
+	golden(t, "plan-nochanges.txt", b.Bytes())
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	var b bytes.Buffer
+	Markdown(&b, samplePlan())
+	golden(t, "plan.md", b.Bytes())
+}
+
+func TestJSONShape(t *testing.T) {
+	var b bytes.Buffer
+	if err := JSON(&b, samplePlan(), nil); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan.json", b.Bytes())
+	var doc map[string]any
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["format_version"] != plans.FormatVersion {
+		t.Errorf("format_version = %v", doc["format_version"])
+	}
+	for _, rc := range doc["resource_changes"].([]any) {
+		m := rc.(map[string]any)
+		if after, ok := m["after"].(map[string]any); ok {
+			if _, leaked := after["seed"]; leaked {
+				t.Errorf("%s: the private seed is in the JSON plan", m["address"])
+			}
+		}
+	}
+	summary := doc["summary"].(map[string]any)
+	want := map[string]float64{"add": 2, "change": 1, "replace": 1, "destroy": 1, "drift": 2}
+	for k, v := range want {
+		if summary[k] != v {
+			t.Errorf("summary.%s = %v, want %v", k, summary[k], v)
+		}
+	}
+}
+
+func TestColorOnlyWhenAsked(t *testing.T) {
+	var plain, colored bytes.Buffer
+	Text(&plain, samplePlan(), false)
+	Text(&colored, samplePlan(), true)
+	if bytes.Contains(plain.Bytes(), []byte("\x1b[")) {
+		t.Error("plain output has escape codes")
+	}
+	if !bytes.Contains(colored.Bytes(), []byte("\x1b[32m+")) {
+		t.Error("colored output has no green +")
+	}
+}

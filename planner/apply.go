@@ -301,6 +301,12 @@ func (a *applier) create(ctx context.Context, hp *hosted, c *plans.Change, key s
 	}
 	resp := hp.p.Create(ctx, providers.CreateRequest{Kind: c.Kind, Attributes: c.After, IdempotencyKey: key, Refs: refs})
 	if err := resp.Diagnostics.Err(); err != nil {
+		if surelyNotCreated(err) {
+			a.st.Remove(c.Address)
+			if jerr := a.journal.Remove(c.Address); jerr != nil {
+				return "", errors.Join(err, jerr)
+			}
+		}
 		return "", err
 	}
 	if resp.ID == "" {
@@ -309,6 +315,17 @@ func (a *applier) create(ctx context.Context, hp *hosted, c *plans.Change, key s
 	r := &states.Resource{Address: c.Address, Kind: c.Kind, Provider: c.Provider, ID: resp.ID,
 		Attributes: stored(hp, c, resp.Attributes), Dependencies: c.Dependencies}
 	return resp.ID, a.record(r)
+}
+
+// surelyNotCreated tells a refusal (invalid values, a conflict, no permission, a limit) from
+// a failure whose outcome is unknown (a 5xx or a timeout): only the latter keeps the intent, so
+// the next refresh looks the object up by its idempotency key.
+func surelyNotCreated(err error) bool {
+	switch providers.CodeOf(err) {
+	case providers.ErrInvalid, providers.ErrConflict, providers.ErrAuth, providers.ErrQuota, providers.ErrRateLimited:
+		return true
+	}
+	return false
 }
 
 func (a *applier) update(ctx context.Context, hp *hosted, c *plans.Change) (string, error) {

@@ -106,6 +106,7 @@ Flags may also be written with one dash, as in Terraform: -chdir=DIR, -auto-appr
 		a.importCommand(),
 		a.graphCommand(),
 		a.forceUnlockCommand(),
+		a.sandboxCommand(),
 		a.fmtCommand(),
 		a.consoleCommand(),
 		a.versionCommand(),

@@ -83,7 +83,7 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 	list.Flags().StringVar(&provider, "provider", "", "only this provider, e.g. sandbox.ec")
 	list.Flags().StringVar(&kind, "kind", "", "only this kind, e.g. coupon")
 	show := &cobra.Command{
-		Use:   "show ID",
+		Use:   "show ID|ADDRESS",
 		Short: "Show one object",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -92,7 +92,11 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 				return err
 			}
 			defer s.Close()
-			o, err := s.Get(cmd.Context(), args[0])
+			id, err := a.objectID(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			o, err := s.Get(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -102,7 +106,7 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 		},
 	}
 	set := &cobra.Command{
-		Use:   "set ID ATTRIBUTE VALUE",
+		Use:   "set ID|ADDRESS ATTRIBUTE VALUE",
 		Short: "Change an attribute out of band, as someone editing in the system's admin would",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -111,7 +115,11 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 				return err
 			}
 			defer s.Close()
-			if err := s.SetAttribute(cmd.Context(), args[0], args[1], args[2]); err != nil {
+			id, err := a.objectID(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			if err := s.SetAttribute(cmd.Context(), id, args[1], args[2]); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "Set %s of %s to %s. The next plan shows this as drift.\n", args[1], args[0], args[2])
@@ -119,7 +127,7 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 		},
 	}
 	del := &cobra.Command{
-		Use:   "delete ID",
+		Use:   "delete ID|ADDRESS",
 		Short: "Delete an object out of band",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -128,7 +136,11 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 				return err
 			}
 			defer s.Close()
-			if err := s.Delete(cmd.Context(), args[0]); err != nil {
+			id, err := a.objectID(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			if err := s.Delete(cmd.Context(), id); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "Deleted %s. The next plan shows it as deleted outside Musubi and creates it again.\n", args[0])
@@ -221,6 +233,24 @@ system but report a timeout, as if the response were lost on the way back.`,
 	}
 	cmd.AddCommand(list, show, set, del, fail, outbox, codes)
 	return cmd
+}
+
+// objectID accepts a sandbox ID or a resource address from the state
+// (campaign.spring.coupon[sandbox.ec]), which is easier to know.
+func (a *app) objectID(cmd *cobra.Command, arg string) (string, error) {
+	if !strings.Contains(arg, "[") {
+		return arg, nil
+	}
+	_, _, st, release, err := a.openState(cmd.Context(), &lockFlags{}, "sandbox", false)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	r := st.Find(arg)
+	if r == nil || r.ID == "" {
+		return "", notInState(st, arg)
+	}
+	return r.ID, nil
 }
 
 // summaryOf shows an object's most telling attributes on one line.

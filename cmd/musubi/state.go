@@ -74,7 +74,12 @@ serial and the previous file is kept as a backup.`,
 			}
 			defer release()
 			for _, r := range st.Resources() {
-				if matchesAny(r.Address, args) {
+				if !matchesAny(r.Address, args) {
+					continue
+				}
+				if r.ID == "" && r.Pending != nil {
+					fmt.Fprintf(a.out, "%s (create pending)\n", r.Address)
+				} else {
 					fmt.Fprintln(a.out, r.Address)
 				}
 			}

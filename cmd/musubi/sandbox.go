@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/sandbox"
 	"github.com/spf13/cobra"
 )
@@ -38,7 +39,7 @@ func (a *app) sandboxCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Look into the sandbox's simulated systems, edit objects out of band, inject faults",
-		Long: `The sandbox provider simulates EC, POS and messaging systems in one local SQLite file, so
+		Long: `The sandbox provider simulates EC, POS and messaging systems in one local file, so
 a programme can be planned and applied with no credentials. These commands act on that file
 directly, as someone working in a system's own admin screen would: list and show objects,
 edit or delete one behind Musubi's back (the next plan shows the drift), inject a failure
@@ -64,7 +65,7 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 				return err
 			}
 			defer s.Close()
-			objs, err := s.List(cmd.Context(), provider, kind)
+			objs, err := s.List(cmd.Context(), provider, providers.Kind(kind))
 			if err != nil {
 				return err
 			}
@@ -149,14 +150,16 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 	}
 	var fop string
 	var nth, status int
-	var lose bool
+	var lose, hang bool
 	fail := &cobra.Command{
 		Use:   "fail",
 		Short: "Make one upcoming call fail, to see how Musubi handles a failing system",
 		Long: `Fail arranges for the Nth call of an operation (counting from now) to a sandbox provider to
 fail once: --status 500 as a server error, 429 as a rate limit, 409 as a conflict, 401 as a
-rejected credential, 422 as invalid values. --lose-response makes a create succeed in the
-system but report a timeout, as if the response were lost on the way back.`,
+rejected credential, 422 as invalid values. --lose-response makes the call succeed in the
+system but report a timeout, as if the response were lost on the way back. --hang makes it
+succeed, then block until the process is stopped, to rehearse a crash in the middle of an
+apply.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := open()
@@ -164,7 +167,8 @@ system but report a timeout, as if the response were lost on the way back.`,
 				return err
 			}
 			defer s.Close()
-			if err := s.AddFault(cmd.Context(), provider, fop, nth, status, lose); err != nil {
+			f := sandbox.Fault{Provider: provider, Op: fop, Nth: nth, Status: status, LoseResponse: lose, Hang: hang}
+			if err := s.AddFault(cmd.Context(), f); err != nil {
 				return err
 			}
 			who := "any sandbox provider"
@@ -172,9 +176,12 @@ system but report a timeout, as if the response were lost on the way back.`,
 				who = provider
 			}
 			fmt.Fprintf(a.out, "Call %d of %s to %s will fail", nth, fop, who)
-			if lose {
+			switch {
+			case hang:
+				fmt.Fprintln(a.out, " after doing its work, and hang.")
+			case lose:
 				fmt.Fprintln(a.out, " after doing its work (lost response).")
-			} else {
+			default:
 				fmt.Fprintf(a.out, " with status %d.\n", status)
 			}
 			return nil
@@ -185,6 +192,7 @@ system but report a timeout, as if the response were lost on the way back.`,
 	fail.Flags().IntVar(&nth, "nth", 1, "which call from now fails (1 = the next)")
 	fail.Flags().IntVar(&status, "status", 500, "status the call fails with")
 	fail.Flags().BoolVar(&lose, "lose-response", false, "do the work, then report a timeout")
+	fail.Flags().BoolVar(&hang, "hang", false, "do the work, then block until the process is stopped")
 	outbox := &cobra.Command{
 		Use:   "outbox",
 		Short: "List the messages the sandbox's messaging systems delivered",

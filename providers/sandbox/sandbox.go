@@ -1,0 +1,488 @@
+// Package sandbox is the built-in provider that simulates the systems a retailer runs (an EC
+// store, a POS, a messaging channel) in one local file, so a programme can be planned, applied
+// and served with no credentials and no servers. It behaves as a strict real system would:
+// it validates values, refuses duplicate codes, honours idempotency keys, and can be told to
+// fail (see Fault) so failure handling is tested the same way a real outage would exercise it.
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/musubi-hq/musubi/providers"
+)
+
+func init() {
+	providers.Register(providers.Registration{
+		Type:        "sandbox",
+		Description: "simulated EC, POS and messaging systems in a local file",
+		New:         func() providers.Provider { return &Provider{} },
+	})
+}
+
+// Systems the sandbox simulates, and the kinds each manages.
+var systems = map[string]map[providers.Kind]providers.KindSupport{
+	"ec": {
+		providers.KindCoupon: {Attributes: couponAttrs, ForceNew: couponForceNew,
+			Description: "a code discount in the simulated EC store"},
+		providers.KindCodePool:     codePool,
+		providers.KindAudience:     audience("a customer group in the simulated EC store"),
+		providers.KindSubscription: subscription,
+	},
+	"pos": {
+		// Registers apply one discount at a time and know no customer segments.
+		providers.KindCoupon: {Attributes: without(couponAttrs, "combines_with", "audience"), ForceNew: couponForceNew,
+			Description: "a coupon in the simulated POS"},
+		providers.KindCodePool:     codePool,
+		providers.KindSubscription: subscription,
+	},
+	"messaging": {
+		providers.KindMessage: {Attributes: []string{"name", "template", "subject", "variants", "audience"},
+			ForceNew: []string{"name"}, Description: "a message template in the simulated messaging channel"},
+		providers.KindAudience:     audience("an audience group in the simulated messaging channel"),
+		providers.KindSubscription: subscription,
+	},
+}
+
+var (
+	couponAttrs = []string{"title", "discount_type", "percent", "amount", "currency", "min_total", "code",
+		"per_customer", "usage_limit", "starts_at", "ends_at", "timezone", "combines_with", "audience"}
+	couponForceNew = []string{"code", "discount_type", "currency"}
+	codePool       = providers.KindSupport{Attributes: []string{"coupon", "pattern", "charset", "count", "seed"},
+		ForceNew: []string{"coupon", "pattern", "charset", "seed"}, Description: "a set of single-use codes"}
+	subscription = providers.KindSupport{Attributes: []string{"source", "topics", "endpoint"},
+		ForceNew: []string{"source"}, Description: "a webhook subscription"}
+)
+
+func audience(desc string) providers.KindSupport {
+	return providers.KindSupport{Attributes: []string{"segment", "description"}, ForceNew: []string{"segment"}, Description: desc}
+}
+
+func without(list []string, drop ...string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(s string) bool { return slices.Contains(drop, s) })
+}
+
+// idPrefix is the start of the IDs the sandbox hands out per kind.
+var idPrefix = map[providers.Kind]string{
+	providers.KindCoupon: "cpn", providers.KindCodePool: "pool", providers.KindAudience: "aud",
+	providers.KindMessage: "msg", providers.KindSubscription: "sub",
+}
+
+// Limits the simulated systems enforce, like their real counterparts do.
+const (
+	maxTitle    = 255
+	maxTemplate = 5000 // LINE's text message limit
+	maxCodes    = 100_000
+)
+
+var (
+	codeRE     = regexp.MustCompile(`^[A-Z0-9_-]{3,64}$`)
+	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+)
+
+// Provider is one configured sandbox system.
+type Provider struct {
+	name   string
+	system string
+	store  *Store
+	// Stderr receives the line a hang fault prints; tests may redirect it.
+	Stderr io.Writer
+}
+
+// Schema describes the provider block and, once configured, the system's kinds.
+func (p *Provider) Schema(context.Context) providers.SchemaResponse {
+	kinds := map[providers.Kind]providers.KindSupport{}
+	if p.system != "" {
+		kinds = systems[p.system]
+	} else {
+		for _, ks := range systems {
+			for k, s := range ks {
+				kinds[k] = s
+			}
+		}
+	}
+	return providers.SchemaResponse{
+		Config: []providers.ConfigAttribute{
+			{Name: "system", Type: providers.String, Required: true, Description: "the system simulated: ec, pos or messaging"},
+			{Name: "path", Type: providers.String, Description: "file holding the simulated systems, relative to the configuration (default " + DefaultPath + ")"},
+		},
+		Kinds: kinds,
+	}
+}
+
+// Configure opens the sandbox file.
+func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) providers.ConfigureResponse {
+	sys, _ := req.Config["system"].(string)
+	if _, ok := systems[sys]; !ok {
+		return providers.ConfigureResponse{Diagnostics: providers.Diagnostics{providers.AttributeError("system",
+			"Unknown sandbox system", "system is %q; the sandbox simulates \"ec\", \"pos\" and \"messaging\"", sys)}}
+	}
+	path, _ := req.Config["path"].(string)
+	if path == "" {
+		path = filepath.FromSlash(DefaultPath)
+	}
+	if !filepath.IsAbs(path) && req.WorkDir != "" {
+		path = filepath.Join(req.WorkDir, path)
+	}
+	s, err := OpenStore(path)
+	if err != nil {
+		return providers.ConfigureResponse{Diagnostics: providers.Errorf("Cannot open the sandbox", "%s: %v", path, err)}
+	}
+	if p.store != nil {
+		p.store.Close()
+	}
+	p.name, p.system, p.store = req.Name, sys, s
+	return providers.ConfigureResponse{}
+}
+
+// Close releases the sandbox file.
+func (p *Provider) Close() error {
+	if p.store == nil {
+		return nil
+	}
+	err := p.store.Close()
+	p.store = nil
+	return err
+}
+
+// Store returns the open sandbox file, for tests and tools that look inside.
+func (p *Provider) Store() *Store { return p.store }
+
+func (p *Provider) support(k providers.Kind) (providers.KindSupport, bool) {
+	ks, ok := systems[p.system][k]
+	return ks, ok
+}
+
+// Validate checks values the way the simulated system's API would refuse them.
+func (p *Provider) Validate(_ context.Context, req providers.ValidateRequest) providers.ValidateResponse {
+	return providers.ValidateResponse{Diagnostics: p.check(req.Kind, req.Attributes)}
+}
+
+func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnostics {
+	ks, ok := p.support(k)
+	if !ok {
+		return providers.Errorf("Unsupported kind", "a sandbox %s system has no %s", p.system, k)
+	}
+	var ds providers.Diagnostics
+	bad := func(attr, format string, args ...any) {
+		ds = append(ds, providers.AttributeError(attr, "Refused by the sandbox "+p.system, format, args...))
+	}
+	for name, v := range a {
+		if !slices.Contains(ks.Attributes, name) && !providers.IsZero(v) {
+			bad(name, "a sandbox %s %s has no %s", p.system, k, name)
+		}
+	}
+	switch k {
+	case providers.KindCoupon:
+		if t := a.String("title"); t == "" {
+			bad("title", "a coupon needs a title")
+		} else if len([]rune(t)) > maxTitle {
+			bad("title", "the title is %d characters; the limit is %d", len([]rune(t)), maxTitle)
+		}
+		switch a.String("discount_type") {
+		case "percent":
+			if pc := a.Float("percent"); pc <= 0 || pc > 100 {
+				bad("percent", "percent is %v; it must be above 0 and at most 100", pc)
+			}
+			if a.Int("amount") != 0 {
+				bad("amount", "a percent discount has no amount")
+			}
+		case "amount":
+			if a.Int("amount") <= 0 {
+				bad("amount", "amount must be above 0")
+			}
+			if a.Float("percent") != 0 {
+				bad("percent", "an amount discount has no percent")
+			}
+		default:
+			bad("discount_type", "discount_type is %q; it must be percent or amount", a.String("discount_type"))
+		}
+		if (a.Int("amount") != 0 || a.Int("min_total") != 0) && a.String("currency") == "" {
+			bad("currency", "amounts need a currency")
+		}
+		if c := a.String("currency"); c != "" && !currencyRE.MatchString(c) {
+			bad("currency", "currency %q is not an ISO 4217 code", c)
+		}
+		if c := a.String("code"); c != "" && !codeRE.MatchString(c) {
+			bad("code", "code %q must be 3 to 64 of A-Z, 0-9, _ and -", c)
+		}
+		for _, n := range []string{"min_total", "per_customer", "usage_limit"} {
+			if a.Int(n) < 0 {
+				bad(n, "%s is %d; it cannot be negative", n, a.Int(n))
+			}
+		}
+		if s, e := a.Time("starts_at"), a.Time("ends_at"); !s.IsZero() && !e.IsZero() && !e.After(s) {
+			bad("ends_at", "the coupon ends (%s) before it starts (%s)", e.Format(time.RFC3339), s.Format(time.RFC3339))
+		}
+		if tz := a.String("timezone"); tz != "" {
+			if _, err := time.LoadLocation(tz); err != nil {
+				bad("timezone", "unknown time zone %q", tz)
+			}
+		}
+		for _, c := range a.Strings("combines_with") {
+			if c != "order" && c != "product" && c != "shipping" {
+				bad("combines_with", "%q is not a discount class; use order, product or shipping", c)
+			}
+		}
+	case providers.KindCodePool:
+		pattern, charset, count := a.String("pattern"), a.String("charset"), a.Int("count")
+		if !strings.Contains(pattern, "#") {
+			bad("pattern", "the pattern %q has no # to fill", pattern)
+		}
+		if charset == "" {
+			bad("charset", "a code pool needs a charset")
+		}
+		if count < 1 || count > maxCodes {
+			bad("count", "count is %d; a pool holds 1 to %d codes", count, maxCodes)
+		} else if charset != "" && float64(strings.Count(pattern, "#"))*math.Log(float64(len(charset))) < math.Log(float64(2*count)) {
+			bad("count", "the pattern %q cannot make %d distinct codes with %d characters", pattern, count, len(charset))
+		}
+		if a.String("seed") == "" {
+			bad("seed", "a code pool needs a seed")
+		}
+	case providers.KindMessage:
+		if t := a.String("template"); t == "" {
+			bad("template", "a message needs a template")
+		} else if len([]rune(t)) > maxTemplate {
+			bad("template", "the template is %d characters; the limit is %d", len([]rune(t)), maxTemplate)
+		}
+		for v, t := range a.StringMap("variants") {
+			if len([]rune(t)) > maxTemplate {
+				bad("variants", "variant %q is %d characters; the limit is %d", v, len([]rune(t)), maxTemplate)
+			}
+		}
+	case providers.KindAudience:
+		if a.String("segment") == "" {
+			bad("segment", "an audience needs a segment")
+		}
+	case providers.KindSubscription:
+		if a.String("source") == "" {
+			bad("source", "a subscription needs a source")
+		}
+		if len(a.Strings("topics")) == 0 {
+			bad("topics", "a subscription needs at least one topic")
+		}
+	}
+	return ds
+}
+
+// Plan fills the defaults the system would: a coupon's discount type from its values.
+func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.PlanResponse {
+	planned := req.Proposed.Clone()
+	if req.Kind == providers.KindCoupon && planned.String("discount_type") == "" {
+		if planned.Int("amount") != 0 {
+			planned["discount_type"] = "amount"
+		} else {
+			planned["discount_type"] = "percent"
+		}
+	}
+	return providers.PlanResponse{Planned: planned}
+}
+
+// Create makes an object, or returns the one an earlier try with the same idempotency key
+// made.
+func (p *Provider) Create(ctx context.Context, req providers.CreateRequest) providers.CreateResponse {
+	if ds := p.check(req.Kind, req.Attributes); ds.HasErrors() {
+		return providers.CreateResponse{Diagnostics: ds}
+	}
+	var out providers.CreateResponse
+	var fired *Fault
+	err := p.store.update(func() ([]record, error) {
+		recs, f := p.store.countCall(p.name, "create")
+		fired = f
+		if f != nil && !f.LoseResponse && !f.Hang {
+			return recs, nil
+		}
+		if id, ok := p.store.byKey[p.name+"\x00"+req.IdempotencyKey]; ok && req.IdempotencyKey != "" {
+			if o, ok := p.store.objects[id]; ok {
+				out.ID, out.Attributes = id, o.Attributes.Clone()
+				return recs, nil
+			}
+		}
+		if err := p.conflicts(req.Kind, "", req.Attributes, req.Refs); err != nil {
+			return recs, err
+		}
+		now := time.Now().UTC()
+		o := &Object{ID: newID(idPrefix[req.Kind]), Provider: p.name, Kind: req.Kind, Attributes: req.Attributes.Clone(),
+			Refs: req.Refs, IdempotencyKey: req.IdempotencyKey, CreatedAt: now, UpdatedAt: now}
+		out.ID, out.Attributes = o.ID, o.Attributes.Clone()
+		return append(recs, record{Op: "put", Object: o}), nil
+	})
+	if err != nil {
+		return providers.CreateResponse{Diagnostics: providers.FromError("create failed", err)}
+	}
+	if ds := p.fail(ctx, fired, "create", out.ID); ds != nil {
+		return providers.CreateResponse{Diagnostics: ds}
+	}
+	return out
+}
+
+// conflicts checks what the system refuses across objects: a shared code another coupon of
+// the system already uses, and references to objects that do not exist.
+func (p *Provider) conflicts(k providers.Kind, self string, a providers.Attrs, refs map[string]string) error {
+	if code := a.String("code"); k == providers.KindCoupon && code != "" {
+		for _, o := range p.store.objects {
+			if o.ID != self && o.Provider == p.name && o.Kind == providers.KindCoupon && o.Attributes.String("code") == code {
+				return &providers.APIError{Code: providers.ErrConflict, Status: 409,
+					Message: fmt.Sprintf("code %s is already used by %s", code, o.ID)}
+			}
+		}
+	}
+	for attr, id := range refs {
+		if o, ok := p.store.objects[id]; !ok || o.Provider != p.name {
+			return &providers.APIError{Code: providers.ErrNotFound, Status: 404,
+				Message: fmt.Sprintf("%s names %s, which does not exist in %s", attr, id, p.name)}
+		}
+	}
+	return nil
+}
+
+// fail turns a fired fault into the error the call reports.
+func (p *Provider) fail(ctx context.Context, f *Fault, op, id string) providers.Diagnostics {
+	if f == nil {
+		return nil
+	}
+	if f.Hang {
+		w := p.Stderr
+		if w == nil {
+			w = os.Stderr
+		}
+		fmt.Fprintf(w, "sandbox: %s %s on %s done; hanging (injected fault)\n", op, id, p.name)
+		<-ctx.Done()
+		return providers.FromError(op+" failed", &providers.APIError{Code: providers.ErrUnavailable, Message: "interrupted while waiting for the response"})
+	}
+	if f.LoseResponse {
+		return providers.FromError(op+" failed", &providers.APIError{Code: providers.ErrUnavailable, Status: 504,
+			Message: "timed out waiting for the response (injected fault)"})
+	}
+	e := &providers.APIError{Code: statusCodes[f.Status], Status: f.Status, Message: "injected fault", RequestID: newID("req")}
+	if f.Status == 429 {
+		e.RetryAfter = time.Second
+	}
+	return providers.FromError(op+" failed", e)
+}
+
+// Read returns an object by ID, or by the idempotency key of the create that made it.
+func (p *Provider) Read(ctx context.Context, req providers.ReadRequest) providers.ReadResponse {
+	var out providers.ReadResponse
+	find := func() {
+		id := req.ID
+		if id == "" && req.IdempotencyKey != "" {
+			id = p.store.byKey[p.name+"\x00"+req.IdempotencyKey]
+		}
+		if o, ok := p.store.objects[id]; ok && o.Provider == p.name && o.Kind == req.Kind {
+			out = providers.ReadResponse{Found: true, ID: o.ID, Attributes: o.Attributes.Clone()}
+		}
+	}
+	faulty := false
+	err := p.store.view(func() error {
+		faulty = p.store.pending("read")
+		if !faulty {
+			find()
+		}
+		return nil
+	})
+	if faulty {
+		var fired *Fault
+		err = p.store.update(func() ([]record, error) {
+			recs, f := p.store.countCall(p.name, "read")
+			if fired = f; f == nil || f.LoseResponse || f.Hang {
+				find()
+			}
+			return recs, nil
+		})
+		if ds := p.fail(ctx, fired, "read", req.ID); ds != nil {
+			return providers.ReadResponse{Diagnostics: ds}
+		}
+	}
+	if err != nil {
+		return providers.ReadResponse{Diagnostics: providers.FromError("read failed", err)}
+	}
+	return out
+}
+
+// Update changes an object in place.
+func (p *Provider) Update(ctx context.Context, req providers.UpdateRequest) providers.UpdateResponse {
+	if ds := p.check(req.Kind, req.Planned); ds.HasErrors() {
+		return providers.UpdateResponse{Diagnostics: ds}
+	}
+	ks, _ := p.support(req.Kind)
+	var out providers.UpdateResponse
+	var fired *Fault
+	err := p.store.update(func() ([]record, error) {
+		recs, f := p.store.countCall(p.name, "update")
+		fired = f
+		if f != nil && !f.LoseResponse && !f.Hang {
+			return recs, nil
+		}
+		o, ok := p.store.objects[req.ID]
+		if !ok || o.Provider != p.name || o.Kind != req.Kind {
+			return recs, &providers.APIError{Code: providers.ErrNotFound, Status: 404, Message: fmt.Sprintf("%s does not exist in %s", req.ID, p.name)}
+		}
+		for _, attr := range providers.Diff(req.Kind, o.Attributes, req.Planned) {
+			if slices.Contains(ks.ForceNew, attr) {
+				return recs, &providers.APIError{Code: providers.ErrInvalid, Status: 422,
+					Message: fmt.Sprintf("%s cannot be changed once created; replace the object", attr)}
+			}
+		}
+		refs := req.Refs
+		if refs == nil {
+			refs = o.Refs
+		}
+		if err := p.conflicts(req.Kind, o.ID, req.Planned, refs); err != nil {
+			return recs, err
+		}
+		n := o.copy()
+		n.Attributes, n.Refs, n.UpdatedAt = req.Planned.Clone(), refs, time.Now().UTC()
+		out.Attributes = n.Attributes.Clone()
+		return append(recs, record{Op: "put", Object: &n}), nil
+	})
+	if err != nil {
+		return providers.UpdateResponse{Diagnostics: providers.FromError("update failed", err)}
+	}
+	if ds := p.fail(ctx, fired, "update", req.ID); ds != nil {
+		return providers.UpdateResponse{Diagnostics: ds}
+	}
+	return out
+}
+
+// Delete removes an object; one already gone is not an error.
+func (p *Provider) Delete(ctx context.Context, req providers.DeleteRequest) providers.DeleteResponse {
+	var fired *Fault
+	err := p.store.update(func() ([]record, error) {
+		recs, f := p.store.countCall(p.name, "delete")
+		fired = f
+		if f != nil && !f.LoseResponse && !f.Hang {
+			return recs, nil
+		}
+		if o, ok := p.store.objects[req.ID]; ok && o.Provider == p.name {
+			recs = append(recs, record{Op: "delete", ID: req.ID})
+		}
+		return recs, nil
+	})
+	if err != nil {
+		return providers.DeleteResponse{Diagnostics: providers.FromError("delete failed", err)}
+	}
+	return providers.DeleteResponse{Diagnostics: p.fail(ctx, fired, "delete", req.ID)}
+}
+
+// Import reads an object made outside Musubi.
+func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) providers.ImportResponse {
+	r := p.Read(ctx, providers.ReadRequest{Kind: req.Kind, ID: req.ID})
+	if r.Diagnostics.HasErrors() {
+		return providers.ImportResponse{Diagnostics: r.Diagnostics}
+	}
+	if !r.Found {
+		return providers.ImportResponse{Diagnostics: providers.FromError("import failed", &providers.APIError{
+			Code: providers.ErrNotFound, Status: 404, Message: fmt.Sprintf("%s has no %s with ID %s", p.name, req.Kind, req.ID)})}
+	}
+	return providers.ImportResponse{Attributes: r.Attributes}
+}

@@ -174,15 +174,18 @@ func (a *applier) walk(ctx context.Context, changes []*plans.Change) error {
 	for remaining > 0 {
 		select {
 		case n := <-ready:
+			// Take a slot first: a change that fails while this one waits for a slot must
+			// still stop it.
+			sem <- struct{}{}
 			mu.Lock()
 			stop := len(failed) > 0
 			mu.Unlock()
 			if stop || ctx.Err() != nil {
+				<-sem
 				finish(n)
 				continue
 			}
 			started++
-			sem <- struct{}{}
 			wg.Add(1)
 			go func(n *node) {
 				defer wg.Done()

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -327,5 +328,26 @@ func TestDestroyRemovesDependentsFirst(t *testing.T) {
 	}
 	if n := f.mems["mem.ec"].count() + f.mems["mem.pos"].count(); n != 0 {
 		t.Fatalf("%d objects left after destroy", n)
+	}
+}
+
+// With one change at a time, nothing starts after a failure: a change waiting for the slot
+// the failing one held must not run.
+func TestSerialApplyStopsAtFirstFailure(t *testing.T) {
+	f := newFixture(t)
+	f.mems["mem.ec"].failOn = 1
+	f.mems["mem.ec"].failCode = providers.ErrUnavailable
+	p, host := f.plan()
+	_, err := Apply(context.Background(), p, host, f.backend, ApplyOptions{Parallelism: 1})
+	var ae *ApplyError
+	if !errors.As(err, &ae) {
+		t.Fatalf("apply: %v, want an ApplyError", err)
+	}
+	attempted := f.mems["mem.ec"].creates + f.mems["mem.pos"].creates
+	if attempted != 1 {
+		t.Fatalf("%d creates attempted with parallelism 1, want only the failing one", attempted)
+	}
+	if ae.Skipped != 4 {
+		t.Fatalf("%d changes reported not started, want 4", ae.Skipped)
 	}
 }

@@ -53,7 +53,10 @@ func (a Attrs) Bool(name string) bool { b, _ := a[name].(bool); return b }
 func (a Attrs) Strings(name string) []string { s, _ := a[name].([]string); return s }
 
 // StringMap returns a map attribute, or nil.
-func (a Attrs) StringMap(name string) map[string]string { m, _ := a[name].(map[string]string); return m }
+func (a Attrs) StringMap(name string) map[string]string {
+	m, _ := a[name].(map[string]string)
+	return m
+}
 
 // Time returns a time attribute, or the zero time.
 func (a Attrs) Time(name string) time.Time {

@@ -112,6 +112,10 @@ func (a *app) applySaved(path string, pf *planFlags) error {
 	if err != nil {
 		return err
 	}
+	if p.Serial == 0 && s.state.Serial == 0 && s.state.Len() == 0 {
+		// No state was written yet: the plan's lineage becomes the new state's.
+		s.state.Lineage = p.Lineage
+	}
 	switch {
 	case s.state.Lineage != p.Lineage:
 		return fmt.Errorf("the saved plan %s was made for another state (lineage %s, this state is %s); run plan again", path, p.Lineage, s.state.Lineage)

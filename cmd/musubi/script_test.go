@@ -1,12 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"flag"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -38,6 +45,9 @@ func TestScripts(t *testing.T) {
 				}
 				ts.Check(copyDir(filepath.Join("..", "..", "examples", args[0]), ts.MkAbs(".")))
 			},
+			"spawn":  spawn,
+			"kill9":  kill9,
+			"lockid": lockID,
 			// replace FILE OLD NEW replaces every OLD in FILE with NEW.
 			"replace": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {
@@ -70,4 +80,110 @@ func copyDir(src, dst string) error {
 		}
 		return os.WriteFile(target, b, 0o644)
 	})
+}
+
+// spawned are the processes started by spawn, by script and name.
+var spawned sync.Map
+
+type spawnedProc struct {
+	cmd            *exec.Cmd
+	stdout, stderr *bytes.Buffer
+	mu             *sync.Mutex
+	done           chan struct{}
+}
+
+// spawn NAME REGEXP PROGRAM ARGS... starts a program in the background and returns once a
+// line of its stderr matches REGEXP: a process caught in the middle of its work, for kill9.
+func spawn(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: spawn NAME REGEXP PROGRAM ARGS...")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	prog := args[2]
+	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(dir, prog)); err == nil {
+			prog = filepath.Join(dir, prog)
+			break
+		}
+	}
+	cmd := exec.Command(prog, args[3:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = append(os.Environ(), "PATH="+ts.Getenv("PATH"), "HOME="+ts.Getenv("HOME"), "NO_COLOR=1")
+	p := &spawnedProc{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
+	cmd.Stdout = lockedWriter{p.mu, p.stdout}
+	errPipe, err := cmd.StderrPipe()
+	ts.Check(err)
+	ts.Check(cmd.Start())
+	matched := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(errPipe)
+		seen := false
+		for sc.Scan() {
+			p.mu.Lock()
+			p.stderr.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if !seen && re.MatchString(sc.Text()) {
+				seen = true
+				matched <- true
+			}
+		}
+		if !seen {
+			matched <- false
+		}
+		cmd.Wait()
+		close(p.done)
+	}()
+	ts.Defer(func() { cmd.Process.Kill(); <-p.done })
+	spawned.Store(ts.MkAbs(".")+"\x00"+args[0], p)
+	select {
+	case ok := <-matched:
+		if !ok {
+			<-p.done
+			ts.Fatalf("%s exited without printing a line matching %q\nstdout:\n%s\nstderr:\n%s", args[0], args[1], p.stdout, p.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		ts.Fatalf("%s printed no line matching %q within a minute\nstderr:\n%s", args[0], args[1], p.stderr)
+	}
+}
+
+// kill9 NAME kills a spawned process with SIGKILL, as an OOM killer or a cancelled CI job
+// would, and makes its output the output the next stdout and stderr commands check.
+func kill9(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: kill9 NAME")
+	}
+	v, ok := spawned.LoadAndDelete(ts.MkAbs(".") + "\x00" + args[0])
+	if !ok {
+		ts.Fatalf("no process %s was spawned", args[0])
+	}
+	p := v.(*spawnedProc)
+	ts.Check(p.cmd.Process.Kill())
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ts.Stdout().Write(p.stdout.Bytes())
+	ts.Stderr().Write(p.stderr.Bytes())
+}
+
+// lockid sets $LOCK_ID to the ID in the state's lock file, for force-unlock.
+func lockID(ts *testscript.TestScript, neg bool, args []string) {
+	b, err := os.ReadFile(ts.MkAbs("musubi.state.json.lock"))
+	ts.Check(err)
+	var info struct {
+		ID string `json:"id"`
+	}
+	ts.Check(json.Unmarshal(b, &info))
+	ts.Setenv("LOCK_ID", info.ID)
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

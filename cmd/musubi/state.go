@@ -378,11 +378,14 @@ func schemaAttr(k providers.Kind, name string) (providers.AttributeSchema, bool)
 }
 
 func (a *app) forceUnlockCommand() *cobra.Command {
-	return &cobra.Command{
+	var force bool
+	cmd := &cobra.Command{
 		Use:   "force-unlock LOCK_ID",
-		Short: "Remove a state lock left by a musubi that died",
+		Short: "Remove a state lock whose holder died or hangs",
 		Long: `Force-unlock removes the state lock with the given ID (printed in the message of the
-command that found it locked). Use it only when the holder is surely not running.`,
+command that found it locked). A holder that exited, even killed, releases its lock by itself;
+use this only for a holder that hangs and cannot be stopped, and only when it is surely not
+going to write the state again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, backend, _, release, err := a.openState(cmd.Context(), &lockFlags{}, "force-unlock", false)
@@ -390,6 +393,9 @@ command that found it locked). Use it only when the holder is surely not running
 				return err
 			}
 			release()
+			if !force && !a.confirm("Musubi will remove the lock "+args[0]+". Another apply may then run beside its holder.") {
+				return errCancelled
+			}
 			if err := backend.ForceUnlock(cmd.Context(), args[0]); err != nil {
 				return err
 			}
@@ -397,4 +403,6 @@ command that found it locked). Use it only when the holder is surely not running
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
+	return cmd
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // Local stores state in a JSON file. Writes go to a temporary file that is synced and renamed
-// over the old one, which is kept as PATH.backup. The lock is PATH.lock, created exclusively.
+// over the old one, which is kept as PATH.backup. The lock is an flock on PATH.lock.
 // An apply appends each step to PATH.journal as it happens; reading replays a journal left by
 // a killed apply, and the next write clears it.
 type Local struct {
@@ -171,7 +171,8 @@ func writeAtomic(path string, b []byte) error {
 	return nil
 }
 
-// Lock implements Backend.
+// Lock implements Backend. The lock is an flock on PATH.lock, so the operating system
+// releases it when its holder dies, even by SIGKILL; the file's content says who holds it.
 func (l *Local) Lock(ctx context.Context, info LockInfo, timeout time.Duration) (Unlocker, error) {
 	if dir := filepath.Dir(l.Path); dir != "." {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -182,27 +183,15 @@ func (l *Local) Lock(ctx context.Context, info LockInfo, timeout time.Duration) 
 	start := time.Now()
 	delay := 20 * time.Millisecond
 	for {
-		f, err := os.OpenFile(l.lockPath(), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-		if err == nil {
-			_, werr := f.Write(b)
-			if serr := f.Sync(); werr == nil {
-				werr = serr
-			}
-			f.Close()
-			if werr != nil {
-				os.Remove(l.lockPath())
-				return nil, werr
-			}
-			return &localLock{path: l.lockPath(), id: info.ID}, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("locking %s: %w", l.Path, err)
+		k, err := l.tryLock(b, info.ID)
+		if k != nil || err != nil {
+			return k, err
 		}
 		held, rerr := l.readLock()
 		waited := time.Since(start)
 		if waited >= timeout {
-			if rerr != nil {
-				return nil, fmt.Errorf("%s is locked (%s), and its holder cannot be read: %v", l.Path, l.lockPath(), rerr)
+			if rerr != nil || held.ID == "" {
+				return nil, fmt.Errorf("%s is locked (%s) by a process that has not said who it is yet", l.Path, l.lockPath())
 			}
 			return nil, &LockError{Info: held, Waited: waited, Backend: l.Describe()}
 		}
@@ -216,21 +205,75 @@ func (l *Local) Lock(ctx context.Context, info LockInfo, timeout time.Duration) 
 	}
 }
 
+// tryLock takes the lock if it is free, and returns nil, nil if another process holds it.
+func (l *Local) tryLock(info []byte, id string) (*localLock, error) {
+	f, err := os.OpenFile(l.lockPath(), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", l.Path, err)
+	}
+	if err := flockNB(f); err != nil {
+		f.Close()
+		if errors.Is(err, errWouldBlock) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("locking %s: %w", l.Path, err)
+	}
+	// The holder before may have removed the file between our open and our lock (or
+	// force-unlock did): then this lock is on a file no one else will open.
+	if !samePath(f, l.lockPath()) {
+		f.Close()
+		return l.tryLock(info, id)
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.WriteAt(info, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &localLock{f: f, path: l.lockPath(), id: id}, nil
+}
+
+func samePath(f *os.File, path string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
 func (l *Local) readLock() (LockInfo, error) {
 	var info LockInfo
 	b, err := os.ReadFile(l.lockPath())
 	if err != nil {
 		return info, err
 	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return info, fs.ErrNotExist
+	}
 	return info, json.Unmarshal(b, &info)
 }
 
-// ForceUnlock implements Backend.
+// ForceUnlock implements Backend. It removes the lock file, so the next operation takes a
+// fresh lock; a holder still running keeps its lock on the removed file and no longer blocks
+// anyone.
 func (l *Local) ForceUnlock(ctx context.Context, id string) error {
-	info, err := l.readLock()
+	f, err := os.OpenFile(l.lockPath(), os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s is not locked", l.Path)
 	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if flockNB(f) == nil {
+		// Nobody holds it: a lock file left by a holder that died.
+		return fmt.Errorf("%s is not locked (the lock's holder has exited)", l.Path)
+	}
+	info, err := l.readLock()
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", l.lockPath(), err)
 	}
@@ -241,20 +284,22 @@ func (l *Local) ForceUnlock(ctx context.Context, id string) error {
 }
 
 type localLock struct {
+	f        *os.File
 	path, id string
 	once     sync.Once
 }
 
+// Unlock removes the lock file, unless force-unlock already removed it and another process
+// now holds a new one at the same path, then releases the flock.
 func (k *localLock) Unlock() error {
 	var err error
 	k.once.Do(func() {
-		var info LockInfo
-		b, rerr := os.ReadFile(k.path)
-		if rerr == nil && json.Unmarshal(b, &info) == nil && info.ID != k.id {
-			err = fmt.Errorf("the lock %s was taken over by %s; not removing it", k.path, info.ID)
-			return
+		if samePath(k.f, k.path) {
+			err = os.Remove(k.path)
 		}
-		err = os.Remove(k.path)
+		if cerr := k.f.Close(); err == nil {
+			err = cerr
+		}
 	})
 	return err
 }

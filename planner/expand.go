@@ -173,7 +173,7 @@ func couponAttrs(c *lang.Campaign) providers.Attrs {
 	set("code", cu.Code)
 	set("per_customer", int64(cu.PerCustomer))
 	set("usage_limit", int64(cu.TotalLimit))
-	if loc, err := time.LoadLocation(cu.Timezone); err == nil {
+	if loc, err := providers.Location(cu.Timezone); err == nil {
 		if !cu.ValidFrom.IsZero() {
 			a["starts_at"] = cu.ValidFrom.In(loc).Format(time.RFC3339)
 		}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -244,4 +245,20 @@ func (a Attrs) Decode(v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
+}
+
+var locations sync.Map // zone name -> *time.Location
+
+// Location loads an IANA time zone once per process: time.LoadLocation reads the zone file
+// on every call, which shows on plans of thousands of coupons.
+func Location(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, l)
+	return l, nil
 }

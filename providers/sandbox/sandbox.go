@@ -223,7 +223,7 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 			bad("ends_at", "the coupon ends (%s) before it starts (%s)", e.Format(time.RFC3339), s.Format(time.RFC3339))
 		}
 		if tz := a.String("timezone"); tz != "" {
-			if _, err := time.LoadLocation(tz); err != nil {
+			if _, err := providers.Location(tz); err != nil {
 				bad("timezone", "unknown time zone %q", tz)
 			}
 		}

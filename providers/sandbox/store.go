@@ -177,6 +177,11 @@ func (s *Store) Close() error {
 func (s *Store) view(fn func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Nothing appended since the last look: the state in memory is current, and a write
+	// another process has under way is not visible yet either way.
+	if fi, err := s.f.Stat(); err == nil && fi.Size() == s.off {
+		return fn()
+	}
 	if err := flock(s.f, syscall.LOCK_SH); err != nil {
 		return err
 	}

@@ -8,10 +8,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
@@ -72,10 +74,14 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 	if diags.HasErrors() {
 		return p, diags
 	}
-	prior := pl.State.Clone()
-	if !opts.SkipRefresh {
+	var prior *states.State
+	if opts.SkipRefresh {
+		prior = pl.State.Clone()
+	} else {
 		var rdiags hcl.Diagnostics
+		start := time.Now()
 		prior, p.Drift, p.Recovered, rdiags = pl.refresh(ctx, opts.Parallelism)
+		slog.Debug("refreshed", "resources", pl.State.Len(), "drifted", len(p.Drift), "took", time.Since(start))
 		diags = append(diags, rdiags...)
 		if rdiags.HasErrors() {
 			return p, diags
@@ -154,25 +160,22 @@ func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State,
 		err       *hcl.Diagnostic
 	}
 	results := make([]result, len(current))
-	var mu sync.Mutex
-	forEach(len(current), parallelism, func(i int) {
-		r := current[i]
+	resps := pl.readAll(ctx, current, parallelism)
+	for i, r := range current {
 		hp, ok := pl.Host.get(r.Provider)
 		if !ok {
 			if _, declared := pl.Config.Providers[r.Provider]; !declared {
 				results[i].err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider removed while it still manages resources",
 					Detail: fmt.Sprintf("%s lives in provider.%s, which the configuration no longer declares. Declare the provider again so Musubi can delete the resource, or forget it with: musubi state rm %s", r.Address, r.Provider, r.Address)}
 			}
-			return
+			continue
 		}
-		resp := hp.p.Read(ctx, providers.ReadRequest{Kind: r.Kind, ID: r.ID, IdempotencyKey: pendingKey(r), Prior: r.Attributes, Refs: refIDs(refreshed, r, &mu)})
+		resp := resps[i]
 		if resp.Diagnostics.HasErrors() {
 			results[i].err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read " + r.Address,
 				Detail: fmt.Sprintf("provider.%s: %v", r.Provider, resp.Diagnostics.Err())}
-			return
+			continue
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		switch {
 		case r.ID == "" && !resp.Found:
 			// The interrupted create never happened; the create is planned again.
@@ -198,7 +201,7 @@ func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State,
 				refreshed.Put(nr)
 			}
 		}
-	})
+	}
 	var drift []*plans.Drift
 	var recovered []string
 	var diags hcl.Diagnostics
@@ -214,6 +217,59 @@ func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State,
 		}
 	}
 	return refreshed, drift, recovered, diags
+}
+
+// readAll reads the live object of every resource, with up to parallelism calls in flight:
+// in batches where the provider reads many objects at once, else one by one.
+func (pl *Planner) readAll(ctx context.Context, current []*states.Resource, parallelism int) []providers.ReadResponse {
+	resps := make([]providers.ReadResponse, len(current))
+	type call struct {
+		hp      *hosted
+		indexes []int
+	}
+	var calls []call
+	open := map[string]int{} // provider -> its batch being filled, in calls
+	for i, r := range current {
+		hp, ok := pl.Host.get(r.Provider)
+		if !ok {
+			continue
+		}
+		if _, batches := hp.p.(providers.BatchReader); !batches {
+			calls = append(calls, call{hp, []int{i}})
+			continue
+		}
+		j, ok := open[r.Provider]
+		if !ok || len(calls[j].indexes) == providers.MaxReadBatch {
+			j = len(calls)
+			open[r.Provider] = j
+			calls = append(calls, call{hp: hp})
+		}
+		calls[j].indexes = append(calls[j].indexes, i)
+	}
+	forEach(len(calls), parallelism, func(n int) {
+		c := calls[n]
+		reqs := make([]providers.ReadRequest, len(c.indexes))
+		for k, i := range c.indexes {
+			r := current[i]
+			reqs[k] = providers.ReadRequest{Kind: r.Kind, ID: r.ID, IdempotencyKey: pendingKey(r), Prior: r.Attributes, Refs: refIDs(pl.State, r)}
+		}
+		if br, ok := c.hp.p.(providers.BatchReader); ok {
+			out := br.ReadBatch(ctx, reqs)
+			if len(out) != len(reqs) {
+				err := providers.Errorf("Provider bug", "provider.%s answered %d of %d reads in a batch", c.hp.name, len(out), len(reqs))
+				out = make([]providers.ReadResponse, len(reqs))
+				for k := range out {
+					out[k].Diagnostics = err
+				}
+			}
+			for k, i := range c.indexes {
+				resps[i] = out[k]
+			}
+			return
+		}
+		resps[c.indexes[0]] = c.hp.p.Read(ctx, reqs[0])
+	})
+	return resps
 }
 
 // descriptions collects the description of every block with a change.
@@ -253,14 +309,12 @@ func pendingKey(r *states.Resource) string {
 }
 
 // refIDs resolves a state resource's dependencies to provider IDs for reads.
-func refIDs(s *states.State, r *states.Resource, mu *sync.Mutex) map[string]string {
+func refIDs(s *states.State, r *states.Resource) map[string]string {
 	ks, err := providers.SchemaOf(r.Kind)
 	if err != nil {
 		return nil
 	}
 	var out map[string]string
-	mu.Lock()
-	defer mu.Unlock()
 	for _, a := range ks.Attributes {
 		if a.Type != providers.Ref {
 			continue

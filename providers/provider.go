@@ -43,6 +43,16 @@ type Provider interface {
 	Close() error
 }
 
+// BatchReader is implemented by providers whose system reads many objects in one call
+// (Shopify's nodes query, Square's batch retrieve). Refresh then reads in batches of up to
+// MaxReadBatch, instead of one call per resource. Responses match requests by position.
+type BatchReader interface {
+	ReadBatch(ctx context.Context, reqs []ReadRequest) []ReadResponse
+}
+
+// MaxReadBatch is the largest batch the planner passes to ReadBatch.
+const MaxReadBatch = 250
+
 // SchemaResponse describes a provider.
 type SchemaResponse struct {
 	// Config lists the attributes of the provider block.

@@ -12,11 +12,16 @@ import (
 )
 
 // writeScaleConfig writes a programme of n resource instances on the sandbox: n/2 campaigns,
-// each with a shared-code coupon on an EC and a POS channel.
+// each with a shared-code coupon on an EC and a POS channel, 100 campaigns to a file as a
+// team splitting a large programme would.
 func writeScaleConfig(tb testing.TB, dir string, n int) {
 	tb.Helper()
-	var b strings.Builder
-	b.WriteString(`provider "sandbox" "ec" {
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	write("providers.hcl", `provider "sandbox" "ec" {
   system = "ec"
 }
 
@@ -24,6 +29,7 @@ provider "sandbox" "pos" {
   system = "pos"
 }
 `)
+	var b strings.Builder
 	for i := 0; i < n/2; i++ {
 		fmt.Fprintf(&b, `
 campaign "c%06d" {
@@ -39,9 +45,10 @@ campaign "c%06d" {
   channels = [provider.sandbox.ec, provider.sandbox.pos]
 }
 `, i, 5+i%20, 1000+i%50*100, i)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(b.String()), 0o644); err != nil {
-		tb.Fatal(err)
+		if (i+1)%100 == 0 || i == n/2-1 {
+			write(fmt.Sprintf("campaigns_%04d.hcl", i/100), b.String())
+			b.Reset()
+		}
 	}
 }
 

@@ -39,7 +39,7 @@ func (a *app) sandboxCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Look into the sandbox's simulated systems, edit objects out of band, inject faults",
-		Long: `The sandbox provider simulates EC, POS and messaging systems in one local file, so
+		Long: `The sandbox provider simulates EC, POS and messaging systems in one local SQLite file, so
 a programme can be planned and applied with no credentials. These commands act on that file
 directly, as someone working in a system's own admin screen would: list and show objects,
 edit or delete one behind Musubi's back (the next plan shows the drift), inject a failure

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -44,8 +45,10 @@ func (a *app) openSession(ctx context.Context, cf *configFlags, lf *lockFlags, o
 	if !printDiags {
 		a.err = discard{}
 	}
+	start := time.Now()
 	cfg, diags, err := a.loadConfig(cf)
 	a.err = saved
+	slog.Debug("loaded the configuration", "files", len(cfg.Files), "took", time.Since(start))
 	s.cfg, s.diags = cfg, diags
 	if err != nil {
 		return s, err
@@ -62,11 +65,15 @@ func (a *app) openSession(ctx context.Context, cf *configFlags, lf *lockFlags, o
 		}
 		s.unlock = u
 	}
+	start = time.Now()
 	if s.state, err = backend.Read(ctx); err != nil {
 		s.close()
 		return s, err
 	}
+	slog.Debug("read the state", "backend", backend.Describe(), "resources", s.state.Len(), "took", time.Since(start))
+	start = time.Now()
 	host, hdiags := planner.NewHost(ctx, cfg, ".", nil, nil)
+	slog.Debug("configured the providers", "took", time.Since(start))
 	s.host = host
 	if hdiags.HasErrors() {
 		s.close()

@@ -5,7 +5,9 @@ package states
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -157,26 +159,55 @@ func (r *Resource) Clone() *Resource {
 }
 
 // Decode reads a state document, normalising attribute values to their kinds' Go types.
+// Resources decode in parallel: the state of a large programme is megabytes of JSON.
 func Decode(b []byte) (*State, error) {
-	var probe struct {
-		FormatVersion int `json:"format_version"`
+	var head struct {
+		FormatVersion int               `json:"format_version"`
+		Serial        uint64            `json:"serial"`
+		Lineage       string            `json:"lineage"`
+		ToolVersion   string            `json:"musubi_version"`
+		Git           *GitInfo          `json:"git,omitempty"`
+		UpdatedAt     time.Time         `json:"updated_at,omitzero"`
+		Resources     []json.RawMessage `json:"resources"`
 	}
-	if err := json.Unmarshal(b, &probe); err != nil {
+	if err := json.Unmarshal(b, &head); err != nil {
 		return nil, fmt.Errorf("not a state document: %w", err)
 	}
-	if probe.FormatVersion > FormatVersion {
-		return nil, fmt.Errorf("state format version %d is newer than this musubi understands (%d); upgrade musubi", probe.FormatVersion, FormatVersion)
+	if head.FormatVersion > FormatVersion {
+		return nil, fmt.Errorf("state format version %d is newer than this musubi understands (%d); upgrade musubi", head.FormatVersion, FormatVersion)
 	}
-	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("decoding state: %w", err)
+	rs := make([]*Resource, len(head.Resources))
+	errs := make([]error, len(head.Resources))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(rs); i += workers {
+				var r Resource
+				if err := json.Unmarshal(head.Resources[i], &r); err != nil {
+					errs[i] = fmt.Errorf("decoding state resource %d: %w", i+1, err)
+					continue
+				}
+				errs[i] = r.normalize()
+				rs[i] = &r
+			}
+		}()
 	}
-	for _, r := range s.resources {
-		if err := r.normalize(); err != nil {
-			return nil, err
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	s := &State{FormatVersion: head.FormatVersion, Serial: head.Serial, Lineage: head.Lineage, ToolVersion: head.ToolVersion,
+		Git: head.Git, UpdatedAt: head.UpdatedAt, resources: make(map[string]*Resource, len(rs))}
+	for _, r := range rs {
+		if _, dup := s.resources[r.Address]; dup {
+			return nil, fmt.Errorf("resource %s appears twice in the state", r.Address)
 		}
+		s.resources[r.Address] = r
 	}
-	return &s, nil
+	return s, nil
 }
 
 func (r *Resource) normalize() error {

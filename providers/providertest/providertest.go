@@ -66,6 +66,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, h, c) })
 			t.Run("replace", func(t *testing.T) { testReplace(t, h, c) })
 			t.Run("drift", func(t *testing.T) { testDrift(t, h, c) })
+			t.Run("batch-read", func(t *testing.T) { testBatchRead(t, h, c) })
 			if h.Fail != nil {
 				t.Run("errors", func(t *testing.T) { testErrors(t, h, c) })
 				t.Run("retried-create", func(t *testing.T) { testRetriedCreate(t, h, c) })
@@ -350,5 +351,34 @@ func testRetriedCreate(t *testing.T, h Harness, c Case) {
 	}
 	if r.ID != found.ID {
 		t.Fatalf("the retried create made a second object %s; the first is %s", r.ID, found.ID)
+	}
+}
+
+// testBatchRead checks that a provider reading in batches answers each request as Read
+// would, in order: found by ID, found by idempotency key, and gone.
+func testBatchRead(t *testing.T, h Harness, c Case) {
+	f := newFixture(t, h, c)
+	br, ok := f.p.(providers.BatchReader)
+	if !ok {
+		t.Skip("the provider reads one object per call")
+	}
+	id, _, key := f.create(c.Kind, c.Attrs)
+	gone, planned, _ := f.create(c.Kind, c.Attrs)
+	if err := f.p.Delete(f.ctx, providers.DeleteRequest{Kind: c.Kind, ID: gone, Prior: planned}).Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	reqs := []providers.ReadRequest{{Kind: c.Kind, ID: gone}, {Kind: c.Kind, ID: id}, {Kind: c.Kind, IdempotencyKey: key}}
+	got := br.ReadBatch(f.ctx, reqs)
+	if len(got) != len(reqs) {
+		t.Fatalf("ReadBatch answered %d of %d requests", len(got), len(reqs))
+	}
+	for i, r := range reqs {
+		want := f.read(r.Kind, r.ID, r.IdempotencyKey)
+		if err := got[i].Diagnostics.Err(); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if got[i].Found != want.Found || got[i].ID != want.ID || len(providers.Diff(c.Kind, got[i].Attributes, want.Attributes)) > 0 {
+			t.Errorf("request %d: ReadBatch found=%v id=%q, Read found=%v id=%q", i, got[i].Found, got[i].ID, want.Found, want.ID)
+		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package sandbox is the built-in provider that simulates the systems a retailer runs (an EC
-// store, a POS, a messaging channel) in one local file, so a programme can be planned, applied
+// store, a POS, a messaging channel) in one local SQLite file, so a programme can be planned, applied
 // and served with no credentials and no servers. It behaves as a strict real system would:
 // it validates values, refuses duplicate codes, honours idempotency keys, and can be told to
 // fail (see Fault) so failure handling is tested the same way a real outage would exercise it.
@@ -7,6 +7,8 @@ package sandbox
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -294,27 +296,21 @@ func (p *Provider) Create(ctx context.Context, req providers.CreateRequest) prov
 		return providers.CreateResponse{Diagnostics: ds}
 	}
 	var out providers.CreateResponse
-	var fired *Fault
-	err := p.store.update(func() ([]record, error) {
-		recs, f := p.store.countCall(p.name, "create")
-		fired = f
-		if f != nil && !f.LoseResponse && !f.Hang {
-			return recs, nil
-		}
-		if id, ok := p.store.byKey[p.name+"\x00"+req.IdempotencyKey]; ok && req.IdempotencyKey != "" {
-			if o, ok := p.store.objects[id]; ok {
-				out.ID, out.Attributes = id, o.Attributes.Clone()
-				return recs, nil
+	fired, err := p.call(ctx, "create", func(tx *sql.Tx) error {
+		if o, err := p.store.objectByKey(ctx, tx, p.name, req.IdempotencyKey); err != nil || o != nil {
+			if o != nil {
+				out.ID, out.Attributes = o.ID, o.Attributes
 			}
+			return err
 		}
-		if err := p.conflicts(req.Kind, "", req.Attributes, req.Refs); err != nil {
-			return recs, err
+		if err := p.conflicts(ctx, tx, req.Kind, "", req.Attributes, req.Refs); err != nil {
+			return err
 		}
 		now := time.Now().UTC()
 		o := &Object{ID: newID(idPrefix[req.Kind]), Provider: p.name, Kind: req.Kind, Attributes: req.Attributes.Clone(),
 			Refs: req.Refs, IdempotencyKey: req.IdempotencyKey, CreatedAt: now, UpdatedAt: now}
 		out.ID, out.Attributes = o.ID, o.Attributes.Clone()
-		return append(recs, record{Op: "put", Object: o}), nil
+		return putObject(ctx, tx, o)
 	})
 	if err != nil {
 		return providers.CreateResponse{Diagnostics: providers.FromError("create failed", err)}
@@ -325,19 +321,51 @@ func (p *Provider) Create(ctx context.Context, req providers.CreateRequest) prov
 	return out
 }
 
+// call runs one API call in a transaction: it counts the call against the pending faults,
+// then does the work unless a fault stops it first. The count is kept even when the work
+// fails, as a real system counts a refused request.
+func (p *Provider) call(ctx context.Context, op string, work func(tx *sql.Tx) error) (*Fault, error) {
+	var fired *Fault
+	var workErr error
+	err := p.store.tx(ctx, func(tx *sql.Tx) error {
+		f, err := countCall(ctx, tx, p.name, op)
+		if err != nil {
+			return err
+		}
+		fired = f
+		if f.fails() {
+			return nil
+		}
+		if workErr = work(tx); workErr != nil && providers.CodeOf(workErr) == "" {
+			return workErr // the store failed: roll back
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fired, workErr
+}
+
 // conflicts checks what the system refuses across objects: a shared code another coupon of
 // the system already uses, and references to objects that do not exist.
-func (p *Provider) conflicts(k providers.Kind, self string, a providers.Attrs, refs map[string]string) error {
+func (p *Provider) conflicts(ctx context.Context, tx *sql.Tx, k providers.Kind, self string, a providers.Attrs, refs map[string]string) error {
 	if code := a.String("code"); k == providers.KindCoupon && code != "" {
-		for _, o := range p.store.objects {
-			if o.ID != self && o.Provider == p.name && o.Kind == providers.KindCoupon && o.Attributes.String("code") == code {
-				return &providers.APIError{Code: providers.ErrConflict, Status: 409,
-					Message: fmt.Sprintf("code %s is already used by %s", code, o.ID)}
-			}
+		var other string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM objects WHERE provider = ? AND kind = 'coupon'
+			AND json_extract(attributes, '$.code') = ? AND id != ?`, p.name, code, self).Scan(&other)
+		if err == nil {
+			return &providers.APIError{Code: providers.ErrConflict, Status: 409,
+				Message: fmt.Sprintf("code %s is already used by %s", code, other)}
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
 		}
 	}
 	for attr, id := range refs {
-		if o, ok := p.store.objects[id]; !ok || o.Provider != p.name {
+		if o, err := p.store.getObject(ctx, tx, id); err != nil {
+			return err
+		} else if o == nil || o.Provider != p.name {
 			return &providers.APIError{Code: providers.ErrNotFound, Status: 404,
 				Message: fmt.Sprintf("%s names %s, which does not exist in %s", attr, id, p.name)}
 		}
@@ -372,39 +400,65 @@ func (p *Provider) fail(ctx context.Context, f *Fault, op, id string) providers.
 
 // Read returns an object by ID, or by the idempotency key of the create that made it.
 func (p *Provider) Read(ctx context.Context, req providers.ReadRequest) providers.ReadResponse {
-	var out providers.ReadResponse
-	find := func() {
-		id := req.ID
-		if id == "" && req.IdempotencyKey != "" {
-			id = p.store.byKey[p.name+"\x00"+req.IdempotencyKey]
+	var o *Object
+	find := func(tx *sql.Tx) error {
+		var err error
+		if req.ID != "" {
+			o, err = p.store.getObject(ctx, tx, req.ID)
+		} else {
+			o, err = p.store.objectByKey(ctx, tx, p.name, req.IdempotencyKey)
 		}
-		if o, ok := p.store.objects[id]; ok && o.Provider == p.name && o.Kind == req.Kind {
-			out = providers.ReadResponse{Found: true, ID: o.ID, Attributes: o.Attributes.Clone()}
-		}
+		return err
 	}
-	faulty := false
-	err := p.store.view(func() error {
-		faulty = p.store.pending("read")
-		if !faulty {
-			find()
-		}
-		return nil
-	})
-	if faulty {
+	// A refresh reads every object: only go through a write transaction when a read fault
+	// is pending.
+	var pending bool
+	err := p.store.readFaults.QueryRowContext(ctx).Scan(&pending)
+	if err == nil && !pending {
+		err = find(nil)
+	} else if err == nil {
 		var fired *Fault
-		err = p.store.update(func() ([]record, error) {
-			recs, f := p.store.countCall(p.name, "read")
-			if fired = f; f == nil || f.LoseResponse || f.Hang {
-				find()
-			}
-			return recs, nil
-		})
+		fired, err = p.call(ctx, "read", find)
 		if ds := p.fail(ctx, fired, "read", req.ID); ds != nil {
 			return providers.ReadResponse{Diagnostics: ds}
 		}
 	}
 	if err != nil {
 		return providers.ReadResponse{Diagnostics: providers.FromError("read failed", err)}
+	}
+	if o == nil || o.Provider != p.name || o.Kind != req.Kind {
+		return providers.ReadResponse{}
+	}
+	return providers.ReadResponse{Found: true, ID: o.ID, Attributes: o.Attributes}
+}
+
+// ReadBatch reads many objects in one query, as a refresh of thousands does.
+func (p *Provider) ReadBatch(ctx context.Context, reqs []providers.ReadRequest) []providers.ReadResponse {
+	out := make([]providers.ReadResponse, len(reqs))
+	var pending bool
+	err := p.store.readFaults.QueryRowContext(ctx).Scan(&pending)
+	var objs map[string]*Object
+	if err == nil && !pending {
+		ids := make([]string, 0, len(reqs))
+		for _, r := range reqs {
+			if r.ID != "" {
+				ids = append(ids, r.ID)
+			}
+		}
+		objs, err = p.store.getObjects(ctx, ids)
+	}
+	for i, r := range reqs {
+		switch {
+		case err != nil:
+			out[i].Diagnostics = providers.FromError("read failed", err)
+		case pending || r.ID == "":
+			// Each call counts against a read fault; a pending create is looked up by key.
+			out[i] = p.Read(ctx, r)
+		default:
+			if o := objs[r.ID]; o != nil && o.Provider == p.name && o.Kind == r.Kind {
+				out[i] = providers.ReadResponse{Found: true, ID: o.ID, Attributes: o.Attributes}
+			}
+		}
 	}
 	return out
 }
@@ -416,34 +470,29 @@ func (p *Provider) Update(ctx context.Context, req providers.UpdateRequest) prov
 	}
 	ks, _ := p.support(req.Kind)
 	var out providers.UpdateResponse
-	var fired *Fault
-	err := p.store.update(func() ([]record, error) {
-		recs, f := p.store.countCall(p.name, "update")
-		fired = f
-		if f != nil && !f.LoseResponse && !f.Hang {
-			return recs, nil
+	fired, err := p.call(ctx, "update", func(tx *sql.Tx) error {
+		o, err := p.store.getObject(ctx, tx, req.ID)
+		if err != nil {
+			return err
 		}
-		o, ok := p.store.objects[req.ID]
-		if !ok || o.Provider != p.name || o.Kind != req.Kind {
-			return recs, &providers.APIError{Code: providers.ErrNotFound, Status: 404, Message: fmt.Sprintf("%s does not exist in %s", req.ID, p.name)}
+		if o == nil || o.Provider != p.name || o.Kind != req.Kind {
+			return &providers.APIError{Code: providers.ErrNotFound, Status: 404, Message: fmt.Sprintf("%s does not exist in %s", req.ID, p.name)}
 		}
 		for _, attr := range providers.Diff(req.Kind, o.Attributes, req.Planned) {
 			if slices.Contains(ks.ForceNew, attr) {
-				return recs, &providers.APIError{Code: providers.ErrInvalid, Status: 422,
+				return &providers.APIError{Code: providers.ErrInvalid, Status: 422,
 					Message: fmt.Sprintf("%s cannot be changed once created; replace the object", attr)}
 			}
 		}
-		refs := req.Refs
-		if refs == nil {
-			refs = o.Refs
+		if req.Refs != nil {
+			o.Refs = req.Refs
 		}
-		if err := p.conflicts(req.Kind, o.ID, req.Planned, refs); err != nil {
-			return recs, err
+		if err := p.conflicts(ctx, tx, req.Kind, o.ID, req.Planned, o.Refs); err != nil {
+			return err
 		}
-		n := o.copy()
-		n.Attributes, n.Refs, n.UpdatedAt = req.Planned.Clone(), refs, time.Now().UTC()
-		out.Attributes = n.Attributes.Clone()
-		return append(recs, record{Op: "put", Object: &n}), nil
+		o.Attributes, o.UpdatedAt = req.Planned.Clone(), time.Now().UTC()
+		out.Attributes = o.Attributes.Clone()
+		return putObject(ctx, tx, o)
 	})
 	if err != nil {
 		return providers.UpdateResponse{Diagnostics: providers.FromError("update failed", err)}
@@ -456,17 +505,9 @@ func (p *Provider) Update(ctx context.Context, req providers.UpdateRequest) prov
 
 // Delete removes an object; one already gone is not an error.
 func (p *Provider) Delete(ctx context.Context, req providers.DeleteRequest) providers.DeleteResponse {
-	var fired *Fault
-	err := p.store.update(func() ([]record, error) {
-		recs, f := p.store.countCall(p.name, "delete")
-		fired = f
-		if f != nil && !f.LoseResponse && !f.Hang {
-			return recs, nil
-		}
-		if o, ok := p.store.objects[req.ID]; ok && o.Provider == p.name {
-			recs = append(recs, record{Op: "delete", ID: req.ID})
-		}
-		return recs, nil
+	fired, err := p.call(ctx, "delete", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM objects WHERE id = ? AND provider = ?`, req.ID, p.name)
+		return err
 	})
 	if err != nil {
 		return providers.DeleteResponse{Diagnostics: providers.FromError("delete failed", err)}

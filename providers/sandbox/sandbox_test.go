@@ -3,7 +3,6 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,7 +31,7 @@ func coupon() providers.Attrs {
 func harness(system string) providertest.Harness {
 	return providertest.Harness{
 		New: func(t *testing.T) providers.Provider {
-			return configure(t, filepath.Join(t.TempDir(), "sandbox.jsonl"), "sandbox."+system, system)
+			return configure(t, filepath.Join(t.TempDir(), "sandbox.db"), "sandbox."+system, system)
 		},
 		Tamper: func(t *testing.T, p providers.Provider, _ providers.Kind, id, attr string, value any) {
 			if err := p.(*Provider).Store().SetAttribute(context.Background(), id, attr, value); err != nil {
@@ -141,7 +140,7 @@ func TestConformanceMessaging(t *testing.T) {
 }
 
 func TestDuplicateCodeIsAConflict(t *testing.T) {
-	p := configure(t, filepath.Join(t.TempDir(), "s.jsonl"), "sandbox.ec", "ec")
+	p := configure(t, filepath.Join(t.TempDir(), "s.db"), "sandbox.ec", "ec")
 	ctx := context.Background()
 	a := coupon()
 	a["discount_type"], a["code"] = "percent", "SPRING10"
@@ -160,7 +159,7 @@ func TestDuplicateCodeIsAConflict(t *testing.T) {
 }
 
 func TestPoolNeedsItsCoupon(t *testing.T) {
-	p := configure(t, filepath.Join(t.TempDir(), "s.jsonl"), "sandbox.ec", "ec")
+	p := configure(t, filepath.Join(t.TempDir(), "s.db"), "sandbox.ec", "ec")
 	r := p.Create(context.Background(), providers.CreateRequest{Kind: providers.KindCodePool, Attributes: poolCase.Attrs,
 		IdempotencyKey: "k", Refs: map[string]string{"coupon": "cpn_missing"}})
 	if err := r.Diagnostics.Err(); providers.CodeOf(err) != providers.ErrNotFound || !strings.Contains(err.Error(), "cpn_missing") {
@@ -170,7 +169,7 @@ func TestPoolNeedsItsCoupon(t *testing.T) {
 
 // Two processes share the file: what one writes, the other reads, and neither loses a write.
 func TestSharedAcrossProcesses(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.jsonl")
+	path := filepath.Join(t.TempDir(), "s.db")
 	p := configure(t, path, "sandbox.ec", "ec")
 	other, err := openFile(path) // as `musubi sandbox set` in another process
 	if err != nil {
@@ -207,40 +206,31 @@ func TestSharedAcrossProcesses(t *testing.T) {
 	}
 }
 
-// A process killed while writing leaves half a line; the next writer drops it and nothing
-// written before is lost.
-func TestTornWriteIsDropped(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.jsonl")
+// Closing and reopening, as the next command does, keeps every object and pending fault.
+func TestReopenKeepsEverything(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
 	p := configure(t, path, "sandbox.ec", "ec")
 	ctx := context.Background()
 	a := coupon()
-	a["discount_type"] = "percent"
 	c := p.Create(ctx, providers.CreateRequest{Kind: providers.KindCoupon, Attributes: a, IdempotencyKey: "k"})
+	if err := p.Store().AddFault(ctx, Fault{Op: "delete", Nth: 2, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
 	p.Close()
-	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString(`{"op":"put","object":{"id":"cpn_torn`)
-	f.Close()
 
 	p = configure(t, path, "sandbox.ec", "ec")
 	defer p.Close()
-	if r := p.Read(ctx, providers.ReadRequest{Kind: providers.KindCoupon, ID: c.ID}); !r.Found {
-		t.Fatal("the coupon written before the torn line is gone")
+	r := p.Read(ctx, providers.ReadRequest{Kind: providers.KindCoupon, ID: c.ID})
+	if !r.Found || len(providers.Diff(providers.KindCoupon, a, r.Attributes)) > 0 {
+		t.Fatalf("after reopening: found=%v attributes=%v", r.Found, r.Attributes)
 	}
-	if r := p.Create(ctx, providers.CreateRequest{Kind: providers.KindCoupon, Attributes: a, IdempotencyKey: "k2"}); r.Diagnostics.HasErrors() {
-		t.Fatal(r.Diagnostics.Err())
-	}
-	again, err := openFile(path)
-	if err != nil {
-		t.Fatalf("reopening after a write over a torn line: %v", err)
-	}
-	defer again.Close()
-	if objs, _ := again.List(ctx, "", ""); len(objs) != 2 {
-		t.Fatalf("%d objects after reopening, want 2", len(objs))
+	if fs, _ := p.Store().Faults(ctx); len(fs) != 1 || fs[0].Nth != 2 {
+		t.Fatalf("pending faults after reopening: %+v", fs)
 	}
 }
 
 func TestConcurrentCreates(t *testing.T) {
-	p := configure(t, filepath.Join(t.TempDir(), "s.jsonl"), "sandbox.line", "messaging")
+	p := configure(t, filepath.Join(t.TempDir(), "s.db"), "sandbox.line", "messaging")
 	defer p.Close()
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -270,7 +260,7 @@ func TestConcurrentCreates(t *testing.T) {
 }
 
 func TestCodesAreTheGeneratorsAndShared(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.jsonl")
+	path := filepath.Join(t.TempDir(), "s.db")
 	ctx := context.Background()
 	var pools []string
 	for _, sys := range []string{"ec", "pos"} {
@@ -294,7 +284,7 @@ func TestCodesAreTheGeneratorsAndShared(t *testing.T) {
 }
 
 func TestDeliverIsIdempotent(t *testing.T) {
-	s, err := OpenStore(filepath.Join(t.TempDir(), "s.jsonl"))
+	s, err := OpenStore(filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +309,7 @@ func TestConfigureErrors(t *testing.T) {
 }
 
 func TestFaultArguments(t *testing.T) {
-	s, _ := OpenStore(filepath.Join(t.TempDir(), "s.jsonl"))
+	s, _ := OpenStore(filepath.Join(t.TempDir(), "s.db"))
 	defer s.Close()
 	ctx := context.Background()
 	for _, f := range []Fault{{Op: "list", Nth: 1, Status: 500}, {Op: "create", Nth: 0, Status: 500}, {Op: "create", Nth: 1, Status: 418}} {
@@ -330,7 +320,7 @@ func TestFaultArguments(t *testing.T) {
 }
 
 func BenchmarkRead(b *testing.B) {
-	p := configure(b, filepath.Join(b.TempDir(), "s.jsonl"), "sandbox.ec", "ec")
+	p := configure(b, filepath.Join(b.TempDir(), "s.db"), "sandbox.ec", "ec")
 	defer p.Close()
 	ctx := context.Background()
 	ids := make([]string, 10_000)
@@ -348,7 +338,7 @@ func BenchmarkRead(b *testing.B) {
 }
 
 func BenchmarkCreate(b *testing.B) {
-	p := configure(b, filepath.Join(b.TempDir(), "s.jsonl"), "sandbox.ec", "ec")
+	p := configure(b, filepath.Join(b.TempDir(), "s.db"), "sandbox.ec", "ec")
 	defer p.Close()
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
@@ -358,7 +348,7 @@ func BenchmarkCreate(b *testing.B) {
 }
 
 func BenchmarkOpen10k(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "s.jsonl")
+	path := filepath.Join(b.TempDir(), "s.db")
 	p := configure(b, path, "sandbox.ec", "ec")
 	for i := 0; i < 10_000; i++ {
 		p.Create(context.Background(), providers.CreateRequest{Kind: providers.KindSubscription, IdempotencyKey: fmt.Sprint(i),

@@ -1,30 +1,30 @@
 package sandbox
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	_ "modernc.org/sqlite" // pure-Go SQLite, so the sandbox needs no C toolchain
 )
 
 // DefaultPath is where the sandbox keeps its systems when the provider block sets no path,
 // relative to the configuration directory.
-const DefaultPath = ".musubi/sandbox.jsonl"
+const DefaultPath = ".musubi/sandbox.db"
 
 // Object is one object held by a simulated system.
 type Object struct {
@@ -52,7 +52,7 @@ type Delivery struct {
 
 // Fault makes one upcoming call fail.
 type Fault struct {
-	ID int `json:"id"`
+	ID int64 `json:"id"`
 	// Provider limits the fault to one provider ("sandbox.ec"); empty matches all.
 	Provider string `json:"provider,omitempty"`
 	// Op is create, read, update or delete.
@@ -66,8 +66,10 @@ type Fault struct {
 	// Hang does the call's work, then blocks until the process is stopped, to simulate a
 	// crash in the middle of an apply.
 	Hang bool `json:"hang,omitempty"`
-	seen int
 }
+
+// fails reports whether the fault stops the call before it does its work.
+func (f *Fault) fails() bool { return f != nil && !f.LoseResponse && !f.Hang }
 
 // Ops a fault can target.
 var faultOps = []string{"create", "read", "update", "delete"}
@@ -83,33 +85,51 @@ var statusCodes = map[int]providers.ErrorCode{
 	503: providers.ErrUnavailable, 504: providers.ErrUnavailable,
 }
 
-// record is one line of the sandbox file. The file is an append-only log: every change is
-// one line, so several processes (an apply and a `musubi sandbox set` beside it) share it
-// safely under a file lock, and a process killed mid-apply loses nothing it reported done.
-type record struct {
-	Op       string    `json:"op"` // put, delete, fault, call, deliver
-	Object   *Object   `json:"object,omitempty"`
-	ID       string    `json:"id,omitempty"`
-	Fault    *Fault    `json:"fault,omitempty"`
-	FaultID  int       `json:"fault_id,omitempty"`
-	Delivery *Delivery `json:"delivery,omitempty"`
-}
+const schema = `
+CREATE TABLE IF NOT EXISTS objects (
+	id              TEXT PRIMARY KEY,
+	provider        TEXT NOT NULL,
+	kind            TEXT NOT NULL,
+	attributes      TEXT NOT NULL,
+	refs            TEXT NOT NULL DEFAULT '{}',
+	idempotency_key TEXT NOT NULL DEFAULT '',
+	created_at      TEXT NOT NULL,
+	updated_at      TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS objects_key ON objects (provider, idempotency_key) WHERE idempotency_key != '';
+CREATE INDEX IF NOT EXISTS objects_code ON objects (provider, json_extract(attributes, '$.code')) WHERE kind = 'coupon';
+CREATE TABLE IF NOT EXISTS faults (
+	id            INTEGER PRIMARY KEY,
+	provider      TEXT NOT NULL,
+	op            TEXT NOT NULL,
+	nth           INTEGER NOT NULL,
+	seen          INTEGER NOT NULL DEFAULT 0,
+	status        INTEGER NOT NULL,
+	lose_response INTEGER NOT NULL,
+	hang          INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+	seq       INTEGER PRIMARY KEY,
+	id        TEXT NOT NULL UNIQUE,
+	provider  TEXT NOT NULL,
+	recipient TEXT NOT NULL,
+	text      TEXT NOT NULL,
+	key       TEXT NOT NULL,
+	at        TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS deliveries_key ON deliveries (provider, key) WHERE key != '';
+`
 
 // Store is an open sandbox file: every simulated system's objects, the pending faults and
-// the messaging outbox. Methods are safe for concurrent use, within and across processes.
+// the messaging outbox, in one SQLite database. Several processes may use it at once (an
+// apply and a `musubi sandbox set` beside it): writes are serialised transactions, and a
+// process killed mid-apply loses nothing it committed.
 type Store struct {
 	path string
-	f    *os.File
-
-	mu      sync.Mutex
-	off     int64 // bytes of the file applied to the fields below
-	objects map[string]*Object
-	byKey   map[string]string // provider + "\x00" + idempotency key -> ID
-	faults  []*Fault
-	nextFID int
-	outbox  []*Delivery
-	sent    map[string]string // provider + "\x00" + delivery key -> delivery ID
-	refs    int               // open handles sharing this store in the process
+	db   *sql.DB
+	refs int // open handles sharing this store in the process
+	// Statements of the hot paths, prepared once: a refresh reads every object.
+	byID, byKey, readFaults *sql.Stmt
 }
 
 var open = struct {
@@ -143,15 +163,39 @@ func openFile(abs string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	// WAL lets readers run beside a writer; an immediate transaction takes the write lock at
+	// its start, so two processes never deadlock upgrading; busy_timeout waits for the other.
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "busy_timeout(30000)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+abs+"?"+q.Encode())
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: abs, f: f, objects: map[string]*Object{}, byKey: map[string]string{},
-		sent: map[string]string{}, nextFID: 1, refs: 1}
-	if err := s.view(func() error { return nil }); err != nil {
-		f.Close()
-		return nil, err
+	// Keep connections open: each has its own page cache, and a refresh reads from several
+	// at once.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s is not a sandbox database: %w", abs, err)
+	}
+	s := &Store{path: abs, db: db, refs: 1}
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&s.byID, `SELECT ` + objectColumns + ` FROM objects WHERE id = ?`},
+		{&s.byKey, `SELECT ` + objectColumns + ` FROM objects WHERE provider = ? AND idempotency_key = ? AND idempotency_key != ''`},
+		{&s.readFaults, `SELECT EXISTS (SELECT 1 FROM faults WHERE op = 'read')`},
+	} {
+		if *p.stmt, err = db.Prepare(p.query); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sandbox %s: %w", abs, err)
+		}
 	}
 	return s, nil
 }
@@ -159,7 +203,7 @@ func openFile(abs string) (*Store, error) {
 // Path returns the file the store lives in.
 func (s *Store) Path() string { return s.path }
 
-// Close releases the handle; the file closes with the last one.
+// Close releases the handle; the database closes with the last one.
 func (s *Store) Close() error {
 	open.Lock()
 	defer open.Unlock()
@@ -170,173 +214,167 @@ func (s *Store) Close() error {
 	if open.m[s.path] == s {
 		delete(open.m, s.path)
 	}
-	return s.f.Close()
+	return s.db.Close()
 }
 
-// view runs fn with the store caught up with the file, under a shared file lock.
-func (s *Store) view(fn func() error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Nothing appended since the last look: the state in memory is current, and a write
-	// another process has under way is not visible yet either way.
-	if fi, err := s.f.Stat(); err == nil && fi.Size() == s.off {
-		return fn()
+// tx runs fn in a write transaction and commits it when fn returns nil.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sandbox %s: %w", s.path, err)
 	}
-	if err := flock(s.f, syscall.LOCK_SH); err != nil {
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
 		return err
 	}
-	defer flock(s.f, syscall.LOCK_UN)
-	if err := s.catchUp(false); err != nil {
-		return err
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sandbox %s: %w", s.path, err)
 	}
-	return fn()
+	return nil
 }
 
-// update runs fn with the store caught up, under an exclusive file lock, then appends and
-// applies the records fn returns.
-func (s *Store) update(fn func() ([]record, error)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := flock(s.f, syscall.LOCK_EX); err != nil {
-		return err
+const objectColumns = `id, provider, kind, attributes, refs, idempotency_key, created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanObject(r scanner) (*Object, error) {
+	var o Object
+	var attrs, refs, created, updated string
+	if err := r.Scan(&o.ID, &o.Provider, &o.Kind, &attrs, &refs, &o.IdempotencyKey, &created, &updated); err != nil {
+		return nil, err
 	}
-	defer flock(s.f, syscall.LOCK_UN)
-	if err := s.catchUp(true); err != nil {
-		return err
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(attrs), &raw); err != nil {
+		return nil, fmt.Errorf("object %s: %w", o.ID, err)
 	}
-	recs, err := fn()
-	if len(recs) == 0 {
-		return err
+	a, err := providers.Normalize(o.Kind, raw)
+	if err != nil {
+		return nil, fmt.Errorf("object %s: %w", o.ID, err)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	for i := range recs {
-		if e := enc.Encode(&recs[i]); e != nil {
-			return e
+	o.Attributes = a
+	if err := json.Unmarshal([]byte(refs), &o.Refs); err != nil {
+		return nil, fmt.Errorf("object %s: %w", o.ID, err)
+	}
+	o.CreatedAt, _ = time.Parse(time.RFC3339Nano, created)
+	o.UpdatedAt, _ = time.Parse(time.RFC3339Nano, updated)
+	return &o, nil
+}
+
+// getObject returns an object by ID, or nil; tx is nil outside a transaction.
+func (s *Store) getObject(ctx context.Context, tx *sql.Tx, id string) (*Object, error) {
+	return scanOne(s.stmt(ctx, tx, s.byID).QueryRowContext(ctx, id))
+}
+
+// getObjects returns the objects with the IDs that exist, by ID.
+func (s *Store) getObjects(ctx context.Context, ids []string) (map[string]*Object, error) {
+	out := make(map[string]*Object, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+objectColumns+` FROM objects WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		o, err := scanObject(rows)
+		if err != nil {
+			return nil, err
 		}
+		out[o.ID] = o
 	}
-	if _, e := s.f.Write(buf.Bytes()); e != nil {
-		return fmt.Errorf("writing the sandbox %s: %w", s.path, e)
-	}
-	s.off += int64(buf.Len())
-	for i := range recs {
-		s.apply(&recs[i])
-	}
-	return err
+	return out, rows.Err()
 }
 
-// catchUp applies what other processes appended since this one last looked. A line cut off
-// by a process killed while writing is dropped when holding the exclusive lock.
-func (s *Store) catchUp(exclusive bool) error {
-	fi, err := s.f.Stat()
+// objectByKey returns the object a provider's create with the key made, or nil.
+func (s *Store) objectByKey(ctx context.Context, tx *sql.Tx, provider, key string) (*Object, error) {
+	if key == "" {
+		return nil, nil
+	}
+	return scanOne(s.stmt(ctx, tx, s.byKey).QueryRowContext(ctx, provider, key))
+}
+
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
+	if tx != nil {
+		return tx.StmtContext(ctx, st)
+	}
+	return st
+}
+
+func scanOne(r *sql.Row) (*Object, error) {
+	o, err := scanObject(r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return o, err
+}
+
+// putObject inserts or replaces an object.
+func putObject(ctx context.Context, tx *sql.Tx, o *Object) error {
+	attrs, err := json.Marshal(o.Attributes)
 	if err != nil {
 		return err
 	}
-	if fi.Size() == s.off {
-		return nil
+	refs, err := json.Marshal(o.Refs)
+	if err != nil {
+		return err
 	}
-	if fi.Size() < s.off {
-		return fmt.Errorf("the sandbox %s shrank while open; was it edited by hand?", s.path)
+	if o.Refs == nil {
+		refs = []byte("{}")
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(s.f, s.off, fi.Size()-s.off), 1<<16)
-	line := s.off
-	for n := 1; ; n++ {
-		b, err := r.ReadBytes('\n')
-		if err == io.EOF {
-			if len(b) > 0 && exclusive {
-				if err := s.f.Truncate(s.off); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var rec record
-		if err := json.Unmarshal(b, &rec); err != nil {
-			return fmt.Errorf("%s: byte %d: a line is not a sandbox record: %v", s.path, line, err)
-		}
-		if rec.Object != nil {
-			attrs, err := providers.Normalize(rec.Object.Kind, rec.Object.Attributes)
-			if err != nil {
-				return fmt.Errorf("%s: byte %d: %v", s.path, line, err)
-			}
-			rec.Object.Attributes = attrs
-		}
-		s.apply(&rec)
-		line += int64(len(b))
-		s.off = line
-	}
+	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO objects (`+objectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		o.ID, o.Provider, string(o.Kind), string(attrs), string(refs), o.IdempotencyKey,
+		o.CreatedAt.Format(time.RFC3339Nano), o.UpdatedAt.Format(time.RFC3339Nano))
+	return err
 }
 
-func (s *Store) apply(r *record) {
-	switch r.Op {
-	case "put":
-		o := r.Object
-		s.objects[o.ID] = o
-		if o.IdempotencyKey != "" {
-			s.byKey[o.Provider+"\x00"+o.IdempotencyKey] = o.ID
+// countCall counts a call of op by provider against the pending faults and returns the fault
+// that fires on it, if any; a fired fault is used up.
+func countCall(ctx context.Context, tx *sql.Tx, provider, op string) (*Fault, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE faults SET seen = seen + 1 WHERE op = ? AND (provider = '' OR provider = ?)
+		RETURNING id, provider, op, nth, seen, status, lose_response, hang`, op, provider)
+	if err != nil {
+		return nil, err
+	}
+	var fired []Fault
+	for rows.Next() {
+		var f Fault
+		var seen int
+		if err := rows.Scan(&f.ID, &f.Provider, &f.Op, &f.Nth, &seen, &f.Status, &f.LoseResponse, &f.Hang); err != nil {
+			rows.Close()
+			return nil, err
 		}
-	case "delete":
-		delete(s.objects, r.ID)
-	case "fault":
-		f := *r.Fault
-		s.faults = append(s.faults, &f)
-		if f.ID >= s.nextFID {
-			s.nextFID = f.ID + 1
-		}
-	case "call":
-		for i, f := range s.faults {
-			if f.ID == r.FaultID {
-				f.seen++
-				if f.seen >= f.Nth {
-					s.faults = append(s.faults[:i], s.faults[i+1:]...)
-				}
-				break
-			}
-		}
-	case "deliver":
-		d := r.Delivery
-		s.outbox = append(s.outbox, d)
-		if d.Key != "" {
-			s.sent[d.Provider+"\x00"+d.Key] = d.ID
+		if seen >= f.Nth {
+			fired = append(fired, f)
 		}
 	}
-}
-
-// countCall records a call of op by provider against the pending faults and returns the
-// fault that fires on it, if any. It runs inside update.
-func (s *Store) countCall(provider, op string) ([]record, *Fault) {
-	var recs []record
-	var fired *Fault
-	for _, f := range s.faults {
-		if f.Op != op || (f.Provider != "" && f.Provider != provider) {
-			continue
-		}
-		recs = append(recs, record{Op: "call", FaultID: f.ID})
-		if f.seen+1 >= f.Nth && fired == nil {
-			c := *f
-			fired = &c
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(fired) == 0 {
+		return nil, nil
+	}
+	// Two faults due on one call: the older fires now, the younger on the next call.
+	sort.Slice(fired, func(i, j int) bool { return fired[i].ID < fired[j].ID })
+	for _, f := range fired[1:] {
+		if _, err := tx.ExecContext(ctx, `UPDATE faults SET seen = seen - 1 WHERE id = ?`, f.ID); err != nil {
+			return nil, err
 		}
 	}
-	return recs, fired
-}
-
-// pending reports whether a fault for op is pending; callers hold s.mu. Calls take the
-// exclusive lock needed to count them only then.
-func (s *Store) pending(op string) bool {
-	for _, f := range s.faults {
-		if f.Op == op {
-			return true
-		}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM faults WHERE id = ?`, fired[0].ID); err != nil {
+		return nil, err
 	}
-	return false
+	return &fired[0], nil
 }
 
 // AddFault arranges for a call to fail.
-func (s *Store) AddFault(_ context.Context, f Fault) error {
-	if !contains(faultOps, f.Op) {
+func (s *Store) AddFault(ctx context.Context, f Fault) error {
+	if !slices.Contains(faultOps, f.Op) {
 		return fmt.Errorf("op %q is not one of %s", f.Op, strings.Join(faultOps, ", "))
 	}
 	if f.Nth < 1 {
@@ -347,10 +385,9 @@ func (s *Store) AddFault(_ context.Context, f Fault) error {
 			return fmt.Errorf("status %d is not one the sandbox simulates; use one of %s", f.Status, knownStatuses())
 		}
 	}
-	return s.update(func() ([]record, error) {
-		f.ID = s.nextFID
-		return []record{{Op: "fault", Fault: &f}}, nil
-	})
+	_, err := s.db.ExecContext(ctx, `INSERT INTO faults (provider, op, nth, status, lose_response, hang) VALUES (?, ?, ?, ?, ?, ?)`,
+		f.Provider, f.Op, f.Nth, f.Status, f.LoseResponse, f.Hang)
+	return err
 }
 
 func knownStatuses() string {
@@ -363,74 +400,74 @@ func knownStatuses() string {
 }
 
 // Faults lists the pending faults.
-func (s *Store) Faults(context.Context) ([]Fault, error) {
+func (s *Store) Faults(ctx context.Context) ([]Fault, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, provider, op, nth - seen, status, lose_response, hang FROM faults ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var out []Fault
-	err := s.view(func() error {
-		for _, f := range s.faults {
-			out = append(out, *f)
+	for rows.Next() {
+		var f Fault
+		if err := rows.Scan(&f.ID, &f.Provider, &f.Op, &f.Nth, &f.Status, &f.LoseResponse, &f.Hang); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return out, err
+		out = append(out, f)
+	}
+	return out, rows.Err()
 }
 
 // List returns the objects of a provider and kind (empty matches all), sorted by provider,
 // kind and creation.
-func (s *Store) List(_ context.Context, provider string, kind providers.Kind) ([]Object, error) {
+func (s *Store) List(ctx context.Context, provider string, kind providers.Kind) ([]Object, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+objectColumns+` FROM objects
+		WHERE (? = '' OR provider = ?) AND (? = '' OR kind = ?) ORDER BY provider, kind, created_at, id`,
+		provider, provider, string(kind), string(kind))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var out []Object
-	err := s.view(func() error {
-		for _, o := range s.objects {
-			if (provider == "" || o.Provider == provider) && (kind == "" || o.Kind == kind) {
-				out = append(out, o.copy())
-			}
+	for rows.Next() {
+		o, err := scanObject(rows)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Provider != b.Provider {
-			return a.Provider < b.Provider
-		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		if !a.CreatedAt.Equal(b.CreatedAt) {
-			return a.CreatedAt.Before(b.CreatedAt)
-		}
-		return a.ID < b.ID
-	})
-	return out, err
+		out = append(out, *o)
+	}
+	return out, rows.Err()
 }
 
 // ErrNoObject is returned for an ID the sandbox does not hold.
 var ErrNoObject = errors.New("no such object in the sandbox")
 
 // Get returns one object.
-func (s *Store) Get(_ context.Context, id string) (Object, error) {
-	var out Object
-	err := s.view(func() error {
-		o, ok := s.objects[id]
-		if !ok {
-			return fmt.Errorf("%s: %w", id, ErrNoObject)
-		}
-		out = o.copy()
-		return nil
-	})
-	return out, err
+func (s *Store) Get(ctx context.Context, id string) (Object, error) {
+	o, err := s.getObject(ctx, nil, id)
+	if err != nil {
+		return Object{}, err
+	}
+	if o == nil {
+		return Object{}, fmt.Errorf("%s: %w", id, ErrNoObject)
+	}
+	return *o, nil
 }
 
 // SetAttribute changes one attribute of an object out of band. A string value is parsed as
 // the attribute's type: numbers, true/false, RFC 3339 times or dates, comma-separated lists,
 // k=v,... maps; an empty string unsets the attribute.
-func (s *Store) SetAttribute(_ context.Context, id, name string, value any) error {
-	return s.update(func() ([]record, error) {
-		o, ok := s.objects[id]
-		if !ok {
-			return nil, fmt.Errorf("%s: %w", id, ErrNoObject)
+func (s *Store) SetAttribute(ctx context.Context, id, name string, value any) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := s.getObject(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if o == nil {
+			return fmt.Errorf("%s: %w", id, ErrNoObject)
 		}
 		ks, err := providers.SchemaOf(o.Kind)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		as, ok := ks.Attribute(name)
 		if !ok {
@@ -438,24 +475,23 @@ func (s *Store) SetAttribute(_ context.Context, id, name string, value any) erro
 			for _, a := range ks.Attributes {
 				names = append(names, a.Name)
 			}
-			return nil, fmt.Errorf("a %s has no attribute %q; it has %s", o.Kind, name, strings.Join(names, ", "))
+			return fmt.Errorf("a %s has no attribute %q; it has %s", o.Kind, name, strings.Join(names, ", "))
 		}
 		if str, ok := value.(string); ok {
 			if value, err = parseValue(as.Type, str); err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
 		}
-		n := o.copy()
 		v, err := providers.Normalize(o.Kind, map[string]any{name: value})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		delete(n.Attributes, name)
+		delete(o.Attributes, name)
 		for k, x := range v {
-			n.Attributes[k] = x
+			o.Attributes[k] = x
 		}
-		n.UpdatedAt = time.Now().UTC()
-		return []record{{Op: "put", Object: &n}}, nil
+		o.UpdatedAt = time.Now().UTC()
+		return putObject(ctx, tx, o)
 	})
 }
 
@@ -507,13 +543,15 @@ func parseValue(t providers.Type, s string) (any, error) {
 }
 
 // Delete removes an object out of band.
-func (s *Store) Delete(_ context.Context, id string) error {
-	return s.update(func() ([]record, error) {
-		if _, ok := s.objects[id]; !ok {
-			return nil, fmt.Errorf("%s: %w", id, ErrNoObject)
-		}
-		return []record{{Op: "delete", ID: id}}, nil
-	})
+func (s *Store) Delete(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM objects WHERE id = ?`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%s: %w", id, ErrNoObject)
+	}
+	return nil
 }
 
 // Codes returns the codes of a code pool, as the system would export them.
@@ -531,50 +569,47 @@ func (s *Store) Codes(ctx context.Context, poolID string) ([]string, error) {
 
 // Deliver records a message a messaging system sent. A repeated key (a retried send)
 // returns the first delivery instead of sending twice.
-func (s *Store) Deliver(_ context.Context, provider, recipient, text, key string) (Delivery, error) {
-	var out Delivery
-	err := s.update(func() ([]record, error) {
-		if id, ok := s.sent[provider+"\x00"+key]; ok && key != "" {
-			for _, d := range s.outbox {
-				if d.ID == id {
-					out = *d
-				}
+func (s *Store) Deliver(ctx context.Context, provider, recipient, text, key string) (Delivery, error) {
+	d := Delivery{ID: newID("dlv"), Provider: provider, Recipient: recipient, Text: text, Key: key, At: time.Now().UTC()}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if key != "" {
+			var at string
+			err := tx.QueryRowContext(ctx, `SELECT id, recipient, text, at FROM deliveries WHERE provider = ? AND key = ? AND key != ''`, provider, key).
+				Scan(&d.ID, &d.Recipient, &d.Text, &at)
+			if err == nil {
+				d.At, _ = time.Parse(time.RFC3339Nano, at)
+				return nil
 			}
-			return nil, nil
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 		}
-		out = Delivery{ID: newID("dlv"), Provider: provider, Recipient: recipient, Text: text, Key: key, At: time.Now().UTC()}
-		return []record{{Op: "deliver", Delivery: &out}}, nil
+		_, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, provider, recipient, text, key, at) VALUES (?, ?, ?, ?, ?, ?)`,
+			d.ID, provider, recipient, text, key, d.At.Format(time.RFC3339Nano))
+		return err
 	})
-	return out, err
+	return d, err
 }
 
 // Outbox lists the delivered messages of a provider (empty for all), oldest first.
-func (s *Store) Outbox(_ context.Context, provider string) ([]Delivery, error) {
+func (s *Store) Outbox(ctx context.Context, provider string) ([]Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, provider, recipient, text, key, at FROM deliveries
+		WHERE ? = '' OR provider = ? ORDER BY seq`, provider, provider)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var out []Delivery
-	err := s.view(func() error {
-		for _, d := range s.outbox {
-			if provider == "" || d.Provider == provider {
-				out = append(out, *d)
-			}
+	for rows.Next() {
+		var d Delivery
+		var at string
+		if err := rows.Scan(&d.ID, &d.Provider, &d.Recipient, &d.Text, &d.Key, &at); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return out, err
-}
-
-func (o *Object) copy() Object {
-	c := *o
-	c.Attributes = o.Attributes.Clone()
-	if c.Attributes == nil {
-		c.Attributes = providers.Attrs{}
+		d.At, _ = time.Parse(time.RFC3339Nano, at)
+		out = append(out, d)
 	}
-	if o.Refs != nil {
-		c.Refs = make(map[string]string, len(o.Refs))
-		for k, v := range o.Refs {
-			c.Refs[k] = v
-		}
-	}
-	return c
+	return out, rows.Err()
 }
 
 // newID returns a random ID with a kind prefix, as real systems hand out.
@@ -584,22 +619,4 @@ func newID(prefix string) string {
 		panic("crypto/rand failed: " + err.Error())
 	}
 	return prefix + "_" + hex.EncodeToString(b)
-}
-
-func flock(f *os.File, how int) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), how)
-		if err != syscall.EINTR {
-			return err
-		}
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

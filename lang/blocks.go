@@ -601,6 +601,7 @@ func (l *loader) decodeCampaign(b *hcl.Block) {
 	if a := c.Attributes["channels"]; a != nil {
 		cp.Channels, _ = l.providerRefs(a, addr)
 	}
+	hasMessage := false
 	for _, bb := range c.Blocks {
 		switch bb.Type {
 		case "coupon":
@@ -611,6 +612,7 @@ func (l *loader) decodeCampaign(b *hcl.Block) {
 			cp.AttrRanges["coupon"] = bb.DefRange
 			cp.Coupon = l.decodeCoupon(bb, cp, addr)
 		case "message":
+			hasMessage = true
 			if m := l.decodeMessage(l.content(bb.Body, messageSchema), bb.DefRange, addr, CtxCampaign, (*Schema).campaignEnv); m != nil {
 				cp.Messages = append(cp.Messages, m)
 			}
@@ -619,10 +621,12 @@ func (l *loader) decodeCampaign(b *hcl.Block) {
 	if cp.Coupon != nil && len(cp.Channels) == 0 && c.Attributes["channels"] == nil {
 		l.errorf(b.DefRange.Ptr(), "Missing channels", "A campaign with a coupon needs channels = [provider.TYPE.NAME, …]: the EC and POS systems the coupon must work on.")
 	}
-	if cp.Coupon == nil && len(cp.Messages) == 0 {
+	// The checks below look at what is written, not at what decoded: a block or reference with
+	// an error of its own is reported once, not again as missing.
+	if cp.Coupon == nil && !hasMessage {
 		l.errorf(b.DefRange.Ptr(), "Empty campaign", "A campaign needs a coupon block, a message block, or both.")
 	}
-	if len(cp.Messages) > 0 && cp.Audience == "" {
+	if hasMessage && c.Attributes["audience"] == nil {
 		l.errorf(b.DefRange.Ptr(), "Missing audience", "A campaign that sends messages needs audience = segment.NAME: who receives them.")
 	}
 }
@@ -695,7 +699,7 @@ func (l *loader) decodeCoupon(b *hcl.Block, cp *Campaign, addr string) *Coupon {
 	}
 	if a := c.Attributes["audience_only"]; a != nil {
 		cu.AudienceOnly, _ = l.boolean(a, addr)
-		if cu.AudienceOnly && cp.Audience == "" {
+		if _, set := cp.AttrRanges["audience"]; cu.AudienceOnly && !set {
 			l.errorf(a.Expr.Range().Ptr(), "Missing audience", "audience_only restricts the coupon to the campaign's audience; set audience = segment.NAME.")
 		}
 	}
@@ -762,10 +766,11 @@ func (l *loader) decodeCoupon(b *hcl.Block, cp *Campaign, addr string) *Coupon {
 			}
 		}
 	}
-	if cu.Code != "" && cu.Codes != nil {
+	// Whether a code is given is a matter of what is written: an invalid code has its own error.
+	if c.Attributes["code"] != nil && cu.Codes != nil {
 		l.errorf(b.DefRange.Ptr(), "Conflicting codes", "A coupon has one shared code or a codes block of unique codes, not both.")
 	}
-	if cu.Code == "" && cu.Codes == nil {
+	if c.Attributes["code"] == nil && cu.Codes == nil {
 		l.errorf(b.DefRange.Ptr(), "Missing code", "A coupon needs code = \"SHARED-CODE\" or a codes { pattern = \"XXX-####\" count = N } block.")
 	}
 	if cu.Codes != nil && cu.PerCustomer == 0 {
@@ -908,7 +913,7 @@ func (l *loader) decodeTrigger(b *hcl.Block) {
 		}
 		t.Actions = append(t.Actions, act)
 	}
-	if len(t.Actions) == 0 {
+	if len(c.Blocks) == 0 {
 		l.errorf(b.DefRange.Ptr(), "No actions", "A trigger needs at least one action block: send, issue_coupon or emit.")
 	}
 }

@@ -272,7 +272,7 @@ func musubiFunctions() cel.EnvOption {
 
 type funcLib struct{ opts []cel.EnvOption }
 
-func (l funcLib) CompileOptions() []cel.EnvOption  { return l.opts }
+func (l funcLib) CompileOptions() []cel.EnvOption     { return l.opts }
 func (l funcLib) ProgramOptions() []cel.ProgramOption { return nil }
 
 func locationOf(v ref.Val) ([2]float64, bool) {

@@ -36,7 +36,7 @@ type Field struct {
 }
 
 var (
-	_ ref.Type                    = (*ObjectType)(nil)
+	_ ref.Type                   = (*ObjectType)(nil)
 	_ types.StructTypeDescriptor = (*ObjectType)(nil)
 )
 

@@ -13,7 +13,9 @@ import (
 // buildSchema compiles the trait expressions (their environment does not depend on the
 // configuration), derives each trait's type, and builds the configuration's CEL schema.
 func (l *loader) buildSchema() {
-	var traitJobs, rest []celJob
+	// Move the trait jobs to the front, keeping the order of both groups.
+	traitJobs := make([]celJob, 0, len(l.jobs))
+	rest := l.jobs[:0]
 	for _, j := range l.jobs {
 		if j.ctx == CtxTrait {
 			traitJobs = append(traitJobs, j)
@@ -80,6 +82,7 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 	}
 	type result struct {
 		expr  *Expr
+		refs  []celRef
 		diags hcl.Diagnostics
 	}
 	results := make([]result, len(jobs))
@@ -94,6 +97,9 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 			return
 		}
 		results[i].expr, results[i].diags = compileCEL(env, j.ctx, j.src, j.site, j.want, cost, names)
+		if results[i].expr != nil {
+			results[i].refs = celRefs(results[i].expr)
+		}
 	})
 	for i, r := range results {
 		l.diags = append(l.diags, r.diags...)
@@ -101,7 +107,7 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 			continue
 		}
 		jobs[i].assign(r.expr)
-		for _, ref := range celRefs(r.expr) {
+		for _, ref := range r.refs {
 			if _, ok := l.declared[ref.kind][ref.name]; ok {
 				l.cfg.Graph.AddEdge(jobs[i].from, ref.kind+"."+ref.name, r.expr.Range)
 			}

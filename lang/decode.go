@@ -9,6 +9,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -62,7 +63,9 @@ func (l *loader) typed(attr *hcl.Attribute, from string, want cty.Type, what str
 		return cty.NilVal, false
 	}
 	if !v.IsWhollyKnown() {
-		l.errorf(attr.Expr.Range().Ptr(), "Unknown value", "%s must be known when the configuration is loaded.", attr.Name)
+		// Every value is known at load unless something it depends on failed: a syntax error, a
+		// required variable without a value, a local in a cycle. That error is already reported,
+		// so saying the value is unknown would only repeat it.
 		return cty.NilVal, false
 	}
 	if v.ContainsMarked() {
@@ -299,7 +302,7 @@ func (l *loader) cel(attr *hcl.Attribute, from string, ctx Context, env func(*Sc
 	rng := attr.Expr.Range()
 	l.jobs = append(l.jobs, celJob{
 		env: env, ctx: ctx, src: src, want: want, from: from, assign: assign,
-		site: celSite{src: l.srcs[rng.Filename], rng: rng, value: src},
+		site: celSite{src: l.srcs[rng.Filename], rng: rng, value: src, index: l.templateIndex(attr.Expr, src)},
 	})
 }
 
@@ -316,6 +319,10 @@ func (l *loader) template(attr *hcl.Attribute, from string, ctx Context, env fun
 		return nil
 	}
 	t := &Template{Source: src, Range: rng, parts: make([]templatePart, 0, len(texts)+len(spans))}
+	var index []int
+	if len(spans) > 0 {
+		index = l.templateIndex(attr.Expr, src)
+	}
 	for i, text := range texts {
 		t.parts = append(t.parts, templatePart{text: text})
 		if i < len(spans) {
@@ -323,12 +330,78 @@ func (l *loader) template(attr *hcl.Attribute, from string, ctx Context, env fun
 			slot := &t.parts[len(t.parts)-1]
 			l.jobs = append(l.jobs, celJob{
 				env: env, ctx: ctx, src: spans[i].cel, from: from,
-				site:   celSite{src: l.srcs[rng.Filename], rng: rng, value: src, offset: spans[i].offset},
+				site:   celSite{src: l.srcs[rng.Filename], rng: rng, value: src, offset: spans[i].offset, index: index},
 				assign: func(e *Expr) { slot.expr = e },
 			})
 		}
 	}
 	return t
+}
+
+// templateIndex maps each byte of the value of an interpolated string ("… ${var.x} …") to the
+// file offset it comes from, so CEL errors inside such a string point at the right column:
+// literal text maps to its own source bytes, and the text an interpolation produced maps to the
+// interpolated expression. It returns nil for anything else (plain strings are mapped on demand
+// by celSite.cookedIndex; JSON syntax has no syntax tree for its templates), and nil whenever
+// the parts do not add up to value exactly.
+func (l *loader) templateIndex(expr hcl.Expression, value string) []int {
+	var parts []hclsyntax.Expression
+	switch e := expr.(type) {
+	case *hclsyntax.TemplateExpr:
+		if e.IsStringLiteral() {
+			return nil
+		}
+		parts = e.Parts
+	case *hclsyntax.TemplateWrapExpr:
+		parts = []hclsyntax.Expression{e.Wrapped}
+	default:
+		return nil
+	}
+	src := l.srcs[expr.Range().Filename]
+	idx := make([]int, 0, len(value)+1)
+	end := expr.Range().End.Byte
+	for _, p := range parts {
+		r := p.Range()
+		if r.Start.Byte < 0 || r.End.Byte > len(src) || r.Start.Byte > r.End.Byte {
+			return nil
+		}
+		if lit, ok := p.(*hclsyntax.LiteralValueExpr); ok {
+			if lit.Val.Type() != cty.String || lit.Val.IsNull() {
+				return nil
+			}
+			text := lit.Val.AsString()
+			pi := unquoteIndex(src[r.Start.Byte:r.End.Byte], r.Start.Byte)
+			pi = pi[:len(pi)-1]
+			if len(pi) != len(text) {
+				return nil
+			}
+			for i := range pi {
+				if c := src[pi[i]]; c != text[i] && c != '\\' && c != '$' && c != '%' {
+					return nil
+				}
+			}
+			idx = append(idx, pi...)
+			end = r.End.Byte
+			continue
+		}
+		v, diags := p.Value(l.ctx)
+		if diags.HasErrors() {
+			return nil
+		}
+		v, _ = v.UnmarkDeep()
+		sv, err := convert.Convert(v, cty.String)
+		if err != nil || sv.IsNull() || !sv.IsKnown() {
+			return nil
+		}
+		for range len(sv.AsString()) {
+			idx = append(idx, r.Start.Byte)
+		}
+		end = r.End.Byte
+	}
+	if len(idx) != len(value) {
+		return nil
+	}
+	return append(idx, end)
 }
 
 // content decodes a body against a schema, reporting unknown and missing attributes.

@@ -56,7 +56,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		default:
 			return 0, fmt.Errorf("invalid duration %q: unknown unit %q (use w, d, h, m or s)", orig, s[:j])
 		}
-		if n > int64((1<<63-1)/unit) {
+		if n > int64((1<<63-1)/unit) || time.Duration(n)*unit > 1<<63-1-total {
 			return 0, fmt.Errorf("duration %q is too long", orig)
 		}
 		total += time.Duration(n) * unit

@@ -112,7 +112,9 @@ func registerEvents(ets ...EventType) {
 }
 
 func init() {
-	money := func(name, doc string) Field { return Field{Name: name, Type: types.IntType, Doc: doc + " in minor units"} }
+	money := func(name, doc string) Field {
+		return Field{Name: name, Type: types.IntType, Doc: doc + " in minor units"}
+	}
 	str := func(name, doc string) Field { return Field{Name: name, Type: types.StringType, Doc: doc} }
 	registerEvents(
 		eventType("purchase", "A completed purchase, in a store (POS) or online (EC).",

@@ -2,11 +2,13 @@ package lang
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"github.com/hashicorp/hcl/v2"
@@ -84,18 +86,40 @@ type celSite struct {
 	rng    hcl.Range
 	value  string // the string's value: the CEL text, or the template holding it
 	offset int
+	// index maps the bytes of value to file offsets when value came from an interpolated
+	// string; nil when the mapping is worked out from the source text on demand.
+	index []int
 }
 
 // compileCEL parses and checks src in env. want, when not nil, is the required result type.
 // names supplies field and variable names for "did you mean" advice; it runs only on errors.
 func compileCEL(env *cel.Env, ctx Context, src string, site celSite, want *cel.Type, costLimit uint64, names func() []string) (*Expr, hcl.Diagnostics) {
+	return compileCELWith(true, env, ctx, src, site, want, costLimit, names)
+}
+
+// compileCELWith compiles src, parsing it with the fast parser first when fast is set. Only a
+// clean compile keeps the fast parser's tree: any problem is worked out again from the tree of
+// cel-go's own parser, so messages and positions are always cel-go's.
+func compileCELWith(fast bool, env *cel.Env, ctx Context, src string, site celSite, want *cel.Type, costLimit uint64, names func() []string) (*Expr, hcl.Diagnostics) {
+	if fast {
+		if ast, ok := fastParseFor(env, src); ok {
+			if e, diags := checkCEL(env, ctx, ast, src, site, want, costLimit, names); diags == nil {
+				return e, nil
+			}
+		}
+	}
 	ast, iss := env.Parse(src)
 	if iss.Err() != nil {
-		return nil, celDiags("CEL syntax error", iss, site, src, names)
+		return nil, celDiags("CEL syntax error", iss, site, src, ctx, names)
 	}
+	return checkCEL(env, ctx, ast, src, site, want, costLimit, names)
+}
+
+// checkCEL type-checks a parsed expression and makes sure it can be planned.
+func checkCEL(env *cel.Env, ctx Context, ast *cel.Ast, src string, site celSite, want *cel.Type, costLimit uint64, names func() []string) (*Expr, hcl.Diagnostics) {
 	checked, iss := env.Check(ast)
 	if iss.Err() != nil {
-		return nil, celDiags("CEL type error", iss, site, src, names)
+		return nil, celDiags("CEL type error", iss, site, src, ctx, names)
 	}
 	if want != nil {
 		got := checked.OutputType()
@@ -108,10 +132,58 @@ func compileCEL(env *cel.Env, ctx Context, src string, site celSite, want *cel.T
 			}}
 		}
 	}
-	return &Expr{Source: src, Context: ctx, Range: site.rng, ast: checked, env: env, costLimit: costLimit}, nil
+	e := &Expr{Source: src, Context: ctx, Range: site.rng, ast: checked, env: env, costLimit: costLimit}
+	// Calls on constants are worked out when the program is planned: a regular expression that
+	// does not compile, timestamp('2027-13-01'). Planning such expressions now makes those
+	// errors load errors, not failures of every later evaluation.
+	if id, n := constantCalls(checked); n > 0 {
+		if _, err := e.Program(); err != nil {
+			rng := site.rangeOf(src, 0, len(src))
+			if loc := checked.NativeRep().SourceInfo().GetStartLocation(id); n == 1 && loc.Line() > 0 {
+				start := runeOffset(src, loc.Line(), loc.Column())
+				_, size := utf8.DecodeRuneInString(src[start:])
+				rng = site.rangeOf(src, start, start+max(size, 1))
+			}
+			return nil, hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  "CEL error",
+				Detail:   fmt.Sprintf("This expression can never be evaluated: %v.", err),
+				Subject:  rng.Ptr(),
+			}}
+		}
+	}
+	return e, nil
 }
 
-func celDiags(summary string, iss *cel.Issues, site celSite, src string, names func() []string) hcl.Diagnostics {
+// constantCalls counts the calls whose outcome the planner works out in advance: calls with
+// only literal arguments, and matches() with a literal pattern. It returns the ID of the first
+// one's pattern or first argument, the likely culprit.
+func constantCalls(a *cel.Ast) (first int64, n int) {
+	literal := func(e celast.Expr) bool { return e.Kind() == celast.LiteralKind }
+	celast.PreOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() != celast.CallKind {
+			return
+		}
+		call := e.AsCall()
+		args := call.Args()
+		id := e.ID()
+		switch {
+		case call.FunctionName() == "matches" && len(args) > 0 && literal(args[len(args)-1]):
+			id = args[len(args)-1].ID()
+		case len(args) > 0 && (!call.IsMemberFunction() || literal(call.Target())) && !slices.ContainsFunc(args, func(x celast.Expr) bool { return !literal(x) }):
+			id = args[0].ID()
+		default:
+			return
+		}
+		if n == 0 {
+			first = id
+		}
+		n++
+	}))
+	return first, n
+}
+
+func celDiags(summary string, iss *cel.Issues, site celSite, src string, ctx Context, names func() []string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, e := range iss.Errors() {
 		line, col := e.Location.Line(), e.Location.Column()
@@ -129,7 +201,7 @@ func celDiags(summary string, iss *cel.Issues, site celSite, src string, names f
 				start, end = start+1, start+1+len(name)
 			}
 		}
-		if h := celHint(msg, names); h != "" {
+		if h := celHint(msg, ctx, names); h != "" {
 			msg += "\n" + h
 		}
 		rng := site.rangeOf(src, start, end)
@@ -146,12 +218,29 @@ func celDiags(summary string, iss *cel.Issues, site celSite, src string, names f
 	return diags
 }
 
+// contextVars says, per context, where an expression is and which variables it has, for
+// expressions that use a variable of another context.
+var contextVars = map[Context]struct{ where, has string }{
+	CtxSegment:  {"a segment condition", "customer and now"},
+	CtxCampaign: {"a campaign message", "customer, now, code and campaign"},
+	CtxTrigger:  {"a trigger", "customer, event, now and code"},
+	CtxTrait:    {"a trait", "event and now"},
+	CtxPolicy:   {"a policy", "only the kind of block its applies_to names: campaign, segment or trigger"},
+}
+
 // celHint adds advice to the CEL errors people meet most.
-func celHint(msg string, names func() []string) string {
+func celHint(msg string, ctx Context, names func() []string) string {
+	if rest, ok := strings.CutPrefix(msg, "undeclared reference to '"); ok {
+		name, _, _ := strings.Cut(rest, "'")
+		if c, ok := contextVars[ctx]; ok && slices.Contains([]string{"customer", "event", "now", "code", "campaign", "segment", "trigger"}, name) {
+			return fmt.Sprintf("%s is not available in %s, which has %s.", name, c.where, c.has)
+		}
+	}
 	for _, prefix := range []string{"undefined field '", "undeclared reference to '"} {
-		if rest, ok := strings.CutPrefix(msg, prefix); ok && names != nil {
+		// cel-go makes its own suggestion for some undeclared names.
+		if rest, ok := strings.CutPrefix(msg, prefix); ok && names != nil && !strings.Contains(msg, "did you mean") {
 			name, _, _ := strings.Cut(rest, "'")
-			if s := suggest(name, names()); s != "" {
+			if s := suggest(name, names()); s != "" && s != name {
 				return fmt.Sprintf("Did you mean %q?", s)
 			}
 		}
@@ -191,8 +280,13 @@ func (s celSite) rangeOf(cel string, start, end int) hcl.Range {
 	if s.src == nil || s.rng.End.Byte > len(s.src) {
 		return s.rng
 	}
-	idx := s.cookedIndex()
-	if !s.matches(idx) || s.offset+end >= len(idx) {
+	idx := s.index
+	if idx == nil {
+		if idx = s.cookedIndex(); !s.matches(idx) {
+			return s.rng
+		}
+	}
+	if s.offset+end >= len(idx) {
 		return s.rng
 	}
 	r := hcl.Range{Filename: s.rng.Filename}

@@ -1,9 +1,12 @@
 package lang
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"path/filepath"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -22,6 +25,10 @@ const SensitiveMark = "sensitive"
 // read from fsys relative to dir, so a git ref loads exactly like the working tree.
 func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) map[string]function.Function {
 	readFile := func(p string) ([]byte, error) {
+		// Files come from the configuration's own tree (a git ref has no disk to reach into).
+		if path.IsAbs(p) || filepath.IsAbs(p) {
+			return nil, fmt.Errorf("%q is an absolute path; give a path relative to the configuration directory", p)
+		}
 		full := path.Clean(path.Join(dir, p))
 		if !fs.ValidPath(full) {
 			return nil, fmt.Errorf("%q is outside the configuration directory", p)
@@ -47,6 +54,7 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 			return cty.StringVal(string(b)), nil
 		},
 	})
+	var funcs map[string]function.Function
 	templateFn := function.New(&function.Spec{
 		Description: "Renders a file of the configuration directory as an HCL template with the given variables.",
 		Params: []function.Parameter{
@@ -62,7 +70,7 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 			}
 			tmpl, diags := hclsyntax.ParseTemplate(b, p, hcl.InitialPos)
 			if diags.HasErrors() {
-				return cty.NilVal, fmt.Errorf("%s", diags.Error())
+				return cty.NilVal, templateError(diags)
 			}
 			vars := map[string]cty.Value{}
 			if v := args[1]; !v.IsNull() {
@@ -74,9 +82,17 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 					vars[k.AsString()] = ev
 				}
 			}
-			out, diags := tmpl.Value(&hcl.EvalContext{Variables: vars})
+			// Templates call the same functions as the configuration, except templatefile
+			// itself, so one template cannot render another, or itself, without end.
+			fns := make(map[string]function.Function, len(funcs))
+			for name, f := range funcs {
+				if name != "templatefile" {
+					fns[name] = f
+				}
+			}
+			out, diags := tmpl.Value(&hcl.EvalContext{Variables: vars, Functions: fns})
 			if diags.HasErrors() {
-				return cty.NilVal, fmt.Errorf("%s", diags.Error())
+				return cty.NilVal, templateError(diags)
 			}
 			return out, nil
 		},
@@ -114,7 +130,7 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 			return args[0].Mark(SensitiveMark), nil
 		},
 	})
-	return map[string]function.Function{
+	funcs = map[string]function.Function{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "chomp": stdlib.ChompFunc,
 		"chunklist": stdlib.ChunklistFunc, "coalesce": stdlib.CoalesceFunc, "coalescelist": stdlib.CoalesceListFunc,
 		"compact": stdlib.CompactFunc, "concat": stdlib.ConcatFunc, "contains": stdlib.ContainsFunc,
@@ -138,6 +154,26 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 		"file": fileFn, "templatefile": templateFn, "env": envFn,
 		"sensitive": sensitiveFn, "nonsensitive": nonsensitiveFn,
 	}
+	return funcs
+}
+
+// templateError words a template's first error as "file:line:col: summary; detail", without
+// the final period, which the message of the failed function call adds.
+func templateError(diags hcl.Diagnostics) error {
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		msg := d.Summary
+		if d.Detail != "" {
+			msg += "; " + d.Detail
+		}
+		if d.Subject != nil {
+			msg = fmtRange(*d.Subject) + ": " + msg
+		}
+		return errors.New(strings.TrimSuffix(msg, "."))
+	}
+	return errors.New(diags.Error())
 }
 
 func unwrapPathErr(err error) error {

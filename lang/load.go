@@ -134,7 +134,9 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l.compileAll()
 	l.checkCycles()
 	l.cfg.hclCtx = l.ctx
+	clampDiags(l.diags, l.cfg.Files)
 	sortDiags(l.diags)
+	l.diags = dedupeDiags(l.diags)
 	return l.cfg, l.diags
 }
 
@@ -166,10 +168,11 @@ func (l *loader) parseFiles() bool {
 		return false
 	}
 	type parsed struct {
-		name  string
-		src   []byte
-		file  *hcl.File
-		diags hcl.Diagnostics
+		name   string
+		src    []byte
+		file   *hcl.File
+		blocks hcl.Blocks
+		diags  hcl.Diagnostics
 	}
 	results := make([]parsed, len(names))
 	parallel(len(names), func(i int) {
@@ -191,7 +194,13 @@ func (l *loader) parseFiles() bool {
 		} else {
 			f, diags = hclsyntax.ParseConfig(src, display, hcl.InitialPos)
 		}
-		results[i] = parsed{name: display, src: src, file: f, diags: diags}
+		var blocks hcl.Blocks
+		if f != nil {
+			content, cdiags := f.Body.Content(rootSchema)
+			diags = append(diags, cdiags...)
+			blocks = content.Blocks
+		}
+		results[i] = parsed{name: display, src: src, file: f, blocks: blocks, diags: diags}
 	})
 	for _, r := range results {
 		l.diags = append(l.diags, r.diags...)
@@ -200,9 +209,7 @@ func (l *loader) parseFiles() bool {
 		}
 		l.cfg.Files[r.name] = r.file
 		l.srcs[r.name] = r.src
-		content, diags := r.file.Body.Content(rootSchema)
-		l.diags = append(l.diags, diags...)
-		l.blocks = append(l.blocks, content.Blocks...)
+		l.blocks = append(l.blocks, r.blocks...)
 	}
 	return true
 }
@@ -229,7 +236,7 @@ func (l *loader) declare() {
 		switch kind {
 		case "musubi", "identity":
 			if first := singles[kind]; first != nil {
-				l.errorf(b.DefRange.Ptr(), "Duplicate "+kind+" block", "Only one %s block is allowed; the first is at %s.", kind, first)
+				l.errorf(b.DefRange.Ptr(), "Duplicate "+kind+" block", "Only one %s block is allowed; the first is at %s.", kind, fmtRange(*first))
 			}
 			singles[kind] = b.DefRange.Ptr()
 			continue
@@ -263,7 +270,7 @@ func (l *loader) declareName(kind, name string, rng hcl.Range) {
 		l.declared[kind] = m
 	}
 	if first, dup := m[name]; dup {
-		l.errorf(rng.Ptr(), "Duplicate "+strings.ReplaceAll(kind, "_", " "), "%s.%s is declared twice; the first is at %s.", kind, name, first)
+		l.errorf(rng.Ptr(), "Duplicate "+strings.ReplaceAll(kind, "_", " "), "%s.%s is declared twice; the first is at %s.", kind, name, fmtRange(first))
 		return
 	}
 	m[name] = rng
@@ -324,6 +331,68 @@ func sortDiags(diags hcl.Diagnostics) {
 		}
 		return a.Start.Byte < b.Start.Byte
 	})
+}
+
+// clampDiags keeps diagnostic ranges inside their files: the JSON parser can point one byte
+// past the end of a file that ends in the middle of a token, and tools reading -json output
+// should not have to guard against that.
+func clampDiags(diags hcl.Diagnostics, files map[string]*hcl.File) {
+	for _, d := range diags {
+		r := d.Subject
+		if r == nil || files[r.Filename] == nil {
+			continue
+		}
+		src := files[r.Filename].Bytes
+		if r.Start.Byte <= len(src) && r.Start.Byte <= r.End.Byte && r.End.Byte <= len(src) {
+			continue
+		}
+		c := *r // the subject may point into a syntax tree
+		if c.Start.Byte > len(src) {
+			c.Start = endPos(src)
+		}
+		if c.End.Byte > len(src) || c.End.Byte < c.Start.Byte {
+			c.End = c.Start
+		}
+		d.Subject = &c
+	}
+}
+
+// endPos is the position just after the last byte of src.
+func endPos(src []byte) hcl.Pos {
+	p := hcl.Pos{Line: 1, Column: 1, Byte: len(src)}
+	for _, r := range string(src) {
+		if r == '\n' {
+			p.Line, p.Column = p.Line+1, 1
+		} else {
+			p.Column++
+		}
+	}
+	return p
+}
+
+// dedupeDiags drops repeats of a diagnostic, keeping the first. HCL reports some syntax errors
+// both when parsing and when the broken expression is evaluated.
+func dedupeDiags(diags hcl.Diagnostics) hcl.Diagnostics {
+	type key struct {
+		severity        hcl.DiagnosticSeverity
+		summary, detail string
+		subject         hcl.Range
+		hasSubject      bool
+	}
+	seen := make(map[key]bool, len(diags))
+	out := diags[:0]
+	for _, d := range diags {
+		k := key{severity: d.Severity, summary: d.Summary, detail: d.Detail}
+		if d.Subject != nil {
+			k.subject, k.hasSubject = *d.Subject, true
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, d)
+	}
+	return out
 }
 
 // checkCycles reports blocks that refer to each other in a circle.

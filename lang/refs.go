@@ -156,7 +156,8 @@ func suggest(name string, candidates []string) string {
 			best, bestDist = c, d
 		}
 	}
-	if best != "" && bestDist <= max(2, len(name)/3) {
+	// A suggestion must keep something of the name: "x" is not a typo of "a".
+	if best != "" && bestDist <= max(2, len(name)/3) && bestDist < len(name) {
 		return best
 	}
 	return ""

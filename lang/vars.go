@@ -79,12 +79,17 @@ func (l *loader) assignVariables() {
 			values[name] = cty.DynamicVal
 			continue
 		}
-		l.validateVariable(v, val, from[name])
+		valid := l.validateVariable(v, val, from[name])
 		if v.Sensitive {
 			val = val.Mark(SensitiveMark)
 		}
 		v.Value = val
 		values[name] = val
+		if !valid {
+			// What uses the variable is not checked against a value already refused: the
+			// validation's message is the one that helps.
+			values[name] = cty.DynamicVal
+		}
 	}
 	l.ctx.Variables["var"] = cty.ObjectVal(values)
 }
@@ -140,6 +145,9 @@ func (l *loader) readVarFile(path string, values map[string]cty.Value, from map[
 			l.diags = append(l.diags, diags...)
 			continue
 		}
+		if !val.IsWhollyKnown() {
+			continue // a syntax error, reported when the file was parsed
+		}
 		cv, err := convertVar(val, v.Type)
 		if err != nil {
 			l.errorf(a.Expr.Range().Ptr(), "Invalid value for variable", "var.%s: %v.", name, err)
@@ -149,7 +157,9 @@ func (l *loader) readVarFile(path string, values map[string]cty.Value, from map[
 	}
 }
 
-func (l *loader) validateVariable(v *Variable, val cty.Value, source string) {
+// validateVariable runs a variable's validation rules and reports whether the value passed.
+func (l *loader) validateVariable(v *Variable, val cty.Value, source string) bool {
+	valid := true
 	for _, rule := range v.Validations {
 		ok := true
 		for _, t := range rule.Condition.Variables() {
@@ -172,12 +182,17 @@ func (l *loader) validateVariable(v *Variable, val cty.Value, source string) {
 			continue
 		}
 		res, _ = res.Unmark()
+		if !res.IsKnown() {
+			continue // the value is unknown because of an error reported where it was written
+		}
 		if res.Type() != cty.Bool || res.IsNull() {
 			l.errorf(rule.Condition.Range().Ptr(), "Invalid validation", "A validation condition must give true or false.")
 			continue
 		}
 		if res.False() {
 			l.errorf(rule.Condition.Range().Ptr(), "Invalid value for variable", "var.%s (set by %s): %s", v.Name, source, rule.ErrorMessage)
+			valid = false
 		}
 	}
+	return valid
 }

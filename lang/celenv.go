@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/decls"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
@@ -212,7 +213,9 @@ func musubiFunctions() cel.EnvOption {
 		}
 	}
 	return cel.Lib(funcLib{opts: []cel.EnvOption{
-		cel.Function("geo.distance_km",
+		// Locations are maps at run time, not values of the declared object type: the
+		// checker has already matched the overload, so the run-time guard must not refuse them.
+		cel.Function("geo.distance_km", decls.DisableTypeGuards(true),
 			cel.Overload("geo_distance_km_location", []*cel.Type{loc, loc}, cel.DoubleType,
 				cel.BinaryBinding(func(a, b ref.Val) ref.Val {
 					la, oka := locationOf(a)

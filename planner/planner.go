@@ -153,7 +153,7 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 // refreshed state, what drifted, and which interrupted creates were found again.
 func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State, []*plans.Drift, []string, hcl.Diagnostics) {
 	current := pl.State.Resources()
-	refreshed := pl.State.Clone()
+	refreshed := pl.State.CloneShallow() // resources below are replaced, never changed in place
 	type result struct {
 		drift     *plans.Drift
 		recovered bool
@@ -368,11 +368,17 @@ func visible(k providers.Kind, a providers.Attrs) providers.Attrs {
 	if err != nil || a == nil {
 		return a
 	}
-	out := a.Clone()
+	var out providers.Attrs
 	for _, at := range ks.Attributes {
-		if at.Private || at.WriteOnly {
+		if _, set := a[at.Name]; set && (at.Private || at.WriteOnly) {
+			if out == nil {
+				out = a.Clone() // copy only when something must go
+			}
 			delete(out, at.Name)
 		}
+	}
+	if out == nil {
+		return a
 	}
 	return out
 }

@@ -132,6 +132,18 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// CloneShallow returns a copy that shares the resources: for code that replaces resources
+// with Put and Remove and never changes one in place, as refresh does. It saves copying
+// every attribute of a large state.
+func (s *State) CloneShallow() *State {
+	c := *s
+	c.resources = make(map[string]*Resource, len(s.resources))
+	for k, r := range s.resources {
+		c.resources[k] = r
+	}
+	return &c
+}
+
 // Clone returns a deep copy.
 func (s *State) Clone() *State {
 	c := *s

@@ -278,8 +278,9 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 
 // Plan fills the defaults the system would: a coupon's discount type from its values.
 func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.PlanResponse {
-	planned := req.Proposed.Clone()
+	planned := req.Proposed // the planner's own copy: clone only to change it
 	if req.Kind == providers.KindCoupon && planned.String("discount_type") == "" {
+		planned = planned.Clone()
 		if planned.Int("amount") != 0 {
 			planned["discount_type"] = "amount"
 		} else {

@@ -188,7 +188,7 @@ apply.`,
 		},
 	}
 	fail.Flags().StringVar(&provider, "provider", "", "only calls to this provider, e.g. sandbox.ec")
-	fail.Flags().StringVar(&fop, "op", "create", "operation: create, read, update or delete")
+	fail.Flags().StringVar(&fop, "op", "create", "operation: create, read, update, delete or send (a message delivery)")
 	fail.Flags().IntVar(&nth, "nth", 1, "which call from now fails (1 = the next)")
 	fail.Flags().IntVar(&status, "status", 500, "status the call fails with")
 	fail.Flags().BoolVar(&lose, "lose-response", false, "do the work, then report a timeout")

@@ -45,6 +45,17 @@ func TestScripts(t *testing.T) {
 				}
 				ts.Check(copyDir(filepath.Join("..", "..", "examples", args[0]), ts.MkAbs(".")))
 			},
+			// contract NAME ARGS... drives the local contract server of a real API (see contractServers).
+			"contract": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) == 0 {
+					ts.Fatalf("usage: contract NAME ARGS...")
+				}
+				run, ok := contractServers[args[0]]
+				if !ok {
+					ts.Fatalf("no contract server %q", args[0])
+				}
+				run(ts, neg, args[1:])
+			},
 			"spawn":  spawn,
 			"kill9":  kill9,
 			"lockid": lockID,
@@ -63,6 +74,12 @@ func TestScripts(t *testing.T) {
 		},
 	})
 }
+
+// contractServers drive the local contract servers that stand in for real APIs (Shopify,
+// Square, LINE...) in scripts: `contract NAME start` starts one for the script and exports its
+// URL; other arguments tamper with it or inject faults. Each provider's test file in this
+// package registers its own from init.
+var contractServers = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 
 func copyDir(src, dst string) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {

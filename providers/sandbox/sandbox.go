@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/musubi-hq/musubi/providers"
 )
@@ -527,4 +528,39 @@ func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) prov
 			Code: providers.ErrNotFound, Status: 404, Message: fmt.Sprintf("%s has no %s with ID %s", p.name, req.Kind, req.ID)})}
 	}
 	return providers.ImportResponse{Attributes: r.Attributes}
+}
+
+// Messaging says how the simulated messaging system addresses customers: by LINE user ID,
+// gated by LINE consent, like the channel it stands in for.
+func (p *Provider) Messaging() providers.MessagingSupport {
+	return providers.MessagingSupport{Address: "line_user", Consent: "line"}
+}
+
+// Send delivers a message into the sandbox outbox. Faults on op "send" apply, so delivery
+// failures and crashes mid-delivery can be rehearsed; a repeated key delivers nothing new.
+func (p *Provider) Send(ctx context.Context, req providers.SendRequest) providers.SendResponse {
+	if p.system != "messaging" {
+		return providers.SendResponse{Diagnostics: providers.Errorf("Cannot send",
+			"%s simulates the %s system; only a messaging system delivers messages", p.name, p.system)}
+	}
+	if req.To == "" {
+		return providers.SendResponse{Diagnostics: providers.Errorf("Cannot send", "the message has no recipient")}
+	}
+	if n := utf8.RuneCountInString(req.Text); n == 0 || n > maxTemplate {
+		return providers.SendResponse{Diagnostics: providers.FromError("send failed", &providers.APIError{Code: providers.ErrInvalid,
+			Status: 400, Message: fmt.Sprintf("text must be 1 to %d characters, not %d", maxTemplate, n)})}
+	}
+	var out providers.SendResponse
+	fired, err := p.call(ctx, "send", func(tx *sql.Tx) error {
+		d, dup, err := deliver(ctx, tx, p.name, req.To, req.Text, req.IdempotencyKey)
+		out.ID, out.Duplicate = d.ID, dup
+		return err
+	})
+	if err != nil {
+		return providers.SendResponse{Diagnostics: providers.FromError("send failed", err)}
+	}
+	if ds := p.fail(ctx, fired, "send", out.ID); ds != nil {
+		return providers.SendResponse{Diagnostics: ds}
+	}
+	return out
 }

@@ -55,7 +55,7 @@ type Fault struct {
 	ID int64 `json:"id"`
 	// Provider limits the fault to one provider ("sandbox.ec"); empty matches all.
 	Provider string `json:"provider,omitempty"`
-	// Op is create, read, update or delete.
+	// Op is create, read, update, delete or send.
 	Op string `json:"op"`
 	// Nth is which matching call, counting from when the fault was added, fails.
 	Nth int `json:"nth"`
@@ -72,7 +72,7 @@ type Fault struct {
 func (f *Fault) fails() bool { return f != nil && !f.LoseResponse && !f.Hang }
 
 // Ops a fault can target.
-var faultOps = []string{"create", "read", "update", "delete"}
+var faultOps = []string{"create", "read", "update", "delete", "send"}
 
 // statusCodes maps the statuses a fault may carry to the error class a real API's status
 // would be classified as.
@@ -570,25 +570,33 @@ func (s *Store) Codes(ctx context.Context, poolID string) ([]string, error) {
 // Deliver records a message a messaging system sent. A repeated key (a retried send)
 // returns the first delivery instead of sending twice.
 func (s *Store) Deliver(ctx context.Context, provider, recipient, text, key string) (Delivery, error) {
-	d := Delivery{ID: newID("dlv"), Provider: provider, Recipient: recipient, Text: text, Key: key, At: time.Now().UTC()}
+	var d Delivery
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if key != "" {
-			var at string
-			err := tx.QueryRowContext(ctx, `SELECT id, recipient, text, at FROM deliveries WHERE provider = ? AND key = ? AND key != ''`, provider, key).
-				Scan(&d.ID, &d.Recipient, &d.Text, &at)
-			if err == nil {
-				d.At, _ = time.Parse(time.RFC3339Nano, at)
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, provider, recipient, text, key, at) VALUES (?, ?, ?, ?, ?, ?)`,
-			d.ID, provider, recipient, text, key, d.At.Format(time.RFC3339Nano))
+		var err error
+		d, _, err = deliver(ctx, tx, provider, recipient, text, key)
 		return err
 	})
 	return d, err
+}
+
+// deliver records a message inside a transaction; dup reports a repeated key.
+func deliver(ctx context.Context, tx *sql.Tx, provider, recipient, text, key string) (d Delivery, dup bool, err error) {
+	d = Delivery{ID: newID("dlv"), Provider: provider, Recipient: recipient, Text: text, Key: key, At: time.Now().UTC()}
+	if key != "" {
+		var at string
+		err := tx.QueryRowContext(ctx, `SELECT id, recipient, text, at FROM deliveries WHERE provider = ? AND key = ? AND key != ''`, provider, key).
+			Scan(&d.ID, &d.Recipient, &d.Text, &at)
+		if err == nil {
+			d.At, _ = time.Parse(time.RFC3339Nano, at)
+			return d, true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return d, false, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (id, provider, recipient, text, key, at) VALUES (?, ?, ?, ?, ?, ?)`,
+		d.ID, provider, recipient, text, key, d.At.Format(time.RFC3339Nano))
+	return d, false, err
 }
 
 // Outbox lists the delivered messages of a provider (empty for all), oldest first.

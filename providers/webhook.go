@@ -1,0 +1,48 @@
+package providers
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// WebhookReceiver is implemented by providers whose systems post events (LINE, Shopify,
+// Square). `musubi serve` routes POST /v1/webhooks/NAME to the configured provider NAME
+// ("line.oa"), which verifies the signature with its own secret and translates the payload.
+type WebhookReceiver interface {
+	// ReceiveWebhook verifies the request and turns its body into events. A missing or wrong
+	// signature is an ErrAuth diagnostic and no events; a body that cannot be read is ErrInvalid.
+	// Payload parts that carry no event Musubi knows (a LINE "read" receipt) are skipped.
+	ReceiveWebhook(ctx context.Context, req WebhookRequest) WebhookResponse
+}
+
+// WebhookRequest is an inbound webhook call as received.
+type WebhookRequest struct {
+	// URL is the full URL the sender called, as it signed it (Square signs the URL too).
+	URL    string
+	Header http.Header
+	Body   []byte
+}
+
+// WebhookResponse carries the events of one webhook call.
+type WebhookResponse struct {
+	Events      []InboundEvent
+	Diagnostics Diagnostics
+}
+
+// InboundEvent is one event a system reported, in Musubi's terms.
+type InboundEvent struct {
+	// ID is the system's own event ID (LINE webhookEventId, X-Shopify-Webhook-Id, Square
+	// event_id); the engine drops an ID it has seen before, so a redelivery is harmless.
+	ID string
+	// Type is the Musubi event type: purchase, follow, unfollow, cart.updated...
+	Type string
+	Time time.Time
+	// Channel is where it happened: pos, ec, line, email.
+	Channel string
+	// Record holds the source record's fields by their name in the system (userId, email,
+	// phone_number); the identity_source's identifiers say which are identifiers.
+	Record map[string]any
+	// Data holds the fields of the Musubi event type (total, currency, items, account...).
+	Data map[string]any
+}

@@ -3,6 +3,7 @@ package lang
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	celast "cel.dev/cel-go/common/ast"
@@ -29,31 +30,10 @@ func (l *loader) buildSchema() {
 	var fields []TraitField
 	for _, name := range Sorted(l.cfg.Traits) {
 		t := l.cfg.Traits[name]
-		typ := types.IntType
-		switch t.Aggregate {
-		case AggSum, AggMin, AggMax:
-			if t.Value != nil {
-				vt := t.Value.OutputType()
-				switch vt.Kind() {
-				case types.IntKind, types.DoubleKind:
-					typ = vt
-				case types.TimestampKind:
-					if t.Aggregate == AggSum {
-						l.errorf(t.Value.Range.Ptr(), "Invalid trait value", "A sum trait adds numbers; this value is a timestamp.")
-					} else {
-						typ = vt
-					}
-				default:
-					l.errorf(t.Value.Range.Ptr(), "Invalid trait value", "A %s trait needs a number; this value is %s.", t.Aggregate, celTypeString(vt))
-				}
-			}
-		case AggLast:
-			if t.Value != nil {
-				typ = t.Value.OutputType()
-				if typ.Kind() == types.DynKind {
-					typ = types.DynType
-				}
-			}
+		typ, err := TraitType(t.Aggregate, t.Value)
+		if err != nil {
+			l.errorf(t.Value.Range.Ptr(), "Invalid trait value", "%s.", strings.ToUpper(err.Error()[:1])+err.Error()[1:])
+			typ = types.IntType
 		}
 		fields = append(fields, TraitField{Name: name, Type: typ})
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/states"
 	"github.com/musubi-hq/musubi/providers"
@@ -50,6 +51,7 @@ var couponAttrRanges = map[string]string{
 func Expand(cfg *lang.Config, prior *states.State) []*Desired {
 	var out []*Desired
 	seen := map[string]*Desired{}
+	seeds := map[string]string{} // code seed per campaign: pools and the rule bundle share it
 	add := func(d *Desired) *Desired {
 		key := d.Addr.String()
 		if existing, ok := seen[key]; ok {
@@ -89,6 +91,7 @@ func Expand(cfg *lang.Config, prior *states.State) []*Desired {
 		}
 		if cu := c.Coupon; cu != nil {
 			seed := poolSeed(prior, block, cu)
+			seeds[name] = seed
 			for _, ch := range c.Channels {
 				ca := addrs.Instance{Block: block, Kind: providers.KindCoupon, Provider: prov(ch)}
 				add(&Desired{Addr: ca, Attrs: couponAttrs(c), Range: c.Range, AttrRanges: ranges})
@@ -146,9 +149,27 @@ func Expand(cfg *lang.Config, prior *states.State) []*Desired {
 			Range: s.Range,
 		})
 	}
+	if b := rules.FromConfig(cfg, seeds); b != nil {
+		enc := b.Encode()
+		for _, name := range lang.Sorted(cfg.Providers) {
+			pb := cfg.Providers[name]
+			if pb.Ref.Type != EngineProviderType {
+				continue
+			}
+			add(&Desired{
+				Addr:  addrs.Instance{Block: addrs.Block{Type: "musubi", Name: "rules"}, Kind: providers.KindRules, Provider: prov(pb.Ref)},
+				Attrs: providers.Attrs{"bundle": string(enc), "bundle_hash": rules.Hash(enc), "summary": b.Summary()},
+				Range: pb.Range,
+			})
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr.String() < out[j].Addr.String() })
 	return out
 }
+
+// EngineProviderType is the provider type of Musubi's rules engine: every configured engine
+// receives the programme's rule bundle.
+const EngineProviderType = "engine"
 
 func couponAttrs(c *lang.Campaign) providers.Attrs {
 	cu := c.Coupon

@@ -1,0 +1,320 @@
+// Package rules is the rule bundle: what `apply` pushes to the engine through the `engine`
+// provider. A bundle is plain JSON built from a loaded configuration (identity rules, identity
+// sources, traits, segments, triggers, the campaigns triggers draw codes from, delivery rules),
+// with every CEL expression as source text. The engine never parses HCL: it compiles a bundle
+// with Compile, against the same CEL environments `validate` checks the files with.
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/musubi-hq/musubi/lang"
+)
+
+// FormatVersion is the bundle format this build reads and writes.
+const FormatVersion = 1
+
+// Bundle is a customer programme's runtime rules.
+type Bundle struct {
+	FormatVersion int        `json:"format_version"`
+	Settings      Settings   `json:"settings"`
+	Identity      Identity   `json:"identity"`
+	Sources       []Source   `json:"sources,omitempty"`
+	Traits        []Trait    `json:"traits,omitempty"`
+	Segments      []Segment  `json:"segments,omitempty"`
+	Triggers      []Trigger  `json:"triggers,omitempty"`
+	Campaigns     []Campaign `json:"campaigns,omitempty"`
+	Delivery      Delivery   `json:"delivery"`
+}
+
+// Settings are the programme-wide defaults.
+type Settings struct {
+	Currency     string `json:"currency"`
+	Timezone     string `json:"timezone"`
+	CELCostLimit uint64 `json:"cel_cost_limit"`
+}
+
+// Identity is the `identity` block.
+type Identity struct {
+	Priority       []string        `json:"priority,omitempty"`
+	Limits         []IdentityLimit `json:"limits,omitempty"`
+	Blocked        []Blocked       `json:"blocked,omitempty"`
+	DefaultCountry string          `json:"default_country,omitempty"`
+}
+
+// IdentityLimit caps the values of one identifier type per customer.
+type IdentityLimit struct {
+	Type   string `json:"type"`
+	Max    int    `json:"max"`
+	Window string `json:"window,omitempty"` // a duration such as "30d"; empty: ever
+}
+
+// Blocked lists identifier values never used for matching.
+type Blocked struct {
+	Type     string   `json:"type"`
+	Values   []string `json:"values,omitempty"`
+	Patterns []string `json:"patterns,omitempty"`
+}
+
+// Source is an `identity_source` block: which fields of its records are identifiers.
+type Source struct {
+	Name        string            `json:"name"`
+	Provider    string            `json:"provider"` // "TYPE.NAME"
+	Identifiers map[string]string `json:"identifiers"`
+}
+
+// Trait is a `trait` block.
+type Trait struct {
+	Name      string `json:"name"`
+	On        string `json:"on"`
+	Where     string `json:"where,omitempty"`
+	Window    string `json:"window,omitempty"`
+	Aggregate string `json:"aggregate"`
+	Value     string `json:"value,omitempty"`
+}
+
+// Segment is a `segment` block.
+type Segment struct {
+	Name      string `json:"name"`
+	Condition string `json:"condition"`
+}
+
+// Trigger is a `trigger` block.
+type Trigger struct {
+	Name      string   `json:"name"`
+	On        string   `json:"on"`
+	Condition string   `json:"condition,omitempty"`
+	Cooldown  string   `json:"cooldown,omitempty"`
+	Actions   []Action `json:"actions"`
+}
+
+// Action is one action of a trigger.
+type Action struct {
+	Type     string            `json:"type"` // send, issue_coupon, emit
+	Message  *Message          `json:"message,omitempty"`
+	Campaign string            `json:"campaign,omitempty"`
+	Event    string            `json:"event,omitempty"`
+	Data     map[string]string `json:"data,omitempty"` // CEL per field of the emitted event
+}
+
+// Message is what a send or issue_coupon action delivers.
+type Message struct {
+	Via      string    `json:"via"` // provider "TYPE.NAME"
+	Subject  string    `json:"subject,omitempty"`
+	Template string    `json:"template"`
+	Variants []Variant `json:"variants,omitempty"`
+}
+
+// Variant replaces a message's text for the customers its condition selects.
+type Variant struct {
+	Name     string `json:"name"`
+	When     string `json:"when"`
+	Subject  string `json:"subject,omitempty"`
+	Template string `json:"template"`
+}
+
+// Campaign is what the engine needs of a campaign: its audience and the codes it hands out.
+type Campaign struct {
+	Name     string    `json:"name"`
+	Audience string    `json:"audience,omitempty"`
+	Code     string    `json:"code,omitempty"` // shared code
+	Codes    *CodePool `json:"codes,omitempty"`
+	MinTotal int64     `json:"min_total,omitempty"`
+	Currency string    `json:"currency,omitempty"`
+	Percent  float64   `json:"percent,omitempty"`
+	Amount   int64     `json:"amount,omitempty"`
+	From     string    `json:"valid_from,omitempty"` // RFC 3339
+	Until    string    `json:"valid_until,omitempty"`
+}
+
+// CodePool is a campaign's unique codes: the same generator and seed as every channel's pool.
+type CodePool struct {
+	Pattern string `json:"pattern"`
+	Charset string `json:"charset"`
+	Count   int    `json:"count"`
+	Seed    string `json:"seed"`
+}
+
+// Delivery holds the sending rules: quiet hours and frequency caps.
+type Delivery struct {
+	QuietHours    *QuietHours    `json:"quiet_hours,omitempty"`
+	FrequencyCaps []FrequencyCap `json:"frequency_caps,omitempty"`
+}
+
+// QuietHours is a daily window in which messages are held.
+type QuietHours struct {
+	From     string `json:"from"`
+	Until    string `json:"until"`
+	Timezone string `json:"timezone"`
+}
+
+// FrequencyCap limits messages per customer per channel (provider type, or "*").
+type FrequencyCap struct {
+	Channel string `json:"channel"`
+	Max     int    `json:"max"`
+	Per     string `json:"per"`
+}
+
+// FromConfig builds the bundle of a loaded configuration. seeds gives the code seed of each
+// campaign with a code pool (the planner keeps them in state so codes never change).
+func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
+	b := &Bundle{FormatVersion: FormatVersion, Settings: Settings{Currency: cfg.Settings.Currency,
+		Timezone: cfg.Settings.Timezone, CELCostLimit: cfg.Settings.CELCostLimit}}
+	if id := cfg.Identity; id != nil {
+		b.Identity.Priority = slices.Clone(id.Priority)
+		b.Identity.DefaultCountry = id.DefaultCountry
+		for _, t := range lang.Sorted(id.Limits) {
+			l := id.Limits[t]
+			il := IdentityLimit{Type: t, Max: l.Max}
+			if l.Window > 0 {
+				il.Window = lang.FormatDuration(l.Window)
+			}
+			b.Identity.Limits = append(b.Identity.Limits, il)
+		}
+		for _, t := range lang.Sorted(id.Blocked) {
+			bv := id.Blocked[t]
+			bl := Blocked{Type: t, Values: slices.Clone(bv.Values)}
+			for _, p := range bv.Patterns {
+				bl.Patterns = append(bl.Patterns, p.String())
+			}
+			b.Identity.Blocked = append(b.Identity.Blocked, bl)
+		}
+	}
+	for _, n := range lang.Sorted(cfg.IdentitySources) {
+		s := cfg.IdentitySources[n]
+		b.Sources = append(b.Sources, Source{Name: n, Provider: s.Provider.String(), Identifiers: s.Identifiers})
+	}
+	for _, n := range lang.Sorted(cfg.Traits) {
+		t := cfg.Traits[n]
+		bt := Trait{Name: n, On: t.On, Aggregate: string(t.Aggregate), Where: src(t.Where), Value: src(t.Value)}
+		if t.Window > 0 {
+			bt.Window = lang.FormatDuration(t.Window)
+		}
+		b.Traits = append(b.Traits, bt)
+	}
+	for _, n := range lang.Sorted(cfg.Segments) {
+		b.Segments = append(b.Segments, Segment{Name: n, Condition: src(cfg.Segments[n].Condition)})
+	}
+	used := map[string]bool{}
+	for _, n := range lang.Sorted(cfg.Triggers) {
+		t := cfg.Triggers[n]
+		bt := Trigger{Name: n, On: t.On, Condition: src(t.Condition)}
+		if t.Cooldown > 0 {
+			bt.Cooldown = lang.FormatDuration(t.Cooldown)
+		}
+		for _, a := range t.Actions {
+			ba := Action{Type: string(a.Type), Campaign: a.Campaign, Event: a.Event, Message: message(a.Message)}
+			if len(a.Data) > 0 {
+				ba.Data = map[string]string{}
+				for k, e := range a.Data {
+					ba.Data[k] = src(e)
+				}
+			}
+			if a.Campaign != "" {
+				used[a.Campaign] = true
+			}
+			bt.Actions = append(bt.Actions, ba)
+		}
+		b.Triggers = append(b.Triggers, bt)
+	}
+	for _, n := range lang.Sorted(cfg.Campaigns) {
+		c := cfg.Campaigns[n]
+		bc := Campaign{Name: n, Audience: c.Audience}
+		if cu := c.Coupon; cu != nil {
+			bc.Code, bc.MinTotal, bc.Currency, bc.Percent, bc.Amount = cu.Code, cu.MinTotal, cu.Currency, cu.Percent, cu.Amount
+			if !cu.ValidFrom.IsZero() {
+				bc.From = cu.ValidFrom.Format("2006-01-02T15:04:05Z07:00")
+			}
+			if !cu.ValidUntil.IsZero() {
+				bc.Until = cu.ValidUntil.Format("2006-01-02T15:04:05Z07:00")
+			}
+			if cu.Codes != nil && used[n] {
+				bc.Codes = &CodePool{Pattern: cu.Codes.Pattern, Charset: cu.Codes.Charset, Count: cu.Codes.Count, Seed: seeds[n]}
+			}
+		}
+		b.Campaigns = append(b.Campaigns, bc)
+	}
+	d := cfg.Settings.Delivery
+	if q := d.QuietHours; q != nil {
+		tz := q.Timezone
+		if tz == "" {
+			tz = cfg.Settings.Timezone
+		}
+		b.Delivery.QuietHours = &QuietHours{From: q.From, Until: q.Until, Timezone: tz}
+	}
+	for _, f := range d.FrequencyCaps {
+		b.Delivery.FrequencyCaps = append(b.Delivery.FrequencyCaps, FrequencyCap{Channel: f.Channel, Max: f.Max, Per: lang.FormatDuration(f.Per)})
+	}
+	return b
+}
+
+func src(e *lang.Expr) string {
+	if e == nil {
+		return ""
+	}
+	return e.Source
+}
+
+func message(m *lang.Message) *Message {
+	if m == nil {
+		return nil
+	}
+	bm := &Message{Via: m.Via.String(), Subject: tmpl(m.Subject), Template: tmpl(m.Template)}
+	for _, v := range m.Variants {
+		bm.Variants = append(bm.Variants, Variant{Name: v.Name, When: src(v.When), Subject: tmpl(v.Subject), Template: tmpl(v.Template)})
+	}
+	return bm
+}
+
+func tmpl(t *lang.Template) string {
+	if t == nil {
+		return ""
+	}
+	return t.Source
+}
+
+// Encode returns the bundle's canonical JSON: the same rules always encode to the same bytes.
+func (b *Bundle) Encode() []byte {
+	out, err := json.Marshal(b)
+	if err != nil {
+		panic(fmt.Sprintf("encoding a rule bundle: %v", err)) // only plain values: cannot fail
+	}
+	return out
+}
+
+// Hash is the SHA-256 of the canonical JSON, as hex: what `plan` compares with the engine's.
+func Hash(encoded []byte) string {
+	sum := sha256.Sum256(encoded)
+	return hex.EncodeToString(sum[:])
+}
+
+// Decode reads a bundle, refusing a format this build does not know.
+func Decode(data []byte) (*Bundle, error) {
+	var b Bundle
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return nil, fmt.Errorf("reading the rule bundle: %w", err)
+	}
+	if b.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("the rule bundle has format version %d; this musubi reads version %d: upgrade the older side", b.FormatVersion, FormatVersion)
+	}
+	return &b, nil
+}
+
+// Summary says what a bundle holds, for plans: "3 traits, 2 segments, 2 triggers, 3 sources".
+func (b *Bundle) Summary() string {
+	part := func(n int, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	return strings.Join([]string{part(len(b.Sources), "source"), part(len(b.Traits), "trait"),
+		part(len(b.Segments), "segment"), part(len(b.Triggers), "trigger")}, ", ")
+}

@@ -1,0 +1,312 @@
+package rules
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// Program is a compiled bundle: every expression checked and ready to run, indexed for the
+// engine's hot path (traits and triggers by event type).
+type Program struct {
+	Bundle *Bundle
+	Hash   string
+	Schema *lang.Schema
+
+	Traits          []*CTrait
+	TraitsByEvent   map[string][]*CTrait
+	Segments        []*CSegment
+	Triggers        []*CTrigger
+	TriggersByEvent map[string][]*CTrigger
+	Campaigns       map[string]*CCampaign
+	// SourcesByProvider maps "TYPE.NAME" to the identity sources fed by that provider.
+	SourcesByProvider map[string][]Source
+	Sources           map[string]Source
+	IdentityLimits    map[string]Limit
+	BlockedPatterns   map[string][]*regexp.Regexp
+	QuietHours        *QuietHours
+	FrequencyCaps     []CFrequencyCap
+	Location          *time.Location
+}
+
+// Limit is a parsed identity limit.
+type Limit struct {
+	Max    int
+	Window time.Duration
+}
+
+// CTrait is a compiled trait.
+type CTrait struct {
+	Trait
+	Index     int // position in Program.Traits and in a profile's trait state
+	Agg       lang.Aggregate
+	WindowDur time.Duration
+	Where     *lang.Expr
+	ValueExpr *lang.Expr
+	Type      *types.Type
+}
+
+// CSegment is a compiled segment.
+type CSegment struct {
+	Name      string
+	Index     int
+	Condition *lang.Expr
+	// Traits and Segments are what the condition reads; a segment reading neither depends
+	// only on the rest of the profile (consent, attributes, identifiers).
+	Traits, Segments []string
+}
+
+// CTrigger is a compiled trigger.
+type CTrigger struct {
+	Name        string
+	On          string
+	Condition   *lang.Expr
+	CooldownDur time.Duration
+	Actions     []*CAction
+}
+
+// CAction is a compiled action.
+type CAction struct {
+	Action
+	Msg  *CMessage
+	Data map[string]*lang.Expr
+}
+
+// CMessage is a compiled message.
+type CMessage struct {
+	Via      string
+	Subject  *lang.Template
+	Template *lang.Template
+	Variants []CVariant
+}
+
+// CVariant is a compiled message variant.
+type CVariant struct {
+	Name     string
+	When     *lang.Expr
+	Subject  *lang.Template
+	Template *lang.Template
+}
+
+// CCampaign is a campaign with its code list, generated on first use.
+type CCampaign struct {
+	Campaign
+	From, Until time.Time
+}
+
+// CFrequencyCap is a parsed frequency cap.
+type CFrequencyCap struct {
+	Channel string
+	Max     int
+	Per     time.Duration
+}
+
+// CodeList returns the campaign's unique codes, the same list every channel's code pool holds.
+func (c *CCampaign) CodeList() []string {
+	if c.Codes == nil {
+		return nil
+	}
+	return providers.GenerateCodes(c.Codes.Pattern, c.Codes.Charset, c.Codes.Seed, c.Codes.Count)
+}
+
+// Compile checks and compiles a bundle. Errors name the block and attribute
+// ("trigger.cart_nudge.condition:1:7: ...").
+func Compile(b *Bundle) (*Program, error) {
+	enc := b.Encode()
+	p := &Program{Bundle: b, Hash: Hash(enc), TraitsByEvent: map[string][]*CTrait{},
+		TriggersByEvent: map[string][]*CTrigger{}, Campaigns: map[string]*CCampaign{},
+		SourcesByProvider: map[string][]Source{}, Sources: map[string]Source{},
+		IdentityLimits: map[string]Limit{}, BlockedPatterns: map[string][]*regexp.Regexp{}}
+	cost := b.Settings.CELCostLimit
+	if cost == 0 {
+		cost = lang.DefaultCELCostLimit
+	}
+	loc, err := providers.Location(b.Settings.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("settings.timezone: %w", err)
+	}
+	p.Location = loc
+	for _, l := range b.Identity.Limits {
+		w, err := dur(l.Window)
+		if err != nil {
+			return nil, fmt.Errorf("identity.limit.%s.window: %w", l.Type, err)
+		}
+		p.IdentityLimits[l.Type] = Limit{Max: l.Max, Window: w}
+	}
+	for _, bl := range b.Identity.Blocked {
+		for _, pat := range bl.Patterns {
+			re, err := regexp.Compile(pat)
+			if err != nil {
+				return nil, fmt.Errorf("identity.blocked.%s: %w", bl.Type, err)
+			}
+			p.BlockedPatterns[bl.Type] = append(p.BlockedPatterns[bl.Type], re)
+		}
+	}
+	for _, s := range b.Sources {
+		p.Sources[s.Name] = s
+		p.SourcesByProvider[s.Provider] = append(p.SourcesByProvider[s.Provider], s)
+	}
+
+	var fields []lang.TraitField
+	for i, t := range b.Traits {
+		name := "trait." + t.Name
+		env, err := lang.TraitEnv(t.On)
+		if err != nil {
+			return nil, fmt.Errorf("%s.on: %w", name, err)
+		}
+		ct := &CTrait{Trait: t, Index: i, Agg: lang.Aggregate(t.Aggregate)}
+		if ct.WindowDur, err = dur(t.Window); err != nil {
+			return nil, fmt.Errorf("%s.window: %w", name, err)
+		}
+		if t.Where != "" {
+			if ct.Where, err = lang.CompileExpr(env, lang.CtxTrait, name+".where", t.Where, types.BoolType, cost); err != nil {
+				return nil, err
+			}
+		}
+		if t.Value != "" {
+			if ct.ValueExpr, err = lang.CompileExpr(env, lang.CtxTrait, name+".value", t.Value, nil, cost); err != nil {
+				return nil, err
+			}
+		}
+		if ct.Type, err = lang.TraitType(ct.Agg, ct.ValueExpr); err != nil {
+			return nil, fmt.Errorf("%s.value: %w", name, err)
+		}
+		p.Traits = append(p.Traits, ct)
+		p.TraitsByEvent[t.On] = append(p.TraitsByEvent[t.On], ct)
+		fields = append(fields, lang.TraitField{Name: t.Name, Type: ct.Type})
+	}
+	var segNames []string
+	for _, s := range b.Segments {
+		segNames = append(segNames, s.Name)
+	}
+	schema, err := lang.NewSchema(fields, segNames)
+	if err != nil {
+		return nil, err
+	}
+	p.Schema = schema
+	for i, s := range b.Segments {
+		e, err := lang.CompileExpr(schema.Segment(), lang.CtxSegment, "segment."+s.Name+".condition", s.Condition, types.BoolType, cost)
+		if err != nil {
+			return nil, err
+		}
+		cs := &CSegment{Name: s.Name, Index: i, Condition: e}
+		cs.Traits, cs.Segments = e.References()
+		p.Segments = append(p.Segments, cs)
+	}
+	for _, c := range b.Campaigns {
+		cc := &CCampaign{Campaign: c}
+		if c.From != "" {
+			if cc.From, err = time.Parse(time.RFC3339, c.From); err != nil {
+				return nil, fmt.Errorf("campaign.%s.valid_from: %w", c.Name, err)
+			}
+		}
+		if c.Until != "" {
+			if cc.Until, err = time.Parse(time.RFC3339, c.Until); err != nil {
+				return nil, fmt.Errorf("campaign.%s.valid_until: %w", c.Name, err)
+			}
+		}
+		p.Campaigns[c.Name] = cc
+	}
+	for _, t := range b.Triggers {
+		name := "trigger." + t.Name
+		env, err := schema.Trigger(t.On)
+		if err != nil {
+			return nil, fmt.Errorf("%s.on: %w", name, err)
+		}
+		ct := &CTrigger{Name: t.Name, On: t.On}
+		if ct.CooldownDur, err = dur(t.Cooldown); err != nil {
+			return nil, fmt.Errorf("%s.cooldown: %w", name, err)
+		}
+		if t.Condition != "" {
+			if ct.Condition, err = lang.CompileExpr(env, lang.CtxTrigger, name+".condition", t.Condition, types.BoolType, cost); err != nil {
+				return nil, err
+			}
+		}
+		for i, a := range t.Actions {
+			an := fmt.Sprintf("%s.action[%d]", name, i)
+			ca := &CAction{Action: a}
+			switch a.Type {
+			case string(lang.ActionSend), string(lang.ActionIssueCoupon), string(lang.ActionEmit):
+			default:
+				return nil, fmt.Errorf("%s: unknown action type %q", an, a.Type)
+			}
+			if a.Campaign != "" {
+				if _, ok := p.Campaigns[a.Campaign]; !ok {
+					return nil, fmt.Errorf("%s: campaign %q is not in the bundle", an, a.Campaign)
+				}
+			}
+			if a.Message != nil {
+				if ca.Msg, err = compileMessage(env, an, a.Message, cost); err != nil {
+					return nil, err
+				}
+			}
+			if len(a.Data) > 0 {
+				ca.Data = map[string]*lang.Expr{}
+				for k, s := range a.Data {
+					if ca.Data[k], err = lang.CompileExpr(env, lang.CtxTrigger, an+".data."+k, s, nil, cost); err != nil {
+						return nil, err
+					}
+				}
+			}
+			ct.Actions = append(ct.Actions, ca)
+		}
+		p.Triggers = append(p.Triggers, ct)
+		p.TriggersByEvent[t.On] = append(p.TriggersByEvent[t.On], ct)
+	}
+	if q := b.Delivery.QuietHours; q != nil {
+		if _, err := lang.InDailyWindow(time.Now(), q.From, q.Until, q.Timezone); err != nil {
+			return nil, fmt.Errorf("delivery.quiet_hours: %w", err)
+		}
+		p.QuietHours = q
+	}
+	for _, f := range b.Delivery.FrequencyCaps {
+		per, err := dur(f.Per)
+		if err != nil {
+			return nil, fmt.Errorf("delivery.frequency_cap.%s.per: %w", f.Channel, err)
+		}
+		p.FrequencyCaps = append(p.FrequencyCaps, CFrequencyCap{Channel: f.Channel, Max: f.Max, Per: per})
+	}
+	return p, nil
+}
+
+func compileMessage(env *cel.Env, name string, m *Message, cost uint64) (*CMessage, error) {
+	cm := &CMessage{Via: m.Via}
+	var err error
+	if cm.Template, err = lang.CompileTemplate(env, lang.CtxTrigger, name+".template", m.Template, cost); err != nil {
+		return nil, err
+	}
+	if m.Subject != "" {
+		if cm.Subject, err = lang.CompileTemplate(env, lang.CtxTrigger, name+".subject", m.Subject, cost); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range m.Variants {
+		vn := name + ".variant." + v.Name
+		cv := CVariant{Name: v.Name}
+		if cv.When, err = lang.CompileExpr(env, lang.CtxTrigger, vn+".when", v.When, types.BoolType, cost); err != nil {
+			return nil, err
+		}
+		if cv.Template, err = lang.CompileTemplate(env, lang.CtxTrigger, vn+".template", v.Template, cost); err != nil {
+			return nil, err
+		}
+		if v.Subject != "" {
+			if cv.Subject, err = lang.CompileTemplate(env, lang.CtxTrigger, vn+".subject", v.Subject, cost); err != nil {
+				return nil, err
+			}
+		}
+		cm.Variants = append(cm.Variants, cv)
+	}
+	return cm, nil
+}
+
+func dur(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return lang.ParseDuration(s)
+}

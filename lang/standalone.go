@@ -111,3 +111,6 @@ func (e *Expr) References() (traits, segments []string) {
 	}
 	return traits, segments
 }
+
+// Suggest returns the candidate closest to name when it is close enough to be a typo, else "".
+func Suggest(name string, candidates []string) string { return suggest(name, candidates) }

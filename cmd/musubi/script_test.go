@@ -56,9 +56,12 @@ func TestScripts(t *testing.T) {
 				}
 				run(ts, neg, args[1:])
 			},
-			"spawn":  spawn,
-			"kill9":  kill9,
-			"lockid": lockID,
+			"spawn":      spawn,
+			"kill9":      kill9,
+			"lockid":     lockID,
+			"waitline":   waitLine,
+			"serverurl":  serverURL,
+			"eventually": eventually,
 			// replace FILE OLD NEW replaces every OLD in FILE with NEW.
 			"replace": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {
@@ -203,4 +206,79 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// waitline NAME REGEXP waits until a line of a spawned process's stderr matches REGEXP.
+func waitLine(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitline NAME REGEXP")
+	}
+	p := spawnedByName(ts, args[0])
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		out := p.stderr.String()
+		p.mu.Unlock()
+		for _, line := range strings.Split(out, "\n") {
+			if re.MatchString(line) {
+				return
+			}
+		}
+		select {
+		case <-p.done:
+			ts.Fatalf("%s exited without printing a line matching %q\nstderr:\n%s", args[0], args[1], out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	ts.Fatalf("%s printed no line matching %q within a minute", args[0], args[1])
+}
+
+func spawnedByName(ts *testscript.TestScript, name string) *spawnedProc {
+	v, ok := spawned.Load(ts.MkAbs(".") + "\x00" + name)
+	if !ok {
+		ts.Fatalf("no process %s was spawned", name)
+	}
+	return v.(*spawnedProc)
+}
+
+var urlRE = regexp.MustCompile(`http://[0-9.:\[\]a-z]+`)
+
+// serverurl NAME sets $SERVER (and MUSUBI_SERVER) to the first URL a spawned server printed.
+func serverURL(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: serverurl NAME")
+	}
+	p := spawnedByName(ts, args[0])
+	p.mu.Lock()
+	u := urlRE.FindString(p.stderr.String())
+	p.mu.Unlock()
+	if u == "" {
+		ts.Fatalf("%s printed no URL", args[0])
+	}
+	ts.Setenv("SERVER", u)
+	ts.Setenv("MUSUBI_SERVER", u)
+}
+
+// eventually REGEXP PROGRAM ARGS... runs a program until its stdout matches REGEXP (within
+// 30 s), for work a server finishes in the background. The last run's output is kept.
+func eventually(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: eventually REGEXP PROGRAM ARGS...")
+	}
+	re, err := regexp.Compile(args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := ts.Exec(args[1], args[2:]...)
+		out := ts.ReadFile("stdout")
+		if err == nil && re.MatchString(out) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s never printed a match for %q; last output:\n%s", strings.Join(args[1:], " "), args[0], out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -1,0 +1,88 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/musubi-hq/musubi/lang"
+)
+
+func quickstart(t *testing.T) *lang.Config {
+	t.Helper()
+	cfg, diags := lang.LoadDir("../../examples/quickstart", lang.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return cfg
+}
+
+// The bundle the planner pushes compiles in the engine, and its hash survives the trip: the
+// engine reports the same hash the plan computed, so no false drift.
+func TestQuickstartBundleCompilesWithTheSameHash(t *testing.T) {
+	b := FromConfig(quickstart(t), map[string]string{"spring": "seed-1"})
+	enc := b.Encode()
+	back, err := Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Hash != Hash(enc) {
+		t.Fatalf("hash after decode %s, before %s", p.Hash, Hash(enc))
+	}
+	if got := b.Summary(); got != "3 sources, 2 traits, 2 segments, 2 triggers" {
+		t.Errorf("summary = %q", got)
+	}
+	if len(p.TriggersByEvent["segment.entered"]) != 1 || len(p.TriggersByEvent["cart.updated"]) != 1 {
+		t.Errorf("triggers by event: %v", p.TriggersByEvent)
+	}
+	if len(p.TraitsByEvent["purchase"]) != 2 {
+		t.Errorf("traits by event: %v", p.TraitsByEvent)
+	}
+	seg := p.Segments[1] // loyal_store (sorted after big_spenders)
+	if seg.Name != "loyal_store" || len(seg.Traits) != 1 || seg.Traits[0] != "store_purchases_90d" {
+		t.Errorf("segment references: %+v", seg)
+	}
+	codes := p.Campaigns["spring"].CodeList()
+	if len(codes) != 500 || !strings.HasPrefix(codes[0], "SPR-") {
+		t.Errorf("codes: %d, first %q", len(codes), codes[0])
+	}
+	// Same configuration, same seed: the same bytes.
+	if again := FromConfig(quickstart(t), map[string]string{"spring": "seed-1"}).Encode(); string(again) != string(enc) {
+		t.Error("the bundle is not deterministic")
+	}
+}
+
+func TestCompileErrorsNameTheRule(t *testing.T) {
+	cases := []struct {
+		edit func(*Bundle)
+		want string
+	}{
+		{func(b *Bundle) { b.Segments[0].Condition = "customer.traits.nope > 1" }, "segment.big_spenders.condition:1:"},
+		{func(b *Bundle) { b.Triggers[0].Condition = "event.cart.total + 'x'" }, "trigger.cart_nudge.condition:1:"},
+		{func(b *Bundle) { b.Triggers[0].Actions[0].Message.Template = "{{ event.nope }}" }, "trigger.cart_nudge.action[0].template"},
+		{func(b *Bundle) { b.Traits[0].On = "purchased" }, `trait.spend_90d.on: unknown event type "purchased"`},
+		{func(b *Bundle) { b.Triggers[1].Actions[0].Campaign = "autumn" }, `campaign "autumn" is not in the bundle`},
+		{func(b *Bundle) { b.Identity.Blocked[0].Patterns = []string{"("} }, "identity.blocked.email"},
+		{func(b *Bundle) { b.Delivery.FrequencyCaps[0].Per = "soon" }, "delivery.frequency_cap.sandbox.per"},
+	}
+	for _, c := range cases {
+		b := FromConfig(quickstart(t), nil)
+		c.edit(b)
+		_, err := Compile(b)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want an error containing %q", err, c.want)
+		}
+	}
+}
+
+func TestDecodeRefusesOtherVersionsAndUnknownFields(t *testing.T) {
+	if _, err := Decode([]byte(`{"format_version": 2}`)); err == nil || !strings.Contains(err.Error(), "upgrade") {
+		t.Errorf("version 2: %v", err)
+	}
+	if _, err := Decode([]byte(`{"format_version": 1, "segmentz": []}`)); err == nil || !strings.Contains(err.Error(), "segmentz") {
+		t.Errorf("unknown field: %v", err)
+	}
+}

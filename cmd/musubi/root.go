@@ -110,6 +110,7 @@ Flags may also be written with one dash, as in Terraform: -chdir=DIR, -auto-appr
 		a.fmtCommand(),
 		a.consoleCommand(),
 		a.versionCommand(),
+		a.initCommand(),
 	)
 	return root
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner"
 	"github.com/musubi-hq/musubi/planner/states"
+	"github.com/musubi-hq/musubi/providers/plugin"
 	"github.com/spf13/pflag"
 
 	_ "github.com/musubi-hq/musubi/providers/sandbox" // built-in providers register themselves
@@ -72,7 +73,7 @@ func (a *app) openSession(ctx context.Context, cf *configFlags, lf *lockFlags, o
 	}
 	slog.Debug("read the state", "backend", backend.Describe(), "resources", s.state.Len(), "took", time.Since(start))
 	start = time.Now()
-	host, hdiags := planner.NewHost(ctx, cfg, ".", nil, nil)
+	host, hdiags := planner.NewHost(ctx, cfg, ".", plugin.Source(".", nil), nil)
 	slog.Debug("configured the providers", "took", time.Since(start))
 	s.host = host
 	if hdiags.HasErrors() {

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/musubi-hq/musubi/providers/line/linetest"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// lineServers holds each script's LINE contract server.
+var lineServers sync.Map // *testscript.TestScript -> *linetest.Server
+
+func init() { contractServers["line"] = contractLINE }
+
+// contractLINE drives the LINE contract server of a script:
+//
+//	contract line start                      start it; export LINE_API_URL, LINE_TOKEN, LINE_SECRET
+//	contract line audiences                  list the audience groups: ID, status, members, name
+//	contract line rename-audience OLD NEW    rename the group whose name starts with OLD, as in LINE's console
+//	contract line endpoint                   print the channel's webhook URL
+//	contract line set-endpoint URL           change the webhook URL, as in the LINE Developers console
+//	contract line fail OP STATUS             the next call of OP (create, read, update, delete, send, validate) fails
+//	contract line lose OP                    the next call of OP is done but its answer is lost
+func contractLINE(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: contract line start|audiences|rename-audience OLD NEW|endpoint|set-endpoint URL|fail OP STATUS|lose OP")
+	}
+	if args[0] == "start" {
+		srv := linetest.NewServer()
+		lineServers.Store(ts, srv)
+		ts.Defer(func() {
+			srv.Close()
+			lineServers.Delete(ts)
+		})
+		ts.Setenv("LINE_API_URL", srv.URL)
+		ts.Setenv("LINE_TOKEN", srv.Token)
+		ts.Setenv("LINE_SECRET", srv.Secret)
+		return
+	}
+	v, ok := lineServers.Load(ts)
+	if !ok {
+		ts.Fatalf("contract line %s: no server; run contract line start first", args[0])
+	}
+	srv := v.(*linetest.Server)
+	want := func(n int, usage string) {
+		if len(args) != n+1 {
+			ts.Fatalf("usage: contract line %s %s", args[0], usage)
+		}
+	}
+	switch args[0] {
+	case "audiences":
+		want(0, "")
+		groups := srv.Audiences()
+		if len(groups) == 0 {
+			fmt.Fprintln(ts.Stdout(), "no audience groups")
+		}
+		for _, a := range groups {
+			fmt.Fprintf(ts.Stdout(), "%d %s %d %s\n", a.ID, a.Status, len(a.UserIDs), a.Name)
+		}
+	case "rename-audience":
+		want(2, "OLD NEW")
+		for _, a := range srv.Audiences() {
+			if rest, ok := strings.CutPrefix(a.Name, args[1]); ok {
+				ts.Check(srv.RenameAudience(a.ID, args[2]+rest))
+				return
+			}
+		}
+		ts.Fatalf("no audience group's name starts with %q", args[1])
+	case "endpoint":
+		want(0, "")
+		if ep := srv.WebhookEndpoint(); ep != "" {
+			fmt.Fprintln(ts.Stdout(), ep)
+		} else {
+			fmt.Fprintln(ts.Stdout(), "no webhook endpoint")
+		}
+	case "set-endpoint":
+		want(1, "URL")
+		srv.SetWebhookEndpoint(args[1])
+	case "fail":
+		want(2, "OP STATUS")
+		status, err := strconv.Atoi(args[2])
+		ts.Check(err)
+		srv.Fail(args[1], status, false)
+	case "lose":
+		want(1, "OP")
+		srv.Fail(args[1], 0, true)
+	default:
+		ts.Fatalf("contract line: unknown command %q", args[0])
+	}
+}

@@ -1,0 +1,3 @@
+package main
+
+import _ "github.com/musubi-hq/musubi/providers/email" // provider "email": SMTP and SendGrid

@@ -1,0 +1,3 @@
+package main
+
+import _ "github.com/musubi-hq/musubi/providers/webhook" // provider "webhook": signed JSON to any endpoint

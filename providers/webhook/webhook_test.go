@@ -1,0 +1,381 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/signature"
+)
+
+const secret = "whsec-0123456789abcdef-musubi"
+
+// receiver is a system taking Musubi's webhooks: it verifies each signature, remembers the
+// idempotency keys it has seen (answering 409 to a repeat), and answers as scripted.
+type receiver struct {
+	*httptest.Server
+	mu      sync.Mutex
+	got     []delivery
+	seen    map[string]bool
+	answers []answer // consumed in order; then 200
+}
+
+type delivery struct {
+	header  http.Header
+	body    []byte
+	payload Payload
+	sigErr  error
+}
+
+type answer struct {
+	status int
+	header map[string]string
+	body   string
+	hangUp bool
+}
+
+func newReceiver(t testing.TB, answers ...answer) *receiver {
+	r := &receiver{seen: map[string]bool{}, answers: answers}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		d := delivery{header: req.Header.Clone(), body: body, sigErr: signature.VerifyMusubi(secret, body, req.Header.Get(signature.MusubiHeader))}
+		json.Unmarshal(body, &d.payload)
+		r.mu.Lock()
+		r.got = append(r.got, d)
+		var a *answer
+		if len(r.answers) > 0 {
+			a = &r.answers[0]
+			r.answers = r.answers[1:]
+		}
+		key := req.Header.Get("Idempotency-Key")
+		dup := r.seen[key]
+		r.mu.Unlock()
+		switch {
+		case a != nil && a.hangUp:
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+			return
+		case a != nil:
+			for k, v := range a.header {
+				w.Header().Set(k, v)
+			}
+			w.WriteHeader(a.status)
+			io.WriteString(w, a.body)
+			return
+		case d.sigErr != nil:
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+		case dup:
+			w.WriteHeader(http.StatusConflict)
+		default:
+			r.mu.Lock()
+			r.seen[key] = true
+			r.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"id":"crm-%d"}`, len(r.seen))
+		}
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) deliveries() []delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]delivery(nil), r.got...)
+}
+
+type sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.d = append(s.d, d)
+	return nil
+}
+
+var now = time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func configured(t testing.TB, url string, extra map[string]any) (*Provider, *sleeps) {
+	t.Helper()
+	cfg := map[string]any{"url": url, "secret": secret, "address": "member", "consent": "push",
+		"headers": map[string]any{"Authorization": "Bearer crm-token-123", "X-Tenant": "shop-jp"}}
+	for k, v := range extra {
+		if v == nil {
+			delete(cfg, k)
+		} else {
+			cfg[k] = v
+		}
+	}
+	s := &sleeps{}
+	p := &Provider{Sleep: s.sleep, Now: func() time.Time { return now }}
+	if err := p.Configure(context.Background(), providers.ConfigureRequest{Name: "webhook.crm", Config: cfg,
+		Sensitive: map[string]bool{"secret": true, "headers": true}}).Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, s
+}
+
+func nudge(key string) providers.SendRequest {
+	return providers.SendRequest{Name: "trigger.cart_nudge", To: "M-000123", Customer: "cus_0042",
+		Text: "あと200円で10%オフ", IdempotencyKey: key}
+}
+
+func TestSendSignsThePayload(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	p, _ := configured(t, r.URL, nil)
+	res := p.Send(context.Background(), nudge("trigger.cart_nudge/evt_1/cus_0042"))
+	if err := res.Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res.ID != "crm-1" || res.Duplicate {
+		t.Errorf("Send returned %+v, want the receiver's ID crm-1", res)
+	}
+	got := r.deliveries()
+	if len(got) != 1 {
+		t.Fatalf("%d deliveries", len(got))
+	}
+	d := got[0]
+	if d.sigErr != nil {
+		t.Fatalf("the receiver could not verify the signature: %v", d.sigErr)
+	}
+	want := Payload{ID: "trigger.cart_nudge/evt_1/cus_0042", Name: "trigger.cart_nudge", Customer: "cus_0042", To: "M-000123",
+		Text: "あと200円で10%オフ", SentAt: "2027-03-01T09:00:00Z"}
+	if d.payload != want {
+		t.Errorf("payload %+v, want %+v", d.payload, want)
+	}
+	var fields map[string]any
+	json.Unmarshal(d.body, &fields)
+	for _, f := range []string{"id", "name", "customer", "to", "subject", "text", "sent_at"} {
+		if _, ok := fields[f]; !ok {
+			t.Errorf("the payload has no %q field: %s", f, d.body)
+		}
+	}
+	for k, v := range map[string]string{"Content-Type": "application/json", "Idempotency-Key": want.ID,
+		"Authorization": "Bearer crm-token-123", "X-Tenant": "shop-jp"} {
+		if d.header.Get(k) != v {
+			t.Errorf("header %s is %q, want %q", k, d.header.Get(k), v)
+		}
+	}
+
+	// The other way round: what a receiver must refuse.
+	for name, c := range map[string]struct {
+		secret, header string
+		body           []byte
+		want           error
+	}{
+		"body changed":  {secret, d.header.Get(signature.MusubiHeader), []byte(strings.Replace(string(d.body), "M-000123", "M-999999", 1)), signature.ErrMismatch},
+		"other secret":  {"another-secret-of-16+", d.header.Get(signature.MusubiHeader), d.body, signature.ErrMismatch},
+		"no signature":  {secret, "", d.body, signature.ErrMissing},
+		"bare hex":      {secret, strings.TrimPrefix(d.header.Get(signature.MusubiHeader), "sha256="), d.body, signature.ErrMismatch},
+		"our own again": {secret, signature.SignMusubi(secret, d.body), d.body, nil},
+	} {
+		if err := signature.VerifyMusubi(c.secret, c.body, c.header); !errors.Is(err, c.want) && !(c.want == nil && err == nil) {
+			t.Errorf("%s: VerifyMusubi = %v, want %v", name, err, c.want)
+		}
+	}
+}
+
+func TestSendDuplicateIsDelivered(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	p, _ := configured(t, r.URL, nil)
+	p.Send(context.Background(), nudge("k"))
+	res := p.Send(context.Background(), nudge("k"))
+	if err := res.Diagnostics.Err(); err != nil || !res.Duplicate {
+		t.Fatalf("a repeated key: %+v %v, want a duplicate", res, err)
+	}
+}
+
+func TestSendRetries(t *testing.T) {
+	t.Parallel()
+	t.Run("5xx then success, same body and signature", func(t *testing.T) {
+		t.Parallel()
+		r := newReceiver(t, answer{status: 503, header: map[string]string{"Retry-After": "2"}}, answer{status: 500})
+		p, s := configured(t, r.URL, nil)
+		if err := p.Send(context.Background(), nudge("k")).Diagnostics.Err(); err != nil {
+			t.Fatal(err)
+		}
+		got := r.deliveries()
+		if len(got) != 3 || len(s.d) != 2 || s.d[0] != 2*time.Second || s.d[1] != 2*time.Second {
+			t.Fatalf("%d attempts after waiting %v; want 3 after [2s 2s]", len(got), s.d)
+		}
+		for _, d := range got[1:] {
+			if string(d.body) != string(got[0].body) || d.header.Get(signature.MusubiHeader) != got[0].header.Get(signature.MusubiHeader) ||
+				d.header.Get("Idempotency-Key") != "k" {
+				t.Fatal("a retry changed the body, signature or key")
+			}
+		}
+	})
+	t.Run("rate limited throughout", func(t *testing.T) {
+		t.Parallel()
+		limited := answer{status: 429, header: map[string]string{"Retry-After": "5"}}
+		r := newReceiver(t, limited, limited, limited)
+		p, s := configured(t, r.URL, nil)
+		err := p.Send(context.Background(), nudge("k")).Diagnostics.Err()
+		var ae *providers.APIError
+		if !errors.As(err, &ae) || ae.Code != providers.ErrRateLimited || ae.RetryAfter != 5*time.Second || len(s.d) != 2 {
+			t.Fatalf("got %v after waiting %v", err, s.d)
+		}
+	})
+	t.Run("a long Retry-After is left to the caller", func(t *testing.T) {
+		t.Parallel()
+		r := newReceiver(t, answer{status: 503, header: map[string]string{"Retry-After": now.Add(time.Hour).Format(http.TimeFormat)}})
+		p, s := configured(t, r.URL, nil)
+		err := p.Send(context.Background(), nudge("k")).Diagnostics.Err()
+		var ae *providers.APIError
+		if !errors.As(err, &ae) || ae.Code != providers.ErrUnavailable || ae.RetryAfter != time.Hour || len(s.d) != 0 {
+			t.Fatalf("got %v after waiting %v", err, s.d)
+		}
+	})
+	t.Run("nobody listening", func(t *testing.T) {
+		t.Parallel()
+		r := newReceiver(t)
+		r.Close()
+		p, s := configured(t, r.URL, nil)
+		err := p.Send(context.Background(), nudge("k")).Diagnostics.Err()
+		if providers.CodeOf(err) != providers.ErrUnavailable || len(s.d) != 2 {
+			t.Fatalf("got %v after waiting %v", err, s.d)
+		}
+	})
+}
+
+func TestSendErrorClasses(t *testing.T) {
+	t.Parallel()
+	for status, want := range map[int]providers.ErrorCode{
+		400: providers.ErrInvalid, 401: providers.ErrAuth, 403: providers.ErrAuth, 404: providers.ErrNotFound,
+		413: providers.ErrInvalid, 422: providers.ErrInvalid, 500: providers.ErrUnavailable, 502: providers.ErrUnavailable,
+	} {
+		a := answer{status: status, header: map[string]string{"X-Request-Id": "req-77"}, body: "refused\n  by the CRM"}
+		r := newReceiver(t, a, a, a)
+		p, _ := configured(t, r.URL, nil)
+		err := p.Send(context.Background(), nudge("k")).Diagnostics.Err()
+		var ae *providers.APIError
+		if !errors.As(err, &ae) || ae.Code != want || ae.Status != status || ae.RequestID != "req-77" ||
+			!strings.Contains(ae.Message, "refused by the CRM") {
+			t.Errorf("HTTP %d: %v, want %s with the request ID and the receiver's message", status, err, want)
+		}
+	}
+}
+
+func TestConfigure(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	p, _ := configured(t, r.URL, nil)
+	if ms := p.Messaging(); ms.Address != "member" || ms.Consent != "push" {
+		t.Errorf("Messaging() = %+v", ms)
+	}
+	if k := p.Schema(context.Background()).Kinds; len(k) != 0 {
+		t.Errorf("a webhook provider declares kinds %v", k)
+	}
+	if ds := p.Create(context.Background(), providers.CreateRequest{Kind: providers.KindMessage}).Diagnostics; !ds.HasErrors() {
+		t.Error("Create of a message succeeded")
+	}
+	for name, c := range map[string]struct {
+		change map[string]any
+		attr   string
+	}{
+		"no url":          {map[string]any{"url": nil}, "url"},
+		"relative url":    {map[string]any{"url": "/hooks"}, "url"},
+		"ftp url":         {map[string]any{"url": "ftp://crm.example/hooks"}, "url"},
+		"short secret":    {map[string]any{"secret": "abc"}, "secret"},
+		"no address":      {map[string]any{"address": nil}, "address"},
+		"bad address":     {map[string]any{"address": "Member ID"}, "address"},
+		"bad consent":     {map[string]any{"consent": "Push!"}, "consent"},
+		"signature clash": {map[string]any{"headers": map[string]any{"x-musubi-signature": "x"}}, "headers"},
+		"bad header name": {map[string]any{"headers": map[string]any{"X Tenant": "x"}}, "headers"},
+		"header newline":  {map[string]any{"headers": map[string]any{"X-Tenant": "a\r\nX-Evil: 1"}}, "headers"},
+	} {
+		cfg := map[string]any{"url": "https://crm.example/hooks", "secret": secret, "address": "member"}
+		for k, v := range c.change {
+			if v == nil {
+				delete(cfg, k)
+			} else {
+				cfg[k] = v
+			}
+		}
+		ds := (&Provider{}).Configure(context.Background(), providers.ConfigureRequest{Name: "webhook.crm", Config: cfg}).Diagnostics
+		named := false
+		for _, d := range ds {
+			named = named || (d.Severity == providers.Error && d.Attribute == c.attr)
+		}
+		if !named {
+			t.Errorf("%s: want an error on %s, got %v", name, c.attr, ds.Err())
+		}
+	}
+	ds := (&Provider{}).Configure(context.Background(), providers.ConfigureRequest{Config: map[string]any{
+		"url": "http://crm.example/hooks", "secret": secret, "address": "member"}}).Diagnostics
+	if ds.HasErrors() || len(ds) != 1 || ds[0].Severity != providers.Warning {
+		t.Errorf("plain http to another host: want one warning, got %+v", ds)
+	}
+}
+
+// TestSecretsNeverShow fails in every way with a secret and a token header set, and greps
+// the diagnostics for them.
+func TestSecretsNeverShow(t *testing.T) {
+	t.Parallel()
+	const token = "Bearer crm-token-123"
+	var all strings.Builder
+	record := func(ds providers.Diagnostics) {
+		for _, d := range ds {
+			fmt.Fprintf(&all, "%s %s %s\n", d.Summary, d.Detail, d.Attribute)
+			if d.Err != nil {
+				fmt.Fprintf(&all, "%+v\n", *d.Err)
+			}
+		}
+	}
+	for _, a := range []answer{{status: 401, body: "no"}, {status: 500}, {hangUp: true}, {status: 429, header: map[string]string{"Retry-After": "9999"}}} {
+		r := newReceiver(t, a, a, a)
+		p, _ := configured(t, r.URL+"/hook?token=query-secret-xyz", nil)
+		record(p.Send(context.Background(), nudge("k")).Diagnostics)
+		r.Close()
+		record(p.Send(context.Background(), nudge("k")).Diagnostics)
+	}
+	record((&Provider{}).Configure(context.Background(), providers.ConfigureRequest{Config: map[string]any{
+		"url": "ftp://" + secret, "secret": "short-" + secret[:4], "address": secret},
+		Sensitive: map[string]bool{"url": true, "secret": true, "address": true}}).Diagnostics)
+	if !strings.Contains(all.String(), "auth") || !strings.Contains(all.String(), "unavailable") {
+		t.Fatalf("the failures did not happen as planned:\n%s", all.String())
+	}
+	for _, s := range []string{secret, token, "crm-token", "query-secret-xyz", "short-whse"} {
+		if strings.Contains(all.String(), s) {
+			t.Errorf("%q shows in diagnostics:\n%s", s, all.String())
+		}
+	}
+}
+
+func BenchmarkSend(b *testing.B) {
+	r := newReceiver(b)
+	p, _ := configured(b, r.URL, nil)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if res := p.Send(ctx, nudge(fmt.Sprint("k", i))); res.Diagnostics.HasErrors() {
+			b.Fatal(res.Diagnostics.Err())
+		}
+	}
+}
+
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"0", "120", "-1", "Wed, 21 Oct 2026 07:28:00 GMT", "soon", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if d := retryAfter(v, now); d < 0 {
+			t.Fatalf("retryAfter(%q) = %s", v, d)
+		}
+	})
+}

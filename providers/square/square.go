@@ -1,0 +1,505 @@
+// Package square is the built-in provider for Square (POS and Square Online): it pushes a
+// campaign's coupon to every register of a seller as an automatic discount, mirrors segments
+// as customer groups, subscribes the engine to Square's webhooks, and turns those webhooks
+// into Musubi events.
+//
+// What each kind lands as:
+//
+//   - coupon: three catalog objects written in one all-or-nothing batch upsert — a DISCOUNT
+//     (title, percent or amount off), a PRODUCT_SET of all products, and a PRICING_RULE that
+//     ties them together with the validity dates, the minimum order subtotal and, for a
+//     coupon limited to its audience, the customer group of that segment. Square applies the
+//     rule by itself at the register and in the Orders API; the resource ID is the pricing
+//     rule's. Updates carry each object's version: an object changed in Square since it was
+//     read is a conflict, reported and never overwritten.
+//   - audience: a customer group named after the segment (see GroupName); the engine keeps
+//     its members in sync.
+//   - subscription: a webhook subscription whose event types are derived from the identity
+//     source's topics (purchase → payment.created/payment.updated, account.linked →
+//     customer.created/customer.updated) and whose notification URL is Musubi's engine.
+//
+// Campaign features Square cannot express are refused at plan time: a shared code (pricing
+// rules apply automatically; a register has no code to type), per-customer and total usage
+// limits, and stacking rules (combines_with). Code pools are not offered: Square holds no
+// coupon codes at all, so there is nowhere to put them.
+//
+// Square's Go SDK is not used: it cannot be fetched in the environments Musubi is built in,
+// and the provider needs a dozen endpoints, so the package carries a small typed client of
+// the documented REST API pinned to APIVersion, tested against the contract server in
+// squaretest, which enforces that API's rules.
+package square
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/musubi-hq/musubi/providers"
+)
+
+func init() {
+	providers.Register(providers.Registration{
+		Type:        "square",
+		Description: "Square POS: coupons as automatic pricing rules, customer groups, webhooks",
+		New:         func() providers.Provider { return &Provider{} },
+	})
+}
+
+// Interface guards.
+var (
+	_ providers.Provider        = (*Provider)(nil)
+	_ providers.BatchReader     = (*Provider)(nil)
+	_ providers.WebhookReceiver = (*Provider)(nil)
+)
+
+var kinds = map[providers.Kind]providers.KindSupport{
+	providers.KindCoupon: {
+		Attributes: []string{"title", "discount_type", "percent", "amount", "currency", "min_total",
+			"starts_at", "ends_at", "timezone", "audience"},
+		Description: "a Square pricing rule with its discount and product set, applied automatically at the register",
+	},
+	providers.KindAudience: {
+		Attributes: []string{"segment", "description"}, ForceNew: []string{"segment"},
+		Description: "a Square customer group",
+	},
+	providers.KindSubscription: {
+		Attributes: []string{"source", "topics", "endpoint"}, ForceNew: []string{"source"},
+		Description: "a Square webhook subscription",
+	},
+}
+
+// unsupported says why Square cannot hold a coupon attribute; the planner refuses it at
+// plan time, and Validate says why.
+var unsupported = map[string]string{
+	"code":          "Square applies pricing rules automatically at the register; it has no coupon code to type in",
+	"per_customer":  "Square pricing rules have no per-customer limit",
+	"usage_limit":   "Square pricing rules have no limit on total uses",
+	"combines_with": "Square decides how automatic discounts stack; a pricing rule cannot name the discounts it combines with",
+}
+
+// Limits Square documents for the fields Musubi writes.
+const maxName = 255 // CatalogDiscount.name
+
+var (
+	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+	nameRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+)
+
+// Provider is one configured Square seller account.
+type Provider struct {
+	name   string
+	client *Client
+	// loc is the time zone of the seller's locations, in which Square reads pricing rule
+	// dates; nil when not configured.
+	loc          *time.Location
+	zoneName     string
+	webhookURL   string
+	signatureKey string
+}
+
+// Schema describes the provider block and what Square can hold.
+func (p *Provider) Schema(context.Context) providers.SchemaResponse {
+	return providers.SchemaResponse{
+		Config: []providers.ConfigAttribute{
+			{Name: "token", Type: providers.String, Required: true, Sensitive: true,
+				Description: "access token of the seller (a personal access token: Square manages webhook subscriptions only with one)"},
+			{Name: "base_url", Type: providers.String,
+				Description: "API base URL (default " + DefaultBaseURL + "; the sandbox is https://connect.squareupsandbox.com)"},
+			{Name: "timezone", Type: providers.String,
+				Description: "IANA time zone of the seller's locations, in which Square reads validity dates (default: each coupon's own)"},
+			{Name: "webhook_url", Type: providers.String,
+				Description: "HTTPS URL Square posts events to, exactly as registered: the default endpoint of subscriptions, and what signatures are checked against"},
+			{Name: "webhook_signature_key", Type: providers.String, Sensitive: true,
+				Description: "signature key of the webhook subscription, from the Developer Console, to verify inbound webhooks"},
+		},
+		Kinds: kinds,
+	}
+}
+
+// Configure checks the provider block and prepares the client.
+func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) providers.ConfigureResponse {
+	str := func(k string) string { s, _ := req.Config[k].(string); return strings.TrimSpace(s) }
+	var ds providers.Diagnostics
+	next := Provider{name: req.Name, webhookURL: str("webhook_url"), signatureKey: str("webhook_signature_key")}
+	token := str("token")
+	if token == "" {
+		ds = append(ds, providers.AttributeError("token", "Missing Square token", "token is empty; set it from the environment, e.g. token = env(\"SQUARE_TOKEN\")"))
+	}
+	base := str("base_url")
+	if base != "" {
+		if u, err := url.Parse(base); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			ds = append(ds, providers.AttributeError("base_url", "Invalid Square base URL", "base_url %q is not an http(s) URL", base))
+		}
+	}
+	if tz := str("timezone"); tz != "" {
+		loc, err := providers.Location(tz)
+		if err != nil {
+			ds = append(ds, providers.AttributeError("timezone", "Unknown time zone", "timezone %q is not an IANA time zone", tz))
+		}
+		next.loc, next.zoneName = loc, tz
+	}
+	if next.webhookURL != "" {
+		if err := checkHTTPS(next.webhookURL); err != nil {
+			ds = append(ds, providers.AttributeError("webhook_url", "Invalid webhook URL", "webhook_url: %v", err))
+		}
+	}
+	if ds.HasErrors() {
+		return providers.ConfigureResponse{Diagnostics: ds}
+	}
+	next.client = NewClient(base, token)
+	*p = next
+	return providers.ConfigureResponse{}
+}
+
+// Client returns the API client, for tests and tools.
+func (p *Provider) Client() *Client { return p.client }
+
+// Close releases idle connections.
+func (p *Provider) Close() error {
+	if p.client != nil {
+		p.client.HTTP.CloseIdleConnections()
+	}
+	return nil
+}
+
+// checkHTTPS accepts what Square takes as a notification URL: an absolute HTTPS URL.
+func checkHTTPS(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute https:// URL; Square posts webhooks only over HTTPS", s)
+	}
+	return nil
+}
+
+// Validate checks a desired resource the way Square would refuse it, without calling Square.
+func (p *Provider) Validate(_ context.Context, req providers.ValidateRequest) providers.ValidateResponse {
+	return providers.ValidateResponse{Diagnostics: p.check(req.Kind, req.Attributes)}
+}
+
+func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnostics {
+	ks, ok := kinds[k]
+	if !ok {
+		return providers.Errorf("Unsupported kind", "Square has no %s; the square provider manages coupon, audience and subscription", k)
+	}
+	var ds providers.Diagnostics
+	bad := func(attr, format string, args ...any) {
+		ds = append(ds, providers.AttributeError(attr, "Not possible in Square", format, args...))
+	}
+	for _, name := range sortedKeys(a) {
+		if slices.Contains(ks.Attributes, name) || providers.IsZero(a[name]) {
+			continue
+		}
+		if why, ok := unsupported[name]; ok && k == providers.KindCoupon {
+			bad(name, "%s", why)
+		} else {
+			bad(name, "a Square %s has no %s", k, name)
+		}
+	}
+	switch k {
+	case providers.KindCoupon:
+		checkCoupon(a, bad)
+	case providers.KindAudience:
+		if s := a.String("segment"); !nameRE.MatchString(s) {
+			bad("segment", "segment %q must be a block name (letters, digits, _ and -), which the customer group is named after", s)
+		}
+	case providers.KindSubscription:
+		ds = append(ds, p.checkSubscription(a, bad)...)
+	}
+	return ds
+}
+
+func checkCoupon(a providers.Attrs, bad func(attr, format string, args ...any)) {
+	if t := a.String("title"); t == "" {
+		bad("title", "a coupon needs a title; Square shows it on receipts")
+	} else if n := utf8.RuneCountInString(t); n > maxName {
+		bad("title", "the title is %d characters; Square takes at most %d", n, maxName)
+	}
+	switch a.String("discount_type") {
+	case "percent", "":
+		if pc := a.Float("percent"); pc <= 0 || pc > 100 {
+			bad("percent", "percent is %v; Square takes above 0 and at most 100", pc)
+		}
+		if a.Int("amount") != 0 {
+			bad("amount", "a percent discount has no amount")
+		}
+	case "amount":
+		if a.Int("amount") <= 0 {
+			bad("amount", "amount must be above 0")
+		}
+		if a.Float("percent") != 0 {
+			bad("percent", "an amount discount has no percent")
+		}
+	default:
+		bad("discount_type", "discount_type is %q; Square discounts are a percent or an amount", a.String("discount_type"))
+	}
+	cur := a.String("currency")
+	if (a.Int("amount") != 0 || a.Int("min_total") != 0) && cur == "" {
+		bad("currency", "amounts need a currency")
+	}
+	if cur != "" && !currencyRE.MatchString(cur) {
+		bad("currency", "currency %q is not an ISO 4217 code", cur)
+	}
+	if a.Int("min_total") < 0 {
+		bad("min_total", "min_total is %d; it cannot be negative", a.Int("min_total"))
+	}
+	for _, n := range []string{"starts_at", "ends_at"} {
+		if s := a.String(n); s != "" {
+			if _, err := time.Parse(time.RFC3339, s); err != nil {
+				bad(n, "%s %q is not an RFC 3339 time", n, s)
+			}
+		}
+	}
+	if s, e := a.Time("starts_at"), a.Time("ends_at"); !s.IsZero() && !e.IsZero() && !e.After(s) {
+		bad("ends_at", "the coupon ends (%s) before it starts (%s)", e.Format(time.RFC3339), s.Format(time.RFC3339))
+	}
+	if tz := a.String("timezone"); tz != "" {
+		if _, err := providers.Location(tz); err != nil {
+			bad("timezone", "unknown time zone %q", tz)
+		}
+	}
+	if s := a.String("audience"); s != "" && !nameRE.MatchString(s) {
+		bad("audience", "audience %q must be a segment name", s)
+	}
+}
+
+// Plan fills what Square will hold: a coupon's discount type, a subscription's endpoint and
+// the topics Square can deliver.
+func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.PlanResponse {
+	planned := req.Proposed
+	switch req.Kind {
+	case providers.KindCoupon:
+		if planned.String("discount_type") == "" {
+			planned = planned.Clone()
+			planned["discount_type"] = "percent"
+			if planned.Int("amount") != 0 {
+				planned["discount_type"] = "amount"
+			}
+		}
+	case providers.KindSubscription:
+		planned = planned.Clone()
+		if planned.String("endpoint") == "" && p.webhookURL != "" {
+			planned["endpoint"] = p.webhookURL
+		}
+		if topics, _ := deliverable(planned.Strings("topics")); len(topics) > 0 {
+			planned["topics"] = topics
+		}
+	}
+	return providers.PlanResponse{Planned: planned}
+}
+
+// Create makes a resource; a retry with the same idempotency key returns what the first try
+// made, as Square replays the key.
+func (p *Provider) Create(ctx context.Context, req providers.CreateRequest) providers.CreateResponse {
+	if ds := p.check(req.Kind, req.Attributes); ds.HasErrors() {
+		return providers.CreateResponse{Diagnostics: ds}
+	}
+	switch req.Kind {
+	case providers.KindCoupon:
+		return p.createCoupon(ctx, req)
+	case providers.KindAudience:
+		return p.createAudience(ctx, req)
+	default:
+		return p.createSubscription(ctx, req)
+	}
+}
+
+// Read returns a resource's live attributes, by ID or by the idempotency key of its create.
+func (p *Provider) Read(ctx context.Context, req providers.ReadRequest) providers.ReadResponse {
+	if _, ok := kinds[req.Kind]; !ok {
+		return providers.ReadResponse{}
+	}
+	if req.ID == "" {
+		id, err := p.findByKey(ctx, req.Kind, req.IdempotencyKey)
+		if err != nil {
+			return providers.ReadResponse{Diagnostics: p.failure("read failed", err)}
+		}
+		if id == "" {
+			return providers.ReadResponse{}
+		}
+		req.ID = id
+	}
+	switch req.Kind {
+	case providers.KindCoupon:
+		return p.readCoupon(ctx, req)
+	case providers.KindAudience:
+		return p.readAudience(ctx, req)
+	default:
+		return p.readSubscription(ctx, req)
+	}
+}
+
+// findByKey finds the object a create with this idempotency key made, by its marker.
+func (p *Provider) findByKey(ctx context.Context, k providers.Kind, key string) (string, error) {
+	if key == "" {
+		return "", nil
+	}
+	marker := Marker(key)
+	switch k {
+	case providers.KindCoupon:
+		return p.findCoupon(ctx, marker)
+	case providers.KindAudience:
+		var id string
+		err := p.client.ListCustomerGroups(ctx, func(g CustomerGroup) bool {
+			if _, _, m, ok := ParseGroupName(g.Name); ok && m == marker {
+				id = g.ID
+			}
+			return id == ""
+		})
+		return id, err
+	default:
+		var id string
+		err := p.client.ListWebhookSubscriptions(ctx, func(s WebhookSubscription) bool {
+			if _, m, ok := ParseSubscriptionName(s.Name); ok && m == marker {
+				id = s.ID
+			}
+			return id == ""
+		})
+		return id, err
+	}
+}
+
+// ReadBatch reads coupons with one batch retrieve per 1,000; other kinds, which Square reads
+// one at a time, are read one by one.
+func (p *Provider) ReadBatch(ctx context.Context, reqs []providers.ReadRequest) []providers.ReadResponse {
+	out := make([]providers.ReadResponse, len(reqs))
+	var ids []string
+	var at []int
+	for i, r := range reqs {
+		if r.Kind == providers.KindCoupon && r.ID != "" {
+			ids = append(ids, r.ID)
+			at = append(at, i)
+			continue
+		}
+		out[i] = p.Read(ctx, r)
+	}
+	if len(ids) == 0 {
+		return out
+	}
+	resp, err := p.client.BatchRetrieve(ctx, ids, true)
+	var segments map[string]string
+	if err == nil {
+		segments, err = p.segmentsOf(ctx, resp)
+	}
+	var idx map[string]*CatalogObject
+	if err == nil {
+		idx = index(resp.Objects, resp.RelatedObjects)
+	}
+	for _, i := range at {
+		if err != nil {
+			out[i].Diagnostics = p.failure("read failed", err)
+			continue
+		}
+		out[i] = p.couponResponse(reqs[i].ID, idx, segments, reqs[i].Prior)
+	}
+	return out
+}
+
+// Update changes a resource in place, unless it changed in Square since it was planned.
+func (p *Provider) Update(ctx context.Context, req providers.UpdateRequest) providers.UpdateResponse {
+	if ds := p.check(req.Kind, req.Planned); ds.HasErrors() {
+		return providers.UpdateResponse{Diagnostics: ds}
+	}
+	switch req.Kind {
+	case providers.KindCoupon:
+		return p.updateCoupon(ctx, req)
+	case providers.KindAudience:
+		return p.updateAudience(ctx, req)
+	default:
+		return p.updateSubscription(ctx, req)
+	}
+}
+
+// Delete removes a resource; one already gone is not an error.
+func (p *Provider) Delete(ctx context.Context, req providers.DeleteRequest) providers.DeleteResponse {
+	var err error
+	switch req.Kind {
+	case providers.KindCoupon:
+		err = p.deleteCoupon(ctx, req.ID)
+	case providers.KindAudience:
+		err = p.client.DeleteCustomerGroup(ctx, req.ID)
+	case providers.KindSubscription:
+		err = p.client.DeleteWebhookSubscription(ctx, req.ID)
+	}
+	return providers.DeleteResponse{Diagnostics: p.failure("delete failed", err)}
+}
+
+// Import reads an object made outside Musubi, by its Square ID (a pricing rule's, for a
+// coupon).
+func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) providers.ImportResponse {
+	r := p.Read(ctx, providers.ReadRequest{Kind: req.Kind, ID: req.ID})
+	if r.Diagnostics.HasErrors() {
+		return providers.ImportResponse{Diagnostics: r.Diagnostics}
+	}
+	if !r.Found {
+		return providers.ImportResponse{Diagnostics: p.failure("import failed", notFound("%s has no %s with ID %s", p.name, req.Kind, req.ID))}
+	}
+	return providers.ImportResponse{Attributes: r.Attributes}
+}
+
+func notFound(format string, args ...any) error {
+	return &Error{API: &providers.APIError{Code: providers.ErrNotFound, Message: fmt.Sprintf(format, args...)}}
+}
+
+func conflict(format string, args ...any) error {
+	return &Error{API: &providers.APIError{Code: providers.ErrConflict, Message: fmt.Sprintf(format, args...)}}
+}
+
+// failure turns an error into diagnostics, pointing at the canonical attribute of the field
+// Square named, so the planner can show the line of the configuration that set it.
+func (p *Provider) failure(summary string, err error) providers.Diagnostics {
+	if err == nil {
+		return nil
+	}
+	ds := providers.FromError(summary, err)
+	var se *Error
+	if errors.As(err, &se) {
+		ds[0].Attribute = attributeOf(se.Field())
+	}
+	return ds
+}
+
+// fieldAttrs maps the Square fields Musubi writes to canonical attributes, most specific
+// first.
+var fieldAttrs = []struct{ field, attr string }{
+	{".currency", "currency"},
+	{"discount_data.name", "title"},
+	{"pricing_rule_data.name", "title"},
+	{"discount_data.percentage", "percent"},
+	{"discount_data.amount_money", "amount"},
+	{"discount_data.discount_type", "discount_type"},
+	{"minimum_order_subtotal_money", "min_total"},
+	{"valid_from_", "starts_at"},
+	{"valid_until_", "ends_at"},
+	{"customer_group_ids_any", "audience"},
+	{"group.name", "segment"},
+	{"subscription.name", "source"},
+	{"subscription.event_types", "topics"},
+	{"subscription.notification_url", "endpoint"},
+}
+
+func attributeOf(field string) string {
+	if field == "" {
+		return ""
+	}
+	for _, f := range fieldAttrs {
+		if strings.Contains(field, f.field) {
+			return f.attr
+		}
+	}
+	return ""
+}
+
+func sortedKeys(a providers.Attrs) []string {
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,162 @@
+package square_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/providertest"
+	"github.com/musubi-hq/musubi/providers/square"
+	"github.com/musubi-hq/musubi/providers/square/squaretest"
+)
+
+const webhookURL = "https://musubi.example/v1/webhooks/square.store"
+
+// servers maps each provider under test to its contract server.
+var servers sync.Map
+
+func serverOf(p providers.Provider) *squaretest.Server {
+	s, _ := servers.Load(p)
+	return s.(*squaretest.Server)
+}
+
+func noSleep(context.Context, time.Duration) error { return nil }
+
+// configure returns a provider of a fresh contract server, configured as a programme would,
+// that never really waits between retries.
+func configure(t testing.TB, extra map[string]any) (*square.Provider, *squaretest.Server) {
+	t.Helper()
+	srv := squaretest.New()
+	t.Cleanup(srv.Close)
+	cfg := map[string]any{"token": srv.Token, "base_url": srv.URL, "timezone": "Asia/Tokyo", "webhook_url": webhookURL}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	p := &square.Provider{}
+	r := p.Configure(context.Background(), providers.ConfigureRequest{Name: "square.store", Config: cfg,
+		Sensitive: map[string]bool{"token": true, "webhook_signature_key": true}})
+	if err := r.Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	p.Client().Sleep = noSleep
+	servers.Store(p, srv)
+	t.Cleanup(func() { servers.Delete(p) })
+	return p, srv
+}
+
+// attempts is how many calls one failing operation makes: the client retries what may
+// succeed later.
+func attempts(status int, lose bool) int {
+	if lose || status == 429 || status >= 500 {
+		return square.DefaultMaxAttempts
+	}
+	return 1
+}
+
+func harness() providertest.Harness {
+	return providertest.Harness{
+		New: func(t *testing.T) providers.Provider {
+			p, _ := configure(t, nil)
+			return p
+		},
+		Tamper: func(t *testing.T, p providers.Provider, k providers.Kind, id, attr string, value any) {
+			if err := serverOf(p).Tamper(k, id, attr, value); err != nil {
+				t.Fatal(err)
+			}
+		},
+		Remove: func(t *testing.T, p providers.Provider, k providers.Kind, id string) {
+			if err := serverOf(p).Remove(k, id); err != nil {
+				t.Fatal(err)
+			}
+		},
+		Fail: func(t *testing.T, p providers.Provider, op string, status int, lose bool) {
+			if err := serverOf(p).Fail(op, status, lose, attempts(status, lose)); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+}
+
+func spring() providers.Attrs {
+	return providers.Attrs{"title": "Spring 10% off", "discount_type": "percent", "percent": 10.0, "currency": "JPY",
+		"min_total": int64(3000), "starts_at": "2027-03-01T00:00:00+09:00", "ends_at": "2027-03-31T23:59:59+09:00",
+		"timezone": "Asia/Tokyo"}
+}
+
+var couponCase = providertest.Case{
+	Kind:       providers.KindCoupon,
+	Attrs:      spring(),
+	Update:     providers.Attrs{"percent": 15.0, "title": "Spring 15% off"},
+	DriftAttr:  "percent",
+	DriftValue: "40",
+	Invalid: map[string]providers.Attrs{
+		"percent":       {"percent": 120.0},
+		"ends_at":       {"ends_at": "2027-02-01T00:00:00+09:00"},
+		"timezone":      {"timezone": "Mars/Olympus"},
+		"title":         {"title": strings.Repeat("x", 256)},
+		"code":          {"code": "SPRING10"},
+		"per_customer":  {"per_customer": int64(1)},
+		"usage_limit":   {"usage_limit": int64(500)},
+		"combines_with": {"combines_with": []string{"order"}},
+	},
+}
+
+// withAudience creates the customer group of segment loyal_store, which the coupon finds
+// by its name.
+func withAudience(t *testing.T, p providers.Provider) map[string]string {
+	r := p.Create(context.Background(), providers.CreateRequest{Kind: providers.KindAudience,
+		Attributes: providers.Attrs{"segment": "loyal_store", "description": "Store regulars"}, IdempotencyKey: t.Name() + "-audience"})
+	if err := r.Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return nil
+}
+
+var audienceCouponCase = providertest.Case{
+	Kind: providers.KindCoupon,
+	Attrs: providers.Attrs{"title": "Regulars ¥500 off", "discount_type": "amount", "amount": int64(500), "currency": "JPY",
+		"audience": "loyal_store", "timezone": "Asia/Tokyo"},
+	Refs:       withAudience,
+	Update:     providers.Attrs{"amount": int64(800)},
+	DriftAttr:  "amount",
+	DriftValue: "900",
+	Invalid: map[string]providers.Attrs{
+		"amount":   {"amount": int64(-5)},
+		"audience": {"audience": "not a segment"},
+	},
+}
+
+var audienceCase = providertest.Case{
+	Kind:       providers.KindAudience,
+	Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars"},
+	Update:     providers.Attrs{"description": "Regulars"},
+	Replace:    providers.Attrs{"segment": "lapsed"},
+	DriftAttr:  "description",
+	DriftValue: "edited in the dashboard",
+	Invalid:    map[string]providers.Attrs{"segment": {"segment": ""}},
+}
+
+var subscriptionCase = providertest.Case{
+	Kind: providers.KindSubscription,
+	// cart.updated is not a Square event: Validate warns, Plan drops it.
+	Attrs:      providers.Attrs{"source": "pos", "topics": []string{"purchase", "account.linked", "cart.updated"}},
+	Update:     providers.Attrs{"topics": []string{"purchase"}},
+	Replace:    providers.Attrs{"source": "store"},
+	DriftAttr:  "endpoint",
+	DriftValue: "https://elsewhere.example/hook",
+	Invalid: map[string]providers.Attrs{
+		"topics":   {"topics": []string{"cart.updated"}},
+		"endpoint": {"endpoint": "http://musubi.example/hook"},
+		"source":   {"source": "two words"},
+	},
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	h := harness()
+	h.Cases = []providertest.Case{couponCase, audienceCouponCase, audienceCase, subscriptionCase}
+	providertest.Run(t, h)
+}

@@ -1,0 +1,485 @@
+// Package squaretest is a local contract server of the Square REST API, for testing the
+// square provider and the CLI without a Square account. It implements the endpoints the
+// provider uses — catalog batch upsert, batch retrieve, retrieve, list and batch delete;
+// customer groups; webhook subscriptions — and enforces the rules Square documents for
+// them:
+//
+//   - Authorization: Bearer with the server's token, and a Square-Version header;
+//   - errors as {"errors":[{category, code, detail, field}]} with Square's codes and statuses;
+//   - idempotency_key, required on catalog upserts: the same key with the same body replays
+//     the first answer, with another body it is 400 IDEMPOTENCY_KEY_REUSED;
+//   - batch limits: 1,000 objects per batch and 10,000 per upsert, 1,000 IDs per retrieve,
+//     200 per delete; each batch is applied all or nothing;
+//   - optimistic concurrency: an update must carry the object's current version, else 409
+//     VERSION_MISMATCH (stricter than Square, which also takes an update without version:
+//     Musubi never writes blind, and the server makes sure);
+//   - referenced IDs exist and have the right type (a pricing rule's discount and product set,
+//     its customer groups);
+//   - one catalog write at a time per seller: a write while another holds the catalog is
+//     429 RATE_LIMITED with Retry-After;
+//   - webhook notification URLs are absolute HTTPS URLs, and the signature key is returned
+//     only by the create.
+//
+// The server decodes requests with its own types, not the provider's, so a field the client
+// misspells is an error here rather than an agreement between two copies of one mistake.
+//
+// Hooks let tests act as someone in Square's dashboard would (Tamper, Remove), make calls fail
+// (Fail), hold the catalog as another writer (HoldCatalog), and build signed notifications.
+package squaretest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server is a running contract server. Exported fields may be changed before the first call.
+type Server struct {
+	// URL is the base URL to configure the provider with (base_url).
+	URL string
+	// Token is the only access token the server accepts.
+	Token string
+	// Currency is the seller's currency; money in another currency is refused.
+	Currency string
+
+	hs  *httptest.Server
+	mux *http.ServeMux
+
+	mu          sync.Mutex
+	catalog     map[string]*object
+	groups      map[string]*group
+	subs        map[string]*subscription
+	idem        map[string]idemEntry
+	faults      []*fault
+	calls       map[string]int
+	catalogHeld bool
+	retryAfter  int // seconds, in the Retry-After of 429s
+	version     int64
+	seq         int
+}
+
+type idemEntry struct {
+	request  []byte
+	response []byte
+}
+
+type fault struct {
+	op     string
+	status int
+	lose   bool
+	left   int
+}
+
+// New starts a contract server on a local port. Close it when done.
+func New() *Server {
+	s := &Server{Token: "EAAA" + randomHex(24), Currency: "JPY", retryAfter: 1,
+		catalog: map[string]*object{}, groups: map[string]*group{}, subs: map[string]*subscription{},
+		idem: map[string]idemEntry{}, calls: map[string]int{}}
+	s.mux = http.NewServeMux()
+	s.routes()
+	s.hs = httptest.NewServer(s)
+	s.URL = s.hs.URL
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.hs.Close() }
+
+func (s *Server) routes() {
+	s.handle("POST /v2/catalog/batch-upsert", s.batchUpsert)
+	s.handle("POST /v2/catalog/batch-retrieve", s.batchRetrieve)
+	s.handle("POST /v2/catalog/batch-delete", s.batchDelete)
+	s.handle("GET /v2/catalog/object/{id}", s.retrieveObject)
+	s.handle("DELETE /v2/catalog/object/{id}", s.deleteObject)
+	s.handle("GET /v2/catalog/list", s.listCatalog)
+	s.handle("POST /v2/customers/groups", s.createGroup)
+	s.handle("GET /v2/customers/groups", s.listGroups)
+	s.handle("GET /v2/customers/groups/{id}", s.getGroup)
+	s.handle("PUT /v2/customers/groups/{id}", s.updateGroup)
+	s.handle("DELETE /v2/customers/groups/{id}", s.deleteGroup)
+	s.handle("POST /v2/webhooks/subscriptions", s.createSubscription)
+	s.handle("GET /v2/webhooks/subscriptions", s.listSubscriptions)
+	s.handle("GET /v2/webhooks/subscriptions/{id}", s.getSubscription)
+	s.handle("PUT /v2/webhooks/subscriptions/{id}", s.updateSubscription)
+	s.handle("DELETE /v2/webhooks/subscriptions/{id}", s.deleteSubscription)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(http.StatusNotFound, "INVALID_REQUEST_ERROR", "NOT_FOUND", "", "%s %s is not an endpoint of this contract server", r.Method, r.URL.Path))
+	})
+}
+
+// handle registers an endpoint whose handler returns the response body or an *Error.
+func (s *Server) handle(pattern string, h func(r *http.Request) (any, error)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		out, err := h(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if raw, ok := out.(json.RawMessage); ok {
+			writeRaw(w, http.StatusOK, raw)
+			return
+		}
+		b, _ := json.Marshal(out)
+		writeRaw(w, http.StatusOK, b)
+	})
+}
+
+var versionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// ServeHTTP checks what every Square call needs, counts the call against the pending faults
+// and serves it. Calls are served one at a time.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		writeError(w, errorf(http.StatusBadRequest, "INVALID_REQUEST_ERROR", "BAD_REQUEST", "", "reading the body: %v", err))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Header.Get("Authorization") != "Bearer "+s.Token {
+		writeError(w, errorf(http.StatusUnauthorized, "AUTHENTICATION_ERROR", "UNAUTHORIZED", "",
+			"This request could not be authorized: send Authorization: Bearer with a valid access token."))
+		return
+	}
+	switch v := r.Header.Get("Square-Version"); {
+	case v == "":
+		writeError(w, errorf(http.StatusBadRequest, "INVALID_REQUEST_ERROR", "MISSING_REQUIRED_PARAMETER", "Square-Version",
+			"the Square-Version header is missing; a client must pin the API version it was written for"))
+		return
+	case !versionRE.MatchString(v):
+		writeError(w, errorf(http.StatusBadRequest, "INVALID_REQUEST_ERROR", "INVALID_SQUARE_VERSION_FORMAT", "Square-Version",
+			"Square-Version %q is not YYYY-MM-DD", v))
+		return
+	}
+	if len(body) > 0 && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		writeError(w, errorf(http.StatusBadRequest, "INVALID_REQUEST_ERROR", "INVALID_CONTENT_TYPE", "",
+			"Content-Type must be application/json"))
+		return
+	}
+	op := opOf(r.Method, r.URL.Path, body)
+	s.calls[op]++
+	f := s.takeFault(op)
+	if f != nil && !f.lose {
+		writeError(w, s.faultError(f.status))
+		return
+	}
+	rec := httptest.NewRecorder()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.mux.ServeHTTP(rec, r)
+	if f != nil {
+		// The work is done; the answer never arrives, as when a connection drops.
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		writeError(w, errorf(http.StatusGatewayTimeout, "API_ERROR", "GATEWAY_TIMEOUT", "", "the response was lost"))
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
+}
+
+// opOf classifies a call as the provider test suite names operations.
+func opOf(method, path string, body []byte) string {
+	switch {
+	case method == http.MethodGet || strings.HasSuffix(path, "/batch-retrieve"):
+		return "read"
+	case method == http.MethodDelete || strings.HasSuffix(path, "/batch-delete"):
+		return "delete"
+	case method == http.MethodPut:
+		return "update"
+	case strings.HasSuffix(path, "/batch-upsert"):
+		var req struct {
+			Batches []struct {
+				Objects []struct {
+					ID string `json:"id"`
+				} `json:"objects"`
+			} `json:"batches"`
+		}
+		_ = json.Unmarshal(body, &req)
+		for _, b := range req.Batches {
+			for _, o := range b.Objects {
+				if !strings.HasPrefix(o.ID, "#") {
+					return "update"
+				}
+			}
+		}
+	}
+	return "create"
+}
+
+// Ops are the operations Fail and Calls take.
+var Ops = []string{"create", "read", "update", "delete"}
+
+// Fail makes the next times calls of op ("create", "read", "update", "delete") fail with an
+// HTTP status and Square's error body for it; with lose, each does its work and then drops
+// the connection, so the caller never sees the answer. times covers a client's retries.
+func (s *Server) Fail(op string, status int, lose bool, times int) error {
+	if !contains(Ops, op) {
+		return fmt.Errorf("op %q: want one of %s", op, strings.Join(Ops, ", "))
+	}
+	if !lose {
+		if _, ok := faultCodes[status]; !ok {
+			return fmt.Errorf("status %d: want one of %s", status, statusList())
+		}
+	}
+	if times < 1 {
+		times = 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &fault{op: op, status: status, lose: lose, left: times})
+	return nil
+}
+
+func (s *Server) takeFault(op string) *fault {
+	for i, f := range s.faults {
+		if f.op != op {
+			continue
+		}
+		f.left--
+		if f.left == 0 {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+		}
+		return f
+	}
+	return nil
+}
+
+// faultCodes are Square's category and code for each status a fault may take.
+var faultCodes = map[int][2]string{
+	400: {"INVALID_REQUEST_ERROR", "BAD_REQUEST"},
+	401: {"AUTHENTICATION_ERROR", "UNAUTHORIZED"},
+	403: {"AUTHENTICATION_ERROR", "FORBIDDEN"},
+	404: {"INVALID_REQUEST_ERROR", "NOT_FOUND"},
+	409: {"INVALID_REQUEST_ERROR", "CONFLICT"},
+	422: {"INVALID_REQUEST_ERROR", "UNPROCESSABLE_ENTITY"},
+	429: {"RATE_LIMIT_ERROR", "RATE_LIMITED"},
+	500: {"API_ERROR", "INTERNAL_SERVER_ERROR"},
+	502: {"API_ERROR", "BAD_GATEWAY"},
+	503: {"API_ERROR", "SERVICE_UNAVAILABLE"},
+	504: {"API_ERROR", "GATEWAY_TIMEOUT"},
+}
+
+func statusList() string {
+	var out []string
+	for st := range faultCodes {
+		out = append(out, strconv.Itoa(st))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+func (s *Server) faultError(status int) *Error {
+	c := faultCodes[status]
+	e := errorf(status, c[0], c[1], "", "injected fault")
+	if status == http.StatusTooManyRequests {
+		e.RetryAfter = s.retryAfter
+	}
+	return e
+}
+
+// SetRetryAfter sets how many seconds the server's 429s ask to wait (default 1).
+func (s *Server) SetRetryAfter(seconds int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retryAfter = seconds
+}
+
+// Calls says how many calls of op the server has answered or failed.
+func (s *Server) Calls(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
+}
+
+// HoldCatalog makes the server act as if another catalog write were running: catalog
+// writes get 429 until release is called.
+func (s *Server) HoldCatalog() (release func()) {
+	s.mu.Lock()
+	s.catalogHeld = true
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.catalogHeld = false
+		s.mu.Unlock()
+	}
+}
+
+// Error is a Square error response.
+type Error struct {
+	Status     int
+	Category   string
+	Code       string
+	Detail     string
+	Field      string
+	RetryAfter int
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Detail }
+
+func errorf(status int, category, code, field, format string, args ...any) *Error {
+	return &Error{Status: status, Category: category, Code: code, Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+func invalid(code, field, format string, args ...any) *Error {
+	return errorf(http.StatusBadRequest, "INVALID_REQUEST_ERROR", code, field, format, args...)
+}
+
+func notFound(field, format string, args ...any) *Error {
+	return errorf(http.StatusNotFound, "INVALID_REQUEST_ERROR", "NOT_FOUND", field, format, args...)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	e, ok := err.(*Error)
+	if !ok {
+		e = errorf(http.StatusInternalServerError, "API_ERROR", "INTERNAL_SERVER_ERROR", "", "%v", err)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	type detail struct {
+		Category string `json:"category"`
+		Code     string `json:"code"`
+		Detail   string `json:"detail,omitempty"`
+		Field    string `json:"field,omitempty"`
+	}
+	b, _ := json.Marshal(map[string][]detail{"errors": {{e.Category, e.Code, e.Detail, e.Field}}})
+	writeRaw(w, e.Status, b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Square-Version", "2026-07-15")
+	w.Header().Set("X-Request-Id", randomHex(8))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// decode reads a JSON body strictly: an unknown field is an error naming it.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return invalid("BAD_REQUEST", "", "the body is not the documented JSON: %v", err)
+	}
+	return nil
+}
+
+// idempotent runs a create under Square's idempotency rule: a repeated key with the same
+// request replays the first answer; with another request it is refused.
+func (s *Server) idempotent(endpoint, key string, req any, do func() (any, error)) (any, error) {
+	if key == "" {
+		return do()
+	}
+	canon, _ := json.Marshal(req)
+	id := endpoint + "\x00" + key
+	if e, ok := s.idem[id]; ok {
+		if !bytes.Equal(e.request, canon) {
+			return nil, invalid("IDEMPOTENCY_KEY_REUSED", "idempotency_key",
+				"the idempotency key %q was already used for a different request", key)
+		}
+		return json.RawMessage(e.response), nil
+	}
+	out, err := do()
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(out)
+	s.idem[id] = idemEntry{request: canon, response: b}
+	return json.RawMessage(b), nil
+}
+
+func checkKey(key string, required bool) error {
+	switch {
+	case key == "" && required:
+		return invalid("MISSING_REQUIRED_PARAMETER", "idempotency_key", "idempotency_key is required")
+	case len(key) > 128:
+		return invalid("VALUE_TOO_LONG", "idempotency_key", "idempotency_key is %d characters; the limit is 128", len(key))
+	}
+	return nil
+}
+
+func (s *Server) now() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// newID returns an ID in Square's style: 24 characters of A-Z and 2-7.
+func newID() string {
+	b := make([]byte, 15)
+	rand.Read(b)
+	return base32.StdEncoding.EncodeToString(b)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func randomKey() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// page slices a sorted list for a cursor (an offset, opaque to clients) and a limit.
+func page[T any](items []T, cursor string, limit int) ([]T, string, error) {
+	start := 0
+	if cursor != "" {
+		n, err := strconv.Atoi(cursor)
+		if err != nil || n < 0 || n > len(items) {
+			return nil, "", invalid("INVALID_CURSOR", "cursor", "the cursor %q is not one this endpoint returned", cursor)
+		}
+		start = n
+	}
+	end := min(start+limit, len(items))
+	next := ""
+	if end < len(items) {
+		next = strconv.Itoa(end)
+	}
+	return items[start:end], next, nil
+}
+
+// limitParam reads a limit query parameter within [1, max].
+func limitParam(r *http.Request, dflt, max int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return dflt, nil
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil:
+		return 0, invalid("EXPECTED_INTEGER", "limit", "limit %q is not an integer", v)
+	case n < 1:
+		return 0, invalid("VALUE_TOO_LOW", "limit", "limit must be at least 1")
+	case n > max:
+		return 0, invalid("VALUE_TOO_HIGH", "limit", "limit must be at most %d", max)
+	}
+	return n, nil
+}

@@ -1,0 +1,425 @@
+// Package engine is Musubi's rules runtime, served by `musubi serve`: events from stores, EC,
+// apps and messaging are tied to one customer (the identity graph), update the customer's
+// profile and traits, move the customer in and out of segments, and fire triggers whose
+// actions issue codes and send messages through an outbox, under consent, frequency caps,
+// quiet hours and cooldowns.
+//
+// The engine receives compiled rule bundles (package lang/rules), never HCL. Its working set
+// (identity graph, profiles) lives in memory; every change is written through the Store in
+// group-committed transactions before an event is acknowledged, so a crash loses nothing that
+// was acknowledged and a restart rebuilds the same memory. Sends carry idempotency keys
+// derived from (trigger, action, event, customer), so a retry or a crash never sends twice.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/musubi-hq/musubi/engine/identity"
+	"github.com/musubi-hq/musubi/lang/rules"
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// Options configure an engine.
+type Options struct {
+	Store Store
+	// Senders are the messaging providers sends go through, by "TYPE.NAME".
+	Senders map[string]providers.Sender
+	// Receivers are the providers whose webhooks the engine accepts, by "TYPE.NAME".
+	Receivers map[string]providers.WebhookReceiver
+	// Now is the clock; time.Now when nil.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// MaxBatch bounds the events committed in one transaction (default 1,000).
+	MaxBatch int
+	// DeliveryWorkers is how many sends run at once (default 4).
+	DeliveryWorkers int
+	// BundlePoll is how often the store is checked for a bundle a local apply pushed (default 1 s; negative: never).
+	BundlePoll time.Duration
+	// DisableDelivery leaves the outbox alone (decisions and ingest only).
+	DisableDelivery bool
+}
+
+// Engine is a running rules engine.
+type Engine struct {
+	opts    Options
+	store   Store
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *Metrics
+
+	prog  atomic.Pointer[program]
+	graph *identity.Graph
+
+	mu       sync.RWMutex // guards profiles
+	profiles map[string]*Profile
+
+	jobs   chan *job
+	kick   chan struct{}
+	broken atomic.Pointer[error]
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// program is a compiled bundle with its code lists, generated on first use.
+type program struct {
+	*rules.Program
+	codesMu sync.Mutex
+	codes   map[string][]string
+}
+
+func (p *program) codeList(c *rules.CCampaign) []string {
+	p.codesMu.Lock()
+	defer p.codesMu.Unlock()
+	if l, ok := p.codes[c.Name]; ok {
+		return l
+	}
+	l := c.CodeList()
+	p.codes[c.Name] = l
+	return l
+}
+
+// emptyProgram is what runs before any bundle was pushed: events are stored and tied to
+// customers, nothing fires.
+func emptyProgram() *program {
+	p, err := rules.Compile(&rules.Bundle{FormatVersion: rules.FormatVersion, Settings: rules.Settings{Timezone: "UTC"}})
+	if err != nil {
+		panic(err)
+	}
+	p.Hash = ""
+	return &program{Program: p, codes: map[string][]string{}}
+}
+
+// ErrBroken is returned after a store write failed: memory may be ahead of the store, so the
+// engine refuses work until it is restarted and rebuilds from the store.
+var ErrBroken = errors.New("the engine's store failed; restart the engine")
+
+// Open starts an engine on a store: it loads the active bundle, rebuilds the identity graph
+// and the profiles, and starts the writer, the outbox and the bundle watcher.
+func Open(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Store == nil {
+		return nil, errors.New("engine: no store")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1000
+	}
+	if opts.DeliveryWorkers <= 0 {
+		opts.DeliveryWorkers = 4
+	}
+	if opts.BundlePoll == 0 {
+		opts.BundlePoll = time.Second
+	}
+	e := &Engine{opts: opts, store: opts.Store, log: opts.Logger, now: opts.Now, metrics: newMetrics(),
+		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1)}
+	e.prog.Store(emptyProgram())
+	hash, data, err := e.store.ActiveBundle(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the active rule bundle: %w", err)
+	}
+	if data != nil {
+		p, err := compileBundle(data)
+		if err != nil {
+			return nil, fmt.Errorf("the active rule bundle %s: %w", short(hash), err)
+		}
+		e.prog.Store(p)
+	}
+	if e.graph, err = identity.New(identityRules(e.prog.Load())); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	n := 0
+	if err := e.store.Identity(ctx, func(rec []byte) error {
+		var r identity.Record
+		if err := json.Unmarshal(rec, &r); err != nil {
+			return err
+		}
+		n++
+		return e.graph.Replay(r)
+	}); err != nil {
+		return nil, fmt.Errorf("rebuilding the identity graph: %w", err)
+	}
+	if err := e.store.Profiles(ctx, func(c string, body []byte) error {
+		p, err := decodeProfile(body)
+		if err != nil {
+			return fmt.Errorf("profile %s: %w", c, err)
+		}
+		e.profiles[c] = p
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("loading profiles: %w", err)
+	}
+	e.log.Info("engine started", "bundle", short(e.prog.Load().Hash), "identity_records", n,
+		"customers", e.graph.Len(), "profiles", len(e.profiles), "took", time.Since(start).Round(time.Millisecond))
+	e.metrics.customers.Set(float64(e.graph.Len()))
+	e.metrics.setBundle(e.prog.Load())
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	e.stop = cancel
+	e.wg.Add(1)
+	go e.writer(runCtx)
+	if !opts.DisableDelivery {
+		if err := e.recoverOutbox(ctx); err != nil {
+			cancel()
+			return nil, err
+		}
+		e.wg.Add(1)
+		go e.deliverLoop(runCtx)
+	}
+	if w, ok := e.store.(interface {
+		ActiveHash(context.Context) (string, error)
+	}); ok && opts.BundlePoll > 0 {
+		e.wg.Add(1)
+		go e.watchBundles(runCtx, w.ActiveHash)
+	}
+	return e, nil
+}
+
+// Close stops the engine's loops; the store stays open (the caller owns it).
+func (e *Engine) Close() error {
+	e.stop()
+	close(e.jobs)
+	e.wg.Wait()
+	return nil
+}
+
+// Metrics returns the engine's Prometheus metrics.
+func (e *Engine) Metrics() *Metrics { return e.metrics }
+
+// Graph returns the identity graph.
+func (e *Engine) Graph() *identity.Graph { return e.graph }
+
+func compileBundle(data []byte) (*program, error) {
+	b, err := rules.Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	p, err := rules.Compile(b)
+	if err != nil {
+		return nil, err
+	}
+	return &program{Program: p, codes: map[string][]string{}}, nil
+}
+
+func identityRules(p *program) identity.Rules {
+	b := p.Bundle.Identity
+	r := identity.Rules{Priority: b.Priority, Limits: map[string]identity.Limit{},
+		BlockedValues: map[string][]string{}, BlockedPatterns: p.BlockedPatterns, DefaultCountry: b.DefaultCountry}
+	for t, l := range p.IdentityLimits {
+		r.Limits[t] = identity.Limit{Max: l.Max, Window: l.Window}
+	}
+	for _, bl := range b.Blocked {
+		r.BlockedValues[bl.Type] = bl.Values
+	}
+	return r
+}
+
+// ActiveBundle returns the hash and summary of the rules running now ("" before any push).
+func (e *Engine) ActiveBundle() (hash, summary string) {
+	p := e.prog.Load()
+	if p.Hash == "" {
+		return "", ""
+	}
+	return p.Hash, p.Bundle.Summary()
+}
+
+// PushBundle compiles a bundle, stores it and swaps it in atomically: events already being
+// processed finish under the old rules, the next ones see the new.
+func (e *Engine) PushBundle(ctx context.Context, data []byte, by string) (string, error) {
+	p, err := compileBundle(data)
+	if err != nil {
+		return "", err
+	}
+	if err := e.store.PutBundle(ctx, p.Hash, data, by); err != nil {
+		return "", err
+	}
+	e.activate(p)
+	return p.Hash, nil
+}
+
+// RemoveBundle deactivates the rules: nothing fires until the next push.
+func (e *Engine) RemoveBundle(ctx context.Context) error {
+	if err := e.store.PutBundle(ctx, "", nil, ""); err != nil {
+		return err
+	}
+	e.activate(emptyProgram())
+	return nil
+}
+
+func (e *Engine) activate(p *program) {
+	old := e.prog.Swap(p)
+	if old != nil && old.Hash == p.Hash {
+		return
+	}
+	e.graph.SetRules(identityRules(p))
+	e.metrics.setBundle(p)
+	e.log.Info("rule bundle activated", "bundle", short(p.Hash), "summary", p.Bundle.Summary())
+}
+
+// watchBundles picks up bundles a local `musubi apply` wrote into the store file.
+func (e *Engine) watchBundles(ctx context.Context, active func(context.Context) (string, error)) {
+	defer e.wg.Done()
+	t := time.NewTicker(e.opts.BundlePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hash, err := active(ctx)
+		if err != nil || hash == e.prog.Load().Hash {
+			continue
+		}
+		if hash == "" {
+			e.activate(emptyProgram())
+			continue
+		}
+		_, data, err := e.store.ActiveBundle(ctx)
+		if err != nil || data == nil {
+			continue
+		}
+		p, err := compileBundle(data)
+		if err != nil {
+			e.log.Error("the pushed rule bundle does not compile; keeping the running one", "bundle", short(hash), "err", err)
+			continue
+		}
+		e.activate(p)
+	}
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	if hash == "" {
+		return "none"
+	}
+	return hash
+}
+
+// job is work for the writer: it runs inside the writer's transaction, one at a time.
+type job struct {
+	run  func(st *txState) error
+	err  error
+	done chan struct{}
+}
+
+// txState is what processing needs inside one group-commit transaction.
+type txState struct {
+	tx        Tx
+	dirty     map[string]*Profile
+	deleted   map[string]bool
+	delivered bool // new outbox items to deliver
+}
+
+func (st *txState) touch(p *Profile) {
+	st.dirty[p.ID] = p
+	delete(st.deleted, p.ID)
+}
+
+// submit hands work to the writer and waits until it is committed.
+func (e *Engine) submit(ctx context.Context, run func(st *txState) error) error {
+	if errp := e.broken.Load(); errp != nil {
+		return ErrBroken
+	}
+	j := &job{run: run, done: make(chan struct{})}
+	select {
+	case e.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-j.done:
+		return j.err
+	case <-ctx.Done():
+		// The work is queued and will be committed; the caller stops waiting.
+		return ctx.Err()
+	}
+}
+
+// writer commits jobs in groups: one transaction holds as many queued jobs as are waiting (up
+// to MaxBatch), so many small requests share one disk sync.
+func (e *Engine) writer(ctx context.Context) {
+	defer e.wg.Done()
+	for first := range e.jobs {
+		batch := []*job{first}
+	drain:
+		for len(batch) < e.opts.MaxBatch {
+			select {
+			case j, ok := <-e.jobs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		start := time.Now()
+		st := &txState{dirty: map[string]*Profile{}, deleted: map[string]bool{}}
+		err := e.store.Update(ctx, func(tx Tx) error {
+			st.tx = tx
+			for _, j := range batch {
+				if j.err = j.run(st); j.err != nil && !isInputError(j.err) {
+					return j.err
+				}
+			}
+			for id := range st.deleted {
+				if err := tx.DeleteProfile(id); err != nil {
+					return err
+				}
+			}
+			for id, p := range st.dirty {
+				body, err := json.Marshal(p)
+				if err != nil {
+					return err
+				}
+				if err := tx.PutProfile(id, body); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			e.broken.Store(&err)
+			e.log.Error("engine store write failed; refusing further work until restarted", "err", err)
+		}
+		for _, j := range batch {
+			if err != nil && j.err == nil {
+				j.err = fmt.Errorf("%w: %v", ErrBroken, err)
+			}
+			close(j.done)
+		}
+		e.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+		e.metrics.customers.Set(float64(e.graph.Len()))
+		if st.delivered {
+			e.kickDelivery()
+		}
+	}
+}
+
+// inputError is a problem with one request's input: the request fails, the batch commits.
+type inputError struct{ err error }
+
+func (e inputError) Error() string { return e.err.Error() }
+func (e inputError) Unwrap() error { return e.err }
+
+func isInputError(err error) bool {
+	var ie inputError
+	return errors.As(err, &ie)
+}
+
+// IsInputError reports whether err is about the caller's input (an HTTP 4xx).
+func IsInputError(err error) bool { return isInputError(err) }

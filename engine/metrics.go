@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the engine's Prometheus metrics, on a registry of their own (served at /metrics).
+type Metrics struct {
+	Registry      *prometheus.Registry
+	events        *prometheus.CounterVec
+	merges        prometheus.Counter
+	customers     prometheus.Gauge
+	segmentMoves  *prometheus.CounterVec
+	triggers      *prometheus.CounterVec
+	outcomes      *prometheus.CounterVec
+	deliveries    *prometheus.CounterVec
+	codes         *prometheus.CounterVec
+	celErrors     *prometheus.CounterVec
+	webhooks      *prometheus.CounterVec
+	ingestSeconds prometheus.Histogram
+	commitSeconds prometheus.Histogram
+	decideSeconds prometheus.Histogram
+	sendSeconds   *prometheus.HistogramVec
+	bundle        *prometheus.GaugeVec
+}
+
+func newMetrics() *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	fast := []float64{.0001, .0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1}
+	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_events_total", Help: "Events ingested, by type and whether they repeated an earlier event."}, []string{"type", "duplicate"})
+	m.merges = prometheus.NewCounter(prometheus.CounterOpts{Name: "musubi_identity_merges_total", Help: "Customers merged by the identity graph."})
+	m.customers = prometheus.NewGauge(prometheus.GaugeOpts{Name: "musubi_customers", Help: "Customers (Uni-IDs) in the identity graph."})
+	m.segmentMoves = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_segment_moves_total", Help: "Customers entering and leaving segments."}, []string{"segment", "move"})
+	m.triggers = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_trigger_fired_total", Help: "Trigger firings."}, []string{"trigger"})
+	m.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_messages_total", Help: "Messages by what the delivery rules decided: queued, held, suppressed, dead."}, []string{"status"})
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_deliveries_total", Help: "Send attempts by provider and result: sent, retry, dead."}, []string{"via", "result"})
+	m.codes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_codes_issued_total", Help: "Coupon codes issued, by campaign."}, []string{"campaign"})
+	m.celErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_rule_errors_total", Help: "Rules that failed to evaluate (cost limit, bad data)."}, []string{"rule"})
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_webhooks_total", Help: "Provider webhook calls, by provider and result."}, []string{"provider", "result"})
+	m.ingestSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "musubi_ingest_seconds", Help: "Time from validated request to committed events.", Buckets: fast})
+	m.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "musubi_commit_seconds", Help: "Time of one group commit (processing and write).", Buckets: fast})
+	m.decideSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "musubi_decide_seconds", Help: "Time of a synchronous decision.", Buckets: fast})
+	m.sendSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "musubi_send_seconds", Help: "Time of a provider send.", Buckets: fast}, []string{"via"})
+	m.bundle = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "musubi_rule_bundle_info", Help: "The active rule bundle (value 1)."}, []string{"hash"})
+	m.Registry.MustRegister(m.events, m.merges, m.customers, m.segmentMoves, m.triggers, m.outcomes, m.deliveries,
+		m.codes, m.celErrors, m.webhooks, m.ingestSeconds, m.commitSeconds, m.decideSeconds, m.sendSeconds, m.bundle,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *Metrics) setBundle(p *program) {
+	m.bundle.Reset()
+	m.bundle.WithLabelValues(short(p.Hash)).Set(1)
+}

@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// Delivery tuning.
+const (
+	maxAttempts  = 8
+	firstBackoff = time.Second
+	maxBackoff   = 10 * time.Minute
+	sendTimeout  = 30 * time.Second
+	pollInterval = time.Second
+)
+
+func (e *Engine) kickDelivery() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// recoverOutbox is called at start. Items are only ever "pending" until a send succeeds, so
+// an item whose send was cut short by a crash is simply pending: it goes again with the same
+// idempotency key, and the channel recognises it.
+func (e *Engine) recoverOutbox(ctx context.Context) error {
+	items, err := e.store.Outbox(ctx, StatusPending, 1)
+	if err != nil {
+		return err
+	}
+	if len(items) > 0 {
+		e.kickDelivery()
+	}
+	return nil
+}
+
+// deliverLoop sends due outbox items, a few at a time.
+func (e *Engine) deliverLoop(ctx context.Context) {
+	defer e.wg.Done()
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		if err := e.DeliverDue(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("outbox delivery", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.kick:
+		case <-t.C:
+		}
+	}
+}
+
+// DeliverDue sends every outbox item that is due now and returns when they are done.
+func (e *Engine) DeliverDue(ctx context.Context) error {
+	for {
+		items, err := e.store.DueOutbox(ctx, e.now(), 64)
+		if err != nil || len(items) == 0 {
+			return err
+		}
+		sem := make(chan struct{}, e.opts.DeliveryWorkers)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var firstErr error
+		for i := range items {
+			it := &items[i]
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := e.deliver(ctx, it); err != nil {
+					mu.Lock()
+					firstErr = errors.Join(firstErr, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil || ctx.Err() != nil {
+			return firstErr
+		}
+	}
+}
+
+// deliver sends one item and records the outcome: sent; retried later with backoff (429 and
+// outages, honouring Retry-After); or dead, visible in `musubi outbox`.
+func (e *Engine) deliver(ctx context.Context, it *OutboxItem) error {
+	sender := e.opts.Senders[it.Via]
+	now := e.now()
+	it.Attempts++
+	if sender == nil {
+		it.Status, it.LastError = StatusDead, "provider "+it.Via+" is not configured on this server"
+		return e.saveOutbox(ctx, it)
+	}
+	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	start := time.Now()
+	resp := sender.Send(sctx, providers.SendRequest{Name: it.Name, To: it.To, Customer: it.Customer,
+		Subject: it.Subject, Text: it.Text, IdempotencyKey: it.Key})
+	cancel()
+	if ctx.Err() != nil {
+		return nil // shutting down: the item stays pending and goes again after the restart
+	}
+	e.metrics.sendSeconds.WithLabelValues(it.Via).Observe(time.Since(start).Seconds())
+	err := resp.Diagnostics.Err()
+	switch {
+	case err == nil:
+		it.Status, it.SentAt, it.MessageID, it.LastError = StatusSent, e.now(), resp.ID, ""
+		e.metrics.deliveries.WithLabelValues(it.Via, "sent").Inc()
+	case temporary(err) && it.Attempts < maxAttempts:
+		wait := backoff(it.Attempts)
+		var ae *providers.APIError
+		if errors.As(err, &ae) && ae.RetryAfter > wait {
+			wait = ae.RetryAfter
+		}
+		it.NextAt, it.LastError = now.Add(wait), err.Error()
+		e.metrics.deliveries.WithLabelValues(it.Via, "retry").Inc()
+		e.log.Warn("send failed; will retry", "key", it.Key, "via", it.Via, "attempt", it.Attempts, "retry_in", wait, "err", err)
+	default:
+		it.Status, it.LastError = StatusDead, err.Error()
+		e.metrics.deliveries.WithLabelValues(it.Via, "dead").Inc()
+		e.log.Error("send failed for good; the message is in the dead letters", "key", it.Key, "via", it.Via, "attempt", it.Attempts, "err", err)
+	}
+	return e.saveOutbox(ctx, it)
+}
+
+func (e *Engine) saveOutbox(ctx context.Context, it *OutboxItem) error {
+	return e.store.Update(ctx, func(tx Tx) error { return tx.UpdateOutbox(it) })
+}
+
+// backoff doubles from a second up to ten minutes, with jitter so retries of many messages
+// do not arrive together.
+func backoff(attempt int) time.Duration {
+	d := firstBackoff << min(attempt-1, 20)
+	d = min(d, maxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// temporary reports whether a failed send may succeed later: rate limits and outages, and
+// errors no provider classified (a broken connection).
+func temporary(err error) bool {
+	var ae *providers.APIError
+	if errors.As(err, &ae) {
+		return ae.Temporary()
+	}
+	return true
+}

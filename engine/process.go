@@ -1,0 +1,502 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/musubi-hq/musubi/engine/identity"
+	"github.com/musubi-hq/musubi/lang/rules"
+)
+
+// Result is what became of one ingested event.
+type Result struct {
+	ID        string   `json:"id"`
+	Customer  string   `json:"customer,omitempty"`
+	Duplicate bool     `json:"duplicate,omitempty"`
+	Merged    []string `json:"merged,omitempty"` // customers merged into Customer by this event
+	Entered   []string `json:"entered,omitempty"`
+	Exited    []string `json:"exited,omitempty"`
+	Fired     []string `json:"fired,omitempty"` // triggers whose actions ran (incl. derived events)
+	Dropped   []string `json:"dropped,omitempty"`
+}
+
+// maxDepth bounds chains of engine events (segment.entered → emit → ...).
+const maxDepth = 4
+
+// Ingest validates events against the active rules and processes them in order. Nothing is
+// stored unless every event is valid: a bad event fails the whole request with an error naming
+// it. It returns when the events are committed.
+func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
+	prog := e.prog.Load()
+	now := e.now()
+	for i, ev := range evs {
+		if err := ev.validate(prog, now); err != nil {
+			if len(evs) > 1 {
+				err = fmt.Errorf("event %d (id %q): %w", i, ev.ID, err)
+			}
+			return nil, inputError{err}
+		}
+	}
+	results := make([]Result, len(evs))
+	start := time.Now()
+	err := e.submit(ctx, func(st *txState) error {
+		for i, ev := range evs {
+			r, err := e.process(st, ev)
+			if err != nil {
+				return err
+			}
+			results[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.metrics.ingestSeconds.Observe(time.Since(start).Seconds())
+	for i := range results {
+		e.metrics.events.WithLabelValues(evs[i].Type, strconv.FormatBool(results[i].Duplicate)).Inc()
+	}
+	return results, nil
+}
+
+// identifiersOf normalises an event's identifiers; invalid ones are dropped with the reason.
+func (e *Engine) identifiersOf(ev *Event) ([]identity.ID, []string) {
+	rules := e.graph.Rules()
+	ids := make([]identity.ID, 0, len(ev.Identifiers))
+	var dropped []string
+	for _, typ := range sortedKeys(ev.Identifiers) {
+		v, err := rules.Normalize(typ, ev.Identifiers[typ])
+		if err != nil {
+			dropped = append(dropped, typ+": "+err.Error())
+			continue
+		}
+		ids = append(ids, identity.ID{Type: typ, Value: v})
+	}
+	return ids, dropped
+}
+
+// process runs one event and the engine events it leads to (segment moves, emitted events),
+// inside the writer's transaction.
+func (e *Engine) process(st *txState, ev *Event) (Result, error) {
+	prog := e.prog.Load()
+	now := e.now()
+	res, derived, err := e.processOne(st, prog, ev, now)
+	for len(derived) > 0 && err == nil {
+		d := derived[0]
+		derived = derived[1:]
+		if verr := d.validate(prog, now); verr != nil {
+			e.log.Warn("an engine event is invalid; skipped", "event", d.ID, "err", verr)
+			continue
+		}
+		d.key = "engine:" + d.ID
+		var r Result
+		var more []*Event
+		r, more, err = e.processOne(st, prog, d, now)
+		res.Fired = append(res.Fired, r.Fired...)
+		res.Entered = append(res.Entered, r.Entered...)
+		res.Exited = append(res.Exited, r.Exited...)
+		derived = append(derived, more...)
+	}
+	return res, err
+}
+
+// processOne runs one event: identity, event log, profile, traits, segments, triggers. Memory
+// changes are made under the profile lock, which decisions read under.
+func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time) (Result, []*Event, error) {
+	res := Result{ID: ev.ID}
+	var customer string
+	var profileChanged bool
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(ev.Identifiers) > 0 {
+		ids, dropped := e.identifiersOf(ev)
+		res.Dropped = dropped
+		if len(ids) > 0 {
+			r, err := e.graph.Resolve(ids, ev.Time)
+			if err != nil {
+				return res, nil, err
+			}
+			for _, d := range r.Dropped {
+				res.Dropped = append(res.Dropped, d.ID.Type+": "+d.Reason)
+			}
+			if r.Created || len(r.Attached) > 0 || len(r.Merges) > 0 {
+				rec, err := json.Marshal(r.Record())
+				if err != nil {
+					return res, nil, err
+				}
+				if err := st.tx.AppendIdentity(rec); err != nil {
+					return res, nil, err
+				}
+				profileChanged = true
+			}
+			customer = r.Customer
+			for _, m := range r.Merges {
+				res.Merged = append(res.Merged, m.From)
+				e.mergeProfiles(st, prog, m.Into, m.From)
+				e.metrics.merges.Inc()
+			}
+		}
+	}
+	if customer == "" && ev.Customer != "" {
+		customer = e.graph.Canonical(ev.Customer)
+		if len(e.graph.Identifiers(customer)) == 0 {
+			customer = ""
+		}
+	}
+	if customer == "" {
+		// Every identifier was blocked or invalid: keep the event for audit, tie it to nobody.
+		body, _ := json.Marshal(ev)
+		dup, err := st.tx.InsertEvent(ev.key, "", ev.Type, ev.Time, body)
+		res.Duplicate = dup
+		return res, nil, err
+	}
+	res.Customer = customer
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return res, nil, err
+	}
+	dup, err := st.tx.InsertEvent(ev.key, customer, ev.Type, ev.Time, body)
+	if err != nil || dup {
+		res.Duplicate = dup
+		return res, nil, err
+	}
+	p := e.profiles[customer]
+	if p == nil {
+		p = newProfile(customer, ev.Time)
+		e.profiles[customer] = p
+		profileChanged = true
+	}
+	st.touch(p)
+	if applyProfileFields(p, ev) {
+		profileChanged = true
+	}
+	changed := e.updateTraits(prog, p, ev, now)
+	c := e.customerValue(prog, p, now)
+	entered, exited := e.updateSegments(prog, p, c, changed, profileChanged, now)
+	res.Entered, res.Exited = entered, exited
+	decisions, derived, err := e.runTriggers(st, prog, p, c, ev, now)
+	if err != nil {
+		return res, nil, err
+	}
+	for _, d := range decisions {
+		if d.Fired {
+			res.Fired = append(res.Fired, d.Trigger)
+		}
+	}
+	// Segment moves are events too: triggers and traits may listen to them.
+	if ev.depth < maxDepth {
+		for _, name := range entered {
+			derived = append(derived, e.segmentEvent(ev, customer, "segment.entered", name))
+		}
+		for _, name := range exited {
+			derived = append(derived, e.segmentEvent(ev, customer, "segment.exited", name))
+		}
+	} else {
+		derived = nil
+	}
+	return res, derived, nil
+}
+
+func (e *Engine) segmentEvent(parent *Event, customer, typ, segment string) *Event {
+	return &Event{ID: parent.key + "/" + typ + "/" + segment, Type: typ, Time: parent.Time, Customer: customer,
+		Channel: "engine", Data: map[string]any{"segment": segment}, depth: parent.depth + 1}
+}
+
+// applyProfileFields applies consent and attribute changes an event carries. Following a
+// messaging account is consent to its messages; unfollowing withdraws it.
+func applyProfileFields(p *Profile, ev *Event) bool {
+	changed := false
+	if ev.Time.Before(p.FirstSeen) {
+		p.FirstSeen = ev.Time
+	}
+	if ev.Time.After(p.LastSeen) {
+		p.LastSeen = ev.Time
+	}
+	setConsent := func(ch string, v bool) {
+		if p.Consent == nil {
+			p.Consent = map[string]bool{}
+		}
+		if p.Consent[ch] != v {
+			p.Consent[ch] = v
+			changed = true
+		}
+	}
+	for ch, v := range ev.Consent {
+		setConsent(ch, v)
+	}
+	switch ev.Type {
+	case "follow", "unfollow":
+		ch := ev.Channel
+		if ch == "" {
+			ch = "line"
+		}
+		setConsent(ch, ev.Type == "follow")
+	case "survey.submitted":
+		if m, ok := ev.fields["consent"].(map[string]any); ok {
+			for ch, v := range m {
+				if b, ok := v.(bool); ok {
+					setConsent(ch, b)
+				}
+			}
+		}
+	}
+	for k, v := range ev.Attributes {
+		if p.Attributes == nil {
+			p.Attributes = map[string]any{}
+		}
+		if fmt.Sprint(p.Attributes[k]) != fmt.Sprint(v) {
+			p.Attributes[k] = v
+			changed = true
+		}
+	}
+	return changed
+}
+
+// updateTraits folds the event into the traits that listen to its type and returns the
+// names of the traits it touched.
+func (e *Engine) updateTraits(prog *program, p *Profile, ev *Event, now time.Time) []string {
+	ts := prog.TraitsByEvent[ev.Type]
+	if len(ts) == 0 {
+		return nil
+	}
+	vars := map[string]any{"event": ev.fields, "now": now}
+	var changed []string
+	for _, t := range ts {
+		if t.Where != nil {
+			ok, err := t.Where.EvalBool(vars)
+			if err != nil {
+				e.celError("trait."+t.Name+".where", err)
+				continue
+			}
+			if !ok {
+				continue
+			}
+		}
+		var v any = int64(1)
+		if t.ValueExpr != nil {
+			rv, err := t.ValueExpr.Eval(vars)
+			if err != nil {
+				e.celError("trait."+t.Name+".value", err)
+				continue
+			}
+			v = rv.Value()
+		}
+		if p.Traits == nil {
+			p.Traits = map[string]*TraitState{}
+		}
+		s := p.Traits[t.Name]
+		if s == nil {
+			s = &TraitState{}
+			p.Traits[t.Name] = s
+		}
+		s.observe(t, ev.Time, v)
+		s.prune(t, now)
+		changed = append(changed, t.Name)
+	}
+	return changed
+}
+
+func (e *Engine) celError(where string, err error) {
+	e.metrics.celErrors.WithLabelValues(where).Inc()
+	e.log.Warn("a rule failed to evaluate", "rule", where, "err", err)
+}
+
+// customerValue builds the CEL value of `customer` for a profile.
+func (e *Engine) customerValue(prog *program, p *Profile, now time.Time) map[string]any {
+	ids := e.graph.Identifiers(p.ID)
+	byType := map[string]any{}
+	var emails, phones []any
+	for _, id := range ids {
+		l, _ := byType[id.Type].([]any)
+		byType[id.Type] = append(l, id.Value)
+		switch id.Type {
+		case "email":
+			emails = append(emails, id.Value)
+		case "phone":
+			phones = append(phones, id.Value)
+		}
+	}
+	consent := make(map[string]any, len(p.Consent))
+	for k, v := range p.Consent {
+		consent[k] = v
+	}
+	traits := make(map[string]any, len(prog.Traits))
+	for _, t := range prog.Traits {
+		if s := p.Traits[t.Name]; s != nil {
+			traits[t.Name] = s.value(t, now)
+		}
+	}
+	segs := make(map[string]any, len(prog.Segments))
+	for _, s := range prog.Segments {
+		segs[s.Name] = p.Segments[s.Name]
+	}
+	c := map[string]any{
+		"id": p.ID, "identifiers": byType, "emails": emails, "phones": phones, "consent": consent,
+		"traits": traits, "segments": segs, "first_seen": p.FirstSeen, "last_seen": p.LastSeen,
+	}
+	attrs := map[string]any{}
+	for k, v := range p.Attributes {
+		switch k {
+		case "home_city", "locale", "timezone", "tone":
+			if s, ok := v.(string); ok {
+				c[k] = s
+				continue
+			}
+		case "location":
+			if m, ok := v.(map[string]any); ok {
+				c[k] = m
+				continue
+			}
+		}
+		attrs[k] = v
+	}
+	c["attributes"] = attrs
+	return c
+}
+
+// updateSegments re-evaluates the segments that read something that changed (all of them
+// when the profile itself changed) and records the moves.
+func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, traits []string, all bool, now time.Time) (entered, exited []string) {
+	if len(prog.Segments) == 0 {
+		return nil, nil
+	}
+	segs := c["segments"].(map[string]any)
+	vars := map[string]any{"customer": c, "now": now}
+	var moved []string
+	// Segments may read other segments: a second pass picks up what the first moved.
+	for pass := 0; pass < 2; pass++ {
+		var movedNow []string
+		for _, s := range prog.Segments {
+			if !all && !intersects(s.Traits, traits) && !intersects(s.Segments, moved) {
+				continue
+			}
+			in, err := s.Condition.EvalBool(vars)
+			if err != nil {
+				e.celError("segment."+s.Name, err)
+				continue
+			}
+			was := p.Segments[s.Name]
+			if in == was {
+				continue
+			}
+			if p.Segments == nil {
+				p.Segments = map[string]bool{}
+			}
+			if in {
+				p.Segments[s.Name] = true
+				entered = append(entered, s.Name)
+			} else {
+				delete(p.Segments, s.Name)
+				exited = append(exited, s.Name)
+			}
+			segs[s.Name] = in
+			movedNow = append(movedNow, s.Name)
+		}
+		if len(movedNow) == 0 || all {
+			break
+		}
+		moved = movedNow
+	}
+	for _, s := range entered {
+		e.metrics.segmentMoves.WithLabelValues(s, "entered").Inc()
+	}
+	for _, s := range exited {
+		e.metrics.segmentMoves.WithLabelValues(s, "exited").Inc()
+	}
+	return entered, exited
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeProfiles folds the profile of a merged-away customer into the survivor's.
+func (e *Engine) mergeProfiles(st *txState, prog *program, into, from string) {
+	src := e.profiles[from]
+	if src == nil {
+		return
+	}
+	dst := e.profiles[into]
+	if dst == nil {
+		src.ID = into
+		e.profiles[into] = src
+		delete(e.profiles, from)
+		st.touch(src)
+		st.deleted[from] = true
+		return
+	}
+	if src.FirstSeen.Before(dst.FirstSeen) {
+		dst.FirstSeen = src.FirstSeen
+	}
+	// Consent and attributes: the most recently active profile's word wins.
+	newer := src.LastSeen.After(dst.LastSeen)
+	for k, v := range src.Consent {
+		if _, has := dst.Consent[k]; !has || newer {
+			if dst.Consent == nil {
+				dst.Consent = map[string]bool{}
+			}
+			dst.Consent[k] = v
+		}
+	}
+	for k, v := range src.Attributes {
+		if _, has := dst.Attributes[k]; !has || newer {
+			if dst.Attributes == nil {
+				dst.Attributes = map[string]any{}
+			}
+			dst.Attributes[k] = v
+		}
+	}
+	if src.LastSeen.After(dst.LastSeen) {
+		dst.LastSeen = src.LastSeen
+	}
+	byName := map[string]*rules.CTrait{}
+	for _, t := range prog.Traits {
+		byName[t.Name] = t
+	}
+	for name, s := range src.Traits {
+		t := byName[name]
+		if t == nil {
+			continue
+		}
+		if dst.Traits == nil {
+			dst.Traits = map[string]*TraitState{}
+		}
+		if dst.Traits[name] == nil {
+			dst.Traits[name] = s
+			continue
+		}
+		dst.Traits[name].merge(t, s)
+	}
+	for k, v := range src.Fired {
+		if v.After(dst.Fired[k]) {
+			if dst.Fired == nil {
+				dst.Fired = map[string]time.Time{}
+			}
+			dst.Fired[k] = v
+		}
+	}
+	dst.Sent = append(dst.Sent, src.Sent...)
+	// Segment membership is recomputed by the caller; keep the survivor's as the baseline.
+	delete(e.profiles, from)
+	st.touch(dst)
+	st.deleted[from] = true
+}
+
+// idempotencyKey is the key every send carries: the same (trigger, action, event, customer)
+// always makes the same key, so no retry or crash sends twice.
+func idempotencyKey(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return "mk_" + hex.EncodeToString(h[:16])
+}

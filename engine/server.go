@@ -1,0 +1,340 @@
+package engine
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/musubi-hq/musubi/providers"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ServerOptions configure the HTTP API.
+type ServerOptions struct {
+	// AdminToken guards /v1/admin/*: bundle pushes, customers, the outbox. Empty disables them.
+	AdminToken string
+	// IngestToken, when set, is required on /v1/events and /v1/decide.
+	IngestToken string
+	// PublicURL is the server's external base URL, for providers that sign the URL they call
+	// (Square); when empty the request's own URL is used.
+	PublicURL string
+}
+
+// maxBody bounds request bodies.
+const maxBody = 5 << 20
+
+// Handler returns the engine's HTTP API (docs/engine.md).
+func (e *Engine) Handler(o ServerOptions) http.Handler {
+	mux := http.NewServeMux()
+	ingest := func(h http.HandlerFunc) http.HandlerFunc { return e.auth(o.IngestToken, false, h) }
+	admin := func(h http.HandlerFunc) http.HandlerFunc { return e.auth(o.AdminToken, true, h) }
+	mux.HandleFunc("POST /v1/events", ingest(e.handleEvents))
+	mux.HandleFunc("POST /v1/decide", ingest(e.handleDecide))
+	mux.HandleFunc("POST /v1/webhooks/{provider}", func(w http.ResponseWriter, r *http.Request) { e.handleWebhook(w, r, o.PublicURL) })
+	mux.HandleFunc("GET /v1/admin/bundle", admin(e.handleGetBundle))
+	mux.HandleFunc("PUT /v1/admin/bundle", admin(e.handlePutBundle))
+	mux.HandleFunc("DELETE /v1/admin/bundle", admin(e.handleDeleteBundle))
+	mux.HandleFunc("GET /v1/admin/customers/{id}", admin(e.handleGetCustomer))
+	mux.HandleFunc("POST /v1/admin/customers/{id}/unmerge", admin(e.handleUnmerge))
+	mux.HandleFunc("DELETE /v1/admin/customers/{id}", admin(e.handleForget))
+	mux.HandleFunc("GET /v1/admin/outbox", admin(e.handleOutbox))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if e.broken.Load() != nil {
+			writeError(w, http.StatusServiceUnavailable, ErrBroken)
+			return
+		}
+		hash, _ := e.ActiveBundle()
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "bundle": hash, "customers": e.graph.Len()})
+	})
+	return mux
+}
+
+func (e *Engine) auth(token string, admin bool, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if token == "" {
+			if admin {
+				writeError(w, http.StatusForbidden, errors.New("the admin API is disabled: start musubi serve with MUSUBI_ADMIN_TOKEN set"))
+				return
+			}
+			h(w, r)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="musubi"`)
+			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, errorBody{Error: err.Error()})
+}
+
+// statusOf maps an engine error to an HTTP status.
+func statusOf(err error) int {
+	switch {
+	case isInputError(err):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrBroken):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// readBody reads a JSON body, refusing other content types and oversize bodies.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: send application/json", ct))
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is larger than %d bytes; send fewer events per request", maxBody))
+		} else {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("reading the body: %v", err))
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+func (e *Engine) handleEvents(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	evs, err := DecodeEvents(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := e.Ingest(r.Context(), evs)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"results": res})
+}
+
+func (e *Engine) handleDecide(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var req DecideRequest
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, jsonError(err))
+		return
+	}
+	resp, err := e.Decide(r.Context(), req)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleWebhook verifies a provider's webhook with the provider's own secret and ingests its
+// events under the identity_source that provider feeds. A repeated provider event ID is
+// acknowledged and ignored, so the provider stops redelivering it.
+func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL string) {
+	name := r.PathValue("provider")
+	recv, ok := e.opts.Receivers[name]
+	if !ok {
+		e.metrics.webhooks.WithLabelValues(name, "unknown").Inc()
+		writeError(w, http.StatusNotFound, fmt.Errorf("no provider %q on this server receives webhooks", name))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("reading the body: %v", err))
+		return
+	}
+	u := publicURL
+	if u == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		u = scheme + "://" + r.Host
+	}
+	u = strings.TrimSuffix(u, "/") + r.URL.RequestURI()
+	resp := recv.ReceiveWebhook(r.Context(), providers.WebhookRequest{URL: u, Header: r.Header, Body: body})
+	if err := resp.Diagnostics.Err(); err != nil {
+		status := http.StatusBadRequest
+		if providers.CodeOf(err) == providers.ErrAuth {
+			status = http.StatusUnauthorized
+		}
+		e.metrics.webhooks.WithLabelValues(name, "refused").Inc()
+		e.log.Warn("webhook refused", "provider", name, "status", status, "err", err)
+		writeError(w, status, err)
+		return
+	}
+	prog := e.prog.Load()
+	sources := prog.SourcesByProvider[name]
+	if len(resp.Events) > 0 && len(sources) == 0 {
+		e.metrics.webhooks.WithLabelValues(name, "no_source").Inc()
+		writeError(w, http.StatusUnprocessableEntity, fmt.Errorf("no identity_source in the active rules uses provider %s", name))
+		return
+	}
+	evs := make([]*Event, 0, len(resp.Events))
+	for _, ie := range resp.Events {
+		evs = append(evs, &Event{ID: ie.ID, Type: ie.Type, Time: ie.Time, Channel: ie.Channel,
+			Source: sources[0].Name, Record: ie.Record, Data: ie.Data})
+	}
+	if len(evs) == 0 {
+		writeJSON(w, http.StatusOK, map[string]any{"results": []Result{}})
+		return
+	}
+	res, err := e.Ingest(r.Context(), evs)
+	if err != nil {
+		e.metrics.webhooks.WithLabelValues(name, "error").Inc()
+		writeError(w, statusOf(err), err)
+		return
+	}
+	e.metrics.webhooks.WithLabelValues(name, "ok").Inc()
+	writeJSON(w, http.StatusOK, map[string]any{"results": res})
+}
+
+// BundleInfo is the admin API's view of the active bundle.
+type BundleInfo struct {
+	Hash    string `json:"hash"`
+	Summary string `json:"summary,omitempty"`
+}
+
+func (e *Engine) handleGetBundle(w http.ResponseWriter, r *http.Request) {
+	hash, summary := e.ActiveBundle()
+	writeJSON(w, http.StatusOK, BundleInfo{Hash: hash, Summary: summary})
+}
+
+func (e *Engine) handlePutBundle(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	hash, err := e.PushBundle(r.Context(), body, r.Header.Get("User-Agent"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	_, summary := e.ActiveBundle()
+	writeJSON(w, http.StatusOK, BundleInfo{Hash: hash, Summary: summary})
+}
+
+func (e *Engine) handleDeleteBundle(w http.ResponseWriter, r *http.Request) {
+	if err := e.RemoveBundle(r.Context()); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (e *Engine) handleGetCustomer(w http.ResponseWriter, r *http.Request) {
+	v, err := e.Customer(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, customerStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func customerStatus(err error) int {
+	if errors.Is(err, ErrNoCustomer) {
+		return http.StatusNotFound
+	}
+	return statusOf(err)
+}
+
+func (e *Engine) handleUnmerge(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Merge string `json:"merge"`
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Merge == "" {
+		writeError(w, http.StatusBadRequest, errors.New(`send {"merge": "MERGE_ID"}; musubi customer show lists the merges`))
+		return
+	}
+	v, err := e.Unmerge(r.Context(), r.PathValue("id"), req.Merge)
+	if err != nil {
+		writeError(w, customerStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (e *Engine) handleForget(w http.ResponseWriter, r *http.Request) {
+	v, err := e.Forget(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, customerStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (e *Engine) handleOutbox(w http.ResponseWriter, r *http.Request) {
+	status := r.URL.Query().Get("status")
+	items, err := e.store.Outbox(r.Context(), status, 1000)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if items == nil {
+		items = []OutboxItem{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+// Serve runs the HTTP API on addr until ctx ends, then shuts down gracefully.
+func (e *Engine) Serve(ctx context.Context, addr string, o ServerOptions, ready func(addr string)) error {
+	srv := &http.Server{Addr: addr, Handler: e.Handler(o), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+}

@@ -1,0 +1,422 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // pure-Go SQLite: one file, no server
+)
+
+// DefaultStorePath is where the engine keeps its state, relative to the configuration.
+const DefaultStorePath = ".musubi/engine.db"
+
+// Store is the engine's durable state. The engine keeps its working set in memory and writes
+// through a Store in group-committed transactions; everything needed to rebuild the memory
+// after a crash (identity records, profiles, the event log, the outbox, code allocations, the
+// active rule bundle) is in it. SQLiteStore is the embedded implementation; a server database
+// implements the same interface.
+type Store interface {
+	// Update runs fn in one transaction.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// ActiveBundle returns the active rule bundle, or nil data when none was pushed.
+	ActiveBundle(ctx context.Context) (hash string, data []byte, err error)
+	// PutBundle stores a bundle and makes it active.
+	PutBundle(ctx context.Context, hash string, data []byte, by string) error
+	// Identity calls fn with every identity record in order.
+	Identity(ctx context.Context, fn func(rec []byte) error) error
+	// Profiles calls fn with every stored profile.
+	Profiles(ctx context.Context, fn func(customer string, body []byte) error) error
+	// Events calls fn with the stored events of the given customers, oldest first.
+	Events(ctx context.Context, customers []string, fn func(body []byte) error) error
+	// Outbox lists outbox items by status ("" for all), oldest first, at most limit.
+	Outbox(ctx context.Context, status string, limit int) ([]OutboxItem, error)
+	// DueOutbox lists pending items whose time has come.
+	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
+	Close() error
+}
+
+// Tx is one transaction of the engine.
+type Tx interface {
+	// InsertEvent records an event by its de-duplication key; dup reports a key seen before.
+	InsertEvent(key, customer, typ string, at time.Time, body []byte) (dup bool, err error)
+	// AppendIdentity appends an identity record.
+	AppendIdentity(rec []byte) error
+	PutProfile(customer string, body []byte) error
+	DeleteProfile(customer string) error
+	// EnqueueOutbox adds an item; dup reports an existing item with the same key.
+	EnqueueOutbox(it *OutboxItem) (dup bool, err error)
+	// UpdateOutbox saves an item's delivery state.
+	UpdateOutbox(it *OutboxItem) error
+	// AllocateCode gives customer the campaign's next free code index under key; the same key
+	// returns the same index. full reports that all size codes are taken.
+	AllocateCode(campaign string, size int, customer, key string) (idx int, full bool, err error)
+	// Forget erases a person's events, outbox texts and code assignments.
+	Forget(customers []string) error
+	// MoveEvents re-labels events of one customer to another (after a merge or an unmerge).
+	MoveEvents(keys []string, customer string) error
+}
+
+// OutboxItem is one message waiting for, or done with, delivery.
+type OutboxItem struct {
+	Seq       int64     `json:"seq"`
+	Key       string    `json:"key"` // idempotency key: (trigger, action, event, customer)
+	Customer  string    `json:"customer"`
+	Name      string    `json:"name"` // trigger.NAME
+	Via       string    `json:"via"`  // provider TYPE.NAME
+	To        string    `json:"to"`
+	Subject   string    `json:"subject,omitempty"`
+	Text      string    `json:"text"`
+	Status    string    `json:"status"` // pending, sent, dead, suppressed
+	Reason    string    `json:"reason,omitempty"`
+	Attempts  int       `json:"attempts"`
+	NextAt    time.Time `json:"next_at"`
+	CreatedAt time.Time `json:"created_at"`
+	SentAt    time.Time `json:"sent_at,omitzero"`
+	MessageID string    `json:"message_id,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Outbox statuses.
+const (
+	StatusPending    = "pending"
+	StatusSent       = "sent"
+	StatusDead       = "dead"
+	StatusSuppressed = "suppressed"
+)
+
+const sqliteSchema = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bundles (hash TEXT PRIMARY KEY, bundle BLOB NOT NULL, pushed_at TEXT NOT NULL, pushed_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (key TEXT PRIMARY KEY, customer TEXT NOT NULL, type TEXT NOT NULL, at INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS events_customer ON events (customer, at);
+CREATE TABLE IF NOT EXISTS identity_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS profiles (customer TEXT PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, customer TEXT NOT NULL, name TEXT NOT NULL,
+	via TEXT NOT NULL, to_addr TEXT NOT NULL, subject TEXT NOT NULL, text TEXT NOT NULL, status TEXT NOT NULL,
+	reason TEXT NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, created_at INTEGER NOT NULL,
+	sent_at INTEGER NOT NULL, message_id TEXT NOT NULL, last_error TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_at);
+CREATE TABLE IF NOT EXISTS codes (campaign TEXT NOT NULL, idx INTEGER NOT NULL, customer TEXT NOT NULL, key TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, PRIMARY KEY (campaign, idx));
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
+`
+
+// SQLiteStore is the embedded store: one SQLite file in WAL mode.
+type SQLiteStore struct {
+	path string
+	db   *sql.DB
+}
+
+// OpenSQLite opens (creating if needed) the store file.
+func OpenSQLite(path string) (*SQLiteStore, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	// NORMAL in WAL mode keeps the database consistent across a crash; a power loss may roll
+	// back the last commits, which the sources re-send (their IDs are de-duplicated).
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "busy_timeout(30000)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	if _, err := db.Exec(sqliteSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("engine store %s: %w", path, err)
+	}
+	var v string
+	if err := db.QueryRow(`SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != "1" {
+		db.Close()
+		return nil, fmt.Errorf("engine store %s: schema version %q is not one this musubi reads (1)", path, v)
+	}
+	return &SQLiteStore{path: path, db: db}, nil
+}
+
+// Path is the store file.
+func (s *SQLiteStore) Path() string { return s.path }
+
+// Close closes the file.
+func (s *SQLiteStore) Close() error { return s.db.Close() }
+
+// Update runs fn in one immediate transaction.
+func (s *SQLiteStore) Update(ctx context.Context, fn func(Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("engine store %s: %w", s.path, err)
+	}
+	defer tx.Rollback()
+	if err := fn(&sqliteTx{ctx: ctx, tx: tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("engine store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// ActiveBundle returns the active bundle.
+func (s *SQLiteStore) ActiveBundle(ctx context.Context) (string, []byte, error) {
+	var hash string
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT b.hash, b.bundle FROM meta m JOIN bundles b ON b.hash = m.value WHERE m.key = 'active_bundle'`).Scan(&hash, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, nil
+	}
+	return hash, data, err
+}
+
+// PutBundle stores and activates a bundle; an empty hash deactivates the current one.
+func (s *SQLiteStore) PutBundle(ctx context.Context, hash string, data []byte, by string) error {
+	return s.Update(ctx, func(t Tx) error {
+		tx := t.(*sqliteTx).tx
+		if hash == "" {
+			_, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = 'active_bundle'`)
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO bundles (hash, bundle, pushed_at, pushed_by) VALUES (?, ?, ?, ?)`,
+			hash, data, time.Now().UTC().Format(time.RFC3339Nano), by); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('active_bundle', ?)`, hash)
+		return err
+	})
+}
+
+// ActiveHash reports the active bundle hash cheaply, for a server that polls for bundles a
+// local apply pushed into the same file.
+func (s *SQLiteStore) ActiveHash(ctx context.Context) (string, error) {
+	var hash string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'active_bundle'`).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return hash, err
+}
+
+// Identity streams the identity records in order.
+func (s *SQLiteStore) Identity(ctx context.Context, fn func([]byte) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT record FROM identity_log ORDER BY seq`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rec []byte
+		if err := rows.Scan(&rec); err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Profiles streams the stored profiles.
+func (s *SQLiteStore) Profiles(ctx context.Context, fn func(string, []byte) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT customer, body FROM profiles`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		var b []byte
+		if err := rows.Scan(&c, &b); err != nil {
+			return err
+		}
+		if err := fn(c, b); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Events streams the events of the customers, oldest first.
+func (s *SQLiteStore) Events(ctx context.Context, customers []string, fn func([]byte) error) error {
+	for _, c := range customers {
+		rows, err := s.db.QueryContext(ctx, `SELECT body FROM events WHERE customer = ? ORDER BY at, key`, c)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := fn(b); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const outboxColumns = `seq, key, customer, name, via, to_addr, subject, text, status, reason, attempts, next_at, created_at, sent_at, message_id, last_error`
+
+func scanOutbox(rows *sql.Rows) ([]OutboxItem, error) {
+	defer rows.Close()
+	var out []OutboxItem
+	for rows.Next() {
+		var it OutboxItem
+		var next, created, sent int64
+		if err := rows.Scan(&it.Seq, &it.Key, &it.Customer, &it.Name, &it.Via, &it.To, &it.Subject, &it.Text, &it.Status,
+			&it.Reason, &it.Attempts, &next, &created, &sent, &it.MessageID, &it.LastError); err != nil {
+			return nil, err
+		}
+		it.NextAt, it.CreatedAt = fromMillis(next), fromMillis(created)
+		if sent != 0 {
+			it.SentAt = fromMillis(sent)
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// Outbox lists items by status.
+func (s *SQLiteStore) Outbox(ctx context.Context, status string, limit int) ([]OutboxItem, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE ? = '' OR status = ? ORDER BY seq LIMIT ?`, status, status, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanOutbox(rows)
+}
+
+// DueOutbox lists the pending items due at now.
+func (s *SQLiteStore) DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, seq LIMIT ?`, now.UnixMilli(), limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanOutbox(rows)
+}
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+type sqliteTx struct {
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+func (t *sqliteTx) InsertEvent(key, customer, typ string, at time.Time, body []byte) (bool, error) {
+	res, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO events (key, customer, type, at, body) VALUES (?, ?, ?, ?, ?)`,
+		key, customer, typ, at.UnixMilli(), body)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 0, err
+}
+
+func (t *sqliteTx) AppendIdentity(rec []byte) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO identity_log (record) VALUES (?)`, rec)
+	return err
+}
+
+func (t *sqliteTx) PutProfile(customer string, body []byte) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT OR REPLACE INTO profiles (customer, body) VALUES (?, ?)`, customer, body)
+	return err
+}
+
+func (t *sqliteTx) DeleteProfile(customer string) error {
+	_, err := t.tx.ExecContext(t.ctx, `DELETE FROM profiles WHERE customer = ?`, customer)
+	return err
+}
+
+func (t *sqliteTx) EnqueueOutbox(it *OutboxItem) (bool, error) {
+	res, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO outbox (key, customer, name, via, to_addr, subject, text, status, reason,
+		attempts, next_at, created_at, sent_at, message_id, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		it.Key, it.Customer, it.Name, it.Via, it.To, it.Subject, it.Text, it.Status, it.Reason, it.Attempts,
+		it.NextAt.UnixMilli(), it.CreatedAt.UnixMilli(), millisOrZero(it.SentAt), it.MessageID, it.LastError)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err == nil && n == 1 {
+		it.Seq, err = res.LastInsertId()
+	}
+	return n == 0, err
+}
+
+func millisOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func (t *sqliteTx) UpdateOutbox(it *OutboxItem) error {
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = ?, reason = ?, attempts = ?, next_at = ?, sent_at = ?,
+		message_id = ?, last_error = ? WHERE key = ?`, it.Status, it.Reason, it.Attempts, it.NextAt.UnixMilli(),
+		millisOrZero(it.SentAt), it.MessageID, it.LastError, it.Key)
+	return err
+}
+
+func (t *sqliteTx) AllocateCode(campaign string, size int, customer, key string) (int, bool, error) {
+	var idx int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT idx FROM codes WHERE key = ?`, key).Scan(&idx)
+	if err == nil {
+		return idx, false, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, err
+	}
+	var next sql.NullInt64
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT MAX(idx) FROM codes WHERE campaign = ?`, campaign).Scan(&next); err != nil {
+		return 0, false, err
+	}
+	idx = 0
+	if next.Valid {
+		idx = int(next.Int64) + 1
+	}
+	if idx >= size {
+		return 0, true, nil
+	}
+	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO codes (campaign, idx, customer, key, at) VALUES (?, ?, ?, ?, ?)`,
+		campaign, idx, customer, key, time.Now().UnixMilli())
+	return idx, false, err
+}
+
+func (t *sqliteTx) Forget(customers []string) error {
+	for _, c := range customers {
+		for _, q := range []string{
+			`DELETE FROM events WHERE customer = ?`,
+			`DELETE FROM profiles WHERE customer = ?`,
+			// Keep the ledger of what was sent (so nothing is sent twice) but not who or what.
+			`UPDATE outbox SET to_addr = '', subject = '', text = '', customer = '', status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END,
+				reason = CASE WHEN status = 'pending' THEN 'customer forgotten' ELSE reason END WHERE customer = ?`,
+			`UPDATE codes SET customer = '' WHERE customer = ?`,
+		} {
+			if _, err := t.tx.ExecContext(t.ctx, q, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTx) MoveEvents(keys []string, customer string) error {
+	for _, k := range keys {
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE events SET customer = ? WHERE key = ?`, customer, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

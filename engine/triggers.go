@@ -1,0 +1,327 @@
+package engine
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/lang/rules"
+)
+
+// Decision is what a trigger did (or, for /v1/decide, would do) for one event.
+type Decision struct {
+	Trigger string    `json:"trigger"`
+	Fired   bool      `json:"fired"`
+	Reason  string    `json:"reason,omitempty"` // why it did not fire: condition, cooldown, rule error
+	Actions []Outcome `json:"actions,omitempty"`
+}
+
+// Outcome is what one action did.
+type Outcome struct {
+	Type     string `json:"type"`
+	Via      string `json:"via,omitempty"`
+	To       string `json:"to,omitempty"`
+	Campaign string `json:"campaign,omitempty"`
+	Code     string `json:"code,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	Text     string `json:"text,omitempty"`
+	Variant  string `json:"variant,omitempty"`
+	// Status: queued, held (quiet hours), suppressed (consent, cap, no address, no codes left),
+	// emitted, or for decisions would_send / would_issue.
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	Key    string `json:"key,omitempty"`
+}
+
+// runTriggers evaluates the triggers on the event's type for a customer. With st nil it is a
+// dry run (decisions): nothing is written, no code is drawn, no cooldown starts. Both paths
+// run this one function, so a decision and the event it predicts always agree.
+func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[string]any, ev *Event, now time.Time) ([]Decision, []*Event, error) {
+	triggers := prog.TriggersByEvent[ev.Type]
+	if len(triggers) == 0 {
+		return nil, nil, nil
+	}
+	var out []Decision
+	var derived []*Event
+	vars := map[string]any{"customer": c, "event": ev.fields, "now": now, "code": ""}
+	for _, t := range triggers {
+		d := Decision{Trigger: t.Name}
+		if t.CooldownDur > 0 {
+			if last, ok := p.Fired[t.Name]; ok && now.Sub(last) < t.CooldownDur {
+				d.Reason = fmt.Sprintf("cooldown: fired %s ago, cooldown %s", now.Sub(last).Round(time.Second), lang.FormatDuration(t.CooldownDur))
+				out = append(out, d)
+				continue
+			}
+		}
+		if t.Condition != nil {
+			ok, err := t.Condition.EvalBool(vars)
+			if err != nil {
+				e.celError("trigger."+t.Name+".condition", err)
+				d.Reason = "rule error: " + err.Error()
+				out = append(out, d)
+				continue
+			}
+			if !ok {
+				d.Reason = "condition is false"
+				out = append(out, d)
+				continue
+			}
+		}
+		d.Fired = true
+		if st != nil {
+			if p.Fired == nil {
+				p.Fired = map[string]time.Time{}
+			}
+			p.Fired[t.Name] = now
+			e.metrics.triggers.WithLabelValues(t.Name).Inc()
+		}
+		for i, a := range t.Actions {
+			key := idempotencyKey(t.Name, strconv.Itoa(i), ev.key, p.ID)
+			o, em, err := e.runAction(st, prog, p, vars, t, a, key, ev, now)
+			if err != nil {
+				return nil, nil, err
+			}
+			d.Actions = append(d.Actions, o)
+			if em != nil {
+				derived = append(derived, em)
+			}
+		}
+		out = append(out, d)
+	}
+	return out, derived, nil
+}
+
+func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars map[string]any, t *rules.CTrigger, a *rules.CAction, key string, ev *Event, now time.Time) (Outcome, *Event, error) {
+	o := Outcome{Type: a.Type, Campaign: a.Campaign}
+	switch a.Type {
+	case string(lang.ActionEmit):
+		data := map[string]any{}
+		for k, x := range a.Data {
+			v, err := x.Eval(vars)
+			if err != nil {
+				e.celError("trigger."+t.Name+".data."+k, err)
+				o.Status, o.Reason = "suppressed", "rule error: "+err.Error()
+				return o, nil, nil
+			}
+			data[k] = v.Value()
+		}
+		o.Status = "emitted"
+		if st == nil {
+			o.Status = "would_emit"
+			return o, nil, nil
+		}
+		if ev.depth >= maxDepth {
+			o.Status, o.Reason = "suppressed", "too many chained engine events"
+			return o, nil, nil
+		}
+		return o, &Event{ID: ev.key + "/" + t.Name + "/emit", Type: a.Event, Time: now, Customer: p.ID,
+			Channel: "engine", Data: data, depth: ev.depth + 1}, nil
+	case string(lang.ActionIssueCoupon):
+		c := prog.Campaigns[a.Campaign]
+		// The code is drawn only once the message may go out, so a customer who cannot be
+		// reached does not use up a code.
+		draw := func() (string, string, error) {
+			switch {
+			case c.Code != "":
+				return c.Code, "", nil
+			case c.Codes == nil:
+				return "", "campaign " + c.Name + " has no code", nil
+			case st == nil:
+				return "", "", nil
+			}
+			idx, full, err := st.tx.AllocateCode(c.Name, c.Codes.Count, p.ID, key)
+			if err != nil || full {
+				return "", fmt.Sprintf("campaign %s has given out all %d codes", c.Name, c.Codes.Count), err
+			}
+			e.metrics.codes.WithLabelValues(c.Name).Inc()
+			return prog.codeList(c)[idx], "", nil
+		}
+		if a.Msg == nil {
+			code, reason, err := draw()
+			o.Code, o.Status, o.Reason = code, "issued", reason
+			if reason != "" {
+				o.Status = "suppressed"
+			} else if st == nil {
+				o.Status = "would_issue"
+			}
+			return o, nil, err
+		}
+		return e.send(st, prog, p, vars, t.Name, a.Msg, key, o, now, draw)
+	}
+	if a.Msg == nil {
+		return o, nil, nil
+	}
+	return e.send(st, prog, p, vars, t.Name, a.Msg, key, o, now, nil)
+}
+
+// send renders a message and queues it, after the delivery rules: an address on the channel,
+// consent, the frequency cap; quiet hours hold it. In a dry run it reports what would happen.
+// draw, when set, gives the coupon code the message carries, once the rules let it go out.
+func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]any, trigger string, m *rules.CMessage, key string, o Outcome, now time.Time, draw func() (string, string, error)) (Outcome, *Event, error) {
+	o.Via, o.Key = m.Via, key
+	item := &OutboxItem{Key: key, Customer: p.ID, Name: "trigger." + trigger, Via: m.Via, Status: StatusPending, NextAt: now, CreatedAt: now}
+	o.Status, o.Reason = e.gate(prog, p, m.Via, now, item)
+	o.To = item.To
+	if (o.Status == "queued" || o.Status == "held") && draw != nil {
+		code, reason, err := draw()
+		if err != nil {
+			return o, nil, err
+		}
+		if reason != "" {
+			o.Status, o.Reason = "suppressed", reason
+		}
+		o.Code = code
+		vars["code"] = code
+		defer func() { vars["code"] = "" }()
+	}
+	if o.Status == "queued" || o.Status == "held" {
+		if err := e.render(prog, vars, trigger, m, &o); err != nil {
+			o.Status, o.Reason = "suppressed", "rule error: "+err.Error()
+		}
+	}
+	item.Subject, item.Text = o.Subject, o.Text
+	if st == nil {
+		if o.Status == "queued" || o.Status == "held" {
+			o.Status = "would_send"
+		}
+		return o, nil, nil
+	}
+	if o.Status == "queued" || o.Status == "held" {
+		p.Sent = append(p.Sent, Sent{Channel: channelOf(m.Via), At: now})
+		pruneSent(p, prog, now)
+	}
+	item.Status, item.Reason = outboxStatus(o.Status), o.Reason
+	if _, err := st.tx.EnqueueOutbox(item); err != nil {
+		return o, nil, err
+	}
+	if item.Status == StatusPending {
+		st.delivered = true
+	}
+	e.metrics.outcomes.WithLabelValues(o.Status).Inc()
+	return o, nil, nil
+}
+
+// render fills the outcome's text and subject from the first matching variant, or the message.
+func (e *Engine) render(prog *program, vars map[string]any, trigger string, m *rules.CMessage, o *Outcome) error {
+	tmpl, subj := m.Template, m.Subject
+	for _, v := range m.Variants {
+		ok, err := v.When.EvalBool(vars)
+		if err != nil {
+			e.celError("trigger."+trigger+".variant."+v.Name, err)
+			continue
+		}
+		if ok {
+			o.Variant, tmpl = v.Name, v.Template
+			if v.Subject != nil {
+				subj = v.Subject
+			}
+			break
+		}
+	}
+	text, err := tmpl.Render(vars)
+	if err != nil {
+		e.celError("trigger."+trigger+".template", err)
+		return err
+	}
+	o.Text = text
+	if subj != nil {
+		if o.Subject, err = subj.Render(vars); err != nil {
+			e.celError("trigger."+trigger+".subject", err)
+			return err
+		}
+	}
+	return nil
+}
+
+func outboxStatus(s string) string {
+	switch s {
+	case "queued", "held":
+		return StatusPending
+	case "dead":
+		return StatusDead
+	}
+	return StatusSuppressed
+}
+
+// gate applies the delivery rules to a message for a customer, filling the recipient.
+func (e *Engine) gate(prog *program, p *Profile, via string, now time.Time, item *OutboxItem) (status, reason string) {
+	sender, ok := e.opts.Senders[via]
+	if !ok {
+		return "dead", "provider " + via + " is not configured on this server"
+	}
+	ms := sender.Messaging()
+	for _, id := range e.graph.Identifiers(p.ID) {
+		if id.Type == ms.Address {
+			item.To = id.Value
+			break
+		}
+	}
+	if item.To == "" {
+		return "suppressed", "no " + ms.Address + " identifier to reach the customer on " + via
+	}
+	if ms.Consent != "" && !p.Consent[ms.Consent] {
+		return "suppressed", "no consent for " + ms.Consent
+	}
+	ch := channelOf(via)
+	for _, fc := range prog.FrequencyCaps {
+		if fc.Channel != "*" && fc.Channel != ch {
+			continue
+		}
+		n := 0
+		for _, s := range p.Sent {
+			if (fc.Channel == "*" || s.Channel == ch) && now.Sub(s.At) < fc.Per {
+				n++
+			}
+		}
+		if n >= fc.Max {
+			return "suppressed", fmt.Sprintf("frequency cap: %d messages on %s in %s", fc.Max, fc.Channel, lang.FormatDuration(fc.Per))
+		}
+	}
+	if q := prog.QuietHours; q != nil {
+		if in, _ := lang.InDailyWindow(now, q.From, q.Until, q.Timezone); in {
+			item.NextAt = quietEnd(now, q)
+			return "held", "quiet hours until " + item.NextAt.In(prog.Location).Format("2006-01-02 15:04 MST")
+		}
+	}
+	return "queued", ""
+}
+
+// quietEnd is when the quiet hours that contain t end.
+func quietEnd(t time.Time, q *rules.QuietHours) time.Time {
+	loc, err := time.LoadLocation(q.Timezone)
+	if err != nil {
+		loc = time.UTC
+	}
+	lt := t.In(loc)
+	var h, m int
+	fmt.Sscanf(q.Until, "%d:%d", &h, &m)
+	end := time.Date(lt.Year(), lt.Month(), lt.Day(), h, m, 0, 0, loc)
+	if !end.After(lt) {
+		end = end.AddDate(0, 0, 1)
+	}
+	return end.UTC()
+}
+
+// channelOf is the provider type of "TYPE.NAME": frequency caps count per channel type.
+func channelOf(via string) string {
+	t, _, _ := strings.Cut(via, ".")
+	return t
+}
+
+// pruneSent forgets sends older than the longest cap.
+func pruneSent(p *Profile, prog *program, now time.Time) {
+	var longest time.Duration
+	for _, fc := range prog.FrequencyCaps {
+		longest = max(longest, fc.Per)
+	}
+	n := 0
+	for _, s := range p.Sent {
+		if now.Sub(s.At) < longest {
+			p.Sent[n] = s
+			n++
+		}
+	}
+	p.Sent = p.Sent[:n]
+}

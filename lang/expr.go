@@ -43,13 +43,23 @@ func (e *Expr) OutputType() *cel.Type { return e.ast.OutputType() }
 // Program returns the evaluable program, planning it once.
 func (e *Expr) Program() (cel.Program, error) {
 	e.once.Do(func() {
-		e.prg, e.prgErr = e.env.Program(e.ast,
-			cel.CostLimit(e.costLimit),
-			cel.InterruptCheckFrequency(100),
-			cel.EvalOptions(cel.OptOptimize),
-		)
+		opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+		if !e.WithinCostLimit() {
+			opts = append(opts, cel.CostLimit(e.costLimit), cel.InterruptCheckFrequency(100))
+		}
+		e.prg, e.prgErr = e.env.Program(e.ast, opts...)
 	})
 	return e.prg, e.prgErr
+}
+
+// WithinCostLimit reports whether the expression's worst-case cost, estimated from its types
+// with the same cost model the runtime tracker charges, is within the cost limit. Such a
+// program cannot exceed the limit on any input, so it runs without the tracker, which would
+// otherwise cost about as much as the evaluation itself; any expression whose cost depends on
+// the size of its input (a list, a string, a comprehension) keeps the tracker.
+func (e *Expr) WithinCostLimit() bool {
+	est, err := e.env.EstimateCost(e.ast, nil)
+	return err == nil && est.Max <= e.costLimit
 }
 
 // Eval evaluates the expression with vars (a map[string]any or a cel activation).

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/planner/plans"
 )
 
@@ -79,33 +80,6 @@ func policySubjects(cfg *lang.Config, kind string) []policySubject {
 
 // CampaignValue is a campaign as the CEL value policies and message templates see.
 func CampaignValue(c *lang.Campaign) map[string]any {
-	var channels, msgChannels []any
-	for _, ch := range c.Channels {
-		channels = append(channels, ch.String())
-	}
-	for _, m := range c.Messages {
-		msgChannels = append(msgChannels, m.Via.String())
-	}
-	v := map[string]any{
-		"name": c.Name, "description": c.Description, "audience": c.Audience,
-		"channels": channels, "message_channels": msgChannels,
-	}
-	if cu := c.Coupon; cu != nil {
-		coupon := map[string]any{
-			"title": cu.Title, "percent": cu.Percent, "amount": cu.Amount, "currency": cu.Currency,
-			"min_total": cu.MinTotal, "code": cu.Code, "per_customer": int64(cu.PerCustomer),
-			"total_limit": int64(cu.TotalLimit),
-		}
-		if cu.Codes != nil {
-			coupon["code_pattern"], coupon["code_count"] = cu.Codes.Pattern, int64(cu.Codes.Count)
-		}
-		if !cu.ValidFrom.IsZero() {
-			coupon["valid_from"] = cu.ValidFrom
-		}
-		if !cu.ValidUntil.IsZero() {
-			coupon["valid_until"] = cu.ValidUntil
-		}
-		v["coupon"] = coupon
-	}
-	return v
+	bc := rules.CampaignOf(c, "")
+	return bc.Value()
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/musubi-hq/musubi/lang"
 )
@@ -118,18 +119,25 @@ type Variant struct {
 	Template string `json:"template"`
 }
 
-// Campaign is what the engine needs of a campaign: its audience and the codes it hands out.
+// Campaign is what the engine needs of a campaign: its offer, its audience, the codes it
+// hands out and the messages it broadcasts to the audience while it runs.
 type Campaign struct {
-	Name     string    `json:"name"`
-	Audience string    `json:"audience,omitempty"`
-	Code     string    `json:"code,omitempty"` // shared code
-	Codes    *CodePool `json:"codes,omitempty"`
-	MinTotal int64     `json:"min_total,omitempty"`
-	Currency string    `json:"currency,omitempty"`
-	Percent  float64   `json:"percent,omitempty"`
-	Amount   int64     `json:"amount,omitempty"`
-	From     string    `json:"valid_from,omitempty"` // RFC 3339
-	Until    string    `json:"valid_until,omitempty"`
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Audience    string    `json:"audience,omitempty"`
+	Channels    []string  `json:"channels,omitempty"` // "TYPE.NAME" of every checkout
+	Title       string    `json:"title,omitempty"`
+	Code        string    `json:"code,omitempty"` // shared code
+	Codes       *CodePool `json:"codes,omitempty"`
+	MinTotal    int64     `json:"min_total,omitempty"`
+	Currency    string    `json:"currency,omitempty"`
+	Percent     float64   `json:"percent,omitempty"`
+	Amount      int64     `json:"amount,omitempty"`
+	PerCustomer int       `json:"per_customer,omitempty"`
+	TotalLimit  int       `json:"total_limit,omitempty"`
+	From        string    `json:"valid_from,omitempty"` // RFC 3339
+	Until       string    `json:"valid_until,omitempty"`
+	Messages    []Message `json:"messages,omitempty"`
 }
 
 // CodePool is a campaign's unique codes: the same generator and seed as every channel's pool.
@@ -224,18 +232,9 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 	}
 	for _, n := range lang.Sorted(cfg.Campaigns) {
 		c := cfg.Campaigns[n]
-		bc := Campaign{Name: n, Audience: c.Audience}
-		if cu := c.Coupon; cu != nil {
-			bc.Code, bc.MinTotal, bc.Currency, bc.Percent, bc.Amount = cu.Code, cu.MinTotal, cu.Currency, cu.Percent, cu.Amount
-			if !cu.ValidFrom.IsZero() {
-				bc.From = cu.ValidFrom.Format("2006-01-02T15:04:05Z07:00")
-			}
-			if !cu.ValidUntil.IsZero() {
-				bc.Until = cu.ValidUntil.Format("2006-01-02T15:04:05Z07:00")
-			}
-			if cu.Codes != nil && used[n] {
-				bc.Codes = &CodePool{Pattern: cu.Codes.Pattern, Charset: cu.Codes.Charset, Count: cu.Codes.Count, Seed: seeds[n]}
-			}
+		bc := CampaignOf(c, seeds[n])
+		if !used[n] && (bc.Audience == "" || len(bc.Messages) == 0) {
+			bc.Codes = nil // no trigger draws codes and no broadcast hands them out
 		}
 		b.Campaigns = append(b.Campaigns, bc)
 	}
@@ -251,6 +250,65 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 		b.Delivery.FrequencyCaps = append(b.Delivery.FrequencyCaps, FrequencyCap{Channel: f.Channel, Max: f.Max, Per: lang.FormatDuration(f.Per)})
 	}
 	return b
+}
+
+// CampaignOf is a campaign as the engine and CEL see it; seed is its code pool's seed.
+func CampaignOf(c *lang.Campaign, seed string) Campaign {
+	bc := Campaign{Name: c.Name, Description: c.Description, Audience: c.Audience}
+	for _, ch := range c.Channels {
+		bc.Channels = append(bc.Channels, ch.String())
+	}
+	for _, m := range c.Messages {
+		bc.Messages = append(bc.Messages, *message(m))
+	}
+	if cu := c.Coupon; cu != nil {
+		bc.Title, bc.Code, bc.MinTotal, bc.Currency = cu.Title, cu.Code, cu.MinTotal, cu.Currency
+		bc.Percent, bc.Amount, bc.PerCustomer, bc.TotalLimit = cu.Percent, cu.Amount, cu.PerCustomer, cu.TotalLimit
+		if !cu.ValidFrom.IsZero() {
+			bc.From = cu.ValidFrom.Format(time.RFC3339)
+		}
+		if !cu.ValidUntil.IsZero() {
+			bc.Until = cu.ValidUntil.Format(time.RFC3339)
+		}
+		if cu.Codes != nil {
+			bc.Codes = &CodePool{Pattern: cu.Codes.Pattern, Charset: cu.Codes.Charset, Count: cu.Codes.Count, Seed: seed}
+		}
+	}
+	return bc
+}
+
+// Value is the campaign as the CEL value `campaign` that policies and message templates see.
+func (c *Campaign) Value() map[string]any {
+	channels := make([]any, 0, len(c.Channels))
+	for _, ch := range c.Channels {
+		channels = append(channels, ch)
+	}
+	msgChannels := make([]any, 0, len(c.Messages))
+	for _, m := range c.Messages {
+		msgChannels = append(msgChannels, m.Via)
+	}
+	v := map[string]any{
+		"name": c.Name, "description": c.Description, "audience": c.Audience,
+		"channels": channels, "message_channels": msgChannels,
+	}
+	if c.Currency == "" { // no coupon
+		return v
+	}
+	coupon := map[string]any{
+		"title": c.Title, "percent": c.Percent, "amount": c.Amount, "currency": c.Currency,
+		"min_total": c.MinTotal, "code": c.Code, "per_customer": int64(c.PerCustomer),
+		"total_limit": int64(c.TotalLimit),
+	}
+	if c.Codes != nil {
+		coupon["code_pattern"], coupon["code_count"] = c.Codes.Pattern, int64(c.Codes.Count)
+	}
+	for k, s := range map[string]string{"valid_from": c.From, "valid_until": c.Until} {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			coupon[k] = t
+		}
+	}
+	v["coupon"] = coupon
+	return v
 }
 
 func src(e *lang.Expr) string {

@@ -97,6 +97,14 @@ type CVariant struct {
 type CCampaign struct {
 	Campaign
 	From, Until time.Time
+	// Msgs are the compiled broadcast messages; Value is the CEL value `campaign` they see.
+	Msgs  []*CMessage
+	Value map[string]any
+}
+
+// Live reports whether the campaign runs at t: within its validity window, if it has one.
+func (c *CCampaign) Live(t time.Time) bool {
+	return (c.From.IsZero() || !t.Before(c.From)) && (c.Until.IsZero() || !t.After(c.Until))
 }
 
 // CFrequencyCap is a parsed frequency cap.
@@ -210,6 +218,17 @@ func Compile(b *Bundle) (*Program, error) {
 				return nil, fmt.Errorf("campaign.%s.valid_until: %w", c.Name, err)
 			}
 		}
+		if len(c.Messages) > 0 && c.Audience == "" {
+			return nil, fmt.Errorf("campaign.%s: a campaign's messages go to its audience, and it has none", c.Name)
+		}
+		for i, m := range c.Messages {
+			cm, err := compileMessage(schema.Campaign(), lang.CtxCampaign, fmt.Sprintf("campaign.%s.message[%d]", c.Name, i), &m, cost)
+			if err != nil {
+				return nil, err
+			}
+			cc.Msgs = append(cc.Msgs, cm)
+		}
+		cc.Value = c.Value()
 		p.Campaigns[c.Name] = cc
 	}
 	for _, t := range b.Triggers {
@@ -241,7 +260,7 @@ func Compile(b *Bundle) (*Program, error) {
 				}
 			}
 			if a.Message != nil {
-				if ca.Msg, err = compileMessage(env, an, a.Message, cost); err != nil {
+				if ca.Msg, err = compileMessage(env, lang.CtxTrigger, an, a.Message, cost); err != nil {
 					return nil, err
 				}
 			}
@@ -274,28 +293,28 @@ func Compile(b *Bundle) (*Program, error) {
 	return p, nil
 }
 
-func compileMessage(env *cel.Env, name string, m *Message, cost uint64) (*CMessage, error) {
+func compileMessage(env *cel.Env, ctx lang.Context, name string, m *Message, cost uint64) (*CMessage, error) {
 	cm := &CMessage{Via: m.Via}
 	var err error
-	if cm.Template, err = lang.CompileTemplate(env, lang.CtxTrigger, name+".template", m.Template, cost); err != nil {
+	if cm.Template, err = lang.CompileTemplate(env, ctx, name+".template", m.Template, cost); err != nil {
 		return nil, err
 	}
 	if m.Subject != "" {
-		if cm.Subject, err = lang.CompileTemplate(env, lang.CtxTrigger, name+".subject", m.Subject, cost); err != nil {
+		if cm.Subject, err = lang.CompileTemplate(env, ctx, name+".subject", m.Subject, cost); err != nil {
 			return nil, err
 		}
 	}
 	for _, v := range m.Variants {
 		vn := name + ".variant." + v.Name
 		cv := CVariant{Name: v.Name}
-		if cv.When, err = lang.CompileExpr(env, lang.CtxTrigger, vn+".when", v.When, types.BoolType, cost); err != nil {
+		if cv.When, err = lang.CompileExpr(env, ctx, vn+".when", v.When, types.BoolType, cost); err != nil {
 			return nil, err
 		}
-		if cv.Template, err = lang.CompileTemplate(env, lang.CtxTrigger, vn+".template", v.Template, cost); err != nil {
+		if cv.Template, err = lang.CompileTemplate(env, ctx, vn+".template", v.Template, cost); err != nil {
 			return nil, err
 		}
 		if v.Subject != "" {
-			if cv.Subject, err = lang.CompileTemplate(env, lang.CtxTrigger, vn+".subject", v.Subject, cost); err != nil {
+			if cv.Subject, err = lang.CompileTemplate(env, ctx, vn+".subject", v.Subject, cost); err != nil {
 				return nil, err
 			}
 		}

@@ -49,6 +49,13 @@ func TestQuickstartBundleCompilesWithTheSameHash(t *testing.T) {
 	if len(codes) != 500 || !strings.HasPrefix(codes[0], "SPR-") {
 		t.Errorf("codes: %d, first %q", len(codes), codes[0])
 	}
+	spring := p.Campaigns["spring"]
+	if len(spring.Msgs) != 1 || spring.Msgs[0].Via != "sandbox.line" || spring.Audience != "loyal_store" {
+		t.Errorf("spring broadcasts %d messages to %q", len(spring.Msgs), spring.Audience)
+	}
+	if c := spring.Value["coupon"].(map[string]any); c["percent"] != 10.0 || c["code_count"] != int64(500) {
+		t.Errorf("campaign value: %v", spring.Value)
+	}
 	// Same configuration, same seed: the same bytes.
 	if again := FromConfig(quickstart(t), map[string]string{"spring": "seed-1"}).Encode(); string(again) != string(enc) {
 		t.Error("the bundle is not deterministic")
@@ -67,6 +74,8 @@ func TestCompileErrorsNameTheRule(t *testing.T) {
 		{func(b *Bundle) { b.Triggers[1].Actions[0].Campaign = "autumn" }, `campaign "autumn" is not in the bundle`},
 		{func(b *Bundle) { b.Identity.Blocked[0].Patterns = []string{"("} }, "identity.blocked.email"},
 		{func(b *Bundle) { b.Delivery.FrequencyCaps[0].Per = "soon" }, "delivery.frequency_cap.sandbox.per"},
+		{func(b *Bundle) { b.Campaigns[0].Messages[0].Template = "{{ campaign.nope }}" }, "campaign.spring.message[0].template"},
+		{func(b *Bundle) { b.Campaigns[0].Audience = "" }, "campaign.spring: a campaign's messages go to its audience"},
 	}
 	for _, c := range cases {
 		b := FromConfig(quickstart(t), nil)

@@ -21,8 +21,10 @@ var (
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "backend", LabelNames: []string{"type"}}, {Type: "delivery"}},
 	}
 	deliverySchema = &hcl.BodySchema{
-		Blocks: []hcl.BlockHeaderSchema{{Type: "quiet_hours"}, {Type: "frequency_cap", LabelNames: []string{"channel"}}},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "quiet_hours"}, {Type: "frequency_cap", LabelNames: []string{"channel"}},
+			{Type: "send_rate", LabelNames: []string{"provider"}}},
 	}
+	sendRateSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "per_second", Required: true}}}
 	quietHoursSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "from", Required: true}, {Name: "until", Required: true}, {Name: "timezone"},
 	}}
@@ -200,6 +202,35 @@ func (l *loader) decodeDelivery(b *hcl.Block) {
 			if cap.Max > 0 && cap.Per > 0 {
 				d.FrequencyCaps = append(d.FrequencyCaps, cap)
 			}
+		case "send_rate":
+			sc := l.content(bb.Body, sendRateSchema)
+			r := SendRate{Provider: bb.Labels[0], Range: bb.DefRange}
+			if typ, name, ok := strings.Cut(r.Provider, "."); !ok || typ == "" || name == "" {
+				l.errorf(bb.LabelRanges[0].Ptr(), "Invalid send rate", "The label names one provider as TYPE.NAME, such as \"line.oa\".")
+				continue
+			}
+			if a := sc.Attributes["per_second"]; a != nil {
+				f, ok := l.number(a, "")
+				if !ok {
+					continue
+				}
+				if f <= 0 {
+					l.errorf(a.Expr.Range().Ptr(), "Invalid send rate", "per_second is how many messages a second may go out, above 0: 20, or 0.5 for one every 2 seconds.")
+					continue
+				}
+				r.PerSecond = f
+				d.SendRates = append(d.SendRates, r)
+			}
+		}
+	}
+}
+
+// checkSendRates makes sure each send_rate names a configured provider.
+func (l *loader) checkSendRates() {
+	for _, r := range l.cfg.Settings.Delivery.SendRates {
+		if l.cfg.Providers[r.Provider] == nil {
+			l.errorf(r.Range.Ptr(), "Unknown provider", "send_rate names provider %q, which is not configured%s",
+				r.Provider, didYouMean(r.Provider, Sorted(l.cfg.Providers)))
 		}
 	}
 }

@@ -71,6 +71,14 @@ type Backend struct {
 type Delivery struct {
 	QuietHours    *QuietHours
 	FrequencyCaps []FrequencyCap
+	SendRates     []SendRate
+}
+
+// SendRate paces the messages sent through one provider, below its system's rate limit.
+type SendRate struct {
+	Provider  string // "TYPE.NAME"
+	PerSecond float64
+	Range     hcl.Range
 }
 
 // QuietHours is a daily window in which messages are held, not dropped.

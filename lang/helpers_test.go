@@ -179,6 +179,9 @@ func deliveryString(d Delivery) string {
 	for _, c := range d.FrequencyCaps {
 		s += fmt.Sprintf(" cap(%s %d/%s)", c.Channel, c.Max, c.Per)
 	}
+	for _, r := range d.SendRates {
+		s += fmt.Sprintf(" rate(%s %g/s)", r.Provider, r.PerSecond)
+	}
 	return s
 }
 

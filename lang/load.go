@@ -130,6 +130,7 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l.decodeVariables()
 	l.decodeLocals()
 	l.decodeBlocks()
+	l.checkSendRates()
 	l.buildSchema()
 	l.compileAll()
 	l.checkCycles()

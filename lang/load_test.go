@@ -22,7 +22,7 @@ func TestQuickstartLoads(t *testing.T) {
 	if got := Sorted(cfg.Files); !slices.Equal(got, []string{"audience.hcl", "campaigns.hcl", "identity.hcl", "main.hcl", "policies.hcl", "triggers.hcl"}) {
 		t.Errorf("files = %v", got)
 	}
-	if got := Sorted(cfg.Providers); !slices.Equal(got, []string{"sandbox.ec", "sandbox.line", "sandbox.pos"}) {
+	if got := Sorted(cfg.Providers); !slices.Equal(got, []string{"engine.main", "sandbox.ec", "sandbox.line", "sandbox.pos"}) {
 		t.Errorf("providers = %v", got)
 	}
 	spring := cfg.Campaigns["spring"]
@@ -271,6 +271,16 @@ func TestDiagnostics(t *testing.T) {
 			name:  "CEL type error in a heredoc",
 			files: []string{"main.hcl", visits + "segment \"a\" {\n  condition = <<-EOT\n    customer.consent.line &&\n      customer.traits.visits > \"3\"\n  EOT\n}\n"},
 			want:  []string{"main.hcl:8:30: CEL type error: found no matching overload for '_>_' applied to '(int, string)'"},
+		},
+		{
+			name: "send rates",
+			files: []string{"main.hcl", providers + "musubi {\n  delivery {\n    send_rate \"line.o\" {\n      per_second = 10\n    }\n" +
+				"    send_rate \"line\" {\n      per_second = 10\n    }\n    send_rate \"line.oa\" {\n      per_second = 0\n    }\n  }\n}\n"},
+			want: []string{
+				`main.hcl:5:5: Unknown provider: send_rate names provider "line.o", which is not configured. Did you mean "line.oa"?`,
+				`main.hcl:8:15: Invalid send rate: The label names one provider as TYPE.NAME, such as "line.oa".`,
+				`main.hcl:12:20: Invalid send rate: per_second is how many messages a second may go out, above 0`,
+			},
 		},
 		{
 			name:  "CEL misspelt field",

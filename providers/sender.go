@@ -20,6 +20,11 @@ type MessagingSupport struct {
 	// Consent is the consent channel that must be true before a send: line, email, sms, push.
 	// Empty means the channel needs no consent (a webhook to the retailer's own system).
 	Consent string
+	// Rate is the most sends a second the system takes from one account, where its API
+	// documents one (LINE: 2,000 pushes a second a channel); 0 when it publishes none. The
+	// engine paces every send through the provider below it, and a `send_rate` of the
+	// delivery block lowers it.
+	Rate float64
 }
 
 // SendRequest is one message to one recipient.

@@ -152,6 +152,13 @@ type CodePool struct {
 type Delivery struct {
 	QuietHours    *QuietHours    `json:"quiet_hours,omitempty"`
 	FrequencyCaps []FrequencyCap `json:"frequency_caps,omitempty"`
+	SendRates     []SendRate     `json:"send_rates,omitempty"`
+}
+
+// SendRate paces the sends of one provider ("TYPE.NAME").
+type SendRate struct {
+	Provider  string  `json:"provider"`
+	PerSecond float64 `json:"per_second"`
 }
 
 // QuietHours is a daily window in which messages are held.
@@ -248,6 +255,9 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 	}
 	for _, f := range d.FrequencyCaps {
 		b.Delivery.FrequencyCaps = append(b.Delivery.FrequencyCaps, FrequencyCap{Channel: f.Channel, Max: f.Max, Per: lang.FormatDuration(f.Per)})
+	}
+	for _, r := range d.SendRates {
+		b.Delivery.SendRates = append(b.Delivery.SendRates, SendRate{Provider: r.Provider, PerSecond: r.PerSecond})
 	}
 	return b
 }

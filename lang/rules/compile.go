@@ -31,7 +31,9 @@ type Program struct {
 	BlockedPatterns   map[string][]*regexp.Regexp
 	QuietHours        *QuietHours
 	FrequencyCaps     []CFrequencyCap
-	Location          *time.Location
+	// SendRates are the configured sends per second, by provider "TYPE.NAME".
+	SendRates map[string]float64
+	Location  *time.Location
 }
 
 // Limit is a parsed identity limit.
@@ -289,6 +291,13 @@ func Compile(b *Bundle) (*Program, error) {
 			return nil, fmt.Errorf("delivery.frequency_cap.%s.per: %w", f.Channel, err)
 		}
 		p.FrequencyCaps = append(p.FrequencyCaps, CFrequencyCap{Channel: f.Channel, Max: f.Max, Per: per})
+	}
+	p.SendRates = map[string]float64{}
+	for _, r := range b.Delivery.SendRates {
+		if r.PerSecond <= 0 {
+			return nil, fmt.Errorf("delivery.send_rate.%s.per_second: %g is not above 0", r.Provider, r.PerSecond)
+		}
+		p.SendRates[r.Provider] = r.PerSecond
 	}
 	return p, nil
 }

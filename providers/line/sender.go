@@ -19,7 +19,7 @@ func invalid(format string, args ...any) error {
 
 // Messaging says how LINE reaches customers: by LINE user ID, with consent to LINE messages.
 func (p *Provider) Messaging() providers.MessagingSupport {
-	return providers.MessagingSupport{Address: "line_user", Consent: "line"}
+	return providers.MessagingSupport{Address: "line_user", Consent: "line", Rate: PushRate}
 }
 
 // Send pushes a text to one user. The request carries X-Line-Retry-Key, a UUIDv5 of the

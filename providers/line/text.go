@@ -13,6 +13,8 @@ const (
 	MaxMessages = 5
 	// MaxMulticast is the most users one multicast reaches.
 	MaxMulticast = 500
+	// PushRate is LINE's rate limit of the push endpoint: 2,000 requests a second a channel.
+	PushRate = 2000
 	// MaxAudienceUpload is the most user IDs one audience upload carries.
 	MaxAudienceUpload = 10_000
 	// MaxAudienceName is the longest audience group name, in characters.

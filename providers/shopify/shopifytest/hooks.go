@@ -1,0 +1,478 @@
+package shopifytest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/shopify"
+	"github.com/musubi-hq/musubi/providers/signature"
+)
+
+// Tamper changes one canonical attribute of a resource behind the provider's back, as a
+// merchant in the Shopify admin (or another app) would. IDs are the provider's resource IDs.
+// Coupons take title, percent, amount, min_total (minor units), code, per_customer,
+// usage_limit, starts_at, ends_at, combines_with (comma-separated classes) and audience (a
+// segment ID, "" for everyone); a code pool takes count, keeping that many of the discount's
+// codes after its first; audiences take description (renames the segment) and segment
+// (rewrites its query); subscriptions take endpoint (keeping Musubi's query parameters) and
+// topics (the Shopify topics to keep, comma-separated).
+func (s *Server) Tamper(kind providers.Kind, id, attr string, value any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	str := fmt.Sprint(value)
+	if list, ok := value.([]string); ok {
+		str = strings.Join(list, ",")
+	}
+	switch kind {
+	case providers.KindCoupon:
+		d := s.discountByGID(id)
+		if d == nil {
+			return fmt.Errorf("no code discount %s", id)
+		}
+		d.updated = s.clock()
+		return s.tamperDiscount(d, attr, str)
+	case providers.KindCodePool:
+		discountID, _, ok := shopify.ParsePoolID(id)
+		d := s.discountByGID(discountID)
+		if !ok || d == nil {
+			return fmt.Errorf("no code pool %s", id)
+		}
+		if attr != "count" {
+			return fmt.Errorf("a code pool holds no %s the admin can change", attr)
+		}
+		n, err := strconv.Atoi(str)
+		if err != nil || n < 0 {
+			return fmt.Errorf("count takes a whole number, not %q", str)
+		}
+		for len(d.codes) > n+1 {
+			s.removeCode(d.codes[len(d.codes)-1])
+		}
+		return nil
+	case providers.KindAudience:
+		sg := s.segmentByGID(id)
+		if sg == nil {
+			return fmt.Errorf("no segment %s", id)
+		}
+		switch attr {
+		case "description", "name":
+			sg.name = str
+		case "segment":
+			sg.query = shopify.SegmentQuery(str)
+		default:
+			return fmt.Errorf("a segment holds no %s", attr)
+		}
+		sg.edited = s.clock()
+		return nil
+	case providers.KindSubscription:
+		whs := s.webhooksOf(id)
+		if len(whs) == 0 {
+			return fmt.Errorf("no webhook subscriptions %s", id)
+		}
+		switch attr {
+		case "endpoint":
+			to, err := url.Parse(str)
+			if err != nil {
+				return err
+			}
+			for _, wh := range whs {
+				u, _ := url.Parse(wh.uri)
+				u.Scheme, u.Host, u.Path = to.Scheme, to.Host, to.Path
+				wh.uri, wh.updated = u.String(), s.clock()
+			}
+		case "topics":
+			keep := strings.Split(str, ",")
+			for _, wh := range whs {
+				if !slices.Contains(keep, wh.topic) {
+					delete(s.webhooks, wh.id)
+				}
+			}
+		default:
+			return fmt.Errorf("a webhook subscription holds no %s", attr)
+		}
+		return nil
+	}
+	return fmt.Errorf("Shopify holds no %s", kind)
+}
+
+func (s *Server) tamperDiscount(d *discount, attr, str string) error {
+	num := func() (int64, error) {
+		n, err := strconv.ParseInt(str, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s takes an integer, not %q", attr, str)
+		}
+		return n, nil
+	}
+	at := func() (*time.Time, error) {
+		if str == "" {
+			return nil, nil
+		}
+		t, err := time.Parse(time.RFC3339, str)
+		if err != nil {
+			return nil, fmt.Errorf("%s takes an RFC 3339 time, not %q", attr, str)
+		}
+		return &t, nil
+	}
+	switch attr {
+	case "title":
+		d.title = str
+	case "percent":
+		f, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			return fmt.Errorf("percent takes a number, not %q", str)
+		}
+		f /= 100
+		d.percentage, d.amount = &f, ""
+	case "amount", "min_total":
+		n, err := num()
+		if err != nil {
+			return err
+		}
+		dec := shopify.FormatMinor(n, s.Currency)
+		if attr == "amount" {
+			d.percentage, d.amount = nil, dec
+		} else if n == 0 {
+			d.minSubtotal = ""
+		} else {
+			d.minSubtotal = dec
+		}
+	case "code":
+		if len(d.codes) == 0 {
+			return fmt.Errorf("discount %d has no code", d.id)
+		}
+		if _, taken := s.codes[strings.ToLower(str)]; taken {
+			return fmt.Errorf("code %s is taken", str)
+		}
+		c := d.codes[0]
+		delete(s.codes, strings.ToLower(c.code))
+		c.code = str
+		s.codes[strings.ToLower(str)] = c
+	case "per_customer":
+		d.once = str != "0" && str != ""
+	case "usage_limit":
+		n, err := num()
+		if err != nil {
+			return err
+		}
+		d.usageLimit = nil
+		if n > 0 {
+			d.usageLimit = &n
+		}
+	case "starts_at":
+		t, err := at()
+		if err != nil || t == nil {
+			return fmt.Errorf("starts_at takes an RFC 3339 time, not %q", str)
+		}
+		d.startsAt = *t
+	case "ends_at":
+		t, err := at()
+		if err != nil {
+			return err
+		}
+		d.endsAt = t
+	case "combines_with":
+		d.combines = map[string]bool{}
+		for _, c := range strings.Split(str, ",") {
+			if c != "" {
+				d.combines[c+"Discounts"] = true
+			}
+		}
+	case "audience":
+		if str == "" {
+			d.context, d.segments = "all", nil
+			return nil
+		}
+		sg := s.segmentByGID(str)
+		if sg == nil {
+			return fmt.Errorf("no segment %s", str)
+		}
+		d.context, d.segments = "segments", []int64{sg.id}
+	default:
+		return fmt.Errorf("a code discount holds no %s", attr)
+	}
+	return nil
+}
+
+func (s *Server) segmentByGID(id string) *segment {
+	typ, n, ok := parseGID(id)
+	if !ok || typ != "Segment" {
+		return nil
+	}
+	return s.segments[n]
+}
+
+// webhooksOf returns the subscriptions of a subscription resource: those whose URI carries
+// its marker.
+func (s *Server) webhooksOf(id string) []*webhook {
+	marker, ok := shopify.ParseSubscriptionID(id)
+	if !ok {
+		return nil
+	}
+	var out []*webhook
+	for _, wid := range sortedIDs(s.webhooks) {
+		wh := s.webhooks[wid]
+		if _, _, m, ok := shopify.ParseSubscriptionURI(wh.uri); ok && m == marker {
+			out = append(out, wh)
+		}
+	}
+	return out
+}
+
+// Remove deletes a resource behind the provider's back. Removing a code pool deletes its
+// metafield and every code of the discount but the first.
+func (s *Server) Remove(kind providers.Kind, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch kind {
+	case providers.KindCoupon:
+		d := s.discountByGID(id)
+		if d == nil {
+			return fmt.Errorf("no code discount %s", id)
+		}
+		s.deleteDiscount(d)
+	case providers.KindCodePool:
+		discountID, marker, ok := shopify.ParsePoolID(id)
+		d := s.discountByGID(discountID)
+		if !ok || d == nil {
+			return fmt.Errorf("no code pool %s", id)
+		}
+		d.metafields = slices.DeleteFunc(d.metafields, func(m *metafield) bool {
+			return m.namespace == shopify.MetafieldNamespace && m.key == shopify.PoolKey(marker)
+		})
+		for len(d.codes) > 1 {
+			s.removeCode(d.codes[len(d.codes)-1])
+		}
+	case providers.KindAudience:
+		sg := s.segmentByGID(id)
+		if sg == nil {
+			return fmt.Errorf("no segment %s", id)
+		}
+		delete(s.segments, sg.id)
+	case providers.KindSubscription:
+		whs := s.webhooksOf(id)
+		if len(whs) == 0 {
+			return fmt.Errorf("no webhook subscriptions %s", id)
+		}
+		for _, wh := range whs {
+			delete(s.webhooks, wh.id)
+		}
+	default:
+		return fmt.Errorf("Shopify holds no %s", kind)
+	}
+	return nil
+}
+
+// IDs lists the provider resource IDs of every object of a kind the server holds.
+func (s *Server) IDs(kind providers.Kind) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	switch kind {
+	case providers.KindCoupon:
+		for _, id := range sortedIDs(s.discounts) {
+			out = append(out, gid("DiscountCodeNode", id))
+		}
+	case providers.KindCodePool:
+		for _, id := range sortedIDs(s.discounts) {
+			for _, m := range s.discounts[id].metafields {
+				if marker, ok := strings.CutPrefix(m.key, "pool_"); ok && m.namespace == shopify.MetafieldNamespace {
+					out = append(out, shopify.PoolID(gid("DiscountCodeNode", id), marker))
+				}
+			}
+		}
+	case providers.KindAudience:
+		for _, id := range sortedIDs(s.segments) {
+			out = append(out, gid("Segment", id))
+		}
+	case providers.KindSubscription:
+		seen := map[string]bool{}
+		for _, id := range sortedIDs(s.webhooks) {
+			if _, _, m, ok := shopify.ParseSubscriptionURI(s.webhooks[id].uri); ok && !seen[m] {
+				seen[m] = true
+				out = append(out, shopify.SubscriptionID(m))
+			}
+		}
+	}
+	return out
+}
+
+// Objects describes every object the server holds, one line each, in creation order:
+// DISCOUNT, SEGMENT and WEBHOOK lines.
+func (s *Server) Objects() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, id := range sortedIDs(s.discounts) {
+		d := s.discounts[id]
+		value := ""
+		if d.percentage != nil {
+			value = strconv.FormatFloat(*d.percentage*100, 'f', -1, 64) + "%"
+		} else {
+			value = d.amount + " " + s.Currency
+		}
+		var code string
+		if len(d.codes) > 0 {
+			code = d.codes[0].code
+		}
+		line := fmt.Sprintf("DISCOUNT %s title=%q code=%s codes=%d value=%s", gid("DiscountCodeNode", id), d.title, code, len(d.codes), value)
+		if d.minSubtotal != "" {
+			line += " min=" + d.minSubtotal
+		}
+		line += fmt.Sprintf(" once=%v", d.once)
+		if d.usageLimit != nil {
+			line += fmt.Sprintf(" limit=%d", *d.usageLimit)
+		}
+		line += " starts=" + rfc3339(d.startsAt)
+		if d.endsAt != nil {
+			line += " ends=" + rfc3339(*d.endsAt)
+		}
+		var combines []string
+		for _, k := range []string{"orderDiscounts", "productDiscounts", "shippingDiscounts"} {
+			if d.combines[k] {
+				combines = append(combines, strings.TrimSuffix(k, "Discounts"))
+			}
+		}
+		line += " combines=" + strings.Join(combines, ",") + " context=" + d.context
+		for _, sg := range d.segments {
+			line += ":" + gid("Segment", sg)
+		}
+		pools := 0
+		for _, m := range d.metafields {
+			if strings.HasPrefix(m.key, "pool_") {
+				pools++
+			}
+		}
+		out = append(out, line+fmt.Sprintf(" pools=%d", pools))
+	}
+	for _, id := range sortedIDs(s.segments) {
+		sg := s.segments[id]
+		out = append(out, fmt.Sprintf("SEGMENT %s name=%q query=%q", gid("Segment", id), sg.name, sg.query))
+	}
+	for _, id := range sortedIDs(s.webhooks) {
+		wh := s.webhooks[id]
+		out = append(out, fmt.Sprintf("WEBHOOK %s topic=%s uri=%s", gid("WebhookSubscription", id), wh.topic, wh.uri))
+	}
+	return out
+}
+
+// Codes returns the codes of a discount, in the order they were added.
+func (s *Server) Codes(discountID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.discountByGID(discountID)
+	if d == nil {
+		return nil
+	}
+	out := make([]string, len(d.codes))
+	for i, c := range d.codes {
+		out[i] = c.code
+	}
+	return out
+}
+
+// Requests returns how many GraphQL requests the server received.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// WebhookHeaders returns the headers Shopify sends with a webhook of topic (e.g.
+// "orders/create") from this shop, signed with secret.
+func (s *Server) WebhookHeaders(secret, topic string, body []byte) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set(signature.ShopifyHeader, signature.SignShopify(secret, body))
+	h.Set("X-Shopify-Topic", topic)
+	h.Set("X-Shopify-Shop-Domain", s.Shop)
+	h.Set("X-Shopify-API-Version", shopify.APIVersion)
+	h.Set("X-Shopify-Webhook-Id", randomUUID())
+	h.Set("X-Shopify-Event-Id", randomUUID())
+	h.Set("X-Shopify-Triggered-At", s.Now().Format(time.RFC3339Nano))
+	return h
+}
+
+// Webhook builds the delivery Shopify would make of payload to the subscription of a topic
+// (a WebhookSubscriptionTopic such as ORDERS_CREATE): the body, its headers signed with the
+// app's Secret, and the subscription's URI. It is an error when no subscription has the topic.
+func (s *Server) Webhook(topic string, payload any) ([]byte, http.Header, string, error) {
+	s.mu.Lock()
+	uri := ""
+	for _, id := range sortedIDs(s.webhooks) {
+		if wh := s.webhooks[id]; wh.topic == topic {
+			uri = wh.uri
+			break
+		}
+	}
+	s.mu.Unlock()
+	if uri == "" {
+		return nil, nil, "", fmt.Errorf("no webhook subscription has the topic %s", topic)
+	}
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return body, s.WebhookHeaders(s.Secret, TopicHeader(topic), body), uri, nil
+}
+
+// TopicHeader is the X-Shopify-Topic of a WebhookSubscriptionTopic: ORDERS_CREATE is
+// orders/create.
+func TopicHeader(topic string) string {
+	return strings.Replace(strings.ToLower(topic), "_", "/", 1)
+}
+
+func randomUUID() string {
+	h := randomHex(16)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// AddCustomer registers a customer of the shop, as the storefront or the admin would, and
+// returns its GID.
+func (s *Server) AddCustomer(email string, tags ...string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &customer{id: s.nextID(), email: email, tags: tags}
+	s.customers[c.id] = c
+	return gid("Customer", c.id)
+}
+
+// CustomerTags returns a customer's tags, or nil when there is no such customer.
+func (s *Server) CustomerTags(id string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	typ, n, ok := parseGID(id)
+	if c := s.customers[n]; ok && typ == "Customer" && c != nil {
+		return slices.Clone(c.tags)
+	}
+	return nil
+}
+
+// Members returns the emails of the customers a segment's query selects, for the tag
+// queries Musubi writes (customer_tags CONTAINS 'TAG'), sorted.
+func (s *Server) Members(segmentID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sg := s.segmentByGID(segmentID)
+	if sg == nil {
+		return nil
+	}
+	tag, ok := strings.CutPrefix(sg.query, "customer_tags CONTAINS '")
+	tag, ok2 := strings.CutSuffix(tag, "'")
+	if !ok || !ok2 {
+		return nil
+	}
+	var out []string
+	for _, id := range sortedIDs(s.customers) {
+		c := s.customers[id]
+		if slices.ContainsFunc(c.tags, func(t string) bool { return strings.EqualFold(t, tag) }) {
+			out = append(out, c.email)
+		}
+	}
+	return out
+}

@@ -1,0 +1,266 @@
+package shopify
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// topicHooks maps the Musubi event types Shopify can deliver to the webhook topics that
+// carry them.
+var topicHooks = []struct {
+	topic string
+	hooks []string
+}{
+	{"account.linked", []string{"CUSTOMERS_CREATE", "CUSTOMERS_UPDATE"}},
+	{"cart.updated", []string{"CARTS_UPDATE"}},
+	{"purchase", []string{"ORDERS_CREATE"}},
+}
+
+func topicNames() []string {
+	out := make([]string, len(topicHooks))
+	for i, t := range topicHooks {
+		out[i] = t.topic
+	}
+	return out
+}
+
+// deliverable splits topics into those Shopify can deliver (sorted, once each) and the rest.
+func deliverable(topics []string) (ok, dropped []string) {
+	for _, t := range topics {
+		if slices.Contains(topicNames(), t) {
+			ok = append(ok, t)
+		} else {
+			dropped = append(dropped, t)
+		}
+	}
+	slices.Sort(ok)
+	return slices.Compact(ok), dropped
+}
+
+// hookTopics lists the webhook topics of Musubi topics, in order.
+func hookTopics(topics []string) []string {
+	var out []string
+	for _, th := range topicHooks {
+		if slices.Contains(topics, th.topic) {
+			out = append(out, th.hooks...)
+		}
+	}
+	return out
+}
+
+// topicsOf reads topics back: a topic whose webhook topics are all subscribed.
+func topicsOf(hooks []string) []string {
+	var out []string
+	for _, th := range topicHooks {
+		all := true
+		for _, h := range th.hooks {
+			all = all && slices.Contains(hooks, h)
+		}
+		if all {
+			out = append(out, th.topic)
+		}
+	}
+	return out
+}
+
+func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format string, args ...any)) providers.Diagnostics {
+	var warnings providers.Diagnostics
+	if s := a.String("source"); !nameRE.MatchString(s) {
+		bad("source", "source %q must be an identity_source name; it rides on the webhook URI", s)
+	}
+	ok, dropped := deliverable(a.Strings("topics"))
+	if len(ok) == 0 {
+		bad("topics", "Shopify sends none of the events %q; it delivers %s", a.Strings("topics"), strings.Join(topicNames(), ", "))
+	} else if len(dropped) > 0 {
+		warnings = append(warnings, providers.Diagnostic{Severity: providers.Warning, Attribute: "topics",
+			Summary: "Events Shopify does not send",
+			Detail:  fmt.Sprintf("Shopify sends no %s events; the subscriptions deliver %s only", strings.Join(dropped, ", "), strings.Join(ok, ", "))})
+	}
+	switch ep := p.endpoint(a); {
+	case ep == "":
+		bad("endpoint", "a Shopify webhook subscription needs a URI: set webhook_url on the provider")
+	default:
+		if err := checkHTTPS(ep); err != nil {
+			bad("endpoint", "%v", err)
+		}
+	}
+	return warnings
+}
+
+func (p *Provider) endpoint(a providers.Attrs) string {
+	if ep := a.String("endpoint"); ep != "" {
+		return ep
+	}
+	return p.webhookURL
+}
+
+// webhooksOf returns the subscriptions whose URI carries marker, from list or, when list is
+// nil, from a listing of the app's subscriptions.
+func (p *Provider) webhooksOf(ctx context.Context, marker string, list []WebhookSubscription) ([]WebhookSubscription, error) {
+	if list == nil {
+		var err error
+		if list, err = p.client.WebhookSubscriptions(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var out []WebhookSubscription
+	for _, wh := range list {
+		if _, _, m, ok := ParseSubscriptionURI(wh.URI); ok && m == marker {
+			out = append(out, wh)
+		}
+	}
+	return out, nil
+}
+
+// subscriptionAttrs reads an identity source's subscriptions back. Subscriptions pointed at
+// different URIs read as all of them, so the next apply points them back at one.
+func subscriptionAttrs(whs []WebhookSubscription) providers.Attrs {
+	a := providers.Attrs{}
+	var hooks, endpoints []string
+	for _, wh := range whs {
+		hooks = append(hooks, wh.Topic)
+		ep, source, _, _ := ParseSubscriptionURI(wh.URI)
+		if !slices.Contains(endpoints, ep) {
+			endpoints = append(endpoints, ep)
+		}
+		if a.String("source") == "" && source != "" {
+			a["source"] = source
+		}
+	}
+	slices.Sort(endpoints)
+	if len(endpoints) > 0 {
+		a["endpoint"] = strings.Join(endpoints, " ")
+	}
+	if t := topicsOf(hooks); len(t) > 0 {
+		a["topics"] = t
+	}
+	return a
+}
+
+// syncWebhooks makes the subscriptions of marker exactly those of topics at uri: it creates
+// the missing ones, points the others at uri, and deletes those of topics no longer wanted.
+// wrote says whether anything was created, for a create to report a partial failure.
+func (p *Provider) syncWebhooks(ctx context.Context, have []WebhookSubscription, topics []string, uri string) (wrote bool, err error) {
+	want := hookTopics(topics)
+	for _, wh := range have {
+		switch {
+		case !slices.Contains(want, wh.Topic):
+			if err := p.client.DeleteWebhook(ctx, wh.ID); err != nil {
+				return wrote, err
+			}
+		case wh.URI != uri:
+			if _, err := p.client.UpdateWebhook(ctx, wh.ID, uri); err != nil {
+				return wrote, err
+			}
+		}
+	}
+	for _, t := range want {
+		if slices.ContainsFunc(have, func(wh WebhookSubscription) bool { return wh.Topic == t }) {
+			continue
+		}
+		if _, err := p.client.CreateWebhook(ctx, t, uri); err != nil {
+			return wrote, err
+		}
+		wrote = true
+	}
+	return wrote, nil
+}
+
+func (p *Provider) createSubscription(ctx context.Context, req providers.CreateRequest) (string, providers.Attrs, error) {
+	a := req.Attributes
+	marker := Marker(req.IdempotencyKey)
+	have, err := p.webhooksOf(ctx, marker, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	topics, _ := deliverable(a.Strings("topics"))
+	uri := SubscriptionURI(p.endpoint(a), a.String("source"), marker)
+	id := SubscriptionID(marker)
+	wrote, err := p.syncWebhooks(ctx, have, topics, uri)
+	if err != nil {
+		if wrote || len(have) > 0 {
+			return "", nil, partial(err, "subscription "+id)
+		}
+		return "", nil, err
+	}
+	now, err := p.webhooksOf(ctx, marker, nil)
+	if err != nil {
+		return "", nil, partial(err, "subscription "+id)
+	}
+	return id, subscriptionAttrs(now), nil
+}
+
+func (p *Provider) readSubscriptions(ctx context.Context, reqs []providers.ReadRequest, idx []int, out []providers.ReadResponse) {
+	if len(idx) == 0 {
+		return
+	}
+	list, err := p.client.WebhookSubscriptions(ctx)
+	if list == nil {
+		list = []WebhookSubscription{}
+	}
+	for _, i := range idx {
+		if err != nil {
+			out[i].Diagnostics = p.failure("read failed", err)
+			continue
+		}
+		marker, ok := ParseSubscriptionID(reqs[i].ID)
+		var whs []WebhookSubscription
+		if ok {
+			whs, _ = p.webhooksOf(ctx, marker, list)
+		}
+		if len(whs) == 0 {
+			out[i] = providers.ReadResponse{}
+			continue
+		}
+		out[i] = providers.ReadResponse{Found: true, ID: reqs[i].ID, Attributes: subscriptionAttrs(whs)}
+	}
+}
+
+// updateSubscription changes topics, endpoint and source, unless the subscriptions changed in
+// Shopify since the plan.
+func (p *Provider) updateSubscription(ctx context.Context, req providers.UpdateRequest) (providers.Attrs, error) {
+	marker, ok := ParseSubscriptionID(req.ID)
+	if !ok {
+		return nil, notFound("%s is not a subscription ID", req.ID)
+	}
+	have, err := p.webhooksOf(ctx, marker, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(have) == 0 {
+		return nil, notFound("the webhook subscriptions %s no longer exist in Shopify", req.ID)
+	}
+	if err := changedSince(providers.KindSubscription, "webhook subscriptions", req.ID, req.Prior, subscriptionAttrs(have)); err != nil {
+		return nil, err
+	}
+	topics, _ := deliverable(req.Planned.Strings("topics"))
+	if _, err := p.syncWebhooks(ctx, have, topics, SubscriptionURI(p.endpoint(req.Planned), req.Planned.String("source"), marker)); err != nil {
+		return nil, err
+	}
+	now, err := p.webhooksOf(ctx, marker, nil)
+	if err != nil {
+		return nil, err
+	}
+	return subscriptionAttrs(now), nil
+}
+
+func (p *Provider) deleteSubscription(ctx context.Context, id string) error {
+	marker, ok := ParseSubscriptionID(id)
+	if !ok {
+		return nil
+	}
+	have, err := p.webhooksOf(ctx, marker, nil)
+	if err != nil {
+		return err
+	}
+	for _, wh := range have {
+		if err := p.client.DeleteWebhook(ctx, wh.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

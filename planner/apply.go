@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +53,9 @@ func (e *ApplyError) Error() string {
 		if i > 0 {
 			msg += "\n"
 		}
-		msg += fmt.Sprintf("%s: %s failed: %v", f.Address, f.Action, f.Err)
+		// Providers name the failed call in their own summary ("update failed: ..."): say it once.
+		failed := fmt.Sprintf("%s failed: ", f.Action)
+		msg += f.Address + ": " + failed + strings.TrimPrefix(f.Err.Error(), failed)
 	}
 	if e.Skipped > 0 {
 		msg += fmt.Sprintf("\n%d other change(s) were not started; everything done so far is saved in the state. Run plan again to see what is left.", e.Skipped)

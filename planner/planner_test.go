@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -26,10 +27,12 @@ type memProvider struct {
 	creates  int
 	failOn   int // fail the nth create (1-based) with an error, when > 0
 	failCode providers.ErrorCode
+	codeless bool                         // coupons apply to the audience, without codes
+	refs     map[string]map[string]string // the refs each object was created with
 }
 
 func newMem() *memProvider {
-	return &memProvider{objects: map[string]providers.Attrs{}, keys: map[string]string{}}
+	return &memProvider{objects: map[string]providers.Attrs{}, keys: map[string]string{}, refs: map[string]map[string]string{}}
 }
 
 func (m *memProvider) Schema(context.Context) providers.SchemaResponse {
@@ -37,8 +40,10 @@ func (m *memProvider) Schema(context.Context) providers.SchemaResponse {
 		Config: []providers.ConfigAttribute{{Name: "system", Type: providers.String}},
 		Kinds: map[providers.Kind]providers.KindSupport{
 			providers.KindCoupon: {Attributes: []string{"title", "discount_type", "percent", "amount", "currency", "min_total",
-				"code", "per_customer", "usage_limit", "starts_at", "ends_at", "timezone"}, ForceNew: []string{"code"}},
+				"code", "per_customer", "usage_limit", "starts_at", "ends_at", "timezone", "audience"}, ForceNew: []string{"code"},
+				Codeless: m.codeless},
 			providers.KindCodePool: {Attributes: []string{"coupon", "pattern", "charset", "count", "seed"}, ForceNew: []string{"coupon", "pattern", "seed", "charset"}},
+			providers.KindAudience: {Attributes: []string{"segment", "description"}},
 		},
 	}
 }
@@ -65,6 +70,7 @@ func (m *memProvider) Create(_ context.Context, r providers.CreateRequest) provi
 	id := fmt.Sprintf("obj_%d", m.next)
 	m.objects[id] = r.Attributes.Clone()
 	m.keys[r.IdempotencyKey] = id
+	m.refs[id] = r.Refs
 	return providers.CreateResponse{ID: id, Attributes: r.Attributes.Clone()}
 }
 func (m *memProvider) Read(_ context.Context, r providers.ReadRequest) providers.ReadResponse {
@@ -136,18 +142,19 @@ campaign "summer" {
 
 type fixture struct {
 	t       *testing.T
+	config  string
 	mems    map[string]*memProvider
 	backend *states.Local
 }
 
 func newFixture(t *testing.T) *fixture {
-	return &fixture{t: t, mems: map[string]*memProvider{"mem.ec": newMem(), "mem.pos": newMem()},
+	return &fixture{t: t, config: testConfig, mems: map[string]*memProvider{"mem.ec": newMem(), "mem.pos": newMem()},
 		backend: states.NewLocal(filepath.Join(t.TempDir(), "state.json"))}
 }
 
 func (f *fixture) plan(vars ...string) (*plans.Plan, *Host) {
 	f.t.Helper()
-	cfg, diags := lang.Load(fstest.MapFS{"main.hcl": {Data: []byte(testConfig)}}, ".", lang.LoadOptions{Vars: vars, Environ: func() []string { return nil }})
+	cfg, diags := lang.Load(fstest.MapFS{"main.hcl": {Data: []byte(f.config)}}, ".", lang.LoadOptions{Vars: vars, Environ: func() []string { return nil }})
 	if diags.HasErrors() {
 		f.t.Fatal(diags.Error())
 	}
@@ -198,6 +205,80 @@ func TestPlanApplyConverges(t *testing.T) {
 	}
 }
 
+// A register that takes no codes (a Square pricing rule) gets the campaign limited to its
+// audience on that provider instead of codes: no code pool there, the audience made first and
+// handed to the coupon. A coupon limited to its audience everywhere gets it on every channel.
+func TestCouponsLimitedToTheAudienceGetItOnTheirChannel(t *testing.T) {
+	f := newFixture(t)
+	f.mems["mem.pos"].codeless = true
+	f.config = `
+provider "mem" "ec" {}
+provider "mem" "pos" {}
+segment "regulars" {
+  condition = "customer.consent.line"
+}
+campaign "spring" {
+  coupon {
+    percent = 10
+    codes {
+      pattern = "SPR-####-####"
+      count   = 20
+    }
+  }
+  audience = segment.regulars
+  channels = [provider.mem.ec, provider.mem.pos]
+}
+campaign "members" {
+  coupon {
+    amount        = 500
+    code          = "MEMBERS"
+    audience_only = true
+  }
+  audience = segment.regulars
+  channels = [provider.mem.ec, provider.mem.pos]
+}
+`
+	p, host := f.plan()
+	var addrs []string
+	for _, c := range p.Changes {
+		addrs = append(addrs, c.Address)
+	}
+	want := []string{"campaign.members.coupon[mem.ec]", "campaign.members.coupon[mem.pos]", "campaign.spring.code_pool[mem.ec]",
+		"campaign.spring.coupon[mem.ec]", "campaign.spring.coupon[mem.pos]", "segment.regulars.audience[mem.ec]", "segment.regulars.audience[mem.pos]"}
+	if fmt.Sprint(addrs) != fmt.Sprint(want) {
+		t.Fatalf("plan:\n%v\nwant\n%v", addrs, want)
+	}
+	st, err := f.apply(p, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ addr, code, audience, provider string }{
+		{"campaign.spring.coupon[mem.pos]", "", "segment.regulars.audience[mem.pos]", "mem.pos"},
+		{"campaign.spring.coupon[mem.ec]", "", "", "mem.ec"},
+		{"campaign.members.coupon[mem.pos]", "", "segment.regulars.audience[mem.pos]", "mem.pos"},
+		{"campaign.members.coupon[mem.ec]", "MEMBERS", "segment.regulars.audience[mem.ec]", "mem.ec"},
+	} {
+		r := st.Find(c.addr)
+		if got := r.Attributes.String("code"); got != c.code {
+			t.Errorf("%s: code %q, want %q", c.addr, got, c.code)
+		}
+		refs := f.mems[c.provider].refs[r.ID]
+		if c.audience == "" {
+			if len(refs) != 0 || r.Attributes.String("audience") != "" {
+				t.Errorf("%s is limited to an audience: %v", c.addr, refs)
+			}
+			continue
+		}
+		aud := st.Find(c.audience)
+		if r.Attributes.String("audience") != "regulars" || refs["audience"] != aud.ID {
+			t.Errorf("%s: audience %q, refs %v; want regulars and %s", c.addr, r.Attributes.String("audience"), refs, aud.ID)
+		}
+	}
+	if p, _ := f.plan(); p.HasChanges() {
+		t.Fatalf("second plan has changes: %+v", p.Summary())
+	}
+}
+
 func TestVariableChangeUpdatesInPlace(t *testing.T) {
 	f := newFixture(t)
 	p, host := f.plan()
@@ -224,6 +305,9 @@ func TestFailureOnNthCreateKeepsWhatWasDone(t *testing.T) {
 	st, err := f.apply(p, host)
 	if err == nil {
 		t.Fatal("apply succeeded despite the failing create")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "]: create failed: unavailable (HTTP 500): injected") || strings.Count(msg, "create failed") != 1 {
+		t.Errorf("apply error %q, want the failed create named once", msg)
 	}
 	created := 0
 	for _, r := range st.Resources() {

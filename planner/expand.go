@@ -48,7 +48,9 @@ var couponAttrRanges = map[string]string{
 // becomes one coupon per channel, its codes one code pool per channel, its messages one
 // message per messaging provider plus the audience it goes to, each identity source a webhook
 // subscription. prior supplies values that must stay stable, such as a code pool's seed.
-func Expand(cfg *lang.Config, prior *states.State) []*Desired {
+// codeless reports the channels whose coupons take no codes (providers.KindSupport.Codeless);
+// nil when no provider is known.
+func Expand(cfg *lang.Config, prior *states.State, codeless func(provider string) bool) []*Desired {
 	var out []*Desired
 	seen := map[string]*Desired{}
 	seeds := map[string]string{} // code seed per campaign: pools and the rule bundle share it
@@ -94,7 +96,17 @@ func Expand(cfg *lang.Config, prior *states.State) []*Desired {
 			seeds[name] = seed
 			for _, ch := range c.Channels {
 				ca := addrs.Instance{Block: block, Kind: providers.KindCoupon, Provider: prov(ch)}
-				add(&Desired{Addr: ca, Attrs: couponAttrs(c), Range: c.Range, AttrRanges: ranges})
+				d := add(&Desired{Addr: ca, Attrs: couponAttrs(c), Range: c.Range, AttrRanges: ranges})
+				byAudience := c.Audience != "" && codeless != nil && codeless(ch.String())
+				if byAudience || (cu.AudienceOnly && c.Audience != "") {
+					// The coupon is limited to the audience, which must exist on the channel first.
+					d.Attrs["audience"] = c.Audience
+					d.Refs = map[string]addrs.Instance{"audience": audienceFor(c.Audience, ch)}
+				}
+				if byAudience {
+					delete(d.Attrs, "code")
+					continue
+				}
 				if cu.Codes != nil {
 					add(&Desired{
 						Addr: addrs.Instance{Block: block, Kind: providers.KindCodePool, Provider: prov(ch)},

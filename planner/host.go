@@ -204,6 +204,12 @@ func (hp *hosted) supports(k providers.Kind) bool {
 	return ok
 }
 
+// Codeless reports whether a provider's coupons take no codes (providers.KindSupport.Codeless).
+func (h *Host) Codeless(provider string) bool {
+	hp, ok := h.get(provider)
+	return ok && hp.schema.Kinds[providers.KindCoupon].Codeless
+}
+
 // supportedKinds lists the kinds a provider manages.
 func (hp *hosted) supportedKinds() []string {
 	var out []string

@@ -80,6 +80,12 @@ type KindSupport struct {
 	ForceNew []string
 	// Description says how the kind lands in the system ("a Shopify code discount").
 	Description string
+	// Codeless marks a coupon kind whose system takes no codes and instead applies the offer
+	// by itself to the campaign's audience, as a Square register applies a pricing rule to a
+	// customer group. Such a coupon is sent without its code and gets no code pool; it is
+	// limited to the audience on the same provider. A campaign without an audience keeps its
+	// codes, which the provider then refuses at plan time.
+	Codeless bool
 }
 
 // ConfigureRequest carries the provider block.

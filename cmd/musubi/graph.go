@@ -22,7 +22,7 @@ that declares them, with an arrow from each to what it needs. Render it with
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(a.out, planner.DOT(planner.Expand(cfg, states.New(""))))
+			fmt.Fprint(a.out, planner.DOT(planner.Expand(cfg, states.New(""), nil)))
 			return nil
 		},
 	}

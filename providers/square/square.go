@@ -18,10 +18,11 @@
 //     source's topics (purchase → payment.created/payment.updated, account.linked →
 //     customer.created/customer.updated) and whose notification URL is Musubi's engine.
 //
-// Campaign features Square cannot express are refused at plan time: a shared code (pricing
-// rules apply automatically; a register has no code to type), per-customer and total usage
-// limits, and stacking rules (combines_with). Code pools are not offered: Square holds no
-// coupon codes at all, so there is nowhere to put them.
+// Square holds no coupon codes: a register recognises a campaign's customers by their record.
+// The coupon kind is Codeless, so a campaign with codes and an audience lands here as a
+// pricing rule limited to the segment's customer group, without its code and with no code
+// pool; without an audience the code is refused at plan time, as are per-customer and total
+// usage limits and stacking rules (combines_with).
 //
 // Square's Go SDK is not used: it cannot be fetched in the environments Musubi is built in,
 // and the provider needs a dozen endpoints, so the package carries a small typed client of
@@ -63,6 +64,7 @@ var kinds = map[providers.Kind]providers.KindSupport{
 		Attributes: []string{"title", "discount_type", "percent", "amount", "currency", "min_total",
 			"starts_at", "ends_at", "timezone", "audience"},
 		Description: "a Square pricing rule with its discount and product set, applied automatically at the register",
+		Codeless:    true,
 	},
 	providers.KindAudience: {
 		Attributes: []string{"segment", "description"}, ForceNew: []string{"segment"},
@@ -77,7 +79,7 @@ var kinds = map[providers.Kind]providers.KindSupport{
 // unsupported says why Square cannot hold a coupon attribute; the planner refuses it at
 // plan time, and Validate says why.
 var unsupported = map[string]string{
-	"code":          "Square applies pricing rules automatically at the register; it has no coupon code to type in",
+	"code":          "Square applies pricing rules automatically at the register; it has no coupon code to type in. Give the campaign an audience: Square then applies the offer to that segment's customer group, and the codes serve the other channels",
 	"per_customer":  "Square pricing rules have no per-customer limit",
 	"usage_limit":   "Square pricing rules have no limit on total uses",
 	"combines_with": "Square decides how automatic discounts stack; a pricing rule cannot name the discounts it combines with",

@@ -80,10 +80,23 @@ func benchBundle() *rules.Bundle {
 }
 
 type benchEnv struct {
+	dir   string
 	eng   *Engine
 	srv   *httptest.Server
 	phone []string
 	rng   *rand.Rand
+}
+
+// TestMain removes the benchmarks' store, a few hundred megabytes, when they are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if env := benchOnce.env; env != nil {
+		env.srv.Close()
+		env.eng.Close()
+		env.eng.store.Close()
+		os.RemoveAll(env.dir)
+	}
+	os.Exit(code)
 }
 
 var benchOnce struct {
@@ -120,7 +133,7 @@ func setupBench(b *testing.B) *benchEnv {
 			return
 		}
 		n := benchCustomers()
-		env := &benchEnv{eng: e, rng: rand.New(rand.NewPCG(1, 2))}
+		env := &benchEnv{dir: dir, eng: e, rng: rand.New(rand.NewPCG(1, 2))}
 		records := make([][]identity.ID, n)
 		env.phone = make([]string, n)
 		for i := range n {

@@ -139,6 +139,13 @@ func (c *Client) Outbox(ctx context.Context, status string) ([]OutboxItem, error
 	return v.Items, err
 }
 
+// RetryOutbox sends a dead letter again, by sequence number or idempotency key.
+func (c *Client) RetryOutbox(ctx context.Context, ref string) (*OutboxItem, error) {
+	var v OutboxItem
+	err := c.do(ctx, http.MethodPost, "/v1/admin/outbox/"+url.PathEscape(ref)+"/retry", []byte("{}"), &v)
+	return &v, err
+}
+
 // Events posts events and returns their results.
 func (c *Client) Events(ctx context.Context, body []byte) ([]Result, error) {
 	var v struct {

@@ -65,6 +65,9 @@ type Engine struct {
 	broken atomic.Pointer[error]
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
+
+	closeMu sync.RWMutex // guards sends on jobs against Close closing it
+	closed  bool
 }
 
 // program is a compiled bundle with its code lists, generated on first use.
@@ -99,6 +102,9 @@ func emptyProgram() *program {
 // ErrBroken is returned after a store write failed: memory may be ahead of the store, so the
 // engine refuses work until it is restarted and rebuilds from the store.
 var ErrBroken = errors.New("the engine's store failed; restart the engine")
+
+// ErrClosed is returned for work submitted while the engine shuts down.
+var ErrClosed = errors.New("the engine is shutting down")
 
 // Open starts an engine on a store: it loads the active bundle, rebuilds the identity graph
 // and the profiles, and starts the writer, the outbox and the bundle watcher.
@@ -168,10 +174,12 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
 	e.wg.Add(1)
-	go e.writer(runCtx)
+	// The writer ends when Close closes jobs, after committing what was queued: its
+	// transactions must not be cancelled with the other loops.
+	go e.writer(context.WithoutCancel(runCtx))
 	if !opts.DisableDelivery {
 		if err := e.recoverOutbox(ctx); err != nil {
-			cancel()
+			e.Close()
 			return nil, err
 		}
 		e.wg.Add(1)
@@ -186,10 +194,19 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Close stops the engine's loops; the store stays open (the caller owns it).
+// Close stops the engine's loops once the work already submitted is committed; work
+// submitted later fails with ErrClosed. The store stays open (the caller owns it). Sends in
+// flight are cut short and go again, with the same idempotency keys, after the next Open.
 func (e *Engine) Close() error {
-	e.stop()
+	e.closeMu.Lock()
+	if e.closed {
+		e.closeMu.Unlock()
+		return nil
+	}
+	e.closed = true
 	close(e.jobs)
+	e.closeMu.Unlock()
+	e.stop()
 	e.wg.Wait()
 	return nil
 }
@@ -335,11 +352,18 @@ func (e *Engine) submit(ctx context.Context, run func(st *txState) error) error 
 		return ErrBroken
 	}
 	j := &job{run: run, done: make(chan struct{})}
+	e.closeMu.RLock()
+	if e.closed {
+		e.closeMu.RUnlock()
+		return ErrClosed
+	}
 	select {
 	case e.jobs <- j:
 	case <-ctx.Done():
+		e.closeMu.RUnlock()
 		return ctx.Err()
 	}
+	e.closeMu.RUnlock()
 	select {
 	case <-j.done:
 		return j.err

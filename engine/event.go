@@ -37,6 +37,16 @@ type Event struct {
 	fields map[string]any
 	// depth counts how many engine events led to this one (segment.entered, emit).
 	depth int
+	// body is the event as the event log keeps it, when encoded ahead of processing.
+	body []byte
+}
+
+// marshal encodes the event for the event log.
+func (e *Event) marshal() ([]byte, error) {
+	if e.body != nil {
+		return e.body, nil
+	}
+	return json.Marshal(e)
 }
 
 // Key is the event's de-duplication key.

@@ -1,9 +1,15 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,6 +119,11 @@ func (e *Engine) deliver(ctx context.Context, it *OutboxItem) error {
 	case err == nil:
 		it.Status, it.SentAt, it.MessageID, it.LastError = StatusSent, e.now(), resp.ID, ""
 		e.metrics.deliveries.WithLabelValues(it.Via, "sent").Inc()
+		if resp.Duplicate {
+			// A send cut short (a crash, a lost response) had reached the channel.
+			e.log.Info("the channel already had this message (same idempotency key); recorded as sent, not sent again",
+				"key", it.Key, "via", it.Via, "message_id", resp.ID)
+		}
 	case temporary(err) && it.Attempts < maxAttempts:
 		wait := backoff(it.Attempts)
 		var ae *providers.APIError
@@ -150,4 +161,92 @@ func temporary(err error) bool {
 		return ae.Temporary()
 	}
 	return true
+}
+
+// Views of the outbox besides the stored statuses: pending items are either queued (going
+// out as soon as possible, or again after a failed attempt) or held (waiting for quiet hours
+// to end).
+const (
+	ViewQueued = "queued"
+	ViewHeld   = "held"
+)
+
+// OutboxStatuses are the statuses ListOutbox, GET /v1/admin/outbox?status= and
+// `musubi outbox --status` take.
+var OutboxStatuses = []string{ViewQueued, ViewHeld, StatusPending, StatusSent, StatusDead, StatusSuppressed}
+
+// Held reports whether a pending item waits for quiet hours to end.
+func (it *OutboxItem) Held(now time.Time) bool {
+	return it.Status == StatusPending && it.Attempts == 0 && strings.HasPrefix(it.Reason, "quiet hours") && it.NextAt.After(now)
+}
+
+// ListOutbox lists a store's outbox items with a status or view ("" for all), oldest first,
+// at most limit. It reads the store only, so it is safe beside a running engine.
+func ListOutbox(ctx context.Context, s Store, status string, now time.Time, limit int) ([]OutboxItem, error) {
+	if !slices.Contains(OutboxStatuses, status) && status != "" {
+		return nil, inputError{fmt.Errorf("status %q: use one of %s", status, strings.Join(OutboxStatuses, ", "))}
+	}
+	if status != ViewQueued && status != ViewHeld {
+		return s.Outbox(ctx, status, limit)
+	}
+	// Filter the pending items; there are few compared with the ledger of sent ones.
+	items, err := s.Outbox(ctx, StatusPending, math.MaxInt32)
+	if err != nil {
+		return nil, err
+	}
+	out := items[:0]
+	for _, it := range items {
+		if it.Held(now) == (status == ViewHeld) {
+			out = append(out, it)
+		}
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// ErrNoOutboxItem is returned for a dead letter that does not exist.
+var ErrNoOutboxItem = errors.New("no such dead letter")
+
+// RetryOutbox sends a dead letter again, by its sequence number or idempotency key: it goes
+// back to pending with its attempts reset and its last error kept. It keeps its idempotency
+// key, so a message that did reach the channel before it was given up is not delivered twice.
+func (e *Engine) RetryOutbox(ctx context.Context, ref string) (*OutboxItem, error) {
+	var out *OutboxItem
+	err := e.submit(ctx, func(st *txState) error {
+		// In the writer: a forget cannot blank the item between this read and the update.
+		// Only the dead letters are read: they are few, the ledger of sent messages is not.
+		items, err := e.store.Outbox(ctx, StatusDead, math.MaxInt32)
+		if err != nil {
+			return err
+		}
+		var it *OutboxItem
+		for i := range items {
+			if strconv.FormatInt(items[i].Seq, 10) == ref || items[i].Key == ref {
+				it = &items[i]
+				break
+			}
+		}
+		switch {
+		case it == nil:
+			return inputError{fmt.Errorf("%w %s (only dead letters are retried; musubi outbox --status dead lists them)", ErrNoOutboxItem, ref)}
+		case it.Customer == "":
+			return inputError{fmt.Errorf("outbox item %d belonged to a customer who was forgotten; it cannot be sent", it.Seq)}
+		case it.To == "":
+			return inputError{fmt.Errorf("outbox item %d was never addressed (%s); it cannot be sent as it is", it.Seq, cmp.Or(it.LastError, it.Reason))}
+		}
+		it.Status, it.Attempts, it.NextAt = StatusPending, 0, e.now()
+		if err := st.tx.UpdateOutbox(it); err != nil {
+			return err
+		}
+		st.delivered = true
+		out = it
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.log.Info("dead letter queued again", "seq", out.Seq, "key", out.Key, "via", out.Via)
+	return out, nil
 }

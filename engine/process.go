@@ -36,6 +36,7 @@ const maxDepth = 4
 func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 	prog := e.prog.Load()
 	now := e.now()
+	var err error
 	for i, ev := range evs {
 		if err := ev.validate(prog, now); err != nil {
 			if len(evs) > 1 {
@@ -44,9 +45,16 @@ func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 			return nil, inputError{err}
 		}
 	}
+	// Encoded for the event log here, by the request's goroutine, not by the writer, which
+	// every request waits for.
+	for _, ev := range evs {
+		if ev.body, err = json.Marshal(ev); err != nil {
+			return nil, err
+		}
+	}
 	results := make([]Result, len(evs))
 	start := time.Now()
-	err := e.submit(ctx, func(st *txState) error {
+	err = e.submit(ctx, func(st *txState) error {
 		for i, ev := range evs {
 			r, err := e.process(st, ev)
 			if err != nil {
@@ -91,6 +99,9 @@ func (e *Engine) process(st *txState, ev *Event) (Result, error) {
 	for len(derived) > 0 && err == nil {
 		d := derived[0]
 		derived = derived[1:]
+		if unheard(prog, d) {
+			continue
+		}
 		if verr := d.validate(prog, now); verr != nil {
 			e.log.Warn("an engine event is invalid; skipped", "event", d.ID, "err", verr)
 			continue
@@ -105,6 +116,17 @@ func (e *Engine) process(st *txState, ev *Event) (Result, error) {
 		derived = append(derived, more...)
 	}
 	return res, err
+}
+
+// unheard reports a segment move no trait or trigger of the program listens to. It changes
+// nothing, so it is neither run nor kept in the event log: a purchase typically moves a
+// customer in or out of several segments, and storing each move was most of the cost of
+// ingesting it. (A trait added later on segment moves counts from then on.)
+func unheard(prog *program, ev *Event) bool {
+	if ev.Type != "segment.entered" && ev.Type != "segment.exited" {
+		return false
+	}
+	return len(prog.TraitsByEvent[ev.Type]) == 0 && len(prog.TriggersByEvent[ev.Type]) == 0
 }
 
 // processOne runs one event: identity, event log, profile, traits, segments, triggers. Memory
@@ -152,13 +174,13 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	}
 	if customer == "" {
 		// Every identifier was blocked or invalid: keep the event for audit, tie it to nobody.
-		body, _ := json.Marshal(ev)
+		body, _ := ev.marshal()
 		dup, err := st.tx.InsertEvent(ev.key, "", ev.Type, ev.Time, body)
 		res.Duplicate = dup
 		return res, nil, err
 	}
 	res.Customer = customer
-	body, err := json.Marshal(ev)
+	body, err := ev.marshal()
 	if err != nil {
 		return res, nil, err
 	}
@@ -488,7 +510,17 @@ func (e *Engine) mergeProfiles(st *txState, prog *program, into, from string) {
 		}
 	}
 	dst.Sent = append(dst.Sent, src.Sent...)
-	// Segment membership is recomputed by the caller; keep the survivor's as the baseline.
+	// Segment membership is recomputed by the caller against the union of both: the person
+	// was in a segment if either profile was, so a merge into a profile outside it is no
+	// entry (no second welcome), and one the merged profile no longer qualifies for is an exit.
+	for name, in := range src.Segments {
+		if in {
+			if dst.Segments == nil {
+				dst.Segments = map[string]bool{}
+			}
+			dst.Segments[name] = true
+		}
+	}
 	delete(e.profiles, from)
 	st.touch(dst)
 	st.deleted[from] = true

@@ -45,6 +45,7 @@ func (e *Engine) Handler(o ServerOptions) http.Handler {
 	mux.HandleFunc("POST /v1/admin/customers/{id}/unmerge", admin(e.handleUnmerge))
 	mux.HandleFunc("DELETE /v1/admin/customers/{id}", admin(e.handleForget))
 	mux.HandleFunc("GET /v1/admin/outbox", admin(e.handleOutbox))
+	mux.HandleFunc("POST /v1/admin/outbox/{item}/retry", admin(e.handleRetry))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if e.broken.Load() != nil {
@@ -98,7 +99,7 @@ func statusOf(err error) int {
 	switch {
 	case isInputError(err):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrBroken):
+	case errors.Is(err, ErrBroken), errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
@@ -306,9 +307,13 @@ func (e *Engine) handleForget(w http.ResponseWriter, r *http.Request) {
 
 func (e *Engine) handleOutbox(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
-	items, err := e.store.Outbox(r.Context(), status, 1000)
+	items, err := ListOutbox(r.Context(), e.store, status, e.now(), 1000)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		status := http.StatusInternalServerError
+		if isInputError(err) {
+			status = http.StatusBadRequest
+		}
+		writeError(w, status, err)
 		return
 	}
 	if items == nil {
@@ -317,9 +322,21 @@ func (e *Engine) handleOutbox(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
+func (e *Engine) handleRetry(w http.ResponseWriter, r *http.Request) {
+	it, err := e.RetryOutbox(r.Context(), r.PathValue("item"))
+	if err != nil {
+		status := statusOf(err)
+		if errors.Is(err, ErrNoOutboxItem) {
+			status = http.StatusNotFound
+		}
+		writeError(w, status, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, it)
+}
+
 // Serve runs the HTTP API on addr until ctx ends, then shuts down gracefully.
 func (e *Engine) Serve(ctx context.Context, addr string, o ServerOptions, ready func(addr string)) error {
-	srv := &http.Server{Addr: addr, Handler: e.Handler(o), ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -327,14 +344,28 @@ func (e *Engine) Serve(ctx context.Context, addr string, o ServerOptions, ready 
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	return e.ServeListener(ctx, ln, o)
+}
+
+// shutdownGrace is how long requests in progress may take to finish at shutdown.
+const shutdownGrace = 10 * time.Second
+
+// ServeListener runs the HTTP API on a listener until ctx ends, then stops accepting and
+// lets the requests in progress finish (up to 10 s) before it returns. It closes ln.
+func (e *Engine) ServeListener(ctx context.Context, ln net.Listener, o ServerOptions) error {
+	srv := &http.Server{Handler: e.Handler(o), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+			return fmt.Errorf("requests still running after %s were cut off: %w", shutdownGrace, err)
+		}
+		return nil
 	}
 }

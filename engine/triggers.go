@@ -193,7 +193,7 @@ func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]an
 		pruneSent(p, prog, now)
 	}
 	item.Status, item.Reason = outboxStatus(o.Status), o.Reason
-	if _, err := st.tx.EnqueueOutbox(item); err != nil {
+	if err := st.tx.EnqueueOutbox(item); err != nil {
 		return o, nil, err
 	}
 	if item.Status == StatusPending {

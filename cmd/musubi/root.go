@@ -109,6 +109,9 @@ Flags may also be written with one dash, as in Terraform: -chdir=DIR, -auto-appr
 		a.sandboxCommand(),
 		a.fmtCommand(),
 		a.consoleCommand(),
+		a.serveCommand(),
+		a.customerCommand(),
+		a.outboxCommand(),
 		a.versionCommand(),
 		a.initCommand(),
 	)

@@ -5,16 +5,21 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/musubi-hq/musubi/providers/signature"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -58,6 +63,12 @@ func TestScripts(t *testing.T) {
 			},
 			"spawn":      spawn,
 			"kill9":      kill9,
+			"terminate":  terminate,
+			"http":       httpCmd,
+			"waithttp":   waitHTTP,
+			"linesign":   lineSign,
+			"redact":     redact,
+			"setvar":     setVar,
 			"lockid":     lockID,
 			"waitline":   waitLine,
 			"serverurl":  serverURL,
@@ -112,24 +123,35 @@ type spawnedProc struct {
 	done           chan struct{}
 }
 
-// spawn NAME REGEXP PROGRAM ARGS... starts a program in the background and returns once a
-// line of its stderr matches REGEXP: a process caught in the middle of its work, for kill9.
+// spawn NAME REGEXP [VAR=VALUE...] PROGRAM ARGS... starts a program in the background and
+// returns once a line of its stderr matches REGEXP: a process caught in the middle of its work
+// (for kill9), or a server that says it is listening. VAR=VALUE arguments add to the
+// program's environment, which is otherwise the test's, not the script's.
 func spawn(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 3 {
-		ts.Fatalf("usage: spawn NAME REGEXP PROGRAM ARGS...")
+		ts.Fatalf("usage: spawn NAME REGEXP [VAR=VALUE...] PROGRAM ARGS...")
 	}
 	re, err := regexp.Compile(args[1])
 	ts.Check(err)
-	prog := args[2]
+	env := append(os.Environ(), "PATH="+ts.Getenv("PATH"), "HOME="+ts.Getenv("HOME"), "NO_COLOR=1")
+	rest := args[2:]
+	for len(rest) > 0 && strings.Contains(rest[0], "=") {
+		env = append(env, rest[0])
+		rest = rest[1:]
+	}
+	if len(rest) == 0 {
+		ts.Fatalf("usage: spawn NAME REGEXP [VAR=VALUE...] PROGRAM ARGS...")
+	}
+	prog := rest[0]
 	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
 		if _, err := os.Stat(filepath.Join(dir, prog)); err == nil {
 			prog = filepath.Join(dir, prog)
 			break
 		}
 	}
-	cmd := exec.Command(prog, args[3:]...)
+	cmd := exec.Command(prog, rest[1:]...)
 	cmd.Dir = ts.MkAbs(".")
-	cmd.Env = append(os.Environ(), "PATH="+ts.Getenv("PATH"), "HOME="+ts.Getenv("HOME"), "NO_COLOR=1")
+	cmd.Env = env
 	p := &spawnedProc{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
 	cmd.Stdout = lockedWriter{p.mu, p.stdout}
 	errPipe, err := cmd.StderrPipe()
@@ -184,6 +206,140 @@ func kill9(ts *testscript.TestScript, neg bool, args []string) {
 	defer p.mu.Unlock()
 	ts.Stdout().Write(p.stdout.Bytes())
 	ts.Stderr().Write(p.stderr.Bytes())
+}
+
+// terminate NAME stops a spawned process as a service manager would, with SIGTERM, waits for it
+// to exit (it must exit 0, or with ! fail) and makes its output the output the next stdout
+// and stderr commands check.
+func terminate(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: terminate NAME")
+	}
+	v, ok := spawned.LoadAndDelete(ts.MkAbs(".") + "\x00" + args[0])
+	if !ok {
+		ts.Fatalf("no process %s was spawned", args[0])
+	}
+	p := v.(*spawnedProc)
+	ts.Check(p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		ts.Fatalf("%s did not exit within 30 s of SIGTERM", args[0])
+	}
+	p.mu.Lock()
+	ts.Stdout().Write(p.stdout.Bytes())
+	ts.Stderr().Write(p.stderr.Bytes())
+	p.mu.Unlock()
+	code := p.cmd.ProcessState.ExitCode()
+	if code != 0 && !neg {
+		ts.Fatalf("%s exited with status %d after SIGTERM", args[0], code)
+	}
+	if code == 0 && neg {
+		ts.Fatalf("%s exited with status 0 after SIGTERM", args[0])
+	}
+}
+
+// http [-H 'NAME: VALUE']... METHOD URL [FILE] makes one HTTP request, with FILE as a JSON
+// body, and prints "HTTP STATUS" and the response body to stdout. It succeeds when the status
+// is below 400; with ! it must be 400 or above.
+func httpCmd(ts *testscript.TestScript, neg bool, args []string) {
+	var headers [][2]string
+	for len(args) >= 2 && args[0] == "-H" {
+		k, v, ok := strings.Cut(args[1], ":")
+		if !ok {
+			ts.Fatalf("http: -H wants 'NAME: VALUE', not %q", args[1])
+		}
+		headers = append(headers, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+		args = args[2:]
+	}
+	if len(args) != 2 && len(args) != 3 {
+		ts.Fatalf("usage: http [-H 'NAME: VALUE']... METHOD URL [FILE]")
+	}
+	var body io.Reader
+	if len(args) == 3 {
+		body = strings.NewReader(ts.ReadFile(args[2]))
+	}
+	req, err := http.NewRequest(args[0], args[1], body)
+	ts.Check(err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for _, h := range headers {
+		req.Header.Set(h[0], h[1])
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "HTTP %d\n%s", resp.StatusCode, b)
+	if failed := resp.StatusCode >= 400; failed != neg {
+		ts.Fatalf("%s %s: HTTP %d: %s", args[0], args[1], resp.StatusCode, b)
+	}
+}
+
+// waithttp URL waits until a GET of URL answers 200 (within 30 s): a server that has started.
+func waitHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waithttp URL")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := client.Get(args[0])
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not answer 200 within 30 s (last error: %v)", args[0], err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// linesign SECRET FILE sets $LINE_SIGNATURE to the x-line-signature LINE would send with FILE
+// as the body, signed with the channel secret.
+func lineSign(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: linesign SECRET FILE")
+	}
+	ts.Setenv("LINE_SIGNATURE", signature.SignLINE(args[0], []byte(ts.ReadFile(args[1]))))
+}
+
+// redact FILE REGEXP REPLACEMENT rewrites every match of REGEXP in FILE, so output holding
+// values that change on every run (a fresh code seed's bundle hash) can be compared to a
+// golden file.
+func redact(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: redact FILE REGEXP REPLACEMENT")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	path := ts.MkAbs(args[0])
+	b, err := os.ReadFile(path)
+	ts.Check(err)
+	if !re.Match(b) {
+		ts.Fatalf("%s has no match for %q", args[0], args[1])
+	}
+	ts.Check(os.WriteFile(path, re.ReplaceAll(b, []byte(args[2])), 0o644))
+}
+
+// setvar NAME REGEXP sets $NAME to the first group of REGEXP's first match in the last
+// command's stdout: an ID a command printed, for the next commands.
+func setVar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: setvar NAME REGEXP")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	m := re.FindStringSubmatch(ts.ReadFile("stdout"))
+	if len(m) < 2 {
+		ts.Fatalf("stdout has no match for %q with a group", args[1])
+	}
+	ts.Setenv(args[0], m[1])
 }
 
 // lockid sets $LOCK_ID to the ID in the state's lock file, for force-unlock.
@@ -245,7 +401,8 @@ func spawnedByName(ts *testscript.TestScript, name string) *spawnedProc {
 
 var urlRE = regexp.MustCompile(`http://[0-9.:\[\]a-z]+`)
 
-// serverurl NAME sets $SERVER (and MUSUBI_SERVER) to the first URL a spawned server printed.
+// serverurl NAME sets $SERVER (and MUSUBI_SERVER) to the first URL a spawned server printed,
+// and $SERVER_ADDR to its HOST:PORT.
 func serverURL(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: serverurl NAME")
@@ -259,6 +416,7 @@ func serverURL(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Setenv("SERVER", u)
 	ts.Setenv("MUSUBI_SERVER", u)
+	ts.Setenv("SERVER_ADDR", strings.TrimPrefix(u, "http://"))
 }
 
 // eventually REGEXP PROGRAM ARGS... runs a program until its stdout matches REGEXP (within

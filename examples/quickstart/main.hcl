@@ -49,3 +49,7 @@ variable "nudge_threshold" {
   default     = 3000
   description = "Cart total (yen) that unlocks the spring discount."
 }
+
+# Musubi's rules engine: apply writes the programme's rule bundle into .musubi/engine.db,
+# where `musubi serve` runs it on live events.
+provider "engine" "main" {}

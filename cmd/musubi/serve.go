@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/musubi-hq/musubi/engine"
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner"
+	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/plugin"
+	"github.com/spf13/cobra"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// defaultListen is where musubi serve listens unless told otherwise, and where the customer
+// and outbox commands look for it when nothing else says where it is.
+const defaultListen = "127.0.0.1:8787"
+
+type serveFlags struct {
+	configFlags
+	listen    string
+	store     string
+	publicURL string
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the rules engine on live events: identity, traits, segments, triggers, delivery",
+		Long: `Serve runs the programme's rules on live events (docs/engine.md). Events arrive on
+POST /v1/events and, signed by their systems, on POST /v1/webhooks/PROVIDER; each is tied to one
+customer, updates the customer's traits and segments, and fires triggers whose messages go out
+through an outbox, exactly once, under consent, frequency caps and quiet hours.
+POST /v1/decide answers what an event would do without doing it.
+
+The rules are the bundle "musubi apply" pushed to the configuration's engine provider: a
+local engine (provider "engine" "main" {}) writes it into the store file, .musubi/engine.db
+unless the provider's path says otherwise, and a running serve switches to a new one within a
+second. Serve reads the configuration for the providers only: the messaging providers
+deliver the messages, and providers that receive their system's webhooks (LINE, Shopify,
+Square) verify and translate them. It does not take the state lock, so plan and apply run
+beside it; it claims the store file (STORE.lock), so one serve runs per store.
+
+Environment:
+  MUSUBI_ADMIN_TOKEN   bearer token of /v1/admin/* (musubi customer, musubi outbox, remote
+                       bundle pushes); the admin API is off without it
+  MUSUBI_INGEST_TOKEN  when set, required as a bearer token on /v1/events and /v1/decide
+  MUSUBI_LOG           log level (default info for serve); MUSUBI_LOG_FILE to log to a file
+
+It stops on SIGINT or SIGTERM: it stops accepting, lets requests in progress finish, commits
+what they submitted and exits 0. Killed outright, it loses nothing that was acknowledged:
+a message whose send was under way goes again with the same idempotency key.`,
+		Example: `  # The quickstart: push the rules, then run them.
+  musubi apply -auto-approve
+  MUSUBI_ADMIN_TOKEN=$(openssl rand -hex 16) musubi serve
+
+  # On a server, behind a TLS proxy that Square signs its webhooks for.
+  musubi serve --listen :8787 --store /var/lib/musubi/engine.db \
+    --public-url https://rules.example.jp
+
+  # Send an event.
+  curl -H 'Content-Type: application/json' http://127.0.0.1:8787/v1/events -d '{"id": "pos-1",
+    "type": "purchase", "source": "pos", "record": {"phone_number": "090-1234-5678"},
+    "data": {"total": 3200}}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(&f) },
+	}
+	f.configFlags.register(cmd.Flags())
+	cmd.Flags().StringVar(&f.listen, "listen", defaultListen, "address to listen on, HOST:PORT (port 0 picks a free one)")
+	cmd.Flags().StringVar(&f.store, "store", "", "engine store file (default: the path of the configuration's engine provider, else "+engine.DefaultStorePath+")")
+	cmd.Flags().StringVar(&f.publicURL, "public-url", "", "the server's external base URL, for webhooks signed over the URL (Square) behind a proxy")
+	return cmd
+}
+
+func (a *app) serve(f *serveFlags) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := a.serveLogger()
+	if f.publicURL != "" && !strings.HasPrefix(f.publicURL, "http://") && !strings.HasPrefix(f.publicURL, "https://") {
+		return fmt.Errorf("--public-url %s: give the base URL with its scheme, e.g. https://rules.example.jp", f.publicURL)
+	}
+
+	cfg, _, err := a.loadConfig(&f.configFlags)
+	if err != nil {
+		return err
+	}
+	loc, err := locateEngine(cfg, f.store)
+	if err != nil {
+		return err
+	}
+	if loc.noProvider {
+		return errors.New(`the configuration has no engine provider, so nothing would push rules to this server.
+Add one to a .hcl file:
+
+    provider "engine" "main" {}
+
+then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
+	}
+	for _, r := range loc.remote {
+		log.Info("the configuration pushes its rules to a remote engine; this server takes bundles on PUT /v1/admin/bundle",
+			"provider", r.name, "url", r.url)
+	}
+
+	lock, err := engine.LockStore(loc.path, engine.LockInfo{Command: "musubi serve", Version: Version()})
+	if err != nil {
+		var le *engine.LockedError
+		if errors.As(err, &le) {
+			return fmt.Errorf("%w\nStop that process first, or give this server a store of its own with --store", err)
+		}
+		return err
+	}
+	defer lock.Unlock()
+
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return listenError(f.listen, err)
+	}
+	defer ln.Close()
+
+	store, err := engine.OpenSQLite(loc.path)
+	if err != nil {
+		return fmt.Errorf("cannot open the engine store: %w\n(is %s a musubi engine store? --store picks another file)", err, loc.path)
+	}
+	defer store.Close()
+
+	host, diags := planner.NewHost(ctx, cfg, ".", plugin.Source(".", nil), loc.others)
+	defer host.Close()
+	if len(diags) > 0 {
+		lang.WriteDiagnostics(a.err, cfg.Files, diags, a.color(a.err))
+	}
+	if diags.HasErrors() {
+		return exitError{1}
+	}
+	senders, receivers := map[string]providers.Sender{}, map[string]providers.WebhookReceiver{}
+	for _, name := range host.Names() {
+		p, _ := host.Provider(name)
+		if s, ok := p.(providers.Sender); ok {
+			senders[name] = s
+		}
+		if r, ok := p.(providers.WebhookReceiver); ok {
+			receivers[name] = r
+		}
+	}
+
+	e, err := engine.Open(ctx, engine.Options{Store: store, Senders: senders, Receivers: receivers, Logger: log})
+	if err != nil {
+		return fmt.Errorf("starting the engine on %s: %w", loc.path, err)
+	}
+	defer e.Close()
+	if hash, _ := e.ActiveBundle(); hash == "" {
+		log.Warn("no rule bundle is active yet: events are stored and tied to customers, nothing fires; run musubi apply to push the rules")
+	}
+
+	opts := engine.ServerOptions{AdminToken: os.Getenv("MUSUBI_ADMIN_TOKEN"), IngestToken: os.Getenv("MUSUBI_INGEST_TOKEN"), PublicURL: f.publicURL}
+	if opts.AdminToken == "" {
+		log.Warn("the admin API is off: set MUSUBI_ADMIN_TOKEN to use musubi customer, musubi outbox and remote bundle pushes")
+	}
+	if opts.IngestToken == "" && !isLoopback(ln.Addr()) {
+		log.Warn("anyone who reaches this address can post events: set MUSUBI_INGEST_TOKEN to require a token on /v1/events and /v1/decide")
+	}
+	url := "http://" + localAddr(ln.Addr())
+	if err := lock.SetURL(url); err != nil {
+		return fmt.Errorf("recording the server's address in %s: %w", engine.LockPath(loc.path), err)
+	}
+	log.Info("musubi serve is listening", "url", url, "store", loc.path,
+		"senders", strings.Join(lang.Sorted(senders), ","), "webhooks", strings.Join(lang.Sorted(receivers), ","))
+
+	err = e.ServeListener(ctx, ln, opts)
+	stop()
+	if cerr := e.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("musubi serve stopped")
+	return nil
+}
+
+// serveLogger is the server's logger: serve logs at info level to standard error unless
+// MUSUBI_LOG says otherwise, since a server that says nothing cannot be operated.
+func (a *app) serveLogger() *slog.Logger {
+	if _, set := os.LookupEnv("MUSUBI_LOG"); set {
+		return slog.Default()
+	}
+	var w io.Writer = a.err
+	l := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(l)
+	return l
+}
+
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("cannot listen on %s: the address is already in use (another musubi serve?); pick another with --listen", addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("cannot listen on %s: permission denied (ports below 1024 need privileges); pick another with --listen", addr)
+	}
+	return fmt.Errorf("cannot listen on %s: %w", addr, err)
+}
+
+// localAddr is how a command on this machine reaches a listener: an unspecified host
+// (":8787", "0.0.0.0") is reached on the loopback address.
+func localAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if tcp.IP == nil || tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	return tcp.String()
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP != nil && tcp.IP.IsLoopback()
+}
+
+// engineLocation is where a configuration's rules engine keeps its store.
+type engineLocation struct {
+	path       string          // the local store file
+	explicit   bool            // path came from --store
+	local      string          // the local engine provider, when one names the store
+	remote     []remoteEngine  // engine providers that push to a remote serve
+	others     map[string]bool // the configuration's providers other than engines
+	noProvider bool
+}
+
+type remoteEngine struct {
+	name, url, token string
+}
+
+// locateEngine finds the store of the configuration's local engine provider (or --store)
+// and the remote engines it pushes to. With several local engine providers, --store must
+// choose.
+func locateEngine(cfg *lang.Config, storeFlag string) (*engineLocation, error) {
+	loc := &engineLocation{path: storeFlag, explicit: storeFlag != "", others: map[string]bool{}}
+	var locals []string
+	paths := map[string]string{}
+	found := false
+	for _, name := range lang.Sorted(cfg.Providers) {
+		p := cfg.Providers[name]
+		if p.Ref.Type != planner.EngineProviderType {
+			loc.others[name] = true
+			continue
+		}
+		found = true
+		if u := ctyString(p.Config["url"]); u != "" {
+			loc.remote = append(loc.remote, remoteEngine{name: name, url: u, token: ctyString(p.Config["token"])})
+			continue
+		}
+		locals = append(locals, name)
+		path := ctyString(p.Config["path"])
+		if path == "" {
+			path = filepath.FromSlash(engine.DefaultStorePath)
+		}
+		paths[name] = path
+	}
+	loc.noProvider = !found
+	switch {
+	case loc.explicit:
+	case len(locals) == 1:
+		loc.local, loc.path = locals[0], paths[locals[0]]
+	case len(locals) > 1:
+		var ds []string
+		for _, n := range locals {
+			ds = append(ds, n+" ("+paths[n]+")")
+		}
+		return nil, fmt.Errorf("the configuration has several local engine providers: %s; choose the store with --store", strings.Join(ds, ", "))
+	default:
+		loc.path = filepath.FromSlash(engine.DefaultStorePath)
+	}
+	return loc, nil
+}
+
+func ctyString(v cty.Value) string {
+	if v == cty.NilVal || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+		return ""
+	}
+	return v.AsString()
+}

@@ -118,7 +118,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref, mergeID string) (*UnmergeResu
 		return nil, err
 	}
 	var res *UnmergeResult
-	err = e.submit(ctx, func(st *txState) error {
+	err = e.submitTx(ctx, func(st *txState) error {
 		var m *identity.Merge
 		for _, x := range e.graph.Merges(id) {
 			if x.ID == mergeID {
@@ -138,9 +138,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref, mergeID string) (*UnmergeResu
 		if err != nil {
 			return err
 		}
-		if err := st.tx.AppendIdentity(rec); err != nil {
-			return err
-		}
+		st.tx.AppendIdentity(rec)
 		n, err := e.rebuild(ctx, st, labels, []string{m.Into, m.From})
 		if err != nil {
 			return err
@@ -158,16 +156,16 @@ func (e *Engine) rebuild(ctx context.Context, st *txState, labels, customers []s
 	prog := e.prog.Load()
 	now := e.now()
 	type stored struct {
-		ev    *Event
-		owner string
+		ev  *Event
+		key string
 	}
 	var evs []stored
-	err := e.store.Events(ctx, labels, func(body []byte) error {
-		var ev Event
-		if err := json.Unmarshal(body, &ev); err != nil {
+	err := e.store.Events(ctx, labels, func(key string, body []byte) error {
+		ev := &Event{}
+		if err := json.Unmarshal(body, ev); err != nil {
 			return err
 		}
-		evs = append(evs, stored{ev: &ev})
+		evs = append(evs, stored{ev: ev, key: key})
 		return nil
 	})
 	if err != nil {
@@ -187,32 +185,18 @@ func (e *Engine) rebuild(ctx context.Context, st *txState, labels, customers []s
 	moved := 0
 	for _, s := range evs {
 		ev := s.ev
-		key := ev.Source
-		if key == "" {
-			key = "api"
-		}
-		origKey := key + ":" + ev.ID
 		if err := ev.validate(prog, ev.Time); err != nil {
 			continue // the rules changed since; the event no longer applies
 		}
-		ev.key = origKey
-		owner := ""
-		ids, _ := e.identifiersOf(ev)
-		for _, id := range sortByPriority(ids, e.graph.Rules().Priority) {
-			if c, ok := e.graph.Lookup(id); ok {
-				owner = c
-				break
-			}
-		}
+		ev.key = s.key
+		owner := e.knownCustomer(ev)
 		p := fresh[owner]
 		if p == nil {
 			continue
 		}
-		if err := st.tx.MoveEvents([]string{origKey}, owner); err != nil {
-			return 0, err
-		}
-		if owner != customers[0] {
-			moved++
+		st.tx.MoveEvents([]string{s.key}, owner)
+		if owner != customers[0] && ev.Channel != engineChannel {
+			moved++ // the customer's own events; what the engine derived from them follows
 		}
 		if p.LastSeen.Equal(now) {
 			p.FirstSeen, p.LastSeen = ev.Time, ev.Time
@@ -238,7 +222,7 @@ func (e *Engine) Forget(ctx context.Context, ref string) (*ForgetResult, error) 
 		return nil, err
 	}
 	var res *ForgetResult
-	err = e.submit(ctx, func(st *txState) error {
+	err = e.submitTx(ctx, func(st *txState) error {
 		labels := e.labels(id)
 		ids, rec, err := e.graph.Forget(id)
 		if err != nil {
@@ -248,12 +232,8 @@ func (e *Engine) Forget(ctx context.Context, ref string) (*ForgetResult, error) 
 		if err != nil {
 			return err
 		}
-		if err := st.tx.AppendIdentity(body); err != nil {
-			return err
-		}
-		if err := st.tx.Forget(labels); err != nil {
-			return err
-		}
+		st.tx.AppendIdentity(body)
+		st.tx.Forget(labels)
 		e.mu.Lock()
 		for _, l := range labels {
 			delete(e.profiles, l)

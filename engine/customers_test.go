@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,18 @@ func TestMergeUnmergeForget(t *testing.T) {
 	if a.ID == b.ID || a.Traits["spend_90d"] != int64(5000) || b.Traits["spend_90d"] != int64(1200) || strings.Join(b.Segments, ",") != "loyal_store" {
 		t.Fatalf("after unmerge:\n%+v\n%+v", a, b)
 	}
+	// Each event is filed under its customer again, the engine's own with the rest.
+	for _, c := range []struct{ id, want string }{
+		{a.ID, "ec:ec-1 ec:ec-2"},
+		{b.ID, "engine:line:line-7/segment.entered/loyal_store line:line-7 pos:pos-7"},
+	} {
+		var keys []string
+		f.store.Events(ctx, []string{c.id}, func(k string, _ []byte) error { keys = append(keys, k); return nil })
+		slices.Sort(keys)
+		if got := strings.Join(keys, " "); got != c.want {
+			t.Errorf("events of %s after unmerge: %s, want %s", c.id, got, c.want)
+		}
+	}
 	if _, err := f.eng.Unmerge(ctx, a.ID, v.Merges[0].ID); !IsInputError(err) {
 		t.Fatalf("unmerging twice: %v", err)
 	}
@@ -91,7 +104,7 @@ func TestMergeUnmergeForget(t *testing.T) {
 			t.Fatalf("%s: outbox %+v", when, items)
 		}
 		n := 0
-		f.store.Events(ctx, []string{b.ID}, func([]byte) error { n++; return nil })
+		f.store.Events(ctx, []string{b.ID}, func(string, []byte) error { n++; return nil })
 		if n != 0 {
 			t.Fatalf("%s: %d events of the forgotten customer kept", when, n)
 		}

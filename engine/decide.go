@@ -56,17 +56,7 @@ func (e *Engine) Decide(ctx context.Context, req DecideRequest) (*DecideResponse
 	if err := ev.validate(prog, now); err != nil {
 		return nil, inputError{fmt.Errorf("event.%w", err)}
 	}
-	ids, _ := e.identifiersOf(ev)
-	customer := ""
-	for _, id := range sortByPriority(ids, e.graph.Rules().Priority) {
-		if c, ok := e.graph.Lookup(id); ok {
-			customer = c
-			break
-		}
-	}
-	if customer == "" && ev.Customer != "" {
-		customer = e.graph.Canonical(ev.Customer)
-	}
+	customer := e.knownCustomer(ev)
 	e.mu.RLock()
 	var p *Profile
 	if src := e.profiles[customer]; src != nil {
@@ -149,6 +139,21 @@ func cloneProfile(p *Profile) *Profile {
 		return newProfile(p.ID, p.FirstSeen)
 	}
 	return c
+}
+
+// knownCustomer is the customer an event's identifiers name, strongest identifier first,
+// without changing the graph; or the customer it names itself; or "".
+func (e *Engine) knownCustomer(ev *Event) string {
+	ids, _ := e.identifiersOf(ev)
+	for _, id := range sortByPriority(ids, e.graph.Rules().Priority) {
+		if c, ok := e.graph.Lookup(id); ok {
+			return c
+		}
+	}
+	if ev.Customer != "" {
+		return e.graph.Canonical(ev.Customer)
+	}
+	return ""
 }
 
 // sortByPriority orders identifiers strongest first, as resolution does.

@@ -61,7 +61,17 @@ type Engine struct {
 	profiles map[string]*Profile
 
 	jobs   chan *job
+	codes  *codeCounters
+	// claims are the event keys of requests being processed (see claim).
+	claimMu sync.Mutex
+	claims  map[string]struct{}
 	kick   chan struct{}
+
+	// idle tells the processor when the committer has nothing in hand (before a barrier job).
+	idleMu     sync.Mutex
+	idle       *sync.Cond
+	committing int
+
 	broken atomic.Pointer[error]
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
@@ -128,7 +138,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		opts.BundlePoll = time.Second
 	}
 	e := &Engine{opts: opts, store: opts.Store, log: opts.Logger, now: opts.Now, metrics: newMetrics(),
-		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1)}
+		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1), claims: map[string]struct{}{}}
+	e.idle = sync.NewCond(&e.idleMu)
 	e.prog.Store(emptyProgram())
 	hash, data, err := e.store.ActiveBundle(ctx)
 	if err != nil {
@@ -157,6 +168,10 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("rebuilding the identity graph: %w", err)
 	}
 	if err := e.store.Profiles(ctx, func(c string, body []byte) error {
+		if body == nil {
+			delete(e.profiles, c)
+			return nil
+		}
 		p, err := decodeProfile(body)
 		if err != nil {
 			return fmt.Errorf("profile %s: %w", c, err)
@@ -166,6 +181,11 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("loading profiles: %w", err)
 	}
+	issued, err := e.store.CodesIssued(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the codes given out: %w", err)
+	}
+	e.codes = &codeCounters{issued: issued, byKey: map[string]int{}}
 	e.log.Info("engine started", "bundle", short(e.prog.Load().Hash), "identity_records", n,
 		"customers", e.graph.Len(), "profiles", len(e.profiles), "took", time.Since(start).Round(time.Millisecond))
 	e.metrics.customers.Set(float64(e.graph.Len()))
@@ -174,9 +194,11 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
 	e.wg.Add(1)
-	// The writer ends when Close closes jobs, after committing what was queued: its
+	// The pipeline ends when Close closes jobs, after committing what was queued: its
 	// transactions must not be cancelled with the other loops.
-	go e.writer(context.WithoutCancel(runCtx))
+	commits := make(chan *group)
+	go e.processor(commits)
+	go e.committer(context.WithoutCancel(runCtx), commits)
 	if !opts.DisableDelivery {
 		if err := e.recoverOutbox(ctx); err != nil {
 			e.Close()
@@ -324,114 +346,6 @@ func short(hash string) string {
 		return "none"
 	}
 	return hash
-}
-
-// job is work for the writer: it runs inside the writer's transaction, one at a time.
-type job struct {
-	run  func(st *txState) error
-	err  error
-	done chan struct{}
-}
-
-// txState is what processing needs inside one group-commit transaction.
-type txState struct {
-	tx        Tx
-	dirty     map[string]*Profile
-	deleted   map[string]bool
-	delivered bool // new outbox items to deliver
-}
-
-func (st *txState) touch(p *Profile) {
-	st.dirty[p.ID] = p
-	delete(st.deleted, p.ID)
-}
-
-// submit hands work to the writer and waits until it is committed.
-func (e *Engine) submit(ctx context.Context, run func(st *txState) error) error {
-	if errp := e.broken.Load(); errp != nil {
-		return ErrBroken
-	}
-	j := &job{run: run, done: make(chan struct{})}
-	e.closeMu.RLock()
-	if e.closed {
-		e.closeMu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case e.jobs <- j:
-	case <-ctx.Done():
-		e.closeMu.RUnlock()
-		return ctx.Err()
-	}
-	e.closeMu.RUnlock()
-	select {
-	case <-j.done:
-		return j.err
-	case <-ctx.Done():
-		// The work is queued and will be committed; the caller stops waiting.
-		return ctx.Err()
-	}
-}
-
-// writer commits jobs in groups: one transaction holds as many queued jobs as are waiting (up
-// to MaxBatch), so many small requests share one disk sync.
-func (e *Engine) writer(ctx context.Context) {
-	defer e.wg.Done()
-	for first := range e.jobs {
-		batch := []*job{first}
-	drain:
-		for len(batch) < e.opts.MaxBatch {
-			select {
-			case j, ok := <-e.jobs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, j)
-			default:
-				break drain
-			}
-		}
-		start := time.Now()
-		st := &txState{dirty: map[string]*Profile{}, deleted: map[string]bool{}}
-		err := e.store.Update(ctx, func(tx Tx) error {
-			st.tx = tx
-			for _, j := range batch {
-				if j.err = j.run(st); j.err != nil && !isInputError(j.err) {
-					return j.err
-				}
-			}
-			for id := range st.deleted {
-				if err := tx.DeleteProfile(id); err != nil {
-					return err
-				}
-			}
-			for id, p := range st.dirty {
-				body, err := json.Marshal(p)
-				if err != nil {
-					return err
-				}
-				if err := tx.PutProfile(id, body); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			e.broken.Store(&err)
-			e.log.Error("engine store write failed; refusing further work until restarted", "err", err)
-		}
-		for _, j := range batch {
-			if err != nil && j.err == nil {
-				j.err = fmt.Errorf("%w: %v", ErrBroken, err)
-			}
-			close(j.done)
-		}
-		e.metrics.commitSeconds.Observe(time.Since(start).Seconds())
-		e.metrics.customers.Set(float64(e.graph.Len()))
-		if st.delivered {
-			e.kickDelivery()
-		}
-	}
 }
 
 // inputError is a problem with one request's input: the request fails, the batch commits.

@@ -39,6 +39,8 @@ type Event struct {
 	depth int
 	// body is the event as the event log keeps it, when encoded ahead of processing.
 	body []byte
+	// dup is set when the event was seen before (Engine.claim): it is acknowledged, not run.
+	dup bool
 }
 
 // marshal encodes the event for the event log.

@@ -214,7 +214,7 @@ var ErrNoOutboxItem = errors.New("no such dead letter")
 // key, so a message that did reach the channel before it was given up is not delivered twice.
 func (e *Engine) RetryOutbox(ctx context.Context, ref string) (*OutboxItem, error) {
 	var out *OutboxItem
-	err := e.submit(ctx, func(st *txState) error {
+	err := e.submitTx(ctx, func(st *txState) error {
 		// In the writer: a forget cannot blank the item between this read and the update.
 		// Only the dead letters are read: they are few, the ledger of sent messages is not.
 		items, err := e.store.Outbox(ctx, StatusDead, math.MaxInt32)
@@ -237,9 +237,7 @@ func (e *Engine) RetryOutbox(ctx context.Context, ref string) (*OutboxItem, erro
 			return inputError{fmt.Errorf("outbox item %d was never addressed (%s); it cannot be sent as it is", it.Seq, cmp.Or(it.LastError, it.Reason))}
 		}
 		it.Status, it.Attempts, it.NextAt = StatusPending, 0, e.now()
-		if err := st.tx.UpdateOutbox(it); err != nil {
-			return err
-		}
+		st.tx.UpdateOutbox(it)
 		st.delivered = true
 		out = it
 		return nil

@@ -27,6 +27,9 @@ type Result struct {
 	Dropped   []string `json:"dropped,omitempty"`
 }
 
+// engineChannel is the channel of the events the engine derives itself (segment moves, emits).
+const engineChannel = "engine"
+
 // maxDepth bounds chains of engine events (segment.entered → emit → ...).
 const maxDepth = 4
 
@@ -52,9 +55,13 @@ func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 			return nil, err
 		}
 	}
+	release, err := e.claim(ctx, evs)
+	if err != nil {
+		return nil, err
+	}
 	results := make([]Result, len(evs))
 	start := time.Now()
-	err = e.submit(ctx, func(st *txState) error {
+	err = e.submit(ctx, &job{events: len(evs), release: release, run: func(st *txState) error {
 		for i, ev := range evs {
 			r, err := e.process(st, ev)
 			if err != nil {
@@ -63,7 +70,7 @@ func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 			results[i] = r
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +79,42 @@ func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 		e.metrics.events.WithLabelValues(evs[i].Type, strconv.FormatBool(results[i].Duplicate)).Inc()
 	}
 	return results, nil
+}
+
+// claim settles which events are duplicates before any is processed: an event whose key
+// another request is running, that came earlier in the same request, or that the event log
+// already holds. The keys stay claimed until the request's writes are committed (release), so
+// a copy arriving in between is found either by its claim or, after it, in the event log.
+func (e *Engine) claim(ctx context.Context, evs []*Event) (release func(), err error) {
+	mine := make([]string, 0, len(evs))
+	e.claimMu.Lock()
+	for _, ev := range evs {
+		if _, taken := e.claims[ev.key]; taken {
+			ev.dup = true
+			continue
+		}
+		e.claims[ev.key] = struct{}{}
+		mine = append(mine, ev.key)
+	}
+	e.claimMu.Unlock()
+	release = func() {
+		e.claimMu.Lock()
+		for _, k := range mine {
+			delete(e.claims, k)
+		}
+		e.claimMu.Unlock()
+	}
+	known, err := e.store.KnownEvents(ctx, mine)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("looking up event IDs: %w", err)
+	}
+	for _, ev := range evs {
+		if known[ev.key] {
+			ev.dup = true
+		}
+	}
+	return release, nil
 }
 
 // identifiersOf normalises an event's identifiers; invalid ones are dropped with the reason.
@@ -133,6 +176,10 @@ func unheard(prog *program, ev *Event) bool {
 // changes are made under the profile lock, which decisions read under.
 func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time) (Result, []*Event, error) {
 	res := Result{ID: ev.ID}
+	if ev.dup {
+		res.Duplicate, res.Customer = true, e.knownCustomer(ev)
+		return res, nil, nil
+	}
 	var customer string
 	var profileChanged bool
 	e.mu.Lock()
@@ -153,9 +200,7 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 				if err != nil {
 					return res, nil, err
 				}
-				if err := st.tx.AppendIdentity(rec); err != nil {
-					return res, nil, err
-				}
+				st.tx.AppendIdentity(rec)
 				profileChanged = true
 			}
 			customer = r.Customer
@@ -174,9 +219,10 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	}
 	if customer == "" {
 		// Every identifier was blocked or invalid: keep the event for audit, tie it to nobody.
-		body, _ := ev.marshal()
-		dup, err := st.tx.InsertEvent(ev.key, "", ev.Type, ev.Time, body)
-		res.Duplicate = dup
+		body, err := ev.marshal()
+		if err == nil {
+			st.tx.InsertEvent(ev.key, "", ev.Type, ev.Time, body)
+		}
 		return res, nil, err
 	}
 	res.Customer = customer
@@ -184,11 +230,7 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	if err != nil {
 		return res, nil, err
 	}
-	dup, err := st.tx.InsertEvent(ev.key, customer, ev.Type, ev.Time, body)
-	if err != nil || dup {
-		res.Duplicate = dup
-		return res, nil, err
-	}
+	st.tx.InsertEvent(ev.key, customer, ev.Type, ev.Time, body)
 	p := e.profiles[customer]
 	if p == nil {
 		p = newProfile(customer, ev.Time)
@@ -228,7 +270,7 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 
 func (e *Engine) segmentEvent(parent *Event, customer, typ, segment string) *Event {
 	return &Event{ID: parent.key + "/" + typ + "/" + segment, Type: typ, Time: parent.Time, Customer: customer,
-		Channel: "engine", Data: map[string]any{"segment": segment}, depth: parent.depth + 1}
+		Channel: engineChannel, Data: map[string]any{"segment": segment}, depth: parent.depth + 1}
 }
 
 // applyProfileFields applies consent and attribute changes an event carries. Following a

@@ -9,9 +9,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -166,8 +170,9 @@ func (e *Engine) handleDecide(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleWebhook verifies a provider's webhook with the provider's own secret and ingests its
-// events under the identity_source that provider feeds. A repeated provider event ID is
-// acknowledged and ignored, so the provider stops redelivering it.
+// events under the identity_source that provider feeds: the one the URL names with
+// ?source=NAME (as the LINE provider registers it), else the provider's only one. A repeated
+// provider event ID is acknowledged and ignored, so the provider stops redelivering it.
 func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL string) {
 	name := r.PathValue("provider")
 	recv, ok := e.opts.Receivers[name]
@@ -201,9 +206,18 @@ func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL
 		writeError(w, status, err)
 		return
 	}
+	// The source is settled after the signature, so only the system itself learns the names
+	// of the sources, and before the events, so a wrong URL shows on the first call (LINE's
+	// "Verify" sends none).
 	prog := e.prog.Load()
-	sources := prog.SourcesByProvider[name]
-	if len(resp.Events) > 0 && len(sources) == 0 {
+	source, err := webhookSource(prog.Program, name, r.URL.Query())
+	if err != nil {
+		e.metrics.webhooks.WithLabelValues(name, "bad_source").Inc()
+		e.log.Warn("webhook refused", "provider", name, "status", http.StatusBadRequest, "err", err)
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if len(resp.Events) > 0 && source == "" {
 		e.metrics.webhooks.WithLabelValues(name, "no_source").Inc()
 		writeError(w, http.StatusUnprocessableEntity, fmt.Errorf("no identity_source in the active rules uses provider %s", name))
 		return
@@ -211,7 +225,7 @@ func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL
 	evs := make([]*Event, 0, len(resp.Events))
 	for _, ie := range resp.Events {
 		evs = append(evs, &Event{ID: ie.ID, Type: ie.Type, Time: ie.Time, Channel: ie.Channel,
-			Source: sources[0].Name, Record: ie.Record, Data: ie.Data})
+			Source: source, Record: ie.Record, Data: ie.Data})
 	}
 	if len(evs) == 0 {
 		writeJSON(w, http.StatusOK, map[string]any{"results": []Result{}})
@@ -225,6 +239,52 @@ func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL
 	}
 	e.metrics.webhooks.WithLabelValues(name, "ok").Inc()
 	writeJSON(w, http.StatusOK, map[string]any{"results": res})
+}
+
+// webhookSource returns the identity_source a webhook of provider feeds: the one its URL's
+// query names with source=NAME, which must be fed by that provider, else the provider's only
+// one. It is "" when no source in the rules uses the provider and the URL names none.
+func webhookSource(prog *rules.Program, provider string, query url.Values) (string, error) {
+	var fed []string
+	for _, s := range prog.SourcesByProvider[provider] {
+		fed = append(fed, s.Name)
+	}
+	sort.Strings(fed)
+	feeds := func() string {
+		if len(fed) == 0 {
+			return fmt.Sprintf("no identity_source in the active rules uses provider %s", provider)
+		}
+		return fmt.Sprintf("provider %s feeds %s", provider, quotedList(fed))
+	}
+	if !query.Has("source") {
+		switch len(fed) {
+		case 0:
+			return "", nil
+		case 1:
+			return fed[0], nil
+		}
+		return "", fmt.Errorf("provider %s feeds several identity sources (%s): name the one this webhook feeds in its URL, as ?source=NAME",
+			provider, strings.Join(fed, ", "))
+	}
+	name := query.Get("source")
+	s, ok := prog.Sources[name]
+	switch {
+	case name == "":
+		return "", fmt.Errorf("source: empty; name the identity_source this webhook feeds (%s)", feeds())
+	case !ok:
+		return "", fmt.Errorf("source: no identity_source %q in the active rules%s; %s", name, suggest(name, fed), feeds())
+	case s.Provider != provider:
+		return "", fmt.Errorf("source: identity_source %q is fed by provider %s, not %s; %s", name, s.Provider, provider, feeds())
+	}
+	return name, nil
+}
+
+func quotedList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // BundleInfo is the admin API's view of the active bundle.

@@ -32,14 +32,20 @@ type Store interface {
 	PutBundle(ctx context.Context, hash string, data []byte, by string) error
 	// Identity calls fn with every identity record in order.
 	Identity(ctx context.Context, fn func(rec []byte) error) error
-	// Profiles calls fn with every stored profile.
+	// Profiles calls fn with the stored profiles. A customer may come more than once: the
+	// later body replaces the earlier, and a nil body means the profile was deleted.
 	Profiles(ctx context.Context, fn func(customer string, body []byte) error) error
-	// Events calls fn with the stored events of the given customers, oldest first.
-	Events(ctx context.Context, customers []string, fn func(body []byte) error) error
+	// Events calls fn with the stored events of the given customers, oldest first, with
+	// their de-duplication keys.
+	Events(ctx context.Context, customers []string, fn func(key string, body []byte) error) error
 	// Outbox lists outbox items by status ("" for all), oldest first, at most limit.
 	Outbox(ctx context.Context, status string, limit int) ([]OutboxItem, error)
 	// DueOutbox lists pending items whose time has come.
 	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
+	// KnownEvents reports which of the event keys the event log holds.
+	KnownEvents(ctx context.Context, keys []string) (map[string]bool, error)
+	// CodesIssued counts the codes given out per campaign.
+	CodesIssued(ctx context.Context) (map[string]int, error)
 	Close() error
 }
 
@@ -57,9 +63,8 @@ type Tx interface {
 	EnqueueOutbox(it *OutboxItem) error
 	// UpdateOutbox saves an item's delivery state.
 	UpdateOutbox(it *OutboxItem) error
-	// AllocateCode gives customer the campaign's next free code index under key; the same key
-	// returns the same index. full reports that all size codes are taken.
-	AllocateCode(campaign string, size int, customer, key string) (idx int, full bool, err error)
+	// AssignCode records that customer got the campaign's code number idx under key.
+	AssignCode(campaign string, idx int, customer, key string) error
 	// Forget erases a person's events, outbox texts and code assignments.
 	Forget(customers []string) error
 	// MoveEvents re-labels events of one customer to another (after a merge or an unmerge).
@@ -97,16 +102,24 @@ const (
 const sqliteSchema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bundles (hash TEXT PRIMARY KEY, bundle BLOB NOT NULL, pushed_at TEXT NOT NULL, pushed_by TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (key TEXT PRIMARY KEY, customer TEXT NOT NULL, type TEXT NOT NULL, at INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS events (key TEXT PRIMARY KEY, customer TEXT NOT NULL, type TEXT NOT NULL, at INTEGER NOT NULL, body BLOB NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_customer ON events (customer, at);
 CREATE TABLE IF NOT EXISTS identity_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, record BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS profiles (customer TEXT PRIMARY KEY, body BLOB NOT NULL);
+-- Profiles are a log: every change appends the customer's new profile (an empty body when it
+-- was deleted) and the last row of a customer is the one that counts. Updating a table keyed
+-- by customer wrote a page at a random place per event, the largest cost of ingesting it;
+-- appends fill pages in order. compactProfiles drops superseded rows from the head.
+CREATE TABLE IF NOT EXISTS profiles (seq INTEGER PRIMARY KEY, customer TEXT NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
-	seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, customer TEXT NOT NULL, name TEXT NOT NULL,
+	seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, customer TEXT NOT NULL, name TEXT NOT NULL,
 	via TEXT NOT NULL, to_addr TEXT NOT NULL, subject TEXT NOT NULL, text TEXT NOT NULL, status TEXT NOT NULL,
 	reason TEXT NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, created_at INTEGER NOT NULL,
 	sent_at INTEGER NOT NULL, message_id TEXT NOT NULL, last_error TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_at);
+-- Suppressed messages are a record of what the rules held back; they are never sent, so
+-- they need no idempotency key index nor a place in the delivery queue. A busy programme
+-- suppresses several messages an event, and indexing them was most of the cost of keeping them.
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_key ON outbox (key) WHERE status != 'suppressed';
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS codes (campaign TEXT NOT NULL, idx INTEGER NOT NULL, customer TEXT NOT NULL, key TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, PRIMARY KEY (campaign, idx));
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 `
@@ -115,6 +128,7 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 type SQLiteStore struct {
 	path      string
 	db        *sql.DB
+	profiles  profileLog
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -198,18 +212,39 @@ func (s *SQLiteStore) Update(ctx context.Context, fn func(Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("engine store %s: %w", s.path, err)
 	}
-	defer tx.Rollback()
-	stx := &sqliteTx{ctx: ctx, tx: tx}
+	committed := false
+	defer func() {
+		if !committed {
+			tx.Rollback()
+			s.profiles.reset()
+		}
+	}()
+	stx := &sqliteTx{ctx: ctx, tx: tx, log: &s.profiles}
 	if err := fn(stx); err != nil {
 		return err
 	}
 	if err := stx.flushOutbox(); err != nil {
 		return err
 	}
+	if err := stx.flushProfiles(); err != nil {
+		return err
+	}
+	if err := stx.compactProfiles(); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("engine store %s: %w", s.path, err)
 	}
+	committed = true
 	return nil
+}
+
+// reset forgets what the profile log was learnt to hold, after a transaction that changed it
+// failed: compaction waits until Profiles reads the log again.
+func (pl *profileLog) reset() {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	pl.next, pl.started, pl.latest, pl.deleted, pl.rows, pl.live = 0, false, nil, nil, 0, 0
 }
 
 // ActiveBundle returns the active bundle.
@@ -270,18 +305,27 @@ func (s *SQLiteStore) Identity(ctx context.Context, fn func([]byte) error) error
 	return rows.Err()
 }
 
-// Profiles streams the stored profiles.
+// Profiles streams the profile log in order, and learns where each customer's current row is.
 func (s *SQLiteStore) Profiles(ctx context.Context, fn func(string, []byte) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT customer, body FROM profiles`)
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, customer, body FROM profiles ORDER BY seq`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	pl := &s.profiles
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	pl.latest, pl.rows, pl.live = map[string]int64{}, 0, 0
 	for rows.Next() {
+		var seq int64
 		var c string
 		var b []byte
-		if err := rows.Scan(&c, &b); err != nil {
+		if err := rows.Scan(&seq, &c, &b); err != nil {
 			return err
+		}
+		pl.put(c, seq, len(b) == 0)
+		if len(b) == 0 {
+			b = nil
 		}
 		if err := fn(c, b); err != nil {
 			return err
@@ -291,19 +335,20 @@ func (s *SQLiteStore) Profiles(ctx context.Context, fn func(string, []byte) erro
 }
 
 // Events streams the events of the customers, oldest first.
-func (s *SQLiteStore) Events(ctx context.Context, customers []string, fn func([]byte) error) error {
+func (s *SQLiteStore) Events(ctx context.Context, customers []string, fn func(string, []byte) error) error {
 	for _, c := range customers {
-		rows, err := s.db.QueryContext(ctx, `SELECT body FROM events WHERE customer = ? ORDER BY at, key`, c)
+		rows, err := s.db.QueryContext(ctx, `SELECT key, body FROM events WHERE customer = ? ORDER BY at, key`, c)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
+			var k string
 			var b []byte
-			if err := rows.Scan(&b); err != nil {
+			if err := rows.Scan(&k, &b); err != nil {
 				rows.Close()
 				return err
 			}
-			if err := fn(b); err != nil {
+			if err := fn(k, b); err != nil {
 				rows.Close()
 				return err
 			}
@@ -355,13 +400,70 @@ func (s *SQLiteStore) DueOutbox(ctx context.Context, now time.Time, limit int) (
 	return scanOutbox(rows)
 }
 
+// KnownEvents looks the keys up in the event log, a few hundred a query.
+func (s *SQLiteStore) KnownEvents(ctx context.Context, keys []string) (map[string]bool, error) {
+	known := map[string]bool{}
+	const chunk = 500
+	for len(keys) > 0 {
+		n := min(len(keys), chunk)
+		args := make([]any, n)
+		for i, k := range keys[:n] {
+			args[i] = k
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT key FROM events WHERE key IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			known[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		keys = keys[n:]
+	}
+	return known, nil
+}
+
+// CodesIssued counts the codes given out per campaign: code numbers are handed out in order.
+func (s *SQLiteStore) CodesIssued(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT campaign, MAX(idx) + 1 FROM codes GROUP BY campaign`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var c string
+		var n int
+		if err := rows.Scan(&c, &n); err != nil {
+			return nil, err
+		}
+		out[c] = n
+	}
+	return out, rows.Err()
+}
+
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 type sqliteTx struct {
-	ctx    context.Context
-	tx     *sql.Tx
-	stmts  map[string]*sql.Stmt
-	outbox []OutboxItem // enqueued, not yet written
+	ctx      context.Context
+	tx       *sql.Tx
+	stmts    map[string]*sql.Stmt
+	outbox   []OutboxItem // enqueued, not yet written
+	log      *profileLog
+	profiles []profileRow // appended, not yet written
+}
+
+type profileRow struct {
+	customer string
+	body     []byte
 }
 
 // stmt prepares a statement once per transaction: a group commit runs the same few
@@ -412,14 +514,19 @@ func (t *sqliteTx) AppendIdentity(rec []byte) error {
 	return err
 }
 
+// PutProfile appends the customer's profile to the log; it is written with the transaction.
 func (t *sqliteTx) PutProfile(customer string, body []byte) error {
-	_, err := t.exec(`INSERT OR REPLACE INTO profiles (customer, body) VALUES (?, ?)`, customer, body)
-	return err
+	if len(body) == 0 {
+		return errors.New("an empty profile")
+	}
+	t.profiles = append(t.profiles, profileRow{customer, body})
+	return nil
 }
 
+// DeleteProfile appends an empty profile: the customer has none from now on.
 func (t *sqliteTx) DeleteProfile(customer string) error {
-	_, err := t.exec(`DELETE FROM profiles WHERE customer = ?`, customer)
-	return err
+	t.profiles = append(t.profiles, profileRow{customer, []byte{}})
+	return nil
 }
 
 // EnqueueOutbox buffers the item: the buffer is written with multi-row inserts before the
@@ -460,6 +567,166 @@ func (t *sqliteTx) flushOutbox() error {
 	return nil
 }
 
+// flushProfiles writes the appended profiles, numbering them after the log's last row.
+func (t *sqliteTx) flushProfiles() error {
+	if len(t.profiles) == 0 {
+		return nil
+	}
+	t.log.mu.Lock()
+	defer t.log.mu.Unlock()
+	if err := t.log.init(t); err != nil {
+		return err
+	}
+	const chunk = 300 // rows per statement: 3 parameters each, well within SQLite's limit
+	for len(t.profiles) > 0 {
+		n := min(len(t.profiles), chunk)
+		args := make([]any, 0, 3*n)
+		for _, r := range t.profiles[:n] {
+			t.log.next++
+			t.log.put(r.customer, t.log.next, len(r.body) == 0)
+			args = append(args, t.log.next, r.customer, r.body)
+		}
+		if _, err := t.exec(`INSERT INTO profiles (seq, customer, body) VALUES (?, ?, ?)`+strings.Repeat(", (?, ?, ?)", n-1), args...); err != nil {
+			return err
+		}
+		t.profiles = t.profiles[n:]
+	}
+	return nil
+}
+
+// compactProfiles keeps the profile log at most about twice the live profiles: while it is
+// longer, each transaction takes the oldest rows, appends again those still current, and
+// deletes the rest of that run in one range, so the work is sequential too.
+func (t *sqliteTx) compactProfiles() error {
+	pl := t.log
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.latest == nil || pl.rows <= 2*int64(pl.live)+compactSlack {
+		return nil
+	}
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT seq, customer FROM profiles ORDER BY seq LIMIT ?`, compactRun)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		seq      int64
+		customer string
+	}
+	var run []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.seq, &r.customer); err != nil {
+			rows.Close()
+			return err
+		}
+		run = append(run, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(run) == 0 {
+		return err
+	}
+	for _, r := range run {
+		cur, ok := pl.latest[r.customer]
+		switch {
+		case !ok || cur != r.seq:
+			continue // superseded
+		case pl.deleted[r.customer]:
+			// The customer's last row says deleted, and everything before it is gone.
+			delete(pl.latest, r.customer)
+			delete(pl.deleted, r.customer)
+			continue
+		}
+		pl.next++
+		if _, err := t.exec(`INSERT INTO profiles (seq, customer, body) SELECT ?, customer, body FROM profiles WHERE seq = ?`, pl.next, r.seq); err != nil {
+			return err
+		}
+		pl.latest[r.customer] = pl.next
+		pl.rows++
+	}
+	res, err := t.exec(`DELETE FROM profiles WHERE seq <= ?`, run[len(run)-1].seq)
+	if err != nil {
+		return err
+	}
+	n, _ := res.RowsAffected()
+	pl.rows -= n
+	return nil
+}
+
+// Profile log compaction: it starts once the log holds compactSlack rows more than twice the
+// live profiles, and takes compactRun rows a transaction.
+const (
+	compactSlack = 10_000
+	compactRun   = 2_000
+)
+
+// profileLog is what the store knows of its profile log: each customer's current row, and
+// the sizes that say when to compact. It is learnt by Profiles; until then (a store opened
+// only to read or repair) appends still number correctly and nothing is compacted.
+type profileLog struct {
+	mu      sync.Mutex
+	next    int64            // the last row's seq
+	started bool             // next is known
+	latest  map[string]int64 // customer → its current row; nil before Profiles
+	deleted map[string]bool  // customers whose current row is a deletion
+	rows    int64
+	live    int
+}
+
+func (pl *profileLog) init(t *sqliteTx) error {
+	if pl.started {
+		return nil
+	}
+	var last sql.NullInt64
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT MAX(seq) FROM profiles`).Scan(&last); err != nil {
+		return err
+	}
+	pl.next, pl.started = last.Int64, true
+	return nil
+}
+
+// put records that seq is customer's current row.
+func (pl *profileLog) put(customer string, seq int64, deleted bool) {
+	if seq > pl.next {
+		pl.next, pl.started = seq, true
+	}
+	if pl.latest == nil {
+		return
+	}
+	pl.rows++
+	_, had := pl.latest[customer]
+	wasLive := had && !pl.deleted[customer]
+	pl.latest[customer] = seq
+	if pl.deleted == nil {
+		pl.deleted = map[string]bool{}
+	}
+	if deleted {
+		pl.deleted[customer] = true
+		if wasLive {
+			pl.live--
+		}
+		return
+	}
+	delete(pl.deleted, customer)
+	if !wasLive {
+		pl.live++
+	}
+}
+
+// forgot records that every row of customer was deleted.
+func (pl *profileLog) forgot(customer string, rows int64) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.latest == nil {
+		return
+	}
+	if _, ok := pl.latest[customer]; ok && !pl.deleted[customer] {
+		pl.live--
+	}
+	delete(pl.latest, customer)
+	delete(pl.deleted, customer)
+	pl.rows -= rows
+}
+
 func millisOrZero(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -472,34 +739,15 @@ func (t *sqliteTx) UpdateOutbox(it *OutboxItem) error {
 		return err
 	}
 	_, err := t.exec(`UPDATE outbox SET status = ?, reason = ?, attempts = ?, next_at = ?, sent_at = ?,
-		message_id = ?, last_error = ? WHERE key = ?`, it.Status, it.Reason, it.Attempts, it.NextAt.UnixMilli(),
+		message_id = ?, last_error = ? WHERE key = ? AND status != 'suppressed'`, it.Status, it.Reason, it.Attempts, it.NextAt.UnixMilli(),
 		millisOrZero(it.SentAt), it.MessageID, it.LastError, it.Key)
 	return err
 }
 
-func (t *sqliteTx) AllocateCode(campaign string, size int, customer, key string) (int, bool, error) {
-	var idx int
-	err := t.queryRow(`SELECT idx FROM codes WHERE key = ?`, key).Scan(&idx)
-	if err == nil {
-		return idx, false, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, false, err
-	}
-	var next sql.NullInt64
-	if err := t.queryRow(`SELECT MAX(idx) FROM codes WHERE campaign = ?`, campaign).Scan(&next); err != nil {
-		return 0, false, err
-	}
-	idx = 0
-	if next.Valid {
-		idx = int(next.Int64) + 1
-	}
-	if idx >= size {
-		return 0, true, nil
-	}
-	_, err = t.exec(`INSERT INTO codes (campaign, idx, customer, key, at) VALUES (?, ?, ?, ?, ?)`,
+func (t *sqliteTx) AssignCode(campaign string, idx int, customer, key string) error {
+	_, err := t.exec(`INSERT INTO codes (campaign, idx, customer, key, at) VALUES (?, ?, ?, ?, ?)`,
 		campaign, idx, customer, key, time.Now().UnixMilli())
-	return idx, false, err
+	return err
 }
 
 func (t *sqliteTx) Forget(customers []string) error {
@@ -507,9 +755,16 @@ func (t *sqliteTx) Forget(customers []string) error {
 		return err
 	}
 	for _, c := range customers {
+		// Every version of the profile goes, not just the current one. The log has no index by
+		// customer, so this reads it whole: forgetting is rare, appending profiles is not.
+		res, err := t.exec(`DELETE FROM profiles WHERE customer = ?`, c)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		t.log.forgot(c, n)
 		for _, q := range []string{
 			`DELETE FROM events WHERE customer = ?`,
-			`DELETE FROM profiles WHERE customer = ?`,
 			// Keep the ledger of what was sent (so nothing is sent twice) but not who or what.
 			`UPDATE outbox SET to_addr = '', subject = '', text = '', customer = '', status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END,
 				reason = CASE WHEN status = 'pending' THEN 'customer forgotten' ELSE reason END WHERE customer = ?`,

@@ -117,7 +117,7 @@ func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars map[stri
 			return o, nil, nil
 		}
 		return o, &Event{ID: ev.key + "/" + t.Name + "/emit", Type: a.Event, Time: now, Customer: p.ID,
-			Channel: "engine", Data: data, depth: ev.depth + 1}, nil
+			Channel: engineChannel, Data: data, depth: ev.depth + 1}, nil
 	case string(lang.ActionIssueCoupon):
 		c := prog.Campaigns[a.Campaign]
 		// The code is drawn only once the message may go out, so a customer who cannot be
@@ -131,9 +131,9 @@ func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars map[stri
 			case st == nil:
 				return "", "", nil
 			}
-			idx, full, err := st.tx.AllocateCode(c.Name, c.Codes.Count, p.ID, key)
-			if err != nil || full {
-				return "", fmt.Sprintf("campaign %s has given out all %d codes", c.Name, c.Codes.Count), err
+			idx, full := st.tx.AllocateCode(c.Name, c.Codes.Count, p.ID, key)
+			if full {
+				return "", fmt.Sprintf("campaign %s has given out all %d codes", c.Name, c.Codes.Count), nil
 			}
 			e.metrics.codes.WithLabelValues(c.Name).Inc()
 			return prog.codeList(c)[idx], "", nil
@@ -193,9 +193,7 @@ func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]an
 		pruneSent(p, prog, now)
 	}
 	item.Status, item.Reason = outboxStatus(o.Status), o.Reason
-	if err := st.tx.EnqueueOutbox(item); err != nil {
-		return o, nil, err
-	}
+	st.tx.EnqueueOutbox(item)
 	if item.Status == StatusPending {
 		st.delivered = true
 	}

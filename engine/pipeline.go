@@ -1,0 +1,330 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// The engine writes in a two-stage pipeline. The processor runs jobs one at a time against
+// memory (identity graph, profiles, rules), recording the writes they make; the committer
+// writes a group of recorded jobs to the store in one transaction. While one group commits,
+// the processor runs the next, so the rules and the disk each keep a core busy. A job is
+// acknowledged only once its group has committed, and a group's profiles are encoded when the
+// processor hands it over, so what reaches the disk is always the state at a group boundary:
+// a crash loses only unacknowledged work, which the sources send again.
+
+// job is work for the processor.
+type job struct {
+	run func(st *txState) error
+	// barrier jobs read the store (the event log, the dead letters): everything before them
+	// is committed before they run.
+	barrier bool
+	// events counts toward a group's size.
+	events int
+	// release is called once the job's group is committed or has failed.
+	release func()
+	err     error
+	done    chan struct{}
+}
+
+// txState is what a job's processing writes through: the recorded writes of its group, and
+// the profiles it changed.
+type txState struct {
+	tx        *pendingTx
+	dirty     map[string]*Profile
+	deleted   map[string]bool
+	delivered bool // new outbox items to deliver
+}
+
+func (st *txState) touch(p *Profile) {
+	st.dirty[p.ID] = p
+	delete(st.deleted, p.ID)
+}
+
+// group is the jobs one transaction commits.
+type group struct {
+	st     *txState
+	jobs   []*job
+	events int
+	// done is closed once the group is committed or has failed.
+	done chan struct{}
+}
+
+func (e *Engine) newGroup() *group {
+	return &group{st: &txState{tx: &pendingTx{codes: e.codes}, dirty: map[string]*Profile{}, deleted: map[string]bool{}},
+		done: make(chan struct{})}
+}
+
+// submit hands work to the processor and waits until it is committed.
+func (e *Engine) submit(ctx context.Context, j *job) error {
+	if errp := e.broken.Load(); errp != nil {
+		if j.release != nil {
+			j.release()
+		}
+		return ErrBroken
+	}
+	j.done = make(chan struct{})
+	e.closeMu.RLock()
+	if e.closed {
+		e.closeMu.RUnlock()
+		if j.release != nil {
+			j.release()
+		}
+		return ErrClosed
+	}
+	select {
+	case e.jobs <- j:
+	case <-ctx.Done():
+		e.closeMu.RUnlock()
+		if j.release != nil {
+			j.release()
+		}
+		return ctx.Err()
+	}
+	e.closeMu.RUnlock()
+	select {
+	case <-j.done:
+		return j.err
+	case <-ctx.Done():
+		// The work is queued and will be committed; the caller stops waiting.
+		return ctx.Err()
+	}
+}
+
+// submitTx runs an administrative change (unmerge, forget, retry) after everything before it
+// is committed, and waits until it is committed too.
+func (e *Engine) submitTx(ctx context.Context, run func(st *txState) error) error {
+	return e.submit(ctx, &job{run: run, barrier: true})
+}
+
+// processor runs jobs into groups and hands each group to the committer as soon as the
+// committer is free, or when the group is full.
+func (e *Engine) processor(commits chan<- *group) {
+	defer close(commits)
+	cur := e.newGroup()
+	handOver := func() {
+		commits <- cur
+		cur = e.newGroup()
+	}
+	run := func(j *job) {
+		if j.barrier {
+			if len(cur.jobs) > 0 {
+				prev := cur
+				handOver()
+				<-prev.done
+			}
+			e.lastCommitted()
+		}
+		if e.broken.Load() != nil {
+			j.err = ErrBroken
+			if j.release != nil {
+				j.release()
+			}
+			close(j.done)
+			return
+		}
+		mark := len(cur.st.tx.ops)
+		if j.err = j.run(cur.st); j.err != nil {
+			// A refused job writes nothing; its memory changes, if any, were checks only.
+			cur.st.tx.ops = cur.st.tx.ops[:mark]
+			clear(cur.st.dirty)
+			if !isInputError(j.err) {
+				e.fail(fmt.Errorf("processing: %w", j.err))
+			}
+		}
+		e.seal(cur.st)
+		cur.jobs = append(cur.jobs, j)
+		cur.events += max(j.events, 1)
+		if cur.events >= e.opts.MaxBatch {
+			handOver()
+		}
+	}
+	for {
+		if len(cur.jobs) == 0 {
+			j, ok := <-e.jobs
+			if !ok {
+				return
+			}
+			run(j)
+			continue
+		}
+		select {
+		case commits <- cur:
+			cur = e.newGroup()
+		case j, ok := <-e.jobs:
+			if !ok {
+				handOver()
+				return
+			}
+			run(j)
+		}
+	}
+}
+
+// seal encodes the profiles a job changed into the group's writes, as they are at the job's
+// end: the next job may change them again, and the committer must write each group's
+// state, not a later one. Only the processor changes profiles, so it reads them unlocked.
+func (e *Engine) seal(st *txState) {
+	for id := range st.deleted {
+		st.tx.DeleteProfile(id)
+	}
+	for id, p := range st.dirty {
+		body, err := json.Marshal(p)
+		if err != nil {
+			e.fail(fmt.Errorf("encoding profile %s: %w", id, err))
+			continue
+		}
+		st.tx.PutProfile(id, body)
+	}
+	clear(st.dirty)
+	clear(st.deleted)
+}
+
+// lastCommitted waits until the committer has nothing in hand. The processor calls it before
+// a barrier job, after handing over its own group.
+func (e *Engine) lastCommitted() {
+	e.idleMu.Lock()
+	for e.committing > 0 {
+		e.idle.Wait()
+	}
+	e.idleMu.Unlock()
+}
+
+// committer writes each group in one transaction and then acknowledges its jobs.
+func (e *Engine) committer(ctx context.Context, commits <-chan *group) {
+	defer e.wg.Done()
+	for g := range commits {
+		e.idleMu.Lock()
+		e.committing++
+		e.idleMu.Unlock()
+		start := time.Now()
+		var err error
+		if e.broken.Load() != nil {
+			err = ErrBroken
+		} else if len(g.st.tx.ops) > 0 {
+			err = e.store.Update(ctx, func(tx Tx) error {
+				for _, op := range g.st.tx.ops {
+					if err := op(tx); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				e.fail(err)
+			}
+		}
+		for _, j := range g.jobs {
+			if err != nil && (j.err == nil || isInputError(j.err)) {
+				j.err = fmt.Errorf("%w: %v", ErrBroken, err)
+			}
+			if j.release != nil {
+				j.release()
+			}
+			close(j.done)
+		}
+		close(g.done)
+		e.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+		e.metrics.customers.Set(float64(e.graph.Len()))
+		if g.st.delivered && err == nil {
+			e.kickDelivery()
+		}
+		e.idleMu.Lock()
+		e.committing--
+		e.idle.Broadcast()
+		e.idleMu.Unlock()
+	}
+}
+
+// fail marks the engine broken: memory may be ahead of the store, so it refuses further work
+// until it is restarted and rebuilds from the store.
+func (e *Engine) fail(err error) {
+	if e.broken.CompareAndSwap(nil, &err) {
+		e.log.Error("engine store write failed; refusing further work until restarted", "err", err)
+	}
+}
+
+// pendingTx records a group's writes for the committer to replay in one transaction. What
+// processing needs to know of the store it learns without reading it: duplicates were
+// settled before the job ran (see Engine.claim), code numbers come from the engine's counters.
+type pendingTx struct {
+	ops   []func(Tx) error
+	codes *codeCounters
+}
+
+func (t *pendingTx) record(op func(Tx) error) { t.ops = append(t.ops, op) }
+
+// InsertEvent records the event; duplicates never reach it.
+func (t *pendingTx) InsertEvent(key, customer, typ string, at time.Time, body []byte) {
+	t.record(func(tx Tx) error {
+		_, err := tx.InsertEvent(key, customer, typ, at, body)
+		return err
+	})
+}
+
+func (t *pendingTx) AppendIdentity(rec []byte) {
+	t.record(func(tx Tx) error { return tx.AppendIdentity(rec) })
+}
+
+func (t *pendingTx) PutProfile(customer string, body []byte) {
+	t.record(func(tx Tx) error { return tx.PutProfile(customer, body) })
+}
+
+func (t *pendingTx) DeleteProfile(customer string) {
+	t.record(func(tx Tx) error { return tx.DeleteProfile(customer) })
+}
+
+func (t *pendingTx) EnqueueOutbox(it *OutboxItem) {
+	item := *it
+	t.record(func(tx Tx) error { return tx.EnqueueOutbox(&item) })
+}
+
+func (t *pendingTx) UpdateOutbox(it *OutboxItem) {
+	item := *it
+	t.record(func(tx Tx) error { return tx.UpdateOutbox(&item) })
+}
+
+func (t *pendingTx) Forget(customers []string) {
+	t.record(func(tx Tx) error { return tx.Forget(customers) })
+}
+
+func (t *pendingTx) MoveEvents(keys []string, customer string) {
+	t.record(func(tx Tx) error { return tx.MoveEvents(keys, customer) })
+}
+
+// AllocateCode gives customer the campaign's next code under key.
+func (t *pendingTx) AllocateCode(campaign string, size int, customer, key string) (int, bool) {
+	idx, fresh, full := t.codes.take(campaign, size, key)
+	if fresh {
+		t.record(func(tx Tx) error { return tx.AssignCode(campaign, idx, customer, key) })
+	}
+	return idx, full
+}
+
+// codeCounters hands out code numbers: each campaign's next unused index, loaded from the
+// store at start, and the index each idempotency key got.
+type codeCounters struct {
+	mu     sync.Mutex
+	issued map[string]int // codes given out, by campaign: the next free index
+	byKey  map[string]int
+}
+
+// take returns key's code index for campaign: the one it got before, or the next free one
+// (fresh). full reports that all size codes are taken.
+func (c *codeCounters) take(campaign string, size int, key string) (idx int, fresh, full bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i, ok := c.byKey[key]; ok {
+		return i, false, false
+	}
+	i := c.issued[campaign]
+	if i >= size {
+		return 0, false, true
+	}
+	c.issued[campaign] = i + 1
+	c.byKey[key] = i
+	return i, true, false
+}

@@ -1,0 +1,116 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+// loadProfiles reads a store's profiles as the engine does at start.
+func loadProfiles(t *testing.T, s *SQLiteStore) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := s.Profiles(context.Background(), func(c string, body []byte) error {
+		if body == nil {
+			delete(out, c)
+		} else {
+			out[c] = string(body)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func countRows(t *testing.T, s *SQLiteStore) (rows, customers int) {
+	t.Helper()
+	if err := s.db.QueryRow(`SELECT COUNT(*), COUNT(DISTINCT customer) FROM profiles`).Scan(&rows, &customers); err != nil {
+		t.Fatal(err)
+	}
+	return rows, customers
+}
+
+// Profiles are appended, never updated in place; the log is compacted from its head so it
+// stays within about twice the live profiles, and every customer's current profile (or its
+// deletion) survives compaction and a reopen.
+func TestProfileLogCompaction(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "engine.db")
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadProfiles(t, s) // learn the (empty) log, as the engine does at start
+	const customers, rounds = 50, 600
+	want := map[string]string{}
+	for r := range rounds {
+		err := s.Update(ctx, func(tx Tx) error {
+			for c := range customers {
+				id := fmt.Sprintf("c_%02d", c)
+				switch {
+				case c < 5 && r == rounds-1: // deleted at the very end
+					delete(want, id)
+					if err := tx.DeleteProfile(id); err != nil {
+						return err
+					}
+				case c >= 45 && r == 10: // deleted early, while old versions remain
+					delete(want, id)
+					if err := tx.DeleteProfile(id); err != nil {
+						return err
+					}
+				case c >= 45 && r > 10:
+				default:
+					body := fmt.Sprintf(`{"id":%q,"round":%d}`, id, r)
+					want[id] = body
+					if err := tx.PutProfile(id, []byte(body)); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, _ := countRows(t, s)
+	written := customers * rounds
+	if rows > 2*customers+compactSlack+compactRun {
+		t.Errorf("the log holds %d rows for %d customers after %d writes: not compacted", rows, customers, written)
+	}
+	if got := loadProfiles(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("profiles after compaction:\n%v\nwant\n%v", got, want)
+	}
+
+	// Forgetting removes every version of a customer at once.
+	if err := s.Update(ctx, func(tx Tx) error { return tx.Forget([]string{"c_10"}) }); err != nil {
+		t.Fatal(err)
+	}
+	delete(want, "c_10")
+	var left int
+	s.db.QueryRow(`SELECT COUNT(*) FROM profiles WHERE customer = 'c_10'`).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d rows of a forgotten customer remain", left)
+	}
+	s.Close()
+
+	s, err = OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := loadProfiles(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("profiles after reopening:\n%v\nwant\n%v", got, want)
+	}
+	// Writing after the reopen numbers after the last row.
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutProfile("c_20", []byte(`{"id":"c_20","round":999}`)) }); err != nil {
+		t.Fatal(err)
+	}
+	want["c_20"] = `{"id":"c_20","round":999}`
+	if got := loadProfiles(t, s); got["c_20"] != want["c_20"] {
+		t.Fatalf("after a write on the reopened store: %v", got["c_20"])
+	}
+}

@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/musubi-hq/musubi/lang/rules"
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// signedReceiver stands in for a provider's webhook receiver: a request signed "ok" in
+// X-Test-Signature is taken, its body being the event ID of one follow.
+type signedReceiver struct{}
+
+func (signedReceiver) ReceiveWebhook(_ context.Context, req providers.WebhookRequest) providers.WebhookResponse {
+	if req.Header.Get("X-Test-Signature") != "ok" {
+		return providers.WebhookResponse{Diagnostics: providers.FromError("webhook refused",
+			&providers.APIError{Code: providers.ErrAuth, Message: "bad signature"})}
+	}
+	id := strings.TrimSpace(string(req.Body))
+	if id == "" {
+		return providers.WebhookResponse{} // a verification call: no events
+	}
+	return providers.WebhookResponse{Events: []providers.InboundEvent{{ID: id, Type: "follow", Channel: "line",
+		Record: map[string]any{"userId": "U" + strings.Repeat("1", 32)}}}}
+}
+
+// webhookServer runs an engine that takes webhooks of sandbox.line (which feeds the
+// quickstart's line source, and with edit maybe more) and of line.other (which feeds none).
+func webhookServer(t *testing.T, edit func(*rules.Bundle)) *httptest.Server {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := OpenSQLite(filepath.Join(dir, "engine.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: noon}
+	e, err := Open(context.Background(), Options{Store: s, Now: c.Now, BundlePoll: -1, DisableDelivery: true,
+		Receivers: map[string]providers.WebhookReceiver{"sandbox.line": signedReceiver{}, "line.other": signedReceiver{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(); s.Close() })
+	if _, err := e.PushBundle(context.Background(), quickstartBundle(t, edit), "test"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e.Handler(ServerOptions{}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type webhookCase struct {
+	name, path, body string
+	unsigned         bool
+	status           int
+	want             string // in the body
+}
+
+func (c webhookCase) run(t *testing.T, srv *httptest.Server) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", srv.URL+c.path, strings.NewReader(c.body))
+	if !c.unsigned {
+		req.Header.Set("X-Test-Signature", "ok")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != c.status || !strings.Contains(string(b), c.want) {
+		t.Errorf("%s: POST %s: %d %s\nwant %d with %s", c.name, c.path, resp.StatusCode, b, c.status, c.want)
+	}
+}
+
+func jsonText(s string) string {
+	b, _ := json.Marshal(s)
+	return strings.Trim(string(b), `"`)
+}
+
+// The URL's ?source= says which identity_source a webhook feeds, as the LINE provider
+// registers it; without it, the provider's only source. A source that is unknown, or fed by
+// another provider, is refused naming the ones the provider feeds; so is a webhook of a
+// provider that feeds several when the URL names none. The signature is checked first.
+func TestWebhookSourceFromTheURL(t *testing.T) {
+	srv := webhookServer(t, nil)
+	for _, c := range []webhookCase{
+		{name: "the only source", path: "/v1/webhooks/sandbox.line", body: "ev-1", status: 200, want: `"customer":"c_`},
+		{name: "named", path: "/v1/webhooks/sandbox.line?source=line", body: "ev-2", status: 200, want: `"customer":"c_`},
+		{name: "redelivered", path: "/v1/webhooks/sandbox.line?source=line", body: "ev-1", status: 200, want: `"duplicate":true`},
+		{name: "verification", path: "/v1/webhooks/sandbox.line?source=line", status: 200, want: `"results":[]`},
+		{name: "misspelt", path: "/v1/webhooks/sandbox.line?source=lin", body: "ev-3", status: 400,
+			want: jsonText(`source: no identity_source "lin" in the active rules (did you mean "line"?); provider sandbox.line feeds "line"`)},
+		{name: "misspelt, no events", path: "/v1/webhooks/sandbox.line?source=nope", status: 400,
+			want: jsonText(`source: no identity_source "nope" in the active rules; provider sandbox.line feeds "line"`)},
+		{name: "another provider's", path: "/v1/webhooks/sandbox.line?source=pos", body: "ev-4", status: 400,
+			want: jsonText(`source: identity_source "pos" is fed by provider sandbox.pos, not sandbox.line; provider sandbox.line feeds "line"`)},
+		{name: "empty", path: "/v1/webhooks/sandbox.line?source=", body: "ev-5", status: 400,
+			want: jsonText(`source: empty; name the identity_source this webhook feeds (provider sandbox.line feeds "line")`)},
+		{name: "unsigned", path: "/v1/webhooks/sandbox.line?source=nope", body: "ev-6", unsigned: true, status: 401, want: "bad signature"},
+		{name: "a provider feeding none", path: "/v1/webhooks/line.other", body: "ev-7", status: 422,
+			want: "no identity_source in the active rules uses provider line.other"},
+		{name: "a provider feeding none, named", path: "/v1/webhooks/line.other?source=line", body: "ev-8", status: 400,
+			want: jsonText(`source: identity_source "line" is fed by provider sandbox.line, not line.other; no identity_source in the active rules uses provider line.other`)},
+	} {
+		c.run(t, srv)
+	}
+}
+
+// With two sources on one provider, the URL must say which; each source keeps its own event
+// IDs, so the same ID through the other source is another event.
+func TestWebhookOfAProviderFeedingSeveralSources(t *testing.T) {
+	srv := webhookServer(t, func(b *rules.Bundle) {
+		b.Sources = append(b.Sources, rules.Source{Name: "app", Provider: "sandbox.line", Identifiers: map[string]string{"line_user": "userId"}})
+	})
+	for _, c := range []webhookCase{
+		{name: "unnamed", path: "/v1/webhooks/sandbox.line", body: "ev-1", status: 400,
+			want: "provider sandbox.line feeds several identity sources (app, line): name the one this webhook feeds in its URL, as ?source=NAME"},
+		{name: "unnamed, no events", path: "/v1/webhooks/sandbox.line", status: 400, want: "feeds several identity sources"},
+		{name: "app", path: "/v1/webhooks/sandbox.line?source=app", body: "ev-1", status: 200, want: `"customer":"c_`},
+		{name: "app again", path: "/v1/webhooks/sandbox.line?source=app", body: "ev-1", status: 200, want: `"duplicate":true`},
+		{name: "line", path: "/v1/webhooks/sandbox.line?source=line", body: "ev-1", status: 200, want: `"customer":"c_`},
+		{name: "misspelt", path: "/v1/webhooks/sandbox.line?source=ap", body: "ev-2", status: 400,
+			want: jsonText(`(did you mean "app"?); provider sandbox.line feeds "app", "line"`)},
+	} {
+		c.run(t, srv)
+	}
+	// The event through line was not taken for a redelivery of app's.
+	webhookCase{name: "line again", path: "/v1/webhooks/sandbox.line?source=line", body: "ev-1", status: 200, want: `"duplicate":true`}.run(t, srv)
+}

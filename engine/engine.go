@@ -60,12 +60,12 @@ type Engine struct {
 	mu       sync.RWMutex // guards profiles
 	profiles map[string]*Profile
 
-	jobs   chan *job
-	codes  *codeCounters
+	jobs  chan *job
+	codes *codeCounters
 	// claims are the event keys of requests being processed (see claim).
 	claimMu sync.Mutex
 	claims  map[string]struct{}
-	kick   chan struct{}
+	kick    chan struct{}
 
 	// idle tells the processor when the committer has nothing in hand (before a barrier job).
 	idleMu     sync.Mutex

@@ -99,6 +99,11 @@ func eventType(name, doc string, fields ...Field) EventType {
 	return EventType{Name: name, Doc: doc, Type: NewObjectType(goName, doc, all...)}
 }
 
+// ProfileEventTypes are the events the engine reads whether or not a rule listens to them: a
+// follow, an unfollow and a survey carry consent, and an account link ties identifiers into
+// one customer. An identity source subscribes to them besides what triggers and traits use.
+var ProfileEventTypes = []string{"account.linked", "follow", "survey.submitted", "unfollow"}
+
 // CustomEventPrefix starts the names of events a programme defines itself; their payload is
 // the untyped map `event.data`.
 const CustomEventPrefix = "custom."

@@ -44,13 +44,22 @@ var couponAttrRanges = map[string]string{
 	"starts_at": "coupon", "ends_at": "coupon", "timezone": "coupon", "discount_type": "coupon",
 }
 
+// Capabilities is what expanding needs to know of the configured providers; a Host has it.
+type Capabilities interface {
+	// Codeless reports whether a provider's coupons take no codes (providers.KindSupport.Codeless).
+	Codeless(provider string) bool
+	// Topics lists the event types a provider's webhooks deliver (providers.KindSupport.Topics),
+	// nil when it does not say.
+	Topics(provider string) []string
+}
+
 // Expand turns the configuration's domain blocks into resource instances: a campaign's coupon
 // becomes one coupon per channel, its codes one code pool per channel, its messages one
 // message per messaging provider plus the audience it goes to, each identity source a webhook
 // subscription. prior supplies values that must stay stable, such as a code pool's seed.
-// codeless reports the channels whose coupons take no codes (providers.KindSupport.Codeless);
-// nil when no provider is known.
-func Expand(cfg *lang.Config, prior *states.State, codeless func(provider string) bool) []*Desired {
+// caps is nil when no provider is known: every channel then takes codes, and every source
+// is asked for what the rules use.
+func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired {
 	var out []*Desired
 	seen := map[string]*Desired{}
 	seeds := map[string]string{} // code seed per campaign: pools and the rule bundle share it
@@ -97,7 +106,7 @@ func Expand(cfg *lang.Config, prior *states.State, codeless func(provider string
 			for _, ch := range c.Channels {
 				ca := addrs.Instance{Block: block, Kind: providers.KindCoupon, Provider: prov(ch)}
 				d := add(&Desired{Addr: ca, Attrs: couponAttrs(c), Range: c.Range, AttrRanges: ranges})
-				byAudience := c.Audience != "" && codeless != nil && codeless(ch.String())
+				byAudience := c.Audience != "" && caps != nil && caps.Codeless(ch.String())
 				if byAudience || (cu.AudienceOnly && c.Audience != "") {
 					// The coupon is limited to the audience, which must exist on the channel first.
 					d.Attrs["audience"] = c.Audience
@@ -145,12 +154,16 @@ func Expand(cfg *lang.Config, prior *states.State, codeless func(provider string
 		}
 	}
 
-	topics := usedEventTypes(cfg)
+	used := usedEventTypes(cfg)
 	for _, name := range lang.Sorted(cfg.IdentitySources) {
 		s := cfg.IdentitySources[name]
 		events := s.Events
 		if len(events) == 0 {
-			events = topics
+			var delivers []string
+			if caps != nil {
+				delivers = caps.Topics(prov(s.Provider).String())
+			}
+			events = defaultTopics(used, delivers)
 		}
 		if len(events) == 0 {
 			continue
@@ -262,6 +275,25 @@ func messageDesired(a addrs.Instance, name string, m *lang.Message) *Desired {
 	}
 	return &Desired{Addr: a, Attrs: attrs, Range: m.Range,
 		AttrRanges: map[string]hcl.Range{"template": m.Range, "subject": m.Range, "name": m.Range}}
+}
+
+// defaultTopics are the topics of an identity source that does not list its events: of the
+// events its system delivers, those the rules use and those the engine reads by itself
+// (lang.ProfileEventTypes), so a LINE source gets its follows without a rule on them, and a
+// POS source is not asked for carts it never sends. When the provider does not say what it
+// delivers, they are the events the rules use, and the provider keeps what it can.
+func defaultTopics(used, delivers []string) []string {
+	if delivers == nil {
+		return used
+	}
+	var out []string
+	for _, t := range delivers {
+		if slices.Contains(used, t) || slices.Contains(lang.ProfileEventTypes, t) {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // usedEventTypes lists the event types the programme listens to, for webhook topics.

@@ -70,12 +70,7 @@ func NewHost(ctx context.Context, cfg *lang.Config, workDir string, source Sourc
 				Detail: err.Error(), Subject: pb.Range.Ptr()})
 			continue
 		}
-		hp := &hosted{name: name, p: p, schema: p.Schema(ctx),
-			attrs: map[providers.Kind]map[string]bool{}, forceNew: map[providers.Kind]map[string]bool{}}
-		for k, ks := range hp.schema.Kinds {
-			hp.attrs[k] = setOf(ks.Attributes)
-			hp.forceNew[k] = setOf(ks.ForceNew)
-		}
+		hp := &hosted{name: name, p: p, schema: p.Schema(ctx)}
 		conf, cdiags := providerConfig(pb, hp.schema.Config)
 		diags = append(diags, cdiags...)
 		if cdiags.HasErrors() {
@@ -87,6 +82,17 @@ func NewHost(ctx context.Context, cfg *lang.Config, workDir string, source Sourc
 			diags = append(diags, providerDiags(resp.Diagnostics, "provider."+name, pb.Range, pb.AttrRanges)...)
 			p.Close()
 			continue
+		}
+		// What a provider manages may depend on its configuration (the system a sandbox
+		// simulates), so the kinds are those it reports once configured; a provider that
+		// cannot say again keeps what it said first, and fails on its next call.
+		if again := p.Schema(ctx); !again.Diagnostics.HasErrors() {
+			hp.schema.Kinds = again.Kinds
+		}
+		hp.attrs, hp.forceNew = map[providers.Kind]map[string]bool{}, map[providers.Kind]map[string]bool{}
+		for k, ks := range hp.schema.Kinds {
+			hp.attrs[k] = setOf(ks.Attributes)
+			hp.forceNew[k] = setOf(ks.ForceNew)
 		}
 		h.providers[name] = hp
 	}
@@ -208,6 +214,18 @@ func (hp *hosted) supports(k providers.Kind) bool {
 func (h *Host) Codeless(provider string) bool {
 	hp, ok := h.get(provider)
 	return ok && hp.schema.Kinds[providers.KindCoupon].Codeless
+}
+
+var _ Capabilities = (*Host)(nil)
+
+// Topics lists the event types a provider's webhooks deliver (providers.KindSupport.Topics),
+// nil when the provider does not say or is not started.
+func (h *Host) Topics(provider string) []string {
+	hp, ok := h.get(provider)
+	if !ok {
+		return nil
+	}
+	return slices.Clone(hp.schema.Kinds[providers.KindSubscription].Topics)
 }
 
 // supportedKinds lists the kinds a provider manages.

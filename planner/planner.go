@@ -68,7 +68,7 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 	var diags hcl.Diagnostics
 	var desired []*Desired
 	if p.Mode != plans.Destroy {
-		desired = Expand(pl.Config, pl.State, pl.Host.Codeless)
+		desired = Expand(pl.Config, pl.State, pl.Host)
 		diags = append(diags, pl.validate(ctx, desired)...)
 	}
 	if diags.HasErrors() {

@@ -28,6 +28,7 @@ type memProvider struct {
 	failOn   int // fail the nth create (1-based) with an error, when > 0
 	failCode providers.ErrorCode
 	codeless bool                         // coupons apply to the audience, without codes
+	topics   []string                     // the events its webhooks deliver; nil says nothing
 	refs     map[string]map[string]string // the refs each object was created with
 }
 
@@ -42,8 +43,9 @@ func (m *memProvider) Schema(context.Context) providers.SchemaResponse {
 			providers.KindCoupon: {Attributes: []string{"title", "discount_type", "percent", "amount", "currency", "min_total",
 				"code", "per_customer", "usage_limit", "starts_at", "ends_at", "timezone", "audience"}, ForceNew: []string{"code"},
 				Codeless: m.codeless},
-			providers.KindCodePool: {Attributes: []string{"coupon", "pattern", "charset", "count", "seed"}, ForceNew: []string{"coupon", "pattern", "seed", "charset"}},
-			providers.KindAudience: {Attributes: []string{"segment", "description"}},
+			providers.KindCodePool:     {Attributes: []string{"coupon", "pattern", "charset", "count", "seed"}, ForceNew: []string{"coupon", "pattern", "seed", "charset"}},
+			providers.KindAudience:     {Attributes: []string{"segment", "description"}},
+			providers.KindSubscription: {Attributes: []string{"source", "topics", "endpoint"}, Topics: m.topics},
 		},
 	}
 }

@@ -86,6 +86,10 @@ type KindSupport struct {
 	// limited to the audience on the same provider. A campaign without an audience keeps its
 	// codes, which the provider then refuses at plan time.
 	Codeless bool
+	// Topics lists, for a subscription, the event types the system's webhooks deliver. An
+	// identity source without `events` subscribes to those of them the programme reads; nil
+	// when the provider does not say, and the source then asks for what the rules use.
+	Topics []string
 }
 
 // ConfigureRequest carries the provider block.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,14 @@ import (
 var lineServers sync.Map // *testscript.TestScript -> *linetest.Server
 
 func init() { contractServers["line"] = contractLINE }
+
+// knownOp stops the script when op is not one a contract server injects faults into: a
+// misspelt op would otherwise inject nothing, and the script would test nothing.
+func knownOp(ts *testscript.TestScript, server, op string, ops []string) {
+	if !slices.Contains(ops, op) {
+		ts.Fatalf("contract %s: unknown op %q; ops: %s", server, op, strings.Join(ops, ", "))
+	}
+}
 
 // contractLINE drives the LINE contract server of a script:
 //
@@ -81,11 +90,16 @@ func contractLINE(ts *testscript.TestScript, neg bool, args []string) {
 		srv.SetWebhookEndpoint(args[1])
 	case "fail":
 		want(2, "OP STATUS")
+		knownOp(ts, "line", args[1], linetest.Ops)
 		status, err := strconv.Atoi(args[2])
 		ts.Check(err)
+		if status < 400 || status > 599 {
+			ts.Fatalf("contract line fail: status %d: want a 4xx or 5xx", status)
+		}
 		srv.Fail(args[1], status, false)
 	case "lose":
 		want(1, "OP")
+		knownOp(ts, "line", args[1], linetest.Ops)
 		srv.Fail(args[1], 0, true)
 	default:
 		ts.Fatalf("contract line: unknown command %q", args[0])

@@ -72,6 +72,7 @@ func init() {
 			if len(args) < 3 || len(args) > 4 {
 				ts.Fatalf("usage: contract sendgrid fail OP STATUS [TIMES]")
 			}
+			knownOp(ts, "sendgrid", args[1], sendgridtest.Ops)
 			n := []int{0, 1}
 			for i, a := range args[2:] {
 				v, err := strconv.Atoi(a)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers/signature"
+	"github.com/musubi-hq/musubi/providers/smaregi/smaregitest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -61,18 +64,19 @@ func TestScripts(t *testing.T) {
 				}
 				run(ts, neg, args[1:])
 			},
-			"spawn":      spawn,
-			"kill9":      kill9,
-			"terminate":  terminate,
-			"http":       httpCmd,
-			"waithttp":   waitHTTP,
-			"linesign":   lineSign,
-			"redact":     redact,
-			"setvar":     setVar,
-			"lockid":     lockID,
-			"waitline":   waitLine,
-			"serverurl":  serverURL,
-			"eventually": eventually,
+			"spawn":          spawn,
+			"kill9":          kill9,
+			"terminate":      terminate,
+			"http":           httpCmd,
+			"waithttp":       waitHTTP,
+			"linesign":       lineSign,
+			"redact":         redact,
+			"setvar":         setVar,
+			"lockid":         lockID,
+			"waitline":       waitLine,
+			"serverurl":      serverURL,
+			"eventually":     eventually,
+			"secrets-absent": secretsAbsent,
 			// replace FILE OLD NEW replaces every OLD in FILE with NEW.
 			"replace": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {
@@ -439,4 +443,73 @@ func eventually(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// secretEnv names the variables through which contract servers hand a script its credentials.
+var secretEnv = []string{
+	"LINE_TOKEN", "LINE_SECRET", "SENDGRID_API_KEY", "SQUARE_TOKEN",
+	"SMAREGI_CLIENT_SECRET", "SHOPIFY_TOKEN", "SHOPIFY_CLIENT_SECRET",
+}
+
+// secretsAbsent FILE... checks that each FILE exists and holds none of the credentials the
+// script's contract servers handed out: the values of secretEnv that are set, and the access
+// tokens the Smaregi server issued along with the Basic header of its client credentials.
+// A gzip file (a saved plan) is checked as it is and uncompressed. It names every secret
+// found and where, and fails when there is no secret to look for, so it cannot pass by
+// checking nothing.
+func secretsAbsent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: secrets-absent FILE...")
+	}
+	secrets := map[string]string{} // name → value
+	for _, name := range secretEnv {
+		if v := ts.Getenv(name); v != "" {
+			secrets[name] = v
+		}
+	}
+	if v, ok := smaregiServers.Load(ts); ok {
+		srv := v.(*smaregitest.Server)
+		secrets["the Smaregi client credentials' Basic header"] = strings.TrimPrefix(srv.BasicAuth(), "Basic ")
+		for i, tok := range srv.IssuedTokens() {
+			secrets[fmt.Sprintf("Smaregi access token %d", i+1)] = tok
+		}
+	}
+	if len(secrets) == 0 {
+		ts.Fatalf("secrets-absent: no secret to look for; start a contract server first")
+	}
+	names := make([]string, 0, len(secrets))
+	for name := range secrets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var found []string
+	for _, file := range args {
+		b, err := os.ReadFile(ts.MkAbs(file))
+		if err != nil {
+			found = append(found, fmt.Sprintf("%s: %v", file, err))
+			continue
+		}
+		texts := map[string][]byte{file: b}
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+			plain, err := io.ReadAll(zr)
+			if err != nil {
+				found = append(found, fmt.Sprintf("%s: uncompressing: %v", file, err))
+				continue
+			}
+			texts[file+" (uncompressed)"] = plain
+		}
+		for where, text := range texts {
+			for _, name := range names {
+				if i := bytes.Index(text, []byte(secrets[name])); i >= 0 {
+					line := 1 + bytes.Count(text[:i], []byte("\n"))
+					found = append(found, fmt.Sprintf("%s appears in %s, line %d", name, where, line))
+				}
+			}
+		}
+	}
+	if len(found) > 0 {
+		sort.Strings(found)
+		ts.Fatalf("secrets-absent:\n\t%s", strings.Join(found, "\n\t"))
+	}
+	ts.Logf("none of %d secrets (%s) in %d files", len(names), strings.Join(names, ", "), len(args))
 }

@@ -330,7 +330,7 @@ declare. The next plan shows any difference between the object and the configura
 				return err
 			}
 			var want *planner.Desired
-			for _, d := range planner.Expand(s.cfg, s.state, s.host.Codeless) {
+			for _, d := range planner.Expand(s.cfg, s.state, s.host) {
 				if d.Addr == ia {
 					want = d
 				}

@@ -216,6 +216,32 @@ func TestSubscriptionPlan(t *testing.T) {
 	}
 }
 
+// LINE sends follows and unfollows whatever is asked, as the schema says: asking for more is a
+// warning, asking for none of them an error, as with Square and Shopify.
+func TestSubscriptionTopicsLINEDoesNotSend(t *testing.T) {
+	t.Parallel()
+	_, p, _ := contract(t)
+	ctx := context.Background()
+	if got := p.Schema(ctx).Kinds[providers.KindSubscription].Topics; strings.Join(got, ",") != "follow,unfollow" {
+		t.Errorf("the schema says LINE delivers %v", got)
+	}
+	validate := func(topics ...string) providers.Diagnostics {
+		return p.Validate(ctx, providers.ValidateRequest{Kind: providers.KindSubscription,
+			Attributes: providers.Attrs{"source": "line", "topics": topics}}).Diagnostics
+	}
+	if ds := validate("follow", "unfollow"); len(ds) != 0 {
+		t.Errorf("follow and unfollow: %v", ds)
+	}
+	if ds := validate("purchase", "follow"); len(ds) != 1 || ds[0].Severity != providers.Warning ||
+		ds[0].Detail != "LINE sends no purchase events; the webhook delivers follow and unfollow only" {
+		t.Errorf("purchase and follow: %v, want one warning naming purchase", ds)
+	}
+	if ds := validate("purchase", "cart.updated"); !ds.HasErrors() || ds[0].Attribute != "topics" ||
+		!strings.Contains(ds.Err().Error(), `LINE sends none of the events ["purchase" "cart.updated"]; it delivers follow and unfollow`) {
+		t.Errorf("purchase and cart.updated: %v, want an error on topics", ds.Err())
+	}
+}
+
 // Destroying the subscription leaves a URL someone else has set since.
 func TestSubscriptionDeleteLeavesAnotherURL(t *testing.T) {
 	t.Parallel()

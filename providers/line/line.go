@@ -97,7 +97,7 @@ var kinds = map[providers.Kind]providers.KindSupport{
 	providers.KindAudience: {Attributes: []string{"segment", "description"}, ForceNew: []string{"segment"},
 		Description: "a LINE audience group for uploading user IDs"},
 	providers.KindSubscription: {Attributes: []string{"source", "topics", "endpoint"},
-		Description: "the channel's webhook endpoint"},
+		Description: "the channel's webhook endpoint", Topics: webhookTopics},
 	providers.KindMessage: {Attributes: []string{"name", "template", "variants", "audience"},
 		Description: "a text message template LINE has validated; kept in Musubi's state, LINE keeps none"},
 }

@@ -147,6 +147,7 @@ var subscriptionCase = providertest.Case{
 	Invalid: map[string]providers.Attrs{
 		"endpoint": {"endpoint": "http://musubi.example/v1/webhooks/line.test"},
 		"source":   {"source": ""},
+		"topics":   {"topics": []string{"purchase"}},
 	},
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/line/line-bot-sdk-go/v8/linebot/messaging_api"
 	"github.com/musubi-hq/musubi/providers"
@@ -49,6 +50,23 @@ func (p *Provider) checkSubscription(a providers.Attrs) providers.Diagnostics {
 	}
 	if _, err := p.webhookURL(a); err != nil {
 		ds = append(ds, providers.AttributeError("endpoint", "Unusable LINE webhook URL", "%v", err))
+	}
+	// As with Square and Shopify: an event LINE never sends is a warning, a subscription to
+	// none of the events LINE sends an error. LINE delivers both whatever is asked.
+	var dropped []string
+	for _, t := range a.Strings("topics") {
+		if !slices.Contains(webhookTopics, t) {
+			dropped = append(dropped, t)
+		}
+	}
+	switch topics := a.Strings("topics"); {
+	case len(topics) > 0 && len(dropped) == len(topics):
+		ds = append(ds, providers.AttributeError("topics", "Not possible on LINE",
+			"LINE sends none of the events %q; it delivers %s", topics, strings.Join(webhookTopics, " and ")))
+	case len(dropped) > 0:
+		ds = append(ds, providers.Diagnostic{Severity: providers.Warning, Attribute: "topics",
+			Summary: "Events LINE does not send",
+			Detail:  fmt.Sprintf("LINE sends no %s events; the webhook delivers %s only", strings.Join(dropped, ", "), strings.Join(webhookTopics, " and "))})
 	}
 	return ds
 }

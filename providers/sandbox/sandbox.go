@@ -38,20 +38,20 @@ var systems = map[string]map[providers.Kind]providers.KindSupport{
 			Description: "a code discount in the simulated EC store"},
 		providers.KindCodePool:     codePool,
 		providers.KindAudience:     audience("a customer group in the simulated EC store"),
-		providers.KindSubscription: subscription,
+		providers.KindSubscription: subscription("account.linked", "cart.updated", "purchase"),
 	},
 	"pos": {
 		// Registers apply one discount at a time and know no customer segments.
 		providers.KindCoupon: {Attributes: without(couponAttrs, "combines_with", "audience"), ForceNew: couponForceNew,
 			Description: "a coupon in the simulated POS"},
 		providers.KindCodePool:     codePool,
-		providers.KindSubscription: subscription,
+		providers.KindSubscription: subscription("account.linked", "purchase"),
 	},
 	"messaging": {
 		providers.KindMessage: {Attributes: []string{"name", "template", "subject", "variants", "audience"},
 			ForceNew: []string{"name"}, Description: "a message template in the simulated messaging channel"},
 		providers.KindAudience:     audience("an audience group in the simulated messaging channel"),
-		providers.KindSubscription: subscription,
+		providers.KindSubscription: subscription("follow", "unfollow"),
 	},
 }
 
@@ -61,9 +61,15 @@ var (
 	couponForceNew = []string{"code", "discount_type", "currency"}
 	codePool       = providers.KindSupport{Attributes: []string{"coupon", "pattern", "charset", "count", "seed"},
 		ForceNew: []string{"coupon", "pattern", "charset", "seed"}, Description: "a set of single-use codes"}
-	subscription = providers.KindSupport{Attributes: []string{"source", "topics", "endpoint"},
-		ForceNew: []string{"source"}, Description: "a webhook subscription"}
 )
+
+// subscription is a system's webhook subscription, delivering the events its real
+// counterpart sends: an EC store's as Shopify's, a POS's as Square's, a messaging channel's
+// as LINE's.
+func subscription(topics ...string) providers.KindSupport {
+	return providers.KindSupport{Attributes: []string{"source", "topics", "endpoint"},
+		ForceNew: []string{"source"}, Description: "a webhook subscription", Topics: topics}
+}
 
 func audience(desc string) providers.KindSupport {
 	return providers.KindSupport{Attributes: []string{"segment", "description"}, ForceNew: []string{"segment"}, Description: desc}
@@ -270,22 +276,54 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 		if a.String("source") == "" {
 			bad("source", "a subscription needs a source")
 		}
-		if len(a.Strings("topics")) == 0 {
+		topics := a.Strings("topics")
+		ok, dropped := p.deliverable(topics)
+		switch {
+		case len(topics) == 0:
 			bad("topics", "a subscription needs at least one topic")
+		case len(ok) == 0:
+			bad("topics", "the sandbox %s sends none of the events %q; it delivers %s", p.system, topics, strings.Join(ks.Topics, ", "))
+		case len(dropped) > 0:
+			ds = append(ds, providers.Diagnostic{Severity: providers.Warning, Attribute: "topics",
+				Summary: "Events the sandbox " + p.system + " does not send",
+				Detail:  fmt.Sprintf("the sandbox %s sends no %s events; the subscription delivers %s only", p.system, strings.Join(dropped, ", "), strings.Join(ok, ", "))})
 		}
 	}
 	return ds
 }
 
-// Plan fills the defaults the system would: a coupon's discount type from its values.
+// deliverable splits topics into those the system sends (sorted, once each) and the rest.
+func (p *Provider) deliverable(topics []string) (ok, dropped []string) {
+	ks, _ := p.support(providers.KindSubscription)
+	for _, t := range topics {
+		if slices.Contains(ks.Topics, t) {
+			ok = append(ok, t)
+		} else {
+			dropped = append(dropped, t)
+		}
+	}
+	slices.Sort(ok)
+	return slices.Compact(ok), dropped
+}
+
+// Plan fills the defaults the system would: a coupon's discount type from its values, and
+// keeps the topics of a subscription that the system sends.
 func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.PlanResponse {
 	planned := req.Proposed // the planner's own copy: clone only to change it
-	if req.Kind == providers.KindCoupon && planned.String("discount_type") == "" {
-		planned = planned.Clone()
-		if planned.Int("amount") != 0 {
-			planned["discount_type"] = "amount"
-		} else {
-			planned["discount_type"] = "percent"
+	switch req.Kind {
+	case providers.KindCoupon:
+		if planned.String("discount_type") == "" {
+			planned = planned.Clone()
+			if planned.Int("amount") != 0 {
+				planned["discount_type"] = "amount"
+			} else {
+				planned["discount_type"] = "percent"
+			}
+		}
+	case providers.KindSubscription:
+		if topics, _ := p.deliverable(planned.Strings("topics")); len(topics) > 0 {
+			planned = planned.Clone()
+			planned["topics"] = topics
 		}
 	}
 	return providers.PlanResponse{Planned: planned}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -135,8 +136,61 @@ func TestConformanceMessaging(t *testing.T) {
 		DriftAttr:  "template",
 		DriftValue: "edited",
 		Invalid:    map[string]providers.Attrs{"template": {"template": strings.Repeat("あ", 5001)}},
-	}, subscriptionCase}
+	}, {
+		// A messaging channel sends what LINE sends: follows and unfollows.
+		Kind:       providers.KindSubscription,
+		Attrs:      providers.Attrs{"source": "line", "topics": []string{"follow", "unfollow"}},
+		Update:     providers.Attrs{"topics": []string{"follow"}},
+		Replace:    providers.Attrs{"source": "app"},
+		DriftAttr:  "endpoint",
+		DriftValue: "https://elsewhere.example/hook",
+		Invalid:    map[string]providers.Attrs{"topics": {"topics": []string{"purchase", "cart.updated"}}},
+	}}
 	providertest.Run(t, h)
+}
+
+// Each simulated system sends the events its real counterpart does: plan keeps those of a
+// subscription's topics, validate warns about the others, and refuses a subscription to none.
+func TestSubscriptionsKeepTheEventsTheSystemSends(t *testing.T) {
+	for _, c := range []struct {
+		system  string
+		topics  []string
+		planned []string
+		warning string // in the detail of Validate's one warning, "" for none
+		refused string // in the detail of Validate's error
+	}{
+		{system: "ec", topics: []string{"purchase", "cart.updated", "account.linked"}, planned: []string{"account.linked", "cart.updated", "purchase"}},
+		{system: "pos", topics: []string{"purchase", "cart.updated"}, planned: []string{"purchase"}, warning: "the sandbox pos sends no cart.updated events"},
+		{system: "messaging", topics: []string{"unfollow", "purchase", "follow"}, planned: []string{"follow", "unfollow"}, warning: "sends no purchase events"},
+		{system: "messaging", topics: []string{"purchase"}, refused: `sends none of the events ["purchase"]; it delivers follow, unfollow`},
+	} {
+		ctx := context.Background()
+		p := configure(t, filepath.Join(t.TempDir(), "sandbox.db"), "sandbox."+c.system, c.system)
+		defer p.Close()
+		if got := p.Schema(ctx).Kinds[providers.KindSubscription].Topics; len(got) == 0 {
+			t.Errorf("%s: the schema says nothing of the events it sends", c.system)
+		}
+		a := providers.Attrs{"source": "s", "topics": c.topics}
+		ds := p.Validate(ctx, providers.ValidateRequest{Kind: providers.KindSubscription, Attributes: a}).Diagnostics
+		if c.refused != "" {
+			if !ds.HasErrors() || !strings.Contains(ds.Err().Error(), c.refused) {
+				t.Errorf("%s %v: validate says %v, want an error with %q", c.system, c.topics, ds, c.refused)
+			}
+			continue
+		}
+		switch {
+		case ds.HasErrors():
+			t.Errorf("%s %v: refused: %v", c.system, c.topics, ds.Err())
+		case c.warning == "" && len(ds) > 0:
+			t.Errorf("%s %v: unexpected %v", c.system, c.topics, ds)
+		case c.warning != "" && (len(ds) != 1 || ds[0].Severity != providers.Warning || !strings.Contains(ds[0].Detail, c.warning)):
+			t.Errorf("%s %v: validate says %v, want one warning with %q", c.system, c.topics, ds, c.warning)
+		}
+		planned := p.Plan(ctx, providers.PlanRequest{Kind: providers.KindSubscription, Proposed: a}).Planned
+		if got := planned.Strings("topics"); !slices.Equal(got, c.planned) {
+			t.Errorf("%s %v: planned topics %v, want %v", c.system, c.topics, got, c.planned)
+		}
+	}
 }
 
 func TestDuplicateCodeIsAConflict(t *testing.T) {

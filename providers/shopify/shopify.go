@@ -98,6 +98,7 @@ var kinds = map[providers.Kind]providers.KindSupport{
 	providers.KindSubscription: {
 		Attributes:  []string{"source", "topics", "endpoint"},
 		Description: "Shopify webhook subscriptions, one per topic",
+		Topics:      topicNames(),
 	},
 }
 

@@ -72,7 +72,7 @@ var kinds = map[providers.Kind]providers.KindSupport{
 	},
 	providers.KindSubscription: {
 		Attributes: []string{"source", "topics", "endpoint"}, ForceNew: []string{"source"},
-		Description: "a Square webhook subscription",
+		Description: "a Square webhook subscription", Topics: topicNames(),
 	},
 }
 

@@ -108,6 +108,9 @@ const (
 	OpDelete = "delete" // DELETE /v3/marketing/lists/{id}
 )
 
+// Ops are the operations Fail and LoseResponse take.
+var Ops = []string{OpSend, OpCreate, OpRead, OpUpdate, OpDelete}
+
 type fault struct {
 	op     string
 	status int  // answer with this status instead of working

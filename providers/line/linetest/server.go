@@ -68,6 +68,9 @@ const (
 	OpValidate = "validate" // the message validation endpoints
 )
 
+// Ops are the operations Fail and Throttle take.
+var Ops = []string{OpCreate, OpRead, OpUpdate, OpDelete, OpSend, OpValidate}
+
 // rate limits per endpoint group, from LINE's rate-limit table.
 var rateLimits = map[string]struct {
 	max int

@@ -3,8 +3,10 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"strings"
 	"time"
 
@@ -58,37 +60,147 @@ func (e *Event) Key() string { return e.key }
 const maxIDLen = 256
 
 // DecodeEvents reads a JSON event or an array of events, as POST /v1/events takes them.
-// Unknown fields are refused, so a misspelt field is an error, not a silent gap.
+// Unknown fields are refused, so a misspelt field is an error, not a silent gap. In a batch,
+// the error names the event as Ingest does: `event 1 (id "x"): ...`.
 func DecodeEvents(body []byte) ([]*Event, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, fmt.Errorf("the body is empty; send an event object or an array of events")
 	}
+	if body[0] != '[' {
+		e, err := decodeEvent(body)
+		if err != nil {
+			return nil, err
+		}
+		return []*Event{e}, nil
+	}
+	// The array is split first, so an event's own error can say which event it is.
+	var raws []json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	var evs []*Event
-	if body[0] == '[' {
-		if err := dec.Decode(&evs); err != nil {
-			return nil, jsonError(err)
-		}
-	} else {
-		var e Event
-		if err := dec.Decode(&e); err != nil {
-			return nil, jsonError(err)
-		}
-		evs = []*Event{&e}
+	if err := dec.Decode(&raws); err != nil {
+		return nil, jsonError(err, nil)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("unexpected data after the JSON value")
 	}
+	evs := make([]*Event, len(raws))
+	for i, raw := range raws {
+		e, err := decodeEvent(raw)
+		if err != nil {
+			if len(raws) > 1 {
+				err = fmt.Errorf("%s: %w", nameEvent(i, raw), err)
+			}
+			return nil, err
+		}
+		evs[i] = e
+	}
 	return evs, nil
 }
 
-func jsonError(err error) error {
+// decodeEvent reads one JSON event, refusing unknown fields.
+func decodeEvent(b []byte) (*Event, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	var e Event
+	if err := dec.Decode(&e); err != nil {
+		return nil, jsonError(err, reflect.TypeFor[Event]())
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("unexpected data after the JSON value")
+	}
+	if string(b) == "null" {
+		return nil, fmt.Errorf("an event is a JSON object, not null")
+	}
+	return &e, nil
+}
+
+// nameEvent says which event of a batch raw is, with its id when it has one.
+func nameEvent(i int, raw json.RawMessage) string {
+	var probe struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(raw, &probe) == nil {
+		if id, ok := probe.ID.(string); ok {
+			return fmt.Sprintf("event %d (id %q)", i, id)
+		}
+	}
+	return fmt.Sprintf("event %d", i)
+}
+
+// jsonError says what is wrong with a JSON body decoded into a root (nil when unknown); a
+// value of the wrong type is named by its field, as the event type's own fields are
+// (`data: want an object, got a string`).
+func jsonError(err error, root reflect.Type) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := "want " + jsonKind(te.Type)
+		// encoding/json names a map, not the entry in it, for an entry of the wrong type.
+		if ft := jsonField(root, te.Field); ft != nil && ft.Kind() == reflect.Map && ft.Elem() == te.Type {
+			want = "want " + jsonKind(te.Type) + " for each entry"
+		}
+		if te.Field == "" {
+			return fmt.Errorf("invalid JSON: %s, got %s", want, article(te.Value))
+		}
+		return fmt.Errorf("invalid JSON: %s: %s, got %s", te.Field, want, article(te.Value))
+	}
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "json: ")
 	return fmt.Errorf("invalid JSON: %s", msg)
+}
+
+// jsonField returns the type of the field at a dotted path of JSON names inside root, nil
+// when there is none.
+func jsonField(root reflect.Type, path string) reflect.Type {
+	t := root
+	for _, name := range strings.Split(path, ".") {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t == nil || t.Kind() != reflect.Struct || name == "" {
+			return nil
+		}
+		var found reflect.Type
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.IsExported() && (tag == name || tag == "" && strings.EqualFold(f.Name, name)) {
+				found = f.Type
+				break
+			}
+		}
+		t = found
+	}
+	return t
+}
+
+// jsonKind names what a Go type takes in JSON.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return t.String()
+}
+
+// article puts "a" or "an" before a JSON value kind as encoding/json names it ("string",
+// "number 1.5", "object").
+func article(v string) string {
+	if v != "" && strings.ContainsRune("aeiou", rune(v[0])) {
+		return "an " + v
+	}
+	return "a " + v
 }
 
 // validate checks an event against the event types and the active bundle and prepares its

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,7 +159,7 @@ func (e *Engine) handleDecide(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, jsonError(err))
+		writeError(w, http.StatusBadRequest, jsonError(err, reflect.TypeFor[DecideRequest]()))
 		return
 	}
 	resp, err := e.Decide(r.Context(), req)

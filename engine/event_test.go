@@ -1,0 +1,55 @@
+package engine
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// A batch that does not decode names the event, as a batch that does not validate does
+// (Ingest): `event 1 (id "x"): ...`, with the index from 0 and the id when it is a string. A
+// value of the wrong type is named by its field. A lone event, or an array of one, is not
+// numbered, and JSON that does not parse cannot say which event it broke.
+func TestDecodeEventsNamesTheEvent(t *testing.T) {
+	const ok = `{"id": "a", "type": "purchase", "identifiers": {"email": "a@b.jp"}, "data": {"total": 1}}`
+	for _, c := range []struct{ body, want string }{
+		{`[` + ok + `, {"id": "x", "type": "purchase", "data": {"total": 1}, "totl": 1}]`,
+			`event 1 (id "x"): invalid JSON: unknown field "totl"`},
+		{`[{"id": "x", "type": "purchase", "colour": "red"}, ` + ok + `]`,
+			`event 0 (id "x"): invalid JSON: unknown field "colour"`},
+		{`[` + ok + `, {"id": "y", "type": "purchase", "data": "3200"}]`,
+			`event 1 (id "y"): invalid JSON: data: want an object, got a string`},
+		{`[` + ok + `, {"id": "y", "type": "purchase", "identifiers": {"email": 5}}]`,
+			`event 1 (id "y"): invalid JSON: identifiers: want a string for each entry, got a number`},
+		{`[` + ok + `, {"id": 7, "type": "purchase"}]`, `event 1: invalid JSON: id: want a string, got a number`},
+		{`[` + ok + `, 5]`, `event 1: invalid JSON: want an object, got a number`},
+		{`[` + ok + `, null]`, `event 1: an event is a JSON object, not null`},
+		{`[` + ok + `, {"id": "z", "consent": {"line": "yes"}}]`,
+			`event 1 (id "z"): invalid JSON: consent: want true or false for each entry, got a string`},
+		{`{"id": "x", "type": "purchase", "colour": "red"}`, `invalid JSON: unknown field "colour"`},
+		{`{"id": 1}`, `invalid JSON: id: want a string, got a number`},
+		{`[{"id": "x", "totl": 1}]`, `invalid JSON: unknown field "totl"`},
+		{`[` + ok + `, {"id": "x",}]`, `invalid JSON: invalid character '}' looking for beginning of object key string`},
+		{`[` + ok + `] []`, `unexpected data after the JSON value`},
+		{`{"id": "x"} {}`, `unexpected data after the JSON value`},
+	} {
+		evs, err := DecodeEvents([]byte(c.body))
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s:\n got %v (%d events)\nwant %s", c.body, err, len(evs), c.want)
+		}
+	}
+	evs, err := DecodeEvents([]byte(`[` + ok + `, ` + ok + `]`))
+	if err != nil || len(evs) != 2 || evs[1].ID != "a" || evs[1].Data["total"] == nil {
+		t.Fatalf("a good batch: %v, %v", evs, err)
+	}
+}
+
+// A /v1/decide body's fields are named from its root, through the event.
+func TestJSONErrorNamesTheFieldFromTheRoot(t *testing.T) {
+	var req DecideRequest
+	err := json.Unmarshal([]byte(`{"event": {"id": "x", "identifiers": {"email": 5}}}`), &req)
+	const want = "invalid JSON: event.identifiers: want a string for each entry, got a number"
+	if got := jsonError(err, reflect.TypeFor[DecideRequest]()); got == nil || got.Error() != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/sandbox"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // clock is a settable test clock.
@@ -238,9 +239,13 @@ func TestDeliveryRules(t *testing.T) {
 		f := newFixture(t, quickstartBundle(t, func(b *rules.Bundle) { b.Segments[1].Condition = "customer.traits.store_purchases_90d >= 1" }))
 		r := f.ingest(purchase)[0] // entered loyal_store, but no LINE user and no consent
 		items, _ := f.store.Outbox(ctx, "", 10)
-		if len(r.Fired) != 1 || len(items) != 1 || items[0].Status != StatusSuppressed || !strings.Contains(items[0].Reason, "no line_user identifier") {
-			t.Fatalf("%+v %+v", r, items)
+		if len(r.Fired) != 1 || len(items) != 0 {
+			t.Fatalf("a message to a customer not on LINE: %+v %+v", r, items)
 		}
+		if n := testutil.ToFloat64(f.eng.metrics.outcomes.WithLabelValues(statusUnreachable)); n != 1 {
+			t.Fatalf("unreachable messages counted: %v", n)
+		}
+
 	})
 	t.Run("quiet hours", func(t *testing.T) {
 		f := newFixture(t, quickstartBundle(t, nil))

@@ -28,7 +28,8 @@ type Outcome struct {
 	Subject  string `json:"subject,omitempty"`
 	Text     string `json:"text,omitempty"`
 	Variant  string `json:"variant,omitempty"`
-	// Status: queued, held (quiet hours), suppressed (consent, cap, no address, no codes left),
+	// Status: queued, held (quiet hours), suppressed (consent, cap, no codes left), unreachable
+	// (the customer has no address on the channel: nothing is kept in the outbox),
 	// emitted, or for decisions would_send / would_issue.
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
@@ -192,12 +193,17 @@ func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]an
 		p.Sent = append(p.Sent, Sent{Channel: channelOf(m.Via), At: now})
 		pruneSent(p, prog, now)
 	}
+	e.metrics.outcomes.WithLabelValues(o.Status).Inc()
+	if o.Status == statusUnreachable {
+		// Most customers are not on most channels: a trigger's message to each of them is
+		// counted, not kept, or the outbox would fill with messages that could never be sent.
+		return o, nil, nil
+	}
 	item.Status, item.Reason = outboxStatus(o.Status), o.Reason
 	st.tx.EnqueueOutbox(item)
 	if item.Status == StatusPending {
 		st.delivered = true
 	}
-	e.metrics.outcomes.WithLabelValues(o.Status).Inc()
 	return o, nil, nil
 }
 
@@ -243,6 +249,9 @@ func outboxStatus(s string) string {
 	return StatusSuppressed
 }
 
+// statusUnreachable is the outcome of a message to a customer with no address on its channel.
+const statusUnreachable = "unreachable"
+
 // gate applies the delivery rules to a message for a customer, filling the recipient.
 func (e *Engine) gate(prog *program, p *Profile, via string, now time.Time, item *OutboxItem) (status, reason string) {
 	sender, ok := e.opts.Senders[via]
@@ -257,7 +266,7 @@ func (e *Engine) gate(prog *program, p *Profile, via string, now time.Time, item
 		}
 	}
 	if item.To == "" {
-		return "suppressed", "no " + ms.Address + " identifier to reach the customer on " + via
+		return statusUnreachable, "no " + ms.Address + " identifier to reach the customer on " + via
 	}
 	if ms.Consent != "" && !p.Consent[ms.Consent] {
 		return "suppressed", "no consent for " + ms.Consent

@@ -160,7 +160,7 @@ func TestRetryDeadLetter(t *testing.T) {
 func TestOutboxViews(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, quickstartBundle(t, nil))
-	f.clock.Set(time.Date(2027, 3, 2, 22, 30, 0, 0, time.FixedZone("JST", 9*3600)))
+	f.clock.Set(time.Date(2027, 2, 16, 22, 30, 0, 0, time.FixedZone("JST", 9*3600)))
 	f.ingest(purchase)
 	f.ingest(follow)
 	held, _ := ListOutbox(ctx, f.store, ViewHeld, f.clock.Now(), 10)

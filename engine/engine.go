@@ -60,12 +60,14 @@ type Engine struct {
 	mu       sync.RWMutex // guards profiles
 	profiles map[string]*Profile
 
-	jobs  chan *job
-	codes *codeCounters
+	jobs   chan *job
+	pacers pacers
+	codes  *codeCounters
 	// claims are the event keys of requests being processed (see claim).
 	claimMu sync.Mutex
 	claims  map[string]struct{}
 	kick    chan struct{}
+	sweep   chan struct{} // new rules: sweep the campaigns now
 
 	// idle tells the processor when the committer has nothing in hand (before a barrier job).
 	idleMu     sync.Mutex
@@ -83,8 +85,9 @@ type Engine struct {
 // program is a compiled bundle with its code lists, generated on first use.
 type program struct {
 	*rules.Program
-	codesMu sync.Mutex
-	codes   map[string][]string
+	broadcasts []string // campaigns with messages to their audience, by name
+	codesMu    sync.Mutex
+	codes      map[string][]string
 }
 
 func (p *program) codeList(c *rules.CCampaign) []string {
@@ -138,7 +141,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		opts.BundlePoll = time.Second
 	}
 	e := &Engine{opts: opts, store: opts.Store, log: opts.Logger, now: opts.Now, metrics: newMetrics(),
-		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1), claims: map[string]struct{}{}}
+		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}}
 	e.idle = sync.NewCond(&e.idleMu)
 	e.prog.Store(emptyProgram())
 	hash, data, err := e.store.ActiveBundle(ctx)
@@ -181,11 +184,11 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("loading profiles: %w", err)
 	}
-	issued, err := e.store.CodesIssued(ctx)
+	issued, byKey, err := e.store.CodesIssued(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the codes given out: %w", err)
 	}
-	e.codes = &codeCounters{issued: issued, byKey: map[string]int{}}
+	e.codes = &codeCounters{issued: issued, byKey: byKey}
 	e.log.Info("engine started", "bundle", short(e.prog.Load().Hash), "identity_records", n,
 		"customers", e.graph.Len(), "profiles", len(e.profiles), "took", time.Since(start).Round(time.Millisecond))
 	e.metrics.customers.Set(float64(e.graph.Len()))
@@ -207,6 +210,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		e.wg.Add(1)
 		go e.deliverLoop(runCtx)
 	}
+	e.wg.Add(1)
+	go e.sweepLoop(runCtx)
 	if w, ok := e.store.(interface {
 		ActiveHash(context.Context) (string, error)
 	}); ok && opts.BundlePoll > 0 {
@@ -248,7 +253,7 @@ func compileBundle(data []byte) (*program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &program{Program: p, codes: map[string][]string{}}, nil
+	return &program{Program: p, broadcasts: broadcastsOf(p), codes: map[string][]string{}}, nil
 }
 
 func identityRules(p *program) identity.Rules {
@@ -303,6 +308,10 @@ func (e *Engine) activate(p *program) {
 	}
 	e.graph.SetRules(identityRules(p))
 	e.metrics.setBundle(p)
+	select {
+	case e.sweep <- struct{}{}:
+	default:
+	}
 	e.log.Info("rule bundle activated", "bundle", short(p.Hash), "summary", p.Bundle.Summary())
 }
 

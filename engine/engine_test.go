@@ -28,8 +28,12 @@ func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// noon in Tokyo: outside the quickstart's quiet hours.
-var noon = time.Date(2027, 3, 2, 12, 0, 0, 0, time.FixedZone("JST", 9*3600))
+// noon in Tokyo: outside the quickstart's quiet hours, two weeks before its spring campaign,
+// so the tests of triggers see no campaign broadcast (TestCampaignBroadcast has its own).
+var noon = time.Date(2027, 2, 16, 12, 0, 0, 0, time.FixedZone("JST", 9*3600))
+
+// springNoon is noon in Tokyo while the quickstart's spring campaign runs.
+var springNoon = time.Date(2027, 3, 2, 12, 0, 0, 0, time.FixedZone("JST", 9*3600))
 
 // quickstartBundle is the quickstart programme's rule bundle, optionally edited.
 func quickstartBundle(t testing.TB, edit func(*rules.Bundle)) []byte {
@@ -249,12 +253,12 @@ func TestDeliveryRules(t *testing.T) {
 	})
 	t.Run("quiet hours", func(t *testing.T) {
 		f := newFixture(t, quickstartBundle(t, nil))
-		f.clock.Set(time.Date(2027, 3, 2, 22, 30, 0, 0, time.FixedZone("JST", 9*3600)))
+		f.clock.Set(time.Date(2027, 2, 16, 22, 30, 0, 0, time.FixedZone("JST", 9*3600)))
 		f.ingest(purchase)
 		f.ingest(follow)
 		items, _ := f.store.Outbox(ctx, "", 10)
-		want := time.Date(2027, 3, 3, 9, 0, 0, 0, time.FixedZone("JST", 9*3600))
-		if len(items) != 1 || items[0].Status != StatusPending || !items[0].NextAt.Equal(want) || !strings.Contains(items[0].Reason, "quiet hours until 2027-03-03 09:00 JST") {
+		want := time.Date(2027, 2, 17, 9, 0, 0, 0, time.FixedZone("JST", 9*3600))
+		if len(items) != 1 || items[0].Status != StatusPending || !items[0].NextAt.Equal(want) || !strings.Contains(items[0].Reason, "quiet hours until 2027-02-17 09:00 JST") {
 			t.Fatalf("%+v", items)
 		}
 		f.eng.DeliverDue(ctx)
@@ -298,6 +302,7 @@ func TestDeliveryRules(t *testing.T) {
 // A decision predicts exactly what ingesting the same event does, and changes nothing.
 func TestDecideMatchesIngestWithoutSideEffects(t *testing.T) {
 	f := newFixture(t, quickstartBundle(t, nil))
+	f.clock.Set(springNoon) // the spring offer runs
 	ctx := context.Background()
 	f.ingest(purchase)
 	f.ingest(follow)

@@ -32,7 +32,7 @@ func newMetrics() *Metrics {
 	m.customers = prometheus.NewGauge(prometheus.GaugeOpts{Name: "musubi_customers", Help: "Customers (Uni-IDs) in the identity graph."})
 	m.segmentMoves = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_segment_moves_total", Help: "Customers entering and leaving segments."}, []string{"segment", "move"})
 	m.triggers = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_trigger_fired_total", Help: "Trigger firings."}, []string{"trigger"})
-	m.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_messages_total", Help: "Messages by what the delivery rules decided: queued, held, suppressed, dead."}, []string{"status"})
+	m.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_messages_total", Help: "Messages by what the delivery rules decided: queued, held, suppressed, unreachable, dead."}, []string{"status"})
 	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_deliveries_total", Help: "Send attempts by provider and result: sent, retry, dead."}, []string{"via", "result"})
 	m.codes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_codes_issued_total", Help: "Coupon codes issued, by campaign."}, []string{"campaign"})
 	m.celErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_rule_errors_total", Help: "Rules that failed to evaluate (cost limit, bad data)."}, []string{"rule"})

@@ -245,6 +245,9 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	c := e.customerValue(prog, p, now)
 	entered, exited := e.updateSegments(prog, p, c, changed, profileChanged, now)
 	res.Entered, res.Exited = entered, exited
+	if len(entered) > 0 {
+		e.broadcast(st, prog, p, c, entered, now, false)
+	}
 	decisions, derived, err := e.runTriggers(st, prog, p, c, ev, now)
 	if err != nil {
 		return res, nil, err

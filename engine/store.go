@@ -44,8 +44,9 @@ type Store interface {
 	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
 	// KnownEvents reports which of the event keys the event log holds.
 	KnownEvents(ctx context.Context, keys []string) (map[string]bool, error)
-	// CodesIssued counts the codes given out per campaign.
-	CodesIssued(ctx context.Context) (map[string]int, error)
+	// CodesIssued counts the codes given out per campaign and says which code number each
+	// idempotency key got.
+	CodesIssued(ctx context.Context) (issued, byKey map[string]int, err error)
 	Close() error
 }
 
@@ -431,23 +432,25 @@ func (s *SQLiteStore) KnownEvents(ctx context.Context, keys []string) (map[strin
 	return known, nil
 }
 
-// CodesIssued counts the codes given out per campaign: code numbers are handed out in order.
-func (s *SQLiteStore) CodesIssued(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT campaign, MAX(idx) + 1 FROM codes GROUP BY campaign`)
+// CodesIssued reads the code assignments: code numbers are handed out in order, so a
+// campaign's count is its highest number plus one.
+func (s *SQLiteStore) CodesIssued(ctx context.Context) (map[string]int, map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT campaign, idx, key FROM codes`)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	out := map[string]int{}
+	issued, byKey := map[string]int{}, map[string]int{}
 	for rows.Next() {
-		var c string
-		var n int
-		if err := rows.Scan(&c, &n); err != nil {
-			return nil, err
+		var c, k string
+		var idx int
+		if err := rows.Scan(&c, &idx, &k); err != nil {
+			return nil, nil, err
 		}
-		out[c] = n
+		issued[c] = max(issued[c], idx+1)
+		byKey[k] = idx
 	}
-	return out, rows.Err()
+	return issued, byKey, rows.Err()
 }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -121,55 +121,55 @@ func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars map[stri
 			Channel: engineChannel, Data: data, depth: ev.depth + 1}, nil
 	case string(lang.ActionIssueCoupon):
 		c := prog.Campaigns[a.Campaign]
-		// The code is drawn only once the message may go out, so a customer who cannot be
-		// reached does not use up a code.
-		draw := func() (string, string, error) {
-			switch {
-			case c.Code != "":
-				return c.Code, "", nil
-			case c.Codes == nil:
-				return "", "campaign " + c.Name + " has no code", nil
-			case st == nil:
-				return "", "", nil
-			}
-			idx, full := st.tx.AllocateCode(c.Name, c.Codes.Count, p.ID, key)
-			if full {
-				return "", fmt.Sprintf("campaign %s has given out all %d codes", c.Name, c.Codes.Count), nil
-			}
-			e.metrics.codes.WithLabelValues(c.Name).Inc()
-			return prog.codeList(c)[idx], "", nil
-		}
+		draw := func() (string, string) { return e.drawCode(st, prog, c, p.ID) }
 		if a.Msg == nil {
-			code, reason, err := draw()
+			code, reason := draw()
 			o.Code, o.Status, o.Reason = code, "issued", reason
 			if reason != "" {
 				o.Status = "suppressed"
 			} else if st == nil {
 				o.Status = "would_issue"
 			}
-			return o, nil, err
+			return o, nil, nil
 		}
-		return e.send(st, prog, p, vars, t.Name, a.Msg, key, o, now, draw)
+		return e.send(st, prog, p, vars, "trigger."+t.Name, a.Msg, key, o, now, draw)
 	}
 	if a.Msg == nil {
 		return o, nil, nil
 	}
-	return e.send(st, prog, p, vars, t.Name, a.Msg, key, o, now, nil)
+	return e.send(st, prog, p, vars, "trigger."+t.Name, a.Msg, key, o, now, nil)
+}
+
+// drawCode gives a customer a campaign's code: its shared code, or one of its pool that is
+// the customer's for good, whichever trigger or broadcast asks for it. In a dry run (st nil)
+// nothing is drawn. reason says why there is no code.
+func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, customer string) (code, reason string) {
+	switch {
+	case c.Code != "":
+		return c.Code, ""
+	case c.Codes == nil:
+		return "", "campaign " + c.Name + " has no code"
+	case st == nil:
+		return "", ""
+	}
+	idx, full := st.tx.AllocateCode(c.Name, c.Codes.Count, customer, idempotencyKey("code", c.Name, customer))
+	if full {
+		return "", fmt.Sprintf("campaign %s has given out all %d codes", c.Name, c.Codes.Count)
+	}
+	e.metrics.codes.WithLabelValues(c.Name).Inc()
+	return prog.codeList(c)[idx], ""
 }
 
 // send renders a message and queues it, after the delivery rules: an address on the channel,
 // consent, the frequency cap; quiet hours hold it. In a dry run it reports what would happen.
 // draw, when set, gives the coupon code the message carries, once the rules let it go out.
-func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]any, trigger string, m *rules.CMessage, key string, o Outcome, now time.Time, draw func() (string, string, error)) (Outcome, *Event, error) {
+func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]any, name string, m *rules.CMessage, key string, o Outcome, now time.Time, draw func() (string, string)) (Outcome, *Event, error) {
 	o.Via, o.Key = m.Via, key
-	item := &OutboxItem{Key: key, Customer: p.ID, Name: "trigger." + trigger, Via: m.Via, Status: StatusPending, NextAt: now, CreatedAt: now}
+	item := &OutboxItem{Key: key, Customer: p.ID, Name: name, Via: m.Via, Status: StatusPending, NextAt: now, CreatedAt: now}
 	o.Status, o.Reason = e.gate(prog, p, m.Via, now, item)
 	o.To = item.To
 	if (o.Status == "queued" || o.Status == "held") && draw != nil {
-		code, reason, err := draw()
-		if err != nil {
-			return o, nil, err
-		}
+		code, reason := draw()
 		if reason != "" {
 			o.Status, o.Reason = "suppressed", reason
 		}
@@ -178,7 +178,7 @@ func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]an
 		defer func() { vars["code"] = "" }()
 	}
 	if o.Status == "queued" || o.Status == "held" {
-		if err := e.render(prog, vars, trigger, m, &o); err != nil {
+		if err := e.render(vars, name, m, &o); err != nil {
 			o.Status, o.Reason = "suppressed", "rule error: "+err.Error()
 		}
 	}
@@ -208,12 +208,12 @@ func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]an
 }
 
 // render fills the outcome's text and subject from the first matching variant, or the message.
-func (e *Engine) render(prog *program, vars map[string]any, trigger string, m *rules.CMessage, o *Outcome) error {
+func (e *Engine) render(vars map[string]any, name string, m *rules.CMessage, o *Outcome) error {
 	tmpl, subj := m.Template, m.Subject
 	for _, v := range m.Variants {
 		ok, err := v.When.EvalBool(vars)
 		if err != nil {
-			e.celError("trigger."+trigger+".variant."+v.Name, err)
+			e.celError(name+".variant."+v.Name, err)
 			continue
 		}
 		if ok {
@@ -226,13 +226,13 @@ func (e *Engine) render(prog *program, vars map[string]any, trigger string, m *r
 	}
 	text, err := tmpl.Render(vars)
 	if err != nil {
-		e.celError("trigger."+trigger+".template", err)
+		e.celError(name+".template", err)
 		return err
 	}
 	o.Text = text
 	if subj != nil {
 		if o.Subject, err = subj.Render(vars); err != nil {
-			e.celError("trigger."+trigger+".subject", err)
+			e.celError(name+".subject", err)
 			return err
 		}
 	}

@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/musubi-hq/musubi/lang/rules"
+)
+
+// Campaign broadcasts. A campaign with messages sends each of them once to every customer of
+// its audience while it runs: to those in the segment when it starts (or when its rules are
+// pushed while it runs), and to those who enter the segment later. They go through the same
+// delivery rules, outbox, pacing and idempotency keys as a trigger's messages; a campaign with
+// codes gives each customer one of them. A customer who could not be reached (no address, no
+// consent, a frequency cap, quiet hours hold it) is tried again when the campaign is swept
+// next, until the campaign ends.
+
+// broadcastPrefix marks a campaign's messages among a profile's fired rules and in the outbox.
+const broadcastPrefix = "campaign."
+
+// sweepInterval is how often running campaigns are swept for audience members not yet reached.
+const sweepInterval = time.Minute
+
+// sweepChunk is how many customers one sweep job covers, so a sweep of a large audience does
+// not hold up the events behind it.
+const sweepChunk = 500
+
+// broadcast sends the campaigns whose audience is one of segments to a customer, if they run
+// now and the customer has not had them. c is the customer's CEL value. A sweep (retry) only
+// sends what the delivery rules let through now: what they held back was recorded when the
+// customer entered the audience, and is not recorded again every sweep.
+func (e *Engine) broadcast(st *txState, prog *program, p *Profile, c map[string]any, segments []string, now time.Time, retry bool) {
+	for _, name := range prog.broadcasts {
+		camp := prog.Campaigns[name]
+		if !slices.Contains(segments, camp.Audience) || !camp.Live(now) {
+			continue
+		}
+		if _, had := p.Fired[broadcastPrefix+name]; had {
+			continue
+		}
+		vars := map[string]any{"customer": c, "now": now, "code": "", "campaign": camp.Value}
+		draw := func() (string, string) { return e.drawCode(st, prog, camp, p.ID) }
+		sent := false
+		for i, m := range camp.Msgs {
+			if retry {
+				if status, _ := e.gate(prog, p, m.Via, now, &OutboxItem{}); status != "queued" && status != "held" {
+					continue
+				}
+			}
+			key := idempotencyKey(broadcastPrefix+name, strconv.Itoa(i), p.ID)
+			o, _, _ := e.send(st, prog, p, vars, broadcastPrefix+name, m, key, Outcome{Type: "send", Campaign: name}, now, draw)
+			sent = sent || o.Status == "queued" || o.Status == "held"
+		}
+		if sent {
+			if p.Fired == nil {
+				p.Fired = map[string]time.Time{}
+			}
+			p.Fired[broadcastPrefix+name] = now
+			st.touch(p)
+		}
+	}
+}
+
+// broadcastsOf lists the campaigns that broadcast: those with messages, by name.
+func broadcastsOf(p *rules.Program) []string {
+	var out []string
+	for name, c := range p.Campaigns {
+		if len(c.Msgs) > 0 && c.Audience != "" {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SweepCampaigns sends the running campaigns' messages to the members of their audiences who
+// have not had them. The engine sweeps every minute; it returns once the sweep is committed.
+func (e *Engine) SweepCampaigns(ctx context.Context) error {
+	prog := e.prog.Load()
+	now := e.now()
+	for _, name := range prog.broadcasts {
+		camp := prog.Campaigns[name]
+		if !camp.Live(now) {
+			continue
+		}
+		var ids []string
+		e.mu.RLock()
+		for id, p := range e.profiles {
+			if _, had := p.Fired[broadcastPrefix+name]; p.Segments[camp.Audience] && !had {
+				ids = append(ids, id)
+			}
+		}
+		e.mu.RUnlock()
+		slices.Sort(ids)
+		for len(ids) > 0 {
+			chunk := ids[:min(len(ids), sweepChunk)]
+			ids = ids[len(chunk):]
+			err := e.submit(ctx, &job{events: len(chunk), run: func(st *txState) error {
+				if e.prog.Load() != prog {
+					return nil // new rules: the next sweep uses them
+				}
+				e.mu.Lock()
+				defer e.mu.Unlock()
+				for _, id := range chunk {
+					p := e.profiles[id]
+					if p == nil || !p.Segments[camp.Audience] {
+						continue
+					}
+					e.broadcast(st, prog, p, e.customerValue(prog, p, now), []string{camp.Audience}, now, true)
+				}
+				return nil
+			}})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sweepLoop sweeps the running campaigns now, every sweepInterval, and when new rules arrive.
+func (e *Engine) sweepLoop(ctx context.Context) {
+	defer e.wg.Done()
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		if err := e.SweepCampaigns(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("campaign sweep", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-e.sweep:
+		}
+	}
+}

@@ -105,6 +105,14 @@ func (e *Engine) deliver(ctx context.Context, it *OutboxItem) error {
 		it.Status, it.LastError = StatusDead, "provider "+it.Via+" is not configured on this server"
 		return e.saveOutbox(ctx, it)
 	}
+	perSecond := sender.Messaging().Rate
+	if r, ok := e.prog.Load().SendRates[it.Via]; ok {
+		perSecond = r
+	}
+	pace := e.pacers.get(it.Via, perSecond)
+	if err := pace.wait(ctx); err != nil {
+		return nil // shutting down: the item stays pending
+	}
 	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	start := time.Now()
 	resp := sender.Send(sctx, providers.SendRequest{Name: it.Name, To: it.To, Customer: it.Customer,
@@ -129,6 +137,10 @@ func (e *Engine) deliver(ctx context.Context, it *OutboxItem) error {
 		var ae *providers.APIError
 		if errors.As(err, &ae) && ae.RetryAfter > wait {
 			wait = ae.RetryAfter
+		}
+		if ae != nil && ae.Code == providers.ErrRateLimited {
+			// The system wants every send of this account to wait, not just this one.
+			pace.hold(max(ae.RetryAfter, firstBackoff))
 		}
 		it.NextAt, it.LastError = now.Add(wait), err.Error()
 		e.metrics.deliveries.WithLabelValues(it.Via, "retry").Inc()

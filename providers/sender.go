@@ -22,8 +22,8 @@ type MessagingSupport struct {
 	Consent string
 	// Rate is the most sends a second the system takes from one account, where its API
 	// documents one (LINE: 2,000 pushes a second a channel); 0 when it publishes none. The
-	// engine paces every send through the provider below it, and a `send_rate` of the
-	// delivery block lowers it.
+	// engine paces every send through the provider below it; a `send_rate` of the delivery
+	// block sets another rate (an account whose plan allows more, or a system that says nothing).
 	Rate float64
 }
 

@@ -19,7 +19,7 @@ import (
 func checkAudience(a providers.Attrs, bad func(attr, format string, args ...any)) {
 	seg := a.String("segment")
 	switch {
-	case !nameRE.MatchString(seg):
+	case !providers.NameRE.MatchString(seg):
 		bad("segment", "segment %q must be a block name (letters, digits, _ and -): the Shopify segment selects customers tagged %s", seg, CustomerTag(seg))
 	case len(CustomerTag(seg)) > maxTag:
 		bad("segment", "segment %q makes the tag %s, longer than the %d characters of a Shopify tag", seg, CustomerTag(seg), maxTag)
@@ -161,7 +161,7 @@ func (p *Provider) UntagCustomers(ctx context.Context, segment string, customerI
 }
 
 func (p *Provider) retag(ctx context.Context, segment string, ids []string, do func(context.Context, string, []string) error) error {
-	if !nameRE.MatchString(segment) {
+	if !providers.NameRE.MatchString(segment) {
 		return invalid("segment", "segment %q is not a segment name", segment)
 	}
 	tag := []string{CustomerTag(segment)}

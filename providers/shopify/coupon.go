@@ -26,34 +26,7 @@ func checkCoupon(a providers.Attrs, bad func(attr, format string, args ...any)) 
 	} else if n := utf8.RuneCountInString(t); n > maxTitle {
 		bad("title", "the title is %d characters; Shopify takes 255, of which Musubi's marker uses %d, so at most %d", n, markerSuffixLen, maxTitle)
 	}
-	switch a.String("discount_type") {
-	case "percent", "":
-		if pc := a.Float("percent"); pc <= 0 || pc > 100 {
-			bad("percent", "percent is %v; Shopify takes above 0 and at most 100", pc)
-		}
-		if a.Int("amount") != 0 {
-			bad("amount", "a percent discount has no amount")
-		}
-	case "amount":
-		if a.Int("amount") <= 0 {
-			bad("amount", "amount must be above 0")
-		}
-		if a.Float("percent") != 0 {
-			bad("percent", "an amount discount has no percent")
-		}
-	default:
-		bad("discount_type", "discount_type is %q; a Shopify basic code discount takes a percentage or a fixed amount off", a.String("discount_type"))
-	}
-	cur := a.String("currency")
-	if (a.Int("amount") != 0 || a.Int("min_total") != 0) && cur == "" {
-		bad("currency", "amounts need a currency")
-	}
-	if cur != "" && !currencyRE.MatchString(cur) {
-		bad("currency", "currency %q is not an ISO 4217 code", cur)
-	}
-	if a.Int("min_total") < 0 {
-		bad("min_total", "min_total is %d; it cannot be negative", a.Int("min_total"))
-	}
+	providers.CheckOffer(a, "Shopify", bad)
 	if c := a.String("code"); c != "" {
 		switch {
 		case len(c) > maxCode:
@@ -73,28 +46,10 @@ func checkCoupon(a providers.Attrs, bad func(attr, format string, args ...any)) 
 	if n := a.Int("usage_limit"); n < 0 || n > maxInt32 {
 		bad("usage_limit", "usage_limit is %d; Shopify takes 1 to %d, or none", n, maxInt32)
 	}
-	for _, n := range []string{"starts_at", "ends_at"} {
-		if s := a.String(n); s != "" {
-			if _, err := time.Parse(time.RFC3339, s); err != nil {
-				bad(n, "%s %q is not an RFC 3339 time", n, s)
-			}
-		}
-	}
-	if s, e := a.Time("starts_at"), a.Time("ends_at"); !s.IsZero() && !e.IsZero() && !e.After(s) {
-		bad("ends_at", "the coupon ends (%s) before it starts (%s)", e.Format(time.RFC3339), s.Format(time.RFC3339))
-	}
-	if tz := a.String("timezone"); tz != "" {
-		if _, err := providers.Location(tz); err != nil {
-			bad("timezone", "unknown time zone %q", tz)
-		}
-	}
 	for _, c := range a.Strings("combines_with") {
 		if !slices.ContainsFunc(combineClasses, func(x struct{ class, field string }) bool { return x.class == c }) {
 			bad("combines_with", "%q is not a discount class; Shopify combines with order, product and shipping discounts", c)
 		}
-	}
-	if s := a.String("audience"); s != "" && !nameRE.MatchString(s) {
-		bad("audience", "audience %q must be a segment name", s)
 	}
 }
 

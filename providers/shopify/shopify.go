@@ -112,11 +112,7 @@ const (
 	MaxPoolCodes = 100_000
 )
 
-var (
-	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
-	nameRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
-	shopRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*\.myshopify\.com$`)
-)
+var shopRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*\.myshopify\.com$`)
 
 // Provider is one configured Shopify shop.
 type Provider struct {

@@ -69,7 +69,7 @@ func topicsOf(hooks []string) []string {
 
 func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format string, args ...any)) providers.Diagnostics {
 	var warnings providers.Diagnostics
-	if s := a.String("source"); !nameRE.MatchString(s) {
+	if s := a.String("source"); !providers.NameRE.MatchString(s) {
 		bad("source", "source %q must be an identity_source name; it rides on the webhook URI", s)
 	}
 	ok, dropped := deliverable(a.Strings("topics"))

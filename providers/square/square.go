@@ -35,7 +35,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -87,11 +86,6 @@ var unsupported = map[string]string{
 
 // Limits Square documents for the fields Musubi writes.
 const maxName = 255 // CatalogDiscount.name
-
-var (
-	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
-	nameRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
-)
 
 // Provider is one configured Square seller account.
 type Provider struct {
@@ -207,7 +201,7 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 	case providers.KindCoupon:
 		checkCoupon(a, bad)
 	case providers.KindAudience:
-		if s := a.String("segment"); !nameRE.MatchString(s) {
+		if s := a.String("segment"); !providers.NameRE.MatchString(s) {
 			bad("segment", "segment %q must be a block name (letters, digits, _ and -), which the customer group is named after", s)
 		}
 	case providers.KindSubscription:
@@ -222,52 +216,7 @@ func checkCoupon(a providers.Attrs, bad func(attr, format string, args ...any)) 
 	} else if n := utf8.RuneCountInString(t); n > maxName {
 		bad("title", "the title is %d characters; Square takes at most %d", n, maxName)
 	}
-	switch a.String("discount_type") {
-	case "percent", "":
-		if pc := a.Float("percent"); pc <= 0 || pc > 100 {
-			bad("percent", "percent is %v; Square takes above 0 and at most 100", pc)
-		}
-		if a.Int("amount") != 0 {
-			bad("amount", "a percent discount has no amount")
-		}
-	case "amount":
-		if a.Int("amount") <= 0 {
-			bad("amount", "amount must be above 0")
-		}
-		if a.Float("percent") != 0 {
-			bad("percent", "an amount discount has no percent")
-		}
-	default:
-		bad("discount_type", "discount_type is %q; Square discounts are a percent or an amount", a.String("discount_type"))
-	}
-	cur := a.String("currency")
-	if (a.Int("amount") != 0 || a.Int("min_total") != 0) && cur == "" {
-		bad("currency", "amounts need a currency")
-	}
-	if cur != "" && !currencyRE.MatchString(cur) {
-		bad("currency", "currency %q is not an ISO 4217 code", cur)
-	}
-	if a.Int("min_total") < 0 {
-		bad("min_total", "min_total is %d; it cannot be negative", a.Int("min_total"))
-	}
-	for _, n := range []string{"starts_at", "ends_at"} {
-		if s := a.String(n); s != "" {
-			if _, err := time.Parse(time.RFC3339, s); err != nil {
-				bad(n, "%s %q is not an RFC 3339 time", n, s)
-			}
-		}
-	}
-	if s, e := a.Time("starts_at"), a.Time("ends_at"); !s.IsZero() && !e.IsZero() && !e.After(s) {
-		bad("ends_at", "the coupon ends (%s) before it starts (%s)", e.Format(time.RFC3339), s.Format(time.RFC3339))
-	}
-	if tz := a.String("timezone"); tz != "" {
-		if _, err := providers.Location(tz); err != nil {
-			bad("timezone", "unknown time zone %q", tz)
-		}
-	}
-	if s := a.String("audience"); s != "" && !nameRE.MatchString(s) {
-		bad("audience", "audience %q must be a segment name", s)
-	}
+	providers.CheckOffer(a, "Square", bad)
 }
 
 // Plan fills what Square will hold: a coupon's discount type, a subscription's endpoint and

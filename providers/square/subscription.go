@@ -68,7 +68,7 @@ func topicsOf(events []string) []string {
 
 func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format string, args ...any)) providers.Diagnostics {
 	var warnings providers.Diagnostics
-	if s := a.String("source"); !nameRE.MatchString(s) || len(s) > maxSourceLen {
+	if s := a.String("source"); !providers.NameRE.MatchString(s) || len(s) > maxSourceLen {
 		bad("source", "source %q must be an identity_source name of at most %d characters; it names the Square subscription", s, maxSourceLen)
 	}
 	ok, dropped := deliverable(a.Strings("topics"))

@@ -2,7 +2,9 @@ package providers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -45,4 +47,14 @@ type InboundEvent struct {
 	Record map[string]any
 	// Data holds the fields of the Musubi event type (total, currency, items, account...).
 	Data map[string]any
+}
+
+// CheckWebhookURL accepts what systems take as a webhook address: an absolute HTTPS URL.
+// system names the system in the message.
+func CheckWebhookURL(s, system string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute https:// URL; %s delivers webhooks only over HTTPS", s, system)
+	}
+	return nil
 }

@@ -184,7 +184,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	}
 	hook := str("webhook_url")
 	if hook != "" {
-		if err := checkHTTPS(hook); err != nil {
+		if err := providers.CheckWebhookURL(hook, "Shopify"); err != nil {
 			ds = append(ds, providers.AttributeError("webhook_url", "Invalid webhook URL", "webhook_url: %v", err))
 		}
 	}
@@ -222,15 +222,6 @@ func (p *Provider) shopSettings(ctx context.Context) (*Shop, error) {
 	}
 	p.shopInfo = &s
 	return p.shopInfo, nil
-}
-
-// checkHTTPS accepts what Shopify takes as a webhook URI: an absolute HTTPS URL.
-func checkHTTPS(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute https:// URL; Shopify delivers webhooks only over HTTPS", s)
-	}
-	return nil
 }
 
 // Validate checks a desired resource the way Shopify would refuse it, without calling it.

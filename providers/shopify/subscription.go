@@ -84,7 +84,7 @@ func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format st
 	case ep == "":
 		bad("endpoint", "a Shopify webhook subscription needs a URI: set webhook_url on the provider")
 	default:
-		if err := checkHTTPS(ep); err != nil {
+		if err := providers.CheckWebhookURL(ep, "Shopify"); err != nil {
 			bad("endpoint", "%v", err)
 		}
 	}

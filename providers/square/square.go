@@ -141,7 +141,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 		next.loc, next.zoneName = loc, tz
 	}
 	if next.webhookURL != "" {
-		if err := checkHTTPS(next.webhookURL); err != nil {
+		if err := providers.CheckWebhookURL(next.webhookURL, "Square"); err != nil {
 			ds = append(ds, providers.AttributeError("webhook_url", "Invalid webhook URL", "webhook_url: %v", err))
 		}
 	}
@@ -160,15 +160,6 @@ func (p *Provider) Client() *Client { return p.client }
 func (p *Provider) Close() error {
 	if p.client != nil {
 		p.client.HTTP.CloseIdleConnections()
-	}
-	return nil
-}
-
-// checkHTTPS accepts what Square takes as a notification URL: an absolute HTTPS URL.
-func checkHTTPS(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute https:// URL; Square posts webhooks only over HTTPS", s)
 	}
 	return nil
 }

@@ -83,7 +83,7 @@ func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format st
 	case ep == "":
 		bad("endpoint", "a Square webhook subscription needs a notification URL: set webhook_url on the provider")
 	default:
-		if err := checkHTTPS(ep); err != nil {
+		if err := providers.CheckWebhookURL(ep, "Square"); err != nil {
 			bad("endpoint", "%v", err)
 		}
 	}

@@ -69,11 +69,6 @@ type Engine struct {
 	kick    chan struct{}
 	sweep   chan struct{} // new rules: sweep the campaigns now
 
-	// idle tells the processor when the committer has nothing in hand (before a barrier job).
-	idleMu     sync.Mutex
-	idle       *sync.Cond
-	committing int
-
 	broken atomic.Pointer[error]
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
@@ -142,7 +137,6 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts, store: opts.Store, log: opts.Logger, now: opts.Now, metrics: newMetrics(),
 		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}}
-	e.idle = sync.NewCond(&e.idleMu)
 	e.prog.Store(emptyProgram())
 	hash, data, err := e.store.ActiveBundle(ctx)
 	if err != nil {

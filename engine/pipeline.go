@@ -105,18 +105,19 @@ func (e *Engine) submitTx(ctx context.Context, run func(st *txState) error) erro
 func (e *Engine) processor(commits chan<- *group) {
 	defer close(commits)
 	cur := e.newGroup()
+	var last *group // the group handed over last: the committer has at most this one
 	handOver := func() {
 		commits <- cur
-		cur = e.newGroup()
+		last, cur = cur, e.newGroup()
 	}
 	run := func(j *job) {
 		if j.barrier {
 			if len(cur.jobs) > 0 {
-				prev := cur
 				handOver()
-				<-prev.done
 			}
-			e.lastCommitted()
+			if last != nil {
+				<-last.done
+			}
 		}
 		if e.broken.Load() != nil {
 			j.err = ErrBroken
@@ -153,7 +154,7 @@ func (e *Engine) processor(commits chan<- *group) {
 		}
 		select {
 		case commits <- cur:
-			cur = e.newGroup()
+			last, cur = cur, e.newGroup()
 		case j, ok := <-e.jobs:
 			if !ok {
 				handOver()
@@ -183,23 +184,10 @@ func (e *Engine) seal(st *txState) {
 	clear(st.deleted)
 }
 
-// lastCommitted waits until the committer has nothing in hand. The processor calls it before
-// a barrier job, after handing over its own group.
-func (e *Engine) lastCommitted() {
-	e.idleMu.Lock()
-	for e.committing > 0 {
-		e.idle.Wait()
-	}
-	e.idleMu.Unlock()
-}
-
 // committer writes each group in one transaction and then acknowledges its jobs.
 func (e *Engine) committer(ctx context.Context, commits <-chan *group) {
 	defer e.wg.Done()
 	for g := range commits {
-		e.idleMu.Lock()
-		e.committing++
-		e.idleMu.Unlock()
 		start := time.Now()
 		var err error
 		if e.broken.Load() != nil {
@@ -232,10 +220,6 @@ func (e *Engine) committer(ctx context.Context, commits <-chan *group) {
 		if g.st.delivered && err == nil {
 			e.kickDelivery()
 		}
-		e.idleMu.Lock()
-		e.committing--
-		e.idle.Broadcast()
-		e.idleMu.Unlock()
 	}
 }
 

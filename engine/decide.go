@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -60,7 +59,7 @@ func (e *Engine) Decide(ctx context.Context, req DecideRequest) (*DecideResponse
 	e.mu.RLock()
 	var p *Profile
 	if src := e.profiles[customer]; src != nil {
-		p = cloneProfile(src)
+		p = src.clone()
 	}
 	e.mu.RUnlock()
 	if p == nil {
@@ -127,18 +126,6 @@ func cartTotal(ev *Event) (int64, bool) {
 		return t, true
 	}
 	return 0, false
-}
-
-func cloneProfile(p *Profile) *Profile {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return newProfile(p.ID, p.FirstSeen)
-	}
-	c, err := decodeProfile(b)
-	if err != nil {
-		return newProfile(p.ID, p.FirstSeen)
-	}
-	return c
 }
 
 // knownCustomer is the customer an event's identifiers name, strongest identifier first,

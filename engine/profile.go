@@ -4,6 +4,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -277,4 +278,27 @@ func decodeProfile(body []byte) (*Profile, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// clone copies a profile deeply enough that changes to either leave the other alone.
+// Attribute values are replaced, never changed in place, so they are shared.
+func (p *Profile) clone() *Profile {
+	c := *p
+	c.Consent = maps.Clone(p.Consent)
+	c.Attributes = maps.Clone(p.Attributes)
+	c.Segments = maps.Clone(p.Segments)
+	c.Fired = maps.Clone(p.Fired)
+	c.Sent = slices.Clone(p.Sent)
+	if p.Traits != nil {
+		c.Traits = make(map[string]*TraitState, len(p.Traits))
+		for k, ts := range p.Traits {
+			t := *ts
+			t.Buckets = slices.Clone(ts.Buckets)
+			for i := range t.Buckets {
+				t.Buckets[i].Distinct = slices.Clone(t.Buckets[i].Distinct)
+			}
+			c.Traits[k] = &t
+		}
+	}
+	return &c
 }

@@ -18,10 +18,9 @@ type pacers struct {
 
 // pacer paces one provider.
 type pacer struct {
-	lim *rate.Limiter // nil: the provider has no known limit
-
 	mu    sync.Mutex
-	until time.Time // no send before this, after the system asked to wait
+	lim   *rate.Limiter // nil: the provider has no known limit
+	until time.Time     // no send before this, after the system asked to wait
 }
 
 // get returns the provider's pacer, set to perSecond (0: unpaced).
@@ -36,6 +35,8 @@ func (ps *pacers) get(via string, perSecond float64) *pacer {
 		p = &pacer{}
 		ps.m[via] = p
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	switch {
 	case perSecond <= 0:
 		p.lim = nil
@@ -53,7 +54,7 @@ func (ps *pacers) get(via string, perSecond float64) *pacer {
 // wait blocks until the provider may take another send.
 func (p *pacer) wait(ctx context.Context) error {
 	p.mu.Lock()
-	until := p.until
+	until, lim := p.until, p.lim
 	p.mu.Unlock()
 	if d := time.Until(until); d > 0 {
 		t := time.NewTimer(d)
@@ -64,10 +65,10 @@ func (p *pacer) wait(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-	if p.lim == nil {
+	if lim == nil {
 		return nil
 	}
-	return p.lim.Wait(ctx)
+	return lim.Wait(ctx)
 }
 
 // hold stops every send through the provider for d, as its system asked.

@@ -98,7 +98,7 @@ var kinds = map[providers.Kind]providers.KindSupport{
 	providers.KindSubscription: {
 		Attributes:  []string{"source", "topics", "endpoint"},
 		Description: "Shopify webhook subscriptions, one per topic",
-		Topics:      topicNames(),
+		Topics:      topicHooks.Topics(),
 	},
 }
 
@@ -284,7 +284,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 		if planned.String("endpoint") == "" && p.webhookURL != "" {
 			planned["endpoint"] = p.webhookURL
 		}
-		if topics, _ := deliverable(planned.Strings("topics")); len(topics) > 0 {
+		if topics, _ := topicHooks.Deliverable(planned.Strings("topics")); len(topics) > 0 {
 			planned["topics"] = topics
 		}
 	}

@@ -11,60 +11,10 @@ import (
 
 // topicHooks maps the Musubi event types Shopify can deliver to the webhook topics that
 // carry them.
-var topicHooks = []struct {
-	topic string
-	hooks []string
-}{
-	{"account.linked", []string{"CUSTOMERS_CREATE", "CUSTOMERS_UPDATE"}},
-	{"cart.updated", []string{"CARTS_UPDATE"}},
-	{"purchase", []string{"ORDERS_CREATE"}},
-}
-
-func topicNames() []string {
-	out := make([]string, len(topicHooks))
-	for i, t := range topicHooks {
-		out[i] = t.topic
-	}
-	return out
-}
-
-// deliverable splits topics into those Shopify can deliver (sorted, once each) and the rest.
-func deliverable(topics []string) (ok, dropped []string) {
-	for _, t := range topics {
-		if slices.Contains(topicNames(), t) {
-			ok = append(ok, t)
-		} else {
-			dropped = append(dropped, t)
-		}
-	}
-	slices.Sort(ok)
-	return slices.Compact(ok), dropped
-}
-
-// hookTopics lists the webhook topics of Musubi topics, in order.
-func hookTopics(topics []string) []string {
-	var out []string
-	for _, th := range topicHooks {
-		if slices.Contains(topics, th.topic) {
-			out = append(out, th.hooks...)
-		}
-	}
-	return out
-}
-
-// topicsOf reads topics back: a topic whose webhook topics are all subscribed.
-func topicsOf(hooks []string) []string {
-	var out []string
-	for _, th := range topicHooks {
-		all := true
-		for _, h := range th.hooks {
-			all = all && slices.Contains(hooks, h)
-		}
-		if all {
-			out = append(out, th.topic)
-		}
-	}
-	return out
+var topicHooks = providers.TopicMap{
+	{Topic: "account.linked", Hooks: []string{"CUSTOMERS_CREATE", "CUSTOMERS_UPDATE"}},
+	{Topic: "cart.updated", Hooks: []string{"CARTS_UPDATE"}},
+	{Topic: "purchase", Hooks: []string{"ORDERS_CREATE"}},
 }
 
 func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format string, args ...any)) providers.Diagnostics {
@@ -72,9 +22,9 @@ func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format st
 	if s := a.String("source"); !providers.NameRE.MatchString(s) {
 		bad("source", "source %q must be an identity_source name; it rides on the webhook URI", s)
 	}
-	ok, dropped := deliverable(a.Strings("topics"))
+	ok, dropped := topicHooks.Deliverable(a.Strings("topics"))
 	if len(ok) == 0 {
-		bad("topics", "Shopify sends none of the events %q; it delivers %s", a.Strings("topics"), strings.Join(topicNames(), ", "))
+		bad("topics", "Shopify sends none of the events %q; it delivers %s", a.Strings("topics"), strings.Join(topicHooks.Topics(), ", "))
 	} else if len(dropped) > 0 {
 		warnings = append(warnings, providers.Diagnostic{Severity: providers.Warning, Attribute: "topics",
 			Summary: "Events Shopify does not send",
@@ -135,7 +85,7 @@ func subscriptionAttrs(whs []WebhookSubscription) providers.Attrs {
 	if len(endpoints) > 0 {
 		a["endpoint"] = strings.Join(endpoints, " ")
 	}
-	if t := topicsOf(hooks); len(t) > 0 {
+	if t := topicHooks.TopicsOf(hooks); len(t) > 0 {
 		a["topics"] = t
 	}
 	return a
@@ -145,7 +95,7 @@ func subscriptionAttrs(whs []WebhookSubscription) providers.Attrs {
 // the missing ones, points the others at uri, and deletes those of topics no longer wanted.
 // wrote says whether anything was created, for a create to report a partial failure.
 func (p *Provider) syncWebhooks(ctx context.Context, have []WebhookSubscription, topics []string, uri string) (wrote bool, err error) {
-	want := hookTopics(topics)
+	want := topicHooks.Hooks(topics)
 	for _, wh := range have {
 		switch {
 		case !slices.Contains(want, wh.Topic):
@@ -177,7 +127,7 @@ func (p *Provider) createSubscription(ctx context.Context, req providers.CreateR
 	if err != nil {
 		return "", nil, err
 	}
-	topics, _ := deliverable(a.Strings("topics"))
+	topics, _ := topicHooks.Deliverable(a.Strings("topics"))
 	uri := SubscriptionURI(p.endpoint(a), a.String("source"), marker)
 	id := SubscriptionID(marker)
 	wrote, err := p.syncWebhooks(ctx, have, topics, uri)
@@ -237,7 +187,7 @@ func (p *Provider) updateSubscription(ctx context.Context, req providers.UpdateR
 	if err := changedSince(providers.KindSubscription, "webhook subscriptions", req.ID, req.Prior, subscriptionAttrs(have)); err != nil {
 		return nil, err
 	}
-	topics, _ := deliverable(req.Planned.Strings("topics"))
+	topics, _ := topicHooks.Deliverable(req.Planned.Strings("topics"))
 	if _, err := p.syncWebhooks(ctx, have, topics, SubscriptionURI(p.endpoint(req.Planned), req.Planned.String("source"), marker)); err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ var kinds = map[providers.Kind]providers.KindSupport{
 	},
 	providers.KindSubscription: {
 		Attributes: []string{"source", "topics", "endpoint"}, ForceNew: []string{"source"},
-		Description: "a Square webhook subscription", Topics: topicNames(),
+		Description: "a Square webhook subscription", Topics: topicEvents.Topics(),
 	},
 }
 
@@ -228,7 +228,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 		if planned.String("endpoint") == "" && p.webhookURL != "" {
 			planned["endpoint"] = p.webhookURL
 		}
-		if topics, _ := deliverable(planned.Strings("topics")); len(topics) > 0 {
+		if topics, _ := topicEvents.Deliverable(planned.Strings("topics")); len(topics) > 0 {
 			planned["topics"] = topics
 		}
 	}

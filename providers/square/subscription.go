@@ -3,7 +3,6 @@ package square
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/musubi-hq/musubi/providers"
@@ -12,58 +11,9 @@ import (
 // topicEvents maps the Musubi event types Square can deliver to the Square event types that
 // carry them. A payment reaches COMPLETED either on creation or on a later update, so both
 // are needed for every purchase.
-var topicEvents = []struct {
-	topic  string
-	events []string
-}{
-	{"account.linked", []string{"customer.created", "customer.updated"}},
-	{"purchase", []string{"payment.created", "payment.updated"}},
-}
-
-func topicNames() []string {
-	out := make([]string, len(topicEvents))
-	for i, t := range topicEvents {
-		out[i] = t.topic
-	}
-	return out
-}
-
-// deliverable splits topics into those Square can deliver (sorted, once each) and the rest.
-func deliverable(topics []string) (ok, dropped []string) {
-	for _, t := range topics {
-		if slices.Contains(topicNames(), t) {
-			ok = append(ok, t)
-		} else {
-			dropped = append(dropped, t)
-		}
-	}
-	slices.Sort(ok)
-	return slices.Compact(ok), dropped
-}
-
-func eventTypes(topics []string) []string {
-	var out []string
-	for _, te := range topicEvents {
-		if slices.Contains(topics, te.topic) {
-			out = append(out, te.events...)
-		}
-	}
-	return out
-}
-
-// topicsOf reads topics back: a topic whose event types are all subscribed.
-func topicsOf(events []string) []string {
-	var out []string
-	for _, te := range topicEvents {
-		all := true
-		for _, e := range te.events {
-			all = all && slices.Contains(events, e)
-		}
-		if all {
-			out = append(out, te.topic)
-		}
-	}
-	return out
+var topicEvents = providers.TopicMap{
+	{Topic: "account.linked", Hooks: []string{"customer.created", "customer.updated"}},
+	{Topic: "purchase", Hooks: []string{"payment.created", "payment.updated"}},
 }
 
 func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format string, args ...any)) providers.Diagnostics {
@@ -71,9 +21,9 @@ func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format st
 	if s := a.String("source"); !providers.NameRE.MatchString(s) || len(s) > maxSourceLen {
 		bad("source", "source %q must be an identity_source name of at most %d characters; it names the Square subscription", s, maxSourceLen)
 	}
-	ok, dropped := deliverable(a.Strings("topics"))
+	ok, dropped := topicEvents.Deliverable(a.Strings("topics"))
 	if len(ok) == 0 {
-		bad("topics", "Square sends none of the events %q; it delivers %s", a.Strings("topics"), strings.Join(topicNames(), " and "))
+		bad("topics", "Square sends none of the events %q; it delivers %s", a.Strings("topics"), strings.Join(topicEvents.Topics(), " and "))
 	} else if len(dropped) > 0 {
 		warnings = append(warnings, providers.Diagnostic{Severity: providers.Warning, Attribute: "topics",
 			Summary: "Events Square does not send",
@@ -109,7 +59,7 @@ func subscriptionAttrs(s *WebhookSubscription) providers.Attrs {
 		a["endpoint"] = s.NotificationURL
 	}
 	if s.Enabled == nil || *s.Enabled {
-		if t := topicsOf(s.EventTypes); len(t) > 0 {
+		if t := topicEvents.TopicsOf(s.EventTypes); len(t) > 0 {
 			a["topics"] = t
 		}
 	}
@@ -118,11 +68,11 @@ func subscriptionAttrs(s *WebhookSubscription) providers.Attrs {
 
 func (p *Provider) createSubscription(ctx context.Context, req providers.CreateRequest) providers.CreateResponse {
 	a := req.Attributes
-	topics, _ := deliverable(a.Strings("topics"))
+	topics, _ := topicEvents.Deliverable(a.Strings("topics"))
 	enabled := true
 	s, err := p.client.CreateWebhookSubscription(ctx, req.IdempotencyKey, WebhookSubscription{
 		Name: SubscriptionName(a.String("source"), Marker(req.IdempotencyKey)), Enabled: &enabled,
-		EventTypes: eventTypes(topics), NotificationURL: p.endpoint(a), APIVersion: APIVersion,
+		EventTypes: topicEvents.Hooks(topics), NotificationURL: p.endpoint(a), APIVersion: APIVersion,
 	})
 	if err != nil {
 		return providers.CreateResponse{Diagnostics: p.failure("create failed", err)}
@@ -162,10 +112,10 @@ func (p *Provider) updateSubscription(ctx context.Context, req providers.UpdateR
 				req.ID, describe(changed, live)))
 		}
 	}
-	topics, _ := deliverable(req.Planned.Strings("topics"))
+	topics, _ := topicEvents.Deliverable(req.Planned.Strings("topics"))
 	enabled := true
 	s, err = p.client.UpdateWebhookSubscription(ctx, req.ID, WebhookSubscription{
-		Enabled: &enabled, EventTypes: eventTypes(topics), NotificationURL: p.endpoint(req.Planned)})
+		Enabled: &enabled, EventTypes: topicEvents.Hooks(topics), NotificationURL: p.endpoint(req.Planned)})
 	if err != nil {
 		return fail(err)
 	}

@@ -224,7 +224,7 @@ func (e *Engine) committer(ctx context.Context, commits <-chan *group) {
 // until it is restarted and rebuilds from the store.
 func (e *Engine) fail(err error) {
 	if e.broken.CompareAndSwap(nil, &err) {
-		e.log.Error("engine store write failed; refusing further work until restarted", "err", err)
+		e.log.Error("the engine failed; refusing further work until restarted, which rebuilds it from the store", "err", err)
 	}
 }
 

@@ -99,6 +99,8 @@ func TestScripts(t *testing.T) {
 // package registers its own from init.
 var contractServers = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 
+// copyDir copies an example's files, leaving out what running it made (its state, the
+// sandbox and the engine store): a user who tried the example first gets the same tests.
 func copyDir(src, dst string) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -106,6 +108,12 @@ func copyDir(src, dst string) error {
 		}
 		rel, _ := filepath.Rel(src, path)
 		target := filepath.Join(dst, rel)
+		if name := d.Name(); name == ".musubi" || strings.HasPrefix(name, "musubi.state.json") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if d.IsDir() {
 			return os.MkdirAll(target, 0o755)
 		}

@@ -66,6 +66,7 @@ type Engine struct {
 	// claims are the event keys of requests being processed (see claim).
 	claimMu sync.Mutex
 	claims  map[string]struct{}
+	seen    *seenKeys
 	kick    chan struct{}
 	sweep   chan struct{} // new rules: sweep the campaigns now
 
@@ -136,7 +137,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		opts.BundlePoll = time.Second
 	}
 	e := &Engine{opts: opts, store: opts.Store, log: opts.Logger, now: opts.Now, metrics: newMetrics(),
-		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}}
+		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}, seen: newSeenKeys()}
 	e.prog.Store(emptyProgram())
 	hash, data, err := e.store.ActiveBundle(ctx)
 	if err != nil {
@@ -206,6 +207,18 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.wg.Add(1)
 	go e.sweepLoop(runCtx)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		start := time.Now()
+		if err := e.seen.load(runCtx, e.store); err != nil {
+			if runCtx.Err() == nil {
+				e.log.Warn("reading the event log's keys failed; every event ID is looked up in the store", "err", err)
+			}
+			return
+		}
+		e.log.Debug("event keys loaded", "took", time.Since(start).Round(time.Millisecond))
+	}()
 	if w, ok := e.store.(interface {
 		ActiveHash(context.Context) (string, error)
 	}); ok && opts.BundlePoll > 0 {

@@ -181,6 +181,9 @@ func TestStorePurchaseAndFollowBecomeOneCustomerWhoGetsOneCode(t *testing.T) {
 	if err := f.eng.DeliverDue(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if r := f.ingest(follow)[0]; !r.Duplicate {
+		t.Fatalf("repeat after a restart: %+v", r)
+	}
 	if len(f.deliveries()) != 1 {
 		t.Fatal("delivered again after a restart")
 	}

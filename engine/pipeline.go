@@ -240,10 +240,7 @@ func (t *pendingTx) record(op func(Tx) error) { t.ops = append(t.ops, op) }
 
 // InsertEvent records the event; duplicates never reach it.
 func (t *pendingTx) InsertEvent(key, customer, typ string, at time.Time, body []byte) {
-	t.record(func(tx Tx) error {
-		_, err := tx.InsertEvent(key, customer, typ, at, body)
-		return err
-	})
+	t.record(func(tx Tx) error { return tx.InsertEvent(key, customer, typ, at, body) })
 }
 
 func (t *pendingTx) AppendIdentity(rec []byte) {

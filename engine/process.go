@@ -104,11 +104,14 @@ func (e *Engine) claim(ctx context.Context, evs []*Event) (release func(), err e
 		}
 		e.claimMu.Unlock()
 	}
-	known, err := e.store.KnownEvents(ctx, mine)
-	if err != nil {
-		release()
-		return nil, fmt.Errorf("looking up event IDs: %w", err)
+	var known map[string]bool
+	if maybe := e.seen.maybe(mine); len(maybe) > 0 {
+		if known, err = e.store.KnownEvents(ctx, maybe); err != nil {
+			release()
+			return nil, fmt.Errorf("looking up event IDs: %w", err)
+		}
 	}
+	e.seen.add(mine)
 	for _, ev := range evs {
 		if known[ev.key] {
 			ev.dup = true

@@ -42,6 +42,8 @@ type Store interface {
 	Outbox(ctx context.Context, status string, limit int) ([]OutboxItem, error)
 	// DueOutbox lists pending items whose time has come.
 	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
+	// EventKeys calls fn with the key of every event in the log.
+	EventKeys(ctx context.Context, fn func(key string) error) error
 	// KnownEvents reports which of the event keys the event log holds.
 	KnownEvents(ctx context.Context, keys []string) (map[string]bool, error)
 	// CodesIssued counts the codes given out per campaign and says which code number each
@@ -52,8 +54,9 @@ type Store interface {
 
 // Tx is one transaction of the engine.
 type Tx interface {
-	// InsertEvent records an event by its de-duplication key; dup reports a key seen before.
-	InsertEvent(key, customer, typ string, at time.Time, body []byte) (dup bool, err error)
+	// InsertEvent records an event by its de-duplication key; a key the log holds already
+	// is left as it is. The store may write it only when the transaction commits.
+	InsertEvent(key, customer, typ string, at time.Time, body []byte) error
 	// AppendIdentity appends an identity record.
 	AppendIdentity(rec []byte) error
 	PutProfile(customer string, body []byte) error
@@ -224,7 +227,7 @@ func (s *SQLiteStore) Update(ctx context.Context, fn func(Tx) error) error {
 	if err := fn(stx); err != nil {
 		return err
 	}
-	if err := stx.flushOutbox(); err != nil {
+	if err := stx.flush(); err != nil {
 		return err
 	}
 	if err := stx.flushProfiles(); err != nil {
@@ -401,6 +404,25 @@ func (s *SQLiteStore) DueOutbox(ctx context.Context, now time.Time, limit int) (
 	return scanOutbox(rows)
 }
 
+// EventKeys streams the event log's keys.
+func (s *SQLiteStore) EventKeys(ctx context.Context, fn func(string) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT key FROM events`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return err
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // KnownEvents looks the keys up in the event log, a few hundred a query.
 func (s *SQLiteStore) KnownEvents(ctx context.Context, keys []string) (map[string]bool, error) {
 	known := map[string]bool{}
@@ -460,8 +482,15 @@ type sqliteTx struct {
 	tx       *sql.Tx
 	stmts    map[string]*sql.Stmt
 	outbox   []OutboxItem // enqueued, not yet written
+	events   []eventRow   // inserted, not yet written
 	log      *profileLog
 	profiles []profileRow // appended, not yet written
+}
+
+type eventRow struct {
+	key, customer, typ string
+	at                 int64
+	body               []byte
 }
 
 type profileRow struct {
@@ -502,14 +531,52 @@ func (t *sqliteTx) queryRow(q string, args ...any) *sql.Row {
 	return s.QueryRowContext(t.ctx, args...)
 }
 
-func (t *sqliteTx) InsertEvent(key, customer, typ string, at time.Time, body []byte) (bool, error) {
-	res, err := t.exec(`INSERT OR IGNORE INTO events (key, customer, type, at, body) VALUES (?, ?, ?, ?, ?)`,
-		key, customer, typ, at.UnixMilli(), body)
-	if err != nil {
-		return false, err
+// InsertEvent buffers the event for multi-row inserts, like EnqueueOutbox.
+func (t *sqliteTx) InsertEvent(key, customer, typ string, at time.Time, body []byte) error {
+	t.events = append(t.events, eventRow{key, customer, typ, at.UnixMilli(), body})
+	return nil
+}
+
+// flushEvents writes the buffered events.
+func (t *sqliteTx) flushEvents() error {
+	err := t.insertRows(`INSERT OR IGNORE INTO events (key, customer, type, at, body) VALUES `, 5, len(t.events), func(args []any, i int) []any {
+		r := &t.events[i]
+		return append(args, r.key, r.customer, r.typ, r.at, r.body)
+	})
+	t.events = t.events[:0]
+	return err
+}
+
+// flush writes what the transaction buffered, before a statement reads or changes it and
+// before the commit.
+func (t *sqliteTx) flush() error {
+	if err := t.flushEvents(); err != nil {
+		return err
 	}
-	n, err := res.RowsAffected()
-	return n == 0, err
+	return t.flushOutbox()
+}
+
+// paramsPerInsert bounds the parameters of one multi-row insert, well within SQLite's limit.
+// A statement per row was the largest part of the writer's time: events, profiles and
+// outbox items are each written a few hundred rows a statement.
+const paramsPerInsert = 960
+
+// insertRows writes n rows with multi-row inserts: q is the statement up to VALUES, cols
+// the parameters a row takes, and row appends row i's values to args.
+func (t *sqliteTx) insertRows(q string, cols, n int, row func(args []any, i int) []any) error {
+	mark := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	for done := 0; done < n; {
+		k := min(n-done, paramsPerInsert/cols)
+		args := make([]any, 0, cols*k)
+		for i := done; i < done+k; i++ {
+			args = row(args, i)
+		}
+		if _, err := t.exec(q+strings.Repeat(mark+", ", k-1)+mark, args...); err != nil {
+			return err
+		}
+		done += k
+	}
+	return nil
 }
 
 func (t *sqliteTx) AppendIdentity(rec []byte) error {
@@ -538,36 +605,19 @@ func (t *sqliteTx) DeleteProfile(customer string) error {
 // writer's time.
 func (t *sqliteTx) EnqueueOutbox(it *OutboxItem) error {
 	t.outbox = append(t.outbox, *it)
-	if len(t.outbox) >= 4*outboxChunk {
-		return t.flushOutbox()
-	}
 	return nil
 }
 
-const (
-	outboxChunk   = 64 // rows per insert statement: 64 × 15 parameters, well within SQLite's limit
-	outboxInsert  = `INSERT OR IGNORE INTO outbox (key, customer, name, via, to_addr, subject, text, status, reason, attempts, next_at, created_at, sent_at, message_id, last_error) VALUES `
-	outboxRowMark = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-)
-
 // flushOutbox writes the buffered outbox items.
 func (t *sqliteTx) flushOutbox() error {
-	for len(t.outbox) > 0 {
-		n := min(len(t.outbox), outboxChunk)
-		q := outboxInsert + strings.Repeat(outboxRowMark+", ", n-1) + outboxRowMark
-		args := make([]any, 0, 15*n)
-		for i := range n {
+	err := t.insertRows(`INSERT OR IGNORE INTO outbox (key, customer, name, via, to_addr, subject, text, status, reason, attempts, next_at, created_at, sent_at, message_id, last_error) VALUES `,
+		15, len(t.outbox), func(args []any, i int) []any {
 			it := &t.outbox[i]
-			args = append(args, it.Key, it.Customer, it.Name, it.Via, it.To, it.Subject, it.Text, it.Status, it.Reason, it.Attempts,
+			return append(args, it.Key, it.Customer, it.Name, it.Via, it.To, it.Subject, it.Text, it.Status, it.Reason, it.Attempts,
 				it.NextAt.UnixMilli(), it.CreatedAt.UnixMilli(), millisOrZero(it.SentAt), it.MessageID, it.LastError)
-		}
-		if _, err := t.exec(q, args...); err != nil {
-			return err
-		}
-		t.outbox = t.outbox[n:]
-	}
-	t.outbox = nil
-	return nil
+		})
+	t.outbox = t.outbox[:0]
+	return err
 }
 
 // flushProfiles writes the appended profiles, numbering them after the log's last row.
@@ -580,21 +630,14 @@ func (t *sqliteTx) flushProfiles() error {
 	if err := t.log.init(t); err != nil {
 		return err
 	}
-	const chunk = 300 // rows per statement: 3 parameters each, well within SQLite's limit
-	for len(t.profiles) > 0 {
-		n := min(len(t.profiles), chunk)
-		args := make([]any, 0, 3*n)
-		for _, r := range t.profiles[:n] {
-			t.log.next++
-			t.log.put(r.customer, t.log.next, len(r.body) == 0)
-			args = append(args, t.log.next, r.customer, r.body)
-		}
-		if _, err := t.exec(`INSERT INTO profiles (seq, customer, body) VALUES (?, ?, ?)`+strings.Repeat(", (?, ?, ?)", n-1), args...); err != nil {
-			return err
-		}
-		t.profiles = t.profiles[n:]
-	}
-	return nil
+	err := t.insertRows(`INSERT INTO profiles (seq, customer, body) VALUES `, 3, len(t.profiles), func(args []any, i int) []any {
+		r := &t.profiles[i]
+		t.log.next++
+		t.log.put(r.customer, t.log.next, len(r.body) == 0)
+		return append(args, t.log.next, r.customer, r.body)
+	})
+	t.profiles = t.profiles[:0]
+	return err
 }
 
 // compactProfiles keeps the profile log at most about twice the live profiles: while it is
@@ -738,7 +781,7 @@ func millisOrZero(t time.Time) int64 {
 }
 
 func (t *sqliteTx) UpdateOutbox(it *OutboxItem) error {
-	if err := t.flushOutbox(); err != nil {
+	if err := t.flush(); err != nil {
 		return err
 	}
 	_, err := t.exec(`UPDATE outbox SET status = ?, reason = ?, attempts = ?, next_at = ?, sent_at = ?,
@@ -754,7 +797,7 @@ func (t *sqliteTx) AssignCode(campaign string, idx int, customer, key string) er
 }
 
 func (t *sqliteTx) Forget(customers []string) error {
-	if err := t.flushOutbox(); err != nil {
+	if err := t.flush(); err != nil {
 		return err
 	}
 	for _, c := range customers {
@@ -782,6 +825,9 @@ func (t *sqliteTx) Forget(customers []string) error {
 }
 
 func (t *sqliteTx) MoveEvents(keys []string, customer string) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
 	for _, k := range keys {
 		if _, err := t.exec(`UPDATE events SET customer = ? WHERE key = ?`, customer, k); err != nil {
 			return err

@@ -40,7 +40,8 @@ func (e *Engine) broadcast(st *txState, prog *program, p *Profile, c map[string]
 		if _, had := p.Fired[broadcastPrefix+name]; had {
 			continue
 		}
-		vars := map[string]any{"customer": c, "now": now, "code": "", "campaign": camp.Value}
+		vars := newCELVars(c, nil, now)
+		vars.code, vars.campaign = noCode, camp.Value
 		draw := func() (string, string) { return e.drawCode(st, prog, camp, p.ID) }
 		sent := false
 		for i, m := range camp.Msgs {

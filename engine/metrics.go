@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,6 +24,9 @@ type Metrics struct {
 	decideSeconds prometheus.Histogram
 	sendSeconds   *prometheus.HistogramVec
 	bundle        *prometheus.GaugeVec
+
+	// The counters the processor moves for most events, by label values.
+	firedBy, movesBy, outcomesBy *counterCache
 }
 
 func newMetrics() *Metrics {
@@ -45,7 +50,44 @@ func newMetrics() *Metrics {
 	m.Registry.MustRegister(m.events, m.merges, m.customers, m.segmentMoves, m.triggers, m.outcomes, m.deliveries,
 		m.codes, m.celErrors, m.webhooks, m.ingestSeconds, m.commitSeconds, m.decideSeconds, m.sendSeconds, m.bundle,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.firedBy, m.movesBy, m.outcomesBy = newCounterCache(m.triggers, 1), newCounterCache(m.segmentMoves, 2), newCounterCache(m.outcomes, 1)
 	return m
+}
+
+func (m *Metrics) triggerFired(trigger string) prometheus.Counter { return m.firedBy.get(trigger, "") }
+
+// segmentMoved is the counter of a segment's moves: "entered" or "exited".
+func (m *Metrics) segmentMoved(segment, move string) prometheus.Counter {
+	return m.movesBy.get(segment, move)
+}
+
+func (m *Metrics) outcome(status string) prometheus.Counter { return m.outcomesBy.get(status, "") }
+
+// counterCache keeps the children of a CounterVec with one or two labels: WithLabelValues
+// hashes the labels and looks the child up under a lock on every call, and the processor
+// counts several firings, moves and outcomes per event.
+type counterCache struct {
+	vec    *prometheus.CounterVec
+	labels int
+	mu     sync.Mutex
+	m      map[[2]string]prometheus.Counter
+}
+
+func newCounterCache(vec *prometheus.CounterVec, labels int) *counterCache {
+	return &counterCache{vec: vec, labels: labels, m: map[[2]string]prometheus.Counter{}}
+}
+
+// get returns the counter of the label values a (and b, for two labels).
+func (c *counterCache) get(a, b string) prometheus.Counter {
+	k := [2]string{a, b}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ctr, ok := c.m[k]
+	if !ok {
+		ctr = c.vec.WithLabelValues([]string{a, b}[:c.labels]...)
+		c.m[k] = ctr
+	}
+	return ctr
 }
 
 func (m *Metrics) setBundle(p *program) {

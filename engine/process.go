@@ -336,7 +336,7 @@ func (e *Engine) updateTraits(prog *program, p *Profile, ev *Event, now time.Tim
 	if len(ts) == 0 {
 		return nil
 	}
-	vars := map[string]any{"event": ev.fields, "now": now}
+	vars := newCELVars(nil, ev.fields, now)
 	var changed []string
 	for _, t := range ts {
 		if t.Where != nil {
@@ -438,7 +438,7 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, tra
 		return nil, nil
 	}
 	segs := c["segments"].(map[string]any)
-	vars := map[string]any{"customer": c, "now": now}
+	vars := newCELVars(c, nil, now)
 	var moved []string
 	// Segments may read other segments: a second pass picks up what the first moved.
 	for pass := 0; pass < 2; pass++ {
@@ -475,10 +475,10 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, tra
 		moved = movedNow
 	}
 	for _, s := range entered {
-		e.metrics.segmentMoves.WithLabelValues(s, "entered").Inc()
+		e.metrics.segmentMoved(s, "entered").Inc()
 	}
 	for _, s := range exited {
-		e.metrics.segmentMoves.WithLabelValues(s, "exited").Inc()
+		e.metrics.segmentMoved(s, "exited").Inc()
 	}
 	return entered, exited
 }

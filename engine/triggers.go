@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"cel.dev/cel-go/common/types"
+
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/lang/rules"
 )
@@ -38,45 +40,34 @@ type Outcome struct {
 
 // runTriggers evaluates the triggers on the event's type for a customer. With st nil it is a
 // dry run (decisions): nothing is written, no code is drawn, no cooldown starts. Both paths
-// run this one function, so a decision and the event it predicts always agree.
+// run this one function, so a decision and the event it predicts always agree. Only a dry run
+// returns the triggers that did not fire and why, and each action's outcome: the live path
+// needs the names of those that fired, and the reasons (a formatted cooldown for every
+// trigger still cooling down) were a large part of its cost.
 func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[string]any, ev *Event, now time.Time) ([]Decision, []*Event, error) {
 	triggers := prog.TriggersByEvent[ev.Type]
 	if len(triggers) == 0 {
 		return nil, nil, nil
 	}
+	dry := st == nil
 	var out []Decision
 	var derived []*Event
-	vars := map[string]any{"customer": c, "event": ev.fields, "now": now, "code": ""}
+	vars := newCELVars(c, ev.fields, now)
+	vars.code = noCode
 	for _, t := range triggers {
-		d := Decision{Trigger: t.Name}
-		if t.CooldownDur > 0 {
-			if last, ok := p.Fired[t.Name]; ok && now.Sub(last) < t.CooldownDur {
-				d.Reason = fmt.Sprintf("cooldown: fired %s ago, cooldown %s", now.Sub(last).Round(time.Second), lang.FormatDuration(t.CooldownDur))
-				out = append(out, d)
-				continue
+		if ok, reason := e.fires(t, p, vars, now, dry); !ok {
+			if dry {
+				out = append(out, Decision{Trigger: t.Name, Reason: reason})
 			}
+			continue
 		}
-		if t.Condition != nil {
-			ok, err := t.Condition.EvalBool(vars)
-			if err != nil {
-				e.celError("trigger."+t.Name+".condition", err)
-				d.Reason = "rule error: " + err.Error()
-				out = append(out, d)
-				continue
-			}
-			if !ok {
-				d.Reason = "condition is false"
-				out = append(out, d)
-				continue
-			}
-		}
-		d.Fired = true
-		if st != nil {
+		d := Decision{Trigger: t.Name, Fired: true}
+		if !dry {
 			if p.Fired == nil {
 				p.Fired = map[string]time.Time{}
 			}
 			p.Fired[t.Name] = now
-			e.metrics.triggers.WithLabelValues(t.Name).Inc()
+			e.metrics.triggerFired(t.Name).Inc()
 		}
 		for i, a := range t.Actions {
 			key := idempotencyKey(t.Name, strconv.Itoa(i), ev.key, p.ID)
@@ -84,7 +75,9 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[strin
 			if err != nil {
 				return nil, nil, err
 			}
-			d.Actions = append(d.Actions, o)
+			if dry {
+				d.Actions = append(d.Actions, o)
+			}
 			if em != nil {
 				derived = append(derived, em)
 			}
@@ -94,7 +87,32 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[strin
 	return out, derived, nil
 }
 
-func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars map[string]any, t *rules.CTrigger, a *rules.CAction, key string, ev *Event, now time.Time) (Outcome, *Event, error) {
+// fires reports whether a trigger fires for the event, and if not, when explain is set, why:
+// its cooldown, its condition, a rule error.
+func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Time, explain bool) (ok bool, reason string) {
+	if t.CooldownDur > 0 {
+		if last, fired := p.Fired[t.Name]; fired && now.Sub(last) < t.CooldownDur {
+			if explain {
+				reason = fmt.Sprintf("cooldown: fired %s ago, cooldown %s", now.Sub(last).Round(time.Second), lang.FormatDuration(t.CooldownDur))
+			}
+			return false, reason
+		}
+	}
+	if t.Condition == nil {
+		return true, ""
+	}
+	ok, err := t.Condition.EvalBool(vars)
+	switch {
+	case err != nil:
+		e.celError("trigger."+t.Name+".condition", err)
+		return false, "rule error: " + err.Error()
+	case !ok:
+		return false, "condition is false"
+	}
+	return true, ""
+}
+
+func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars, t *rules.CTrigger, a *rules.CAction, key string, ev *Event, now time.Time) (Outcome, *Event, error) {
 	o := Outcome{Type: a.Type, Campaign: a.Campaign}
 	switch a.Type {
 	case string(lang.ActionEmit):
@@ -163,7 +181,7 @@ func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, custom
 // send renders a message and queues it, after the delivery rules: an address on the channel,
 // consent, the frequency cap; quiet hours hold it. In a dry run it reports what would happen.
 // draw, when set, gives the coupon code the message carries, once the rules let it go out.
-func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]any, name string, m *rules.CMessage, key string, o Outcome, now time.Time, draw func() (string, string)) (Outcome, *Event, error) {
+func (e *Engine) send(st *txState, prog *program, p *Profile, vars *celVars, name string, m *rules.CMessage, key string, o Outcome, now time.Time, draw func() (string, string)) (Outcome, *Event, error) {
 	o.Via, o.Key = m.Via, key
 	item := &OutboxItem{Key: key, Customer: p.ID, Name: name, Via: m.Via, Status: StatusPending, NextAt: now, CreatedAt: now}
 	o.Status, o.Reason = e.gate(prog, p, m.Via, now, item)
@@ -174,8 +192,8 @@ func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]an
 			o.Status, o.Reason = "suppressed", reason
 		}
 		o.Code = code
-		vars["code"] = code
-		defer func() { vars["code"] = "" }()
+		vars.code = types.String(code)
+		defer func() { vars.code = noCode }()
 	}
 	if o.Status == "queued" || o.Status == "held" {
 		if err := e.render(vars, name, m, &o); err != nil {
@@ -193,7 +211,7 @@ func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]an
 		p.Sent = append(p.Sent, Sent{Channel: channelOf(m.Via), At: now})
 		pruneSent(p, prog, now)
 	}
-	e.metrics.outcomes.WithLabelValues(o.Status).Inc()
+	e.metrics.outcome(o.Status).Inc()
 	if o.Status == statusUnreachable {
 		// Most customers are not on most channels: a trigger's message to each of them is
 		// counted, not kept, or the outbox would fill with messages that could never be sent.
@@ -208,7 +226,7 @@ func (e *Engine) send(st *txState, prog *program, p *Profile, vars map[string]an
 }
 
 // render fills the outcome's text and subject from the first matching variant, or the message.
-func (e *Engine) render(vars map[string]any, name string, m *rules.CMessage, o *Outcome) error {
+func (e *Engine) render(vars *celVars, name string, m *rules.CMessage, o *Outcome) error {
 	tmpl, subj := m.Template, m.Subject
 	for _, v := range m.Variants {
 		ok, err := v.When.EvalBool(vars)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/musubi-hq/musubi/engine/identity"
@@ -145,7 +144,7 @@ func (e *Engine) process(st *txState, ev *Event) (Result, error) {
 	for len(derived) > 0 && err == nil {
 		d := derived[0]
 		derived = derived[1:]
-		if unheard(prog, d) {
+		if unheard(prog, d.Type) {
 			continue
 		}
 		if verr := d.validate(prog, now); verr != nil {
@@ -168,11 +167,11 @@ func (e *Engine) process(st *txState, ev *Event) (Result, error) {
 // nothing, so it is neither run nor kept in the event log: a purchase typically moves a
 // customer in or out of several segments, and storing each move was most of the cost of
 // ingesting it. (A trait added later on segment moves counts from then on.)
-func unheard(prog *program, ev *Event) bool {
-	if ev.Type != "segment.entered" && ev.Type != "segment.exited" {
+func unheard(prog *program, typ string) bool {
+	if typ != "segment.entered" && typ != "segment.exited" {
 		return false
 	}
-	return len(prog.TraitsByEvent[ev.Type]) == 0 && len(prog.TriggersByEvent[ev.Type]) == 0
+	return len(prog.TraitsByEvent[typ]) == 0 && len(prog.TriggersByEvent[typ]) == 0
 }
 
 // processOne runs one event: identity, event log, profile, traits, segments, triggers. Memory
@@ -261,12 +260,17 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 		}
 	}
 	// Segment moves are events too: triggers and traits may listen to them.
+	// Those nothing listens to are not even made (see unheard).
 	if ev.depth < maxDepth {
 		for _, name := range entered {
-			derived = append(derived, e.segmentEvent(ev, customer, "segment.entered", name))
+			if !unheard(prog, "segment.entered") {
+				derived = append(derived, e.segmentEvent(ev, customer, "segment.entered", name))
+			}
 		}
 		for _, name := range exited {
-			derived = append(derived, e.segmentEvent(ev, customer, "segment.exited", name))
+			if !unheard(prog, "segment.exited") {
+				derived = append(derived, e.segmentEvent(ev, customer, "segment.exited", name))
+			}
 		}
 	} else {
 		derived = nil
@@ -382,17 +386,13 @@ func (e *Engine) celError(where string, err error) {
 func (e *Engine) customerValue(prog *program, p *Profile, now time.Time) map[string]any {
 	ids := e.graph.Identifiers(p.ID)
 	byType := map[string]any{}
-	var emails, phones []any
 	for _, id := range ids {
 		l, _ := byType[id.Type].([]any)
 		byType[id.Type] = append(l, id.Value)
-		switch id.Type {
-		case "email":
-			emails = append(emails, id.Value)
-		case "phone":
-			phones = append(phones, id.Value)
-		}
 	}
+	// The same lists as identifiers.email and .phone: CEL never changes a list in place.
+	emails, _ := byType["email"].([]any)
+	phones, _ := byType["phone"].([]any)
 	consent := make(map[string]any, len(p.Consent))
 	for k, v := range p.Consent {
 		consent[k] = v
@@ -577,6 +577,18 @@ func (e *Engine) mergeProfiles(st *txState, prog *program, into, from string) {
 // idempotencyKey is the key every send carries: the same (trigger, action, event, customer)
 // always makes the same key, so no retry or crash sends twice.
 func idempotencyKey(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return "mk_" + hex.EncodeToString(h[:16])
+	// Joined in a buffer on the stack: every action of every trigger that fires makes a key.
+	var buf [256]byte
+	b := buf[:0]
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, p...)
+	}
+	h := sha256.Sum256(b)
+	var out [3 + 32]byte
+	copy(out[:], "mk_")
+	hex.Encode(out[3:], h[:16])
+	return string(out[:])
 }

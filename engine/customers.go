@@ -206,7 +206,7 @@ func (e *Engine) rebuild(ctx context.Context, st *txState, labels, customers []s
 	}
 	for _, p := range fresh {
 		c := e.customerValue(prog, p, now)
-		e.updateSegments(prog, p, c, nil, true, now)
+		e.countMoves(e.updateSegments(prog, p, c, nil, true, now))
 		e.profiles[p.ID] = p
 		st.touch(p)
 	}

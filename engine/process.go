@@ -246,6 +246,7 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	changed := e.updateTraits(prog, p, ev, now)
 	c := e.customerValue(prog, p, now)
 	entered, exited := e.updateSegments(prog, p, c, changed, profileChanged, now)
+	e.countMoves(entered, exited)
 	res.Entered, res.Exited = entered, exited
 	if len(entered) > 0 {
 		e.broadcast(st, prog, p, c, entered, now, false)
@@ -432,7 +433,7 @@ func (e *Engine) customerValue(prog *program, p *Profile, now time.Time) map[str
 }
 
 // updateSegments re-evaluates the segments that read something that changed (all of them
-// when the profile itself changed) and records the moves.
+// when the profile itself changed) and records the moves in the profile.
 func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, traits []string, all bool, now time.Time) (entered, exited []string) {
 	if len(prog.Segments) == 0 {
 		return nil, nil
@@ -474,13 +475,17 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, tra
 		}
 		moved = movedNow
 	}
+	return entered, exited
+}
+
+// countMoves counts segment moves made for good: a decision's are not.
+func (e *Engine) countMoves(entered, exited []string) {
 	for _, s := range entered {
 		e.metrics.segmentMoved(s, "entered").Inc()
 	}
 	for _, s := range exited {
 		e.metrics.segmentMoved(s, "exited").Inc()
 	}
-	return entered, exited
 }
 
 func intersects(a, b []string) bool {

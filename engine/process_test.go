@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"context"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // Keys are kept in the outbox and by providers: they must never change from one version to
@@ -19,5 +23,30 @@ func TestIdempotencyKeysStayTheSame(t *testing.T) {
 		if got := idempotencyKey(c.parts...); got != c.want {
 			t.Errorf("idempotencyKey(%q) = %s, want %s", c.parts, got, c.want)
 		}
+	}
+}
+
+// A decision moves nobody: only ingested events count segment moves.
+func TestDecideCountsNoSegmentMoves(t *testing.T) {
+	f := newFixture(t, benchBundle().Encode())
+	ev := `{"id": "d1", "type": "purchase", "identifiers": {"phone": "+819000000001"}, "channel": "pos", "store_id": "store-3", "data": {"total": 4200}}`
+	evs, err := DecodeEvents([]byte(ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.eng.Decide(context.Background(), DecideRequest{Event: evs[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(d.Segments, "seg_00") {
+		t.Fatalf("the decision's segments are %v, want seg_00 among them", d.Segments)
+	}
+	moves := f.eng.metrics.segmentMoves.WithLabelValues("seg_00", "entered")
+	if n := testutil.ToFloat64(moves); n != 0 {
+		t.Errorf("after a decision, %v moves into seg_00 are counted, want 0", n)
+	}
+	f.ingest(ev)
+	if n := testutil.ToFloat64(moves); n != 1 {
+		t.Errorf("after the event, %v moves into seg_00 are counted, want 1", n)
 	}
 }

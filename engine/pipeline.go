@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -250,7 +249,7 @@ func (t *pendingTx) AppendIdentity(rec []byte) {
 // PutProfile records a copy of the customer's profile, encoded when it is written.
 func (t *pendingTx) PutProfile(customer string, p *Profile) {
 	t.record(func(tx Tx) error {
-		body, err := json.Marshal(p)
+		body, err := appendProfile(nil, p)
 		if err != nil {
 			return fmt.Errorf("encoding profile %s: %w", customer, err)
 		}

@@ -272,12 +272,17 @@ func fromJSONable(t *rules.CTrait, v any) any {
 	return v
 }
 
+// decodeProfile reads a stored profile: binary (profilecodec.go), or JSON as versions before
+// it wrote them.
 func decodeProfile(body []byte) (*Profile, error) {
-	var p Profile
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, err
+	if len(body) > 0 && body[0] == '{' {
+		var p Profile
+		if err := json.Unmarshal(body, &p); err != nil {
+			return nil, err
+		}
+		return &p, nil
 	}
-	return &p, nil
+	return readProfile(body)
 }
 
 // clone copies a profile deeply enough that changes to either leave the other alone.

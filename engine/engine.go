@@ -84,6 +84,8 @@ type program struct {
 	broadcasts []string // campaigns with messages to their audience, by name
 	codesMu    sync.Mutex
 	codes      map[string][]string
+	textsOnce  sync.Once
+	texts      *ruleTexts // see Engine.texts
 }
 
 func (p *program) codeList(c *rules.CCampaign) []string {

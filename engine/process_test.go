@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,5 +49,31 @@ func TestDecideCountsNoSegmentMoves(t *testing.T) {
 	f.ingest(ev)
 	if n := testutil.ToFloat64(moves); n != 1 {
 		t.Errorf("after the event, %v moves into seg_00 are counted, want 1", n)
+	}
+}
+
+// The delivery rules' reasons, as a decision shows them.
+func TestDecisionsSayWhyAMessageWouldNotGo(t *testing.T) {
+	f := newFixture(t, benchBundle().Encode())
+	for i, c := range []struct{ ids, want string }{
+		{`{"phone": "+819000000001"}`, "unreachable: no line_user identifier to reach the customer on sandbox.line"},
+		{`{"phone": "+819000000002", "line_user": "U000002"}`, "suppressed: no consent for line"},
+	} {
+		ids, want := c.ids, c.want
+		f.ingest(`{"id": "v` + strconv.Itoa(i) + `", "type": "store.visit", "identifiers": ` + ids + `}`)
+		evs, err := DecodeEvents([]byte(`{"type": "purchase", "identifiers": ` + ids + `, "data": {"total": 4200}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := f.eng.Decide(context.Background(), DecideRequest{Event: evs[0]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Decisions) == 0 || !d.Decisions[0].Fired || len(d.Decisions[0].Actions) != 1 {
+			t.Fatalf("decisions %+v, want trg_000 to fire with one action", d.Decisions)
+		}
+		if o := d.Decisions[0].Actions[0]; o.Status+": "+o.Reason != want {
+			t.Errorf("the message to %s: %s: %s, want %s", ids, o.Status, o.Reason, want)
+		}
 	}
 }

@@ -150,12 +150,12 @@ func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars
 			}
 			return o, nil, nil
 		}
-		return e.send(st, prog, p, vars, "trigger."+t.Name, a.Msg, key, o, now, draw)
+		return e.send(st, prog, p, vars, e.texts(prog).rule(t.Name), a.Msg, key, o, now, draw)
 	}
 	if a.Msg == nil {
 		return o, nil, nil
 	}
-	return e.send(st, prog, p, vars, "trigger."+t.Name, a.Msg, key, o, now, nil)
+	return e.send(st, prog, p, vars, e.texts(prog).rule(t.Name), a.Msg, key, o, now, nil)
 }
 
 // drawCode gives a customer a campaign's code: its shared code, or one of its pool that is
@@ -283,14 +283,15 @@ func (e *Engine) gate(prog *program, p *Profile, via string, now time.Time, item
 			break
 		}
 	}
+	texts := e.texts(prog)
 	if item.To == "" {
-		return statusUnreachable, "no " + ms.Address + " identifier to reach the customer on " + via
+		return statusUnreachable, texts.unreachable[via]
 	}
 	if ms.Consent != "" && !p.Consent[ms.Consent] {
-		return "suppressed", "no consent for " + ms.Consent
+		return "suppressed", texts.noConsent[via]
 	}
 	ch := channelOf(via)
-	for _, fc := range prog.FrequencyCaps {
+	for i, fc := range prog.FrequencyCaps {
 		if fc.Channel != "*" && fc.Channel != ch {
 			continue
 		}
@@ -301,7 +302,7 @@ func (e *Engine) gate(prog *program, p *Profile, via string, now time.Time, item
 			}
 		}
 		if n >= fc.Max {
-			return "suppressed", fmt.Sprintf("frequency cap: %d messages on %s in %s", fc.Max, fc.Channel, lang.FormatDuration(fc.Per))
+			return "suppressed", texts.capReason[i]
 		}
 	}
 	if q := prog.QuietHours; q != nil {

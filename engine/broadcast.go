@@ -46,7 +46,7 @@ func (e *Engine) broadcast(st *txState, prog *program, p *Profile, c map[string]
 		sent := false
 		for i, m := range camp.Msgs {
 			if retry {
-				if status, _ := e.gate(prog, p, m.Via, now, &OutboxItem{}); status != "queued" && status != "held" {
+				if status, _ := e.gate(prog, p, c, m.Via, now, &OutboxItem{}); status != "queued" && status != "held" {
 					continue
 				}
 			}

@@ -13,10 +13,10 @@ import (
 // a time.Time, which cel converts (and allocates) on every read. Each context's environment
 // declares the variables its rules may read, so a rule never asks for one it does not have.
 type celVars struct {
-	customer any // map[string]any, from customerValue
-	event    any // the event's fields
-	now      any // types.Timestamp
-	code     any // types.String: the coupon code a message carries, noCode when none
+	customer map[string]any // from customerValue
+	event    map[string]any // the event's fields
+	now      any            // types.Timestamp
+	code     any            // types.String: the coupon code a message carries, noCode when none
 	campaign any
 }
 
@@ -25,14 +25,7 @@ var noCode any = types.String("")
 
 // newCELVars makes the variables customer, event (either nil: not there) and now.
 func newCELVars(customer, event map[string]any, now time.Time) *celVars {
-	v := &celVars{now: types.Timestamp{Time: now}}
-	if customer != nil {
-		v.customer = customer
-	}
-	if event != nil {
-		v.event = event
-	}
-	return v
+	return &celVars{customer: customer, event: event, now: types.Timestamp{Time: now}}
 }
 
 // ResolveName implements interpreter.Activation.
@@ -40,9 +33,9 @@ func (v *celVars) ResolveName(name string) (any, bool) {
 	var x any
 	switch name {
 	case "customer":
-		x = v.customer
+		return v.customer, v.customer != nil
 	case "event":
-		x = v.event
+		return v.event, v.event != nil
 	case "now":
 		x = v.now
 	case "code":

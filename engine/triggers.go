@@ -184,7 +184,7 @@ func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, custom
 func (e *Engine) send(st *txState, prog *program, p *Profile, vars *celVars, name string, m *rules.CMessage, key string, o Outcome, now time.Time, draw func() (string, string)) (Outcome, *Event, error) {
 	o.Via, o.Key = m.Via, key
 	item := &OutboxItem{Key: key, Customer: p.ID, Name: name, Via: m.Via, Status: StatusPending, NextAt: now, CreatedAt: now}
-	o.Status, o.Reason = e.gate(prog, p, m.Via, now, item)
+	o.Status, o.Reason = e.gate(prog, p, vars.customer, m.Via, now, item)
 	o.To = item.To
 	if (o.Status == "queued" || o.Status == "held") && draw != nil {
 		code, reason := draw()
@@ -270,18 +270,18 @@ func outboxStatus(s string) string {
 // statusUnreachable is the outcome of a message to a customer with no address on its channel.
 const statusUnreachable = "unreachable"
 
-// gate applies the delivery rules to a message for a customer, filling the recipient.
-func (e *Engine) gate(prog *program, p *Profile, via string, now time.Time, item *OutboxItem) (status, reason string) {
+// gate applies the delivery rules to a message for a customer, filling the recipient. c is
+// the customer's CEL value: the recipient is the first of its identifiers of the provider's
+// address type, in the identity graph's order, as the rules saw them (looking them up in the
+// graph again for every message was most of the cost of one that cannot be sent).
+func (e *Engine) gate(prog *program, p *Profile, c map[string]any, via string, now time.Time, item *OutboxItem) (status, reason string) {
 	sender, ok := e.opts.Senders[via]
 	if !ok {
 		return "dead", "provider " + via + " is not configured on this server"
 	}
 	ms := sender.Messaging()
-	for _, id := range e.graph.Identifiers(p.ID) {
-		if id.Type == ms.Address {
-			item.To = id.Value
-			break
-		}
+	if ids, _ := c["identifiers"].(map[string]any)[ms.Address].([]any); len(ids) > 0 {
+		item.To, _ = ids[0].(string)
 	}
 	texts := e.texts(prog)
 	if item.To == "" {

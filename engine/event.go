@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"reflect"
 	"strings"
@@ -74,7 +75,15 @@ func DecodeEvents(body []byte) ([]*Event, error) {
 		}
 		return []*Event{e}, nil
 	}
-	// The array is split first, so an event's own error can say which event it is.
+	if evs, ok := decodeBatch(body); ok {
+		return evs, nil
+	}
+	return decodeEach(body)
+}
+
+// decodeEach reads an array of events split first, so that an event's own error can say
+// which event it is.
+func decodeEach(body []byte) ([]*Event, error) {
 	var raws []json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&raws); err != nil {
@@ -95,6 +104,32 @@ func DecodeEvents(body []byte) ([]*Event, error) {
 		evs[i] = e
 	}
 	return evs, nil
+}
+
+// decodeBatch reads a well-formed array of events in one pass. On any problem it gives up,
+// and DecodeEvents reads the array again, slowly, to say which event is wrong and why.
+func decodeBatch(body []byte) ([]*Event, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+		return nil, false
+	}
+	var evs []*Event
+	for dec.More() {
+		var e *Event
+		if err := dec.Decode(&e); err != nil || e == nil {
+			return nil, false
+		}
+		evs = append(evs, e)
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim(']') {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	return evs, true
 }
 
 // decodeEvent reads one JSON event, refusing unknown fields.

@@ -53,3 +53,32 @@ func TestJSONErrorNamesTheFieldFromTheRoot(t *testing.T) {
 		t.Errorf("got %v, want %s", got, want)
 	}
 }
+
+// The one-pass reading of a batch gives what reading it event by event gives, and neither
+// panics on any input.
+func FuzzDecodeEvents(f *testing.F) {
+	const ok = `{"id": "a", "type": "purchase", "identifiers": {"email": "a@b.jp"}, "data": {"total": 1, "items": [{"sku": "x", "qty": 2.5}]}}`
+	for _, seed := range []string{`[` + ok + `]`, `[` + ok + `, ` + ok + `]`, `[]`, `[null]`, `[` + ok + `, {"id": "x", "totl": 1}]`,
+		`[{"id": "b", "consent": {"line": true}, "record": {"phone_number": "090"}, "source": "pos"}] `, ok} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		evs, err := DecodeEvents(body)
+		fast, ok := decodeBatch(body)
+		if !ok {
+			return
+		}
+		slow, serr := decodeEach(body)
+		if err != nil || serr != nil {
+			t.Fatalf("one pass read %d events, event by event failed: %v / %v", len(fast), err, serr)
+		}
+		if len(fast) != len(slow) || len(evs) != len(fast) {
+			t.Fatalf("one pass read %d events, event by event %d", len(fast), len(slow))
+		}
+		for i := range fast {
+			if !reflect.DeepEqual(fast[i], slow[i]) {
+				t.Fatalf("event %d: one pass %+v, event by event %+v", i, fast[i], slow[i])
+			}
+		}
+	})
+}

@@ -69,7 +69,7 @@ func (e *Engine) Decide(ctx context.Context, req DecideRequest) (*DecideResponse
 	changed := e.updateTraits(prog, p, ev, now)
 	c := e.customerValue(prog, p, now)
 	e.updateSegments(prog, p, c, changed, profileChanged, now)
-	decisions, _, err := e.runTriggers(nil, prog, p, c, ev, now)
+	_, decisions, _, err := e.runTriggers(nil, prog, p, c, ev, now)
 	if err != nil {
 		return nil, err
 	}

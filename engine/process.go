@@ -251,15 +251,11 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	if len(entered) > 0 {
 		e.broadcast(st, prog, p, c, entered, now, false)
 	}
-	decisions, derived, err := e.runTriggers(st, prog, p, c, ev, now)
+	fired, _, derived, err := e.runTriggers(st, prog, p, c, ev, now)
 	if err != nil {
 		return res, nil, err
 	}
-	for _, d := range decisions {
-		if d.Fired {
-			res.Fired = append(res.Fired, d.Trigger)
-		}
-	}
+	res.Fired = fired
 	// Segment moves are events too: triggers and traits may listen to them.
 	// Those nothing listens to are not even made (see unheard).
 	if ev.depth < maxDepth {

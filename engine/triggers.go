@@ -38,29 +38,29 @@ type Outcome struct {
 	Key    string `json:"key,omitempty"`
 }
 
-// runTriggers evaluates the triggers on the event's type for a customer. With st nil it is a
-// dry run (decisions): nothing is written, no code is drawn, no cooldown starts. Both paths
-// run this one function, so a decision and the event it predicts always agree. Only a dry run
-// returns the triggers that did not fire and why, and each action's outcome: the live path
-// needs the names of those that fired, and the reasons (a formatted cooldown for every
-// trigger still cooling down) were a large part of its cost.
-func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[string]any, ev *Event, now time.Time) ([]Decision, []*Event, error) {
+// runTriggers evaluates the triggers on the event's type for a customer and returns the
+// names of those that fired. With st nil it is a dry run (decisions): nothing is written, no
+// code is drawn, no cooldown starts. Both paths run this one function, so a decision and the
+// event it predicts always agree. Only a dry run returns decisions, with the triggers that did
+// not fire and why, and each action's outcome: the live path needs the names, and the
+// reasons (a formatted cooldown for every trigger still cooling down) and decisions were a
+// large part of its cost.
+func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[string]any, ev *Event, now time.Time) (fired []string, decisions []Decision, derived []*Event, err error) {
 	triggers := prog.TriggersByEvent[ev.Type]
 	if len(triggers) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	dry := st == nil
-	var out []Decision
-	var derived []*Event
 	vars := newCELVars(c, ev.fields, now)
 	vars.code = noCode
 	for _, t := range triggers {
 		if ok, reason := e.fires(t, p, vars, now, dry); !ok {
 			if dry {
-				out = append(out, Decision{Trigger: t.Name, Reason: reason})
+				decisions = append(decisions, Decision{Trigger: t.Name, Reason: reason})
 			}
 			continue
 		}
+		fired = append(fired, t.Name)
 		d := Decision{Trigger: t.Name, Fired: true}
 		if !dry {
 			if p.Fired == nil {
@@ -73,7 +73,7 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[strin
 			key := idempotencyKey(t.Name, strconv.Itoa(i), ev.key, p.ID)
 			o, em, err := e.runAction(st, prog, p, vars, t, a, key, ev, now)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if dry {
 				d.Actions = append(d.Actions, o)
@@ -82,9 +82,11 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[strin
 				derived = append(derived, em)
 			}
 		}
-		out = append(out, d)
+		if dry {
+			decisions = append(decisions, d)
+		}
 	}
-	return out, derived, nil
+	return fired, decisions, derived, nil
 }
 
 // fires reports whether a trigger fires for the event, and if not, when explain is set, why:

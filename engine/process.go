@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/engine/identity"
+	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/lang/rules"
 )
 
@@ -400,13 +401,13 @@ func (e *Engine) customerValue(prog *program, p *Profile, now time.Time) map[str
 			traits[t.Name] = s.value(t, now)
 		}
 	}
-	segs := make(map[string]any, len(prog.Segments))
-	for _, s := range prog.Segments {
-		segs[s.Name] = p.Segments[s.Name]
+	if p.Segments == nil {
+		// The customer's value reads the profile's own membership, which updateSegments changes.
+		p.Segments = map[string]bool{}
 	}
 	c := map[string]any{
 		"id": p.ID, "identifiers": byType, "emails": emails, "phones": phones, "consent": consent,
-		"traits": traits, "segments": segs, "first_seen": p.FirstSeen, "last_seen": p.LastSeen,
+		"traits": traits, "segments": lang.Membership(p.Segments), "first_seen": p.FirstSeen, "last_seen": p.LastSeen,
 	}
 	attrs := map[string]any{}
 	for k, v := range p.Attributes {
@@ -434,7 +435,7 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, tra
 	if len(prog.Segments) == 0 {
 		return nil, nil
 	}
-	segs := c["segments"].(map[string]any)
+	// c reads p.Segments itself (customerValue), so later segments see the moves made here.
 	vars := newCELVars(c, nil, now)
 	var moved []string
 	// Segments may read other segments: a second pass picks up what the first moved.
@@ -453,8 +454,9 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, tra
 			if in == was {
 				continue
 			}
-			if p.Segments == nil {
+			if p.Segments == nil { // a value not made by customerValue
 				p.Segments = map[string]bool{}
+				c["segments"] = lang.Membership(p.Segments)
 			}
 			if in {
 				p.Segments[s.Name] = true
@@ -463,7 +465,6 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, tra
 				delete(p.Segments, s.Name)
 				exited = append(exited, s.Name)
 			}
-			segs[s.Name] = in
 			movedNow = append(movedNow, s.Name)
 		}
 		if len(movedNow) == 0 || all {

@@ -24,6 +24,12 @@ type ObjectType struct {
 	celTyp *types.Type
 }
 
+// Membership is the run-time form of an object of boolean fields that holds only the true
+// ones, such as the segments a customer is in: every field is set, and one absent is false. It
+// lets the engine hand a profile's membership to CEL as it is, instead of building a map of
+// every segment for every event.
+type Membership map[string]bool
+
 // Field is one field of an ObjectType.
 type Field struct {
 	Name string
@@ -57,6 +63,9 @@ func (t *ObjectType) addField(f Field) {
 	t.byName[name] = &types.FieldType{
 		Type: f.Type,
 		IsSet: func(target any) bool {
+			if _, ok := target.(Membership); ok {
+				return true
+			}
 			m, ok := target.(map[string]any)
 			if !ok {
 				return false
@@ -65,6 +74,9 @@ func (t *ObjectType) addField(f Field) {
 			return ok
 		},
 		GetFrom: func(target any) (any, error) {
+			if m, ok := target.(Membership); ok {
+				return m[name], nil
+			}
 			m, ok := target.(map[string]any)
 			if !ok {
 				return nil, fmt.Errorf("%s: value is %T, not an object", t.name, target)

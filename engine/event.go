@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"reflect"
 	"strings"
 	"time"
@@ -287,20 +286,19 @@ func (e *Event) validate(p *program, now time.Time) error {
 			return fmt.Errorf("identifiers.%s: longer than %d characters", typ, maxIDLen)
 		}
 	}
-	data := map[string]any{}
-	maps.Copy(data, numbersToGo(e.Data).(map[string]any))
+	data := numbersToGo(e.Data).(map[string]any)
 	for _, common := range []string{"id", "type", "time", "channel", "source", "store_id"} {
 		if _, ok := data[common]; ok {
 			return fmt.Errorf("data.%s: set %s at the top level of the event", common, common)
 		}
 	}
-	data["id"], data["type"], data["time"] = e.ID, e.Type, e.Time.Format(time.RFC3339Nano)
-	data["channel"], data["source"], data["store_id"] = e.Channel, e.Source, e.StoreID
+	// Coerce makes a new map, so the common fields go into it, not into the event's data.
 	fields, err := et.Type.Coerce(data, "data")
 	if err != nil {
 		return err
 	}
-	fields["time"] = e.Time
+	fields["id"], fields["type"], fields["time"] = e.ID, e.Type, e.Time
+	fields["channel"], fields["source"], fields["store_id"] = e.Channel, e.Source, e.StoreID
 	e.fields = fields
 	e.key = src + ":" + e.ID
 	e.Attributes = numbersToGo(e.Attributes).(map[string]any)

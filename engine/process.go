@@ -437,12 +437,12 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, tra
 	}
 	// c reads p.Segments itself (customerValue), so later segments see the moves made here.
 	vars := newCELVars(c, nil, now)
-	var moved []string
 	// Segments may read other segments: a second pass picks up what the first moved.
+	var movedIn, movedOut []string
 	for pass := 0; pass < 2; pass++ {
-		var movedNow []string
+		e0, x0 := len(entered), len(exited)
 		for _, s := range prog.Segments {
-			if !all && !intersects(s.Traits, traits) && !intersects(s.Segments, moved) {
+			if !all && !intersects(s.Traits, traits) && !intersects(s.Segments, movedIn) && !intersects(s.Segments, movedOut) {
 				continue
 			}
 			in, err := s.Condition.EvalBool(vars)
@@ -465,12 +465,11 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, tra
 				delete(p.Segments, s.Name)
 				exited = append(exited, s.Name)
 			}
-			movedNow = append(movedNow, s.Name)
 		}
-		if len(movedNow) == 0 || all {
+		if all || len(entered) == e0 && len(exited) == x0 {
 			break
 		}
-		moved = movedNow
+		movedIn, movedOut = entered[e0:], exited[x0:]
 	}
 	return entered, exited
 }

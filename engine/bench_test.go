@@ -80,14 +80,14 @@ func benchBundle() *rules.Bundle {
 }
 
 type benchEnv struct {
-	dir   string
-	eng   *Engine
-	srv   *httptest.Server
+	dir string
+	eng *Engine
+	srv *httptest.Server
 	// customers is how many are known; customer i's phone number is phone(i). The numbers
 	// are made when needed: a slice of a million strings would be a million pointers for
 	// the collector to follow in the engine's process, which is the load generator's cost.
 	customers int
-	rng   *rand.Rand
+	rng       *rand.Rand
 }
 
 // TestMain removes the benchmarks' store, a few hundred megabytes, when they are done.

@@ -169,10 +169,11 @@ func OpenSQLite(path string) (*SQLiteStore, error) {
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	// A group commit dirties pages all over the indexes (event keys, outbox keys): with
-	// SQLite's default 2 MB page cache they spill to the WAL mid-transaction and are read
-	// back, which cost more than the work itself. The cache is a ceiling, not an allocation.
-	q.Add("_pragma", "cache_size(-131072)")
+	// The writer's cache holds what a group commit changes (the ends of the event and profile
+	// logs, the pages of the keys' indexes it touched) so nothing spills to the WAL before the
+	// commit. It is 16 MiB: a larger one cost more than it saved, since SQLite allocates its
+	// pages one by one as it grows and walks it at every commit.
+	q.Add("_pragma", "cache_size(-16384)")
 	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		db.Close()

@@ -174,21 +174,26 @@ func (env *benchEnv) randomEvents(rng *rand.Rand, n int) []byte {
 	benchSeq.n += n
 	benchSeq.Unlock()
 	for i := range evs {
-		c := rng.IntN(env.customers)
-		ev := map[string]any{"id": "b" + strconv.Itoa(base+i), "source": "pos", "channel": "pos",
-			"record": map[string]any{"phone_number": phone(c)}, "store_id": "store-" + strconv.Itoa(rng.IntN(7))}
-		switch r := rng.IntN(6); {
-		case r < 3:
-			ev["type"], ev["data"] = "purchase", map[string]any{"total": 500 + rng.IntN(9000), "currency": "JPY"}
-		case r < 5:
-			ev["type"], ev["data"] = "cart.updated", map[string]any{"cart": map[string]any{"total": 1000 + rng.IntN(8000)}}
-		default:
-			ev["type"], ev["data"] = "store.visit", map[string]any{"kind": "beacon"}
-		}
-		evs[i] = ev
+		evs[i] = benchEvent(rng, "b"+strconv.Itoa(base+i), phone(rng.IntN(env.customers)))
 	}
 	body, _ := json.Marshal(evs)
 	return body
+}
+
+// benchEvent is a POS event of the customer with the phone number: half purchases, a third
+// cart updates, the rest store visits.
+func benchEvent(rng *rand.Rand, id, phone string) map[string]any {
+	ev := map[string]any{"id": id, "source": "pos", "channel": "pos",
+		"record": map[string]any{"phone_number": phone}, "store_id": "store-" + strconv.Itoa(rng.IntN(7))}
+	switch r := rng.IntN(6); {
+	case r < 3:
+		ev["type"], ev["data"] = "purchase", map[string]any{"total": 500 + rng.IntN(9000), "currency": "JPY"}
+	case r < 5:
+		ev["type"], ev["data"] = "cart.updated", map[string]any{"cart": map[string]any{"total": 1000 + rng.IntN(8000)}}
+	default:
+		ev["type"], ev["data"] = "store.visit", map[string]any{"kind": "beacon"}
+	}
+	return ev
 }
 
 // BenchmarkIngest posts batches of 200 events over HTTP from eight clients at once, end to

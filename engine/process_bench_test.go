@@ -65,18 +65,9 @@ func BenchmarkProcess(b *testing.B) {
 		if i < customers {
 			c = i // every customer has a profile before the timer starts
 		}
-		ev := map[string]any{"id": "p" + strconv.Itoa(i), "source": "pos", "channel": "pos",
-			"record": map[string]any{"phone_number": phones[c]}, "store_id": "store-" + strconv.Itoa(rng.IntN(7))}
+		ev := benchEvent(rng, "p"+strconv.Itoa(i), phones[c])
 		if c%4 == 0 {
 			ev["consent"] = map[string]bool{"line": true}
-		}
-		switch r := rng.IntN(6); {
-		case r < 3:
-			ev["type"], ev["data"] = "purchase", map[string]any{"total": 500 + rng.IntN(9000), "currency": "JPY"}
-		case r < 5:
-			ev["type"], ev["data"] = "cart.updated", map[string]any{"cart": map[string]any{"total": 1000 + rng.IntN(8000)}}
-		default:
-			ev["type"], ev["data"] = "store.visit", map[string]any{"kind": "beacon"}
 		}
 		raw[i] = ev
 	}

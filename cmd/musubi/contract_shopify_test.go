@@ -35,8 +35,7 @@ var shopifyServers sync.Map // *testscript.TestScript → *shopifytest.Server
 //	on FIELD (dotted), and do nothing
 //
 // contract shopify throttled              print how many requests were refused as THROTTLED
-// contract shopify drain [AVAILABLE]      leave AVAILABLE points (default 0) in the throttle bucket;
-//                                         below 0, a debt the bucket restores before it holds any
+// contract shopify drain [AVAILABLE]      leave AVAILABLE points (default 0; below 0, a debt) in the bucket
 // contract shopify calls OP               print how many OP calls the server received
 func init() {
 	contractServers["shopify"] = func(ts *testscript.TestScript, neg bool, args []string) {

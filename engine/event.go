@@ -43,6 +43,10 @@ type Event struct {
 	body []byte
 	// dup is set when the event was seen before (Engine.claim): it is acknowledged, not run.
 	dup bool
+	// ruledOut lists, by position in prog's TriggersByEvent, the triggers whose event part
+	// is false for the event (ruleOut), so they cannot fire.
+	ruledOut []bool
+	prog     *program
 }
 
 // marshal encodes the event for the event log.

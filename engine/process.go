@@ -47,6 +47,7 @@ func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 			}
 			return nil, inputError{err}
 		}
+		ruleOut(prog, ev)
 	}
 	// Encoded for the event log here, by the request's goroutine, not by the writer, which
 	// every request waits for.

@@ -53,8 +53,8 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[strin
 	dry := st == nil
 	vars := newCELVars(c, ev.fields, now)
 	vars.code = noCode
-	for _, t := range triggers {
-		if ok, reason := e.fires(t, p, vars, now, dry); !ok {
+	for i, t := range triggers {
+		if ok, reason := e.fires(t, p, vars, now, dry, ev.prog == prog && ev.ruledOut[i]); !ok {
 			if dry {
 				decisions = append(decisions, Decision{Trigger: t.Name, Reason: reason})
 			}
@@ -90,8 +90,9 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[strin
 }
 
 // fires reports whether a trigger fires for the event, and if not, when explain is set, why:
-// its cooldown, its condition, a rule error.
-func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Time, explain bool) (ok bool, reason string) {
+// its cooldown, its condition, a rule error. ruledOut says the condition's event part was
+// found false already (ruleOut).
+func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Time, explain, ruledOut bool) (ok bool, reason string) {
 	if t.CooldownDur > 0 {
 		if last, fired := p.Fired[t.Name]; fired && now.Sub(last) < t.CooldownDur {
 			if explain {
@@ -103,6 +104,9 @@ func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Ti
 	if t.Condition == nil {
 		return true, ""
 	}
+	if ruledOut {
+		return false, "condition is false"
+	}
 	ok, err := t.Condition.EvalBool(vars)
 	switch {
 	case err != nil:
@@ -112,6 +116,27 @@ func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Ti
 		return false, "condition is false"
 	}
 	return true, ""
+}
+
+// ruleOut evaluates the event parts of the conditions of the triggers on the event's type,
+// and records which are false. It runs in the request's goroutine, so the processor, which
+// runs one event after another, has that much less to do. An event part that fails to
+// evaluate rules nothing out: the whole condition is evaluated later, as it always is.
+func ruleOut(prog *program, ev *Event) {
+	triggers := prog.TriggersByEvent[ev.Type]
+	var vars *celVars
+	for i, t := range triggers {
+		if t.EventPart == nil {
+			continue
+		}
+		if vars == nil {
+			vars = newCELVars(nil, ev.fields, time.Time{})
+			ev.prog, ev.ruledOut = prog, make([]bool, len(triggers))
+		}
+		if ok, err := t.EventPart.EvalBool(vars); err == nil && !ok {
+			ev.ruledOut[i] = true
+		}
+	}
 }
 
 func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars, t *rules.CTrigger, a *rules.CAction, key string, ev *Event, now time.Time) (Outcome, *Event, error) {

@@ -65,9 +65,12 @@ type CSegment struct {
 
 // CTrigger is a compiled trigger.
 type CTrigger struct {
-	Name        string
-	On          string
-	Condition   *lang.Expr
+	Name      string
+	On        string
+	Condition *lang.Expr
+	// EventPart is the part of the condition that reads only the event (Expr.EventPart):
+	// where it is false the trigger does not fire, which is known before the customer is.
+	EventPart   *lang.Expr
 	CooldownDur time.Duration
 	Actions     []*CAction
 }
@@ -246,6 +249,11 @@ func Compile(b *Bundle) (*Program, error) {
 		if t.Condition != "" {
 			if ct.Condition, err = lang.CompileExpr(env, lang.CtxTrigger, name+".condition", t.Condition, types.BoolType, cost); err != nil {
 				return nil, err
+			}
+			if src, ok := ct.Condition.EventPart(); ok {
+				if ct.EventPart, err = lang.CompileExpr(env, lang.CtxTrigger, name+".condition", src, types.BoolType, cost); err != nil {
+					return nil, fmt.Errorf("%s: its event part %q: %w", name, src, err)
+				}
 			}
 		}
 		for i, a := range t.Actions {

@@ -1,0 +1,72 @@
+package lang
+
+import (
+	"strings"
+
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/parser"
+)
+
+// EventPart returns, as CEL source, the conjuncts of the expression's top-level && that read
+// the event and nothing else (no customer, no now), joined with &&. When that part is false
+// the whole expression is false, whatever the rest would be, so it can be decided as soon as
+// the event is known, away from the customer's state. ok is false when no conjunct qualifies.
+func (e *Expr) EventPart() (src string, ok bool) {
+	native := e.ast.NativeRep()
+	var parts []string
+	for _, c := range conjuncts(native.Expr()) {
+		if !readsOnly(c, "event") {
+			continue
+		}
+		s, err := parser.Unparse(c, native.SourceInfo())
+		if err != nil {
+			continue // a macro the tree no longer spells out (exists, map...): left to the whole
+		}
+		parts = append(parts, "("+s+")")
+	}
+	if len(parts) == 0 {
+		return "", false
+	}
+	return strings.Join(parts, " && "), true
+}
+
+// conjuncts flattens a tree of && into its operands.
+func conjuncts(x celast.Expr) []celast.Expr {
+	if x.Kind() == celast.CallKind && x.AsCall().FunctionName() == operators.LogicalAnd {
+		var out []celast.Expr
+		for _, a := range x.AsCall().Args() {
+			out = append(out, conjuncts(a)...)
+		}
+		return out
+	}
+	return []celast.Expr{x}
+}
+
+// readsOnly reports whether every variable x reads is v: each identifier is v or a variable
+// bound by a comprehension inside x, and x reads v at least once.
+func readsOnly(x celast.Expr, v string) bool {
+	bound := map[string]bool{}
+	celast.PreOrderVisit(x, celast.NewExprVisitor(func(n celast.Expr) {
+		if n.Kind() == celast.ComprehensionKind {
+			c := n.AsComprehension()
+			bound[c.IterVar()], bound[c.AccuVar()] = true, true
+			if c.HasIterVar2() {
+				bound[c.IterVar2()] = true
+			}
+		}
+	}))
+	reads, other := false, false
+	celast.PreOrderVisit(x, celast.NewExprVisitor(func(n celast.Expr) {
+		if n.Kind() != celast.IdentKind {
+			return
+		}
+		switch name := n.AsIdent(); {
+		case name == v:
+			reads = true
+		case !bound[name]:
+			other = true
+		}
+	}))
+	return reads && !other
+}

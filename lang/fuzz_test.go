@@ -236,6 +236,12 @@ func FuzzCEL(f *testing.F) {
 			if !fast.OutputType().IsExactType(slow.OutputType()) {
 				t.Fatalf("compiling %q: type %v, cel-go %v", cond, fast.OutputType(), slow.OutputType())
 			}
+			// A condition's event part compiles back, in the same environment.
+			if src, ok := fast.EventPart(); ok && fast.OutputType().IsExactType(cel.BoolType) {
+				if _, diags := compileCELWith(true, env, CtxSegment, src, site, cel.BoolType, 1000, nil); diags.HasErrors() {
+					t.Fatalf("the event part %q of %q does not compile: %s", src, cond, diagLines(diags))
+				}
+			}
 		}
 
 		if !utf8.ValidString(cond) {

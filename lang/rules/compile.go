@@ -251,9 +251,8 @@ func Compile(b *Bundle) (*Program, error) {
 				return nil, err
 			}
 			if src, ok := ct.Condition.EventPart(); ok {
-				if ct.EventPart, err = lang.CompileExpr(env, lang.CtxTrigger, name+".condition", src, types.BoolType, cost); err != nil {
-					return nil, fmt.Errorf("%s: its event part %q: %w", name, src, err)
-				}
+				// Only a shortcut: a part that does not compile back is left to the whole.
+				ct.EventPart, _ = lang.CompileExpr(env, lang.CtxTrigger, name+".condition", src, types.BoolType, cost)
 			}
 		}
 		for i, a := range t.Actions {

@@ -11,8 +11,8 @@ import (
 )
 
 // Crash rehearses the plugin process failing in the middle of a call: once the work of the
-// Nth call of Op is saved in the app, the process exits with status 3 or, with Hang, stalls
-// until the caller gives up. Musubi must then report the failure clearly and find the object
+// Nth call of Op is saved in the app, the process exits with status 3 or, with Hang, stops
+// answering for good. Musubi must then report the failure clearly and find the object
 // by its idempotency key on the next run.
 type Crash struct {
 	Op   string
@@ -44,8 +44,10 @@ func (c *Crash) strike(ctx context.Context, op string) {
 	}
 	if c.Hang {
 		slog.Warn(fmt.Sprintf("loyalty: %s %d done; hanging (LOYALTY_FAULT)", op, c.Nth))
+		// It never answers, not even once the caller's deadline has passed: answering then
+		// raced the caller's own deadline, and now and then won.
 		<-ctx.Done()
-		return
+		select {}
 	}
 	slog.Error(fmt.Sprintf("loyalty: %s %d done; exiting (LOYALTY_FAULT)", op, c.Nth))
 	os.Exit(3)

@@ -92,10 +92,7 @@ const (
 	maxCodes    = 100_000
 )
 
-var (
-	codeRE     = regexp.MustCompile(`^[A-Z0-9_-]{3,64}$`)
-	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
-)
+var codeRE = regexp.MustCompile(`^[A-Z0-9_-]{3,64}$`)
 
 // Provider is one configured sandbox system.
 type Provider struct {
@@ -196,44 +193,13 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 		} else if len([]rune(t)) > maxTitle {
 			bad("title", "the title is %d characters; the limit is %d", len([]rune(t)), maxTitle)
 		}
-		switch a.String("discount_type") {
-		case "percent":
-			if pc := a.Float("percent"); pc <= 0 || pc > 100 {
-				bad("percent", "percent is %v; it must be above 0 and at most 100", pc)
-			}
-			if a.Int("amount") != 0 {
-				bad("amount", "a percent discount has no amount")
-			}
-		case "amount":
-			if a.Int("amount") <= 0 {
-				bad("amount", "amount must be above 0")
-			}
-			if a.Float("percent") != 0 {
-				bad("percent", "an amount discount has no percent")
-			}
-		default:
-			bad("discount_type", "discount_type is %q; it must be percent or amount", a.String("discount_type"))
-		}
-		if (a.Int("amount") != 0 || a.Int("min_total") != 0) && a.String("currency") == "" {
-			bad("currency", "amounts need a currency")
-		}
-		if c := a.String("currency"); c != "" && !currencyRE.MatchString(c) {
-			bad("currency", "currency %q is not an ISO 4217 code", c)
-		}
+		providers.CheckOffer(a, "the sandbox", bad)
 		if c := a.String("code"); c != "" && !codeRE.MatchString(c) {
 			bad("code", "code %q must be 3 to 64 of A-Z, 0-9, _ and -", c)
 		}
-		for _, n := range []string{"min_total", "per_customer", "usage_limit"} {
+		for _, n := range []string{"per_customer", "usage_limit"} {
 			if a.Int(n) < 0 {
 				bad(n, "%s is %d; it cannot be negative", n, a.Int(n))
-			}
-		}
-		if s, e := a.Time("starts_at"), a.Time("ends_at"); !s.IsZero() && !e.IsZero() && !e.After(s) {
-			bad("ends_at", "the coupon ends (%s) before it starts (%s)", e.Format(time.RFC3339), s.Format(time.RFC3339))
-		}
-		if tz := a.String("timezone"); tz != "" {
-			if _, err := providers.Location(tz); err != nil {
-				bad("timezone", "unknown time zone %q", tz)
 			}
 		}
 		for _, c := range a.Strings("combines_with") {

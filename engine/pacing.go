@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/musubi-hq/musubi/providers"
 )
 
 // pacers pace the sends through each provider below its system's rate limit, and hold all of
@@ -57,12 +59,8 @@ func (p *pacer) wait(ctx context.Context) error {
 	until, lim := p.until, p.lim
 	p.mu.Unlock()
 	if d := time.Until(until); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+		if err := providers.Sleep(ctx, d); err != nil {
+			return err
 		}
 	}
 	if lim == nil {

@@ -94,7 +94,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 		p.Now = time.Now
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleep
+		p.Sleep = providers.Sleep
 	}
 	p.Close()
 	var tr transport
@@ -176,16 +176,5 @@ func (p *Provider) retry(ctx context.Context, op func(attempt int) error) error 
 		if serr := p.Sleep(ctx, wait); serr != nil {
 			return err
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -27,18 +27,7 @@ type retrying struct {
 	sleep   func(ctx context.Context, d time.Duration) error
 }
 
-var defaultRetrying = retrying{attempts: 3, maxWait: 10 * time.Second, sleep: sleepContext}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+var defaultRetrying = retrying{attempts: 3, maxWait: 10 * time.Second, sleep: providers.Sleep}
 
 // repeat says whether a call may be sent again after a failure whose outcome is unknown.
 type repeat bool

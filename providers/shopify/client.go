@@ -71,18 +71,7 @@ func NewClient(base, token string) *Client {
 	return &Client{
 		Endpoint: strings.TrimSuffix(base, "/") + "/admin/api/" + APIVersion + "/graphql.json",
 		HTTP:     &http.Client{Timeout: 60 * time.Second}, MaxAttempts: DefaultMaxAttempts, MaxWait: DefaultMaxWait,
-		Sleep: sleep, Now: time.Now, token: token,
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+		Sleep: providers.Sleep, Now: time.Now, token: token,
 	}
 }
 

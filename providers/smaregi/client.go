@@ -101,7 +101,7 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleep
+		cfg.Sleep = providers.Sleep
 	}
 	if cfg.MaxAttempts < 1 {
 		cfg.MaxAttempts = DefaultMaxAttempts
@@ -114,17 +114,6 @@ func NewClient(cfg Config) (*Client, error) {
 		posURL:   strings.TrimRight(cfg.APIURL, "/") + "/" + contract + "/pos",
 		scope:    strings.Join(cfg.Scopes, " "),
 	}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // tokenResponse is the ID server's answer to a client-credentials grant.

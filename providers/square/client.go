@@ -66,18 +66,7 @@ func NewClient(baseURL, token string) *Client {
 		baseURL = DefaultBaseURL
 	}
 	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token,
-		HTTP: &http.Client{Timeout: 60 * time.Second}, MaxAttempts: DefaultMaxAttempts, Sleep: sleep}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+		HTTP: &http.Client{Timeout: 60 * time.Second}, MaxAttempts: DefaultMaxAttempts, Sleep: providers.Sleep}
 }
 
 // Error is a failed Square call: the classified error and Square's own errors[].

@@ -172,7 +172,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 		p.Now = time.Now
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleep
+		p.Sleep = providers.Sleep
 	}
 	if p.HTTPClient == nil {
 		p.HTTPClient = &http.Client{Timeout: 30 * time.Second}
@@ -352,17 +352,6 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // The webhook provider manages no resources: the planner never asks it to, since its Schema

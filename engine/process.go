@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -579,16 +578,7 @@ func (e *Engine) mergeProfiles(st *txState, prog *program, into, from string) {
 // idempotencyKey is the key every send carries: the same (trigger, action, event, customer)
 // always makes the same key, so no retry or crash sends twice.
 func idempotencyKey(parts ...string) string {
-	// Joined in a buffer on the stack: every action of every trigger that fires makes a key.
-	var buf [256]byte
-	b := buf[:0]
-	for i, p := range parts {
-		if i > 0 {
-			b = append(b, 0)
-		}
-		b = append(b, p...)
-	}
-	h := sha256.Sum256(b)
+	h := identity.Digest(parts...)
 	var out [3 + 32]byte
 	copy(out[:], "mk_")
 	hex.Encode(out[3:], h[:16])

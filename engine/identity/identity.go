@@ -390,8 +390,8 @@ func (g *Graph) liveIdents(s span) []uint32 {
 
 var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// digest is the SHA-256 of parts joined by NUL bytes.
-func digest(parts ...string) [sha256.Size]byte {
+// Digest is the SHA-256 of parts joined by NUL bytes.
+func Digest(parts ...string) [sha256.Size]byte {
 	var buf [1280]byte
 	b := buf[:0]
 	for i, p := range parts {

@@ -29,7 +29,7 @@ func (g *Graph) merge(into, from uint32, at int64, cause []uint32, id string) (u
 	if id == "" {
 		var seq [20]byte
 		s := strconv.AppendUint(seq[:0], g.mergeSeq, 10)
-		ref, n, err = g.storeID("m_", 16, digest(g.uid(into), g.uid(from), unsafe.String(&s[0], len(s))), true)
+		ref, n, err = g.storeID("m_", 16, Digest(g.uid(into), g.uid(from), unsafe.String(&s[0], len(s))), true)
 	} else {
 		ref, err = g.arena.add(id)
 		n = uint8(len(id))

@@ -310,7 +310,7 @@ func (g *Graph) resolve(ids []ID, at int64, res *Resolution) (uint32, error) {
 		for es[first].state != stActive {
 			first++
 		}
-		ref, n, err := g.storeID("c_", 20, digest(es[first].tname, es[first].val), false)
+		ref, n, err := g.storeID("c_", 20, Digest(es[first].tname, es[first].val), false)
 		if err != nil {
 			return none, err
 		}

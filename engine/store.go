@@ -544,14 +544,6 @@ func (t *sqliteTx) exec(q string, args ...any) (sql.Result, error) {
 	return s.ExecContext(t.ctx, args...)
 }
 
-func (t *sqliteTx) queryRow(q string, args ...any) *sql.Row {
-	s, err := t.stmt(q)
-	if err != nil {
-		return t.tx.QueryRowContext(t.ctx, q, args...) // reports the same error on Scan
-	}
-	return s.QueryRowContext(t.ctx, args...)
-}
-
 // InsertEvent buffers the event for multi-row inserts, like EnqueueOutbox.
 func (t *sqliteTx) InsertEvent(key, customer, typ string, at time.Time, body []byte) error {
 	t.events = append(t.events, eventRow{key, customer, typ, at.UnixMilli(), body})

@@ -139,8 +139,7 @@ func setupBench(b *testing.B) *benchEnv {
 		env := &benchEnv{dir: dir, eng: e, rng: rand.New(rand.NewPCG(1, 2)), customers: n}
 		records := make([][]identity.ID, n)
 		for i := range n {
-			records[i] = []identity.ID{{Type: "phone", Value: phone(i)}, {Type: "member", Value: fmt.Sprintf("M%08d", i)},
-				{Type: "email", Value: fmt.Sprintf("c%d@example.jp", i)}}
+			records[i] = benchRecord(i)
 		}
 		start := time.Now()
 		if _, err := e.Graph().ResolveBatch(records, time.Now()); err != nil {
@@ -159,6 +158,12 @@ func setupBench(b *testing.B) *benchEnv {
 
 // phone is the phone number of the bench's customer i.
 func phone(i int) string { return fmt.Sprintf("+8190%08d", i) }
+
+// benchRecord is the bench's customer i as an import record: phone, member number, email.
+func benchRecord(i int) []identity.ID {
+	return []identity.ID{{Type: "phone", Value: phone(i)}, {Type: "member", Value: fmt.Sprintf("M%08d", i)},
+		{Type: "email", Value: fmt.Sprintf("c%d@example.jp", i)}}
+}
 
 var benchSeq struct {
 	sync.Mutex

@@ -45,11 +45,8 @@ func BenchmarkProcess(b *testing.B) {
 		b.Fatal(err)
 	}
 	records := make([][]identity.ID, customers)
-	phones := make([]string, customers)
 	for i := range customers {
-		phones[i] = fmt.Sprintf("+8190%08d", i)
-		records[i] = []identity.ID{{Type: "phone", Value: phones[i]}, {Type: "member", Value: fmt.Sprintf("M%08d", i)},
-			{Type: "email", Value: fmt.Sprintf("c%d@example.jp", i)}}
+		records[i] = benchRecord(i)
 		if i%4 == 0 {
 			records[i] = append(records[i], identity.ID{Type: "line_user", Value: fmt.Sprintf("U%08d", i)})
 		}
@@ -65,7 +62,7 @@ func BenchmarkProcess(b *testing.B) {
 		if i < customers {
 			c = i // every customer has a profile before the timer starts
 		}
-		ev := benchEvent(rng, "p"+strconv.Itoa(i), phones[c])
+		ev := benchEvent(rng, "p"+strconv.Itoa(i), phone(c))
 		if c%4 == 0 {
 			ev["consent"] = map[string]bool{"line": true}
 		}

@@ -299,7 +299,8 @@ func BenchmarkRulesPerEvent(b *testing.B) {
 		changed := e.updateTraits(prog, prof, evs[0], now)
 		c := e.customerValue(prog, prof, now)
 		e.updateSegments(prog, prof, c, changed, false, now)
-		vars := map[string]any{"customer": c, "event": evs[0].fields, "now": now, "code": ""}
+		vars := newCELVars(c, evs[0].fields, now)
+		vars.code = noCode
 		for _, t := range prog.TriggersByEvent["purchase"] {
 			if _, err := t.Condition.EvalBool(vars); err != nil {
 				b.Fatal(err)

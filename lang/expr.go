@@ -11,6 +11,7 @@ import (
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/interpreter"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -29,6 +30,9 @@ type Expr struct {
 	once   sync.Once
 	prg    cel.Program
 	prgErr error
+	// native is the expression compiled to Go closures (celnative.go), when it can be and
+	// needs no cost tracking; prg evaluates it otherwise.
+	native nativeFn
 }
 
 // AST returns the checked syntax tree.
@@ -44,10 +48,14 @@ func (e *Expr) OutputType() *cel.Type { return e.ast.OutputType() }
 func (e *Expr) Program() (cel.Program, error) {
 	e.once.Do(func() {
 		opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-		if !e.WithinCostLimit() {
+		bounded := e.WithinCostLimit()
+		if !bounded {
 			opts = append(opts, cel.CostLimit(e.costLimit), cel.InterruptCheckFrequency(100))
 		}
 		e.prg, e.prgErr = e.env.Program(e.ast, opts...)
+		if e.prgErr == nil && bounded {
+			e.native, _ = compileNative(e.env, e.ast)
+		}
 	})
 	return e.prg, e.prgErr
 }
@@ -67,6 +75,15 @@ func (e *Expr) Eval(vars any) (ref.Val, error) {
 	prg, err := e.Program()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Range, err)
+	}
+	if act, ok := vars.(interpreter.Activation); ok && e.native != nil {
+		v, err := evalNative(e.native, act)
+		if err == nil {
+			return v, nil
+		}
+		if err != error(errUnsupported) { // left to cel-go
+			return nil, fmt.Errorf("%s: evaluating %q: %w", e.Range, e.Source, err)
+		}
 	}
 	v, _, err := prg.Eval(vars)
 	if err != nil {

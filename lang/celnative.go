@@ -77,10 +77,27 @@ func compileNative(env *cel.Env, a *cel.Ast) (nativeFn, bool) {
 	return n.fn, true
 }
 
-// node is a compiled expression; val is set when it is a constant.
+// node is a compiled expression; val is set when it is a constant. read, when set, gives the
+// value as the input holds it (an int64 where fn gives a types.Int), or an error or unknown.
 type node struct {
-	fn  nativeFn
-	val ref.Val
+	fn   nativeFn
+	val  ref.Val
+	read func(interpreter.Activation) (any, ref.Val)
+}
+
+// reader returns n.read, or a read of n.fn's value.
+func (n node) reader() func(interpreter.Activation) (any, ref.Val) {
+	if n.read != nil {
+		return n.read
+	}
+	fn := n.fn
+	return func(act interpreter.Activation) (any, ref.Val) {
+		v := fn(act)
+		if types.IsUnknownOrError(v) {
+			return nil, v
+		}
+		return v, nil
+	}
 }
 
 func constant(v ref.Val) node {
@@ -202,20 +219,36 @@ func (c *nativeCompiler) variable(name string) func(interpreter.Activation) (any
 
 func (c *nativeCompiler) attrFn(root func(interpreter.Activation) (any, ref.Val), quals []qualifier, test bool) node {
 	adapter := c.adapter
-	last := len(quals) - 1
-	return node{fn: func(act interpreter.Activation) ref.Val {
+	if test {
+		last := len(quals) - 1
+		return node{fn: func(act interpreter.Activation) ref.Val {
+			obj, bad := root(act)
+			for _, q := range quals[:last] {
+				if bad != nil {
+					return bad
+				}
+				obj, bad = qualify(q, obj)
+			}
+			if bad != nil {
+				return bad
+			}
+			return presence(quals[last], obj)
+		}}
+	}
+	read := func(act interpreter.Activation) (any, ref.Val) {
 		obj, bad := root(act)
+		for _, q := range quals {
+			if bad != nil {
+				return nil, bad
+			}
+			obj, bad = qualify(q, obj)
+		}
+		return obj, bad
+	}
+	return node{read: read, fn: func(act interpreter.Activation) ref.Val {
+		obj, bad := read(act)
 		if bad != nil {
 			return bad
-		}
-		for i, q := range quals {
-			if test && i == last {
-				return presence(q, obj)
-			}
-			var err ref.Val
-			if obj, err = qualify(q, obj); err != nil {
-				return err
-			}
 		}
 		return toVal(adapter, obj)
 	}}
@@ -317,7 +350,11 @@ func (c *nativeCompiler) compileCall(x celast.Expr) (node, bool) {
 	case operators.Conditional:
 		return conditional(args[0].fn, args[1].fn, args[2].fn), true
 	case operators.Equals, operators.NotEquals:
-		return equality(args[0].fn, args[1].fn, fnName == operators.NotEquals), true
+		eq := equality(args[0].fn, args[1].fn, fnName == operators.NotEquals)
+		if n, ok := compareConst(fnName, args, eq); ok {
+			return n, true
+		}
+		return eq, true
 	case operators.Index, operators.OptIndex, operators.OptSelect:
 		return node{}, false
 	}
@@ -343,6 +380,11 @@ func (c *nativeCompiler) compileCall(x celast.Expr) (node, bool) {
 	}
 	var n node
 	switch {
+	case len(args) == 2 && impl.Binary != nil && isOrdering(fnName):
+		n = binary(fnName, oName, impl, args[0].fn, args[1].fn)
+		if fast, ok := compareConst(fnName, args, n); ok {
+			return fast, true
+		}
 	case len(args) == 1 && (impl.Unary != nil || impl.Function == nil):
 		if impl.Unary == nil {
 			return node{}, false
@@ -545,6 +587,117 @@ func varArgs(fnName, oName string, impl *celfunctions.Overload, args []nativeFn)
 		}
 		return types.NewErr("no such overload: %s %d", fnName, len(vals))
 	}}
+}
+
+func isOrdering(fn string) bool {
+	switch fn {
+	case operators.Less, operators.LessEquals, operators.Greater, operators.GreaterEquals:
+		return true
+	}
+	return false
+}
+
+// compareConst decides a comparison of a value with a constant of the same primitive type
+// (customer.traits.visits >= 3, event.store_id == 'store-1') without building the value or
+// dispatching to the bound function: for those types the answer is the function's. A value
+// of any other type, or NaN, takes the general path.
+func compareConst(op string, args []node, general node) (node, bool) {
+	x, k := args[0], args[1].val
+	if k == nil {
+		if args[0].val == nil {
+			return node{}, false
+		}
+		x, k = args[1], args[0].val
+		op = flipped(op)
+	}
+	read := x.reader()
+	slow := general.fn
+	switch kv := k.(type) {
+	case types.Int:
+		test, want := ordered[int64](op), int64(kv)
+		return node{fn: func(act interpreter.Activation) ref.Val {
+			v, bad := read(act)
+			if bad != nil {
+				return bad
+			}
+			switch n := v.(type) {
+			case int64:
+				return types.Bool(test(n, want))
+			case types.Int:
+				return types.Bool(test(int64(n), want))
+			}
+			return slow(act)
+		}}, true
+	case types.Double:
+		test, want := ordered[float64](op), float64(kv)
+		if want != want {
+			return node{}, false
+		}
+		return node{fn: func(act interpreter.Activation) ref.Val {
+			v, bad := read(act)
+			if bad != nil {
+				return bad
+			}
+			switch n := v.(type) {
+			case float64:
+				if n == n {
+					return types.Bool(test(n, want))
+				}
+			case types.Double:
+				if n == n {
+					return types.Bool(test(float64(n), want))
+				}
+			}
+			return slow(act)
+		}}, true
+	case types.String:
+		test, want := ordered[string](op), string(kv)
+		return node{fn: func(act interpreter.Activation) ref.Val {
+			v, bad := read(act)
+			if bad != nil {
+				return bad
+			}
+			switch s := v.(type) {
+			case string:
+				return types.Bool(test(s, want))
+			case types.String:
+				return types.Bool(test(string(s), want))
+			}
+			return slow(act)
+		}}, true
+	}
+	return node{}, false
+}
+
+// flipped is the comparison with its operands swapped: 3 < x is x > 3.
+func flipped(op string) string {
+	switch op {
+	case operators.Less:
+		return operators.Greater
+	case operators.LessEquals:
+		return operators.GreaterEquals
+	case operators.Greater:
+		return operators.Less
+	case operators.GreaterEquals:
+		return operators.LessEquals
+	}
+	return op // == and != are symmetric
+}
+
+func ordered[T int64 | float64 | string](op string) func(a, b T) bool {
+	switch op {
+	case operators.Less:
+		return func(a, b T) bool { return a < b }
+	case operators.LessEquals:
+		return func(a, b T) bool { return a <= b }
+	case operators.Greater:
+		return func(a, b T) bool { return a > b }
+	case operators.GreaterEquals:
+		return func(a, b T) bool { return a >= b }
+	case operators.NotEquals:
+		return func(a, b T) bool { return a != b }
+	}
+	return func(a, b T) bool { return a == b }
 }
 
 // setMembership is `x in [constants]` as a set lookup, built as cel-go's optimizer builds it:

@@ -31,7 +31,7 @@ const sweepChunk = 500
 // now and the customer has not had them. c is the customer's CEL value. A sweep (retry) only
 // sends what the delivery rules let through now: what they held back was recorded when the
 // customer entered the audience, and is not recorded again every sweep.
-func (e *Engine) broadcast(st *txState, prog *program, p *Profile, c map[string]any, segments []string, now time.Time, retry bool) {
+func (e *Engine) broadcast(st *txState, prog *program, p *Profile, c *customerVal, segments []string, now time.Time, retry bool) {
 	for _, name := range prog.broadcasts {
 		camp := prog.Campaigns[name]
 		if !slices.Contains(segments, camp.Audience) || !camp.Live(now) {

@@ -13,7 +13,7 @@ import (
 // a time.Time, which cel converts (and allocates) on every read. Each context's environment
 // declares the variables its rules may read, so a rule never asks for one it does not have.
 type celVars struct {
-	customer map[string]any // from customerValue
+	customer *customerVal
 	event    map[string]any // the event's fields
 	now      any            // types.Timestamp
 	code     any            // types.String: the coupon code a message carries, noCode when none
@@ -24,7 +24,7 @@ type celVars struct {
 var noCode any = types.String("")
 
 // newCELVars makes the variables customer, event (either nil: not there) and now.
-func newCELVars(customer, event map[string]any, now time.Time) *celVars {
+func newCELVars(customer *customerVal, event map[string]any, now time.Time) *celVars {
 	return &celVars{customer: customer, event: event, now: types.Timestamp{Time: now}}
 }
 

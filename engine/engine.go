@@ -86,6 +86,9 @@ type program struct {
 	codes      map[string][]string
 	textsOnce  sync.Once
 	texts      *ruleTexts // see Engine.texts
+	fieldsOnce sync.Once  // see customerFields
+	custFields []customerField
+	custNames  []string
 }
 
 func (p *program) codeList(c *rules.CCampaign) []string {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/engine/identity"
-	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/lang/rules"
 )
 
@@ -380,58 +379,18 @@ func (e *Engine) celError(where string, err error) {
 	e.log.Warn("a rule failed to evaluate", "rule", where, "err", err)
 }
 
-// customerValue builds the CEL value of `customer` for a profile.
-func (e *Engine) customerValue(prog *program, p *Profile, now time.Time) map[string]any {
-	ids := e.graph.Identifiers(p.ID)
-	byType := map[string]any{}
-	for _, id := range ids {
-		l, _ := byType[id.Type].([]any)
-		byType[id.Type] = append(l, id.Value)
-	}
-	// The same lists as identifiers.email and .phone: CEL never changes a list in place.
-	emails, _ := byType["email"].([]any)
-	phones, _ := byType["phone"].([]any)
-	consent := make(map[string]any, len(p.Consent))
-	for k, v := range p.Consent {
-		consent[k] = v
-	}
-	traits := make(map[string]any, len(prog.Traits))
-	for _, t := range prog.Traits {
-		if s := p.Traits[t.Name]; s != nil {
-			traits[t.Name] = s.value(t, now)
-		}
-	}
+// customerValue makes the CEL value of `customer` for a profile.
+func (e *Engine) customerValue(prog *program, p *Profile, now time.Time) *customerVal {
 	if p.Segments == nil {
 		// The customer's value reads the profile's own membership, which updateSegments changes.
 		p.Segments = map[string]bool{}
 	}
-	c := map[string]any{
-		"id": p.ID, "identifiers": byType, "emails": emails, "phones": phones, "consent": consent,
-		"traits": traits, "segments": lang.Membership(p.Segments), "first_seen": p.FirstSeen, "last_seen": p.LastSeen,
-	}
-	attrs := map[string]any{}
-	for k, v := range p.Attributes {
-		switch k {
-		case "home_city", "locale", "timezone", "tone":
-			if s, ok := v.(string); ok {
-				c[k] = s
-				continue
-			}
-		case "location":
-			if m, ok := v.(map[string]any); ok {
-				c[k] = m
-				continue
-			}
-		}
-		attrs[k] = v
-	}
-	c["attributes"] = attrs
-	return c
+	return &customerVal{e: e, prog: prog, p: p, now: now}
 }
 
 // updateSegments re-evaluates the segments that read something that changed (all of them
 // when the profile itself changed) and records the moves in the profile.
-func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, traits []string, all bool, now time.Time) (entered, exited []string) {
+func (e *Engine) updateSegments(prog *program, p *Profile, c *customerVal, traits []string, all bool, now time.Time) (entered, exited []string) {
 	if len(prog.Segments) == 0 {
 		return nil, nil
 	}
@@ -453,10 +412,6 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c map[string]any, tra
 			was := p.Segments[s.Name]
 			if in == was {
 				continue
-			}
-			if p.Segments == nil { // a value not made by customerValue
-				p.Segments = map[string]bool{}
-				c["segments"] = lang.Membership(p.Segments)
 			}
 			if in {
 				p.Segments[s.Name] = true

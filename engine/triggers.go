@@ -45,7 +45,7 @@ type Outcome struct {
 // not fire and why, and each action's outcome: the live path needs the names, and the
 // reasons (a formatted cooldown for every trigger still cooling down) and decisions were a
 // large part of its cost.
-func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c map[string]any, ev *Event, now time.Time) (fired []string, decisions []Decision, derived []*Event, err error) {
+func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customerVal, ev *Event, now time.Time) (fired []string, decisions []Decision, derived []*Event, err error) {
 	triggers := prog.TriggersByEvent[ev.Type]
 	if len(triggers) == 0 {
 		return nil, nil, nil, nil
@@ -301,13 +301,13 @@ const statusUnreachable = "unreachable"
 // the customer's CEL value: the recipient is the first of its identifiers of the provider's
 // address type, in the identity graph's order, as the rules saw them (looking them up in the
 // graph again for every message was most of the cost of one that cannot be sent).
-func (e *Engine) gate(prog *program, p *Profile, c map[string]any, via string, now time.Time, item *OutboxItem) (status, reason string) {
+func (e *Engine) gate(prog *program, p *Profile, c *customerVal, via string, now time.Time, item *OutboxItem) (status, reason string) {
 	sender, ok := e.opts.Senders[via]
 	if !ok {
 		return "dead", "provider " + via + " is not configured on this server"
 	}
 	ms := sender.Messaging()
-	if ids, _ := c["identifiers"].(map[string]any)[ms.Address].([]any); len(ids) > 0 {
+	if ids, _ := c.identifiers()[ms.Address].([]any); len(ids) > 0 {
 		item.To, _ = ids[0].(string)
 	}
 	texts := e.texts(prog)

@@ -305,6 +305,8 @@ func toVal(adapter types.Adapter, v any) ref.Val {
 		return types.Double(x)
 	case bool:
 		return types.Bool(x)
+	case Fields:
+		return adapter.NativeToValue(x.Map())
 	}
 	return adapter.NativeToValue(v)
 }
@@ -751,6 +753,17 @@ func setMembership(arg nativeFn, list ref.Val) (node, bool) {
 		}
 		return types.False
 	}}, true
+}
+
+// wholeVars hands cel-go the plain maps of Fields values, which it does not read.
+type wholeVars struct{ interpreter.Activation }
+
+func (w wholeVars) ResolveName(name string) (any, bool) {
+	v, ok := w.Activation.ResolveName(name)
+	if f, isFields := v.(Fields); isFields {
+		return f.Map(), ok
+	}
+	return v, ok
 }
 
 // evalNative runs a native program, recovering from a panic in a function as cel-go does.

@@ -30,6 +30,17 @@ type ObjectType struct {
 // every segment for every event.
 type Membership map[string]bool
 
+// Fields is an object value that gives its fields one at a time, by their index in the object
+// type's declaration (FieldIndex), instead of as a map built in advance: the engine's customer,
+// whose traits and identifiers are worked out only when a rule reads them. A field that is not
+// there (ok false) reads as its zero value, and has() is false for it. Map is the whole object
+// as plain maps, for what reads it whole (a template printing customer.traits, or cel-go
+// evaluating what the native programs leave to it); it should be built once per value.
+type Fields interface {
+	Field(i int) (v any, ok bool)
+	Map() map[string]any
+}
+
 // Field is one field of an ObjectType.
 type Field struct {
 	Name string
@@ -57,14 +68,18 @@ func NewObjectType(name, doc string, fields ...Field) *ObjectType {
 }
 
 func (t *ObjectType) addField(f Field) {
-	name := f.Name
+	name, index := f.Name, len(t.fields)
 	zero := zeroValue(f)
 	t.fields = append(t.fields, f)
 	t.byName[name] = &types.FieldType{
 		Type: f.Type,
 		IsSet: func(target any) bool {
-			if _, ok := target.(Membership); ok {
+			switch x := target.(type) {
+			case Membership:
 				return true
+			case Fields:
+				_, ok := x.Field(index)
+				return ok
 			}
 			m, ok := target.(map[string]any)
 			if !ok {
@@ -74,8 +89,14 @@ func (t *ObjectType) addField(f Field) {
 			return ok
 		},
 		GetFrom: func(target any) (any, error) {
-			if m, ok := target.(Membership); ok {
-				return m[name], nil
+			switch x := target.(type) {
+			case Membership:
+				return x[name], nil
+			case Fields:
+				if v, ok := x.Field(index); ok && v != nil {
+					return v, nil
+				}
+				return zero, nil
 			}
 			m, ok := target.(map[string]any)
 			if !ok {
@@ -87,6 +108,16 @@ func (t *ObjectType) addField(f Field) {
 			return zero, nil
 		},
 	}
+}
+
+// FieldIndex is the index Fields.Field gives the named field by.
+func (t *ObjectType) FieldIndex(name string) (int, bool) {
+	for i, f := range t.fields {
+		if f.Name == name {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // Obj returns a field whose type is the object type o.

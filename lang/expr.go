@@ -76,14 +76,17 @@ func (e *Expr) Eval(vars any) (ref.Val, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Range, err)
 	}
-	if act, ok := vars.(interpreter.Activation); ok && e.native != nil {
-		v, err := evalNative(e.native, act)
-		if err == nil {
-			return v, nil
+	if act, ok := vars.(interpreter.Activation); ok {
+		if e.native != nil {
+			v, err := evalNative(e.native, act)
+			if err == nil {
+				return v, nil
+			}
+			if err != error(errUnsupported) { // left to cel-go
+				return nil, fmt.Errorf("%s: evaluating %q: %w", e.Range, e.Source, err)
+			}
 		}
-		if err != error(errUnsupported) { // left to cel-go
-			return nil, fmt.Errorf("%s: evaluating %q: %w", e.Range, e.Source, err)
-		}
+		vars = wholeVars{act}
 	}
 	v, _, err := prg.Eval(vars)
 	if err != nil {

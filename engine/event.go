@@ -54,7 +54,7 @@ func (e *Event) marshal() ([]byte, error) {
 	if e.body != nil {
 		return e.body, nil
 	}
-	return json.Marshal(e)
+	return marshalEvent(e)
 }
 
 // Key is the event's de-duplication key.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // A batch that does not decode names the event, as a batch that does not validate does
@@ -81,4 +82,71 @@ func FuzzDecodeEvents(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The event log's JSON reads back as encoding/json's encoding of the event does, for events
+// as they are decoded and as validation leaves their numbers (int64, float64).
+func FuzzEventJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"id": "a", "type": "purchase", "time": "2026-12-01T09:00:00.123456789+09:00", "identifiers": {"email": "a@b.jp", "phone": "+81"}, "data": {"total": 1, "items": [{"sku": "x", "qty": 2.5}], "big": 1e300, "small": 1e-9, "neg": -0.0}}`,
+		`{"id": "b\u2028\"\\\n<&>", "type": "follow", "consent": {"line": true, "email": false}, "record": {"phone_number": "090", "n": 12345678901234567890}, "source": "pos", "attributes": {"tone": null, "x": [true, null, {}]}}`,
+		"{\"id\": \"\xff\xfe\", \"type\": \"t\", \"customer\": \"c\", \"channel\": \"pos\", \"store_id\": \"s\\u0001\"}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		evs, err := DecodeEvents(body)
+		if err != nil {
+			return
+		}
+		for _, ev := range evs {
+			for _, validated := range []bool{false, true} {
+				if validated {
+					ev.Data, _ = numbersToGo(ev.Data).(map[string]any)
+					ev.Attributes, _ = numbersToGo(ev.Attributes).(map[string]any)
+				}
+				want, werr := json.Marshal(ev)
+				got, gerr := marshalEvent(ev)
+				if (werr != nil) != (gerr != nil) {
+					t.Fatalf("encoding/json: %v, the log's encoding: %v", werr, gerr)
+				}
+				if werr != nil {
+					continue
+				}
+				if !json.Valid(got) {
+					t.Fatalf("not JSON: %s", got)
+				}
+				var a, b Event
+				aerr, berr := json.Unmarshal(want, &a), json.Unmarshal(got, &b)
+				if (aerr != nil) != (berr != nil) {
+					t.Fatalf("encoding/json's reads back with %v, the log's (%s) with %v", aerr, got, berr)
+				}
+				if !reflect.DeepEqual(a, b) {
+					t.Fatalf("encoding/json's reads back as\n%+v\nthe log's\n%+v\n(%s)", a, b, got)
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkEventJSON(b *testing.B) {
+	evs, err := DecodeEvents([]byte(`{"id": "b1234", "type": "purchase", "source": "pos", "channel": "pos", "store_id": "store-3",
+		"record": {"phone_number": "+819000001234"}, "identifiers": {"phone": "+819000001234"}, "data": {"total": 4200, "currency": "JPY"}}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := evs[0]
+	ev.Time = time.Now()
+	ev.Data = numbersToGo(ev.Data).(map[string]any)
+	for name, enc := range map[string]func(*Event) ([]byte, error){"log": marshalEvent,
+		"encoding-json": func(e *Event) ([]byte, error) { return json.Marshal(e) }} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := enc(ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

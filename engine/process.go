@@ -50,7 +50,7 @@ func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 	// Encoded for the event log here, by the request's goroutine, not by the writer, which
 	// every request waits for.
 	for _, ev := range evs {
-		if ev.body, err = json.Marshal(ev); err != nil {
+		if ev.body, err = marshalEvent(ev); err != nil {
 			return nil, err
 		}
 	}

@@ -13,10 +13,12 @@ import (
 // traits are updated, and the membership it reads is the profile's own, which the segments
 // evaluated before it have moved.
 type customerVal struct {
-	e    *Engine
-	prog *program
-	p    *Profile
-	now  time.Time
+	e     *Engine
+	prog  *program
+	p     *Profile
+	now   time.Time
+	kinds []customerField // prog.customerFields
+	names []string
 
 	ids    map[string]any // identifiers by type, each a []any; nil until read
 	traits *traitsVal
@@ -68,7 +70,7 @@ func (p *program) customerFields() ([]customerField, []string) {
 
 // Field implements lang.Fields.
 func (c *customerVal) Field(i int) (any, bool) {
-	kinds, names := c.prog.customerFields()
+	kinds, names := c.kinds, c.names
 	if i < 0 || i >= len(kinds) {
 		return nil, false
 	}
@@ -119,9 +121,8 @@ func (c *customerVal) Map() map[string]any {
 	if c.whole != nil {
 		return c.whole
 	}
-	_, names := c.prog.customerFields()
-	m := make(map[string]any, len(names))
-	for i, name := range names {
+	m := make(map[string]any, len(c.names))
+	for i, name := range c.names {
 		if v, ok := c.Field(i); ok {
 			if f, isFields := v.(lang.Fields); isFields {
 				v = f.Map()

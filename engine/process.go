@@ -385,7 +385,9 @@ func (e *Engine) customerValue(prog *program, p *Profile, now time.Time) *custom
 		// The customer's value reads the profile's own membership, which updateSegments changes.
 		p.Segments = map[string]bool{}
 	}
-	return &customerVal{e: e, prog: prog, p: p, now: now}
+	c := &customerVal{e: e, prog: prog, p: p, now: now}
+	c.kinds, c.names = prog.customerFields()
+	return c
 }
 
 // updateSegments re-evaluates the segments that read something that changed (all of them

@@ -122,6 +122,7 @@ func (c *nativeCompiler) compile(x celast.Expr) (node, bool) {
 // type's own GetFrom/IsSet, as cel-go does) or a key of a map.
 type qualifier struct {
 	field *types.FieldType
+	obj   *objectField // set for a field of one of lang's object types
 	key   string
 	keyV  ref.Val
 }
@@ -192,7 +193,11 @@ func (c *nativeCompiler) qualifier(opType *types.Type, name string) (qualifier, 
 		if !ok || ft.IsSet == nil || ft.GetFrom == nil {
 			return qualifier{}, false
 		}
-		return qualifier{field: ft}, true
+		q := qualifier{field: ft}
+		if of, ok := objectFields.Load(ft); ok {
+			q.obj = of.(*objectField)
+		}
+		return q, true
 	}
 	if opType.Kind() == types.MapKind || opType.Kind() == types.DynKind {
 		return qualifier{key: name, keyV: types.String(name)}, true
@@ -223,25 +228,25 @@ func (c *nativeCompiler) attrFn(root func(interpreter.Activation) (any, ref.Val)
 		last := len(quals) - 1
 		return node{fn: func(act interpreter.Activation) ref.Val {
 			obj, bad := root(act)
-			for _, q := range quals[:last] {
+			for i := range quals[:last] {
 				if bad != nil {
 					return bad
 				}
-				obj, bad = qualify(q, obj)
+				obj, bad = qualify(&quals[i], obj)
 			}
 			if bad != nil {
 				return bad
 			}
-			return presence(quals[last], obj)
+			return presence(&quals[last], obj)
 		}}
 	}
 	read := func(act interpreter.Activation) (any, ref.Val) {
 		obj, bad := root(act)
-		for _, q := range quals {
+		for i := range quals {
 			if bad != nil {
 				return nil, bad
 			}
-			obj, bad = qualify(q, obj)
+			obj, bad = qualify(&quals[i], obj)
 		}
 		return obj, bad
 	}
@@ -255,7 +260,22 @@ func (c *nativeCompiler) attrFn(root func(interpreter.Activation) (any, ref.Val)
 }
 
 // qualify reads one field, as cel-go's field and string qualifiers do.
-func qualify(q qualifier, obj any) (any, ref.Val) {
+func qualify(q *qualifier, obj any) (any, ref.Val) {
+	if f := q.obj; f != nil {
+		// What the field's GetFrom does for the values the engine builds, without the call.
+		switch x := obj.(type) {
+		case Fields:
+			if v, ok := x.Field(f.index); ok && v != nil {
+				return v, nil
+			}
+			return f.zero, nil
+		case map[string]any:
+			if v, ok := x[f.name]; ok && v != nil {
+				return v, nil
+			}
+			return f.zero, nil
+		}
+	}
 	if q.field != nil {
 		if rv, ok := obj.(ref.Val); ok {
 			obj = rv.Value()
@@ -276,7 +296,7 @@ func qualify(q qualifier, obj any) (any, ref.Val) {
 	return nil, types.NewErr("no such key: %v", q.keyV)
 }
 
-func presence(q qualifier, obj any) ref.Val {
+func presence(q *qualifier, obj any) ref.Val {
 	if q.field != nil {
 		if rv, ok := obj.(ref.Val); ok {
 			obj = rv.Value()

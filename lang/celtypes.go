@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -67,11 +68,21 @@ func NewObjectType(name, doc string, fields ...Field) *ObjectType {
 	return t
 }
 
+// objectField is what the native programs read a field of an ObjectType by, without going
+// through its FieldType's functions: they find it from the FieldType cel-go's provider gives.
+type objectField struct {
+	name  string
+	index int
+	zero  any
+}
+
+var objectFields sync.Map // *types.FieldType → *objectField
+
 func (t *ObjectType) addField(f Field) {
 	name, index := f.Name, len(t.fields)
 	zero := zeroValue(f)
 	t.fields = append(t.fields, f)
-	t.byName[name] = &types.FieldType{
+	ft := &types.FieldType{
 		Type: f.Type,
 		IsSet: func(target any) bool {
 			switch x := target.(type) {
@@ -108,6 +119,8 @@ func (t *ObjectType) addField(f Field) {
 			return zero, nil
 		},
 	}
+	t.byName[name] = ft
+	objectFields.Store(ft, &objectField{name: name, index: index, zero: zero})
 }
 
 // FieldIndex is the index Fields.Field gives the named field by.

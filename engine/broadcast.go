@@ -50,7 +50,7 @@ func (e *Engine) broadcast(st *txState, prog *program, p *Profile, c *customerVa
 					continue
 				}
 			}
-			key := idempotencyKey(broadcastPrefix+name, strconv.Itoa(i), p.ID)
+			key := &actionKey{parts: []string{broadcastPrefix + name, strconv.Itoa(i), p.ID}}
 			o, _, _ := e.send(st, prog, p, vars, broadcastPrefix+name, m, key, Outcome{Type: "send", Campaign: name}, now, draw)
 			sent = sent || o.Status == "queued" || o.Status == "held"
 		}

@@ -534,6 +534,20 @@ func (e *Engine) mergeProfiles(st *txState, prog *program, into, from string) {
 
 // idempotencyKey is the key every send carries: the same (trigger, action, event, customer)
 // always makes the same key, so no retry or crash sends twice.
+// actionKey is an action's idempotency key, worked out when first needed: most messages go
+// to customers with no address on the channel, and are counted, not kept.
+type actionKey struct {
+	parts []string
+	key   string
+}
+
+func (k *actionKey) String() string {
+	if k.key == "" {
+		k.key = idempotencyKey(k.parts...)
+	}
+	return k.key
+}
+
 func idempotencyKey(parts ...string) string {
 	h := identity.Digest(parts...)
 	var out [3 + 32]byte

@@ -70,7 +70,7 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customer
 			e.metrics.triggerFired(t.Name).Inc()
 		}
 		for i, a := range t.Actions {
-			key := idempotencyKey(t.Name, strconv.Itoa(i), ev.key, p.ID)
+			key := &actionKey{parts: []string{t.Name, strconv.Itoa(i), ev.key, p.ID}}
 			o, em, err := e.runAction(st, prog, p, vars, t, a, key, ev, now)
 			if err != nil {
 				return nil, nil, nil, err
@@ -139,7 +139,7 @@ func ruleOut(prog *program, ev *Event) {
 	}
 }
 
-func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars, t *rules.CTrigger, a *rules.CAction, key string, ev *Event, now time.Time) (Outcome, *Event, error) {
+func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars, t *rules.CTrigger, a *rules.CAction, key *actionKey, ev *Event, now time.Time) (Outcome, *Event, error) {
 	o := Outcome{Type: a.Type, Campaign: a.Campaign}
 	switch a.Type {
 	case string(lang.ActionEmit):
@@ -208,11 +208,19 @@ func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, custom
 // send renders a message and queues it, after the delivery rules: an address on the channel,
 // consent, the frequency cap; quiet hours hold it. In a dry run it reports what would happen.
 // draw, when set, gives the coupon code the message carries, once the rules let it go out.
-func (e *Engine) send(st *txState, prog *program, p *Profile, vars *celVars, name string, m *rules.CMessage, key string, o Outcome, now time.Time, draw func() (string, string)) (Outcome, *Event, error) {
-	o.Via, o.Key = m.Via, key
-	item := &OutboxItem{Key: key, Customer: p.ID, Name: name, Via: m.Via, Status: StatusPending, NextAt: now, CreatedAt: now}
+func (e *Engine) send(st *txState, prog *program, p *Profile, vars *celVars, name string, m *rules.CMessage, key *actionKey, o Outcome, now time.Time, draw func() (string, string)) (Outcome, *Event, error) {
+	o.Via = m.Via
+	item := &OutboxItem{Customer: p.ID, Name: name, Via: m.Via, Status: StatusPending, NextAt: now, CreatedAt: now}
 	o.Status, o.Reason = e.gate(prog, p, vars.customer, m.Via, now, item)
 	o.To = item.To
+	if o.Status == statusUnreachable && st != nil {
+		// Most customers are not on most channels: a trigger's message to each of them is
+		// counted, not kept, or the outbox would fill with messages that could never be sent.
+		e.metrics.outcome(o.Status).Inc()
+		return o, nil, nil
+	}
+	o.Key = key.String()
+	item.Key = o.Key
 	if (o.Status == "queued" || o.Status == "held") && draw != nil {
 		code, reason := draw()
 		if reason != "" {
@@ -239,11 +247,6 @@ func (e *Engine) send(st *txState, prog *program, p *Profile, vars *celVars, nam
 		pruneSent(p, prog, now)
 	}
 	e.metrics.outcome(o.Status).Inc()
-	if o.Status == statusUnreachable {
-		// Most customers are not on most channels: a trigger's message to each of them is
-		// counted, not kept, or the outbox would fill with messages that could never be sent.
-		return o, nil, nil
-	}
 	item.Status, item.Reason = outboxStatus(o.Status), o.Reason
 	st.tx.EnqueueOutbox(item)
 	if item.Status == StatusPending {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -139,8 +140,14 @@ type SQLiteStore struct {
 	// commit made stale throws the whole cache away at its next transaction, which cost a
 	// quarter of the writer's time when commits moved from connection to connection. db is
 	// the pool that reads.
-	w         *sql.DB
-	db        *sql.DB
+	w  *sql.DB
+	db *sql.DB
+	// conn is w's connection, held for the store's life, and stmts the statements prepared on
+	// it: they outlive each transaction, so a commit does not parse its inserts again (a
+	// statement prepared in a transaction ends with it). wmu keeps one transaction at a time.
+	wmu       sync.Mutex
+	conn      *sql.Conn
+	stmts     map[string]*sql.Stmt
 	profiles  profileLog
 	stop      chan struct{}
 	done      chan struct{}
@@ -194,7 +201,11 @@ func OpenSQLite(path string) (*SQLiteStore, error) {
 	if err := db.QueryRow(`SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != "1" {
 		return fail(fmt.Errorf("schema version %q is not one this musubi reads (1)", v))
 	}
-	s := &SQLiteStore{path: path, w: w, db: db, stop: make(chan struct{}), done: make(chan struct{})}
+	conn, err := w.Conn(context.Background())
+	if err != nil {
+		return fail(err)
+	}
+	s := &SQLiteStore{path: path, w: w, db: db, conn: conn, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.checkpointLoop()
 	return s, nil
 }
@@ -228,23 +239,40 @@ func (s *SQLiteStore) Close() error {
 		close(s.stop)
 		<-s.done
 	})
-	return errors.Join(s.w.Close(), s.db.Close())
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var errs []error
+	for q, st := range s.stmts {
+		errs = append(errs, st.Close())
+		delete(s.stmts, q)
+	}
+	if s.conn != nil {
+		errs = append(errs, s.conn.Close())
+		s.conn = nil
+	}
+	return errors.Join(append(errs, s.w.Close(), s.db.Close())...)
 }
 
 // Update runs fn in one immediate transaction.
 func (s *SQLiteStore) Update(ctx context.Context, fn func(Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.conn == nil {
+		return fmt.Errorf("engine store %s: closed", s.path)
+	}
+	// The transaction is the connection's own (BEGIN … COMMIT), not a sql.Tx, so that it runs
+	// the statements prepared on the connection before it began.
+	if _, err := s.conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
 		return fmt.Errorf("engine store %s: %w", s.path, err)
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			tx.Rollback()
+			s.conn.ExecContext(context.Background(), `ROLLBACK`)
 			s.profiles.reset()
 		}
 	}()
-	stx := &sqliteTx{ctx: ctx, tx: tx, log: &s.profiles}
+	stx := &sqliteTx{ctx: ctx, s: s, log: &s.profiles}
 	if err := fn(stx); err != nil {
 		return err
 	}
@@ -257,7 +285,7 @@ func (s *SQLiteStore) Update(ctx context.Context, fn func(Tx) error) error {
 	if err := stx.compactProfiles(); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := s.conn.ExecContext(ctx, `COMMIT`); err != nil {
 		return fmt.Errorf("engine store %s: %w", s.path, err)
 	}
 	committed = true
@@ -286,16 +314,16 @@ func (s *SQLiteStore) ActiveBundle(ctx context.Context) (string, []byte, error) 
 // PutBundle stores and activates a bundle; an empty hash deactivates the current one.
 func (s *SQLiteStore) PutBundle(ctx context.Context, hash string, data []byte, by string) error {
 	return s.Update(ctx, func(t Tx) error {
-		tx := t.(*sqliteTx).tx
+		tx := t.(*sqliteTx)
 		if hash == "" {
-			_, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = 'active_bundle'`)
+			_, err := tx.exec(`DELETE FROM meta WHERE key = 'active_bundle'`)
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO bundles (hash, bundle, pushed_at, pushed_by) VALUES (?, ?, ?, ?)`,
+		if _, err := tx.exec(`INSERT OR REPLACE INTO bundles (hash, bundle, pushed_at, pushed_by) VALUES (?, ?, ?, ?)`,
 			hash, data, time.Now().UTC().Format(time.RFC3339Nano), by); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('active_bundle', ?)`, hash)
+		_, err := tx.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('active_bundle', ?)`, hash)
 		return err
 	})
 }
@@ -500,8 +528,7 @@ func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 type sqliteTx struct {
 	ctx      context.Context
-	tx       *sql.Tx
-	stmts    map[string]*sql.Stmt
+	s        *SQLiteStore
 	outbox   []OutboxItem // enqueued, not yet written
 	events   []eventRow   // inserted, not yet written
 	log      *profileLog
@@ -522,17 +549,14 @@ type profileRow struct {
 // stmt prepares a statement once per transaction: a group commit runs the same few
 // statements thousands of times, and parsing them each time took an eighth of the writer.
 func (t *sqliteTx) stmt(q string) (*sql.Stmt, error) {
-	if s, ok := t.stmts[q]; ok {
+	if s, ok := t.s.stmts[q]; ok {
 		return s, nil
 	}
-	s, err := t.tx.PrepareContext(t.ctx, q)
+	s, err := t.s.conn.PrepareContext(t.ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	if t.stmts == nil {
-		t.stmts = map[string]*sql.Stmt{}
-	}
-	t.stmts[q] = s
+	t.s.stmts[q] = s
 	return s, nil
 }
 
@@ -575,11 +599,16 @@ func (t *sqliteTx) flush() error {
 const paramsPerInsert = 960
 
 // insertRows writes n rows with multi-row inserts: q is the statement up to VALUES, cols
-// the parameters a row takes, and row appends row i's values to args.
+// the parameters a row takes, and row appends row i's values to args. A statement takes as
+// many rows as it may, or a power of two, so the few statements there are stay prepared.
 func (t *sqliteTx) insertRows(q string, cols, n int, row func(args []any, i int) []any) error {
 	mark := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	most := paramsPerInsert / cols
 	for done := 0; done < n; {
-		k := min(n-done, paramsPerInsert/cols)
+		k := most
+		if n-done < most {
+			k = 1 << (bits.Len(uint(n-done)) - 1)
+		}
 		args := make([]any, 0, cols*k)
 		for i := done; i < done+k; i++ {
 			args = row(args, i)
@@ -663,7 +692,7 @@ func (t *sqliteTx) compactProfiles() error {
 	if pl.latest == nil || pl.rows <= 2*int64(pl.live)+compactSlack {
 		return nil
 	}
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT seq, customer FROM profiles ORDER BY seq LIMIT ?`, compactRun)
+	rows, err := t.s.conn.QueryContext(t.ctx, `SELECT seq, customer FROM profiles ORDER BY seq LIMIT ?`, compactRun)
 	if err != nil {
 		return err
 	}
@@ -736,7 +765,7 @@ func (pl *profileLog) init(t *sqliteTx) error {
 		return nil
 	}
 	var last sql.NullInt64
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT MAX(seq) FROM profiles`).Scan(&last); err != nil {
+	if err := t.s.conn.QueryRowContext(t.ctx, `SELECT MAX(seq) FROM profiles`).Scan(&last); err != nil {
 		return err
 	}
 	pl.next, pl.started = last.Int64, true

@@ -78,6 +78,9 @@ func DecodeEvents(body []byte) ([]*Event, error) {
 		}
 		return []*Event{e}, nil
 	}
+	if evs, ok := scanEvents(body); ok {
+		return evs, nil
+	}
 	if evs, ok := decodeBatch(body); ok {
 		return evs, nil
 	}

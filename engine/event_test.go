@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -82,6 +83,51 @@ func FuzzDecodeEvents(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The scanner reads what encoding/json reads, or gives up.
+func FuzzScanEvents(f *testing.F) {
+	const ok = `{"id": "a", "type": "purchase", "time": "2026-12-01T09:00:00+09:00", "identifiers": {"email": "a@b.jp"}, "data": {"total": 1, "items": [{"sku": "x", "qty": 2.5, "tags": [true, false, null, -0.5e+3]}]}}`
+	for _, seed := range []string{`[` + ok + `]`, `[` + ok + `, ` + ok + `]`, `[]`, ` [ ] `, `[null]`, `[{}]`, `[` + ok + `, {"id": "x", "totl": 1}]`,
+		`[{"id": "b", "consent": {"line": true}, "record": {"phone_number": "090"}, "source": "pos", "attributes": {"x": {}}}] `,
+		`[{"id": "a", "ID": "b"}]`, `[{"id": "a", "id": "b"}]`, `[{"data": {"a": 1, "a": 2}}]`, `[{"data": {"n": 01}}]`, `[{"id": "\u00e9"}]`, `[{"id": "é"}]`,
+		"[{\"id\": \"\xff\"}]", `[{"time": "2026-13-01T00:00:00Z"}]`, `[{"data": {"n": 1.}}]`, `[{"data": {"n": -}}]`, `[{"identifiers": {"a": null}}]`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := scanEvents(body)
+		if !ok {
+			return
+		}
+		want, err := decodeEach(body)
+		if err != nil {
+			t.Fatalf("the scanner read %d events, encoding/json fails: %v", len(got), err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("the scanner read %d events, encoding/json %d", len(got), len(want))
+		}
+		for i := range got {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("event %d: the scanner read %+v, encoding/json %+v", i, got[i], want[i])
+			}
+		}
+	})
+}
+
+func BenchmarkDecodeEvents(b *testing.B) {
+	env := &benchEnv{customers: 1000}
+	body := env.randomEvents(rand.New(rand.NewPCG(1, 2)), 200)
+	for name, decode := range map[string]func([]byte) ([]*Event, bool){"scanner": scanEvents, "encoding-json": decodeBatch} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := decode(body); !ok {
+					b.Fatal("not read")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*200), "ns/event")
+		})
+	}
 }
 
 // The event log's JSON reads back as encoding/json's encoding of the event does, for events

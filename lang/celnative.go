@@ -263,14 +263,15 @@ func (c *nativeCompiler) attrFn(root func(interpreter.Activation) (any, ref.Val)
 func qualify(q *qualifier, obj any) (any, ref.Val) {
 	if f := q.obj; f != nil {
 		// What the field's GetFrom does for the values the engine builds, without the call.
+		// A map is looked for first: it is one comparison, an interface several.
 		switch x := obj.(type) {
-		case Fields:
-			if v, ok := x.Field(f.index); ok && v != nil {
+		case map[string]any:
+			if v, ok := x[f.name]; ok && v != nil {
 				return v, nil
 			}
 			return f.zero, nil
-		case map[string]any:
-			if v, ok := x[f.name]; ok && v != nil {
+		case Fields:
+			if v, ok := x.Field(f.index); ok && v != nil {
 				return v, nil
 			}
 			return f.zero, nil
@@ -314,9 +315,7 @@ func presence(q *qualifier, obj any) ref.Val {
 // toVal converts a value read from the input, as the environment's adapter does, without its
 // general conversion for the common kinds.
 func toVal(adapter types.Adapter, v any) ref.Val {
-	switch x := v.(type) {
-	case ref.Val:
-		return x
+	switch x := v.(type) { // concrete types first: an interface case costs a lookup
 	case string:
 		return types.String(x)
 	case int64:
@@ -325,6 +324,8 @@ func toVal(adapter types.Adapter, v any) ref.Val {
 		return types.Double(x)
 	case bool:
 		return types.Bool(x)
+	case ref.Val:
+		return x
 	case Fields:
 		return adapter.NativeToValue(x.Map())
 	}

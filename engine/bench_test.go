@@ -294,14 +294,21 @@ func BenchmarkDecide(b *testing.B) {
 
 // BenchmarkRulesPerEvent is the CEL-only cost of one purchase: its 6 traits, the segments they
 // feed and the 40 purchase triggers' conditions, with no I/O.
-func BenchmarkRulesPerEvent(b *testing.B) {
+// benchRules is the benchmark programme and an engine with no store around it, enough to run
+// the rules on a profile directly.
+func benchRules(t testing.TB) (*program, *Engine) {
 	p, err := rules.Compile(benchBundle())
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	prog := &program{Program: p, codes: map[string][]string{}}
 	e := &Engine{metrics: newMetrics()}
 	e.graph, _ = identity.New(identityRules(prog))
+	return prog, e
+}
+
+func BenchmarkRulesPerEvent(b *testing.B) {
+	prog, e := benchRules(b)
 	now := time.Now()
 	evs, _ := DecodeEvents([]byte(`{"id": "x", "type": "purchase", "identifiers": {"phone": "+819000000001"}, "channel": "pos", "store_id": "store-3", "data": {"total": 4200}}`))
 	if err := evs[0].validate(prog, now); err != nil {

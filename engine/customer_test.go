@@ -7,19 +7,12 @@ import (
 
 	"github.com/musubi-hq/musubi/engine/identity"
 	"github.com/musubi-hq/musubi/lang"
-	"github.com/musubi-hq/musubi/lang/rules"
 )
 
 // The customer's value reads, field by field, what its whole map holds: every expression
 // gives the same answer on the lazy value as on the map cel-go is handed.
 func TestCustomerValueReadsAsItsMap(t *testing.T) {
-	p, err := rules.Compile(benchBundle())
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := &program{Program: p, codes: map[string][]string{}}
-	e := &Engine{metrics: newMetrics()}
-	e.graph, _ = identity.New(identityRules(prog))
+	prog, e := benchRules(t)
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	res, err := e.graph.Resolve([]identity.ID{{Type: "phone", Value: "+819000000001"}, {Type: "email", Value: "a@example.com"}, {Type: "email", Value: "b@example.com"}}, now)
 	if err != nil {
@@ -48,7 +41,7 @@ func TestCustomerValueReadsAsItsMap(t *testing.T) {
 		"customer.identifiers.email[1]", "geo.distance_km(customer.location, geo.point(35.0, 139.0))",
 	}
 	for _, src := range exprs {
-		x, err := lang.CompileExpr(p.Schema.Segment(), lang.CtxSegment, "test", src, nil, lang.DefaultCELCostLimit)
+		x, err := lang.CompileExpr(prog.Schema.Segment(), lang.CtxSegment, "test", src, nil, lang.DefaultCELCostLimit)
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}

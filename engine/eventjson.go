@@ -47,33 +47,11 @@ func appendEventJSON(b []byte, e *Event) ([]byte, error) {
 	b = appendJSONField(b, "channel", e.Channel)
 	b = appendJSONField(b, "store_id", e.StoreID)
 	b = appendJSONField(b, "customer", e.Customer)
-	if len(e.Identifiers) > 0 {
-		b = append(b, `,"identifiers":{`...)
-		for i, k := range sortedKeys(e.Identifiers) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = appendJSONString(b, e.Identifiers[k])
-		}
-		b = append(b, '}')
-	}
+	b = appendJSONMap(b, "identifiers", e.Identifiers, appendJSONString)
 	if b, err = appendJSONObject(b, "record", e.Record); err != nil {
 		return nil, err
 	}
-	if len(e.Consent) > 0 {
-		b = append(b, `,"consent":{`...)
-		for i, k := range sortedKeys(e.Consent) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = strconv.AppendBool(b, e.Consent[k])
-		}
-		b = append(b, '}')
-	}
+	b = appendJSONMap(b, "consent", e.Consent, strconv.AppendBool)
 	if b, err = appendJSONObject(b, "attributes", e.Attributes); err != nil {
 		return nil, err
 	}
@@ -81,6 +59,25 @@ func appendEventJSON(b []byte, e *Event) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '}'), nil
+}
+
+// appendJSONMap appends ,"name":{…} for a map of strings or booleans, omitted when empty.
+func appendJSONMap[V string | bool](b []byte, name string, m map[string]V, value func([]byte, V) []byte) []byte {
+	if len(m) == 0 {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':', '{')
+	for i, k := range sortedKeys(m) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = value(b, m[k])
+	}
+	return append(b, '}')
 }
 
 // appendJSONObject appends ,"name":{…} for an object field that is omitted when empty.

@@ -6,21 +6,12 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/musubi-hq/musubi/engine/identity"
-	"github.com/musubi-hq/musubi/lang/rules"
 )
 
 // Ruling triggers out by their conditions' event parts, ahead of the processor, never
 // changes whether a trigger fires, and does rule some out.
 func TestRuleOutAgreesWithTheWholeCondition(t *testing.T) {
-	p, err := rules.Compile(benchBundle())
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := &program{Program: p, codes: map[string][]string{}}
-	e := &Engine{metrics: newMetrics()}
-	e.graph, _ = identity.New(identityRules(prog))
+	prog, e := benchRules(t)
 	now := time.Now()
 	rng := rand.New(rand.NewPCG(9, 10))
 	ruledOut, total := 0, 0

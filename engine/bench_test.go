@@ -136,6 +136,7 @@ func setupBench(b *testing.B) *benchEnv {
 			benchOnce.err = err
 			return
 		}
+		ServeGC(0) // as musubi serve runs the engine
 		n := benchCustomers()
 		env := &benchEnv{dir: dir, eng: e, rng: rand.New(rand.NewPCG(1, 2)), customers: n}
 		records := make([][]identity.ID, n)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -382,5 +383,24 @@ func TestBadEventsAreRefusedWithTheFieldAndNothingIsStored(t *testing.T) {
 	}
 	if f.eng.Graph().Len() != 0 {
 		t.Fatal("a refused request stored a customer")
+	}
+}
+
+// A serving engine collects garbage at DefaultGCPercent unless told otherwise, by the flag or
+// by GOGC.
+func TestServeGC(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	t.Setenv("GOGC", "")
+	if got := ServeGC(0); got != DefaultGCPercent || debug.SetGCPercent(DefaultGCPercent) != DefaultGCPercent {
+		t.Errorf("default: %d", got)
+	}
+	if got := ServeGC(150); got != 150 || debug.SetGCPercent(150) != 150 {
+		t.Errorf("--gc-percent 150: %d", got)
+	}
+	t.Setenv("GOGC", "50")
+	debug.SetGCPercent(50) // as the runtime does at start with GOGC=50
+	if got := ServeGC(0); got != 50 || debug.SetGCPercent(50) != 50 {
+		t.Errorf("GOGC=50: %d", got)
 	}
 }

@@ -31,6 +31,7 @@ type serveFlags struct {
 	listen    string
 	store     string
 	publicURL string
+	gcPercent int
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -57,6 +58,8 @@ Environment:
                        bundle pushes); the admin API is off without it
   MUSUBI_INGEST_TOKEN  when set, required as a bearer token on /v1/events and /v1/decide
   MUSUBI_LOG           log level (default info for serve); MUSUBI_LOG_FILE to log to a file
+  GOGC, GOMEMLIMIT     the garbage collector's target (see --gc-percent) and a soft cap on
+                       the process's memory
 
 It stops on SIGINT or SIGTERM: it stops accepting, lets requests in progress finish, commits
 what they submitted and exits 0. Killed outright, it loses nothing that was acknowledged:
@@ -80,6 +83,7 @@ a message whose send was under way goes again with the same idempotency key.`,
 	cmd.Flags().StringVar(&f.listen, "listen", defaultListen, "address to listen on, HOST:PORT (port 0 picks a free one)")
 	cmd.Flags().StringVar(&f.store, "store", "", "engine store file (default: the path of the configuration's engine provider, else "+engine.DefaultStorePath+")")
 	cmd.Flags().StringVar(&f.publicURL, "public-url", "", "the server's external base URL, for webhooks signed over the URL (Square) behind a proxy")
+	cmd.Flags().IntVar(&f.gcPercent, "gc-percent", 0, fmt.Sprintf("how far the heap may grow over the live profiles before the garbage collector runs, in percent (Go's GOGC); higher trades memory for CPU (default: GOGC from the environment, else %d)", engine.DefaultGCPercent))
 	return cmd
 }
 
@@ -87,6 +91,9 @@ func (a *app) serve(f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := a.serveLogger()
+	if f.gcPercent < 0 {
+		return fmt.Errorf("--gc-percent %d: give a percentage above 0 (GOGC=off in the environment turns collection off)", f.gcPercent)
+	}
 	if f.publicURL != "" && !strings.HasPrefix(f.publicURL, "http://") && !strings.HasPrefix(f.publicURL, "https://") {
 		return fmt.Errorf("--public-url %s: give the base URL with its scheme, e.g. https://rules.example.jp", f.publicURL)
 	}
@@ -128,6 +135,8 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 	}
 	defer ln.Close()
 
+	// Before the profiles are loaded, which is most of what the collector will mark.
+	gcPercent := engine.ServeGC(f.gcPercent)
 	store, err := engine.OpenSQLite(loc.path)
 	if err != nil {
 		return fmt.Errorf("cannot open the engine store: %w\n(is %s a musubi engine store? --store picks another file)", err, loc.path)
@@ -174,7 +183,8 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 		return fmt.Errorf("recording the server's address in %s: %w", engine.LockPath(loc.path), err)
 	}
 	log.Info("musubi serve is listening", "url", url, "store", loc.path,
-		"senders", strings.Join(lang.Sorted(senders), ","), "webhooks", strings.Join(lang.Sorted(receivers), ","))
+		"senders", strings.Join(lang.Sorted(senders), ","), "webhooks", strings.Join(lang.Sorted(receivers), ","),
+		"gc_percent", gcPercent)
 
 	err = e.ServeListener(ctx, ln, opts)
 	stop()

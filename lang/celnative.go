@@ -170,13 +170,7 @@ func (c *nativeCompiler) compileAttr(x celast.Expr) (node, bool) {
 		if !ok {
 			return node{}, false
 		}
-		root = func(act interpreter.Activation) (any, ref.Val) {
-			v := op.fn(act)
-			if types.IsUnknownOrError(v) {
-				return nil, v
-			}
-			return v, nil
-		}
+		root = op.reader()
 	}
 	return c.attrFn(root, quals, test), true
 }

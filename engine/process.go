@@ -532,8 +532,6 @@ func (e *Engine) mergeProfiles(st *txState, prog *program, into, from string) {
 	st.deleted[from] = true
 }
 
-// idempotencyKey is the key every send carries: the same (trigger, action, event, customer)
-// always makes the same key, so no retry or crash sends twice.
 // actionKey is an action's idempotency key, worked out when first needed: most messages go
 // to customers with no address on the channel, and are counted, not kept.
 type actionKey struct {
@@ -548,6 +546,8 @@ func (k *actionKey) String() string {
 	return k.key
 }
 
+// idempotencyKey is the key every send carries: the same (trigger, action, event, customer)
+// always makes the same key, so no retry or crash sends twice.
 func idempotencyKey(parts ...string) string {
 	h := identity.Digest(parts...)
 	var out [3 + 32]byte

@@ -2,9 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // loadProfiles reads a store's profiles as the engine does at start.
@@ -130,5 +134,55 @@ func TestProfileCloneIsIndependent(t *testing.T) {
 	if !c.Consent["line"] || c.Segments["b"] || c.Traits["visits"].Buckets[0].N != 1 ||
 		c.Traits["visits"].Buckets[0].Distinct[0] != "x" || c.Sent[0].Channel != "line" {
 		t.Fatalf("the copy changed with the profile: %+v", c)
+	}
+}
+
+// A transaction that fails leaves nothing behind, and the writer goes on: the next one, which
+// runs the same prepared statements, commits. The inserts take whole statements or powers of
+// two of rows, so a few statements serve any number of rows.
+func TestFailedUpdateRollsBack(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "engine.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	insert := func(prefix string, n int, fail error) error {
+		return s.Update(ctx, func(tx Tx) error {
+			for i := range n {
+				if err := tx.InsertEvent(fmt.Sprintf("%s%d", prefix, i), "c_1", "purchase", time.Now(), []byte(`{}`)); err != nil {
+					return err
+				}
+				if err := tx.PutProfile(fmt.Sprintf("c_%s%d", prefix, i), []byte{profileV1}); err != nil {
+					return err
+				}
+			}
+			tx.(*sqliteTx).flush() // the rows are written before the failure
+			return fail
+		})
+	}
+	boom := errors.New("boom")
+	if err := insert("a", 300, boom); !errors.Is(err, boom) {
+		t.Fatalf("got %v, want the transaction's error", err)
+	}
+	if err := insert("b", 300, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert("c", 77, nil); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	if err := s.EventKeys(ctx, func(k string) error { keys = append(keys, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 377 || slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "a") }) {
+		t.Fatalf("%d events stored (want 377, none of the failed transaction)", len(keys))
+	}
+	if rows, _ := countRows(t, s); rows != 377 {
+		t.Fatalf("%d profile rows, want 377", rows)
+	}
+	// 300 and 77 rows of each table take whole statements and powers of two: a handful in all.
+	if len(s.stmts) > 12 {
+		t.Fatalf("%d statements prepared", len(s.stmts))
 	}
 }

@@ -629,6 +629,8 @@ func compareConst(op string, args []node, general node) (node, bool) {
 	}
 	read := x.reader()
 	slow := general.fn
+	// One closure per type, written out: a generic one, calling a conversion function, made
+	// BenchmarkRulesPerEvent 15% slower.
 	switch kv := k.(type) {
 	case types.Int:
 		test, want := ordered[int64](op), int64(kv)

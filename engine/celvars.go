@@ -5,6 +5,8 @@ import (
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/interpreter"
+
+	"github.com/musubi-hq/musubi/lang"
 )
 
 // celVars are the variables a rule is evaluated with: customer, event, now, code, campaign;
@@ -14,9 +16,9 @@ import (
 // declares the variables its rules may read, so a rule never asks for one it does not have.
 type celVars struct {
 	customer *customerVal
-	event    map[string]any // the event's fields
-	now      any            // types.Timestamp
-	code     any            // types.String: the coupon code a message carries, noCode when none
+	event    *lang.Record // the event's fields
+	now      any          // types.Timestamp
+	code     any          // types.String: the coupon code a message carries, noCode when none
 	campaign any
 }
 
@@ -24,7 +26,7 @@ type celVars struct {
 var noCode any = types.String("")
 
 // newCELVars makes the variables customer, event (either nil: not there) and now.
-func newCELVars(customer *customerVal, event map[string]any, now time.Time) *celVars {
+func newCELVars(customer *customerVal, event *lang.Record, now time.Time) *celVars {
 	return &celVars{customer: customer, event: event, now: types.Timestamp{Time: now}}
 }
 

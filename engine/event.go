@@ -36,7 +36,7 @@ type Event struct {
 	// key is the de-duplication key: the source (or "api") and the ID.
 	key string
 	// fields is the CEL value of `event`, checked against the event type.
-	fields map[string]any
+	fields *lang.Record
 	// depth counts how many engine events led to this one (segment.entered, emit).
 	depth int
 	// body is the event as the event log keeps it, when encoded ahead of processing.
@@ -299,13 +299,16 @@ func (e *Event) validate(p *program, now time.Time) error {
 			return fmt.Errorf("data.%s: set %s at the top level of the event", common, common)
 		}
 	}
-	// Coerce makes a new map, so the common fields go into it, not into the event's data.
-	fields, err := et.Type.Coerce(data, "data")
+	fields, err := et.Type.CoerceRecord(data, "data")
 	if err != nil {
 		return err
 	}
-	fields["id"], fields["type"], fields["time"] = e.ID, e.Type, e.Time
-	fields["channel"], fields["source"], fields["store_id"] = e.Channel, e.Source, e.StoreID
+	fields.Set("id", e.ID)
+	fields.Set("type", e.Type)
+	fields.Set("time", e.Time)
+	fields.Set("channel", e.Channel)
+	fields.Set("source", e.Source)
+	fields.Set("store_id", e.StoreID)
 	e.fields = fields
 	e.key = src + ":" + e.ID
 	e.Attributes = numbersToGo(e.Attributes).(map[string]any)
@@ -341,6 +344,12 @@ func numbersToGo(v any) any {
 }
 
 func sortedKeys[V any](m map[string]V) []string { return lang.Sorted(m) }
+
+// get is a field of a record, nil when it is not set.
+func get(r *lang.Record, name string) any {
+	v, _ := r.Get(name)
+	return v
+}
 
 // suggest returns ` (did you mean "x"?)` for a close name.
 func suggest(got string, names []string) string {

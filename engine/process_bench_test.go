@@ -91,7 +91,7 @@ func BenchmarkProcess(b *testing.B) {
 		clk.Add(40 * time.Second)
 		ev := evs[i%len(evs)]
 		ev.Time = clk.Now()
-		ev.fields["time"] = ev.Time
+		ev.fields.Set("time", ev.Time)
 		if _, err := e.process(g.st, ev); err != nil {
 			b.Fatal(err)
 		}

@@ -132,6 +132,17 @@ func (f asFields) Field(i int) (any, bool) {
 
 func (f asFields) Map() map[string]any { return f.m }
 
+// asRecord is an event of nativeSchema's trigger environment as a Record, as the engine
+// holds events.
+func asRecord(m map[string]any) *Record {
+	et, _ := LookupEventType("cart.updated")
+	r := &Record{t: et.Type, vals: make([]any, len(et.Type.fields)), set: make([]bool, len(et.Type.fields))}
+	for k, v := range m {
+		r.Set(k, v)
+	}
+	return r
+}
+
 // checkNativeAgrees compiles cond; when it has a native program, both evaluations of every
 // input must agree: the same value, or both an error.
 func checkNativeAgrees(t *testing.T, env *cel.Env, cond string) (native bool) {
@@ -146,7 +157,7 @@ func checkNativeAgrees(t *testing.T, env *cel.Env, cond string) (native bool) {
 	}
 	for i, in := range nativeInputs() {
 		want, _, wantErr := prg.Eval(in)
-		fields := map[string]any{"customer": asFields{nativeCustomer, in["customer"].(map[string]any)}, "event": in["event"], "now": in["now"]}
+		fields := map[string]any{"customer": asFields{nativeCustomer, in["customer"].(map[string]any)}, "event": asRecord(in["event"].(map[string]any)), "now": in["now"]}
 		for _, how := range []string{"native", "native with Fields", "Eval with Fields"} {
 			var got ref.Val
 			var gotErr error

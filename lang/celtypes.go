@@ -22,6 +22,7 @@ type ObjectType struct {
 	doc    string
 	fields []Field
 	byName map[string]*types.FieldType
+	index  map[string]int // position in fields
 	celTyp *types.Type
 }
 
@@ -60,7 +61,7 @@ var (
 
 // NewObjectType declares an object type with the given fields.
 func NewObjectType(name, doc string, fields ...Field) *ObjectType {
-	t := &ObjectType{name: name, doc: doc, byName: make(map[string]*types.FieldType, len(fields))}
+	t := &ObjectType{name: name, doc: doc, byName: make(map[string]*types.FieldType, len(fields)), index: make(map[string]int, len(fields))}
 	t.celTyp = types.NewObjectType(name, traits.FieldTesterType|traits.IndexerType)
 	for _, f := range fields {
 		t.addField(f)
@@ -82,6 +83,7 @@ func (t *ObjectType) addField(f Field) {
 	name, index := f.Name, len(t.fields)
 	zero := zeroValue(f)
 	t.fields = append(t.fields, f)
+	t.index[name] = index
 	ft := &types.FieldType{
 		Type: f.Type,
 		IsSet: func(target any) bool {
@@ -125,12 +127,73 @@ func (t *ObjectType) addField(f Field) {
 
 // FieldIndex is the index Fields.Field gives the named field by.
 func (t *ObjectType) FieldIndex(name string) (int, bool) {
-	for i, f := range t.fields {
-		if f.Name == name {
-			return i, true
+	i, ok := t.index[name]
+	return i, ok
+}
+
+// Record is a value of an object type held by field index (Fields): an event, whose fields
+// rules read one by one, many times over, without a map lookup each.
+type Record struct {
+	t     *ObjectType
+	vals  []any
+	set   []bool
+	whole map[string]any
+}
+
+var _ Fields = (*Record)(nil)
+
+// Field implements Fields.
+func (r *Record) Field(i int) (any, bool) { return r.vals[i], r.set[i] }
+
+// Get is the named field's value, and whether it is set.
+func (r *Record) Get(name string) (any, bool) {
+	if i, ok := r.t.index[name]; ok {
+		return r.vals[i], r.set[i]
+	}
+	return nil, false
+}
+
+// Set sets a field of the record's type; it reports false for a name the type does not have.
+func (r *Record) Set(name string, v any) bool {
+	i, ok := r.t.index[name]
+	if ok {
+		r.vals[i], r.set[i], r.whole = v, true, nil
+	}
+	return ok
+}
+
+// Map implements Fields: the fields that are set.
+func (r *Record) Map() map[string]any {
+	if r.whole == nil {
+		r.whole = make(map[string]any, len(r.vals))
+		for i, f := range r.t.fields {
+			if r.set[i] {
+				r.whole[f.Name] = r.vals[i]
+			}
 		}
 	}
-	return 0, false
+	return r.whole
+}
+
+// CoerceRecord checks v against the type as Coerce does and gives it as a Record.
+func (t *ObjectType) CoerceRecord(v any, path string) (*Record, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: want an object, got %s", path, jsonKind(v))
+	}
+	r := &Record{t: t, vals: make([]any, len(t.fields)), set: make([]bool, len(t.fields))}
+	for k, fv := range m {
+		i, ok := t.index[k]
+		if !ok {
+			return nil, fmt.Errorf("%s: unknown field %q%s", path, k, didYouMean(k, t.FieldNames()))
+		}
+		cv, err := coerceField(t.fields[i], fv, path+"."+k)
+		if err != nil {
+			return nil, err
+		}
+		r.vals[i], r.set[i] = cv, true
+	}
+	return r, nil
 }
 
 // Obj returns a field whose type is the object type o.

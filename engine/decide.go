@@ -117,12 +117,12 @@ func offers(prog *program, p *Profile, ev *Event, now time.Time) []Offer {
 }
 
 func cartTotal(ev *Event) (int64, bool) {
-	if cart, ok := get(ev.fields, "cart").(map[string]any); ok {
+	if cart, ok := ev.fields.Get("cart").(map[string]any); ok {
 		if t, ok := cart["total"].(int64); ok {
 			return t, true
 		}
 	}
-	if t, ok := get(ev.fields, "total").(int64); ok {
+	if t, ok := ev.fields.Get("total").(int64); ok {
 		return t, true
 	}
 	return 0, false

@@ -345,12 +345,6 @@ func numbersToGo(v any) any {
 
 func sortedKeys[V any](m map[string]V) []string { return lang.Sorted(m) }
 
-// get is a field of a record, nil when it is not set.
-func get(r *lang.Record, name string) any {
-	v, _ := r.Get(name)
-	return v
-}
-
 // suggest returns ` (did you mean "x"?)` for a close name.
 func suggest(got string, names []string) string {
 	if s := lang.Suggest(got, names); s != "" {

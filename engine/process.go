@@ -310,7 +310,7 @@ func applyProfileFields(p *Profile, ev *Event) bool {
 		}
 		setConsent(ch, ev.Type == "follow")
 	case "survey.submitted":
-		if m, ok := get(ev.fields, "consent").(map[string]any); ok {
+		if m, ok := ev.fields.Get("consent").(map[string]any); ok {
 			for ch, v := range m {
 				if b, ok := v.(bool); ok {
 					setConsent(ch, b)

@@ -525,20 +525,13 @@ func mergeUnknowns(l, r ref.Val) ref.Val {
 
 // The functions compiled are strict (compileCall leaves the others to cel-go): an error or
 // an unknown argument is the answer, and the function is not called.
-func strictArg(v ref.Val) bool {
-	switch v.(type) {
-	case *types.Err, *types.Unknown:
-		return true
-	}
-	return false
-}
 
 func unary(fnName, oName string, impl *celfunctions.Overload, arg nativeFn) node {
 	fn, trait := impl.Unary, impl.OperandTrait
 	return node{fn: func(act interpreter.Activation) ref.Val {
 		v := arg(act)
 		switch {
-		case strictArg(v):
+		case types.IsUnknownOrError(v):
 			return v
 		case trait == 0 || v.Type().HasTrait(trait):
 			return fn(v)
@@ -564,7 +557,7 @@ func binary(fnName, oName string, impl *celfunctions.Overload, lhs, rhs nativeFn
 		}
 		r := rhs(act)
 		switch {
-		case strictArg(r):
+		case types.IsUnknownOrError(r):
 			return r
 		case trait == 0 || l.Type().HasTrait(trait):
 			return fn(l, r)

@@ -33,7 +33,7 @@ type ObjectType struct {
 type Membership map[string]bool
 
 // Fields is an object value that gives its fields one at a time, by their index in the object
-// type's declaration (FieldIndex), instead of as a map built in advance: the engine's customer,
+// type's declaration (Fields()), instead of as a map built in advance: the engine's customer,
 // whose traits and identifiers are worked out only when a rule reads them. A field that is not
 // there (ok false) reads as its zero value, and has() is false for it. Map is the whole object
 // as plain maps, for what reads it whole (a template printing customer.traits, or cel-go
@@ -125,12 +125,6 @@ func (t *ObjectType) addField(f Field) {
 	objectFields.Store(ft, &objectField{name: name, index: index, zero: zero})
 }
 
-// FieldIndex is the index Fields.Field gives the named field by.
-func (t *ObjectType) FieldIndex(name string) (int, bool) {
-	i, ok := t.index[name]
-	return i, ok
-}
-
 // Record is a value of an object type held by field index (Fields): an event, whose fields
 // rules read one by one, many times over, without a map lookup each.
 type Record struct {
@@ -145,12 +139,12 @@ var _ Fields = (*Record)(nil)
 // Field implements Fields.
 func (r *Record) Field(i int) (any, bool) { return r.vals[i], r.set[i] }
 
-// Get is the named field's value, and whether it is set.
-func (r *Record) Get(name string) (any, bool) {
+// Get is the named field's value, nil when it is not set.
+func (r *Record) Get(name string) any {
 	if i, ok := r.t.index[name]; ok {
-		return r.vals[i], r.set[i]
+		return r.vals[i]
 	}
-	return nil, false
+	return nil
 }
 
 // Set sets a field of the record's type; it reports false for a name the type does not have.
@@ -177,21 +171,10 @@ func (r *Record) Map() map[string]any {
 
 // CoerceRecord checks v against the type as Coerce does and gives it as a Record.
 func (t *ObjectType) CoerceRecord(v any, path string) (*Record, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s: want an object, got %s", path, jsonKind(v))
-	}
 	r := &Record{t: t, vals: make([]any, len(t.fields)), set: make([]bool, len(t.fields))}
-	for k, fv := range m {
-		i, ok := t.index[k]
-		if !ok {
-			return nil, fmt.Errorf("%s: unknown field %q%s", path, k, didYouMean(k, t.FieldNames()))
-		}
-		cv, err := coerceField(t.fields[i], fv, path+"."+k)
-		if err != nil {
-			return nil, err
-		}
-		r.vals[i], r.set[i] = cv, true
+	err := t.coerceEach(v, path, func(i int, cv any) { r.vals[i], r.set[i] = cv, true })
+	if err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -296,32 +279,32 @@ func zeroValue(f Field) any {
 // Unknown fields are refused so a misspelt field in an event is an error, not a silent zero.
 // The path names the place of any error, e.g. "event.cart.items[2].price".
 func (t *ObjectType) Coerce(v any, path string) (map[string]any, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s: want an object, got %s", path, jsonKind(v))
-	}
-	out := make(map[string]any, len(m))
-	for k, fv := range m {
-		ft, ok := t.fieldByName(k)
-		if !ok {
-			return nil, fmt.Errorf("%s: unknown field %q%s", path, k, didYouMean(k, t.FieldNames()))
-		}
-		cv, err := coerceField(ft, fv, path+"."+k)
-		if err != nil {
-			return nil, err
-		}
-		out[k] = cv
+	out := map[string]any{}
+	if err := t.coerceEach(v, path, func(i int, cv any) { out[t.fields[i].Name] = cv }); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-func (t *ObjectType) fieldByName(name string) (Field, bool) {
-	for _, f := range t.fields {
-		if f.Name == name {
-			return f, true
-		}
+// coerceEach checks v, an object of the type's fields, and gives each field's coerced value
+// by the field's index.
+func (t *ObjectType) coerceEach(v any, path string, set func(i int, cv any)) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%s: want an object, got %s", path, jsonKind(v))
 	}
-	return Field{}, false
+	for k, fv := range m {
+		i, ok := t.index[k]
+		if !ok {
+			return fmt.Errorf("%s: unknown field %q%s", path, k, didYouMean(k, t.FieldNames()))
+		}
+		cv, err := coerceField(t.fields[i], fv, path+"."+k)
+		if err != nil {
+			return err
+		}
+		set(i, cv)
+	}
+	return nil
 }
 
 func coerceField(f Field, v any, path string) (any, error) {

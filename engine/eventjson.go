@@ -69,7 +69,8 @@ func appendJSONMap[V string | bool](b []byte, name string, m map[string]V, value
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':', '{')
-	for i, k := range sortedKeys(m) {
+	var keys [16]string
+	for i, k := range sortedInto(keys[:0], m) {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -153,7 +154,7 @@ func appendJSONValue(b []byte, v any, depth int) ([]byte, error) {
 }
 
 // sortedInto appends m's keys to keys, sorted; a small map's keys stay on the stack.
-func sortedInto(keys []string, m map[string]any) []string {
+func sortedInto[V any](keys []string, m map[string]V) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}

@@ -97,7 +97,10 @@ func (p *program) codeList(c *rules.CCampaign) []string {
 	if l, ok := p.codes[c.Name]; ok {
 		return l
 	}
-	l := c.CodeList()
+	var l []string
+	if c.Codes != nil { // the same list every channel's code pool holds
+		l = providers.GenerateCodes(c.Codes.Pattern, c.Codes.Charset, c.Codes.Seed, c.Codes.Count)
+	}
 	p.codes[c.Name] = l
 	return l
 }

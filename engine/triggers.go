@@ -346,7 +346,7 @@ func (e *Engine) gate(prog *program, p *Profile, c *customerVal, via string, now
 
 // quietEnd is when the quiet hours that contain t end.
 func quietEnd(t time.Time, q *rules.QuietHours) time.Time {
-	loc, err := time.LoadLocation(q.Timezone)
+	loc, err := lang.LoadLocation(q.Timezone)
 	if err != nil {
 		loc = time.UTC
 	}

@@ -263,7 +263,7 @@ func musubiFunctions() cel.EnvOption {
 		cel.Function("local_date",
 			cel.Overload("local_date_timestamp_string", []*cel.Type{cel.TimestampType, cel.StringType}, cel.StringType,
 				cel.BinaryBinding(func(ts, tz ref.Val) ref.Val {
-					loc, err := loadLocation(string(tz.(types.String)))
+					loc, err := LoadLocation(string(tz.(types.String)))
 					if err != nil {
 						return types.NewErr("local_date: %v", err)
 					}
@@ -317,8 +317,9 @@ var (
 	zoneCache = map[string]*time.Location{}
 )
 
-// loadLocation caches time zones: time.LoadLocation reads the zone database on every call.
-func loadLocation(name string) (*time.Location, error) {
+// LoadLocation loads an IANA time zone once per process: time.LoadLocation reads the zone
+// database on every call.
+func LoadLocation(name string) (*time.Location, error) {
 	zoneMu.RLock()
 	loc, ok := zoneCache[name]
 	zoneMu.RUnlock()
@@ -338,7 +339,7 @@ func loadLocation(name string) (*time.Location, error) {
 // InDailyWindow reports whether t falls in the daily window [from, until) in zone tz, where
 // from and until are "HH:MM"; a window such as 21:00–09:00 wraps past midnight.
 func InDailyWindow(t time.Time, from, until, tz string) (bool, error) {
-	loc, err := loadLocation(tz)
+	loc, err := LoadLocation(tz)
 	if err != nil {
 		return false, err
 	}

@@ -420,7 +420,7 @@ func (l *loader) zone(attr *hcl.Attribute, from, def string) (string, *time.Loca
 		}
 		name = s
 	}
-	loc, err := loadLocation(name)
+	loc, err := LoadLocation(name)
 	if err != nil {
 		var rng *hcl.Range
 		if attr != nil {

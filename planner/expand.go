@@ -178,7 +178,7 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 		enc := b.Encode()
 		for _, name := range lang.Sorted(cfg.Providers) {
 			pb := cfg.Providers[name]
-			if pb.Ref.Type != EngineProviderType {
+			if pb.Ref.Type != providers.EngineType {
 				continue
 			}
 			add(&Desired{
@@ -191,10 +191,6 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr.String() < out[j].Addr.String() })
 	return out
 }
-
-// EngineProviderType is the provider type of Musubi's rules engine: every configured engine
-// receives the programme's rule bundle.
-const EngineProviderType = "engine"
 
 func couponAttrs(c *lang.Campaign) providers.Attrs {
 	cu := c.Coupon

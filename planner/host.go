@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner/plugins"
 	"github.com/musubi-hq/musubi/providers"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -30,32 +31,15 @@ type hosted struct {
 	forceNew map[providers.Kind]map[string]bool
 }
 
-// Source resolves a provider block's source to a provider. The default resolves
-// "builtin/TYPE" from the registry of built-in providers.
+// Source resolves a provider block's source to a provider. The default is plugins.Source:
+// built-in providers in-process, plugin binaries as pinned by the lock file.
 type Source func(p *lang.Provider) (providers.Provider, error)
-
-// BuiltinSource resolves built-in providers.
-func BuiltinSource(p *lang.Provider) (providers.Provider, error) {
-	typ, ok := strings.CutPrefix(p.Source, "builtin/")
-	if !ok {
-		return nil, fmt.Errorf("source %q: only built-in providers (builtin/TYPE) are available", p.Source)
-	}
-	reg, found := providers.Lookup(typ)
-	if !found {
-		var names []string
-		for _, r := range providers.Registered() {
-			names = append(names, r.Type)
-		}
-		return nil, fmt.Errorf("there is no built-in provider %q; built-in providers: %s", typ, strings.Join(names, ", "))
-	}
-	return reg.New(), nil
-}
 
 // NewHost starts every provider of the configuration (or only those in use, when only is not
 // nil) and configures it. Problems point at the provider block.
 func NewHost(ctx context.Context, cfg *lang.Config, workDir string, source Source, only map[string]bool) (*Host, hcl.Diagnostics) {
 	if source == nil {
-		source = BuiltinSource
+		source = plugins.Source(workDir, nil)
 	}
 	h := &Host{providers: map[string]*hosted{}}
 	var diags hcl.Diagnostics

@@ -18,6 +18,10 @@ const (
 	KindRules        Kind = "rules"
 )
 
+// EngineType is the provider type of Musubi's own rules engine, which holds the rules kind:
+// the planner gives every provider of this type the programme's rule bundle.
+const EngineType = "engine"
+
 // Type is the type of an attribute value. In Attrs the Go types are: string for String, Time
 // (RFC 3339) and Ref; int64 for Int; float64 for Float; bool for Bool; []string for Strings;
 // map[string]string for StringMap.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/musubi-hq/musubi/engine"
 	"github.com/musubi-hq/musubi/engine/identity"
+	engineprovider "github.com/musubi-hq/musubi/engine/provider"
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/spf13/cobra"
@@ -82,60 +83,60 @@ func (a *app) connectEngine(ctx context.Context, f *adminFlags, command string, 
 		return remote(f.url, token, "musubi serve at "+f.url), nil
 	}
 	cfg, _ := lang.LoadDir(".", lang.LoadOptions{})
-	loc := &engineLocation{path: f.store, explicit: f.store != "", noProvider: true}
+	loc := &engineprovider.Location{Path: f.store, Explicit: f.store != "", NoProvider: true}
 	if cfg != nil && len(cfg.Files) > 0 {
-		l, err := locateEngine(cfg, f.store)
+		l, err := engineprovider.Locate(cfg, f.store)
 		if err != nil {
 			return nil, err
 		}
 		loc = l
 	}
-	if !loc.explicit && loc.local == "" && len(loc.remote) > 0 {
-		if len(loc.remote) > 1 {
+	if !loc.Explicit && loc.Local == "" && len(loc.Remote) > 0 {
+		if len(loc.Remote) > 1 {
 			var names []string
-			for _, r := range loc.remote {
-				names = append(names, r.name+" ("+r.url+")")
+			for _, r := range loc.Remote {
+				names = append(names, r.Name+" ("+r.URL+")")
 			}
 			return nil, fmt.Errorf("the configuration has several remote engines: %s; choose one with --url", strings.Join(names, ", "))
 		}
-		r := loc.remote[0]
+		r := loc.Remote[0]
 		if token == "" {
-			token = r.token
+			token = r.Token
 		}
-		return remote(r.url, token, "musubi serve at "+r.url+" (provider "+r.name+")"), nil
+		return remote(r.URL, token, "musubi serve at "+r.URL+" (provider "+r.Name+")"), nil
 	}
-	if loc.path == "" {
-		loc.path = filepath.FromSlash(engine.DefaultStorePath)
+	if loc.Path == "" {
+		loc.Path = filepath.FromSlash(engine.DefaultStorePath)
 	}
-	holder, held, err := engine.Holder(loc.path)
+	holder, held, err := engine.Holder(loc.Path)
 	if err != nil {
-		return nil, fmt.Errorf("checking whether a server runs on %s: %w", loc.path, err)
+		return nil, fmt.Errorf("checking whether a server runs on %s: %w", loc.Path, err)
 	}
 	if held {
 		if holder.URL == "" {
-			return nil, fmt.Errorf("%w; try again in a moment", &engine.LockedError{Path: loc.path, Holder: holder})
+			return nil, fmt.Errorf("%w; try again in a moment", &engine.LockedError{Path: loc.Path, Holder: holder})
 		}
 		return remote(holder.URL, token, fmt.Sprintf("musubi serve at %s (pid %d)", holder.URL, holder.PID)), nil
 	}
-	if _, err := os.Stat(loc.path); errors.Is(err, fs.ErrNotExist) {
-		if !loc.explicit && loc.noProvider {
+	if _, err := os.Stat(loc.Path); errors.Is(err, fs.ErrNotExist) {
+		if !loc.Explicit && loc.NoProvider {
 			u := "http://" + defaultListen
 			return remote(u, token, "musubi serve at "+u), nil
 		}
-		return nil, fmt.Errorf("there is no engine store at %s yet: musubi apply creates it when it pushes the rules, musubi serve when it starts", loc.path)
+		return nil, fmt.Errorf("there is no engine store at %s yet: musubi apply creates it when it pushes the rules, musubi serve when it starts", loc.Path)
 	}
-	c := &engineConn{where: "the engine store " + loc.path}
-	if c.lock, err = engine.LockStore(loc.path, engine.LockInfo{Command: command, Version: Version()}); err != nil {
+	c := &engineConn{where: "the engine store " + loc.Path}
+	if c.lock, err = engine.LockStore(loc.Path, engine.LockInfo{Command: command, Version: Version()}); err != nil {
 		return nil, err
 	}
-	if c.store, err = engine.OpenSQLite(loc.path); err != nil {
+	if c.store, err = engine.OpenSQLite(loc.Path); err != nil {
 		c.close()
 		return nil, fmt.Errorf("cannot open the engine store: %w", err)
 	}
 	if openEngine {
 		if c.eng, err = engine.Open(ctx, engine.Options{Store: c.store, DisableDelivery: true, BundlePoll: -1}); err != nil {
 			c.close()
-			return nil, fmt.Errorf("opening the engine on %s: %w", loc.path, err)
+			return nil, fmt.Errorf("opening the engine on %s: %w", loc.Path, err)
 		}
 	}
 	return c, nil

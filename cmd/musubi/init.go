@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/musubi-hq/musubi/planner/plugins"
 	"github.com/musubi-hq/musubi/providers/plugin"
 	"github.com/spf13/cobra"
 )
@@ -15,11 +16,11 @@ func (a *app) initCommand() *cobra.Command {
 	var upgrade bool
 	cmd := &cobra.Command{
 		Use:   "init",
-		Short: "Resolve every provider's source and pin plugin binaries in " + plugin.LockFile,
+		Short: "Resolve every provider's source and pin plugin binaries in " + plugins.LockFile,
 		Long: `Init resolves the source of every provider block: builtin/TYPE runs inside musubi; a path
 ("./bin/musubi-provider-loyalty") or a plugin name ("loyalty", found as
-` + plugin.PluginDir + `/` + plugin.BinaryPrefix + `loyalty) is a plugin binary. Init starts each plugin once to
-read its name, version and protocol, and writes ` + plugin.LockFile + ` with the SHA-256 of each binary.
+` + plugins.PluginDir + `/` + plugin.BinaryPrefix + `loyalty) is a plugin binary. Init starts each plugin once to
+read its name, version and protocol, and writes ` + plugins.LockFile + ` with the SHA-256 of each binary.
 Commit the lock file: plan, apply and every other command refuse a plugin binary that differs
 from it.
 
@@ -31,7 +32,7 @@ plugin on purpose, run musubi init -upgrade.`,
 			if err != nil {
 				return err
 			}
-			lock, inits, err := plugin.Init(cmd.Context(), cfg, ".", Version(), upgrade)
+			lock, inits, err := plugins.Init(cmd.Context(), cfg, ".", Version(), upgrade)
 			if err != nil {
 				return err
 			}
@@ -43,14 +44,14 @@ plugin on purpose, run musubi init -upgrade.`,
 				}
 				fmt.Fprintf(a.out, "  - %s: %s (provider.%s)\n", in.Source, what, strings.Join(in.Blocks, ", provider."))
 			}
-			if old, err := os.ReadFile(plugin.LockFile); err == nil && bytes.Equal(old, lock.Bytes()) {
-				fmt.Fprintf(a.out, "\n%s is up to date.\n", plugin.LockFile)
+			if old, err := os.ReadFile(plugins.LockFile); err == nil && bytes.Equal(old, lock.Bytes()) {
+				fmt.Fprintf(a.out, "\n%s is up to date.\n", plugins.LockFile)
 				return nil
 			}
 			if err := lock.Write("."); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "\nMusubi wrote %s. Commit it: later commands refuse a plugin binary that differs from it.\n", plugin.LockFile)
+			fmt.Fprintf(a.out, "\nMusubi wrote %s. Commit it: later commands refuse a plugin binary that differs from it.\n", plugins.LockFile)
 			return nil
 		},
 	}

@@ -3,73 +3,22 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/musubi-hq/musubi/examples/plugin/loyalty"
+	"github.com/musubi-hq/musubi/examples/plugin/loyalty/loyaltytest"
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// pluginBuilds caches the example plugin per protocol version while scripts use it: go build
-// links it once, scripts copy it. The last script to finish removes the cache.
-var pluginBuilds struct {
-	sync.Mutex
-	dir    string
-	users  int
-	builds map[string]*pluginBuild
-}
-
-type pluginBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 // loyaltyPlugin returns the example plugin built for a protocol version ("" for the SDK's).
 func loyaltyPlugin(ts *testscript.TestScript, protocol string) string {
-	pluginBuilds.Lock()
-	if pluginBuilds.dir == "" {
-		dir, err := os.MkdirTemp("", "musubi-plugin-script")
-		if err != nil {
-			pluginBuilds.Unlock()
-			ts.Fatalf("%v", err)
-		}
-		pluginBuilds.dir, pluginBuilds.builds = dir, map[string]*pluginBuild{}
-	}
-	b := pluginBuilds.builds[protocol]
-	if b == nil {
-		b = &pluginBuild{path: filepath.Join(pluginBuilds.dir, "protocol"+protocol, "musubi-provider-loyalty")}
-		pluginBuilds.builds[protocol] = b
-	}
-	pluginBuilds.users++
-	pluginBuilds.Unlock()
-	ts.Defer(func() {
-		pluginBuilds.Lock()
-		defer pluginBuilds.Unlock()
-		if pluginBuilds.users--; pluginBuilds.users == 0 {
-			os.RemoveAll(pluginBuilds.dir)
-			pluginBuilds.dir, pluginBuilds.builds = "", nil
-		}
-	})
-	b.once.Do(func() {
-		args := []string{"build", "-o", b.path}
-		if protocol != "" {
-			args = append(args, "-ldflags", "-X github.com/musubi-hq/musubi/providers/plugin/sdk.protocolVersion="+protocol)
-		}
-		out, err := exec.Command("go", append(args, "github.com/musubi-hq/musubi/examples/plugin")...).CombinedOutput()
-		if err != nil {
-			b.err = fmt.Errorf("building the example plugin: %v\n%s", err, out)
-		}
-	})
-	if b.err != nil {
-		ts.Fatalf("%v", b.err)
-	}
-	return b.path
+	path, err := loyaltytest.Binary(protocol)
+	ts.Check(err)
+	return path
 }
 
 // contract plugin build PATH [PROTOCOL]   put the example plugin (examples/plugin, a loyalty

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musubi-hq/musubi/examples/plugin/loyalty/loyaltytest"
 	"github.com/musubi-hq/musubi/providers/signature"
 	"github.com/musubi-hq/musubi/providers/smaregi/smaregitest"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -29,7 +30,7 @@ import (
 var updateScripts = flag.Bool("update", false, "rewrite the expected output in testdata/script")
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(loyaltytest.M{Tests: m}, map[string]func(){
 		"musubi": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }

@@ -9,17 +9,15 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/musubi-hq/musubi/engine"
+	engineprovider "github.com/musubi-hq/musubi/engine/provider"
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner"
 	"github.com/musubi-hq/musubi/providers"
-	"github.com/musubi-hq/musubi/providers/plugin"
 	"github.com/spf13/cobra"
-	"github.com/zclconf/go-cty/cty"
 )
 
 // defaultListen is where musubi serve listens unless told otherwise, and where the customer
@@ -102,11 +100,11 @@ func (a *app) serve(f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	loc, err := locateEngine(cfg, f.store)
+	loc, err := engineprovider.Locate(cfg, f.store)
 	if err != nil {
 		return err
 	}
-	if loc.noProvider {
+	if loc.NoProvider {
 		return errors.New(`the configuration has no engine provider, so nothing would push rules to this server.
 Add one to a .hcl file:
 
@@ -114,12 +112,12 @@ Add one to a .hcl file:
 
 then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 	}
-	for _, r := range loc.remote {
+	for _, r := range loc.Remote {
 		log.Info("the configuration pushes its rules to a remote engine; this server takes bundles on PUT /v1/admin/bundle",
-			"provider", r.name, "url", r.url)
+			"provider", r.Name, "url", r.URL)
 	}
 
-	lock, err := engine.LockStore(loc.path, engine.LockInfo{Command: "musubi serve", Version: Version()})
+	lock, err := engine.LockStore(loc.Path, engine.LockInfo{Command: "musubi serve", Version: Version()})
 	if err != nil {
 		var le *engine.LockedError
 		if errors.As(err, &le) {
@@ -137,13 +135,13 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 
 	// Before the profiles are loaded, which is most of what the collector will mark.
 	gcPercent := engine.ServeGC(f.gcPercent)
-	store, err := engine.OpenSQLite(loc.path)
+	store, err := engine.OpenSQLite(loc.Path)
 	if err != nil {
-		return fmt.Errorf("cannot open the engine store: %w\n(is %s a musubi engine store? --store picks another file)", err, loc.path)
+		return fmt.Errorf("cannot open the engine store: %w\n(is %s a musubi engine store? --store picks another file)", err, loc.Path)
 	}
 	defer store.Close()
 
-	host, diags := planner.NewHost(ctx, cfg, ".", plugin.Source(".", nil), loc.others)
+	host, diags := planner.NewHost(ctx, cfg, ".", nil, loc.Others)
 	defer host.Close()
 	if len(diags) > 0 {
 		lang.WriteDiagnostics(a.err, cfg.Files, diags, a.color(a.err))
@@ -164,7 +162,7 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 
 	e, err := engine.Open(ctx, engine.Options{Store: store, Senders: senders, Receivers: receivers, Logger: log})
 	if err != nil {
-		return fmt.Errorf("starting the engine on %s: %w", loc.path, err)
+		return fmt.Errorf("starting the engine on %s: %w", loc.Path, err)
 	}
 	defer e.Close()
 	if hash, _ := e.ActiveBundle(); hash == "" {
@@ -180,9 +178,9 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 	}
 	url := "http://" + localAddr(ln.Addr())
 	if err := lock.SetURL(url); err != nil {
-		return fmt.Errorf("recording the server's address in %s: %w", engine.LockPath(loc.path), err)
+		return fmt.Errorf("recording the server's address in %s: %w", engine.LockPath(loc.Path), err)
 	}
-	log.Info("musubi serve is listening", "url", url, "store", loc.path,
+	log.Info("musubi serve is listening", "url", url, "store", loc.Path,
 		"senders", strings.Join(lang.Sorted(senders), ","), "webhooks", strings.Join(lang.Sorted(receivers), ","),
 		"gc_percent", gcPercent)
 
@@ -236,68 +234,4 @@ func localAddr(a net.Addr) string {
 func isLoopback(a net.Addr) bool {
 	tcp, ok := a.(*net.TCPAddr)
 	return ok && tcp.IP != nil && tcp.IP.IsLoopback()
-}
-
-// engineLocation is where a configuration's rules engine keeps its store.
-type engineLocation struct {
-	path       string          // the local store file
-	explicit   bool            // path came from --store
-	local      string          // the local engine provider, when one names the store
-	remote     []remoteEngine  // engine providers that push to a remote serve
-	others     map[string]bool // the configuration's providers other than engines
-	noProvider bool
-}
-
-type remoteEngine struct {
-	name, url, token string
-}
-
-// locateEngine finds the store of the configuration's local engine provider (or --store)
-// and the remote engines it pushes to. With several local engine providers, --store must
-// choose.
-func locateEngine(cfg *lang.Config, storeFlag string) (*engineLocation, error) {
-	loc := &engineLocation{path: storeFlag, explicit: storeFlag != "", others: map[string]bool{}}
-	var locals []string
-	paths := map[string]string{}
-	found := false
-	for _, name := range lang.Sorted(cfg.Providers) {
-		p := cfg.Providers[name]
-		if p.Ref.Type != planner.EngineProviderType {
-			loc.others[name] = true
-			continue
-		}
-		found = true
-		if u := ctyString(p.Config["url"]); u != "" {
-			loc.remote = append(loc.remote, remoteEngine{name: name, url: u, token: ctyString(p.Config["token"])})
-			continue
-		}
-		locals = append(locals, name)
-		path := ctyString(p.Config["path"])
-		if path == "" {
-			path = filepath.FromSlash(engine.DefaultStorePath)
-		}
-		paths[name] = path
-	}
-	loc.noProvider = !found
-	switch {
-	case loc.explicit:
-	case len(locals) == 1:
-		loc.local, loc.path = locals[0], paths[locals[0]]
-	case len(locals) > 1:
-		var ds []string
-		for _, n := range locals {
-			ds = append(ds, n+" ("+paths[n]+")")
-		}
-		return nil, fmt.Errorf("the configuration has several local engine providers: %s; choose the store with --store", strings.Join(ds, ", "))
-	default:
-		loc.path = filepath.FromSlash(engine.DefaultStorePath)
-	}
-	return loc, nil
-}
-
-func ctyString(v cty.Value) string {
-	if v == cty.NilVal || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
-		return ""
-	}
-	return v.AsString()
 }

@@ -11,10 +11,9 @@ import (
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner"
 	"github.com/musubi-hq/musubi/planner/states"
-	"github.com/musubi-hq/musubi/providers/plugin"
 	"github.com/spf13/pflag"
 
-	_ "github.com/musubi-hq/musubi/providers/sandbox" // built-in providers register themselves
+	_ "github.com/musubi-hq/musubi/cmd/builtin" // the built-in providers register themselves
 )
 
 // lockFlags are the flags of commands that take the state lock.
@@ -73,7 +72,7 @@ func (a *app) openSession(ctx context.Context, cf *configFlags, lf *lockFlags, o
 	}
 	slog.Debug("read the state", "backend", backend.Describe(), "resources", s.state.Len(), "took", time.Since(start))
 	start = time.Now()
-	host, hdiags := planner.NewHost(ctx, cfg, ".", plugin.Source(".", nil), nil)
+	host, hdiags := planner.NewHost(ctx, cfg, ".", nil, nil)
 	slog.Debug("configured the providers", "took", time.Since(start))
 	s.host = host
 	if hdiags.HasErrors() {

@@ -8,7 +8,6 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 	"github.com/musubi-hq/musubi/lang"
-	"github.com/musubi-hq/musubi/providers"
 )
 
 // Program is a compiled bundle: every expression checked and ready to run, indexed for the
@@ -119,14 +118,6 @@ type CFrequencyCap struct {
 	Per     time.Duration
 }
 
-// CodeList returns the campaign's unique codes, the same list every channel's code pool holds.
-func (c *CCampaign) CodeList() []string {
-	if c.Codes == nil {
-		return nil
-	}
-	return providers.GenerateCodes(c.Codes.Pattern, c.Codes.Charset, c.Codes.Seed, c.Codes.Count)
-}
-
 // Compile checks and compiles a bundle. Errors name the block and attribute
 // ("trigger.cart_nudge.condition:1:7: ...").
 func Compile(b *Bundle) (*Program, error) {
@@ -139,7 +130,7 @@ func Compile(b *Bundle) (*Program, error) {
 	if cost == 0 {
 		cost = lang.DefaultCELCostLimit
 	}
-	loc, err := providers.Location(b.Settings.Timezone)
+	loc, err := lang.LoadLocation(b.Settings.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("settings.timezone: %w", err)
 	}

@@ -45,9 +45,8 @@ func TestQuickstartBundleCompilesWithTheSameHash(t *testing.T) {
 	if seg.Name != "loyal_store" || len(seg.Traits) != 1 || seg.Traits[0] != "store_purchases_90d" {
 		t.Errorf("segment references: %+v", seg)
 	}
-	codes := p.Campaigns["spring"].CodeList()
-	if len(codes) != 500 || !strings.HasPrefix(codes[0], "SPR-") {
-		t.Errorf("codes: %d, first %q", len(codes), codes[0])
+	if c := p.Campaigns["spring"].Codes; c == nil || c.Count != 500 || !strings.HasPrefix(c.Pattern, "SPR-") || c.Seed != "seed-1" {
+		t.Errorf("codes: %+v", c)
 	}
 	spring := p.Campaigns["spring"]
 	if len(spring.Msgs) != 1 || spring.Msgs[0].Via != "sandbox.line" || spring.Audience != "loyal_store" {

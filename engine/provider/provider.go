@@ -1,4 +1,4 @@
-// Package engine is the built-in `engine` provider: it pushes the programme's rule bundle
+// Package provider is the built-in `engine` provider: it pushes the programme's rule bundle
 // (identity rules, traits, segments, triggers) to Musubi's rules engine, as the `rules` kind.
 //
 // With `path` (the default, .musubi/engine.db next to the configuration) the bundle is
@@ -6,11 +6,10 @@
 // within a second; with `url` it goes to a remote `musubi serve` over its admin API, with
 // `token` (from env()) as the bearer token. Read reports the active bundle's hash, so a
 // bundle changed or removed on the server shows as drift in `musubi plan`.
-package engine
+package provider
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 
 	eng "github.com/musubi-hq/musubi/engine"
@@ -20,7 +19,7 @@ import (
 
 func init() {
 	providers.Register(providers.Registration{
-		Type:        "engine",
+		Type:        providers.EngineType,
 		Description: "Musubi's rules engine (musubi serve): the active rule bundle",
 		New:         func() providers.Provider { return &Provider{} },
 	})
@@ -57,28 +56,16 @@ func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 // Configure picks the local store or the remote server.
 func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) providers.ConfigureResponse {
 	p.name = req.Name
-	url, _ := req.Config["url"].(string)
-	path, _ := req.Config["path"].(string)
-	token, _ := req.Config["token"].(string)
-	if url != "" && path != "" {
-		return providers.ConfigureResponse{Diagnostics: providers.Diagnostics{providers.AttributeError("url",
-			"Conflicting engine location", "set either path (a local engine store) or url (a remote musubi serve), not both")}}
+	get := func(attr string) string { s, _ := req.Config[attr].(string); return s }
+	set := ReadSettings(get, req.WorkDir)
+	if d := set.check(); d != nil {
+		return providers.ConfigureResponse{Diagnostics: providers.Diagnostics{*d}}
 	}
-	if url != "" {
-		if token == "" {
-			return providers.ConfigureResponse{Diagnostics: providers.Diagnostics{providers.AttributeError("token",
-				"Missing admin token", "a remote engine needs token = env(\"MUSUBI_ADMIN_TOKEN\") to accept bundles")}}
-		}
-		p.client = &eng.Client{URL: url, Token: token}
+	if set.URL != "" {
+		p.client = &eng.Client{URL: set.URL, Token: set.Token}
 		return providers.ConfigureResponse{}
 	}
-	if path == "" {
-		path = filepath.FromSlash(eng.DefaultStorePath)
-	}
-	if !filepath.IsAbs(path) && req.WorkDir != "" {
-		path = filepath.Join(req.WorkDir, path)
-	}
-	p.path = path
+	p.path = set.Path
 	return providers.ConfigureResponse{}
 }
 

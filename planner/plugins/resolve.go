@@ -1,4 +1,4 @@
-package plugin
+package plugins
 
 import (
 	"crypto/sha256"
@@ -12,13 +12,11 @@ import (
 	"strings"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/plugin"
 )
 
 // PluginDir is where a bare plugin name is looked up, relative to the configuration.
 const PluginDir = ".musubi/plugins"
-
-// BinaryPrefix starts the file name of every provider plugin.
-const BinaryPrefix = "musubi-provider-"
 
 // Resolved is what a provider block's source names: a built-in provider or a plugin binary.
 type Resolved struct {
@@ -54,7 +52,7 @@ func Resolve(workDir, source string) (Resolved, error) {
 	case filepath.IsAbs(source) || strings.HasPrefix(source, ".") || strings.ContainsAny(source, `/\`):
 		path = filepath.FromSlash(source)
 	case pluginName.MatchString(source):
-		path, bare = filepath.Join(PluginDir, BinaryPrefix+source+exeSuffix()), true
+		path, bare = filepath.Join(PluginDir, plugin.BinaryName(source)), true
 	default:
 		return r, fmt.Errorf("source %q is neither builtin/TYPE, a path, nor a plugin name (lower-case letters, digits, - and _)", source)
 	}
@@ -64,7 +62,7 @@ func Resolve(workDir, source string) (Resolved, error) {
 	st, err := os.Stat(path)
 	switch {
 	case err != nil && os.IsNotExist(err) && bare:
-		return r, fmt.Errorf("source %q: there is no plugin %s; put the binary there, or set source to its path", source, filepath.ToSlash(filepath.Join(PluginDir, BinaryPrefix+source)))
+		return r, fmt.Errorf("source %q: there is no plugin %s; put the binary there, or set source to its path", source, filepath.ToSlash(filepath.Join(PluginDir, plugin.BinaryPrefix+source)))
 	case err != nil:
 		return r, fmt.Errorf("source %q: %w", source, err)
 	case st.IsDir():
@@ -82,24 +80,7 @@ func unknownBuiltin(typ string) error {
 		names = append(names, reg.Type)
 	}
 	return fmt.Errorf("there is no built-in provider %q (built-in providers: %s); for a plugin, set source to its binary's path or put it at %s",
-		typ, strings.Join(names, ", "), filepath.ToSlash(filepath.Join(PluginDir, BinaryPrefix+typ)))
-}
-
-func exeSuffix() string {
-	if runtime.GOOS == "windows" {
-		return ".exe"
-	}
-	return ""
-}
-
-// nameOf is how messages name a plugin before it has said its name: its file name without
-// the musubi-provider- prefix.
-func nameOf(path string) string {
-	base := strings.TrimSuffix(filepath.Base(path), exeSuffix())
-	if n, ok := strings.CutPrefix(base, BinaryPrefix); ok && n != "" {
-		return n
-	}
-	return base
+		typ, strings.Join(names, ", "), filepath.ToSlash(filepath.Join(PluginDir, plugin.BinaryPrefix+typ)))
 }
 
 // Checksum returns the hex SHA-256 of a file.

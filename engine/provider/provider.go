@@ -218,7 +218,7 @@ func (p *Provider) Delete(ctx context.Context, _ providers.DeleteRequest) provid
 func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) providers.ImportResponse {
 	attrs, ds := p.active(ctx)
 	if !ds.HasErrors() && attrs == nil {
-		ds = providers.Errorf("Nothing to import", "the engine has no active rule bundle")
+		ds = providers.FromError("Nothing to import", &providers.APIError{Code: providers.ErrNotFound, Message: "the engine has no active rule bundle"})
 	}
 	return providers.ImportResponse{Attributes: attrs, Diagnostics: ds}
 }

@@ -20,7 +20,6 @@ package email
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -160,21 +159,6 @@ const (
 // 5xx, waiting as long as SendGrid asked (or 1 s, 2 s). A failure without a status (the
 // request may have arrived) is not retried.
 func (p *Provider) retry(ctx context.Context, op func(attempt int) error) error {
-	for attempt := 1; ; attempt++ {
-		err := op(attempt)
-		var ae *providers.APIError
-		if err == nil || !errors.As(err, &ae) || !ae.Temporary() || ae.Status == 0 || attempt == maxAttempts {
-			return err
-		}
-		wait := ae.RetryAfter
-		if wait == 0 {
-			wait = time.Duration(attempt) * time.Second
-		}
-		if wait > maxRetryWait {
-			return err
-		}
-		if serr := p.Sleep(ctx, wait); serr != nil {
-			return err
-		}
-	}
+	r := providers.Retry{Attempts: maxAttempts, Backoff: time.Second, MaxWait: maxRetryWait, Sleep: p.Sleep}
+	return r.Do(ctx, op, func(ae *providers.APIError) bool { return ae.Status != 0 })
 }

@@ -252,10 +252,10 @@ func sendgridError(doing string, resp *http.Response, body []byte, now time.Time
 		ae.Code = providers.ErrConflict
 	case s == http.StatusTooManyRequests:
 		ae.Code = providers.ErrRateLimited
-		ae.RetryAfter = retryAfter(resp.Header, now)
+		ae.RetryAfter = throttleWait(resp.Header, now)
 	case s >= 500:
 		ae.Code = providers.ErrUnavailable
-		ae.RetryAfter = retryAfterHeader(resp.Header, now)
+		ae.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 	default:
 		ae.Code = providers.ErrInvalid
 	}
@@ -297,33 +297,18 @@ func errorMessages(body []byte) string {
 	return strings.Join(out, "; ")
 }
 
-// retryAfter reads how long a rate-limited client waits: Retry-After, else until the
-// X-RateLimit-Reset time SendGrid's v3 API sends with every response.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if d := retryAfterHeader(h, now); d > 0 {
+// throttleWait reads how long a rate-limited client waits: Retry-After, else until the
+// X-RateLimit-Reset time SendGrid's v3 API sends with every response, capped alike.
+func throttleWait(h http.Header, now time.Time) time.Duration {
+	if d := providers.ParseRetryAfter(h.Get("Retry-After"), now); d > 0 {
 		return d
 	}
 	if v := h.Get("X-RateLimit-Reset"); v != "" {
 		if s, err := strconv.ParseInt(v, 10, 64); err == nil {
 			if d := time.Unix(s, 0).Sub(now); d > 0 {
-				return d
+				return min(d, providers.MaxRetryAfter)
 			}
 		}
-	}
-	return 0
-}
-
-// longestRetryAfter caps a Retry-After in seconds, so an absurd value cannot overflow.
-const longestRetryAfter = 7 * 24 * 60 * 60
-
-// retryAfterHeader reads Retry-After, in seconds or as an HTTP date.
-func retryAfterHeader(h http.Header, now time.Time) time.Duration {
-	v := h.Get("Retry-After")
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(min(s, longestRetryAfter)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
 	}
 	return 0
 }

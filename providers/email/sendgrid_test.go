@@ -347,12 +347,13 @@ func TestRetryAfter(t *testing.T) {
 	}{
 		{http.Header{"Retry-After": {"7"}}, 7 * time.Second},
 		{http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second},
-		{http.Header{"X-Ratelimit-Reset": {"1803978060"}}, time.Unix(1803978060, 0).Sub(now)},
+		{http.Header{"X-Ratelimit-Reset": {"1803891660"}}, time.Minute},
+		{http.Header{"X-Ratelimit-Reset": {"1803978060"}}, providers.MaxRetryAfter},
 		{http.Header{"Retry-After": {"soon"}}, 0},
 		{http.Header{}, 0},
 	} {
-		if got := retryAfter(c.h, now); got != c.want {
-			t.Errorf("retryAfter(%v) = %s, want %s", c.h, got, c.want)
+		if got := throttleWait(c.h, now); got != c.want {
+			t.Errorf("throttleWait(%v) = %s, want %s", c.h, got, c.want)
 		}
 	}
 }
@@ -363,8 +364,8 @@ func FuzzRetryAfter(f *testing.F) {
 	}
 	now := time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, ra, reset string) {
-		if d := retryAfter(http.Header{"Retry-After": {ra}, "X-Ratelimit-Reset": {reset}}, now); d < 0 {
-			t.Fatalf("retryAfter(%q, %q) = %s", ra, reset, d)
+		if d := throttleWait(http.Header{"Retry-After": {ra}, "X-Ratelimit-Reset": {reset}}, now); d < 0 {
+			t.Fatalf("throttleWait(%q, %q) = %s", ra, reset, d)
 		}
 	})
 }

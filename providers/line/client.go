@@ -1,13 +1,13 @@
 package line
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -55,21 +55,19 @@ func (p *Provider) do(ctx context.Context, what string, rep repeat, call func() 
 	if p.token == "" {
 		return nil, fmt.Errorf("%s: the provider is not configured", what)
 	}
-	for attempt := 1; ; attempt++ {
-		res, err := call()
-		if err == nil {
-			return res, nil
+	var res *http.Response
+	r := providers.Retry{Attempts: p.retry.attempts, Backoff: 250 * time.Millisecond, MaxWait: p.retry.maxWait, Sleep: p.retry.sleep}
+	err := r.Do(ctx, func(int) error {
+		var err error
+		if res, err = call(); err != nil {
+			return classify(ctx, res, err)
 		}
-		ae := classify(ctx, res, err)
-		retry := attempt < p.retry.attempts && ae.Temporary() && (rep == repeatable || ae.Code == providers.ErrRateLimited)
-		wait := ae.RetryAfter
-		if wait == 0 {
-			wait = 250 * time.Millisecond << (attempt - 1)
-		}
-		if !retry || wait > p.retry.maxWait || p.retry.sleep(ctx, wait) != nil {
-			return res, fmt.Errorf("%s: %w", what, ae)
-		}
+		return nil
+	}, func(ae *providers.APIError) bool { return rep == repeatable || ae.Code == providers.ErrRateLimited })
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", what, err)
 	}
+	return res, nil
 }
 
 // lineError is LINE's error body.
@@ -144,25 +142,14 @@ func classify(ctx context.Context, res *http.Response, err error) *providers.API
 	case s == http.StatusTooManyRequests && strings.Contains(strings.ToLower(le.Message), "monthly limit"):
 		ae.Code = providers.ErrQuota
 	case s == http.StatusTooManyRequests:
-		ae.Code, ae.RetryAfter = providers.ErrRateLimited, retryAfter(res.Header.Get("Retry-After"))
+		ae.Code = providers.ErrRateLimited
+		ae.RetryAfter = cmp.Or(providers.ParseRetryAfter(res.Header.Get("Retry-After"), time.Now()), rateLimitWait)
 	case s >= 500 || s == http.StatusRequestTimeout:
 		ae.Code = providers.ErrUnavailable
 	default:
 		ae.Code = providers.ErrInvalid
 	}
 	return ae
-}
-
-func retryAfter(h string) time.Duration {
-	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs > 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return rateLimitWait
 }
 
 func truncate(s string, n int) string {

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -128,27 +126,13 @@ func (c *Client) do(ctx context.Context, op operation, vars map[string]any, out 
 	if err != nil {
 		return fmt.Errorf("%s: encoding the request: %w", op.name, err)
 	}
-	attempts := max(c.MaxAttempts, 1)
-	for attempt := 1; ; attempt++ {
+	r := providers.Retry{Attempts: c.MaxAttempts, Backoff: firstBackoff, Jitter: firstBackoff / 2, MaxWait: c.maxWait(), Sleep: c.Sleep}
+	return r.Do(ctx, func(int) error {
 		if err := c.waitForBucket(ctx, op); err != nil {
 			return err
 		}
-		err := c.send(ctx, op, body, out)
-		var se *Error
-		if err == nil || !errors.As(err, &se) || attempt >= attempts || !retryable(op, se.API) {
-			return err
-		}
-		wait := se.API.RetryAfter
-		if wait == 0 {
-			wait = firstBackoff<<(attempt-1) + rand.N(firstBackoff/2)
-		}
-		if wait > c.maxWait() {
-			return err
-		}
-		if serr := c.Sleep(ctx, wait); serr != nil {
-			return err
-		}
-	}
+		return c.send(ctx, op, body, out)
+	}, func(e *providers.APIError) bool { return retryable(op, e) })
 }
 
 func retryable(op operation, e *providers.APIError) bool {
@@ -268,7 +252,7 @@ func httpError(op operation, resp *http.Response, raw []byte, rid string) error 
 	}
 	e := apiError(code, resp.StatusCode, rid, "%s: %s", op.name, msg)
 	if code == providers.ErrRateLimited {
-		e.API.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
+		e.API.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return e
 }
@@ -293,20 +277,6 @@ func errorText(raw []byte) string {
 		return strings.Join(msgs, "; ")
 	}
 	return string(body.Errors)
-}
-
-// retryAfter reads a Retry-After header: seconds (Shopify sends "2.0"), or an HTTP date.
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
-		return time.Duration(f * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
 }
 
 // graphQLErrors classifies top-level errors of a 200 answer: THROTTLED waits for the bucket

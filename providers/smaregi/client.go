@@ -224,38 +224,26 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 // send runs one request, repeating it on 429 (always) and on 5xx or no answer (when
 // idempotent), up to MaxAttempts, waiting Retry-After or a doubling backoff.
 func (c *Client) send(ctx context.Context, method, u string, idempotent bool, build func() (*http.Request, error), out any) error {
-	backoff := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	r := providers.Retry{Attempts: c.cfg.MaxAttempts, Backoff: 250 * time.Millisecond, MaxWait: maxRetryWait, Sleep: c.cfg.Sleep}
+	return r.Do(ctx, func(int) error {
 		req, err := build()
 		if err != nil {
 			return err
 		}
 		resp, err := c.cfg.HTTPClient.Do(req)
-		var e *Error
 		if err != nil {
 			if ctx.Err() != nil {
 				return &Error{API: &providers.APIError{Code: providers.ErrUnavailable, Message: fmt.Sprintf("%s %s: %v", method, redact(u), ctx.Err())}}
 			}
-			e = unavailable("%s %s: no answer from Smaregi (%v)", method, redact(u), transportCause(err))
-		} else {
-			e = c.read(resp, out)
-			if e == nil {
-				return nil
-			}
+			return unavailable("%s %s: no answer from Smaregi (%v)", method, redact(u), transportCause(err))
 		}
-		retry := e.API.Status == http.StatusTooManyRequests || (idempotent && e.API.Code == providers.ErrUnavailable)
-		if !retry || attempt >= c.cfg.MaxAttempts || e.API.RetryAfter > maxRetryWait {
+		if e := c.read(resp, out); e != nil {
 			return e
 		}
-		wait := e.API.RetryAfter
-		if wait == 0 {
-			wait = backoff
-			backoff *= 2
-		}
-		if err := c.cfg.Sleep(ctx, wait); err != nil {
-			return e
-		}
-	}
+		return nil
+	}, func(ae *providers.APIError) bool {
+		return ae.Status == http.StatusTooManyRequests || (idempotent && ae.Code == providers.ErrUnavailable)
+	})
 }
 
 // read decodes a 2xx answer into out, or returns the classified error.

@@ -188,25 +188,9 @@ func newError(status int, header http.Header, body []byte, now time.Time) *Error
 		RequestID: header.Get("X-Request-Id"),
 	}}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		e.API.RetryAfter = retryAfter(header.Get("Retry-After"), now)
+		e.API.RetryAfter = providers.ParseRetryAfter(header.Get("Retry-After"), now)
 	}
 	return e
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		const maxWait = 24 * 3600 // beyond a day the number is not a wait anyone honours
-		return time.Duration(max(0, min(n, maxWait))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now).Round(time.Second)
-	}
-	return 0
 }
 
 // unavailable is the error of a call that got no answer.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -114,24 +113,8 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	attempts := max(c.MaxAttempts, 1)
-	for attempt := 1; ; attempt++ {
-		err := c.once(ctx, method, u, body, out)
-		var se *Error
-		if err == nil || !errors.As(err, &se) || !se.API.Temporary() || attempt >= attempts {
-			return err
-		}
-		wait := se.API.RetryAfter
-		if wait == 0 {
-			wait = firstBackoff<<(attempt-1) + rand.N(firstBackoff/2)
-		}
-		if wait > maxRetryWait {
-			return err
-		}
-		if serr := c.Sleep(ctx, wait); serr != nil {
-			return err
-		}
-	}
+	r := providers.Retry{Attempts: c.MaxAttempts, Backoff: firstBackoff, Jitter: firstBackoff / 2, MaxWait: maxRetryWait, Sleep: c.Sleep}
+	return r.Do(ctx, func(int) error { return c.once(ctx, method, u, body, out) }, nil)
 }
 
 func (c *Client) once(ctx context.Context, method, u string, body []byte, out any) error {
@@ -217,7 +200,7 @@ func decodeError(method, path string, status int, h http.Header, data []byte) *E
 	}
 	e.API.Message = fmt.Sprintf("%s %s: %s", method, path, strings.Join(msgs, "; "))
 	if e.API.Code == providers.ErrRateLimited {
-		e.API.RetryAfter = retryAfter(h.Get("Retry-After"))
+		e.API.RetryAfter = providers.ParseRetryAfter(h.Get("Retry-After"), time.Now())
 	}
 	return e
 }
@@ -246,23 +229,6 @@ func classify(status int, errs []ErrorDetail) providers.ErrorCode {
 		return providers.ErrConflict
 	}
 	return providers.ErrInvalid
-}
-
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // invalidRequest is an error the client raises before sending: Square would refuse it.

@@ -239,26 +239,17 @@ func (p *Provider) Send(ctx context.Context, req providers.SendRequest) provider
 		return providers.SendResponse{Diagnostics: providers.FromError("send failed", err)}
 	}
 	sig := signature.SignMusubi(p.secret, body)
-	for attempt := 1; ; attempt++ {
-		res, err := p.post(ctx, body, sig, req.IdempotencyKey)
-		var ae *providers.APIError
-		if err == nil || !errors.As(err, &ae) || !ae.Temporary() || attempt == maxAttempts || ctx.Err() != nil {
-			if err != nil {
-				return providers.SendResponse{Diagnostics: providers.FromError("send failed", err)}
-			}
-			return res
-		}
-		wait := ae.RetryAfter
-		if wait == 0 {
-			wait = time.Duration(attempt) * time.Second
-		}
-		if wait > maxRetryWait {
-			return providers.SendResponse{Diagnostics: providers.FromError("send failed", err)}
-		}
-		if p.Sleep(ctx, wait) != nil {
-			return providers.SendResponse{Diagnostics: providers.FromError("send failed", err)}
-		}
+	var res providers.SendResponse
+	retry := providers.Retry{Attempts: maxAttempts, Backoff: time.Second, MaxWait: maxRetryWait, Sleep: p.Sleep}
+	err = retry.Do(ctx, func(int) error {
+		var err error
+		res, err = p.post(ctx, body, sig, req.IdempotencyKey)
+		return err
+	}, nil)
+	if err != nil {
+		return providers.SendResponse{Diagnostics: providers.FromError("send failed", err)}
 	}
+	return res
 }
 
 // post makes one delivery attempt.
@@ -330,28 +321,14 @@ func (p *Provider) apiError(resp *http.Response, answer []byte) *providers.APIEr
 		ae.Code = providers.ErrNotFound
 	case s == http.StatusTooManyRequests:
 		ae.Code = providers.ErrRateLimited
-		ae.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), p.Now())
+		ae.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), p.Now())
 	case s >= 500:
 		ae.Code = providers.ErrUnavailable
-		ae.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), p.Now())
+		ae.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), p.Now())
 	default:
 		ae.Code = providers.ErrInvalid
 	}
 	return ae
-}
-
-// longestRetryAfter caps a Retry-After in seconds, so an absurd value cannot overflow.
-const longestRetryAfter = 7 * 24 * 60 * 60
-
-// retryAfter reads a Retry-After value: seconds, or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(min(s, longestRetryAfter)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // The webhook provider manages no resources: the planner never asks it to, since its Schema

@@ -368,14 +368,3 @@ func BenchmarkSend(b *testing.B) {
 		}
 	}
 }
-
-func FuzzRetryAfter(f *testing.F) {
-	for _, s := range []string{"0", "120", "-1", "Wed, 21 Oct 2026 07:28:00 GMT", "soon", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, v string) {
-		if d := retryAfter(v, now); d < 0 {
-			t.Fatalf("retryAfter(%q) = %s", v, d)
-		}
-	})
-}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -66,9 +65,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 			ae.Code = providers.ErrConflict
 		case resp.StatusCode == 429:
 			ae.Code = providers.ErrRateLimited
-			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-				ae.RetryAfter = time.Duration(s) * time.Second
-			}
+			ae.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		case resp.StatusCode < 500:
 			ae.Code = providers.ErrInvalid
 		default:

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 // The engine keeps its working set in memory and writes it through to the store, so two
@@ -55,7 +57,7 @@ func LockPath(store string) string { return store + ".lock" }
 // StoreLock is a held claim on a store.
 type StoreLock struct {
 	mu   sync.Mutex
-	f    *os.File
+	f    *flock.Flock
 	path string
 	info LockInfo
 }
@@ -90,26 +92,21 @@ func LockStore(store string, info LockInfo) (*StoreLock, error) {
 }
 
 func tryLock(path string, info LockInfo) (*StoreLock, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
+	f := flock.New(path, flock.SetPermissions(0o644))
+	if ok, err := f.TryLock(); err != nil {
 		return nil, fmt.Errorf("locking the engine store: %w", err)
-	}
-	if err := flockNB(f); err != nil {
-		f.Close()
-		if errors.Is(err, errWouldBlock) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("locking the engine store: %w", err)
+	} else if !ok {
+		return nil, nil
 	}
 	// The previous holder may have removed the file between our open and our lock: then this
 	// lock is on a file no one else opens.
 	if !samePath(f, path) {
-		f.Close()
+		f.Unlock()
 		return tryLock(path, info)
 	}
 	l := &StoreLock{f: f, path: path}
 	if err := l.write(info); err != nil {
-		f.Close()
+		f.Unlock()
 		return nil, err
 	}
 	return l, nil
@@ -117,10 +114,7 @@ func tryLock(path string, info LockInfo) (*StoreLock, error) {
 
 func (l *StoreLock) write(info LockInfo) error {
 	b, _ := json.MarshalIndent(info, "", "  ")
-	if err := l.f.Truncate(0); err != nil {
-		return err
-	}
-	if _, err := l.f.WriteAt(append(b, '\n'), 0); err != nil {
+	if err := os.WriteFile(l.path, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	l.info = info
@@ -147,8 +141,8 @@ func (l *StoreLock) Unlock() error {
 	if samePath(l.f, l.path) {
 		err = os.Remove(l.path)
 	}
-	if cerr := l.f.Close(); err == nil {
-		err = cerr
+	if uerr := l.f.Unlock(); err == nil {
+		err = uerr
 	}
 	l.f = nil
 	return err
@@ -157,18 +151,17 @@ func (l *StoreLock) Unlock() error {
 // Holder reports the process holding a store, if one does.
 func Holder(store string) (LockInfo, bool, error) {
 	path := LockPath(store)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	probe := flock.New(path, flock.SetFlag(os.O_RDONLY)) // no O_CREATE: a look leaves no file
+	ok, err := probe.TryLock()
 	if errors.Is(err, fs.ErrNotExist) {
 		return LockInfo{}, false, nil
 	}
 	if err != nil {
 		return LockInfo{}, false, err
 	}
-	defer f.Close()
-	if err := flockNB(f); err == nil {
-		return LockInfo{}, false, nil // a file left by a holder that died; closing releases our probe
-	} else if !errors.Is(err, errWouldBlock) {
-		return LockInfo{}, false, err
+	if ok {
+		probe.Unlock()
+		return LockInfo{}, false, nil // a file left by a holder that died
 	}
 	info, err := readLock(path)
 	return info, true, err
@@ -186,7 +179,7 @@ func readLock(path string) (LockInfo, error) {
 	return info, json.Unmarshal(b, &info)
 }
 
-func samePath(f *os.File, path string) bool {
+func samePath(f *flock.Flock, path string) bool {
 	a, err1 := f.Stat()
 	b, err2 := os.Stat(path)
 	return err1 == nil && err2 == nil && os.SameFile(a, b)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 // Local stores state in a JSON file. Writes go to a temporary file that is synced and renamed
@@ -207,39 +209,43 @@ func (l *Local) Lock(ctx context.Context, info LockInfo, timeout time.Duration) 
 
 // tryLock takes the lock if it is free, and returns nil, nil if another process holds it.
 func (l *Local) tryLock(info []byte, id string) (*localLock, error) {
-	f, err := os.OpenFile(l.lockPath(), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
+	f := flock.New(l.lockPath(), flock.SetPermissions(0o644))
+	if ok, err := f.TryLock(); err != nil {
 		return nil, fmt.Errorf("locking %s: %w", l.Path, err)
-	}
-	if err := flockNB(f); err != nil {
-		f.Close()
-		if errors.Is(err, errWouldBlock) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("locking %s: %w", l.Path, err)
+	} else if !ok {
+		return nil, nil
 	}
 	// The holder before may have removed the file between our open and our lock (or
 	// force-unlock did): then this lock is on a file no one else will open.
 	if !samePath(f, l.lockPath()) {
-		f.Close()
+		f.Unlock()
 		return l.tryLock(info, id)
 	}
-	if err := f.Truncate(0); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := f.WriteAt(info, 0); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
+	if err := writeSynced(l.lockPath(), info); err != nil {
+		f.Unlock()
 		return nil, err
 	}
 	return &localLock{f: f, path: l.lockPath(), id: id}, nil
 }
 
-func samePath(f *os.File, path string) bool {
+// writeSynced replaces a file's content and flushes it to disk.
+func writeSynced(path string, b []byte) error {
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		w.Close()
+		return err
+	}
+	if err := w.Sync(); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+func samePath(f *flock.Flock, path string) bool {
 	a, err1 := f.Stat()
 	b, err2 := os.Stat(path)
 	return err1 == nil && err2 == nil && os.SameFile(a, b)
@@ -261,16 +267,17 @@ func (l *Local) readLock() (LockInfo, error) {
 // fresh lock; a holder still running keeps its lock on the removed file and no longer blocks
 // anyone.
 func (l *Local) ForceUnlock(ctx context.Context, id string) error {
-	f, err := os.OpenFile(l.lockPath(), os.O_RDWR, 0)
+	probe := flock.New(l.lockPath(), flock.SetFlag(os.O_RDONLY)) // no O_CREATE: a look leaves no file
+	ok, err := probe.TryLock()
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s is not locked", l.Path)
 	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	if flockNB(f) == nil {
+	if ok {
 		// Nobody holds it: a lock file left by a holder that died.
+		probe.Unlock()
 		return fmt.Errorf("%s is not locked (the lock's holder has exited)", l.Path)
 	}
 	info, err := l.readLock()
@@ -284,7 +291,7 @@ func (l *Local) ForceUnlock(ctx context.Context, id string) error {
 }
 
 type localLock struct {
-	f        *os.File
+	f        *flock.Flock
 	path, id string
 	once     sync.Once
 }
@@ -297,8 +304,8 @@ func (k *localLock) Unlock() error {
 		if samePath(k.f, k.path) {
 			err = os.Remove(k.path)
 		}
-		if cerr := k.f.Close(); err == nil {
-			err = cerr
+		if uerr := k.f.Unlock(); err == nil {
+			err = uerr
 		}
 	})
 	return err

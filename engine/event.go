@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -343,7 +345,7 @@ func numbersToGo(v any) any {
 	return v
 }
 
-func sortedKeys[V any](m map[string]V) []string { return lang.Sorted(m) }
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // suggest returns ` (did you mean "x"?)` for a close name.
 func suggest(got string, names []string) string {

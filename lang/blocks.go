@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -230,7 +231,7 @@ func (l *loader) checkSendRates() {
 	for _, r := range l.cfg.Settings.Delivery.SendRates {
 		if l.cfg.Providers[r.Provider] == nil {
 			l.errorf(r.Range.Ptr(), "Unknown provider", "send_rate names provider %q, which is not configured%s",
-				r.Provider, didYouMean(r.Provider, Sorted(l.cfg.Providers)))
+				r.Provider, didYouMean(r.Provider, slices.Sorted(maps.Keys(l.cfg.Providers))))
 		}
 	}
 }
@@ -463,7 +464,7 @@ func (l *loader) decodeIdentity(b *hcl.Block) {
 			return true
 		}
 		l.errorf(rng.Ptr(), "Unknown identifier type", "No identity_source contributes %q%s", t,
-			didYouMean(t, Sorted(known)))
+			didYouMean(t, slices.Sorted(maps.Keys(known))))
 		return false
 	}
 	if a := c.Attributes["priority"]; a != nil {
@@ -476,7 +477,7 @@ func (l *loader) decodeIdentity(b *hcl.Block) {
 				seen[t] = true
 				checkType(t, a.Expr.Range())
 			}
-			for _, t := range Sorted(known) {
+			for _, t := range slices.Sorted(maps.Keys(known)) {
 				if !seen[t] {
 					l.errorf(a.Expr.Range().Ptr(), "Identifier type missing from priority",
 						"%q is contributed by an identity source but has no place in priority; add it so merges are deterministic.", t)

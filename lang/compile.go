@@ -2,6 +2,8 @@ package lang
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,7 +30,7 @@ func (l *loader) buildSchema() {
 	l.jobs = rest
 
 	var fields []TraitField
-	for _, name := range Sorted(l.cfg.Traits) {
+	for _, name := range slices.Sorted(maps.Keys(l.cfg.Traits)) {
 		t := l.cfg.Traits[name]
 		typ, err := TraitType(t.Aggregate, t.Value)
 		if err != nil {
@@ -37,7 +39,7 @@ func (l *loader) buildSchema() {
 		}
 		fields = append(fields, TraitField{Name: name, Type: typ})
 	}
-	schema, err := NewSchema(fields, Sorted(l.cfg.Segments))
+	schema, err := NewSchema(fields, slices.Sorted(maps.Keys(l.cfg.Segments)))
 	if err != nil {
 		l.errorf(nil, "Cannot build the CEL environment", "%v", err)
 		return
@@ -151,7 +153,7 @@ func celRefs(e *Expr) []celRef {
 
 // crossCheck runs the checks that need several blocks decoded.
 func (l *loader) crossCheck() {
-	for _, name := range Sorted(l.cfg.Triggers) {
+	for _, name := range slices.Sorted(maps.Keys(l.cfg.Triggers)) {
 		t := l.cfg.Triggers[name]
 		for _, a := range t.Actions {
 			if a.Type != ActionIssueCoupon || a.Campaign == "" {
@@ -164,7 +166,7 @@ func (l *loader) crossCheck() {
 			}
 		}
 	}
-	for _, name := range Sorted(l.cfg.IdentitySources) {
+	for _, name := range slices.Sorted(maps.Keys(l.cfg.IdentitySources)) {
 		s := l.cfg.IdentitySources[name]
 		if l.cfg.Identity == nil && len(l.cfg.IdentitySources) > 1 {
 			l.errorf(s.Range.Ptr(), "Missing identity block",

@@ -2,7 +2,6 @@ package lang
 
 import (
 	"regexp"
-	"sort"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -320,14 +319,4 @@ type Policy struct {
 	Message   string
 	Severity  string // "error" blocks apply; "warning" is shown
 	Range     hcl.Range
-}
-
-// Sorted returns the keys of m in order, for deterministic output.
-func Sorted[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

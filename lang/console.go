@@ -3,6 +3,8 @@ package lang
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -112,7 +114,7 @@ func (c *Console) Exec(line string) (string, error) {
 	case ":segment":
 		s := c.cfg.Segments[arg]
 		if s == nil || s.Condition == nil {
-			return "", fmt.Errorf("no segment %q%s", arg, didYouMean(arg, Sorted(c.cfg.Segments)))
+			return "", fmt.Errorf("no segment %q%s", arg, didYouMean(arg, slices.Sorted(maps.Keys(c.cfg.Segments))))
 		}
 		in, err := s.Condition.EvalBool(c.vars())
 		if err != nil {

@@ -3,8 +3,10 @@ package lang
 import (
 	"bytes"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -70,7 +72,7 @@ func checkDiagRanges(t *testing.T, cfg *Config, diags hcl.Diagnostics) {
 func FuzzLoad(f *testing.F) {
 	qs := quickstartFiles(f)
 	var all strings.Builder
-	for _, name := range Sorted(qs) {
+	for _, name := range slices.Sorted(maps.Keys(qs)) {
 		if strings.HasSuffix(name, ".hcl") {
 			f.Add([]byte(qs[name]))
 			all.WriteString(qs[name])
@@ -296,7 +298,7 @@ func FuzzParseDuration(f *testing.F) {
 // The fuzz seeds also run as ordinary tests; this keeps the seed files honest.
 func TestFuzzSeedsAreValid(t *testing.T) {
 	var all bytes.Buffer
-	for _, name := range Sorted(quickstartFiles(t)) {
+	for _, name := range slices.Sorted(maps.Keys(quickstartFiles(t))) {
 		if strings.HasSuffix(name, ".hcl") {
 			all.WriteString(quickstartFiles(t)[name])
 		}

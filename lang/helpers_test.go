@@ -108,37 +108,37 @@ func summarize(cfg *Config) string {
 	s := cfg.Settings
 	w("settings currency=%s timezone=%s cost=%d backend=%v delivery=%s", s.Currency, s.Timezone, s.CELCostLimit,
 		s.Backend != nil, deliveryString(s.Delivery))
-	for _, k := range Sorted(cfg.Providers) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Providers)) {
 		p := cfg.Providers[k]
-		w("provider %s source=%s config=%s sensitive=%v", k, p.Source, ctyMap(p.Config), Sorted(p.Sensitive))
+		w("provider %s source=%s config=%s sensitive=%v", k, p.Source, ctyMap(p.Config), slices.Sorted(maps.Keys(p.Sensitive)))
 	}
-	for _, k := range Sorted(cfg.Variables) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Variables)) {
 		v := cfg.Variables[k]
 		w("variable %s type=%s value=%s sensitive=%v validations=%d", k, v.Type.FriendlyName(), ctyString(v.Value), v.Sensitive, len(v.Validations))
 	}
-	for _, k := range Sorted(cfg.Locals) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Locals)) {
 		w("local %s = %s", k, ctyString(cfg.Locals[k].Value))
 	}
-	for _, k := range Sorted(cfg.Outputs) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Outputs)) {
 		o := cfg.Outputs[k]
 		w("output %s = %s sensitive=%v", k, ctyString(o.Value), o.Sensitive)
 	}
-	for _, k := range Sorted(cfg.IdentitySources) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.IdentitySources)) {
 		src := cfg.IdentitySources[k]
 		w("identity_source %s provider=%s identifiers=%v events=%v", k, src.Provider, src.Identifiers, src.Events)
 	}
 	if id := cfg.Identity; id != nil {
 		w("identity priority=%v country=%s limits=%d blocked=%d", id.Priority, id.DefaultCountry, len(id.Limits), len(id.Blocked))
 	}
-	for _, k := range Sorted(cfg.Traits) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Traits)) {
 		t := cfg.Traits[k]
 		w("trait %s on=%s where=%s window=%s aggregate=%s value=%s", k, t.On, expr(t.Where), t.Window, t.Aggregate, expr(t.Value))
 	}
-	for _, k := range Sorted(cfg.Segments) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Segments)) {
 		sg := cfg.Segments[k]
 		w("segment %s %q condition=%s", k, sg.Description, expr(sg.Condition))
 	}
-	for _, k := range Sorted(cfg.Campaigns) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Campaigns)) {
 		c := cfg.Campaigns[k]
 		w("campaign %s %q audience=%s channels=%v", k, c.Description, c.Audience, c.Channels)
 		if cu := c.Coupon; cu != nil {
@@ -150,7 +150,7 @@ func summarize(cfg *Config) string {
 			w("  message %s", msg(m))
 		}
 	}
-	for _, k := range Sorted(cfg.Triggers) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Triggers)) {
 		t := cfg.Triggers[k]
 		w("trigger %s on=%s condition=%s cooldown=%s", k, t.On, expr(t.Condition), t.Cooldown)
 		for _, a := range t.Actions {
@@ -161,11 +161,11 @@ func summarize(cfg *Config) string {
 			w("  action %s campaign=%s event=%s data=%v message=%s", a.Type, a.Campaign, a.Event, data, msg(a.Message))
 		}
 	}
-	for _, k := range Sorted(cfg.Policies) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Policies)) {
 		p := cfg.Policies[k]
 		w("policy %s applies_to=%s severity=%s condition=%s message=%q", k, p.AppliesTo, p.Severity, expr(p.Condition), p.Message)
 	}
-	for _, k := range Sorted(cfg.Graph.Edges) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Graph.Edges)) {
 		w("edges %s -> %v", k, cfg.Graph.DependsOn(k))
 	}
 	return b.String()

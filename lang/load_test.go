@@ -3,6 +3,7 @@ package lang
 import (
 	"bytes"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -19,10 +20,10 @@ func TestQuickstartLoads(t *testing.T) {
 		WriteDiagnostics(&b, cfg.Files, diags, false)
 		t.Fatalf("the quickstart has diagnostics:\n%s", b.String())
 	}
-	if got := Sorted(cfg.Files); !slices.Equal(got, []string{"audience.hcl", "campaigns.hcl", "identity.hcl", "main.hcl", "policies.hcl", "triggers.hcl"}) {
+	if got := slices.Sorted(maps.Keys(cfg.Files)); !slices.Equal(got, []string{"audience.hcl", "campaigns.hcl", "identity.hcl", "main.hcl", "policies.hcl", "triggers.hcl"}) {
 		t.Errorf("files = %v", got)
 	}
-	if got := Sorted(cfg.Providers); !slices.Equal(got, []string{"engine.main", "sandbox.ec", "sandbox.line", "sandbox.pos"}) {
+	if got := slices.Sorted(maps.Keys(cfg.Providers)); !slices.Equal(got, []string{"engine.main", "sandbox.ec", "sandbox.line", "sandbox.pos"}) {
 		t.Errorf("providers = %v", got)
 	}
 	spring := cfg.Campaigns["spring"]
@@ -95,10 +96,10 @@ func TestWhichFilesLoad(t *testing.T) {
 		"sub/inner.hcl", seg("inner"),
 	)
 	cfg := loadClean(t, fsys, ".", testOptions())
-	if got := Sorted(cfg.Files); !slices.Equal(got, []string{"main.hcl", "more.hcl.json"}) {
+	if got := slices.Sorted(maps.Keys(cfg.Files)); !slices.Equal(got, []string{"main.hcl", "more.hcl.json"}) {
 		t.Errorf("loaded files = %v", got)
 	}
-	if got := Sorted(cfg.Segments); !slices.Equal(got, []string{"s_json", "s_main"}) {
+	if got := slices.Sorted(maps.Keys(cfg.Segments)); !slices.Equal(got, []string{"s_json", "s_main"}) {
 		t.Errorf("segments = %v", got)
 	}
 	for name, want := range map[string]bool{
@@ -112,7 +113,7 @@ func TestWhichFilesLoad(t *testing.T) {
 
 	// A subdirectory loads with names relative to the file system, as a git tree does.
 	cfg = loadClean(t, fsys, "sub", testOptions())
-	if got := Sorted(cfg.Files); !slices.Equal(got, []string{"sub/inner.hcl"}) {
+	if got := slices.Sorted(maps.Keys(cfg.Files)); !slices.Equal(got, []string{"sub/inner.hcl"}) {
 		t.Errorf("files of sub = %v", got)
 	}
 
@@ -598,7 +599,7 @@ func TestSensitiveValues(t *testing.T) {
 
 	cfg := loadClean(t, mapFS("main.hcl", base+"output \"secret\" {\n  value     = var.secret\n  sensitive = true\n}\n"), ".", testOptions(env...))
 	p := cfg.Providers["shopify.jp"]
-	if got := Sorted(p.Sensitive); !slices.Equal(got, []string{"token"}) {
+	if got := slices.Sorted(maps.Keys(p.Sensitive)); !slices.Equal(got, []string{"token"}) {
 		t.Errorf("sensitive provider attributes = %v, want [token]", got)
 	}
 	if v := p.Config["token"]; v.IsMarked() || v.AsString() != "shpat_123" {

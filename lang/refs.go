@@ -2,6 +2,8 @@ package lang
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,7 +39,7 @@ func (g *Graph) AddEdge(from, to string, rng hcl.Range) {
 }
 
 // DependsOn lists what addr refers to, sorted.
-func (g *Graph) DependsOn(addr string) []string { return Sorted(g.Edges[addr]) }
+func (g *Graph) DependsOn(addr string) []string { return slices.Sorted(maps.Keys(g.Edges[addr])) }
 
 // Cycles returns every set of blocks that refer to each other in a circle (Tarjan's strongly
 // connected components), each in the order the references run.
@@ -53,7 +55,7 @@ func (g *Graph) Cycles() [][]string {
 		next++
 		stack = append(stack, v)
 		onStack[v] = true
-		for _, w := range Sorted(g.Edges[v]) {
+		for _, w := range slices.Sorted(maps.Keys(g.Edges[v])) {
 			if _, seen := index[w]; !seen {
 				strong(w)
 				low[v] = min(low[v], low[w])
@@ -78,7 +80,7 @@ func (g *Graph) Cycles() [][]string {
 			}
 		}
 	}
-	for _, v := range Sorted(g.Nodes) {
+	for _, v := range slices.Sorted(maps.Keys(g.Nodes)) {
 		if _, seen := index[v]; !seen {
 			strong(v)
 		}
@@ -99,7 +101,7 @@ func (g *Graph) orderCycle(comp []string) []string {
 	seen := map[string]bool{comp[0]: true}
 	for cur := comp[0]; ; {
 		nextNode := ""
-		for _, w := range Sorted(g.Edges[cur]) {
+		for _, w := range slices.Sorted(maps.Keys(g.Edges[cur])) {
 			if in[w] && !seen[w] {
 				nextNode = w
 				break
@@ -126,13 +128,13 @@ func (g *Graph) TopoOrder() []string {
 			return
 		}
 		state[v] = 1
-		for _, w := range Sorted(g.Edges[v]) {
+		for _, w := range slices.Sorted(maps.Keys(g.Edges[v])) {
 			visit(w)
 		}
 		state[v] = 2
 		order = append(order, v)
 	}
-	for _, v := range Sorted(g.Nodes) {
+	for _, v := range slices.Sorted(maps.Keys(g.Nodes)) {
 		visit(v)
 	}
 	return order
@@ -185,7 +187,7 @@ func (l *loader) resolveTraversal(t hcl.Traversal) (reference, hcl.Diagnostics) 
 	root := t.RootName()
 	parts, ok := refKinds[root]
 	if !ok {
-		kinds := Sorted(refKinds)
+		kinds := slices.Sorted(maps.Keys(refKinds))
 		detail := fmt.Sprintf("%q is not something a configuration can refer to. References start with one of: %s.", root, strings.Join(kinds, ", "))
 		if s := suggest(root, kinds); s != "" {
 			detail = fmt.Sprintf("There is no %q; did you mean %q?", root, s)
@@ -219,7 +221,7 @@ func (l *loader) resolveTraversal(t hcl.Traversal) (reference, hcl.Diagnostics) 
 			what = strings.ReplaceAll(root, "_", " ")
 		}
 		detail := fmt.Sprintf("No %s named %q is declared", what, ref.Name)
-		if s := suggest(ref.Name, Sorted(declared)); s != "" {
+		if s := suggest(ref.Name, slices.Sorted(maps.Keys(declared))); s != "" {
 			detail += fmt.Sprintf("; did you mean %s.%s?", root, s)
 		} else {
 			detail += "."

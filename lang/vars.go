@@ -2,6 +2,8 @@ package lang
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -60,7 +62,7 @@ func (l *loader) assignVariables() {
 		v := l.cfg.Variables[name]
 		if v == nil {
 			l.errorf(nil, "Value for undeclared variable", "-var %s: no variable %q is declared%s", arg, name,
-				didYouMean(name, Sorted(l.cfg.Variables)))
+				didYouMean(name, slices.Sorted(maps.Keys(l.cfg.Variables))))
 			continue
 		}
 		val, err := parseRawVar(raw, v.Type)
@@ -70,7 +72,7 @@ func (l *loader) assignVariables() {
 		}
 		values[name], from[name] = val, "-var"
 	}
-	for _, name := range Sorted(l.cfg.Variables) {
+	for _, name := range slices.Sorted(maps.Keys(l.cfg.Variables)) {
 		v := l.cfg.Variables[name]
 		val, ok := values[name]
 		if !ok {
@@ -136,7 +138,7 @@ func (l *loader) readVarFile(path string, values map[string]cty.Value, from map[
 		if v == nil {
 			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Value for undeclared variable",
 				Detail: fmt.Sprintf("%s sets %q, which no variable block declares%s", path, name,
-					didYouMean(name, Sorted(l.cfg.Variables))),
+					didYouMean(name, slices.Sorted(maps.Keys(l.cfg.Variables)))),
 				Subject: a.NameRange.Ptr()})
 			continue
 		}

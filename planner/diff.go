@@ -2,8 +2,6 @@ package planner
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sort"
@@ -232,10 +230,4 @@ func schemaAttr(k providers.Kind, name string) (providers.AttributeSchema, bool)
 
 // newIdempotencyKey returns a fresh key for one planned create. It is random, not derived
 // from the address, so a replacement never collides with the object it replaces.
-func newIdempotencyKey() string {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	return hex.EncodeToString(b)
-}
+func newIdempotencyKey() string { return providers.NewKey() }

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -89,7 +90,7 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 		return a
 	}
 
-	for _, name := range lang.Sorted(cfg.Campaigns) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Campaigns)) {
 		c := cfg.Campaigns[name]
 		block := addrs.Block{Type: "campaign", Name: name}
 		ranges := map[string]hcl.Range{}
@@ -139,7 +140,7 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 		}
 	}
 
-	for _, name := range lang.Sorted(cfg.Triggers) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Triggers)) {
 		t := cfg.Triggers[name]
 		block := addrs.Block{Type: "trigger", Name: name}
 		perProvider := map[addrs.Provider]int{}
@@ -155,7 +156,7 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 	}
 
 	used := usedEventTypes(cfg)
-	for _, name := range lang.Sorted(cfg.IdentitySources) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.IdentitySources)) {
 		s := cfg.IdentitySources[name]
 		events := s.Events
 		if len(events) == 0 {
@@ -176,7 +177,7 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 	}
 	if b := rules.FromConfig(cfg, seeds); b != nil {
 		enc := b.Encode()
-		for _, name := range lang.Sorted(cfg.Providers) {
+		for _, name := range slices.Sorted(maps.Keys(cfg.Providers)) {
 			pb := cfg.Providers[name]
 			if pb.Ref.Type != providers.EngineType {
 				continue
@@ -249,7 +250,7 @@ func poolSeed(prior *states.State, block addrs.Block, cu *lang.Coupon) string {
 			}
 		}
 	}
-	return providers.NewSeed()
+	return providers.NewKey()
 }
 
 func messageDesired(a addrs.Instance, name string, m *lang.Message) *Desired {
@@ -305,5 +306,5 @@ func usedEventTypes(cfg *lang.Config) []string {
 			set[t.On] = true
 		}
 	}
-	return lang.Sorted(set)
+	return slices.Sorted(maps.Keys(set))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -43,7 +44,7 @@ func NewHost(ctx context.Context, cfg *lang.Config, workDir string, source Sourc
 	}
 	h := &Host{providers: map[string]*hosted{}}
 	var diags hcl.Diagnostics
-	for _, name := range lang.Sorted(cfg.Providers) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Providers)) {
 		if only != nil && !only[name] {
 			continue
 		}
@@ -103,7 +104,7 @@ func providerConfig(pb *lang.Provider, schema []providers.ConfigAttribute) (map[
 	}
 	sort.Strings(names)
 	out := map[string]any{}
-	for _, name := range lang.Sorted(pb.Config) {
+	for _, name := range slices.Sorted(maps.Keys(pb.Config)) {
 		rng := pb.AttrRanges[name]
 		ca, ok := byName[name]
 		if !ok {
@@ -185,7 +186,7 @@ func (h *Host) Provider(name string) (providers.Provider, bool) {
 func (h *Host) Names() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return lang.Sorted(h.providers)
+	return slices.Sorted(maps.Keys(h.providers))
 }
 
 // supports reports whether a provider manages a kind.

@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -128,7 +130,7 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 				Subject: d.Range.Ptr()})
 			return
 		}
-		for _, name := range lang.Sorted(d.Attrs) {
+		for _, name := range slices.Sorted(maps.Keys(d.Attrs)) {
 			if !hp.attrs[d.Addr.Kind][name] && !providers.IsZero(d.Attrs[name]) {
 				rng := d.Range
 				if r, ok := d.AttrRanges[name]; ok {
@@ -404,7 +406,7 @@ func ConfigHash(cfg *lang.Config) string {
 		fmt.Fprintf(h, "file %s %d\n", n, len(cfg.Files[n].Bytes))
 		h.Write(cfg.Files[n].Bytes)
 	}
-	for _, n := range lang.Sorted(cfg.Variables) {
+	for _, n := range slices.Sorted(maps.Keys(cfg.Variables)) {
 		v := cfg.Variables[n].Value
 		if v.Type() == cty.NilType {
 			continue

@@ -2,6 +2,8 @@ package planner
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/musubi-hq/musubi/lang"
@@ -15,7 +17,7 @@ import (
 func (pl *Planner) checkPolicies() []*plans.PolicyResult {
 	var out []*plans.PolicyResult
 	cfg := pl.Config
-	for _, name := range lang.Sorted(cfg.Policies) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
 		p := cfg.Policies[name]
 		if p.Condition == nil {
 			continue
@@ -45,11 +47,11 @@ func policySubjects(cfg *lang.Config, kind string) []policySubject {
 	var out []policySubject
 	switch kind {
 	case "campaign":
-		for _, n := range lang.Sorted(cfg.Campaigns) {
+		for _, n := range slices.Sorted(maps.Keys(cfg.Campaigns)) {
 			out = append(out, policySubject{"campaign." + n, CampaignValue(cfg.Campaigns[n])})
 		}
 	case "segment":
-		for _, n := range lang.Sorted(cfg.Segments) {
+		for _, n := range slices.Sorted(maps.Keys(cfg.Segments)) {
 			s := cfg.Segments[n]
 			v := map[string]any{"name": n, "description": s.Description}
 			if s.Condition != nil {
@@ -58,7 +60,7 @@ func policySubjects(cfg *lang.Config, kind string) []policySubject {
 			out = append(out, policySubject{"segment." + n, v})
 		}
 	case "trigger":
-		for _, n := range lang.Sorted(cfg.Triggers) {
+		for _, n := range slices.Sorted(maps.Keys(cfg.Triggers)) {
 			t := cfg.Triggers[n]
 			v := map[string]any{"name": n, "on": t.On, "cooldown": t.Cooldown}
 			if t.Condition != nil {

@@ -9,12 +9,10 @@ import (
 	"strings"
 )
 
-// NewSeed returns a random seed for a code pool.
-func NewSeed() string {
+// NewKey returns a random 128-bit key in hex: a code pool's seed, a create's idempotency key.
+func NewKey() string {
 	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
+	rand.Read(b) // never fails: crypto/rand crashes the program rather than return an error
 	return hex.EncodeToString(b)
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/musubi-hq/musubi/lang"
@@ -174,7 +176,7 @@ func (a *app) printOutputs(cfg *lang.Config) {
 		return
 	}
 	fmt.Fprintln(a.out, "\nOutputs:")
-	for _, n := range lang.Sorted(cfg.Outputs) {
+	for _, n := range slices.Sorted(maps.Keys(cfg.Outputs)) {
 		o := cfg.Outputs[n]
 		v := "(sensitive)"
 		if !o.Sensitive {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -327,7 +329,7 @@ func writeCustomer(w io.Writer, v *engine.CustomerView) {
 	tw.Flush()
 	if len(v.Consent) > 0 {
 		var parts []string
-		for _, ch := range lang.Sorted(v.Consent) {
+		for _, ch := range slices.Sorted(maps.Keys(v.Consent)) {
 			yes := "no"
 			if v.Consent[ch] {
 				yes = "yes"
@@ -339,7 +341,7 @@ func writeCustomer(w io.Writer, v *engine.CustomerView) {
 	if len(v.Attributes) > 0 {
 		fmt.Fprintln(w, "\nAttributes")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, k := range lang.Sorted(v.Attributes) {
+		for _, k := range slices.Sorted(maps.Keys(v.Attributes)) {
 			fmt.Fprintf(tw, "  %s\t%s\n", k, formatValue(v.Attributes[k]))
 		}
 		tw.Flush()
@@ -347,7 +349,7 @@ func writeCustomer(w io.Writer, v *engine.CustomerView) {
 	if len(v.Traits) > 0 {
 		fmt.Fprintln(w, "\nTraits")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, k := range lang.Sorted(v.Traits) {
+		for _, k := range slices.Sorted(maps.Keys(v.Traits)) {
 			fmt.Fprintf(tw, "  %s\t%s\n", k, formatValue(v.Traits[k]))
 		}
 		tw.Flush()

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +23,7 @@ func (a *app) sandboxPath(flag string) string {
 		return flag
 	}
 	if cfg, diags := lang.LoadDir(".", lang.LoadOptions{}); !diags.HasErrors() {
-		for _, name := range lang.Sorted(cfg.Providers) {
+		for _, name := range slices.Sorted(maps.Keys(cfg.Providers)) {
 			p := cfg.Providers[name]
 			if p.Ref.Type != "sandbox" {
 				continue

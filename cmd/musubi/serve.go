@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -181,7 +183,7 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 		return fmt.Errorf("recording the server's address in %s: %w", engine.LockPath(loc.Path), err)
 	}
 	log.Info("musubi serve is listening", "url", url, "store", loc.Path,
-		"senders", strings.Join(lang.Sorted(senders), ","), "webhooks", strings.Join(lang.Sorted(receivers), ","),
+		"senders", strings.Join(slices.Sorted(maps.Keys(senders)), ","), "webhooks", strings.Join(slices.Sorted(maps.Keys(receivers)), ","),
 		"gc_percent", gcPercent)
 
 	err = e.ServeListener(ctx, ln, opts)

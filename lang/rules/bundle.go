@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -183,7 +184,7 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 	if id := cfg.Identity; id != nil {
 		b.Identity.Priority = slices.Clone(id.Priority)
 		b.Identity.DefaultCountry = id.DefaultCountry
-		for _, t := range lang.Sorted(id.Limits) {
+		for _, t := range slices.Sorted(maps.Keys(id.Limits)) {
 			l := id.Limits[t]
 			il := IdentityLimit{Type: t, Max: l.Max}
 			if l.Window > 0 {
@@ -191,7 +192,7 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 			}
 			b.Identity.Limits = append(b.Identity.Limits, il)
 		}
-		for _, t := range lang.Sorted(id.Blocked) {
+		for _, t := range slices.Sorted(maps.Keys(id.Blocked)) {
 			bv := id.Blocked[t]
 			bl := Blocked{Type: t, Values: slices.Clone(bv.Values)}
 			for _, p := range bv.Patterns {
@@ -200,11 +201,11 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 			b.Identity.Blocked = append(b.Identity.Blocked, bl)
 		}
 	}
-	for _, n := range lang.Sorted(cfg.IdentitySources) {
+	for _, n := range slices.Sorted(maps.Keys(cfg.IdentitySources)) {
 		s := cfg.IdentitySources[n]
 		b.Sources = append(b.Sources, Source{Name: n, Provider: s.Provider.String(), Identifiers: s.Identifiers})
 	}
-	for _, n := range lang.Sorted(cfg.Traits) {
+	for _, n := range slices.Sorted(maps.Keys(cfg.Traits)) {
 		t := cfg.Traits[n]
 		bt := Trait{Name: n, On: t.On, Aggregate: string(t.Aggregate), Where: src(t.Where), Value: src(t.Value)}
 		if t.Window > 0 {
@@ -212,11 +213,11 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 		}
 		b.Traits = append(b.Traits, bt)
 	}
-	for _, n := range lang.Sorted(cfg.Segments) {
+	for _, n := range slices.Sorted(maps.Keys(cfg.Segments)) {
 		b.Segments = append(b.Segments, Segment{Name: n, Condition: src(cfg.Segments[n].Condition)})
 	}
 	used := map[string]bool{}
-	for _, n := range lang.Sorted(cfg.Triggers) {
+	for _, n := range slices.Sorted(maps.Keys(cfg.Triggers)) {
 		t := cfg.Triggers[n]
 		bt := Trigger{Name: n, On: t.On, Condition: src(t.Condition)}
 		if t.Cooldown > 0 {
@@ -237,7 +238,7 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 		}
 		b.Triggers = append(b.Triggers, bt)
 	}
-	for _, n := range lang.Sorted(cfg.Campaigns) {
+	for _, n := range slices.Sorted(maps.Keys(cfg.Campaigns)) {
 		c := cfg.Campaigns[n]
 		bc := CampaignOf(c, seeds[n])
 		if !used[n] && (bc.Audience == "" || len(bc.Messages) == 0) {

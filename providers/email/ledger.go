@@ -287,8 +287,6 @@ func (l *ledger) intendedList(ctx context.Context, provider, key string) (string
 
 func newID(prefix string) string {
 	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
+	rand.Read(b) // never fails: crypto/rand crashes the program rather than return an error
 	return prefix + "_" + hex.EncodeToString(b)
 }

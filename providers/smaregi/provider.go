@@ -294,7 +294,7 @@ func (p *Provider) Create(ctx context.Context, req providers.CreateRequest) prov
 	}
 	key := req.IdempotencyKey
 	if key == "" {
-		key = providers.NewSeed() // no key: nothing can find a retry, and nothing needs to
+		key = providers.NewKey() // no key: nothing can find a retry, and nothing needs to
 	}
 	hash := keyHash(key)
 	want := p.toCoupon(req.Attributes, hash)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/musubi-hq/musubi/engine/identity"
 	"github.com/musubi-hq/musubi/lang"
 )
 
@@ -265,6 +266,9 @@ func (e *Event) validate(p *program, now time.Time) error {
 	if e.Time.After(now.Add(24 * time.Hour)) {
 		return fmt.Errorf("time: %s is more than a day in the future", e.Time.Format(time.RFC3339))
 	}
+	if err := lang.CheckTime(e.Time, "time"); err != nil {
+		return err
+	}
 	src := "api"
 	if e.Source != "" {
 		s, ok := p.Sources[e.Source]
@@ -289,6 +293,9 @@ func (e *Event) validate(p *program, now time.Time) error {
 	}
 	if len(e.Identifiers) == 0 && e.Customer == "" {
 		return fmt.Errorf("identifiers: the event names no customer (give identifiers, a record with a source, or customer)")
+	}
+	if len(e.Identifiers) > identity.MaxPerEvent {
+		return fmt.Errorf("identifiers: %d identifiers; at most %d", len(e.Identifiers), identity.MaxPerEvent)
 	}
 	for typ, v := range e.Identifiers {
 		if len(v) > maxIDLen {

@@ -228,6 +228,15 @@ func (e *Engine) committer(ctx context.Context, commits <-chan *group) {
 	}
 }
 
+// Broken says why the engine stopped taking work, or nil while it runs: a store write failed
+// and memory may be ahead of the store.
+func (e *Engine) Broken() error {
+	if errp := e.broken.Load(); errp != nil {
+		return fmt.Errorf("%w (%v)", ErrBroken, *errp)
+	}
+	return nil
+}
+
 // fail marks the engine broken: memory may be ahead of the store, so it refuses further work
 // until it is restarted and rebuilds from the store.
 func (e *Engine) fail(err error) {

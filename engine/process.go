@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/musubi-hq/musubi/engine/identity"
+	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/lang/rules"
 )
 
@@ -39,7 +41,11 @@ func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 	now := e.now()
 	var err error
 	for i, ev := range evs {
-		if err := ev.validate(prog, now); err != nil {
+		err := refuseRaised(ev.Type)
+		if err == nil {
+			err = ev.validate(prog, now)
+		}
+		if err != nil {
 			if len(evs) > 1 {
 				err = fmt.Errorf("event %d (id %q): %w", i, ev.ID, err)
 			}
@@ -78,6 +84,14 @@ func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 		e.metrics.events.WithLabelValues(evs[i].Type, strconv.FormatBool(results[i].Duplicate)).Inc()
 	}
 	return results, nil
+}
+
+// refuseRaised refuses, from outside, an event type the engine raises itself.
+func refuseRaised(typ string) error {
+	if et, ok := lang.LookupEventType(typ); ok && et.Raised {
+		return fmt.Errorf("type: %s is raised by the engine itself, when a customer's profile changes; it cannot be posted", typ)
+	}
+	return nil
 }
 
 // claim settles which events are duplicates before any is processed: an event whose key
@@ -191,6 +205,9 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 		res.Dropped = dropped
 		if len(ids) > 0 {
 			r, err := e.graph.Resolve(ids, ev.Time)
+			if errors.Is(err, identity.ErrTooManyIdentifiers) {
+				return res, nil, inputError{err} // refused before the graph changed
+			}
 			if err != nil {
 				return res, nil, err
 			}

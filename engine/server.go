@@ -53,12 +53,25 @@ func (e *Engine) Handler(o ServerOptions) http.Handler {
 	mux.HandleFunc("POST /v1/admin/outbox/{item}/retry", admin(e.handleRetry))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if e.broken.Load() != nil {
-			writeError(w, http.StatusServiceUnavailable, ErrBroken)
+		if err := e.Broken(); err != nil {
+			writeError(w, http.StatusServiceUnavailable, err)
 			return
 		}
 		hash, _ := e.ActiveBundle()
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "bundle": hash, "customers": e.graph.Len()})
+	})
+	// Ready: the engine runs and has rules to run, so a load balancer may send it events.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := e.Broken(); err != nil {
+			writeError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		hash, _ := e.ActiveBundle()
+		if hash == "" {
+			writeError(w, http.StatusServiceUnavailable, errors.New("no rule bundle is active: run musubi apply to push the rules"))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "bundle": hash})
 	})
 	return mux
 }
@@ -178,7 +191,8 @@ func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL
 	name := r.PathValue("provider")
 	recv, ok := e.opts.Receivers[name]
 	if !ok {
-		e.metrics.webhooks.WithLabelValues(name, "unknown").Inc()
+		// Not name: labels come from the configuration only, or posts could grow /metrics.
+		e.metrics.webhooks.WithLabelValues("(unknown)", "unknown").Inc()
 		writeError(w, http.StatusNotFound, fmt.Errorf("no provider %q on this server receives webhooks", name))
 		return
 	}

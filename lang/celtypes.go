@@ -52,6 +52,42 @@ type Field struct {
 	Object *ObjectType
 	// Elem is set when Type is a list of Musubi objects.
 	Elem *ObjectType
+	// Bounds, on a whole-number field, is the range a value must fall in.
+	Bounds *Bounds
+}
+
+// Bounds are a whole-number field's sane range. Incoming money and counts are held to one,
+// so a forged 9223372036854775807 cannot wrap a trait's sum over a window negative.
+type Bounds struct {
+	Min, Max int64
+	// Unit names what the number counts, for the error ("minor units").
+	Unit string
+}
+
+// MaxMoney is the largest amount an event may carry, in minor units: a trillion yen, ten
+// billion dollars in cents. Nine million of them still sum within an int64.
+const MaxMoney = 1_000_000_000_000
+
+var (
+	// MoneyBounds hold amounts in minor units: never negative, at most MaxMoney.
+	MoneyBounds = &Bounds{Min: 0, Max: MaxMoney, Unit: "minor units"}
+	// CountBounds hold counts of units or uses.
+	CountBounds = &Bounds{Min: 0, Max: 1_000_000_000, Unit: "units"}
+)
+
+// Timestamps an event carries must fall in [minTime, maxTime): a zero time (0001-01-01) or
+// one centuries away is a bug or a forgery, and would wreck windows and schedules.
+var (
+	minTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// CheckTime refuses a time outside the range events may carry.
+func CheckTime(t time.Time, path string) error {
+	if t.Before(minTime) || !t.Before(maxTime) {
+		return fmt.Errorf("%s: %s is out of range (%d to %d)", path, t.Format(time.RFC3339), minTime.Year(), maxTime.Year()-1)
+	}
+	return nil
 }
 
 var (
@@ -329,7 +365,11 @@ func coerceField(f Field, v any, path string) (any, error) {
 		}
 		return out, nil
 	}
-	return coerceValue(f.Type, v, path)
+	cv, err := coerceValue(f.Type, v, path)
+	if n, ok := cv.(int64); ok && f.Bounds != nil && (n < f.Bounds.Min || n > f.Bounds.Max) {
+		return nil, fmt.Errorf("%s: %d is out of range (%d to %d %s)", path, n, f.Bounds.Min, f.Bounds.Max, f.Bounds.Unit)
+	}
+	return cv, err
 }
 
 func coerceValue(t *types.Type, v any, path string) (any, error) {
@@ -372,9 +412,9 @@ func coerceValue(t *types.Type, v any, path string) (any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: want an RFC 3339 time such as 2027-03-01T10:00:00+09:00, got %q", path, s)
 			}
-			return ts, nil
+			return ts, CheckTime(ts, path)
 		case time.Time:
-			return s, nil
+			return s, CheckTime(s, path)
 		}
 	case types.DurationKind:
 		switch s := v.(type) {

@@ -21,14 +21,14 @@ var (
 		Field{Name: "family", Type: types.StringType, Doc: "style the variants share, e.g. the same jacket in every colour"},
 		Field{Name: "color", Type: types.StringType, Doc: "colour variant"},
 		Field{Name: "size", Type: types.StringType, Doc: "size variant"},
-		Field{Name: "price", Type: types.IntType, Doc: "unit price in minor units"},
-		Field{Name: "quantity", Type: types.IntType, Doc: "number of units"},
+		Field{Name: "price", Type: types.IntType, Doc: "unit price in minor units", Bounds: MoneyBounds},
+		Field{Name: "quantity", Type: types.IntType, Doc: "number of units", Bounds: CountBounds},
 	)
 	CartType = NewObjectType("musubi.Cart", "A live cart, online or at a self-checkout.",
 		Field{Name: "id", Type: types.StringType, Doc: "cart ID in the source system"},
-		Field{Name: "total", Type: types.IntType, Doc: "cart total in minor units"},
+		Field{Name: "total", Type: types.IntType, Doc: "cart total in minor units", Bounds: MoneyBounds},
 		Field{Name: "currency", Type: types.StringType, Doc: "ISO 4217 code, e.g. JPY"},
-		Field{Name: "item_count", Type: types.IntType, Doc: "number of units in the cart"},
+		Field{Name: "item_count", Type: types.IntType, Doc: "number of units in the cart", Bounds: CountBounds},
 		ItemType.ListOf("items", "cart lines"),
 	)
 	ConsentType = NewObjectType("musubi.Consent", "Whether the customer agreed to be messaged on each channel.",
@@ -81,6 +81,9 @@ type EventType struct {
 	Name string
 	Doc  string
 	Type *ObjectType
+	// Raised marks the events the engine raises itself (segment moves): no system may post
+	// one, or it could fire a segment's trigger for a customer outside the segment.
+	Raised bool
 }
 
 // commonEventFields are present on every event.
@@ -97,6 +100,11 @@ func eventType(name, doc string, fields ...Field) EventType {
 	all := append(append([]Field{}, commonEventFields...), fields...)
 	goName := "musubi.event." + strings.NewReplacer(".", "_").Replace(name)
 	return EventType{Name: name, Doc: doc, Type: NewObjectType(goName, doc, all...)}
+}
+
+func raised(et EventType) EventType {
+	et.Raised = true
+	return et
 }
 
 // ProfileEventTypes are the events the engine reads whether or not a rule listens to them: a
@@ -118,7 +126,7 @@ func registerEvents(ets ...EventType) {
 
 func init() {
 	money := func(name, doc string) Field {
-		return Field{Name: name, Type: types.IntType, Doc: doc + " in minor units"}
+		return Field{Name: name, Type: types.IntType, Doc: doc + " in minor units", Bounds: MoneyBounds}
 	}
 	str := func(name, doc string) Field { return Field{Name: name, Type: types.StringType, Doc: doc} }
 	registerEvents(
@@ -182,12 +190,12 @@ func init() {
 		eventType("account.linked", "A messaging or app account was linked to a member or EC account.",
 			str("account", "account that was linked"),
 		),
-		eventType("segment.entered", "The customer entered a segment (emitted by the engine).",
+		raised(eventType("segment.entered", "The customer entered a segment (emitted by the engine).",
 			str("segment", "segment name"),
-		),
-		eventType("segment.exited", "The customer left a segment (emitted by the engine).",
+		)),
+		raised(eventType("segment.exited", "The customer left a segment (emitted by the engine).",
 			str("segment", "segment name"),
-		),
+		)),
 	)
 }
 

@@ -119,7 +119,7 @@ func TestNothingUsable(t *testing.T) {
 	if r, _ := g.Resolve(nil, t0); r.Customer != "" {
 		t.Fatalf("no identifiers: %+v", r)
 	}
-	if _, err := g.Resolve(make([]ID, maxPerEvent+1), t0); err == nil {
+	if _, err := g.Resolve(make([]ID, MaxPerEvent+1), t0); err == nil {
 		t.Fatal("an event with too many identifiers was resolved")
 	}
 }
@@ -627,7 +627,7 @@ func TestResolveBatchIsResolveInOrder(t *testing.T) {
 		}
 		checkInvariants(t, batch, t0)
 	}
-	if _, err := newGraph(t, retail).ResolveBatch([][]ID{make([]ID, maxPerEvent+1)}, t0); err == nil {
+	if _, err := newGraph(t, retail).ResolveBatch([][]ID{make([]ID, MaxPerEvent+1)}, t0); err == nil {
 		t.Error("a record with too many identifiers")
 	}
 }

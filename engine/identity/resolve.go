@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -50,6 +51,10 @@ var invalidReasons = [...]string{
 	invLongValue:  fmt.Sprintf("invalid: value longer than %d bytes", maxValueLen),
 }
 
+// ErrTooManyIdentifiers refuses an event or record carrying more than MaxPerEvent
+// identifiers, before anything changes.
+var ErrTooManyIdentifiers = errors.New("too many identifiers")
+
 // Resolve ties the identifiers of one event to one customer. Values must be normalised (see
 // Rules.Normalize). Blocked and invalid identifiers are dropped first. With none of the rest
 // known, a new customer is created; with one customer known, the new identifiers are attached
@@ -61,8 +66,8 @@ var invalidReasons = [...]string{
 // The same events in the same order give the same customers, Uni-IDs and merge IDs. Resolving
 // identifiers that all belong to one customer changes nothing and takes only a read lock.
 func (g *Graph) Resolve(ids []ID, at time.Time) (Resolution, error) {
-	if len(ids) > maxPerEvent {
-		return Resolution{}, fmt.Errorf("an event carries %d identifiers; at most %d", len(ids), maxPerEvent)
+	if len(ids) > MaxPerEvent {
+		return Resolution{}, fmt.Errorf("%w: an event carries %d; at most %d", ErrTooManyIdentifiers, len(ids), MaxPerEvent)
 	}
 	g.mu.RLock()
 	res, ok := g.resolveKnown(ids, at)
@@ -84,8 +89,8 @@ func (g *Graph) Resolve(ids []ID, at time.Time) (Resolution, error) {
 func (g *Graph) ResolveBatch(records [][]ID, at time.Time) ([]string, error) {
 	n := 0
 	for i, r := range records {
-		if len(r) > maxPerEvent {
-			return nil, fmt.Errorf("record %d carries %d identifiers; at most %d", i, len(r), maxPerEvent)
+		if len(r) > MaxPerEvent {
+			return nil, fmt.Errorf("%w: record %d carries %d; at most %d", ErrTooManyIdentifiers, i, len(r), MaxPerEvent)
 		}
 		n += len(r)
 	}

@@ -41,7 +41,7 @@ const (
 	maxTypeLen     = 64   // bytes of an identifier type
 	maxTypes       = 1 << 16
 	maxPerCustomer = 1000 // identifiers one customer holds (Segment Unify's cap)
-	maxPerEvent    = 256  // identifiers one event carries
+	MaxPerEvent    = 256  // identifiers one event carries
 )
 
 // Validate reports rules the graph cannot apply: duplicate or empty priority entries, limits

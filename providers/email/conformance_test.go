@@ -84,6 +84,19 @@ func messageCase(extra providers.Attrs) providertest.Case {
 	}
 }
 
+var audienceCase = providertest.Case{
+	Kind:       providers.KindAudience,
+	Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars who agreed to email"},
+	Update:     providers.Attrs{"description": "Store regulars"},
+	Replace:    providers.Attrs{"segment": "lapsed"},
+	DriftAttr:  "description",
+	DriftValue: "renamed in SendGrid",
+	Invalid: map[string]providers.Attrs{
+		"segment":     {"segment": ""},
+		"description": {"description": strings.Repeat("長", 100)},
+	},
+}
+
 func TestConformanceSMTPMessage(t *testing.T) {
 	t.Parallel()
 	providertest.Run(t, providertest.Harness{
@@ -107,19 +120,8 @@ func TestConformanceSendGridMessage(t *testing.T) {
 func TestConformanceSendGridAudience(t *testing.T) {
 	t.Parallel()
 	providertest.Run(t, providertest.Harness{
-		New: newSendGridProvider,
-		Cases: []providertest.Case{{
-			Kind:       providers.KindAudience,
-			Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars who agreed to email"},
-			Update:     providers.Attrs{"description": "Store regulars"},
-			Replace:    providers.Attrs{"segment": "lapsed"},
-			DriftAttr:  "description",
-			DriftValue: "renamed in SendGrid",
-			Invalid: map[string]providers.Attrs{
-				"segment":     {"segment": ""},
-				"description": {"description": strings.Repeat("長", 100)},
-			},
-		}},
+		New:   newSendGridProvider,
+		Cases: []providertest.Case{audienceCase},
 		// Someone renames the list in SendGrid's contact screens.
 		Tamper: func(t *testing.T, p providers.Provider, _ providers.Kind, id, attr string, value any) {
 			srv := serverOf(p)

@@ -43,15 +43,15 @@ func TestNoSecretLeaksSMTP(t *testing.T) {
 		Gone: func(t *testing.T) providers.Provider {
 			return smtpProvider(t, startRelay(t, relayOptions{}), map[string]any{"port": float64(1)})
 		},
-		Fail:    func(t *testing.T, p providers.Provider, status int) { relayOf(p).rejectEvery(smtpReplies[status]) },
+		Fail:    func(t *testing.T, p providers.Provider, status int) { relays.Of(p).rejectEvery(smtpReplies[status]) },
 		Secrets: leakSecrets,
 		Cases:   []providertest.Case{messageCase(nil)},
 		SendTo:  recipient,
 		Exercise: func(t *testing.T, p providers.Provider) []any {
 			out := ledgerFile(t, p)
-			if r, ok := relays.Load(p); ok {
+			if r := relays.Of(p); r != nil {
 				// A relay whose certificate the provider cannot trust gets no password.
-				untrusted := smtpProvider(t, r.(*relay), map[string]any{"ca_file": nil})
+				untrusted := smtpProvider(t, r, map[string]any{"ca_file": nil})
 				out = append(out, untrusted.Send(t.Context(), spring("untrusted")))
 			}
 			return out
@@ -77,7 +77,7 @@ func TestNoSecretLeaksSendGrid(t *testing.T) {
 			srv.Close()
 			return p
 		},
-		Fail:     func(t *testing.T, p providers.Provider, status int) { faultsOf(p).FailAll(status, nil) },
+		Fail:     func(t *testing.T, p providers.Provider, status int) { sgFault.Of(p).FailAll(status, nil) },
 		Secrets:  leakSecrets,
 		Cases:    []providertest.Case{messageCase(providers.Attrs{"audience": "segment.loyal_store.audience[email.sg]"}), audienceCase},
 		SendTo:   recipient,

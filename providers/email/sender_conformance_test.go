@@ -2,7 +2,6 @@ package email
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,34 +12,27 @@ import (
 	"github.com/musubi-hq/musubi/providers/providertest"
 )
 
-// relays maps each SMTP provider under test to its relay; faults maps each SendGrid provider
-// to the faults in front of its contract server.
-var relays, faults sync.Map
-
-func relayOf(s any) *relay {
-	r, _ := relays.Load(s.(*Provider))
-	return r.(*relay)
-}
-
-func faultsOf(s any) *providertest.Faults {
-	f, _ := faults.Load(s.(*Provider))
-	return f.(*providertest.Faults)
-}
+// The relay of each SMTP provider under test, and the contract server and the faults in front
+// of it of each SendGrid provider.
+var (
+	relays  providertest.Fixtures[*relay]
+	sgs     providertest.Fixtures[*sendgridtest.Server]
+	sgFault providertest.Fixtures[*providertest.Faults]
+)
 
 // relayed configures an SMTP provider against a fresh relay.
 func relayed(t *testing.T, overrides map[string]any) *Provider {
 	r := startRelay(t, relayOptions{})
 	p := smtpProvider(t, r, overrides)
-	relays.Store(p, r)
-	t.Cleanup(func() { relays.Delete(p) })
+	relays.Keep(t, p, r)
 	return p
 }
 
 // faulty configures a SendGrid provider against srv, with faults in front of it.
 func faulty(t *testing.T, srv *sendgridtest.Server, overrides map[string]any) *Provider {
 	p, _ := sendgridProvider(t, srv, overrides)
-	faults.Store(p, providertest.Inject(p.sg.http))
-	t.Cleanup(func() { faults.Delete(p) })
+	sgs.Keep(t, p, srv)
+	sgFault.Keep(t, p, providertest.Inject(p.sg.http))
 	return p
 }
 
@@ -69,42 +61,35 @@ func TestSenderConformanceSMTP(t *testing.T) {
 		// SMTP takes no idempotency key: the ledger remembers them.
 		Deliveries: func(t *testing.T, s providers.Sender) []providertest.Delivery {
 			var out []providertest.Delivery
-			for _, m := range relayOf(s).messages() {
+			for _, m := range relays.Of(s).messages() {
 				out = append(out, providertest.Delivery{To: m.to[0]})
 			}
 			return out
 		},
 		Unknown: func(t *testing.T, s providers.Sender) string {
-			relayOf(s).rejectNext(noSuchUser)
+			relays.Of(s).rejectNext(noSuchUser)
 			return "nobody@shop.example"
 		},
 		// SMTP names no wait.
 		Throttle: func(t *testing.T, s providers.Sender) time.Duration {
-			relayOf(s).rejectNext(rateLimited)
+			relays.Of(s).rejectNext(rateLimited)
 			return 0
 		},
 		// No Stall: go-mail's SendWithSMTPClient takes no context, so a relay that stops
 		// answering mid-transaction holds Send for the 30 s connection timeout, however soon
 		// its context ends.
-		Secrets: func(t *testing.T, s providers.Sender) []string { return []string{relayOf(s).password} },
+		Secrets: func(t *testing.T, s providers.Sender) []string { return []string{relays.Of(s).password} },
 	})
 }
 
 func TestSenderConformanceSendGrid(t *testing.T) {
 	t.Parallel()
-	servers := sync.Map{} // *Provider → *sendgridtest.Server
 	providertest.RunSender(t, providertest.SenderHarness{
-		New: func(t *testing.T) providers.Sender {
-			srv := newSendGrid(t)
-			p := faulty(t, srv, nil)
-			servers.Store(p, srv)
-			return p
-		},
-		To: "hanako@example.jp",
+		New: func(t *testing.T) providers.Sender { return faulty(t, newSendGrid(t), nil) },
+		To:  "hanako@example.jp",
 		Deliveries: func(t *testing.T, s providers.Sender) []providertest.Delivery {
-			srv, _ := servers.Load(s)
 			var out []providertest.Delivery
-			for _, m := range srv.(*sendgridtest.Server).Sent() {
+			for _, m := range sgs.Of(s).Sent() {
 				pz := m.Personalizations[0]
 				out = append(out, providertest.Delivery{To: pz.To[0].Email, Key: pz.CustomArgs[argKey]})
 			}
@@ -114,10 +99,10 @@ func TestSenderConformanceSendGrid(t *testing.T) {
 		Unknown: func(*testing.T, providers.Sender) string { return "nobody at shop.example" },
 		Throttle: func(t *testing.T, s providers.Sender) time.Duration {
 			// Longer than the provider waits itself: the wait is left to the outbox.
-			faultsOf(s).Fail(http.StatusTooManyRequests, http.Header{"Retry-After": {"60"}}, 1)
+			sgFault.Of(s).Fail(http.StatusTooManyRequests, http.Header{"Retry-After": {"60"}}, 1)
 			return time.Minute
 		},
-		Stall: func(t *testing.T, s providers.Sender) { faultsOf(s).Stall() },
+		Stall: func(t *testing.T, s providers.Sender) { sgFault.Of(s).Stall() },
 		// No Lose: SendGrid's mail send takes no idempotency key, so a send whose answer was
 		// lost is sent again on the retry.
 		Secrets: func(*testing.T, providers.Sender) []string { return []string{testAPIKey} },

@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,19 +23,13 @@ type rig struct {
 	faults *providertest.Faults
 }
 
-var rigs sync.Map // *Provider → *rig
+var rigs providertest.Fixtures[*rig]
 
 func rigged(t *testing.T, url func(*receiver) string, extra map[string]any) *Provider {
 	r := newReceiver(t)
 	p, _ := configured(t, url(r), extra)
-	rigs.Store(p, &rig{r: r, faults: providertest.Inject(p.HTTPClient)})
-	t.Cleanup(func() { rigs.Delete(p) })
+	rigs.Keep(t, p, &rig{r: r, faults: providertest.Inject(p.HTTPClient)})
 	return p
-}
-
-func rigOf(v any) *rig {
-	g, _ := rigs.Load(v.(*Provider))
-	return g.(*rig)
 }
 
 func plainURL(r *receiver) string { return r.URL }
@@ -59,7 +52,7 @@ func TestSenderConformance(t *testing.T) {
 		Deliveries: func(t *testing.T, s providers.Sender) []providertest.Delivery {
 			var out []providertest.Delivery
 			seen := map[string]bool{}
-			for _, d := range rigOf(s).r.deliveries() {
+			for _, d := range rigs.Of(s).r.deliveries() {
 				key := d.header.Get("Idempotency-Key")
 				if d.sigErr == nil && (key == "" || !seen[key]) {
 					out = append(out, providertest.Delivery{To: d.payload.To, Key: key})
@@ -69,16 +62,16 @@ func TestSenderConformance(t *testing.T) {
 			return out
 		},
 		Unknown: func(t *testing.T, s providers.Sender) string {
-			rigOf(s).faults.Fail(http.StatusNotFound, nil, 1)
+			rigs.Of(s).faults.Fail(http.StatusNotFound, nil, 1)
 			return "M-999999"
 		},
 		Throttle: func(t *testing.T, s providers.Sender) time.Duration {
 			// Longer than the provider waits itself: the wait is left to the outbox.
-			rigOf(s).faults.Fail(http.StatusTooManyRequests, http.Header{"Retry-After": {"60"}}, 1)
+			rigs.Of(s).faults.Fail(http.StatusTooManyRequests, http.Header{"Retry-After": {"60"}}, 1)
 			return time.Minute
 		},
-		Stall:   func(t *testing.T, s providers.Sender) { rigOf(s).faults.Stall() },
-		Lose:    func(t *testing.T, s providers.Sender) { rigOf(s).faults.Lose() },
+		Stall:   func(t *testing.T, s providers.Sender) { rigs.Of(s).faults.Stall() },
+		Lose:    func(t *testing.T, s providers.Sender) { rigs.Of(s).faults.Lose() },
 		Secrets: func(*testing.T, providers.Sender) []string { return []string{secret, headerToken} },
 	})
 }
@@ -98,11 +91,11 @@ func TestNoSecretLeaks(t *testing.T) {
 		},
 		Gone: func(t *testing.T) providers.Provider {
 			p := rigged(t, withToken, nil)
-			rigOf(p).r.Close()
+			rigs.Of(p).r.Close()
 			return p
 		},
 		Fail: func(t *testing.T, p providers.Provider, status int) {
-			rigOf(p).faults.FailAll(status, http.Header{"Retry-After": {"9999"}})
+			rigs.Of(p).faults.FailAll(status, http.Header{"Retry-After": {"9999"}})
 		},
 		Secrets: func(*testing.T, providers.Provider) []string {
 			return []string{secret, headerToken, queryToken, refusedToken, "short-whse"}

@@ -56,6 +56,8 @@ func TestNoSecretLeaks(t *testing.T) {
 			a := percentCoupon()
 			a["code"] = "spring sale!"
 			out := []any{create(t, f.p, "refused-code", a)}
+			faults.Of(p).Lose()
+			out = append(out, create(t, f.p, "lost", percentCoupon()))
 			// The token expires and its renewal fails, then succeeds.
 			f.clock.Advance(2 * time.Hour)
 			faults.Of(p).Fail(500, nil, DefaultMaxAttempts)

@@ -6,6 +6,7 @@ package providers
 
 import (
 	"context"
+	"strconv"
 )
 
 // Provider is implemented by every provider, built in or plugged in. Each method takes a
@@ -102,6 +103,15 @@ type ConfigureRequest struct {
 	Sensitive map[string]bool
 	// WorkDir is the configuration directory; relative paths in Config are relative to it.
 	WorkDir string
+}
+
+// Show is how a diagnostic shows the value of configuration attribute name: quoted, unless it
+// came from env(), whose values no diagnostic repeats.
+func (r ConfigureRequest) Show(name, value string) string {
+	if r.Sensitive[name] {
+		return "the value from the environment"
+	}
+	return strconv.Quote(value)
 }
 
 // ConfigureResponse reports configuration problems.

@@ -127,7 +127,7 @@ func (r *configReader) integer(name string) int64 {
 	case int:
 		return int64(v)
 	}
-	r.bad(name, "%s must be a whole number, not %v", name, r.m[name])
+	r.bad(name, "%s must be a whole number, not %s", name, r.quote(name, fmt.Sprint(r.m[name])))
 	return 0
 }
 
@@ -138,7 +138,7 @@ func (r *configReader) boolean(name string) bool {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		r.bad(name, "%s must be true or false, not %v", name, v)
+		r.bad(name, "%s must be true or false, not %s", name, r.quote(name, fmt.Sprint(v)))
 	}
 	return b
 }

@@ -4,26 +4,16 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/musubi-hq/musubi/providers"
-	"github.com/musubi-hq/musubi/providers/email/sendgridtest"
 	"github.com/musubi-hq/musubi/providers/providertest"
 )
-
-// servers maps each provider under test to its contract server.
-var servers sync.Map // *Provider -> *sendgridtest.Server
-
-func serverOf(p providers.Provider) *sendgridtest.Server {
-	s, _ := servers.Load(p.(*Provider))
-	return s.(*sendgridtest.Server)
-}
 
 func newSendGridProvider(t *testing.T) providers.Provider {
 	srv := newSendGrid(t)
 	p, _ := sendgridProvider(t, srv, nil)
-	servers.Store(p, srv)
+	sgs.Keep(t, p, srv)
 	return p
 }
 
@@ -84,6 +74,19 @@ func messageCase(extra providers.Attrs) providertest.Case {
 	}
 }
 
+var audienceCase = providertest.Case{
+	Kind:       providers.KindAudience,
+	Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars who agreed to email"},
+	Update:     providers.Attrs{"description": "Store regulars"},
+	Replace:    providers.Attrs{"segment": "lapsed"},
+	DriftAttr:  "description",
+	DriftValue: "renamed in SendGrid",
+	Invalid: map[string]providers.Attrs{
+		"segment":     {"segment": ""},
+		"description": {"description": strings.Repeat("長", 100)},
+	},
+}
+
 func TestConformanceSMTPMessage(t *testing.T) {
 	t.Parallel()
 	providertest.Run(t, providertest.Harness{
@@ -107,22 +110,11 @@ func TestConformanceSendGridMessage(t *testing.T) {
 func TestConformanceSendGridAudience(t *testing.T) {
 	t.Parallel()
 	providertest.Run(t, providertest.Harness{
-		New: newSendGridProvider,
-		Cases: []providertest.Case{{
-			Kind:       providers.KindAudience,
-			Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars who agreed to email"},
-			Update:     providers.Attrs{"description": "Store regulars"},
-			Replace:    providers.Attrs{"segment": "lapsed"},
-			DriftAttr:  "description",
-			DriftValue: "renamed in SendGrid",
-			Invalid: map[string]providers.Attrs{
-				"segment":     {"segment": ""},
-				"description": {"description": strings.Repeat("長", 100)},
-			},
-		}},
+		New:   newSendGridProvider,
+		Cases: []providertest.Case{audienceCase},
 		// Someone renames the list in SendGrid's contact screens.
 		Tamper: func(t *testing.T, p providers.Provider, _ providers.Kind, id, attr string, value any) {
-			srv := serverOf(p)
+			srv := sgs.Of(p)
 			for _, l := range srv.Lists() {
 				if l.ID == id {
 					a := listAttrs(sgList{Name: l.Name})
@@ -134,13 +126,13 @@ func TestConformanceSendGridAudience(t *testing.T) {
 			t.Fatalf("no list %s", id)
 		},
 		Remove: func(t *testing.T, p providers.Provider, _ providers.Kind, id string) {
-			if !serverOf(p).DeleteList(id) {
+			if !sgs.Of(p).DeleteList(id) {
 				t.Fatalf("no list %s", id)
 			}
 		},
 		// A retryable status keeps failing through every retry, as an outage would.
 		Fail: func(t *testing.T, p providers.Provider, op string, status int, lose bool) {
-			srv := serverOf(p)
+			srv := sgs.Of(p)
 			switch {
 			case lose:
 				srv.LoseResponse(op)

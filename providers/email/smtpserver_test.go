@@ -2,6 +2,7 @@ package email
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -62,8 +63,8 @@ type relay struct {
 	mu       sync.Mutex
 	received []envelope
 	conns    int
-	// reject makes the next RCPT TO fail with this error.
-	reject *smtp.SMTPError
+	// reject makes the next RCPT TO fail with this error; rejectAll every one, while set.
+	reject, rejectAll *smtp.SMTPError
 }
 
 // envelope is one accepted message.
@@ -150,6 +151,13 @@ func (r *relay) rejectNext(e *smtp.SMTPError) {
 	r.reject = e
 }
 
+// rejectEvery makes every RCPT TO fail with e until it is called with nil.
+func (r *relay) rejectEvery(e *smtp.SMTPError) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rejectAll = e
+}
+
 type relaySession struct {
 	r    *relay
 	conn *smtp.Conn
@@ -180,7 +188,7 @@ func (s *relaySession) Mail(from string, _ *smtp.MailOptions) error {
 
 func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.r.mu.Lock()
-	rej := s.r.reject
+	rej := cmp.Or(s.r.reject, s.r.rejectAll)
 	s.r.reject = nil
 	s.r.mu.Unlock()
 	if rej != nil {

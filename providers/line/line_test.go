@@ -158,21 +158,23 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, h)
 }
 
+var messageCase = providertest.Case{
+	Kind: providers.KindMessage,
+	Attrs: providers.Attrs{"name": "campaign.spring", "template": "春のセール: {{ campaign.coupon.percent }}%オフ {{ code }}",
+		"audience": "segment.loyal_store.audience[line.test]"},
+	Update: providers.Attrs{"template": "もう少しで割引です", "variants": map[string]string{"casual": "あと少し！"}},
+	Invalid: map[string]providers.Attrs{
+		// 2,501 characters, but 5,002 as LINE counts them.
+		"template": {"template": strings.Repeat("🍎", 2501)},
+		"variants": {"variants": map[string]string{"long": strings.Repeat("x", 5001)}},
+	},
+}
+
 // LINE keeps no message templates: there is no remote object to break, tamper with or lose,
 // so messages run the suite without the failure and drift cases.
 func TestConformanceMessage(t *testing.T) {
 	t.Parallel()
 	h := harness(false)
-	h.Cases = []providertest.Case{{
-		Kind: providers.KindMessage,
-		Attrs: providers.Attrs{"name": "campaign.spring", "template": "春のセール: {{ campaign.coupon.percent }}%オフ {{ code }}",
-			"audience": "segment.loyal_store.audience[line.test]"},
-		Update: providers.Attrs{"template": "もう少しで割引です", "variants": map[string]string{"casual": "あと少し！"}},
-		Invalid: map[string]providers.Attrs{
-			// 2,501 characters, but 5,002 as LINE counts them.
-			"template": {"template": strings.Repeat("🍎", 2501)},
-			"variants": {"variants": map[string]string{"long": strings.Repeat("x", 5001)}},
-		},
-	}}
+	h.Cases = []providertest.Case{messageCase}
 	providertest.Run(t, h)
 }

@@ -57,8 +57,9 @@ var statusCodes = []struct {
 	{429, providers.ErrRateLimited}, {500, providers.ErrUnavailable}, {503, providers.ErrUnavailable},
 }
 
-// Run runs the suite.
+// Run runs the suite: the provider's schema, then each case.
 func Run(t *testing.T, h Harness) {
+	t.Run("schema", func(t *testing.T) { testProviderSchema(t, h) })
 	for _, c := range h.Cases {
 		t.Run(string(c.Kind), func(t *testing.T) {
 			t.Run("schema", func(t *testing.T) { testSchema(t, h, c) })
@@ -139,25 +140,46 @@ func merge(a, b providers.Attrs) providers.Attrs {
 	return out
 }
 
+// testProviderSchema checks what the planner reads of every provider's schema: unique
+// configuration attributes, and kinds made of canonical attributes.
+func testProviderSchema(t *testing.T, h Harness) {
+	p := h.New(t)
+	t.Cleanup(func() { p.Close() })
+	sr := p.Schema(context.Background())
+	if err := sr.Diagnostics.Err(); err != nil {
+		t.Fatalf("Schema: %v", err)
+	}
+	names := map[string]bool{}
+	for _, a := range sr.Config {
+		if a.Name == "" || names[a.Name] {
+			t.Errorf("configuration attribute %q is empty or declared twice", a.Name)
+		}
+		names[a.Name] = true
+	}
+	for k, ks := range sr.Kinds {
+		schema, err := providers.SchemaOf(k)
+		if err != nil {
+			t.Errorf("the schema declares %s: %v", k, err)
+			continue
+		}
+		for _, a := range slices.Concat(ks.Attributes, ks.ForceNew) {
+			if _, ok := schema.Attribute(a); !ok {
+				t.Errorf("the schema names %s.%s, which is not a canonical attribute", k, a)
+			}
+		}
+		for _, a := range ks.ForceNew {
+			if !slices.Contains(ks.Attributes, a) {
+				t.Errorf("%s: ForceNew names %s, which the kind's Attributes leave out", k, a)
+			}
+		}
+	}
+}
+
 func testSchema(t *testing.T, h Harness, c Case) {
 	f := newFixture(t, h, c)
 	ks, ok := f.p.Schema(f.ctx).Kinds[c.Kind]
 	if !ok {
 		t.Fatalf("the schema does not declare %s", c.Kind)
-	}
-	schema, err := providers.SchemaOf(c.Kind)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range slices.Concat(ks.Attributes, ks.ForceNew) {
-		if _, ok := schema.Attribute(a); !ok {
-			t.Errorf("the schema names %s.%s, which is not a canonical attribute", c.Kind, a)
-		}
-	}
-	for _, a := range ks.ForceNew {
-		if !slices.Contains(ks.Attributes, a) {
-			t.Errorf("ForceNew names %s, which the kind's Attributes leave out", a)
-		}
 	}
 	for a := range c.Attrs {
 		if !slices.Contains(ks.Attributes, a) {

@@ -31,6 +31,12 @@ func init() {
 	})
 }
 
+var (
+	_ providers.Provider    = (*Provider)(nil)
+	_ providers.BatchReader = (*Provider)(nil)
+	_ providers.Sender      = (*Provider)(nil)
+)
+
 // Systems the sandbox simulates, and the kinds each manages.
 var systems = map[string]map[providers.Kind]providers.KindSupport{
 	"ec": {
@@ -543,12 +549,14 @@ func (p *Provider) Messaging() providers.MessagingSupport {
 // Send delivers a message into the sandbox outbox. Faults on op "send" apply, so delivery
 // failures and crashes mid-delivery can be rehearsed; a repeated key delivers nothing new.
 func (p *Provider) Send(ctx context.Context, req providers.SendRequest) providers.SendResponse {
+	// Refusals are invalid, not unclassified: the outbox would retry those as temporary.
 	if p.system != "messaging" {
-		return providers.SendResponse{Diagnostics: providers.Errorf("Cannot send",
-			"%s simulates the %s system; only a messaging system delivers messages", p.name, p.system)}
+		return providers.SendResponse{Diagnostics: providers.FromError("Cannot send", &providers.APIError{Code: providers.ErrInvalid,
+			Message: fmt.Sprintf("%s simulates the %s system; only a messaging system delivers messages", p.name, p.system)})}
 	}
 	if req.To == "" {
-		return providers.SendResponse{Diagnostics: providers.Errorf("Cannot send", "the message has no recipient")}
+		return providers.SendResponse{Diagnostics: providers.FromError("Cannot send", &providers.APIError{Code: providers.ErrInvalid,
+			Message: "the message has no recipient"})}
 	}
 	if n := utf8.RuneCountInString(req.Text); n == 0 || n > maxTemplate {
 		return providers.SendResponse{Diagnostics: providers.FromError("send failed", &providers.APIError{Code: providers.ErrInvalid,

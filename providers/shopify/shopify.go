@@ -170,7 +170,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 		ds = append(ds, providers.AttributeError("shop", "Missing Shopify shop", "shop is empty; set it to the shop's myshopify.com domain, e.g. shop = \"example.myshopify.com\""))
 	case !shopRE.MatchString(shop):
 		ds = append(ds, providers.AttributeError("shop", "Invalid Shopify shop",
-			"shop %q is not a myshopify.com domain; the Admin API is served at the shop's myshopify.com domain, not at its storefront's", shop))
+			"shop must be a myshopify.com domain, not %s: the Admin API is served at the shop's myshopify.com domain, not at its storefront's", req.Show("shop", shop)))
 	}
 	token := str("token")
 	if token == "" {
@@ -180,12 +180,13 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	if base == "" {
 		base = "https://" + shop
 	} else if u, err := url.Parse(base); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		ds = append(ds, providers.AttributeError("api_url", "Invalid Shopify API URL", "api_url %q is not an http(s) URL", base))
+		ds = append(ds, providers.AttributeError("api_url", "Invalid Shopify API URL", "api_url must be an http(s) URL, not %s", req.Show("api_url", base)))
 	}
 	hook := str("webhook_url")
 	if hook != "" {
 		if err := providers.CheckWebhookURL(hook, "Shopify"); err != nil {
-			ds = append(ds, providers.AttributeError("webhook_url", "Invalid webhook URL", "webhook_url: %v", err))
+			ds = append(ds, providers.AttributeError("webhook_url", "Invalid webhook URL",
+				"webhook_url must be an absolute https:// URL, not %s; Shopify delivers webhooks only over HTTPS", req.Show("webhook_url", hook)))
 		}
 	}
 	secret := str("client_secret")

@@ -118,7 +118,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	}
 	zone, err := providers.Location(zoneName)
 	if err != nil {
-		ds = append(ds, providers.AttributeError("timezone", "Invalid Smaregi configuration", "unknown time zone %q", zoneName))
+		ds = append(ds, providers.AttributeError("timezone", "Invalid Smaregi configuration", "timezone must be an IANA time zone, not %s", req.Show("timezone", zoneName)))
 	}
 	if ds.HasErrors() {
 		return providers.ConfigureResponse{Diagnostics: ds}

@@ -130,19 +130,20 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	base := str("base_url")
 	if base != "" {
 		if u, err := url.Parse(base); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			ds = append(ds, providers.AttributeError("base_url", "Invalid Square base URL", "base_url %q is not an http(s) URL", base))
+			ds = append(ds, providers.AttributeError("base_url", "Invalid Square base URL", "base_url must be an http(s) URL, not %s", req.Show("base_url", base)))
 		}
 	}
 	if tz := str("timezone"); tz != "" {
 		loc, err := providers.Location(tz)
 		if err != nil {
-			ds = append(ds, providers.AttributeError("timezone", "Unknown time zone", "timezone %q is not an IANA time zone", tz))
+			ds = append(ds, providers.AttributeError("timezone", "Unknown time zone", "timezone must be an IANA time zone, not %s", req.Show("timezone", tz)))
 		}
 		next.loc, next.zoneName = loc, tz
 	}
 	if next.webhookURL != "" {
 		if err := providers.CheckWebhookURL(next.webhookURL, "Square"); err != nil {
-			ds = append(ds, providers.AttributeError("webhook_url", "Invalid webhook URL", "webhook_url: %v", err))
+			ds = append(ds, providers.AttributeError("webhook_url", "Invalid webhook URL",
+				"webhook_url must be an absolute https:// URL, not %s; Square delivers webhooks only over HTTPS", req.Show("webhook_url", next.webhookURL)))
 		}
 	}
 	if ds.HasErrors() {

@@ -10,6 +10,8 @@ package provider
 
 import (
 	"context"
+	"net/http"
+	"time"
 	"sync"
 
 	eng "github.com/musubi-hq/musubi/engine"
@@ -62,7 +64,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 		return providers.ConfigureResponse{Diagnostics: providers.Diagnostics{*d}}
 	}
 	if set.URL != "" {
-		p.client = &eng.Client{URL: set.URL, Token: set.Token}
+		p.client = &eng.Client{URL: set.URL, Token: set.Token, HTTP: &http.Client{Timeout: 30 * time.Second}}
 		return providers.ConfigureResponse{}
 	}
 	p.path = set.Path

@@ -178,6 +178,32 @@ func TestConformanceRemote(t *testing.T) {
 	})
 }
 
+// The admin token shows nowhere: not in errors of a refusing, failing or vanished server,
+// nor in what a mistaken configuration is told.
+func TestNoSecretLeaks(t *testing.T) {
+	remoteWith := func(token string) func(t *testing.T) providers.Provider {
+		return func(t *testing.T) providers.Provider {
+			_, url := startRemote(t)
+			return configure(t, map[string]any{"url": url, "token": token})
+		}
+	}
+	providertest.NoSecretLeaks(t, providertest.Leaks{
+		Type: providers.EngineType,
+		Config: func(t *testing.T) map[string]any {
+			_, url := startRemote(t)
+			return map[string]any{"url": url, "token": "admin-secret"}
+		},
+		New:     remoteWith("admin-secret"),
+		Refused: remoteWith("another-token-it-refuses"),
+		Gone: func(t *testing.T) providers.Provider {
+			return configure(t, map[string]any{"url": "http://127.0.0.1:1", "token": "admin-secret"})
+		},
+		Client:  func(p providers.Provider) *http.Client { return p.(*Provider).client.HTTP },
+		Secrets: func(_ *testing.T, p providers.Provider) []string { return []string{p.(*Provider).client.Token} },
+		Cases:   cases(t),
+	})
+}
+
 func TestSettings(t *testing.T) {
 	abs := filepath.Join(string(filepath.Separator), "var", "lib", "musubi", "engine.db")
 	for _, c := range []struct {

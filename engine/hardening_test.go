@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // post sends a JSON body and returns the status and the body.
@@ -161,4 +164,93 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// serveReal runs the engine's server on a real listener with its timeouts and limits.
+func serveReal(t *testing.T, f *fixture, o ServerOptions) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.eng.ServeListener(ctx, ln, o) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
+}
+
+// A client trickling a body is cut off once the request timeout passes, not held open.
+func TestSlowBodyIsCutOff(t *testing.T) {
+	f := newFixture(t, quickstartBundle(t, nil))
+	addr := serveReal(t, f, ServerOptions{RequestTimeout: 500 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /v1/webhooks/sandbox.line HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, c) // returns when the server closes the connection
+		close(closed)
+	}()
+	for i := 0; ; i++ {
+		select {
+		case <-closed:
+			if waited := time.Since(start); waited > 3*time.Second {
+				t.Fatalf("the trickling connection was held %s", waited)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+			if i > 25 {
+				t.Fatal("the trickling connection is still open after 5 s")
+			}
+			c.Write([]byte(" "))
+		}
+	}
+}
+
+// One client cannot hold more than its share of connections; others still get in.
+func TestConnectionsPerClientAreBounded(t *testing.T) {
+	f := newFixture(t, quickstartBundle(t, nil))
+	addr := serveReal(t, f, ServerOptions{MaxConnsPerClient: 3})
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	time.Sleep(100 * time.Millisecond) // the server has accepted the three
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("a fourth connection from one client: %v, want it closed (EOF)", err)
+	}
+	held[0].Close()
+	held = held[1:]
+	time.Sleep(100 * time.Millisecond)
+	// One request at a time on a fresh connection, each closed after: two held plus one.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("after one closed, a new connection: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "musubi_connections_refused_total 1") {
+		t.Errorf("refused connections not counted:\n%s", grepLines(string(body), "refused"))
+	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -14,10 +15,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -30,7 +33,21 @@ type ServerOptions struct {
 	// PublicURL is the server's external base URL, for providers that sign the URL they call
 	// (Square); when empty the request's own URL is used.
 	PublicURL string
+	// RequestTimeout bounds the time to read a request, headers and body: a client trickling
+	// a body byte by byte is cut off. Zero is DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// MaxConnsPerClient bounds the open connections from one IP address; more are closed as
+	// they arrive. Zero is DefaultMaxConnsPerClient; negative is no bound (behind a proxy
+	// that itself bounds its clients).
+	MaxConnsPerClient int
 }
+
+// The server's defaults: generous for a retailer's systems posting batches, tight enough
+// that a thousand trickling connections cannot pin the server.
+const (
+	DefaultRequestTimeout    = 30 * time.Second
+	DefaultMaxConnsPerClient = 256
+)
 
 // maxBody bounds request bodies.
 const maxBody = 5 << 20
@@ -428,7 +445,11 @@ const shutdownGrace = 10 * time.Second
 // ServeListener runs the HTTP API on a listener until ctx ends, then stops accepting and
 // lets the requests in progress finish (up to 10 s) before it returns. It closes ln.
 func (e *Engine) ServeListener(ctx context.Context, ln net.Listener, o ServerOptions) error {
-	srv := &http.Server{Handler: e.Handler(o), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: e.Handler(o), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: cmp.Or(o.RequestTimeout, DefaultRequestTimeout), IdleTimeout: 2 * time.Minute}
+	if limit := cmp.Or(o.MaxConnsPerClient, DefaultMaxConnsPerClient); limit > 0 {
+		ln = &perClientListener{Listener: ln, max: limit, open: map[string]int{}, refused: e.metrics.refusedConns}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -443,4 +464,56 @@ func (e *Engine) ServeListener(ctx context.Context, ln net.Listener, o ServerOpt
 		}
 		return nil
 	}
+}
+
+// perClientListener closes a connection as it arrives when its IP address already has max
+// open: one client cannot take every connection the server can hold.
+type perClientListener struct {
+	net.Listener
+	max     int
+	refused prometheus.Counter
+
+	mu   sync.Mutex
+	open map[string]int
+}
+
+func (l *perClientListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		l.mu.Lock()
+		full := l.open[ip] >= l.max
+		if !full {
+			l.open[ip]++
+		}
+		l.mu.Unlock()
+		if full {
+			l.refused.Inc()
+			c.Close()
+			continue
+		}
+		return &clientConn{Conn: c, release: func() { l.closed(ip) }}, nil
+	}
+}
+
+func (l *perClientListener) closed(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[ip]--; l.open[ip] <= 0 {
+		delete(l.open, ip)
+	}
+}
+
+type clientConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *clientConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
 }

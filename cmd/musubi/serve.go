@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/musubi-hq/musubi/engine"
 	engineprovider "github.com/musubi-hq/musubi/engine/provider"
@@ -32,6 +33,9 @@ type serveFlags struct {
 	store     string
 	publicURL string
 	gcPercent int
+
+	requestTimeout    time.Duration
+	maxConnsPerClient int
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -83,6 +87,8 @@ a message whose send was under way goes again with the same idempotency key.`,
 	cmd.Flags().StringVar(&f.listen, "listen", defaultListen, "address to listen on, HOST:PORT (port 0 picks a free one)")
 	cmd.Flags().StringVar(&f.store, "store", "", "engine store file (default: the path of the configuration's engine provider, else "+engine.DefaultStorePath+")")
 	cmd.Flags().StringVar(&f.publicURL, "public-url", "", "the server's external base URL, for webhooks signed over the URL (Square) behind a proxy")
+	cmd.Flags().DurationVar(&f.requestTimeout, "request-timeout", engine.DefaultRequestTimeout, "longest time to read one request, headers and body; a client sending slower is cut off")
+	cmd.Flags().IntVar(&f.maxConnsPerClient, "max-conns-per-client", engine.DefaultMaxConnsPerClient, "most open connections from one IP address (-1: no limit, e.g. behind a proxy that limits its clients)")
 	cmd.Flags().IntVar(&f.gcPercent, "gc-percent", 0, fmt.Sprintf("how far the heap may grow over the live profiles before the garbage collector runs, in percent (Go's GOGC); higher trades memory for CPU (default: GOGC from the environment, else %d)", engine.DefaultGCPercent))
 	return cmd
 }
@@ -91,6 +97,12 @@ func (a *app) serve(f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := a.serveLogger()
+	if f.requestTimeout <= 0 {
+		return fmt.Errorf("--request-timeout %s: give a positive duration, e.g. 30s", f.requestTimeout)
+	}
+	if f.maxConnsPerClient == 0 || f.maxConnsPerClient < -1 {
+		return fmt.Errorf("--max-conns-per-client %d: give a number of connections above 0, or -1 for no limit", f.maxConnsPerClient)
+	}
 	if f.gcPercent < 0 {
 		return fmt.Errorf("--gc-percent %d: give a percentage above 0 (GOGC=off in the environment turns collection off)", f.gcPercent)
 	}
@@ -171,7 +183,8 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 		log.Warn("no rule bundle is active yet: events are stored and tied to customers, nothing fires; run musubi apply to push the rules")
 	}
 
-	opts := engine.ServerOptions{AdminToken: os.Getenv("MUSUBI_ADMIN_TOKEN"), IngestToken: os.Getenv("MUSUBI_INGEST_TOKEN"), PublicURL: f.publicURL}
+	opts := engine.ServerOptions{AdminToken: os.Getenv("MUSUBI_ADMIN_TOKEN"), IngestToken: os.Getenv("MUSUBI_INGEST_TOKEN"), PublicURL: f.publicURL,
+		RequestTimeout: f.requestTimeout, MaxConnsPerClient: f.maxConnsPerClient}
 	if opts.AdminToken == "" {
 		log.Warn("the admin API is off: set MUSUBI_ADMIN_TOKEN to use musubi customer, musubi outbox and remote bundle pushes")
 	}

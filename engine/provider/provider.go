@@ -11,8 +11,8 @@ package provider
 import (
 	"context"
 	"net/http"
-	"time"
 	"sync"
+	"time"
 
 	eng "github.com/musubi-hq/musubi/engine"
 	"github.com/musubi-hq/musubi/lang/rules"

@@ -3,17 +3,69 @@ package shopifytest
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
-	"github.com/musubi-hq/musubi/providers/shopify"
 	"github.com/musubi-hq/musubi/providers/signature"
 )
+
+// What the hooks know of how Musubi names what it makes, to find objects by the provider's
+// resource IDs: a code pool is DISCOUNT_GID#pool_MARKER, its metafield pool_MARKER in the
+// app's namespace; an identity source's webhook subscriptions are webhooks:MARKER, the
+// marker in each one's URI; an audience's segment selects the customers tagged musubi:NAME.
+// Markers are 16 hex digits. The server states these itself rather than asking the client,
+// so a client that changes them fails its tests here.
+const (
+	poolNamespace  = "$app:musubi"
+	poolPrefix     = "pool_"
+	markerParam    = "musubi_marker"
+	webhooksPrefix = "webhooks:"
+)
+
+var (
+	poolIDRE     = regexp.MustCompile(`^(gid://shopify/DiscountCodeNode/\d+)#pool_([0-9a-f]{16})$`)
+	webhooksIDRE = regexp.MustCompile(`^webhooks:([0-9a-f]{16})$`)
+)
+
+func parsePoolID(id string) (discountID, marker string, ok bool) {
+	m := poolIDRE.FindStringSubmatch(id)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
+
+// uriMarker is the marker of a webhook subscription's URI.
+func uriMarker(uri string) (string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", false
+	}
+	m := u.Query().Get(markerParam)
+	return m, m != ""
+}
+
+func segmentQuery(segment string) string { return "customer_tags CONTAINS 'musubi:" + segment + "'" }
+
+// formatMinor writes an amount in minor units as the decimal Shopify keeps, with the
+// currency's decimals from ISO 4217.
+func formatMinor(minor int64, currency string) string {
+	d := 2
+	for n, codes := range []string{"BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF", "", "",
+		"BHD IQD JOD KWD LYD OMR TND", "CLF UYW"} {
+		if slices.Contains(strings.Fields(codes), strings.ToUpper(currency)) {
+			d = n
+		}
+	}
+	return new(big.Rat).SetFrac(big.NewInt(minor), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d)), nil)).FloatString(d)
+}
 
 // Tamper changes one canonical attribute of a resource behind the provider's back, as a
 // merchant in the Shopify admin (or another app) would. IDs are the provider's resource IDs.
@@ -39,7 +91,7 @@ func (s *Server) Tamper(kind providers.Kind, id, attr string, value any) error {
 		d.updated = s.clock()
 		return s.tamperDiscount(d, attr, str)
 	case providers.KindCodePool:
-		discountID, _, ok := shopify.ParsePoolID(id)
+		discountID, _, ok := parsePoolID(id)
 		d := s.discountByGID(discountID)
 		if !ok || d == nil {
 			return fmt.Errorf("no code pool %s", id)
@@ -64,7 +116,7 @@ func (s *Server) Tamper(kind providers.Kind, id, attr string, value any) error {
 		case "description", "name":
 			sg.name = str
 		case "segment":
-			sg.query = shopify.SegmentQuery(str)
+			sg.query = segmentQuery(str)
 		default:
 			return fmt.Errorf("a segment holds no %s", attr)
 		}
@@ -134,7 +186,7 @@ func (s *Server) tamperDiscount(d *discount, attr, str string) error {
 		if err != nil {
 			return err
 		}
-		dec := shopify.FormatMinor(n, s.Currency)
+		dec := formatMinor(n, s.Currency)
 		if attr == "amount" {
 			d.percentage, d.amount = nil, dec
 		} else if n == 0 {
@@ -210,14 +262,14 @@ func (s *Server) segmentByGID(id string) *segment {
 // webhooksOf returns the subscriptions of a subscription resource: those whose URI carries
 // its marker.
 func (s *Server) webhooksOf(id string) []*webhook {
-	marker, ok := shopify.ParseSubscriptionID(id)
-	if !ok {
+	m := webhooksIDRE.FindStringSubmatch(id)
+	if m == nil {
 		return nil
 	}
 	var out []*webhook
 	for _, wid := range sortedIDs(s.webhooks) {
 		wh := s.webhooks[wid]
-		if _, _, m, ok := shopify.ParseSubscriptionURI(wh.uri); ok && m == marker {
+		if marker, ok := uriMarker(wh.uri); ok && marker == m[1] {
 			out = append(out, wh)
 		}
 	}
@@ -237,13 +289,13 @@ func (s *Server) Remove(kind providers.Kind, id string) error {
 		}
 		s.deleteDiscount(d)
 	case providers.KindCodePool:
-		discountID, marker, ok := shopify.ParsePoolID(id)
+		discountID, marker, ok := parsePoolID(id)
 		d := s.discountByGID(discountID)
 		if !ok || d == nil {
 			return fmt.Errorf("no code pool %s", id)
 		}
 		d.metafields = slices.DeleteFunc(d.metafields, func(m *metafield) bool {
-			return m.namespace == shopify.MetafieldNamespace && m.key == shopify.PoolKey(marker)
+			return m.namespace == poolNamespace && m.key == poolPrefix+marker
 		})
 		for len(d.codes) > 1 {
 			s.removeCode(d.codes[len(d.codes)-1])
@@ -281,8 +333,8 @@ func (s *Server) IDs(kind providers.Kind) []string {
 	case providers.KindCodePool:
 		for _, id := range sortedIDs(s.discounts) {
 			for _, m := range s.discounts[id].metafields {
-				if marker, ok := strings.CutPrefix(m.key, "pool_"); ok && m.namespace == shopify.MetafieldNamespace {
-					out = append(out, shopify.PoolID(gid("DiscountCodeNode", id), marker))
+				if strings.HasPrefix(m.key, poolPrefix) && m.namespace == poolNamespace {
+					out = append(out, gid("DiscountCodeNode", id)+"#"+m.key)
 				}
 			}
 		}
@@ -293,9 +345,9 @@ func (s *Server) IDs(kind providers.Kind) []string {
 	case providers.KindSubscription:
 		seen := map[string]bool{}
 		for _, id := range sortedIDs(s.webhooks) {
-			if _, _, m, ok := shopify.ParseSubscriptionURI(s.webhooks[id].uri); ok && !seen[m] {
+			if m, ok := uriMarker(s.webhooks[id].uri); ok && !seen[m] {
 				seen[m] = true
-				out = append(out, shopify.SubscriptionID(m))
+				out = append(out, webhooksPrefix+m)
 			}
 		}
 	}
@@ -344,7 +396,7 @@ func (s *Server) Objects() []string {
 		}
 		pools := 0
 		for _, m := range d.metafields {
-			if strings.HasPrefix(m.key, "pool_") {
+			if strings.HasPrefix(m.key, poolPrefix) {
 				pools++
 			}
 		}
@@ -391,7 +443,7 @@ func (s *Server) WebhookHeaders(secret, topic string, body []byte) http.Header {
 	h.Set(signature.ShopifyHeader, signature.SignShopify(secret, body))
 	h.Set("X-Shopify-Topic", topic)
 	h.Set("X-Shopify-Shop-Domain", s.Shop)
-	h.Set("X-Shopify-API-Version", shopify.APIVersion)
+	h.Set("X-Shopify-API-Version", APIVersion)
 	h.Set("X-Shopify-Webhook-Id", randomUUID())
 	h.Set("X-Shopify-Event-Id", randomUUID())
 	h.Set("X-Shopify-Triggered-At", s.Now().Format(time.RFC3339Nano))

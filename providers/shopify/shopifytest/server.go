@@ -51,9 +51,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/musubi-hq/musubi/providers/shopify"
 )
+
+// APIVersion is the Admin API version the server implements; requests for any other are 404.
+const APIVersion = "2025-10"
 
 // Bucket defaults: Shopify's standard plan.
 const (
@@ -131,7 +132,7 @@ func New() *Server {
 func (s *Server) Close() { s.hs.Close() }
 
 // Path is the GraphQL endpoint's path for the pinned API version.
-var Path = "/admin/api/" + shopify.APIVersion + "/graphql.json"
+var Path = "/admin/api/" + APIVersion + "/graphql.json"
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -154,7 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path != Path {
 		// An unpinned or retired version is refused rather than silently served another.
-		writeHTTPError(w, http.StatusNotFound, fmt.Sprintf("Not Found: API version in %s is not %s", r.URL.Path, shopify.APIVersion))
+		writeHTTPError(w, http.StatusNotFound, fmt.Sprintf("Not Found: API version in %s is not %s", r.URL.Path, APIVersion))
 		return
 	}
 	if r.Method != http.MethodPost {

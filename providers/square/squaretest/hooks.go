@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,7 +12,15 @@ import (
 
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/signature"
-	"github.com/musubi-hq/musubi/providers/square"
+)
+
+// How Musubi names what it makes, which Tamper keeps when it edits a name: a customer group
+// is "SEGMENT: DESCRIPTION [musubi MARKER]" (the segment alone without a description), a
+// webhook subscription "musubi SOURCE MARKER"; a marker is 16 hex digits. The server states
+// these itself rather than asking the client, so a client that changes them fails here.
+var (
+	groupNameRE        = regexp.MustCompile(`^(.*) \[musubi ([0-9a-f]{16})\]$`)
+	subscriptionNameRE = regexp.MustCompile(`^musubi (\S+) ([0-9a-f]{16})$`)
 )
 
 // Tamper changes one canonical attribute of a resource behind the provider's back, as
@@ -35,10 +44,11 @@ func (s *Server) Tamper(kind providers.Kind, id, attr string, value any) error {
 		if g == nil {
 			return fmt.Errorf("no customer group %s", id)
 		}
-		seg, desc, marker, ok := square.ParseGroupName(g.Name)
-		if !ok {
+		m := groupNameRE.FindStringSubmatch(g.Name)
+		if m == nil {
 			return fmt.Errorf("customer group %s (%q) was not named by Musubi", id, g.Name)
 		}
+		seg, desc, _ := strings.Cut(m[1], ": ")
 		switch attr {
 		case "segment":
 			seg = str
@@ -47,7 +57,10 @@ func (s *Server) Tamper(kind providers.Kind, id, attr string, value any) error {
 		default:
 			return fmt.Errorf("a customer group holds no %s", attr)
 		}
-		g.Name, g.UpdatedAt = square.GroupName(seg, desc, marker), s.now()
+		if desc != "" {
+			seg += ": " + desc
+		}
+		g.Name, g.UpdatedAt = seg+" [musubi "+m[2]+"]", s.now()
 		return nil
 	case providers.KindSubscription:
 		sub := s.subs[id]
@@ -58,8 +71,11 @@ func (s *Server) Tamper(kind providers.Kind, id, attr string, value any) error {
 		case "endpoint":
 			sub.NotificationURL = str
 		case "source":
-			_, marker, _ := square.ParseSubscriptionName(sub.Name)
-			sub.Name = square.SubscriptionName(str, marker)
+			marker := ""
+			if m := subscriptionNameRE.FindStringSubmatch(sub.Name); m != nil {
+				marker = m[2]
+			}
+			sub.Name = "musubi " + str + " " + marker
 		case "topics":
 			sub.EventTypes = strings.Split(str, ",")
 		case "enabled":

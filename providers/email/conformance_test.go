@@ -143,7 +143,7 @@ func TestConformanceSendGridAudience(t *testing.T) {
 			srv := serverOf(p)
 			switch {
 			case lose:
-				srv.LoseResponse(op)
+				srv.Lose(op, 1)
 			case status == 429 || status >= 500:
 				srv.Fail(op, status, maxAttempts)
 			default:

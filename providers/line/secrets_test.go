@@ -59,12 +59,12 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	// Every failure the platform can answer, on every operation.
 	for _, status := range []int{400, 401, 403, 404, 409, 422, 429, 500, 503} {
 		for _, op := range []string{linetest.OpCreate, linetest.OpRead, linetest.OpUpdate, linetest.OpDelete, linetest.OpSend, linetest.OpValidate} {
-			srv.Fail(op, status, false)
+			srv.Fail(op, status, 1)
 		}
 		exercise(p)
 	}
 	// No answer at all.
-	srv.Fail(linetest.OpSend, 0, true)
+	srv.Lose(linetest.OpSend, 1)
 	exercise(p)
 	down := linetest.NewServer()
 	down.Close()

@@ -19,14 +19,13 @@
 //     AUDIENCE_GROUP_NOT_FOUND; the build is asynchronous (IN_PROGRESS, then READY);
 //   - the channel's one webhook endpoint: an HTTPS URL of at most 500 characters.
 //
-// Tests and scripts drive it through Fail (the next call of an operation fails, or does its
-// work and loses the response), Throttle, SetMonthlyLimit and the methods that change objects
-// behind the provider's back, as someone in LINE's consoles would.
+// Tests and scripts make calls fail, lose their answers or wait through the controls of
+// package contracttest, which the server embeds, and drive the rest through SetMonthlyLimit
+// and the methods that change objects behind the provider's back, as someone in LINE's
+// consoles would.
 package linetest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +34,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/musubi-hq/musubi/providers/contracttest"
 )
 
 // Limits the server enforces, from LINE's reference.
@@ -58,7 +59,7 @@ const MonthlyLimitMessage = "You have reached your monthly limit."
 // exceeded.
 const RateLimitMessage = "The API rate limit has been exceeded. Try again later."
 
-// Operations name what a call does, for Fail and Throttle.
+// Operations name what a call does, for the faults of contracttest.
 const (
 	OpCreate   = "create"   // make an audience group; set a webhook endpoint where none was
 	OpRead     = "read"     // every GET
@@ -68,7 +69,7 @@ const (
 	OpValidate = "validate" // the message validation endpoints
 )
 
-// Ops are the operations Fail and Throttle take.
+// Ops are the operations faults target.
 var Ops = []string{OpCreate, OpRead, OpUpdate, OpDelete, OpSend, OpValidate}
 
 // rate limits per endpoint group, from LINE's rate-limit table.
@@ -107,11 +108,6 @@ type Delivery struct {
 	RetryKey   string
 }
 
-type fault struct {
-	status int
-	lose   bool
-}
-
 type accepted struct {
 	requestID string
 	at        time.Time
@@ -136,6 +132,8 @@ type window struct {
 
 // Server is a running contract server. Its methods are safe for concurrent use.
 type Server struct {
+	*contracttest.Control
+
 	// URL is the base URL to use instead of https://api.line.me.
 	URL string
 	// Token is the channel access token the server accepts.
@@ -155,20 +153,20 @@ type Server struct {
 	retryKeys    map[string]accepted
 	narrowcasts  map[string]*narrowcast
 	deliveries   []Delivery
-	faults       map[string]fault
-	throttled    map[string]int
 	windows      map[string]*window
 	monthlyLimit int
 	unlimited    bool
 	sentInMonth  int
 	month        string
-	calls        map[string]int
 }
 
 // NewServer starts a server with a fresh channel: a random token and secret, no audiences,
 // no webhook endpoint. Close it when done.
 func NewServer() *Server {
 	s := &Server{
+		Control: contracttest.New(contracttest.Vendor{Ops: Ops, Fail: func(w http.ResponseWriter, status int, _ time.Duration) {
+			faultReply(status).write(w) // LINE sends no Retry-After
+		}}),
 		Token:       "line-token-" + randomHex(16),
 		Secret:      randomHex(16),
 		now:         time.Now,
@@ -177,10 +175,7 @@ func NewServer() *Server {
 		audiences:   map[int64]*Audience{},
 		retryKeys:   map[string]accepted{},
 		narrowcasts: map[string]*narrowcast{},
-		faults:      map[string]fault{},
-		throttled:   map[string]int{},
 		windows:     map[string]*window{},
-		calls:       map[string]int{},
 		seq:         1_000_000_000_000,
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -198,21 +193,6 @@ func (s *Server) SetClock(now func() time.Time) {
 	s.now = now
 }
 
-// Fail makes the next call of op fail with the HTTP status, doing nothing; with lose it does
-// its work and then drops the connection, as a timeout after the platform acted would.
-func (s *Server) Fail(op string, status int, lose bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[op] = fault{status: status, lose: lose}
-}
-
-// Throttle makes the next n calls of op answer 429 for the rate limit.
-func (s *Server) Throttle(op string, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.throttled[op] = n
-}
-
 // SetMonthlyLimit sets how many messages the channel may send this month; 0 is no limit.
 // Each recipient of a push, multicast or narrowcast counts as one message, as LINE counts.
 func (s *Server) SetMonthlyLimit(n int) {
@@ -222,18 +202,11 @@ func (s *Server) SetMonthlyLimit(n int) {
 }
 
 // LiftRateLimits stops enforcing the per-endpoint rate limits, for benchmarks that call
-// faster than LINE allows. Throttle still works.
+// faster than LINE allows. Injected 429s still happen.
 func (s *Server) LiftRateLimits() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.unlimited = true
-}
-
-// Calls returns how many requests of op the server answered.
-func (s *Server) Calls(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[op]
 }
 
 // BotUserID is the channel's bot user ID: the destination of its webhooks.
@@ -331,8 +304,5 @@ func isNumber(s string) bool {
 	return err == nil
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// randomHex makes up tokens, secrets and IDs.
+var randomHex = contracttest.RandomHex

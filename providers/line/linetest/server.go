@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -186,53 +187,39 @@ func NewServer() *Server {
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
 
-// SetClock replaces the server's clock, for retry-key expiry, rate windows and months.
-func (s *Server) SetClock(now func() time.Time) {
+// locked runs f under the server's lock: what the consoles change, tests read.
+func (s *Server) locked(f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.now = now
+	f()
 }
+
+// SetClock replaces the server's clock, for retry-key expiry, rate windows and months.
+func (s *Server) SetClock(now func() time.Time) { s.locked(func() { s.now = now }) }
 
 // SetMonthlyLimit sets how many messages the channel may send this month; 0 is no limit.
 // Each recipient of a push, multicast or narrowcast counts as one message, as LINE counts.
-func (s *Server) SetMonthlyLimit(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.monthlyLimit = n
-}
+func (s *Server) SetMonthlyLimit(n int) { s.locked(func() { s.monthlyLimit = n }) }
 
 // LiftRateLimits stops enforcing the per-endpoint rate limits, for benchmarks that call
 // faster than LINE allows. Injected 429s still happen.
-func (s *Server) LiftRateLimits() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.unlimited = true
-}
+func (s *Server) LiftRateLimits() { s.locked(func() { s.unlimited = true }) }
 
 // BotUserID is the channel's bot user ID: the destination of its webhooks.
 func (s *Server) BotUserID() string { return s.botUserID }
 
 // WebhookEndpoint returns the channel's webhook URL, empty when none is set.
-func (s *Server) WebhookEndpoint() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.endpoint
+func (s *Server) WebhookEndpoint() (url string) {
+	s.locked(func() { url = s.endpoint })
+	return url
 }
 
 // SetWebhookEndpoint changes the webhook URL as the LINE Developers console does; empty
 // clears it.
-func (s *Server) SetWebhookEndpoint(url string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.endpoint = url
-}
+func (s *Server) SetWebhookEndpoint(url string) { s.locked(func() { s.endpoint = url }) }
 
 // SetWebhookActive turns the console's "Use webhook" switch.
-func (s *Server) SetWebhookActive(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.active = on
-}
+func (s *Server) SetWebhookActive(on bool) { s.locked(func() { s.active = on }) }
 
 // Audiences lists the audience groups, oldest first.
 func (s *Server) Audiences() []Audience {
@@ -240,63 +227,52 @@ func (s *Server) Audiences() []Audience {
 	defer s.mu.Unlock()
 	out := make([]Audience, 0, len(s.audiences))
 	for _, a := range s.audiences {
-		c := *a
-		c.UserIDs = append([]string(nil), a.UserIDs...)
-		out = append(out, c)
+		out = append(out, a.clone())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
 // Audience returns one audience group.
-func (s *Server) Audience(id int64) (Audience, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.audiences[id]
-	if !ok {
-		return Audience{}, false
-	}
-	c := *a
-	c.UserIDs = append([]string(nil), a.UserIDs...)
-	return c, true
+func (s *Server) Audience(id int64) (a Audience, ok bool) {
+	return a, s.editAudience(id, func(g *Audience) { a = g.clone() }) == nil
 }
 
 // RenameAudience renames a group as LINE Official Account Manager does.
 func (s *Server) RenameAudience(id int64, name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.audiences[id]
-	if !ok {
-		return fmt.Errorf("no audience group %d", id)
-	}
-	a.Name = name
-	return nil
+	return s.editAudience(id, func(a *Audience) { a.Name = name })
 }
 
 // ExpireAudience marks a group EXPIRED, as LINE does 180 days after a group was made.
 func (s *Server) ExpireAudience(id int64) error {
+	return s.editAudience(id, func(a *Audience) { a.Status = "EXPIRED" })
+}
+
+// editAudience runs edit on a group under the lock.
+func (s *Server) editAudience(id int64, edit func(*Audience)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.audiences[id]
 	if !ok {
 		return fmt.Errorf("no audience group %d", id)
 	}
-	a.Status = "EXPIRED"
+	edit(a)
 	return nil
 }
 
-// RemoveAudience deletes a group behind the provider's back.
-func (s *Server) RemoveAudience(id int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.audiences, id)
+func (a *Audience) clone() Audience {
+	c := *a
+	c.UserIDs = slices.Clone(a.UserIDs)
+	return c
 }
 
+// RemoveAudience deletes a group behind the provider's back.
+func (s *Server) RemoveAudience(id int64) { s.locked(func() { delete(s.audiences, id) }) }
+
 // Deliveries lists the accepted sends, in order.
-func (s *Server) Deliveries() []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Delivery(nil), s.deliveries...)
+func (s *Server) Deliveries() (out []Delivery) {
+	s.locked(func() { out = slices.Clone(s.deliveries) })
+	return out
 }
 
 func isNumber(s string) bool {

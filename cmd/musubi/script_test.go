@@ -96,8 +96,8 @@ func TestScripts(t *testing.T) {
 
 // contractServers drive the local contract servers that stand in for real APIs (Shopify,
 // Square, LINE...) in scripts: `contract NAME start` starts one for the script and exports its
-// URL; other arguments tamper with it or inject faults. Each provider's test file in this
-// package registers its own from init.
+// URL; other arguments tamper with it or inject faults. contract_test.go registers the
+// vendors' servers, plugin_script_test.go the plugin.
 var contractServers = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 
 // copyDir copies an example's files, leaving out what running it made (its state, the
@@ -476,8 +476,7 @@ func secretsAbsent(ts *testscript.TestScript, neg bool, args []string) {
 			secrets[name] = v
 		}
 	}
-	if v, ok := smaregiServers.Load(ts); ok {
-		srv := v.(*smaregitest.Server)
+	if srv, ok := startedFake[*smaregitest.Server](ts, "smaregi"); ok {
 		secrets["the Smaregi client credentials' Basic header"] = strings.TrimPrefix(srv.BasicAuth(), "Basic ")
 		for i, tok := range srv.IssuedTokens() {
 			secrets[fmt.Sprintf("Smaregi access token %d", i+1)] = tok

@@ -135,7 +135,7 @@ func TestConformanceSendGridAudience(t *testing.T) {
 			srv := sgs.Of(p)
 			switch {
 			case lose:
-				srv.LoseResponse(op)
+				srv.Lose(op, 1)
 			case status == 429 || status >= 500:
 				srv.Fail(op, status, maxAttempts)
 			default:

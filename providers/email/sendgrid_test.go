@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/email/sendgridtest"
 )
 
@@ -130,7 +131,7 @@ func TestSendGridRateLimits(t *testing.T) {
 		t.Parallel()
 		srv := newSendGrid(t)
 		p, s := sendgridProvider(t, srv, nil)
-		srv.Throttle(2, 3*time.Second)
+		srv.Inject(sendgridtest.OpSend, contracttest.Fault{Status: 429, RetryAfter: 3 * time.Second, Times: 2})
 		send(t, p, spring("k"))
 		if w := s.waits(); len(w) != 2 || w[0] != 3*time.Second || w[1] != 3*time.Second {
 			t.Fatalf("waited %v, want [3s 3s]", w)
@@ -143,7 +144,7 @@ func TestSendGridRateLimits(t *testing.T) {
 		t.Parallel()
 		srv := newSendGrid(t)
 		p, s := sendgridProvider(t, srv, nil)
-		srv.Throttle(3, 5*time.Second)
+		srv.Inject(sendgridtest.OpSend, contracttest.Fault{Status: 429, RetryAfter: 5 * time.Second, Times: 3})
 		err := p.Send(context.Background(), spring("k")).Diagnostics.Err()
 		var ae *providers.APIError
 		if !errors.As(err, &ae) || ae.Code != providers.ErrRateLimited || ae.RetryAfter != 5*time.Second || ae.Status != 429 {
@@ -161,7 +162,7 @@ func TestSendGridRateLimits(t *testing.T) {
 		t.Parallel()
 		srv := newSendGrid(t)
 		p, s := sendgridProvider(t, srv, nil)
-		srv.Throttle(1, 10*time.Minute)
+		srv.Inject(sendgridtest.OpSend, contracttest.Fault{Status: 429, RetryAfter: 10 * time.Minute, Times: 1})
 		err := p.Send(context.Background(), spring("k")).Diagnostics.Err()
 		var ae *providers.APIError
 		if !errors.As(err, &ae) || ae.RetryAfter != 10*time.Minute || len(s.waits()) != 0 {
@@ -183,7 +184,7 @@ func TestSendGridErrors(t *testing.T) {
 		{name: "credits used up", setup: func(s *sendgridtest.Server) { s.ExhaustCredits() }, want: providers.ErrQuota},
 		{name: "too large", setup: func(s *sendgridtest.Server) { s.Fail(sendgridtest.OpSend, 413, 1) }, want: providers.ErrInvalid},
 		{name: "outage", setup: func(s *sendgridtest.Server) { s.Fail(sendgridtest.OpSend, 503, maxAttempts) }, want: providers.ErrUnavailable},
-		{name: "lost response", setup: func(s *sendgridtest.Server) { s.LoseResponse(sendgridtest.OpSend) }, want: providers.ErrUnavailable},
+		{name: "lost response", setup: func(s *sendgridtest.Server) { s.Lose(sendgridtest.OpSend, 1) }, want: providers.ErrUnavailable},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -305,9 +306,9 @@ func TestSendGridClientRefusesTooManyPersonalizations(t *testing.T) {
 	for range maxPersonalizations + 1 {
 		m.Personalizations = append(m.Personalizations, sgPersonalization{To: []sgAddress{{Email: "a@example.jp"}}})
 	}
-	before := srv.Requests()
-	if _, err := p.sg.sendMail(context.Background(), m); providers.CodeOf(err) != providers.ErrInvalid || srv.Requests() != before {
-		t.Fatalf("1001 personalizations: %v, %d requests made", err, srv.Requests()-before)
+	before := len(srv.Received())
+	if _, err := p.sg.sendMail(context.Background(), m); providers.CodeOf(err) != providers.ErrInvalid || len(srv.Received()) != before {
+		t.Fatalf("1001 personalizations: %v, %d requests made", err, len(srv.Received())-before)
 	}
 	m.Personalizations = m.Personalizations[:maxPersonalizations]
 	if _, err := p.sg.sendMail(context.Background(), m); err != nil {

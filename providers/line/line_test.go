@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/line/linetest"
 	"github.com/musubi-hq/musubi/providers/providertest"
 )
@@ -118,7 +119,9 @@ func harness(fail bool) providertest.Harness {
 	}
 	if fail {
 		h.Fail = func(t *testing.T, p providers.Provider, op string, status int, lose bool) {
-			serverOf(t, p).Fail(op, status, lose)
+			if err := serverOf(t, p).Inject(op, contracttest.Fault{Status: status, Lose: lose}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return h

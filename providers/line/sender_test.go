@@ -67,7 +67,7 @@ func TestSendRepeatIsADuplicate(t *testing.T) {
 func TestSendLostResponseIsRetriedOnce(t *testing.T) {
 	t.Parallel()
 	srv, p, w := contract(t)
-	srv.Fail(linetest.OpSend, 0, true)
+	srv.Lose(linetest.OpSend, 1)
 	r := send(p, user(2), "hello", "evt-3/c2")
 	if err := r.Diagnostics.Err(); err != nil || !r.Duplicate {
 		t.Fatalf("send after a lost response: %+v %v, want success reported as a duplicate", r, err)
@@ -85,7 +85,7 @@ func TestSendRateLimitAndQuota(t *testing.T) {
 	t.Run("rate limit retried", func(t *testing.T) {
 		t.Parallel()
 		srv, p, w := contract(t)
-		srv.Throttle(linetest.OpSend, 2)
+		srv.Fail(linetest.OpSend, http.StatusTooManyRequests, 2)
 		if r := send(p, user(3), "hi", "k1"); r.Diagnostics.HasErrors() {
 			t.Fatal(r.Diagnostics.Err())
 		}
@@ -96,7 +96,7 @@ func TestSendRateLimitAndQuota(t *testing.T) {
 	t.Run("rate limit persists", func(t *testing.T) {
 		t.Parallel()
 		srv, p, _ := contract(t)
-		srv.Throttle(linetest.OpSend, 10)
+		srv.Fail(linetest.OpSend, http.StatusTooManyRequests, 10)
 		r := send(p, user(3), "hi", "k1")
 		var ae *providers.APIError
 		if err := r.Diagnostics.Err(); providers.CodeOf(err) != providers.ErrRateLimited || r.Diagnostics[0].Err.RetryAfter != time.Second {
@@ -129,7 +129,7 @@ func TestSendRateLimitAndQuota(t *testing.T) {
 		t.Parallel()
 		srv, p, w := contract(t)
 		p.retry.maxWait = 500 * time.Millisecond
-		srv.Throttle(linetest.OpSend, 1)
+		srv.Fail(linetest.OpSend, http.StatusTooManyRequests, 1)
 		if err := send(p, user(3), "hi", "k1").Diagnostics.Err(); providers.CodeOf(err) != providers.ErrRateLimited || len(w.all()) != 0 {
 			t.Fatalf("got %v after waits %v, want rate_limited without waiting", err, w.all())
 		}
@@ -203,7 +203,7 @@ func TestBroadcastMulticastChunks(t *testing.T) {
 	p.retry.attempts = 1
 	ctx := context.Background()
 	b := Broadcast{To: users(1201), Text: "本日限定セール", IdempotencyKey: "campaign.flash/2027-03-01"}
-	srv.Fail(linetest.OpSend, 0, true)
+	srv.Lose(linetest.OpSend, 1)
 	if _, err := p.Broadcast(ctx, b); providers.CodeOf(err) != providers.ErrUnavailable {
 		t.Fatalf("broadcast with a lost answer: %v, want unavailable", err)
 	}

@@ -384,7 +384,7 @@ func (c *Client) PoolState(ctx context.Context, discountID string) (PoolState, e
 			} `json:"metafields"`
 		} `json:"codeDiscountNode"`
 	}
-	if err := c.do(ctx, opPoolState, map[string]any{"id": discountID, "namespace": MetafieldNamespace}, &out); err != nil {
+	if err := c.do(ctx, opPoolState, map[string]any{"id": discountID, "namespace": metafieldNamespace}, &out); err != nil {
 		return PoolState{}, err
 	}
 	if out.Node == nil {
@@ -414,7 +414,7 @@ func (c *Client) MetafieldOwner(ctx context.Context, key string) (string, error)
 				PageInfo pageInfo `json:"pageInfo"`
 			} `json:"codeDiscountNodes"`
 		}
-		vars := map[string]any{"namespace": MetafieldNamespace, "key": key, "after": nil}
+		vars := map[string]any{"namespace": metafieldNamespace, "key": key, "after": nil}
 		if after != "" {
 			vars["after"] = after
 		}
@@ -631,7 +631,7 @@ func (c *Client) SetMetafield(ctx context.Context, ownerID, key string, value an
 			UserErrors []userError `json:"userErrors"`
 		} `json:"metafieldsSet"`
 	}
-	mf := map[string]any{"ownerId": ownerID, "namespace": MetafieldNamespace, "key": key, "type": "json", "value": string(b)}
+	mf := map[string]any{"ownerId": ownerID, "namespace": metafieldNamespace, "key": key, "type": "json", "value": string(b)}
 	if err := c.do(ctx, opMetafieldsSet, map[string]any{"metafields": []any{mf}}, &out); err != nil {
 		return err
 	}
@@ -645,7 +645,7 @@ func (c *Client) DeleteMetafield(ctx context.Context, ownerID, key string) error
 			UserErrors []userError `json:"userErrors"`
 		} `json:"metafieldsDelete"`
 	}
-	mf := map[string]any{"ownerId": ownerID, "namespace": MetafieldNamespace, "key": key}
+	mf := map[string]any{"ownerId": ownerID, "namespace": metafieldNamespace, "key": key}
 	if err := c.do(ctx, opMetafieldsDelete, map[string]any{"metafields": []any{mf}}, &out); err != nil {
 		return err
 	}

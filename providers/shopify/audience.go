@@ -10,7 +10,7 @@ import (
 )
 
 // A segment's audience is a Shopify customer segment of the customers carrying the segment's
-// tag: its query is SegmentQuery(segment), its name SegmentName(segment, description, marker).
+// tag: its query is segmentQuery(segment), its name segmentName(segment, description, marker).
 // Shopify's segment language reads Shopify's own customer data (tags, orders, amount spent,
 // email subscription), not Musubi's unified profiles and traits, and the audience the planner
 // asks for carries the segment's name, not its CEL condition; so membership is kept as a tag,
@@ -20,11 +20,11 @@ func checkAudience(a providers.Attrs, bad func(attr, format string, args ...any)
 	seg := a.String("segment")
 	switch {
 	case !providers.NameRE.MatchString(seg):
-		bad("segment", "segment %q must be a block name (letters, digits, _ and -): the Shopify segment selects customers tagged %s", seg, CustomerTag(seg))
-	case len(CustomerTag(seg)) > maxTag:
-		bad("segment", "segment %q makes the tag %s, longer than the %d characters of a Shopify tag", seg, CustomerTag(seg), maxTag)
+		bad("segment", "segment %q must be a block name (letters, digits, _ and -): the Shopify segment selects customers tagged %s", seg, customerTag(seg))
+	case len(customerTag(seg)) > maxTag:
+		bad("segment", "segment %q makes the tag %s, longer than the %d characters of a Shopify tag", seg, customerTag(seg), maxTag)
 	}
-	if n := utf8.RuneCountInString(SegmentName(seg, a.String("description"), Marker(""))); n > maxSegmentName {
+	if n := utf8.RuneCountInString(segmentName(seg, a.String("description"), markerOf(""))); n > maxSegmentName {
 		bad("description", "the segment's name would be %d characters (segment, description and Musubi's marker); Shopify takes at most %d", n, maxSegmentName)
 	}
 }
@@ -40,12 +40,12 @@ const (
 // admin reads as another segment), the description from the name.
 func segmentAttrs(sg *Segment) providers.Attrs {
 	a := providers.Attrs{}
-	if seg, ok := ParseSegmentQuery(sg.Query); ok {
+	if seg, ok := parseSegmentQuery(sg.Query); ok {
 		a["segment"] = seg
 	} else {
 		a["segment"] = sg.Query
 	}
-	if _, desc, _, ok := ParseSegmentName(sg.Name); ok {
+	if _, desc, _, ok := parseSegmentName(sg.Name); ok {
 		if desc != "" {
 			a["description"] = desc
 		}
@@ -69,10 +69,10 @@ func (p *Provider) findSegment(ctx context.Context, match func(Segment) bool) (*
 
 func (p *Provider) createAudience(ctx context.Context, req providers.CreateRequest) (string, providers.Attrs, error) {
 	a := req.Attributes
-	marker := Marker(req.IdempotencyKey)
-	name, query := SegmentName(a.String("segment"), a.String("description"), marker), SegmentQuery(a.String("segment"))
+	marker := markerOf(req.IdempotencyKey)
+	name, query := segmentName(a.String("segment"), a.String("description"), marker), segmentQuery(a.String("segment"))
 	existing, err := p.findSegment(ctx, func(sg Segment) bool {
-		_, _, m, ok := ParseSegmentName(sg.Name)
+		_, _, m, ok := parseSegmentName(sg.Name)
 		return ok && m == marker
 	})
 	if err != nil {
@@ -136,12 +136,12 @@ func (p *Provider) updateAudience(ctx context.Context, req providers.UpdateReque
 	if err := changedSince(providers.KindAudience, "segment", req.ID, req.Prior, segmentAttrs(sg)); err != nil {
 		return nil, err
 	}
-	_, _, marker, ok := ParseSegmentName(sg.Name)
+	_, _, marker, ok := parseSegmentName(sg.Name)
 	if !ok {
-		marker = Marker(req.ID)
+		marker = markerOf(req.ID)
 	}
 	seg := req.Planned.String("segment")
-	sg, err = p.client.UpdateSegment(ctx, req.ID, SegmentName(seg, req.Planned.String("description"), marker), SegmentQuery(seg))
+	sg, err = p.client.UpdateSegment(ctx, req.ID, segmentName(seg, req.Planned.String("description"), marker), segmentQuery(seg))
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (p *Provider) retag(ctx context.Context, segment string, ids []string, do f
 	if !providers.NameRE.MatchString(segment) {
 		return invalid("segment", "segment %q is not a segment name", segment)
 	}
-	tag := []string{CustomerTag(segment)}
+	tag := []string{customerTag(segment)}
 	for _, id := range ids {
 		if err := do(ctx, id, tag); err != nil {
 			return fmt.Errorf("customer %s: %w", id, err)

@@ -162,7 +162,7 @@ func TestContractServerEnforcesTheAPI(t *testing.T) {
 		t.Errorf("after a second: %d %v", st, out)
 	}
 	// An injected 429 has Shopify's body and Retry-After.
-	if err := srv.Fail("read", 429, false, 1); err != nil {
+	if err := srv.Fail("read", 429, 1); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := post(t, srv, srv.Token, `{ shop { currencyCode } }`, nil); st != 429 {

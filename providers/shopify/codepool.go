@@ -100,7 +100,7 @@ func (p *Provider) loadPool(ctx context.Context, discountID, marker string) (*po
 	}
 	pl := &pool{discountID: discountID, state: st}
 	for _, m := range st.Metafields {
-		if m.Key != PoolKey(marker) {
+		if m.Key != poolKey(marker) {
 			continue
 		}
 		var r poolRecord
@@ -149,21 +149,21 @@ func (p *Provider) liveCount(ctx context.Context, pl *pool, prior providers.Attr
 // discount's ID, it looks for the pool's metafield on every discount.
 func (p *Provider) findPool(ctx context.Context, discountID, key string) (string, error) {
 	if discountID == "" {
-		owner, err := p.client.MetafieldOwner(ctx, PoolKey(Marker(key)))
+		owner, err := p.client.MetafieldOwner(ctx, poolKey(markerOf(key)))
 		if owner == "" || err != nil {
 			return "", err
 		}
 		discountID = owner
 	}
-	pl, err := p.loadPool(ctx, discountID, Marker(key))
+	pl, err := p.loadPool(ctx, discountID, markerOf(key))
 	if err != nil || !pl.state.Found || pl.record == nil {
 		return "", err
 	}
-	return PoolID(discountID, Marker(key)), nil
+	return poolID(discountID, markerOf(key)), nil
 }
 
 func (p *Provider) readPool(ctx context.Context, r providers.ReadRequest) providers.ReadResponse {
-	discountID, marker, ok := ParsePoolID(r.ID)
+	discountID, marker, ok := parsePoolID(r.ID)
 	if !ok {
 		return providers.ReadResponse{}
 	}
@@ -188,7 +188,7 @@ func (p *Provider) createPool(ctx context.Context, req providers.CreateRequest) 
 	if discountID == "" {
 		return "", nil, invalid("coupon", "a code pool needs its coupon's Shopify discount, and none was given")
 	}
-	marker := Marker(req.IdempotencyKey)
+	marker := markerOf(req.IdempotencyKey)
 	pl, err := p.loadPool(ctx, discountID, marker)
 	if err != nil {
 		return "", nil, err
@@ -200,14 +200,14 @@ func (p *Provider) createPool(ctx context.Context, req providers.CreateRequest) 
 	rec := recordOf(req.Attributes)
 	resumed := pl.record != nil
 	if pl.record == nil || *pl.record != rec {
-		if err := p.client.SetMetafield(ctx, discountID, PoolKey(marker), rec); err != nil {
+		if err := p.client.SetMetafield(ctx, discountID, poolKey(marker), rec); err != nil {
 			if resumed {
 				return "", nil, partial(err, "code pool")
 			}
 			return "", nil, err
 		}
 	}
-	id := PoolID(discountID, marker)
+	id := poolID(discountID, marker)
 	added, err := p.fill(ctx, discountID, rec.codes(rec.Count), pl.state.CodesCount <= 1)
 	if err != nil {
 		if code := providers.CodeOf(err); code != "" && code != providers.ErrUnavailable && code != providers.ErrRateLimited {
@@ -305,13 +305,13 @@ func (p *Provider) rollback(ctx context.Context, discountID, marker string, adde
 	if resumed {
 		return nil
 	}
-	return p.client.DeleteMetafield(ctx, discountID, PoolKey(marker))
+	return p.client.DeleteMetafield(ctx, discountID, poolKey(marker))
 }
 
 // updatePool grows or shrinks the pool to the planned count: the first count codes drawn
 // from its seed, so growing keeps the codes already given out.
 func (p *Provider) updatePool(ctx context.Context, req providers.UpdateRequest) (providers.Attrs, error) {
-	discountID, marker, ok := ParsePoolID(req.ID)
+	discountID, marker, ok := parsePoolID(req.ID)
 	if !ok {
 		return nil, notFound("%s is not a code pool ID", req.ID)
 	}
@@ -358,7 +358,7 @@ func (p *Provider) updatePool(ctx context.Context, req providers.UpdateRequest) 
 		}
 	}
 	rec.Count = want
-	if err := p.client.SetMetafield(ctx, discountID, PoolKey(marker), rec); err != nil {
+	if err := p.client.SetMetafield(ctx, discountID, poolKey(marker), rec); err != nil {
 		return nil, err
 	}
 	return rec.attrs(want), nil
@@ -366,7 +366,7 @@ func (p *Provider) updatePool(ctx context.Context, req providers.UpdateRequest) 
 
 // deletePool deletes the pool's codes and its record; the coupon's own code stays.
 func (p *Provider) deletePool(ctx context.Context, req providers.DeleteRequest) error {
-	discountID, marker, ok := ParsePoolID(req.ID)
+	discountID, marker, ok := parsePoolID(req.ID)
 	if !ok {
 		return nil
 	}
@@ -396,5 +396,5 @@ func (p *Provider) deletePool(ctx context.Context, req providers.DeleteRequest) 
 	if pl.record == nil {
 		return nil
 	}
-	return p.client.DeleteMetafield(ctx, discountID, PoolKey(marker))
+	return p.client.DeleteMetafield(ctx, discountID, poolKey(marker))
 }

@@ -33,7 +33,7 @@ func checkCoupon(a providers.Attrs, bad func(attr, format string, args ...any)) 
 			bad("code", "the code is %d characters; Shopify takes at most %d", len(c), maxCode)
 		case strings.ContainsAny(c, " \t\r\n"):
 			bad("code", "code %q contains white space; a customer could not type it at checkout", c)
-		case IsPlaceholderCode(c):
+		case isPlaceholderCode(c):
 			bad("code", "code %q has the form of the placeholder codes Musubi gives coupons whose codes come from a pool", c)
 		}
 	}
@@ -67,7 +67,7 @@ func checkCurrency(a providers.Attrs, shop *Shop) error {
 // cleared fields are sent as null, so Shopify clears them too.
 func couponInput(a providers.Attrs, marker, code string, segments, remove []string, update bool) map[string]any {
 	in := map[string]any{
-		"title":                  Marked(a.String("title"), marker),
+		"title":                  marked(a.String("title"), marker),
 		"appliesOncePerCustomer": a.Int("per_customer") == 1,
 		"customerGets": map[string]any{
 			"value": couponValue(a),
@@ -91,7 +91,7 @@ func couponInput(a providers.Attrs, marker, code string, segments, remove []stri
 	opt("endsAt", ends.UTC().Format(time.RFC3339), !ends.IsZero())
 	opt("usageLimit", a.Int("usage_limit"), a.Int("usage_limit") > 0)
 	opt("minimumRequirement", map[string]any{"subtotal": map[string]any{
-		"greaterThanOrEqualToSubtotal": FormatMinor(a.Int("min_total"), a.String("currency"))}}, a.Int("min_total") > 0)
+		"greaterThanOrEqualToSubtotal": formatMinor(a.Int("min_total"), a.String("currency"))}}, a.Int("min_total") > 0)
 	cw := map[string]any{}
 	for _, c := range combineClasses {
 		cw[c.field] = slices.Contains(a.Strings("combines_with"), c.class)
@@ -112,7 +112,7 @@ func couponInput(a providers.Attrs, marker, code string, segments, remove []stri
 func couponValue(a providers.Attrs) map[string]any {
 	if a.String("discount_type") == "amount" {
 		return map[string]any{"discountAmount": map[string]any{
-			"amount": FormatMinor(a.Int("amount"), a.String("currency")), "appliesOnEachItem": false}}
+			"amount": formatMinor(a.Int("amount"), a.String("currency")), "appliesOnEachItem": false}}
 	}
 	return map[string]any{"percentage": a.Float("percent") / 100}
 }
@@ -128,7 +128,7 @@ func couponAttrs(d *Discount, prior providers.Attrs, shop *Shop) providers.Attrs
 			a[k] = v
 		}
 	}
-	title, _, _ := ParseMarked(cd.Title)
+	title, _, _ := parseMarked(cd.Title)
 	set("title", title)
 	var currency string
 	v := cd.CustomerGets.Value
@@ -170,7 +170,7 @@ func couponAttrs(d *Discount, prior providers.Attrs, shop *Shop) providers.Attrs
 	set("currency", currency)
 	set("timezone", tz)
 	loc := zoneOf(tz)
-	if code := d.Code(); !IsPlaceholderCode(code) {
+	if code := d.Code(); !isPlaceholderCode(code) {
 		set("code", code)
 	}
 	if cd.AppliesOncePerCustomer {
@@ -198,7 +198,7 @@ func couponAttrs(d *Discount, prior providers.Attrs, shop *Shop) providers.Attrs
 	case "DiscountCustomerSegments":
 		var names []string
 		for _, sg := range cd.Context.Segments {
-			if seg, ok := ParseSegmentQuery(sg.Query); ok {
+			if seg, ok := parseSegmentQuery(sg.Query); ok {
 				names = append(names, seg)
 			} else {
 				names = append(names, sg.Name) // not Musubi's segment: shown as another audience
@@ -224,11 +224,11 @@ func (p *Provider) lookupCode(ctx context.Context, code, key string) (*Discount,
 	if d == nil || err != nil {
 		return nil, false, err
 	}
-	if code == PlaceholderCode(key) {
+	if code == placeholderCode(key) {
 		return d, true, nil
 	}
-	_, marker, ok := ParseMarked(d.CodeDiscount.Title)
-	return d, ok && marker == Marker(key), nil
+	_, marker, ok := parseMarked(d.CodeDiscount.Title)
+	return d, ok && marker == markerOf(key), nil
 }
 
 // findCoupon finds the discount a create with this key made. With the code it is one
@@ -236,7 +236,7 @@ func (p *Provider) lookupCode(ctx context.Context, code, key string) (*Discount,
 // the key's marker in discount titles.
 func (p *Provider) findCoupon(ctx context.Context, code, key string) (*Discount, error) {
 	if code == "" {
-		code = PlaceholderCode(key)
+		code = placeholderCode(key)
 	}
 	d, ours, err := p.lookupCode(ctx, code, key)
 	if err != nil || ours {
@@ -245,12 +245,12 @@ func (p *Provider) findCoupon(ctx context.Context, code, key string) (*Discount,
 	if d != nil {
 		return nil, nil // the code belongs to another discount
 	}
-	found, err := p.client.SearchDiscounts(ctx, "title:"+searchTerm("musubi "+Marker(key)))
+	found, err := p.client.SearchDiscounts(ctx, "title:"+searchTerm("musubi "+markerOf(key)))
 	if err != nil {
 		return nil, err
 	}
 	for _, d := range found {
-		if _, m, ok := ParseMarked(d.CodeDiscount.Title); ok && m == Marker(key) {
+		if _, m, ok := parseMarked(d.CodeDiscount.Title); ok && m == markerOf(key) {
 			return d, nil
 		}
 	}
@@ -268,7 +268,7 @@ func (p *Provider) createCoupon(ctx context.Context, req providers.CreateRequest
 	}
 	code := a.String("code")
 	if code == "" {
-		code = PlaceholderCode(req.IdempotencyKey)
+		code = placeholderCode(req.IdempotencyKey)
 	}
 	// Look the code up first: a create whose answer was lost made the discount already.
 	existing, ours, err := p.lookupCode(ctx, code, req.IdempotencyKey)
@@ -276,7 +276,7 @@ func (p *Provider) createCoupon(ctx context.Context, req providers.CreateRequest
 		return "", nil, err
 	}
 	if existing != nil && !ours {
-		title, _, _ := ParseMarked(existing.CodeDiscount.Title)
+		title, _, _ := parseMarked(existing.CodeDiscount.Title)
 		e := conflict("code %s is already used by discount %s (%q); Shopify codes are unique in a shop, whatever their case", code, existing.ID, title)
 		e.(*Error).attr = "code"
 		return "", nil, e
@@ -290,13 +290,13 @@ func (p *Provider) createCoupon(ctx context.Context, req providers.CreateRequest
 		if len(providers.Diff(providers.KindCoupon, a, live)) == 0 {
 			return existing.ID, live, nil
 		}
-		d, err := p.client.UpdateDiscount(ctx, existing.ID, couponInput(a, Marker(req.IdempotencyKey), "", segments, liveSegments(existing, segments), true))
+		d, err := p.client.UpdateDiscount(ctx, existing.ID, couponInput(a, markerOf(req.IdempotencyKey), "", segments, liveSegments(existing, segments), true))
 		if err != nil {
 			return "", nil, partial(err, "coupon "+existing.ID)
 		}
 		return d.ID, couponAttrs(d, a, shop), nil
 	}
-	d, err := p.client.CreateDiscount(ctx, couponInput(a, Marker(req.IdempotencyKey), code, segments, nil, false))
+	d, err := p.client.CreateDiscount(ctx, couponInput(a, markerOf(req.IdempotencyKey), code, segments, nil, false))
 	if err != nil {
 		return "", nil, err
 	}
@@ -330,7 +330,7 @@ func (p *Provider) segmentIDs(ctx context.Context, segment string, refs map[stri
 		return []string{id}, nil
 	}
 	sg, err := p.findSegment(ctx, func(sg Segment) bool {
-		s, ok := ParseSegmentQuery(sg.Query)
+		s, ok := parseSegmentQuery(sg.Query)
 		return ok && s == segment
 	})
 	if err != nil {
@@ -400,15 +400,15 @@ func (p *Provider) updateCoupon(ctx context.Context, req providers.UpdateRequest
 	if err := changedSince(providers.KindCoupon, "coupon", req.ID, req.Prior, live); err != nil {
 		return nil, err
 	}
-	_, marker, ok := ParseMarked(d.CodeDiscount.Title)
+	_, marker, ok := parseMarked(d.CodeDiscount.Title)
 	if !ok {
-		marker = Marker(req.ID)
+		marker = markerOf(req.ID)
 	}
 	code := req.Planned.String("code")
 	if code == "" {
 		code = d.Code()
-		if !IsPlaceholderCode(code) {
-			code = PlaceholderCode(req.ID) // the shared code is withdrawn; the pool's codes stay
+		if !isPlaceholderCode(code) {
+			code = placeholderCode(req.ID) // the shared code is withdrawn; the pool's codes stay
 		}
 	}
 	if code == d.Code() {

@@ -22,9 +22,9 @@ func digits(currency string) int {
 	return 2
 }
 
-// FormatMinor writes an amount in minor units as the decimal Shopify takes: 3000 JPY is
+// formatMinor writes an amount in minor units as the decimal Shopify takes: 3000 JPY is
 // "3000", 1250 USD is "12.50".
-func FormatMinor(minor int64, currency string) string {
+func formatMinor(minor int64, currency string) string {
 	d := digits(currency)
 	r := new(big.Rat).SetFrac(big.NewInt(minor), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d)), nil))
 	return r.FloatString(d)

@@ -18,8 +18,8 @@ import (
 
 const markerLen = 16
 
-// Marker returns the marker of an idempotency key.
-func Marker(key string) string {
+// markerOf returns the marker of an idempotency key.
+func markerOf(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])[:markerLen]
 }
@@ -29,13 +29,13 @@ const markerSuffixLen = len(" [musubi ]") + markerLen
 
 var markedRE = regexp.MustCompile(`^(.*) \[musubi ([0-9a-f]{16})\]$`)
 
-// Marked appends a marker to a title or name: "Spring 10% off [musubi 1f0c2a9e8b7d6c5a]".
+// marked appends a marker to a title or name: "Spring 10% off [musubi 1f0c2a9e8b7d6c5a]".
 // Merchants see it in the admin; customers see a code discount's code, not its title.
-func Marked(name, marker string) string { return name + " [musubi " + marker + "]" }
+func marked(name, marker string) string { return name + " [musubi " + marker + "]" }
 
-// ParseMarked splits a name made by Marked. ok is false for names Musubi did not write, or
+// parseMarked splits a name made by marked. ok is false for names Musubi did not write, or
 // that someone edited in the admin.
-func ParseMarked(s string) (name, marker string, ok bool) {
+func parseMarked(s string) (name, marker string, ok bool) {
 	m := markedRE.FindStringSubmatch(s)
 	if m == nil {
 		return s, "", false
@@ -50,31 +50,31 @@ const placeholderPrefix = "MUSUBI-"
 
 var placeholderRE = regexp.MustCompile(`^MUSUBI-[A-Z2-7]{20}$`)
 
-// PlaceholderCode returns the code a pool-based coupon is created with. It is derived from
+// placeholderCode returns the code a pool-based coupon is created with. It is derived from
 // the idempotency key, so a retried create looks it up with codeDiscountNodeByCode, and it
 // is 100 bits of hash, so it cannot be guessed from the coupon's other codes.
-func PlaceholderCode(key string) string {
+func placeholderCode(key string) string {
 	sum := sha256.Sum256([]byte("musubi placeholder code\x00" + key))
 	return placeholderPrefix + base32.StdEncoding.EncodeToString(sum[:])[:20]
 }
 
-// IsPlaceholderCode reports whether a code is one PlaceholderCode makes.
-func IsPlaceholderCode(code string) bool { return placeholderRE.MatchString(code) }
+// isPlaceholderCode reports whether a code is one placeholderCode makes.
+func isPlaceholderCode(code string) bool { return placeholderRE.MatchString(code) }
 
-// CustomerTag is the tag the engine puts on the Shopify customers of a segment. Shopify's
+// customerTag is the tag the engine puts on the Shopify customers of a segment. Shopify's
 // segment language cannot see Musubi's profiles, so an audience's segment selects the
 // customers carrying this tag.
-func CustomerTag(segment string) string { return "musubi:" + segment }
+func customerTag(segment string) string { return "musubi:" + segment }
 
-// SegmentQuery is the ShopifyQL query of a segment's audience.
-func SegmentQuery(segment string) string {
-	return "customer_tags CONTAINS '" + CustomerTag(segment) + "'"
+// segmentQuery is the ShopifyQL query of a segment's audience.
+func segmentQuery(segment string) string {
+	return "customer_tags CONTAINS '" + customerTag(segment) + "'"
 }
 
 var segmentQueryRE = regexp.MustCompile(`^customer_tags CONTAINS 'musubi:([^']+)'$`)
 
-// ParseSegmentQuery returns the segment of a query SegmentQuery wrote.
-func ParseSegmentQuery(q string) (segment string, ok bool) {
+// parseSegmentQuery returns the segment of a query segmentQuery wrote.
+func parseSegmentQuery(q string) (segment string, ok bool) {
 	m := segmentQueryRE.FindStringSubmatch(strings.TrimSpace(q))
 	if m == nil {
 		return "", false
@@ -82,22 +82,22 @@ func ParseSegmentQuery(q string) (segment string, ok bool) {
 	return m[1], true
 }
 
-// SegmentName is the name of an audience's Shopify segment: the segment, its description
+// segmentName is the name of an audience's Shopify segment: the segment, its description
 // and the marker, e.g. "loyal_store: Store regulars [musubi 1f0c2a9e8b7d6c5a]". Merchants
 // see it in the admin's customer segments; Shopify wants segment names unique, and the
 // marker makes them so.
-func SegmentName(segment, description, marker string) string {
+func segmentName(segment, description, marker string) string {
 	name := segment
 	if description != "" {
 		name += ": " + description
 	}
-	return Marked(name, marker)
+	return marked(name, marker)
 }
 
-// ParseSegmentName splits a name SegmentName made. ok is false for names Musubi did not
+// parseSegmentName splits a name segmentName made. ok is false for names Musubi did not
 // write.
-func ParseSegmentName(name string) (segment, description, marker string, ok bool) {
-	rest, marker, ok := ParseMarked(name)
+func parseSegmentName(name string) (segment, description, marker string, ok bool) {
+	rest, marker, ok := parseMarked(name)
 	if !ok {
 		return "", "", "", false
 	}
@@ -113,8 +113,8 @@ const (
 	markerParam = "musubi_marker"
 )
 
-// SubscriptionURI is the URI of a webhook subscription of an identity source.
-func SubscriptionURI(endpoint, source, marker string) string {
+// subscriptionURI is the URI of a webhook subscription of an identity source.
+func subscriptionURI(endpoint, source, marker string) string {
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return endpoint
@@ -126,9 +126,9 @@ func SubscriptionURI(endpoint, source, marker string) string {
 	return u.String()
 }
 
-// ParseSubscriptionURI splits a URI SubscriptionURI made into the endpoint, the source and
+// parseSubscriptionURI splits a URI subscriptionURI made into the endpoint, the source and
 // the marker. ok is false when the URI carries no marker.
-func ParseSubscriptionURI(uri string) (endpoint, source, marker string, ok bool) {
+func parseSubscriptionURI(uri string) (endpoint, source, marker string, ok bool) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return uri, "", "", false
@@ -141,20 +141,20 @@ func ParseSubscriptionURI(uri string) (endpoint, source, marker string, ok bool)
 	return u.String(), source, marker, marker != ""
 }
 
-// MetafieldNamespace holds what Musubi stores on a discount: one metafield per code pool. It
+// metafieldNamespace holds what Musubi stores on a discount: one metafield per code pool. It
 // is reserved to the app ("$app:"), so other apps cannot read or change it.
-const MetafieldNamespace = "$app:musubi"
+const metafieldNamespace = "$app:musubi"
 
 const poolKeyPrefix = "pool_"
 
-// PoolKey is the metafield key of the code pool a create with this marker made.
-func PoolKey(marker string) string { return poolKeyPrefix + marker }
+// poolKey is the metafield key of the code pool a create with this marker made.
+func poolKey(marker string) string { return poolKeyPrefix + marker }
 
-// PoolID is a code pool's resource ID: the discount's ID and the pool's metafield key.
-func PoolID(discountID, marker string) string { return discountID + "#" + PoolKey(marker) }
+// poolID is a code pool's resource ID: the discount's ID and the pool's metafield key.
+func poolID(discountID, marker string) string { return discountID + "#" + poolKey(marker) }
 
-// ParsePoolID splits a PoolID.
-func ParsePoolID(id string) (discountID, marker string, ok bool) {
+// parsePoolID splits a poolID.
+func parsePoolID(id string) (discountID, marker string, ok bool) {
 	discountID, key, found := strings.Cut(id, "#")
 	marker, isPool := strings.CutPrefix(key, poolKeyPrefix)
 	if !found || !isPool || len(marker) != markerLen || !strings.HasPrefix(discountID, discountGIDPrefix) {
@@ -167,12 +167,12 @@ func ParsePoolID(id string) (discountID, marker string, ok bool) {
 // which are one Shopify subscription per topic, found by the marker in their URIs.
 const subscriptionIDPrefix = "webhooks:"
 
-// SubscriptionID is the resource ID of the webhook subscriptions a create with this marker
+// subscriptionID is the resource ID of the webhook subscriptions a create with this marker
 // made.
-func SubscriptionID(marker string) string { return subscriptionIDPrefix + marker }
+func subscriptionID(marker string) string { return subscriptionIDPrefix + marker }
 
-// ParseSubscriptionID returns the marker of a SubscriptionID.
-func ParseSubscriptionID(id string) (marker string, ok bool) {
+// parseSubscriptionID returns the marker of a subscriptionID.
+func parseSubscriptionID(id string) (marker string, ok bool) {
 	marker, ok = strings.CutPrefix(id, subscriptionIDPrefix)
 	return marker, ok && len(marker) == markerLen
 }

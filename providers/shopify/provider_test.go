@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/shopify"
 )
 
@@ -48,7 +49,7 @@ func TestLostCreateLeavesOneDiscount(t *testing.T) {
 	ctx := context.Background()
 	p, srv := configure(t, nil)
 	a := with(spring(), "code", "SPRING10")
-	if err := srv.Fail("create", 0, true, 1); err != nil {
+	if err := srv.Lose("create", 1); err != nil {
 		t.Fatal(err)
 	}
 	req := providers.CreateRequest{Kind: providers.KindCoupon, Attributes: a, IdempotencyKey: "lost"}
@@ -179,10 +180,10 @@ func TestThrottledIsWaitedOut(t *testing.T) {
 	read() // the client learns the bucket is full
 	srv.SetBucket(2000, 20, 100)
 	read() // 14 points of 20: the answer says 6 are left
-	before, requests := len(waited), srv.Requests()
+	before, requests := len(waited), len(srv.Received())
 	read()
-	if srv.Requests()-requests != 1 || len(waited) != before+1 || waited[before] <= 0 || waited[before] > 100*time.Millisecond {
-		t.Fatalf("the second read made %d requests and waited %v; want one request after a wait for 8 points", srv.Requests()-requests, waited[before:])
+	if len(srv.Received())-requests != 1 || len(waited) != before+1 || waited[before] <= 0 || waited[before] > 100*time.Millisecond {
+		t.Fatalf("the second read made %d requests and waited %v; want one request after a wait for 8 points", len(srv.Received())-requests, waited[before:])
 	}
 }
 
@@ -194,15 +195,14 @@ func TestHTTP429(t *testing.T) {
 	p, srv := configure(t, nil)
 	var waited []time.Duration
 	p.Client().Sleep = func(_ context.Context, d time.Duration) error { waited = append(waited, d); return nil }
-	if err := srv.Fail("create", 429, false, 1); err != nil {
+	if err := srv.Fail("create", 429, 1); err != nil {
 		t.Fatal(err)
 	}
 	create(t, p, providers.KindCoupon, spring(), "k", nil)
 	if !slices.Contains(waited, 2*time.Second) || srv.Calls("create") != 2 {
 		t.Fatalf("waited %v over %d creates, want 2s and 2", waited, srv.Calls("create"))
 	}
-	srv.SetRetryAfter(120)
-	if err := srv.Fail("create", 429, false, 1); err != nil {
+	if err := srv.Inject("create", contracttest.Fault{Status: 429, RetryAfter: 120 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	r := p.Create(ctx, providers.CreateRequest{Kind: providers.KindCoupon, Attributes: with(spring(), "title", "Other"), IdempotencyKey: "k2"})
@@ -412,13 +412,12 @@ func TestPartlyCreatedPoolIsFinished(t *testing.T) {
 	ctx := context.Background()
 	p, srv := configure(t, nil)
 	coupon := create(t, p, providers.KindCoupon, spring(), "c", nil)
-	srv.SetRetryAfter(600)
 	// The metafield and the first bulk addition go through; the second is refused.
 	var n int
 	p.Client().Sleep = func(_ context.Context, d time.Duration) error {
 		n++
 		if n == 1 {
-			if err := srv.Fail("create", 429, false, 1); err != nil {
+			if err := srv.Inject("create", contracttest.Fault{Status: 429, RetryAfter: 600 * time.Second}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -377,19 +377,19 @@ func (p *Provider) findByKey(ctx context.Context, r providers.ReadRequest) (stri
 		return p.findPool(ctx, r.Refs["coupon"], r.IdempotencyKey)
 	case providers.KindAudience:
 		sg, err := p.findSegment(ctx, func(sg Segment) bool {
-			_, _, m, ok := ParseSegmentName(sg.Name)
-			return ok && m == Marker(r.IdempotencyKey)
+			_, _, m, ok := parseSegmentName(sg.Name)
+			return ok && m == markerOf(r.IdempotencyKey)
 		})
 		if sg == nil || err != nil {
 			return "", err
 		}
 		return sg.ID, nil
 	default:
-		whs, err := p.webhooksOf(ctx, Marker(r.IdempotencyKey), nil)
+		whs, err := p.webhooksOf(ctx, markerOf(r.IdempotencyKey), nil)
 		if len(whs) == 0 || err != nil {
 			return "", err
 		}
-		return SubscriptionID(Marker(r.IdempotencyKey)), nil
+		return subscriptionID(markerOf(r.IdempotencyKey)), nil
 	}
 }
 

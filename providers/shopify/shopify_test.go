@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/shopify"
 	"github.com/musubi-hq/musubi/providers/shopify/shopifytest"
@@ -77,7 +78,7 @@ func harness() providertest.Harness {
 			}
 		},
 		Fail: func(t *testing.T, p providers.Provider, op string, status int, lose bool) {
-			if err := serverOf(p).Fail(op, status, lose, attempts(op, status, lose)); err != nil {
+			if err := serverOf(p).Inject(op, contracttest.Fault{Status: status, Lose: lose, Times: attempts(op, status, lose)}); err != nil {
 				t.Fatal(err)
 			}
 		},

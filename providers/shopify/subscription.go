@@ -59,7 +59,7 @@ func (p *Provider) webhooksOf(ctx context.Context, marker string, list []Webhook
 	}
 	var out []WebhookSubscription
 	for _, wh := range list {
-		if _, _, m, ok := ParseSubscriptionURI(wh.URI); ok && m == marker {
+		if _, _, m, ok := parseSubscriptionURI(wh.URI); ok && m == marker {
 			out = append(out, wh)
 		}
 	}
@@ -73,7 +73,7 @@ func subscriptionAttrs(whs []WebhookSubscription) providers.Attrs {
 	var hooks, endpoints []string
 	for _, wh := range whs {
 		hooks = append(hooks, wh.Topic)
-		ep, source, _, _ := ParseSubscriptionURI(wh.URI)
+		ep, source, _, _ := parseSubscriptionURI(wh.URI)
 		if !slices.Contains(endpoints, ep) {
 			endpoints = append(endpoints, ep)
 		}
@@ -122,14 +122,14 @@ func (p *Provider) syncWebhooks(ctx context.Context, have []WebhookSubscription,
 
 func (p *Provider) createSubscription(ctx context.Context, req providers.CreateRequest) (string, providers.Attrs, error) {
 	a := req.Attributes
-	marker := Marker(req.IdempotencyKey)
+	marker := markerOf(req.IdempotencyKey)
 	have, err := p.webhooksOf(ctx, marker, nil)
 	if err != nil {
 		return "", nil, err
 	}
 	topics, _ := topicHooks.Deliverable(a.Strings("topics"))
-	uri := SubscriptionURI(p.endpoint(a), a.String("source"), marker)
-	id := SubscriptionID(marker)
+	uri := subscriptionURI(p.endpoint(a), a.String("source"), marker)
+	id := subscriptionID(marker)
 	wrote, err := p.syncWebhooks(ctx, have, topics, uri)
 	if err != nil {
 		if wrote || len(have) > 0 {
@@ -157,7 +157,7 @@ func (p *Provider) readSubscriptions(ctx context.Context, reqs []providers.ReadR
 			out[i].Diagnostics = p.failure("read failed", err)
 			continue
 		}
-		marker, ok := ParseSubscriptionID(reqs[i].ID)
+		marker, ok := parseSubscriptionID(reqs[i].ID)
 		var whs []WebhookSubscription
 		if ok {
 			whs, _ = p.webhooksOf(ctx, marker, list)
@@ -173,7 +173,7 @@ func (p *Provider) readSubscriptions(ctx context.Context, reqs []providers.ReadR
 // updateSubscription changes topics, endpoint and source, unless the subscriptions changed in
 // Shopify since the plan.
 func (p *Provider) updateSubscription(ctx context.Context, req providers.UpdateRequest) (providers.Attrs, error) {
-	marker, ok := ParseSubscriptionID(req.ID)
+	marker, ok := parseSubscriptionID(req.ID)
 	if !ok {
 		return nil, notFound("%s is not a subscription ID", req.ID)
 	}
@@ -188,7 +188,7 @@ func (p *Provider) updateSubscription(ctx context.Context, req providers.UpdateR
 		return nil, err
 	}
 	topics, _ := topicHooks.Deliverable(req.Planned.Strings("topics"))
-	if _, err := p.syncWebhooks(ctx, have, topics, SubscriptionURI(p.endpoint(req.Planned), req.Planned.String("source"), marker)); err != nil {
+	if _, err := p.syncWebhooks(ctx, have, topics, subscriptionURI(p.endpoint(req.Planned), req.Planned.String("source"), marker)); err != nil {
 		return nil, err
 	}
 	now, err := p.webhooksOf(ctx, marker, nil)
@@ -199,7 +199,7 @@ func (p *Provider) updateSubscription(ctx context.Context, req providers.UpdateR
 }
 
 func (p *Provider) deleteSubscription(ctx context.Context, id string) error {
-	marker, ok := ParseSubscriptionID(id)
+	marker, ok := parseSubscriptionID(id)
 	if !ok {
 		return nil
 	}

@@ -236,7 +236,7 @@ func TestRetriesOnlyWhatIsSafeToRepeat(t *testing.T) {
 	if n := f.srv.Calls("create"); n != 1 {
 		t.Fatalf("a create answered 503 was sent %d times", n)
 	}
-	if err := f.srv.Lose("create"); err != nil {
+	if err := f.srv.Lose("create", 1); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.CreateCoupon(ctx, cp)
@@ -256,7 +256,7 @@ func TestRetriesOnlyWhatIsSafeToRepeat(t *testing.T) {
 	if f.clock.slept != 750*time.Millisecond {
 		t.Fatalf("backoff %s, want 250 ms then 500 ms", f.clock.slept)
 	}
-	if err := f.srv.Lose("delete"); err != nil {
+	if err := f.srv.Lose("delete", 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.DeleteCoupon(ctx, id); providers.CodeOf(err) != providers.ErrNotFound {

@@ -132,7 +132,7 @@ func harness() providertest.Harness {
 			srv := fixtureOf(t, p).srv
 			var err error
 			if lose {
-				err = srv.Lose(op)
+				err = srv.Lose(op, 1)
 			} else {
 				err = srv.Fail(op, status, attempts(op, status))
 			}

@@ -10,7 +10,7 @@ import (
 // and the idempotency marker, as a group holds nothing but a name.
 
 func groupAttrs(g *CustomerGroup) providers.Attrs {
-	seg, desc, _, ok := ParseGroupName(g.Name)
+	seg, desc, _, ok := parseGroupName(g.Name)
 	if !ok {
 		seg = g.Name // renamed in Square: shown as a changed segment, which replaces the group
 	}
@@ -22,7 +22,7 @@ func groupAttrs(g *CustomerGroup) providers.Attrs {
 }
 
 func (p *Provider) createAudience(ctx context.Context, req providers.CreateRequest) providers.CreateResponse {
-	name := GroupName(req.Attributes.String("segment"), req.Attributes.String("description"), Marker(req.IdempotencyKey))
+	name := groupName(req.Attributes.String("segment"), req.Attributes.String("description"), markerOf(req.IdempotencyKey))
 	g, err := p.client.CreateCustomerGroup(ctx, req.IdempotencyKey, name)
 	if err != nil {
 		return providers.CreateResponse{Diagnostics: p.failure("create failed", err)}
@@ -62,11 +62,11 @@ func (p *Provider) updateAudience(ctx context.Context, req providers.UpdateReque
 				req.ID, describe(changed, live)))
 		}
 	}
-	_, _, marker, ok := ParseGroupName(g.Name)
+	_, _, marker, ok := parseGroupName(g.Name)
 	if !ok {
-		marker = Marker(g.ID)
+		marker = markerOf(g.ID)
 	}
-	g, err = p.client.UpdateCustomerGroup(ctx, req.ID, GroupName(req.Planned.String("segment"), req.Planned.String("description"), marker))
+	g, err = p.client.UpdateCustomerGroup(ctx, req.ID, groupName(req.Planned.String("segment"), req.Planned.String("description"), marker))
 	if err != nil {
 		return fail(err)
 	}

@@ -68,7 +68,7 @@ func (c coupon) marker() string {
 			return m
 		}
 	}
-	return Marker(c.rule.ID)
+	return markerOf(c.rule.ID)
 }
 
 // zoneFor is where Square reads a coupon's dates: the seller's configured zone, else the
@@ -218,7 +218,7 @@ func (p *Provider) segmentsOf(ctx context.Context, resp *RetrieveResponse) (map[
 			}
 			out[id] = ""
 			if g != nil {
-				seg, _, _, ok := ParseGroupName(g.Name)
+				seg, _, _, ok := parseGroupName(g.Name)
 				if !ok {
 					seg = g.Name
 				}
@@ -240,7 +240,7 @@ func (p *Provider) audienceGroup(ctx context.Context, segment string, refs map[s
 	}
 	var id string
 	err := p.client.ListCustomerGroups(ctx, func(g CustomerGroup) bool {
-		if s, _, _, ok := ParseGroupName(g.Name); ok && s == segment {
+		if s, _, _, ok := parseGroupName(g.Name); ok && s == segment {
 			id = g.ID
 		}
 		return id == ""
@@ -267,7 +267,7 @@ func (p *Provider) createCoupon(ctx context.Context, req providers.CreateRequest
 	if err != nil {
 		return providers.CreateResponse{Diagnostics: p.failure("create failed", err)}
 	}
-	objs := p.couponObjects(req.Attributes, Marker(req.IdempotencyKey), groupID, coupon{})
+	objs := p.couponObjects(req.Attributes, markerOf(req.IdempotencyKey), groupID, coupon{})
 	resp, err := p.client.BatchUpsert(ctx, req.IdempotencyKey, []CatalogObjectBatch{{Objects: objs}})
 	if err != nil {
 		return providers.CreateResponse{Diagnostics: p.failure("create failed", err)}

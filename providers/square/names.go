@@ -14,8 +14,8 @@ import (
 
 const markerLen = 16
 
-// Marker returns the marker of an idempotency key.
-func Marker(key string) string { return hashHex(key, markerLen) }
+// markerOf returns the marker of an idempotency key.
+func markerOf(key string) string { return hashHex(key, markerLen) }
 
 func hashHex(s string, n int) string {
 	sum := sha256.Sum256([]byte(s))
@@ -25,10 +25,10 @@ func hashHex(s string, n int) string {
 // productSetName names the "all products" set of a coupon; staff never see product sets.
 func productSetName(marker string) string { return "musubi " + marker }
 
-// GroupName is the name of the customer group that mirrors a segment: the segment, its
+// groupName is the name of the customer group that mirrors a segment: the segment, its
 // description, and the marker, e.g. "loyal_store: Store regulars [musubi 1f0c2a9e8b7d6c5a]".
 // Staff see it in the Customer Directory; the engine finds the group of a segment by it.
-func GroupName(segment, description, marker string) string {
+func groupName(segment, description, marker string) string {
 	name := segment
 	if description != "" {
 		name += ": " + description
@@ -38,9 +38,9 @@ func GroupName(segment, description, marker string) string {
 
 var groupNameRE = regexp.MustCompile(`^(.*) \[musubi ([0-9a-f]{16})\]$`)
 
-// ParseGroupName splits a customer group's name made by GroupName. ok is false for groups
+// parseGroupName splits a customer group's name made by groupName. ok is false for groups
 // Musubi did not name.
-func ParseGroupName(name string) (segment, description, marker string, ok bool) {
+func parseGroupName(name string) (segment, description, marker string, ok bool) {
 	m := groupNameRE.FindStringSubmatch(name)
 	if m == nil {
 		return "", "", "", false
@@ -49,19 +49,19 @@ func ParseGroupName(name string) (segment, description, marker string, ok bool) 
 	return segment, description, m[2], true
 }
 
-// SubscriptionName is the name of the webhook subscription of an identity source: "musubi
+// subscriptionName is the name of the webhook subscription of an identity source: "musubi
 // SOURCE MARKER", at most 64 characters as Square requires.
-func SubscriptionName(source, marker string) string {
+func subscriptionName(source, marker string) string {
 	return "musubi " + source + " " + marker
 }
 
-// maxSourceLen keeps SubscriptionName within Square's 64 characters.
+// maxSourceLen keeps subscriptionName within Square's 64 characters.
 const maxSourceLen = 64 - len("musubi ") - 1 - markerLen
 
 var subscriptionNameRE = regexp.MustCompile(`^musubi (\S+) ([0-9a-f]{16})$`)
 
-// ParseSubscriptionName splits a name made by SubscriptionName.
-func ParseSubscriptionName(name string) (source, marker string, ok bool) {
+// parseSubscriptionName splits a name made by subscriptionName.
+func parseSubscriptionName(name string) (source, marker string, ok bool) {
 	m := subscriptionNameRE.FindStringSubmatch(name)
 	if m == nil {
 		return "", "", false

@@ -128,7 +128,7 @@ func TestLostCreateLeavesOneCoupon(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p, srv := configure(t, nil)
-	if err := srv.Fail("create", 0, true, square.DefaultMaxAttempts); err != nil {
+	if err := srv.Lose("create", square.DefaultMaxAttempts); err != nil {
 		t.Fatal(err)
 	}
 	req := providers.CreateRequest{Kind: providers.KindCoupon, Attributes: spring(), IdempotencyKey: "lost"}

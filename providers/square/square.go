@@ -12,7 +12,7 @@
 //     rule by itself at the register and in the Orders API; the resource ID is the pricing
 //     rule's. Updates carry each object's version: an object changed in Square since it was
 //     read is a conflict, reported and never overwritten.
-//   - audience: a customer group named after the segment (see GroupName); the engine keeps
+//   - audience: a customer group named after the segment (see groupName); the engine keeps
 //     its members in sync.
 //   - subscription: a webhook subscription whose event types are derived from the identity
 //     source's topics (purchase → payment.created/payment.updated, account.linked →
@@ -282,14 +282,14 @@ func (p *Provider) findByKey(ctx context.Context, k providers.Kind, key string) 
 	if key == "" {
 		return "", nil
 	}
-	marker := Marker(key)
+	marker := markerOf(key)
 	switch k {
 	case providers.KindCoupon:
 		return p.findCoupon(ctx, marker)
 	case providers.KindAudience:
 		var id string
 		err := p.client.ListCustomerGroups(ctx, func(g CustomerGroup) bool {
-			if _, _, m, ok := ParseGroupName(g.Name); ok && m == marker {
+			if _, _, m, ok := parseGroupName(g.Name); ok && m == marker {
 				id = g.ID
 			}
 			return id == ""
@@ -298,7 +298,7 @@ func (p *Provider) findByKey(ctx context.Context, k providers.Kind, key string) 
 	default:
 		var id string
 		err := p.client.ListWebhookSubscriptions(ctx, func(s WebhookSubscription) bool {
-			if _, m, ok := ParseSubscriptionName(s.Name); ok && m == marker {
+			if _, m, ok := parseSubscriptionName(s.Name); ok && m == marker {
 				id = s.ID
 			}
 			return id == ""

@@ -50,7 +50,7 @@ func (p *Provider) endpoint(a providers.Attrs) string {
 // subscriptionAttrs reads a subscription back. A disabled subscription delivers nothing, so
 // it reads as having no topics: the next apply enables it again.
 func subscriptionAttrs(s *WebhookSubscription) providers.Attrs {
-	source, _, ok := ParseSubscriptionName(s.Name)
+	source, _, ok := parseSubscriptionName(s.Name)
 	if !ok {
 		source = s.Name
 	}
@@ -71,7 +71,7 @@ func (p *Provider) createSubscription(ctx context.Context, req providers.CreateR
 	topics, _ := topicEvents.Deliverable(a.Strings("topics"))
 	enabled := true
 	s, err := p.client.CreateWebhookSubscription(ctx, req.IdempotencyKey, WebhookSubscription{
-		Name: SubscriptionName(a.String("source"), Marker(req.IdempotencyKey)), Enabled: &enabled,
+		Name: subscriptionName(a.String("source"), markerOf(req.IdempotencyKey)), Enabled: &enabled,
 		EventTypes: topicEvents.Hooks(topics), NotificationURL: p.endpoint(a), APIVersion: APIVersion,
 	})
 	if err != nil {

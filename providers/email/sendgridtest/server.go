@@ -4,13 +4,12 @@
 // addresses, at most 10 categories, custom args under 10,000 bytes, reserved headers, list
 // names of 1 to 100 characters that no other list has) and answers as SendGrid does: 202 with
 // X-Message-Id, {"errors":[{message, field, help}]} on 400, 401 "Maximum credits exceeded"
-// when the plan is used up, 429 with Retry-After. It can be told to fail, throttle or lose a
-// response, and records every accepted message so tests can read what was sent.
+// when the plan is used up, 429 with Retry-After. It records every accepted message so tests
+// can read what was sent; calls fail, lose their answers or wait through the controls of
+// package contracttest, which the server embeds.
 package sendgridtest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,12 +17,14 @@ import (
 	"net/http/httptest"
 	"net/mail"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/musubi-hq/musubi/providers/contracttest"
 )
 
 // Limits SendGrid documents.
@@ -108,58 +109,27 @@ const (
 	OpDelete = "delete" // DELETE /v3/marketing/lists/{id}
 )
 
-// Ops are the operations Fail and LoseResponse take.
+// Ops are the operations faults target.
 var Ops = []string{OpSend, OpCreate, OpRead, OpUpdate, OpDelete}
-
-type fault struct {
-	op     string
-	status int  // answer with this status instead of working
-	lose   bool // work, then drop the connection without answering
-	times  int
-}
 
 // Server is a running contract server.
 type Server struct {
 	*httptest.Server
+	*contracttest.Control
 	apiKey string
 
-	mu         sync.Mutex
-	sent       []Mail
-	lists      map[string]*List
-	faults     []*fault
-	throttled  int
-	retryAfter time.Duration
-	noCredits  bool
-	requests   int
+	mu        sync.Mutex
+	sent      []Mail
+	lists     map[string]*List
+	noCredits bool
 }
 
 // NewServer starts a server that accepts apiKey. Close it when done.
 func NewServer(apiKey string) *Server {
-	s := &Server{apiKey: apiKey, lists: map[string]*List{}}
+	s := &Server{apiKey: apiKey, lists: map[string]*List{},
+		Control: contracttest.New(contracttest.Vendor{Ops: Ops, RetryAfter: time.Second, Fail: writeFault})}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
-}
-
-// Fail makes the next times calls of op answer with status, doing nothing.
-func (s *Server) Fail(op string, status, times int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{op: op, status: status, times: times})
-}
-
-// LoseResponse makes the next call of op do its work and then drop the connection, as a
-// timeout on the way back would.
-func (s *Server) LoseResponse(op string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{op: op, lose: true, times: 1})
-}
-
-// Throttle answers the next n requests with 429 and Retry-After.
-func (s *Server) Throttle(n int, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.throttled, s.retryAfter = n, retryAfter
 }
 
 // ExhaustCredits makes every mail send fail as an account whose monthly plan is used up.
@@ -176,23 +146,11 @@ func (s *Server) Sent() []Mail {
 	return slices.Clone(s.sent)
 }
 
-// Requests counts the requests the server answered, authorised or not.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
-
 // Lists returns the lists, sorted by name.
 func (s *Server) Lists() []List {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]List, 0, len(s.lists))
-	for _, l := range s.lists {
-		out = append(out, *l)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return contracttest.Snapshot(s.lists, func(a, b *List) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // RenameList renames a list, as someone in SendGrid's contact screens would.
@@ -246,72 +204,37 @@ func opOf(r *http.Request) string {
 	return ""
 }
 
-// takeFault returns the fault the request fires, if any.
-func (s *Server) takeFault(op string) *fault {
-	for i, f := range s.faults {
-		if f.op == op {
-			f.times--
-			if f.times <= 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-			return f
-		}
+// writeFault answers an injected failure; a 429 is SendGrid's rate limit, with Retry-After.
+func writeFault(w http.ResponseWriter, status int, retryAfter time.Duration) {
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+		writeErrors(w, status, apiError{Message: "too many requests"})
+		return
 	}
-	return nil
+	writeErrors(w, status, apiError{Message: fmt.Sprintf("injected %d", status)})
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests++
 	reset := time.Now().Add(time.Minute).Unix()
 	w.Header().Set("X-RateLimit-Limit", "600")
 	w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		s.mu.Unlock()
 		writeErrors(w, http.StatusUnauthorized, apiError{Message: "authorization required"})
 		return
 	}
 	if auth != "Bearer "+s.apiKey {
-		s.mu.Unlock()
 		writeErrors(w, http.StatusUnauthorized, apiError{Message: "The provided authorization grant is invalid, expired, or revoked"})
-		return
-	}
-	if s.throttled > 0 {
-		s.throttled--
-		secs := int(s.retryAfter / time.Second)
-		s.mu.Unlock()
-		w.Header().Set("X-RateLimit-Remaining", "0")
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeErrors(w, http.StatusTooManyRequests, apiError{Message: "too many requests"})
 		return
 	}
 	w.Header().Set("X-RateLimit-Remaining", "599")
 	op := opOf(r)
-	f := s.takeFault(op)
-	s.mu.Unlock()
 	if op == "" {
 		writeErrors(w, http.StatusNotFound, apiError{Message: "not found"})
 		return
 	}
-	if f != nil && !f.lose {
-		if f.status == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "1")
-		}
-		writeErrors(w, f.status, apiError{Message: fmt.Sprintf("injected %d", f.status)})
-		return
-	}
-	if f != nil && f.lose {
-		s.route(httptest.NewRecorder(), r, op)
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
-	}
-	s.route(w, r, op)
+	contracttest.Serve(s.Control, w, r, op, func(w http.ResponseWriter, r *http.Request) { s.route(w, r, op) })
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request, op string) {
@@ -368,7 +291,7 @@ func (s *Server) mailSend(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	m.MessageID = randomID(11)
+	m.MessageID = contracttest.RandomHex(11)
 	s.sent = append(s.sent, m)
 	w.Header().Set("X-Message-Id", m.MessageID)
 	w.WriteHeader(http.StatusAccepted)
@@ -527,7 +450,7 @@ func (s *Server) createList(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusBadRequest, apiError{Message: fmt.Sprintf("you can create at most %d lists", MaxLists)})
 		return
 	}
-	l := &List{ID: uuid(), Name: name}
+	l := &List{ID: uuid.NewString(), Name: name}
 	s.lists[l.ID] = l
 	writeJSON(w, http.StatusCreated, s.listJSON(l))
 }
@@ -600,19 +523,8 @@ func (s *Server) deleteList(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	delete(s.lists, id)
 	if r.URL.Query().Get("delete_contacts") == "true" {
-		writeJSON(w, http.StatusOK, map[string]string{"job_id": uuid()})
+		writeJSON(w, http.StatusOK, map[string]string{"job_id": uuid.NewString()})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-func randomID(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func uuid() string {
-	h := randomID(16)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

@@ -3,11 +3,11 @@ package linetest
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/musubi-hq/musubi/providers/contracttest"
 )
 
 // Routing, authentication, retry keys, injected faults and limits: what every call goes through.
@@ -24,7 +24,7 @@ type errorDetail struct {
 	Property string `json:"property,omitempty"`
 }
 
-// reply is a handler's answer, written by serve after faults are applied.
+// reply is a handler's answer, written once the call has met its fault, if any.
 type reply struct {
 	status int
 	body   any
@@ -120,102 +120,77 @@ func (s *Server) routeOf(r *http.Request, body []byte) (route, bool) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	requestID := uuid.NewString()
 	w.Header().Set("x-line-request-id", requestID)
-	write := func(rep reply) {
-		for k, v := range rep.header {
-			w.Header().Set(k, v)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rep.status)
-		json.NewEncoder(w).Encode(rep.body)
-	}
 	if r.Header.Get("Authorization") != "Bearer "+s.Token {
-		write(errorReply(http.StatusUnauthorized, "Authentication failed. Confirm that the access token in the authorization header is valid."))
+		errorReply(http.StatusUnauthorized, "Authentication failed. Confirm that the access token in the authorization header is valid.").write(w)
 		return
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := contracttest.ReadBody(r)
 	if err != nil {
-		write(errorReply(http.StatusBadRequest, "The request body could not be read"))
+		errorReply(http.StatusBadRequest, "The request body could not be read").write(w)
 		return
 	}
 	rt, ok := s.routeOf(r, body)
 	if !ok {
-		write(errorReply(http.StatusNotFound, "Not found"))
+		errorReply(http.StatusNotFound, "Not found").write(w)
 		return
 	}
 	retryKey := r.Header.Get("X-Line-Retry-Key")
 	if retryKey != "" && !rt.retries {
-		write(errorReply(http.StatusBadRequest, "The X-Line-Retry-Key header is not supported by this API"))
+		errorReply(http.StatusBadRequest, "The X-Line-Retry-Key header is not supported by this API").write(w)
 		return
 	}
 	if retryKey != "" {
 		if _, err := uuid.Parse(retryKey); err != nil || len(retryKey) != 36 {
-			write(errorReply(http.StatusBadRequest, "The value for the 'X-Line-Retry-Key' header is invalid"))
+			errorReply(http.StatusBadRequest, "The value for the 'X-Line-Retry-Key' header is invalid").write(w)
 			return
 		}
 	}
+	contracttest.Serve(s.Control, w, r, rt.op, func(w http.ResponseWriter, r *http.Request) {
+		s.answer(rt, call{r: r, body: body, requestID: requestID}, retryKey).write(w)
+	})
+}
 
+// answer serves a call that met no fault: rate limits, retry keys, then the endpoint.
+func (s *Server) answer(rt route, c call, retryKey string) reply {
 	s.mu.Lock()
-	s.calls[rt.op]++
-	f, faulty := s.faults[rt.op]
-	delete(s.faults, rt.op)
-	throttled := s.throttled[rt.op] > 0
-	if throttled {
-		s.throttled[rt.op]--
+	limited := !s.allow(rt.limit)
+	acc, seen := s.retryKeys[retryKey]
+	if seen && s.now().Sub(acc.at) >= retryKeyLifetime {
+		delete(s.retryKeys, retryKey)
+		seen = false
 	}
-	limited := !throttled && !s.allow(rt.limit)
 	s.mu.Unlock()
-
 	switch {
-	case faulty && !f.lose:
-		write(faultReply(f.status))
-		return
-	case throttled || limited:
-		write(errorReply(http.StatusTooManyRequests, RateLimitMessage))
-		return
+	case limited:
+		return errorReply(http.StatusTooManyRequests, RateLimitMessage)
+	case retryKey != "" && seen:
+		return reply{status: http.StatusConflict,
+			body:   lineError{Message: "The retry key is already accepted", SentMessages: acc.sent},
+			header: map[string]string{"x-line-accepted-request-id": acc.requestID}}
 	}
-
-	if retryKey != "" {
-		s.mu.Lock()
-		acc, seen := s.retryKeys[retryKey]
-		if seen && s.now().Sub(acc.at) >= retryKeyLifetime {
-			delete(s.retryKeys, retryKey)
-			seen = false
-		}
-		s.mu.Unlock()
-		if seen {
-			rep := reply{status: http.StatusConflict,
-				body:   lineError{Message: "The retry key is already accepted", SentMessages: acc.sent},
-				header: map[string]string{"x-line-accepted-request-id": acc.requestID}}
-			write(rep)
-			return
-		}
-	}
-
-	rep := rt.handle(s, call{r: r, body: body, requestID: requestID})
+	rep := rt.handle(s, c)
 	if retryKey != "" && rep.status/100 == 2 {
 		s.mu.Lock()
-		acc := accepted{requestID: requestID, at: s.now()}
+		acc := accepted{requestID: c.requestID, at: s.now()}
 		if pr, ok := rep.body.(pushResponse); ok {
 			acc.sent = pr.SentMessages
 		}
 		s.retryKeys[retryKey] = acc
-		if n := len(s.deliveries); n > 0 && s.deliveries[n-1].RequestID == requestID {
+		if n := len(s.deliveries); n > 0 && s.deliveries[n-1].RequestID == c.requestID {
 			s.deliveries[n-1].RetryKey = retryKey
 		}
 		s.mu.Unlock()
 	}
-	if faulty && f.lose {
-		// The platform acted; the caller never hears of it.
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
-		write(errorReply(http.StatusGatewayTimeout, "timed out"))
-		return
+	return rep
+}
+
+func (rep reply) write(w http.ResponseWriter) {
+	for k, v := range rep.header {
+		w.Header().Set(k, v)
 	}
-	write(rep)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(rep.status)
+	json.NewEncoder(w).Encode(rep.body)
 }
 
 // faultReply is what an injected failure answers, with the message LINE gives for the status.

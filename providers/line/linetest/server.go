@@ -19,22 +19,24 @@
 //     AUDIENCE_GROUP_NOT_FOUND; the build is asynchronous (IN_PROGRESS, then READY);
 //   - the channel's one webhook endpoint: an HTTPS URL of at most 500 characters.
 //
-// Tests and scripts drive it through Fail (the next call of an operation fails, or does its
-// work and loses the response), Throttle, SetMonthlyLimit and the methods that change objects
-// behind the provider's back, as someone in LINE's consoles would.
+// Tests and scripts make calls fail, lose their answers or wait through the controls of
+// package contracttest, which the server embeds, and drive the rest through SetMonthlyLimit
+// and the methods that change objects behind the provider's back, as someone in LINE's
+// consoles would.
 package linetest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/musubi-hq/musubi/providers/contracttest"
 )
 
 // Limits the server enforces, from LINE's reference.
@@ -58,7 +60,7 @@ const MonthlyLimitMessage = "You have reached your monthly limit."
 // exceeded.
 const RateLimitMessage = "The API rate limit has been exceeded. Try again later."
 
-// Operations name what a call does, for Fail and Throttle.
+// Operations name what a call does, for the faults of contracttest.
 const (
 	OpCreate   = "create"   // make an audience group; set a webhook endpoint where none was
 	OpRead     = "read"     // every GET
@@ -68,7 +70,7 @@ const (
 	OpValidate = "validate" // the message validation endpoints
 )
 
-// Ops are the operations Fail and Throttle take.
+// Ops are the operations faults target.
 var Ops = []string{OpCreate, OpRead, OpUpdate, OpDelete, OpSend, OpValidate}
 
 // rate limits per endpoint group, from LINE's rate-limit table.
@@ -107,11 +109,6 @@ type Delivery struct {
 	RetryKey   string
 }
 
-type fault struct {
-	status int
-	lose   bool
-}
-
 type accepted struct {
 	requestID string
 	at        time.Time
@@ -136,6 +133,8 @@ type window struct {
 
 // Server is a running contract server. Its methods are safe for concurrent use.
 type Server struct {
+	*contracttest.Control
+
 	// URL is the base URL to use instead of https://api.line.me.
 	URL string
 	// Token is the channel access token the server accepts.
@@ -155,20 +154,20 @@ type Server struct {
 	retryKeys    map[string]accepted
 	narrowcasts  map[string]*narrowcast
 	deliveries   []Delivery
-	faults       map[string]fault
-	throttled    map[string]int
 	windows      map[string]*window
 	monthlyLimit int
 	unlimited    bool
 	sentInMonth  int
 	month        string
-	calls        map[string]int
 }
 
 // NewServer starts a server with a fresh channel: a random token and secret, no audiences,
 // no webhook endpoint. Close it when done.
 func NewServer() *Server {
 	s := &Server{
+		Control: contracttest.New(contracttest.Vendor{Ops: Ops, Fail: func(w http.ResponseWriter, status int, _ time.Duration) {
+			faultReply(status).write(w) // LINE sends no Retry-After
+		}}),
 		Token:       "line-token-" + randomHex(16),
 		Secret:      randomHex(16),
 		now:         time.Now,
@@ -177,10 +176,7 @@ func NewServer() *Server {
 		audiences:   map[int64]*Audience{},
 		retryKeys:   map[string]accepted{},
 		narrowcasts: map[string]*narrowcast{},
-		faults:      map[string]fault{},
-		throttled:   map[string]int{},
 		windows:     map[string]*window{},
-		calls:       map[string]int{},
 		seq:         1_000_000_000_000,
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -191,75 +187,39 @@ func NewServer() *Server {
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
 
+// locked runs f under the server's lock: what the consoles change, tests read.
+func (s *Server) locked(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+}
+
 // SetClock replaces the server's clock, for retry-key expiry, rate windows and months.
-func (s *Server) SetClock(now func() time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.now = now
-}
-
-// Fail makes the next call of op fail with the HTTP status, doing nothing; with lose it does
-// its work and then drops the connection, as a timeout after the platform acted would.
-func (s *Server) Fail(op string, status int, lose bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[op] = fault{status: status, lose: lose}
-}
-
-// Throttle makes the next n calls of op answer 429 for the rate limit.
-func (s *Server) Throttle(op string, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.throttled[op] = n
-}
+func (s *Server) SetClock(now func() time.Time) { s.locked(func() { s.now = now }) }
 
 // SetMonthlyLimit sets how many messages the channel may send this month; 0 is no limit.
 // Each recipient of a push, multicast or narrowcast counts as one message, as LINE counts.
-func (s *Server) SetMonthlyLimit(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.monthlyLimit = n
-}
+func (s *Server) SetMonthlyLimit(n int) { s.locked(func() { s.monthlyLimit = n }) }
 
 // LiftRateLimits stops enforcing the per-endpoint rate limits, for benchmarks that call
-// faster than LINE allows. Throttle still works.
-func (s *Server) LiftRateLimits() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.unlimited = true
-}
-
-// Calls returns how many requests of op the server answered.
-func (s *Server) Calls(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[op]
-}
+// faster than LINE allows. Injected 429s still happen.
+func (s *Server) LiftRateLimits() { s.locked(func() { s.unlimited = true }) }
 
 // BotUserID is the channel's bot user ID: the destination of its webhooks.
 func (s *Server) BotUserID() string { return s.botUserID }
 
 // WebhookEndpoint returns the channel's webhook URL, empty when none is set.
-func (s *Server) WebhookEndpoint() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.endpoint
+func (s *Server) WebhookEndpoint() (url string) {
+	s.locked(func() { url = s.endpoint })
+	return url
 }
 
 // SetWebhookEndpoint changes the webhook URL as the LINE Developers console does; empty
 // clears it.
-func (s *Server) SetWebhookEndpoint(url string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.endpoint = url
-}
+func (s *Server) SetWebhookEndpoint(url string) { s.locked(func() { s.endpoint = url }) }
 
 // SetWebhookActive turns the console's "Use webhook" switch.
-func (s *Server) SetWebhookActive(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.active = on
-}
+func (s *Server) SetWebhookActive(on bool) { s.locked(func() { s.active = on }) }
 
 // Audiences lists the audience groups, oldest first.
 func (s *Server) Audiences() []Audience {
@@ -267,63 +227,52 @@ func (s *Server) Audiences() []Audience {
 	defer s.mu.Unlock()
 	out := make([]Audience, 0, len(s.audiences))
 	for _, a := range s.audiences {
-		c := *a
-		c.UserIDs = append([]string(nil), a.UserIDs...)
-		out = append(out, c)
+		out = append(out, a.clone())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
 // Audience returns one audience group.
-func (s *Server) Audience(id int64) (Audience, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.audiences[id]
-	if !ok {
-		return Audience{}, false
-	}
-	c := *a
-	c.UserIDs = append([]string(nil), a.UserIDs...)
-	return c, true
+func (s *Server) Audience(id int64) (a Audience, ok bool) {
+	return a, s.editAudience(id, func(g *Audience) { a = g.clone() }) == nil
 }
 
 // RenameAudience renames a group as LINE Official Account Manager does.
 func (s *Server) RenameAudience(id int64, name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.audiences[id]
-	if !ok {
-		return fmt.Errorf("no audience group %d", id)
-	}
-	a.Name = name
-	return nil
+	return s.editAudience(id, func(a *Audience) { a.Name = name })
 }
 
 // ExpireAudience marks a group EXPIRED, as LINE does 180 days after a group was made.
 func (s *Server) ExpireAudience(id int64) error {
+	return s.editAudience(id, func(a *Audience) { a.Status = "EXPIRED" })
+}
+
+// editAudience runs edit on a group under the lock.
+func (s *Server) editAudience(id int64, edit func(*Audience)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.audiences[id]
 	if !ok {
 		return fmt.Errorf("no audience group %d", id)
 	}
-	a.Status = "EXPIRED"
+	edit(a)
 	return nil
 }
 
-// RemoveAudience deletes a group behind the provider's back.
-func (s *Server) RemoveAudience(id int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.audiences, id)
+func (a *Audience) clone() Audience {
+	c := *a
+	c.UserIDs = slices.Clone(a.UserIDs)
+	return c
 }
 
+// RemoveAudience deletes a group behind the provider's back.
+func (s *Server) RemoveAudience(id int64) { s.locked(func() { delete(s.audiences, id) }) }
+
 // Deliveries lists the accepted sends, in order.
-func (s *Server) Deliveries() []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Delivery(nil), s.deliveries...)
+func (s *Server) Deliveries() (out []Delivery) {
+	s.locked(func() { out = slices.Clone(s.deliveries) })
+	return out
 }
 
 func isNumber(s string) bool {
@@ -331,8 +280,5 @@ func isNumber(s string) bool {
 	return err == nil
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// randomHex makes up tokens, secrets and IDs.
+var randomHex = contracttest.RandomHex

@@ -3,105 +3,113 @@ package shopifytest
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/musubi-hq/musubi/providers"
-	"github.com/musubi-hq/musubi/providers/shopify"
+	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/signature"
 )
 
-// Tamper changes one canonical attribute of a resource behind the provider's back, as a
-// merchant in the Shopify admin (or another app) would. IDs are the provider's resource IDs.
-// Coupons take title, percent, amount, min_total (minor units), code, per_customer,
-// usage_limit, starts_at, ends_at, combines_with (comma-separated classes) and audience (a
-// segment ID, "" for everyone); a code pool takes count, keeping that many of the discount's
-// codes after its first; audiences take description (renames the segment) and segment
-// (rewrites its query); subscriptions take endpoint (keeping Musubi's query parameters) and
-// topics (the Shopify topics to keep, comma-separated).
-func (s *Server) Tamper(kind providers.Kind, id, attr string, value any) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	str := fmt.Sprint(value)
-	if list, ok := value.([]string); ok {
-		str = strings.Join(list, ",")
+// What the hooks know of how Musubi names what it makes, to find objects by the provider's
+// resource IDs: a code pool is DISCOUNT_GID#pool_MARKER, its metafield pool_MARKER in the
+// app's namespace; an identity source's webhook subscriptions are webhooks:MARKER, the
+// marker in each one's URI; an audience's segment selects the customers tagged musubi:NAME.
+// Markers are 16 hex digits. The server states these itself rather than asking the client,
+// so a client that changes them fails its tests here.
+const (
+	poolNamespace  = "$app:musubi"
+	poolPrefix     = "pool_"
+	markerParam    = "musubi_marker"
+	webhooksPrefix = "webhooks:"
+)
+
+var (
+	poolIDRE     = regexp.MustCompile(`^(gid://shopify/DiscountCodeNode/\d+)#pool_([0-9a-f]{16})$`)
+	webhooksIDRE = regexp.MustCompile(`^webhooks:([0-9a-f]{16})$`)
+)
+
+func parsePoolID(id string) (discountID, marker string, ok bool) {
+	m := poolIDRE.FindStringSubmatch(id)
+	if m == nil {
+		return "", "", false
 	}
-	switch kind {
-	case providers.KindCoupon:
-		d := s.discountByGID(id)
-		if d == nil {
-			return fmt.Errorf("no code discount %s", id)
-		}
-		d.updated = s.clock()
-		return s.tamperDiscount(d, attr, str)
-	case providers.KindCodePool:
-		discountID, _, ok := shopify.ParsePoolID(id)
-		d := s.discountByGID(discountID)
-		if !ok || d == nil {
-			return fmt.Errorf("no code pool %s", id)
-		}
-		if attr != "count" {
-			return fmt.Errorf("a code pool holds no %s the admin can change", attr)
-		}
-		n, err := strconv.Atoi(str)
-		if err != nil || n < 0 {
-			return fmt.Errorf("count takes a whole number, not %q", str)
-		}
-		for len(d.codes) > n+1 {
-			s.removeCode(d.codes[len(d.codes)-1])
-		}
-		return nil
-	case providers.KindAudience:
-		sg := s.segmentByGID(id)
-		if sg == nil {
-			return fmt.Errorf("no segment %s", id)
-		}
-		switch attr {
-		case "description", "name":
-			sg.name = str
-		case "segment":
-			sg.query = shopify.SegmentQuery(str)
-		default:
-			return fmt.Errorf("a segment holds no %s", attr)
-		}
-		sg.edited = s.clock()
-		return nil
-	case providers.KindSubscription:
-		whs := s.webhooksOf(id)
-		if len(whs) == 0 {
-			return fmt.Errorf("no webhook subscriptions %s", id)
-		}
-		switch attr {
-		case "endpoint":
-			to, err := url.Parse(str)
-			if err != nil {
-				return err
-			}
-			for _, wh := range whs {
-				u, _ := url.Parse(wh.uri)
-				u.Scheme, u.Host, u.Path = to.Scheme, to.Host, to.Path
-				wh.uri, wh.updated = u.String(), s.clock()
-			}
-		case "topics":
-			keep := strings.Split(str, ",")
-			for _, wh := range whs {
-				if !slices.Contains(keep, wh.topic) {
-					delete(s.webhooks, wh.id)
-				}
-			}
-		default:
-			return fmt.Errorf("a webhook subscription holds no %s", attr)
-		}
-		return nil
-	}
-	return fmt.Errorf("Shopify holds no %s", kind)
+	return m[1], m[2], true
 }
 
-func (s *Server) tamperDiscount(d *discount, attr, str string) error {
+// uriMarker is the marker of a webhook subscription's URI.
+func uriMarker(uri string) (string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", false
+	}
+	m := u.Query().Get(markerParam)
+	return m, m != ""
+}
+
+func segmentQuery(segment string) string { return "customer_tags CONTAINS 'musubi:" + segment + "'" }
+
+// formatMinor writes an amount in minor units as the decimal Shopify keeps, with the
+// currency's decimals from ISO 4217.
+func formatMinor(minor int64, currency string) string {
+	d := 2
+	for n, codes := range []string{"BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF", "", "",
+		"BHD IQD JOD KWD LYD OMR TND", "CLF UYW"} {
+		if slices.Contains(strings.Fields(codes), strings.ToUpper(currency)) {
+			d = n
+		}
+	}
+	return new(big.Rat).SetFrac(big.NewInt(minor), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d)), nil)).FloatString(d)
+}
+
+// admin is what the server's Admin does to the shop's objects, as a merchant in the Shopify
+// admin (or another app) would. Coupons take title, percent, amount, min_total (minor
+// units), code, per_customer, usage_limit, starts_at, ends_at, combines_with
+// (comma-separated classes) and audience (a segment ID, "" for everyone); a code pool takes
+// count, keeping that many of the discount's codes after its first; audiences take
+// description (renames the segment) and segment (rewrites its query); subscriptions take
+// endpoint (keeping Musubi's query parameters) and topics (the Shopify topics to keep,
+// comma-separated). Removing a code pool deletes its metafield and every code of the
+// discount but the first.
+func (s *Server) admin() *contracttest.Admin {
+	return &contracttest.Admin{Vendor: "Shopify", Lock: &s.mu, Kinds: map[providers.Kind]contracttest.Kind{
+		providers.KindCoupon:       {IDs: s.discountIDs, Tamper: s.tamperDiscount, Remove: s.removeDiscount},
+		providers.KindCodePool:     {IDs: s.poolIDs, Tamper: s.tamperPool, Remove: s.removePool},
+		providers.KindAudience:     {IDs: s.segmentIDs, Tamper: s.tamperSegment, Remove: s.removeSegment},
+		providers.KindSubscription: {IDs: s.webhookIDs, Tamper: s.tamperWebhooks, Remove: s.removeWebhooks},
+	}}
+}
+
+func (s *Server) discountIDs() []string {
+	var out []string
+	for _, id := range sortedIDs(s.discounts) {
+		out = append(out, gid("DiscountCodeNode", id))
+	}
+	return out
+}
+
+func (s *Server) removeDiscount(id string) error {
+	d := s.discountByGID(id)
+	if d == nil {
+		return fmt.Errorf("no code discount %s", id)
+	}
+	s.deleteDiscount(d)
+	return nil
+}
+
+func (s *Server) tamperDiscount(id, attr, str string) error {
+	d := s.discountByGID(id)
+	if d == nil {
+		return fmt.Errorf("no code discount %s", id)
+	}
+	d.updated = s.clock()
 	num := func() (int64, error) {
 		n, err := strconv.ParseInt(str, 10, 64)
 		if err != nil {
@@ -134,7 +142,7 @@ func (s *Server) tamperDiscount(d *discount, attr, str string) error {
 		if err != nil {
 			return err
 		}
-		dec := shopify.FormatMinor(n, s.Currency)
+		dec := formatMinor(n, s.Currency)
 		if attr == "amount" {
 			d.percentage, d.amount = nil, dec
 		} else if n == 0 {
@@ -199,6 +207,60 @@ func (s *Server) tamperDiscount(d *discount, attr, str string) error {
 	return nil
 }
 
+func (s *Server) poolIDs() []string {
+	var out []string
+	for _, id := range sortedIDs(s.discounts) {
+		for _, m := range s.discounts[id].metafields {
+			if strings.HasPrefix(m.key, poolPrefix) && m.namespace == poolNamespace {
+				out = append(out, gid("DiscountCodeNode", id)+"#"+m.key)
+			}
+		}
+	}
+	return out
+}
+
+// pool returns the discount of a code pool and the pool's marker.
+func (s *Server) pool(id string) (*discount, string, error) {
+	discountID, marker, ok := parsePoolID(id)
+	d := s.discountByGID(discountID)
+	if !ok || d == nil {
+		return nil, "", fmt.Errorf("no code pool %s", id)
+	}
+	return d, marker, nil
+}
+
+func (s *Server) tamperPool(id, attr, str string) error {
+	d, _, err := s.pool(id)
+	if err != nil {
+		return err
+	}
+	if attr != "count" {
+		return fmt.Errorf("a code pool holds no %s the admin can change", attr)
+	}
+	n, err := strconv.Atoi(str)
+	if err != nil || n < 0 {
+		return fmt.Errorf("count takes a whole number, not %q", str)
+	}
+	for len(d.codes) > n+1 {
+		s.removeCode(d.codes[len(d.codes)-1])
+	}
+	return nil
+}
+
+func (s *Server) removePool(id string) error {
+	d, marker, err := s.pool(id)
+	if err != nil {
+		return err
+	}
+	d.metafields = slices.DeleteFunc(d.metafields, func(m *metafield) bool {
+		return m.namespace == poolNamespace && m.key == poolPrefix+marker
+	})
+	for len(d.codes) > 1 {
+		s.removeCode(d.codes[len(d.codes)-1])
+	}
+	return nil
+}
+
 func (s *Server) segmentByGID(id string) *segment {
 	typ, n, ok := parseGID(id)
 	if !ok || typ != "Segment" {
@@ -207,99 +269,109 @@ func (s *Server) segmentByGID(id string) *segment {
 	return s.segments[n]
 }
 
-// webhooksOf returns the subscriptions of a subscription resource: those whose URI carries
-// its marker.
-func (s *Server) webhooksOf(id string) []*webhook {
-	marker, ok := shopify.ParseSubscriptionID(id)
-	if !ok {
-		return nil
+func (s *Server) segmentIDs() []string {
+	var out []string
+	for _, id := range sortedIDs(s.segments) {
+		out = append(out, gid("Segment", id))
 	}
-	var out []*webhook
-	for _, wid := range sortedIDs(s.webhooks) {
-		wh := s.webhooks[wid]
-		if _, _, m, ok := shopify.ParseSubscriptionURI(wh.uri); ok && m == marker {
-			out = append(out, wh)
+	return out
+}
+
+func (s *Server) tamperSegment(id, attr, str string) error {
+	sg := s.segmentByGID(id)
+	if sg == nil {
+		return fmt.Errorf("no segment %s", id)
+	}
+	switch attr {
+	case "description", "name":
+		sg.name = str
+	case "segment":
+		sg.query = segmentQuery(str)
+	default:
+		return fmt.Errorf("a segment holds no %s", attr)
+	}
+	sg.edited = s.clock()
+	return nil
+}
+
+func (s *Server) removeSegment(id string) error {
+	sg := s.segmentByGID(id)
+	if sg == nil {
+		return fmt.Errorf("no segment %s", id)
+	}
+	delete(s.segments, sg.id)
+	return nil
+}
+
+// webhookIDs lists the subscription resources: one for the webhooks of each marker.
+func (s *Server) webhookIDs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range sortedIDs(s.webhooks) {
+		if m, ok := uriMarker(s.webhooks[id].uri); ok && !seen[m] {
+			seen[m] = true
+			out = append(out, webhooksPrefix+m)
 		}
 	}
 	return out
 }
 
-// Remove deletes a resource behind the provider's back. Removing a code pool deletes its
-// metafield and every code of the discount but the first.
-func (s *Server) Remove(kind providers.Kind, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch kind {
-	case providers.KindCoupon:
-		d := s.discountByGID(id)
-		if d == nil {
-			return fmt.Errorf("no code discount %s", id)
+// webhooksOf returns the webhooks of a subscription resource: those whose URI carries its
+// marker.
+func (s *Server) webhooksOf(id string) ([]*webhook, error) {
+	var out []*webhook
+	if m := webhooksIDRE.FindStringSubmatch(id); m != nil {
+		for _, wid := range sortedIDs(s.webhooks) {
+			wh := s.webhooks[wid]
+			if marker, ok := uriMarker(wh.uri); ok && marker == m[1] {
+				out = append(out, wh)
+			}
 		}
-		s.deleteDiscount(d)
-	case providers.KindCodePool:
-		discountID, marker, ok := shopify.ParsePoolID(id)
-		d := s.discountByGID(discountID)
-		if !ok || d == nil {
-			return fmt.Errorf("no code pool %s", id)
-		}
-		d.metafields = slices.DeleteFunc(d.metafields, func(m *metafield) bool {
-			return m.namespace == shopify.MetafieldNamespace && m.key == shopify.PoolKey(marker)
-		})
-		for len(d.codes) > 1 {
-			s.removeCode(d.codes[len(d.codes)-1])
-		}
-	case providers.KindAudience:
-		sg := s.segmentByGID(id)
-		if sg == nil {
-			return fmt.Errorf("no segment %s", id)
-		}
-		delete(s.segments, sg.id)
-	case providers.KindSubscription:
-		whs := s.webhooksOf(id)
-		if len(whs) == 0 {
-			return fmt.Errorf("no webhook subscriptions %s", id)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no webhook subscriptions %s", id)
+	}
+	return out, nil
+}
+
+func (s *Server) tamperWebhooks(id, attr, str string) error {
+	whs, err := s.webhooksOf(id)
+	if err != nil {
+		return err
+	}
+	switch attr {
+	case "endpoint":
+		to, err := url.Parse(str)
+		if err != nil {
+			return err
 		}
 		for _, wh := range whs {
-			delete(s.webhooks, wh.id)
+			u, _ := url.Parse(wh.uri)
+			u.Scheme, u.Host, u.Path = to.Scheme, to.Host, to.Path
+			wh.uri, wh.updated = u.String(), s.clock()
+		}
+	case "topics":
+		keep := strings.Split(str, ",")
+		for _, wh := range whs {
+			if !slices.Contains(keep, wh.topic) {
+				delete(s.webhooks, wh.id)
+			}
 		}
 	default:
-		return fmt.Errorf("Shopify holds no %s", kind)
+		return fmt.Errorf("a webhook subscription holds no %s", attr)
 	}
 	return nil
 }
 
-// IDs lists the provider resource IDs of every object of a kind the server holds.
-func (s *Server) IDs(kind providers.Kind) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	switch kind {
-	case providers.KindCoupon:
-		for _, id := range sortedIDs(s.discounts) {
-			out = append(out, gid("DiscountCodeNode", id))
-		}
-	case providers.KindCodePool:
-		for _, id := range sortedIDs(s.discounts) {
-			for _, m := range s.discounts[id].metafields {
-				if marker, ok := strings.CutPrefix(m.key, "pool_"); ok && m.namespace == shopify.MetafieldNamespace {
-					out = append(out, shopify.PoolID(gid("DiscountCodeNode", id), marker))
-				}
-			}
-		}
-	case providers.KindAudience:
-		for _, id := range sortedIDs(s.segments) {
-			out = append(out, gid("Segment", id))
-		}
-	case providers.KindSubscription:
-		seen := map[string]bool{}
-		for _, id := range sortedIDs(s.webhooks) {
-			if _, _, m, ok := shopify.ParseSubscriptionURI(s.webhooks[id].uri); ok && !seen[m] {
-				seen[m] = true
-				out = append(out, shopify.SubscriptionID(m))
-			}
-		}
+func (s *Server) removeWebhooks(id string) error {
+	whs, err := s.webhooksOf(id)
+	if err != nil {
+		return err
 	}
-	return out
+	for _, wh := range whs {
+		delete(s.webhooks, wh.id)
+	}
+	return nil
 }
 
 // Objects describes every object the server holds, one line each, in creation order:
@@ -344,7 +416,7 @@ func (s *Server) Objects() []string {
 		}
 		pools := 0
 		for _, m := range d.metafields {
-			if strings.HasPrefix(m.key, "pool_") {
+			if strings.HasPrefix(m.key, poolPrefix) {
 				pools++
 			}
 		}
@@ -376,13 +448,6 @@ func (s *Server) Codes(discountID string) []string {
 	return out
 }
 
-// Requests returns how many GraphQL requests the server received.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
-
 // WebhookHeaders returns the headers Shopify sends with a webhook of topic (e.g.
 // "orders/create") from this shop, signed with secret.
 func (s *Server) WebhookHeaders(secret, topic string, body []byte) http.Header {
@@ -391,9 +456,9 @@ func (s *Server) WebhookHeaders(secret, topic string, body []byte) http.Header {
 	h.Set(signature.ShopifyHeader, signature.SignShopify(secret, body))
 	h.Set("X-Shopify-Topic", topic)
 	h.Set("X-Shopify-Shop-Domain", s.Shop)
-	h.Set("X-Shopify-API-Version", shopify.APIVersion)
-	h.Set("X-Shopify-Webhook-Id", randomUUID())
-	h.Set("X-Shopify-Event-Id", randomUUID())
+	h.Set("X-Shopify-API-Version", APIVersion)
+	h.Set("X-Shopify-Webhook-Id", uuid.NewString())
+	h.Set("X-Shopify-Event-Id", uuid.NewString())
 	h.Set("X-Shopify-Triggered-At", s.Now().Format(time.RFC3339Nano))
 	return h
 }
@@ -425,11 +490,6 @@ func (s *Server) Webhook(topic string, payload any) ([]byte, http.Header, string
 // orders/create.
 func TopicHeader(topic string) string {
 	return strings.Replace(strings.ToLower(topic), "_", "/", 1)
-}
-
-func randomUUID() string {
-	h := randomHex(16)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // AddCustomer registers a customer of the shop, as the storefront or the admin would, and

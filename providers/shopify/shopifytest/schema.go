@@ -1,6 +1,6 @@
 package shopifytest
 
-// The part of the Admin GraphQL schema (version shopify.APIVersion) the server implements.
+// The part of the Admin GraphQL schema (version APIVersion) the server implements.
 // A query is checked against it before anything runs, as Shopify validates a document
 // before executing it: an unknown field or argument, a missing required argument, a
 // variable of the wrong type, or an input object with a misspelt field is an error and no

@@ -32,18 +32,16 @@
 // mistake.
 //
 // Hooks let tests act as a merchant in the Shopify admin would (Tamper, Remove, AddCustomer),
-// make calls fail or lose their answers (Fail), refuse mutations with a userError (Refuse),
-// drain the bucket (SetBucket), move the clock
-// (Advance), and build deliveries signed as Shopify signs them (Webhook).
+// refuse mutations with a userError (Refuse), drain the bucket (SetBucket), move the clock
+// (Advance), and build deliveries signed as Shopify signs them (Webhook). Calls fail, lose
+// their answers or wait through the controls of package contracttest, which the server
+// embeds.
 package shopifytest
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -52,8 +50,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/musubi-hq/musubi/providers/shopify"
+	"github.com/musubi-hq/musubi/providers/contracttest"
 )
+
+// APIVersion is the Admin API version the server implements; requests for any other are 404.
+const APIVersion = "2025-10"
 
 // Bucket defaults: Shopify's standard plan.
 const (
@@ -67,8 +68,17 @@ const (
 	MaxNodes = 250
 )
 
+// Ops are the kinds of calls faults and refusals target: every query is a read; mutations
+// named *Create, discountRedeemCodeBulkAdd and metafieldsSet are creates.
+var Ops = []string{"create", "read", "update", "delete"}
+
 // Server is a running contract server. Exported fields may be changed before the first call.
 type Server struct {
+	*contracttest.Control
+	// Admin changes the shop's objects behind the provider's back, as a merchant would
+	// (see admin for the attributes it changes).
+	*contracttest.Admin
+
 	// URL is the base URL to configure the provider with (api_url).
 	URL string
 	// Shop is the shop's myshopify domain.
@@ -86,41 +96,40 @@ type Server struct {
 	mu sync.Mutex
 	// offset moves the server's clock ahead of the wall clock (Advance), so the bucket
 	// restores as it does at Shopify while tests can skip the wait.
-	offset     time.Duration
-	retryAfter string // Retry-After of injected 429s, in seconds
-	bucket     float64
-	size       float64
-	restore    float64
-	lastFill   time.Time
-	seq        int64
-	discounts  map[int64]*discount
-	codes      map[string]*redeemCode // by lower-case code
-	segments   map[int64]*segment
-	webhooks   map[int64]*webhook
-	customers  map[int64]*customer
-	bulks      map[int64]*bulkCreation
-	jobs       map[int64]*job
-	faults     []*fault
-	calls      map[string]int
-	requests   int
-	throttled  int
+	offset    time.Duration
+	bucket    float64
+	size      float64
+	restore   float64
+	lastFill  time.Time
+	seq       int64
+	discounts map[int64]*discount
+	codes     map[string]*redeemCode // by lower-case code
+	segments  map[int64]*segment
+	webhooks  map[int64]*webhook
+	customers map[int64]*customer
+	bulks     map[int64]*bulkCreation
+	jobs      map[int64]*job
+	refusals  []*refusal
+	throttled int
 }
 
-type fault struct {
-	op     string
-	status int
-	lose   bool
-	left   int
-	// refuse, when set, answers the mutation with this userError and does nothing.
-	refuse map[string]any
+// refusal answers the next mutations of an op with a userError, doing nothing.
+type refusal struct {
+	op        string
+	left      int
+	userError map[string]any
 }
 
 // New starts a contract server on a local port. Close it when done.
 func New() *Server {
 	s := &Server{Token: "shpat_" + randomHex(16), Secret: randomHex(32), Shop: "musubi-test.myshopify.com", Currency: "JPY", Timezone: "Asia/Tokyo",
-		retryAfter: "2.0", size: DefaultBucketSize, restore: DefaultRestoreRate,
+		size: DefaultBucketSize, restore: DefaultRestoreRate,
 		discounts: map[int64]*discount{}, codes: map[string]*redeemCode{}, segments: map[int64]*segment{},
-		webhooks: map[int64]*webhook{}, customers: map[int64]*customer{}, bulks: map[int64]*bulkCreation{}, jobs: map[int64]*job{}, calls: map[string]int{}}
+		webhooks: map[int64]*webhook{}, customers: map[int64]*customer{}, bulks: map[int64]*bulkCreation{}, jobs: map[int64]*job{}}
+	s.Admin = s.admin()
+	// A lost answer looks to the client as a timeout at Shopify's edge.
+	s.Control = contracttest.New(contracttest.Vendor{Ops: Ops, RetryAfter: 2 * time.Second, Fail: writeFault,
+		Lost: func(w http.ResponseWriter) { writeHTTPError(w, http.StatusGatewayTimeout, "Gateway Timeout") }})
 	s.bucket, s.lastFill = s.size, s.clock()
 	s.hs = httptest.NewServer(s)
 	s.URL = s.hs.URL
@@ -131,15 +140,10 @@ func New() *Server {
 func (s *Server) Close() { s.hs.Close() }
 
 // Path is the GraphQL endpoint's path for the pinned API version.
-var Path = "/admin/api/" + shopify.APIVersion + "/graphql.json"
+var Path = "/admin/api/" + APIVersion + "/graphql.json"
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
+// randomHex makes up tokens, secrets and IDs.
+var randomHex = contracttest.RandomHex
 
 func (s *Server) nextID() int64 { s.seq++; return s.seq }
 
@@ -154,7 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path != Path {
 		// An unpinned or retired version is refused rather than silently served another.
-		writeHTTPError(w, http.StatusNotFound, fmt.Sprintf("Not Found: API version in %s is not %s", r.URL.Path, shopify.APIVersion))
+		writeHTTPError(w, http.StatusNotFound, fmt.Sprintf("Not Found: API version in %s is not %s", r.URL.Path, APIVersion))
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -170,7 +174,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, not "+ct)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	body, err := contracttest.ReadBody(r)
 	if err != nil {
 		writeHTTPError(w, http.StatusBadRequest, "cannot read the body")
 		return
@@ -195,7 +199,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"errors": []*gqlError{errorf("parseError", "%v", err)}})
 		return
 	}
-	s.serve(w, op, req.Variables)
+	class := opClass(op)
+	contracttest.Serve(s.Control, w, r, class, func(w http.ResponseWriter, _ *http.Request) { s.serve(w, op, class, req.Variables) })
 }
 
 // normalizeNumbers turns decoded json.Numbers into int64 or float64.
@@ -243,17 +248,10 @@ func opClass(op *Operation) string {
 	return "update"
 }
 
-func (s *Server) serve(w http.ResponseWriter, op *Operation, vars map[string]any) {
+func (s *Server) serve(w http.ResponseWriter, op *Operation, class string, vars map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests++
-	class := opClass(op)
-	s.calls[class]++
-	f := s.takeFault(class)
-	if f != nil && !f.lose && f.refuse == nil {
-		writeFault(w, f.status, s.retryAfter)
-		return
-	}
+	refused := s.takeRefusal(class)
 	cost, gerr := validate(op, vars)
 	if gerr != nil {
 		writeJSON(w, http.StatusOK, map[string]any{"errors": []*gqlError{gerr}})
@@ -290,8 +288,8 @@ func (s *Server) serve(w http.ResponseWriter, op *Operation, vars map[string]any
 		var v any
 		var err *gqlError
 		switch {
-		case f != nil && f.refuse != nil && op.Type == "mutation":
-			v = refusal(fld.Name, f.refuse)
+		case refused != nil && op.Type == "mutation":
+			v = refusalPayload(fld.Name, refused)
 		case op.Type == "mutation":
 			v, err = s.mutate(fld.Name, args)
 		default:
@@ -309,11 +307,6 @@ func (s *Server) serve(w http.ResponseWriter, op *Operation, vars map[string]any
 		actual = mutationCost
 	}
 	s.bucket -= float64(actual)
-	if f != nil && f.lose {
-		// The work is done; the answer is lost on the way back.
-		writeHTTPError(w, http.StatusGatewayTimeout, "Gateway Timeout")
-		return
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "extensions": s.costExtension(cost, actual)})
 }
 
@@ -342,24 +335,26 @@ func (s *Server) fill() {
 	s.lastFill = s.clock()
 }
 
-func (s *Server) takeFault(class string) *fault {
-	for i, f := range s.faults {
+// takeRefusal returns the userError the next mutation of class meets, if any.
+func (s *Server) takeRefusal(class string) map[string]any {
+	for i, f := range s.refusals {
 		if f.op != class {
 			continue
 		}
-		f.left--
-		if f.left <= 0 {
-			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+		if f.left--; f.left == 0 {
+			s.refusals = append(s.refusals[:i], s.refusals[i+1:]...)
 		}
-		return f
+		return f.userError
 	}
 	return nil
 }
 
-func writeFault(w http.ResponseWriter, status int, retryAfter string) {
+// writeFault answers an injected failure with Shopify's body for the status; a 429 carries
+// Retry-After in seconds with a decimal, as Shopify sends it.
+func writeFault(w http.ResponseWriter, status int, retryAfter time.Duration) {
 	switch {
 	case status == http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Retry-After", strconv.FormatFloat(retryAfter.Seconds(), 'f', 1, 64))
 		writeHTTPError(w, status, "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service. (injected fault)")
 	case status == http.StatusUnauthorized:
 		writeHTTPError(w, status, "[API] Invalid API key or access token (unrecognized login or wrong password) (injected fault)")
@@ -382,25 +377,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Fail makes the next times calls of op ("create", "read", "update", "delete") fail with
-// the HTTP status; lose makes them do their work and then answer 504 instead, as a
-// connection dropped after Shopify acted would look to the client. Mutations named *Create,
-// discountRedeemCodeBulkAdd and metafieldsSet are creates; every query is a read.
-func (s *Server) Fail(op string, status int, lose bool, times int) error {
-	switch op {
-	case "create", "read", "update", "delete":
-	default:
-		return fmt.Errorf("unknown operation %q: want create, read, update or delete", op)
-	}
-	if !lose && (status < 400 || status > 599) {
-		return fmt.Errorf("status %d is not an error", status)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{op: op, status: status, lose: lose, left: max(times, 1)})
-	return nil
-}
-
 // Refuse makes the next times mutations of op ("create", "update", "delete") answer with a
 // userError on field (dotted, e.g. basicCodeDiscount.code), with HTTP 200 as Shopify refuses
 // values, and do nothing.
@@ -418,14 +394,14 @@ func (s *Server) Refuse(op, field, code, message string, times int) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{op: op, left: max(times, 1),
-		refuse: map[string]any{"field": path, "code": code, "message": message}})
+	s.refusals = append(s.refusals, &refusal{op: op, left: max(times, 1),
+		userError: map[string]any{"field": path, "code": code, "message": message}})
 	return nil
 }
 
-// refusal is the payload of a refused mutation: its objects null, its userErrors the one
-// given, of the error type the payload declares.
-func refusal(mutation string, ue map[string]any) map[string]any {
+// refusalPayload is the payload of a refused mutation: its objects null, its userErrors the
+// one given, of the error type the payload declares.
+func refusalPayload(mutation string, ue map[string]any) map[string]any {
 	typ := strings.Trim(objectTypes["Mutation"][mutation], "!")
 	errType := strings.Trim(objectTypes[typ]["userErrors"], "[]!")
 	e := map[string]any{"__typename": errType, "field": ue["field"], "message": ue["message"]}
@@ -440,13 +416,6 @@ func (s *Server) Throttled() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.throttled
-}
-
-// Calls returns how many requests of op the server received, refused ones included.
-func (s *Server) Calls(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[op]
 }
 
 // SetBucket sets the throttle bucket: its size, what is left, and the restore rate per second.
@@ -481,14 +450,6 @@ func (s *Server) Now() time.Time {
 
 // clock is the wall clock moved by Advance.
 func (s *Server) clock() time.Time { return time.Now().UTC().Add(s.offset) }
-
-// SetRetryAfter sets the Retry-After, in seconds, of injected 429s (default 2.0, as Shopify
-// sends it).
-func (s *Server) SetRetryAfter(seconds float64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.retryAfter = strconv.FormatFloat(seconds, 'f', 1, 64)
-}
 
 // sortedIDs returns a map's keys in order.
 func sortedIDs[T any](m map[int64]T) []int64 {

@@ -16,13 +16,12 @@
 //   - GET calls above ReadsPerSecond and other calls above WritesPerSecond in one second are
 //     refused with 429 and Retry-After.
 //
-// Tests reach behind the API with SetField, Remove, Fail, Lose and ExpireTokens.
+// Tests reach behind the API with SetField, Remove and ExpireTokens; calls fail, lose their
+// answers or wait through the controls of package contracttest, which the server embeds.
 package smaregitest
 
 import (
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,11 +29,12 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/musubi-hq/musubi/providers/contracttest"
 )
 
 // Options configure a Server; zero values take the defaults.
@@ -84,16 +84,10 @@ type token struct {
 	expires  time.Time
 }
 
-type fault struct {
-	status     int
-	lose       bool
-	times      int
-	retryAfter time.Duration
-}
-
 // Server is a running contract server.
 type Server struct {
 	*httptest.Server
+	*contracttest.Control
 	opts Options
 
 	mu        sync.Mutex
@@ -101,8 +95,6 @@ type Server struct {
 	nextID    int
 	customers []Customer
 	tokens    map[string]token
-	faults    map[string]*fault
-	calls     map[string]int
 	window    int64
 	reads     int
 	writes    int
@@ -135,9 +127,11 @@ func New(opts Options) *Server {
 		opts.Zone = time.FixedZone("JST", 9*3600)
 	}
 	s := &Server{opts: opts, coupons: map[string]*Coupon{}, tokens: map[string]token{},
-		faults: map[string]*fault{}, calls: map[string]int{}}
+		Control: contracttest.New(contracttest.Vendor{Ops: Ops, RetryAfter: time.Second, Fail: fault})}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /app/{contract}/token", s.token)
+	mux.HandleFunc("POST /app/{contract}/token", func(w http.ResponseWriter, r *http.Request) {
+		contracttest.Serve(s.Control, w, r, "token", s.token)
+	})
 	mux.HandleFunc("GET /{contract}/pos/coupons", s.api("list", "pos.coupons:read", s.listCoupons))
 	mux.HandleFunc("POST /{contract}/pos/coupons", s.api("create", "pos.coupons:write", s.createCoupon))
 	mux.HandleFunc("GET /{contract}/pos/coupons/{id}", s.api("read", "pos.coupons:read", s.getCoupon))
@@ -151,11 +145,8 @@ func New(opts Options) *Server {
 	return s
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// randomHex makes up tokens, secrets and IDs.
+var randomHex = contracttest.RandomHex
 
 // ContractID, ClientID and ClientSecret are the credentials the server accepts.
 func (s *Server) ContractID() string   { return s.opts.ContractID }
@@ -167,6 +158,9 @@ type InvalidParam struct {
 	Name   string `json:"name"`
 	Reason string `json:"reason"`
 }
+
+// byName orders invalid params by name.
+func byName(a, b InvalidParam) int { return strings.Compare(a.Name, b.Name) }
 
 func problem(w http.ResponseWriter, status int, title, detail string, params ...InvalidParam) {
 	body := map[string]any{"type": "about:blank", "title": title, "detail": detail, "status": status}
@@ -184,47 +178,15 @@ func writeJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// injected answers a call with a pending fault of its op, if any. It reports whether the call
-// is done; lose means the work is to be done and the connection then dropped.
-func (s *Server) injected(w http.ResponseWriter, op string) (done, lose bool) {
-	s.mu.Lock()
-	s.calls[op]++
-	f := s.faults[op]
-	if f != nil {
-		f.times--
-		if f.times <= 0 {
-			delete(s.faults, op)
-		}
+// fault answers an injected failure as a problem; a 429 or 503 carries Retry-After.
+func fault(w http.ResponseWriter, status int, retryAfter time.Duration) {
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
 	}
-	s.mu.Unlock()
-	switch {
-	case f == nil:
-		return false, false
-	case f.lose:
-		return false, true
-	}
-	if f.status == http.StatusTooManyRequests || f.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter/time.Second)))
-	}
-	problem(w, f.status, http.StatusText(f.status), "injected fault")
-	return true, false
-}
-
-// dropConnection closes the connection without an answer, as a timeout after the work.
-func dropConnection(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			conn.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
+	problem(w, status, http.StatusText(status), "injected fault")
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	if done, _ := s.injected(w, "token"); done {
-		return
-	}
 	oauthErr := func(status int, code, desc string) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -304,15 +266,7 @@ func (s *Server) api(op, scope string, h http.HandlerFunc) http.HandlerFunc {
 			problem(w, http.StatusTooManyRequests, "Too Many Requests", "the request limit per second was exceeded")
 			return
 		}
-		done, lose := s.injected(w, op)
-		switch {
-		case done:
-		case lose:
-			h(httptest.NewRecorder(), r) // the work is done; the answer never arrives
-			dropConnection(w)
-		default:
-			h(w, r)
-		}
+		contracttest.Serve(s.Control, w, r, op, h)
 	}
 }
 
@@ -436,7 +390,7 @@ func decodeFields(w http.ResponseWriter, r *http.Request) (map[string]*string, b
 		out[k] = &sv
 	}
 	if len(params) > 0 {
-		sort.Slice(params, func(i, j int) bool { return params[i].Name < params[j].Name })
+		slices.SortFunc(params, byName)
 		problem(w, http.StatusBadRequest, "Bad Request", "the request body is invalid", params...)
 		return nil, false
 	}
@@ -551,7 +505,7 @@ func (s *Server) validate(c *Coupon, selfID string) []InvalidParam {
 			}
 		}
 	}
-	sort.Slice(params, func(i, j int) bool { return params[i].Name < params[j].Name })
+	slices.SortFunc(params, byName)
 	return params
 }
 
@@ -644,16 +598,11 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Coupons() []Coupon {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Coupon, 0, len(s.coupons))
-	for _, c := range s.coupons {
-		out = append(out, *c)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, _ := strconv.Atoi(out[i].CouponID)
-		b, _ := strconv.Atoi(out[j].CouponID)
-		return a < b
+	return contracttest.Snapshot(s.coupons, func(a, b *Coupon) int {
+		x, _ := strconv.Atoi(a.CouponID)
+		y, _ := strconv.Atoi(b.CouponID)
+		return x - y
 	})
-	return out
 }
 
 // Find returns the coupon with an ID or serial number.
@@ -726,40 +675,8 @@ func (s *Server) AddCustomers(cs ...Customer) {
 	s.mu.Unlock()
 }
 
-// Ops are the calls faults can be injected into.
+// Ops are the calls faults target.
 var Ops = []string{"token", "list", "create", "read", "update", "delete", "customers"}
-
-// Fail makes the next times calls of op fail with the HTTP status (429 and 503 carry
-// Retry-After: 1). A client that repeats a refused call consumes one per attempt.
-func (s *Server) Fail(op string, status, times int) error {
-	return s.FailRetryAfter(op, status, times, time.Second)
-}
-
-// FailRetryAfter is Fail with the Retry-After a 429 or 503 carries.
-func (s *Server) FailRetryAfter(op string, status, times int, retryAfter time.Duration) error {
-	if !slices.Contains(Ops, op) {
-		return fmt.Errorf("unknown op %q; ops: %s", op, strings.Join(Ops, ", "))
-	}
-	if status < 400 || status > 599 || times < 1 || retryAfter < 0 {
-		return fmt.Errorf("status %d, times %d, retry after %s: want a 4xx or 5xx status, at least once", status, times, retryAfter)
-	}
-	s.mu.Lock()
-	s.faults[op] = &fault{status: status, times: times, retryAfter: retryAfter}
-	s.mu.Unlock()
-	return nil
-}
-
-// Lose makes the next call of op do its work and then drop the connection without an
-// answer, as a timeout after the work.
-func (s *Server) Lose(op string) error {
-	if !slices.Contains(Ops, op) {
-		return fmt.Errorf("unknown op %q; ops: %s", op, strings.Join(Ops, ", "))
-	}
-	s.mu.Lock()
-	s.faults[op] = &fault{lose: true, times: 1}
-	s.mu.Unlock()
-	return nil
-}
 
 // ExpireTokens makes every issued token expire now.
 func (s *Server) ExpireTokens() {
@@ -769,13 +686,6 @@ func (s *Server) ExpireTokens() {
 		s.tokens[k] = t
 	}
 	s.mu.Unlock()
-}
-
-// Calls returns how many calls of op the server received.
-func (s *Server) Calls(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[op]
 }
 
 // BasicAuth is the Authorization header value of the server's credentials, for tests that

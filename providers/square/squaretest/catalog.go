@@ -99,7 +99,7 @@ func (s *Server) nextVersion() int64 {
 func (s *Server) rateLimited() *Error {
 	e := errorf(http.StatusTooManyRequests, "RATE_LIMIT_ERROR", "RATE_LIMITED", "",
 		"another catalog update of this seller is in progress; Square processes one at a time")
-	e.RetryAfter = s.retryAfter
+	e.RetryAfter = int(retryAfter / time.Second)
 	return e
 }
 

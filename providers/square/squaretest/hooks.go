@@ -4,74 +4,90 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/signature"
-	"github.com/musubi-hq/musubi/providers/square"
 )
 
-// Tamper changes one canonical attribute of a resource behind the provider's back, as
-// someone in Square's dashboard would, and bumps the versions of what it changed. The ID is
-// the resource's (a pricing rule's for a coupon). Coupons take title, percent, amount,
-// min_total, starts_at and ends_at (written as the wall-clock date and time of the value),
-// and audience (a customer group ID); audiences take segment and description; subscriptions
-// take endpoint, source, topics (Square event types, comma-separated) and enabled.
-func (s *Server) Tamper(kind providers.Kind, id, attr string, value any) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	str := fmt.Sprint(value)
-	if list, ok := value.([]string); ok {
-		str = strings.Join(list, ",")
+// How Musubi names what it makes, which the admin keeps when it edits a name: a customer group
+// is "SEGMENT: DESCRIPTION [musubi MARKER]" (the segment alone without a description), a
+// webhook subscription "musubi SOURCE MARKER"; a marker is 16 hex digits. The server states
+// these itself rather than asking the client, so a client that changes them fails here.
+var (
+	groupNameRE        = regexp.MustCompile(`^(.*) \[musubi ([0-9a-f]{16})\]$`)
+	subscriptionNameRE = regexp.MustCompile(`^musubi (\S+) ([0-9a-f]{16})$`)
+)
+
+// admin is what the server's Admin does to the seller's objects, as someone in Square's
+// dashboard would, bumping the versions of what it changes. A coupon's ID is its pricing
+// rule's. Coupons take title, percent, amount, min_total, starts_at and ends_at (written as
+// the wall-clock date and time of the value), and audience (a customer group ID); audiences
+// take segment and description; subscriptions take endpoint, source, topics (Square event
+// types, comma-separated) and enabled. Removing a coupon deletes its pricing rule with its
+// discount and product set.
+func (s *Server) admin() *contracttest.Admin {
+	return &contracttest.Admin{Vendor: "Square", Lock: &s.mu, Kinds: map[providers.Kind]contracttest.Kind{
+		providers.KindCoupon:       {IDs: s.ruleIDs, Tamper: s.tamperCoupon, Remove: s.removeCoupon},
+		providers.KindAudience:     {IDs: func() []string { return sortedKeys(s.groups) }, Tamper: s.tamperGroup, Remove: s.removeGroup},
+		providers.KindSubscription: {IDs: func() []string { return sortedKeys(s.subs) }, Tamper: s.tamperSubscription, Remove: s.removeSubscription},
+	}}
+}
+
+func (s *Server) tamperGroup(id, attr, str string) error {
+	g := s.groups[id]
+	if g == nil {
+		return fmt.Errorf("no customer group %s", id)
 	}
-	switch kind {
-	case providers.KindCoupon:
-		return s.tamperCoupon(id, attr, str)
-	case providers.KindAudience:
-		g := s.groups[id]
-		if g == nil {
-			return fmt.Errorf("no customer group %s", id)
-		}
-		seg, desc, marker, ok := square.ParseGroupName(g.Name)
-		if !ok {
-			return fmt.Errorf("customer group %s (%q) was not named by Musubi", id, g.Name)
-		}
-		switch attr {
-		case "segment":
-			seg = str
-		case "description":
-			desc = str
-		default:
-			return fmt.Errorf("a customer group holds no %s", attr)
-		}
-		g.Name, g.UpdatedAt = square.GroupName(seg, desc, marker), s.now()
-		return nil
-	case providers.KindSubscription:
-		sub := s.subs[id]
-		if sub == nil {
-			return fmt.Errorf("no webhook subscription %s", id)
-		}
-		switch attr {
-		case "endpoint":
-			sub.NotificationURL = str
-		case "source":
-			_, marker, _ := square.ParseSubscriptionName(sub.Name)
-			sub.Name = square.SubscriptionName(str, marker)
-		case "topics":
-			sub.EventTypes = strings.Split(str, ",")
-		case "enabled":
-			b := str == "true"
-			sub.Enabled = &b
-		default:
-			return fmt.Errorf("a webhook subscription holds no %s", attr)
-		}
-		sub.UpdatedAt = s.now()
-		return nil
+	m := groupNameRE.FindStringSubmatch(g.Name)
+	if m == nil {
+		return fmt.Errorf("customer group %s (%q) was not named by Musubi", id, g.Name)
 	}
-	return fmt.Errorf("Square holds no %s", kind)
+	seg, desc, _ := strings.Cut(m[1], ": ")
+	switch attr {
+	case "segment":
+		seg = str
+	case "description":
+		desc = str
+	default:
+		return fmt.Errorf("a customer group holds no %s", attr)
+	}
+	if desc != "" {
+		seg += ": " + desc
+	}
+	g.Name, g.UpdatedAt = seg+" [musubi "+m[2]+"]", s.now()
+	return nil
+}
+
+func (s *Server) tamperSubscription(id, attr, str string) error {
+	sub := s.subs[id]
+	if sub == nil {
+		return fmt.Errorf("no webhook subscription %s", id)
+	}
+	switch attr {
+	case "endpoint":
+		sub.NotificationURL = str
+	case "source":
+		marker := ""
+		if m := subscriptionNameRE.FindStringSubmatch(sub.Name); m != nil {
+			marker = m[2]
+		}
+		sub.Name = "musubi " + str + " " + marker
+	case "topics":
+		sub.EventTypes = strings.Split(str, ",")
+	case "enabled":
+		b := str == "true"
+		sub.Enabled = &b
+	default:
+		return fmt.Errorf("a webhook subscription holds no %s", attr)
+	}
+	sub.UpdatedAt = s.now()
+	return nil
 }
 
 func (s *Server) tamperCoupon(id, attr, str string) error {
@@ -143,33 +159,30 @@ func (s *Server) tamperCoupon(id, attr, str string) error {
 	return nil
 }
 
-// Remove deletes a resource behind the provider's back: a coupon's pricing rule with its
-// discount and product set, a customer group, or a webhook subscription.
-func (s *Server) Remove(kind providers.Kind, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch kind {
-	case providers.KindCoupon:
-		rule := s.catalog[id]
-		if rule == nil || rule.PricingRuleData == nil {
-			return fmt.Errorf("no pricing rule %s", id)
-		}
-		delete(s.catalog, rule.PricingRuleData.DiscountID)
-		delete(s.catalog, rule.PricingRuleData.MatchProductsID)
-		delete(s.catalog, id)
-	case providers.KindAudience:
-		if s.groups[id] == nil {
-			return fmt.Errorf("no customer group %s", id)
-		}
-		delete(s.groups, id)
-	case providers.KindSubscription:
-		if s.subs[id] == nil {
-			return fmt.Errorf("no webhook subscription %s", id)
-		}
-		delete(s.subs, id)
-	default:
-		return fmt.Errorf("Square holds no %s", kind)
+func (s *Server) removeCoupon(id string) error {
+	rule := s.catalog[id]
+	if rule == nil || rule.PricingRuleData == nil {
+		return fmt.Errorf("no pricing rule %s", id)
 	}
+	delete(s.catalog, rule.PricingRuleData.DiscountID)
+	delete(s.catalog, rule.PricingRuleData.MatchProductsID)
+	delete(s.catalog, id)
+	return nil
+}
+
+func (s *Server) removeGroup(id string) error {
+	if s.groups[id] == nil {
+		return fmt.Errorf("no customer group %s", id)
+	}
+	delete(s.groups, id)
+	return nil
+}
+
+func (s *Server) removeSubscription(id string) error {
+	if s.subs[id] == nil {
+		return fmt.Errorf("no webhook subscription %s", id)
+	}
+	delete(s.subs, id)
 	return nil
 }
 
@@ -262,27 +275,22 @@ func (s *Server) Notification(subscriptionID, eventType, eventID string, object 
 	return body, h, sub.NotificationURL, nil
 }
 
-// IDs lists the resource IDs of a kind the server holds, sorted: the pricing rules of
-// coupons, customer groups, webhook subscriptions.
-func (s *Server) IDs(kind providers.Kind) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// ruleIDs lists the pricing rules: the coupons' IDs.
+func (s *Server) ruleIDs() []string {
 	var out []string
-	switch kind {
-	case providers.KindCoupon:
-		for id, o := range s.catalog {
-			if o.Type == "PRICING_RULE" {
-				out = append(out, id)
-			}
-		}
-	case providers.KindAudience:
-		for id := range s.groups {
+	for id, o := range s.catalog {
+		if o.Type == "PRICING_RULE" {
 			out = append(out, id)
 		}
-	case providers.KindSubscription:
-		for id := range s.subs {
-			out = append(out, id)
-		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedKeys[T any](m map[string]T) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out

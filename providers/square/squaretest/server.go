@@ -23,8 +23,9 @@
 // The server decodes requests with its own types, not the provider's, so a field the client
 // misspells is an error here rather than an agreement between two copies of one mistake.
 //
-// Hooks let tests act as someone in Square's dashboard would (Tamper, Remove), make calls fail
-// (Fail), hold the catalog as another writer (HoldCatalog), and build signed notifications.
+// Hooks let tests act as someone in Square's dashboard would (Tamper, Remove), hold the
+// catalog as another writer (HoldCatalog), and build signed notifications. Calls fail, lose
+// their answers or wait through the controls of package contracttest, which the server embeds.
 package squaretest
 
 import (
@@ -32,22 +33,26 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/musubi-hq/musubi/providers/contracttest"
 )
 
 // Server is a running contract server. Exported fields may be changed before the first call.
 type Server struct {
+	*contracttest.Control
+	// Admin changes the seller's objects behind the provider's back, as someone in Square's
+	// dashboard would (see admin for the attributes it changes).
+	*contracttest.Admin
+
 	// URL is the base URL to configure the provider with (base_url).
 	URL string
 	// Token is the only access token the server accepts.
@@ -63,10 +68,7 @@ type Server struct {
 	groups      map[string]*group
 	subs        map[string]*subscription
 	idem        map[string]idemEntry
-	faults      []*fault
-	calls       map[string]int
 	catalogHeld bool
-	retryAfter  int // seconds, in the Retry-After of 429s
 	version     int64
 	seq         int
 }
@@ -76,18 +78,16 @@ type idemEntry struct {
 	response []byte
 }
 
-type fault struct {
-	op     string
-	status int
-	lose   bool
-	left   int
-}
-
 // New starts a contract server on a local port. Close it when done.
 func New() *Server {
-	s := &Server{Token: "EAAA" + randomHex(24), Currency: "JPY", retryAfter: 1,
+	s := &Server{Token: "EAAA" + randomHex(24), Currency: "JPY",
 		catalog: map[string]*object{}, groups: map[string]*group{}, subs: map[string]*subscription{},
-		idem: map[string]idemEntry{}, calls: map[string]int{}}
+		idem: map[string]idemEntry{}}
+	s.Admin = s.admin()
+	s.Control = contracttest.New(contracttest.Vendor{Ops: Ops, RetryAfter: retryAfter,
+		Fail: func(w http.ResponseWriter, status int, retryAfter time.Duration) {
+			writeError(w, faultError(status, retryAfter))
+		}})
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.hs = httptest.NewServer(s)
@@ -139,16 +139,14 @@ func (s *Server) handle(pattern string, h func(r *http.Request) (any, error)) {
 
 var versionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
-// ServeHTTP checks what every Square call needs, counts the call against the pending faults
-// and serves it. Calls are served one at a time.
+// ServeHTTP checks what every Square call needs, runs the call through its faults and serves
+// it. Calls are served one at a time.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	body, err := contracttest.ReadBody(r)
 	if err != nil {
 		writeError(w, errorf(http.StatusBadRequest, "INVALID_REQUEST_ERROR", "BAD_REQUEST", "", "reading the body: %v", err))
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if r.Header.Get("Authorization") != "Bearer "+s.Token {
 		writeError(w, errorf(http.StatusUnauthorized, "AUTHENTICATION_ERROR", "UNAUTHORIZED", "",
 			"This request could not be authorized: send Authorization: Bearer with a valid access token."))
@@ -169,32 +167,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Content-Type must be application/json"))
 		return
 	}
-	op := opOf(r.Method, r.URL.Path, body)
-	s.calls[op]++
-	f := s.takeFault(op)
-	if f != nil && !f.lose {
-		writeError(w, s.faultError(f.status))
-		return
-	}
-	rec := httptest.NewRecorder()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	s.mux.ServeHTTP(rec, r)
-	if f != nil {
-		// The work is done; the answer never arrives, as when a connection drops.
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
-		writeError(w, errorf(http.StatusGatewayTimeout, "API_ERROR", "GATEWAY_TIMEOUT", "", "the response was lost"))
-		return
-	}
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rec.Code)
-	w.Write(rec.Body.Bytes())
+	contracttest.Serve(s.Control, w, r, opOf(r.Method, r.URL.Path, body), func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.mux.ServeHTTP(w, r)
+	})
 }
 
 // opOf classifies a call as the provider test suite names operations.
@@ -226,45 +203,14 @@ func opOf(method, path string, body []byte) string {
 	return "create"
 }
 
-// Ops are the operations Fail and Calls take.
+// Ops are the operations faults target.
 var Ops = []string{"create", "read", "update", "delete"}
 
-// Fail makes the next times calls of op ("create", "read", "update", "delete") fail with an
-// HTTP status and Square's error body for it; with lose, each does its work and then drops
-// the connection, so the caller never sees the answer. times covers a client's retries.
-func (s *Server) Fail(op string, status int, lose bool, times int) error {
-	if !contains(Ops, op) {
-		return fmt.Errorf("op %q: want one of %s", op, strings.Join(Ops, ", "))
-	}
-	if !lose {
-		if _, ok := faultCodes[status]; !ok {
-			return fmt.Errorf("status %d: want one of %s", status, statusList())
-		}
-	}
-	if times < 1 {
-		times = 1
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{op: op, status: status, lose: lose, left: times})
-	return nil
-}
+// retryAfter is the wait Square's 429s ask for, unless a fault names another.
+const retryAfter = time.Second
 
-func (s *Server) takeFault(op string) *fault {
-	for i, f := range s.faults {
-		if f.op != op {
-			continue
-		}
-		f.left--
-		if f.left == 0 {
-			s.faults = append(s.faults[:i], s.faults[i+1:]...)
-		}
-		return f
-	}
-	return nil
-}
-
-// faultCodes are Square's category and code for each status a fault may take.
+// faultCodes are Square's category and code for the statuses of faults; another status
+// takes those of its class (400 or 500).
 var faultCodes = map[int][2]string{
 	400: {"INVALID_REQUEST_ERROR", "BAD_REQUEST"},
 	401: {"AUTHENTICATION_ERROR", "UNAUTHORIZED"},
@@ -279,36 +225,16 @@ var faultCodes = map[int][2]string{
 	504: {"API_ERROR", "GATEWAY_TIMEOUT"},
 }
 
-func statusList() string {
-	var out []string
-	for st := range faultCodes {
-		out = append(out, strconv.Itoa(st))
+func faultError(status int, wait time.Duration) *Error {
+	c, ok := faultCodes[status]
+	if !ok {
+		c = faultCodes[status/100*100]
 	}
-	sort.Strings(out)
-	return strings.Join(out, ", ")
-}
-
-func (s *Server) faultError(status int) *Error {
-	c := faultCodes[status]
 	e := errorf(status, c[0], c[1], "", "injected fault")
 	if status == http.StatusTooManyRequests {
-		e.RetryAfter = s.retryAfter
+		e.RetryAfter = int(wait / time.Second)
 	}
 	return e
-}
-
-// SetRetryAfter sets how many seconds the server's 429s ask to wait (default 1).
-func (s *Server) SetRetryAfter(seconds int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.retryAfter = seconds
-}
-
-// Calls says how many calls of op the server has answered or failed.
-func (s *Server) Calls(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[op]
 }
 
 // HoldCatalog makes the server act as if another catalog write were running: catalog
@@ -427,11 +353,8 @@ func newID() string {
 	return base32.StdEncoding.EncodeToString(b)
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// randomHex makes up tokens, secrets and IDs.
+var randomHex = contracttest.RandomHex
 
 func randomKey() string {
 	b := make([]byte, 16)

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/contracttest"
+	"github.com/musubi-hq/musubi/providers/email/sendgridtest"
+	"github.com/musubi-hq/musubi/providers/line/linetest"
+	"github.com/musubi-hq/musubi/providers/shopify/shopifytest"
+	"github.com/musubi-hq/musubi/providers/smaregi/smaregitest"
+	"github.com/musubi-hq/musubi/providers/square"
+	"github.com/musubi-hq/musubi/providers/square/squaretest"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// The contract servers of vendors' APIs, as scripts drive them. Every one takes:
+//
+//	contract NAME start                        start it for the script; export the provider's settings
+//	contract NAME list                         print what it holds, one object a line
+//	contract NAME fail OP STATUS [TIMES [WAIT]]
+//	                                           the next TIMES calls of OP (default 1) answer STATUS;
+//	                                           a 429 or 503 asks to wait WAIT seconds
+//	contract NAME lose OP [TIMES]              the next TIMES calls of OP are done, their answers lost
+//	contract NAME drop OP [TIMES]              the next TIMES calls of OP are dropped, nothing done
+//	contract NAME delay OP SECONDS [TIMES]     the next TIMES calls of OP wait SECONDS first
+//	contract NAME calls OP                     print how many calls of OP it received
+//	contract NAME received [OP]                print the calls (of OP) it received: OP METHOD PATH
+//
+// and its own subcommands, in its entry below: set and remove change and delete objects
+// behind Musubi's back, as the vendor's admin would.
+func init() {
+	contractServers["line"] = lineServer.command("line")
+	contractServers["sendgrid"] = sendgridServer.command("sendgrid")
+	contractServers["shopify"] = shopifyServer.command("shopify")
+	contractServers["smaregi"] = smaregiServer.command("smaregi")
+	contractServers["square"] = squareServer.command("square")
+}
+
+// fake is what the harness needs of every contract server: the controls of contracttest.
+type fake interface {
+	Ops() []string
+	Inject(op string, f contracttest.Fault) error
+	Calls(op string) int
+	Received() []contracttest.Call
+	Close()
+}
+
+// contractServer describes one vendor's contract server to the harness.
+type contractServer[S fake] struct {
+	// start starts a server and returns the variables that configure the provider for it.
+	start func() (S, map[string]string)
+	// list describes what the server holds, a line an object; none is printed for nothing.
+	list func(S) []string
+	none string
+	// lose is how many calls `lose OP` loses by default.
+	lose int
+	// cmds are the server's own subcommands.
+	cmds map[string]subcommand[S]
+}
+
+// subcommand is one subcommand of contract NAME.
+type subcommand[S any] struct {
+	args     string // its arguments, for the usage
+	min, max int    // how many arguments it takes
+	run      func(ts *testscript.TestScript, srv S, args []string)
+}
+
+// fakes holds the servers the scripts started.
+var fakes sync.Map // fakeKey → fake
+
+type fakeKey struct {
+	ts   *testscript.TestScript
+	name string
+}
+
+// startedFake returns a script's server of a vendor, if it started one.
+func startedFake[S fake](ts *testscript.TestScript, name string) (S, bool) {
+	v, ok := fakes.Load(fakeKey{ts, name})
+	srv, _ := v.(S)
+	return srv, ok
+}
+
+// command is the contract NAME command of a server.
+func (c contractServer[S]) command(name string) func(ts *testscript.TestScript, neg bool, args []string) {
+	cmds := map[string]subcommand[S]{"list": {"", 0, 0, func(ts *testscript.TestScript, srv S, _ []string) {
+		lines := c.list(srv)
+		if len(lines) == 0 {
+			lines = []string{c.none}
+		}
+		fmt.Fprintln(ts.Stdout(), strings.Join(lines, "\n"))
+	}}}
+	for n, sc := range faultCommands(max(c.lose, 1)) {
+		cmds[n] = subcommand[S]{sc.args, sc.min, sc.max, func(ts *testscript.TestScript, srv S, args []string) { sc.run(ts, srv, args) }}
+	}
+	maps.Copy(cmds, c.cmds)
+	usage := "start"
+	for _, n := range slices.Sorted(maps.Keys(cmds)) {
+		usage += "|" + strings.TrimSpace(n+" "+cmds[n].args)
+	}
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) == 0 {
+			ts.Fatalf("usage: contract %s %s", name, usage)
+		}
+		key := fakeKey{ts, name}
+		if args[0] == "start" {
+			srv, env := c.start()
+			fakes.Store(key, srv)
+			ts.Defer(func() {
+				srv.Close()
+				fakes.Delete(key)
+			})
+			for k, v := range env {
+				ts.Setenv(k, v)
+			}
+			return
+		}
+		srv, ok := startedFake[S](ts, name)
+		if !ok {
+			ts.Fatalf("contract %s %s: run contract %s start first", name, args[0], name)
+		}
+		sc, ok := cmds[args[0]]
+		switch {
+		case !ok:
+			ts.Fatalf("usage: contract %s %s", name, usage)
+		case len(args)-1 < sc.min || len(args)-1 > sc.max:
+			ts.Fatalf("usage: contract %s %s %s", name, args[0], sc.args)
+		}
+		sc.run(ts, srv, args[1:])
+	}
+}
+
+// faultCommands are the subcommands every server shares; lose is how many calls `lose`
+// loses by default.
+func faultCommands(lose int) map[string]subcommand[fake] {
+	inject := func(f func(a argv) contracttest.Fault) func(*testscript.TestScript, fake, []string) {
+		return func(ts *testscript.TestScript, srv fake, args []string) {
+			ts.Check(srv.Inject(args[0], f(argv{ts, args})))
+		}
+	}
+	return map[string]subcommand[fake]{
+		"fail": {"OP STATUS [TIMES [WAIT]]", 2, 4, inject(func(a argv) contracttest.Fault {
+			return contracttest.Fault{Status: a.int(1, 0), Times: a.int(2, 1), RetryAfter: a.seconds(3)}
+		})},
+		"lose": {"OP [TIMES]", 1, 2, inject(func(a argv) contracttest.Fault {
+			return contracttest.Fault{Lose: true, Times: a.int(1, lose)}
+		})},
+		"drop": {"OP [TIMES]", 1, 2, inject(func(a argv) contracttest.Fault {
+			return contracttest.Fault{Drop: true, Times: a.int(1, 1)}
+		})},
+		"delay": {"OP SECONDS [TIMES]", 2, 3, inject(func(a argv) contracttest.Fault {
+			return contracttest.Fault{Delay: a.seconds(1), Times: a.int(2, 1)}
+		})},
+		"calls": {"OP", 1, 1, func(ts *testscript.TestScript, srv fake, args []string) {
+			if !slices.Contains(srv.Ops(), args[0]) {
+				ts.Fatalf("unknown operation %q; want one of %s", args[0], strings.Join(srv.Ops(), ", "))
+			}
+			fmt.Fprintln(ts.Stdout(), srv.Calls(args[0]))
+		}},
+		"received": {"[OP]", 0, 1, func(ts *testscript.TestScript, srv fake, args []string) {
+			for _, c := range srv.Received() {
+				if len(args) == 0 || c.Op == args[0] {
+					fmt.Fprintln(ts.Stdout(), c.Op, c.Method, c.Path)
+				}
+			}
+		}},
+	}
+}
+
+// argv reads a subcommand's arguments, stopping the script at one that does not parse.
+type argv struct {
+	ts   *testscript.TestScript
+	args []string
+}
+
+// int reads the whole number args[i], or dflt when there are fewer arguments.
+func (a argv) int(i, dflt int) int {
+	if i >= len(a.args) {
+		return dflt
+	}
+	n, err := strconv.Atoi(a.args[i])
+	a.ts.Check(err)
+	return n
+}
+
+// seconds reads args[i] as seconds (2, 0.5), or 0 when there are fewer arguments.
+func (a argv) seconds(i int) time.Duration {
+	if i >= len(a.args) {
+		return 0
+	}
+	f, err := strconv.ParseFloat(a.args[i], 64)
+	a.ts.Check(err)
+	return time.Duration(f * float64(time.Second))
+}
+
+// kindServer changes and deletes objects by the provider's resource IDs, as Shopify's and
+// Square's servers do.
+type kindServer interface {
+	fake
+	IDs(providers.Kind) []string
+	Tamper(kind providers.Kind, id, attr string, value any) error
+	Remove(kind providers.Kind, id string) error
+}
+
+// kindCommands are set and remove of a kindServer.
+func kindCommands[S kindServer]() map[string]subcommand[S] {
+	return map[string]subcommand[S]{
+		// set KIND ATTR VALUE changes ATTR of every KIND.
+		"set": {"KIND ATTR VALUE", 3, 3, func(ts *testscript.TestScript, srv S, args []string) {
+			kind := providers.Kind(args[0])
+			ids := srv.IDs(kind)
+			if len(ids) == 0 {
+				ts.Fatalf("the server holds no %s", kind)
+			}
+			for _, id := range ids {
+				ts.Check(srv.Tamper(kind, id, args[1], args[2]))
+			}
+		}},
+		// remove KIND deletes every KIND.
+		"remove": {"KIND", 1, 1, func(ts *testscript.TestScript, srv S, args []string) {
+			for _, id := range srv.IDs(providers.Kind(args[0])) {
+				ts.Check(srv.Remove(providers.Kind(args[0]), id))
+			}
+		}},
+	}
+}
+
+var shopifyServer = contractServer[*shopifytest.Server]{
+	start: func() (*shopifytest.Server, map[string]string) {
+		srv := shopifytest.New()
+		return srv, map[string]string{"SHOPIFY_API_URL": srv.URL, "SHOPIFY_SHOP": srv.Shop, "SHOPIFY_TOKEN": srv.Token,
+			"SHOPIFY_CLIENT_SECRET": srv.Secret}
+	},
+	list: (*shopifytest.Server).Objects,
+	none: "no objects",
+	cmds: with(kindCommands[*shopifytest.Server](), map[string]subcommand[*shopifytest.Server]{
+		// refuse OP FIELD CODE MESSAGE answers the next mutation of OP with a userError on
+		// FIELD (dotted), with HTTP 200, and does nothing.
+		"refuse": {"OP FIELD CODE MESSAGE", 4, 4, func(ts *testscript.TestScript, srv *shopifytest.Server, args []string) {
+			ts.Check(srv.Refuse(args[0], args[1], args[2], args[3], 1))
+		}},
+		// throttled prints how many requests were refused as THROTTLED.
+		"throttled": {"", 0, 0, func(ts *testscript.TestScript, srv *shopifytest.Server, _ []string) {
+			fmt.Fprintln(ts.Stdout(), srv.Throttled())
+		}},
+		// drain [AVAILABLE] leaves AVAILABLE points (default 0; below 0, a debt) in the bucket.
+		"drain": {"[AVAILABLE]", 0, 1, func(ts *testscript.TestScript, srv *shopifytest.Server, args []string) {
+			srv.SetBucket(shopifytest.DefaultBucketSize, float64(argv{ts, args}.int(0, 0)), shopifytest.DefaultRestoreRate)
+		}},
+	}),
+}
+
+var squareServer = contractServer[*squaretest.Server]{
+	start: func() (*squaretest.Server, map[string]string) {
+		srv := squaretest.New()
+		return srv, map[string]string{"SQUARE_API_URL": srv.URL, "SQUARE_TOKEN": srv.Token}
+	},
+	list: (*squaretest.Server).Objects,
+	none: "no objects",
+	lose: square.DefaultMaxAttempts, // as many as the client tries
+	cmds: kindCommands[*squaretest.Server](),
+}
+
+var smaregiServer = contractServer[*smaregitest.Server]{
+	start: func() (*smaregitest.Server, map[string]string) {
+		srv := smaregitest.New(smaregitest.Options{})
+		return srv, map[string]string{"SMAREGI_API_URL": srv.URL, "SMAREGI_ID_URL": srv.URL, "SMAREGI_CONTRACT_ID": srv.ContractID(),
+			"SMAREGI_CLIENT_ID": srv.ClientID(), "SMAREGI_CLIENT_SECRET": srv.ClientSecret()}
+	},
+	list: func(srv *smaregitest.Server) []string {
+		var out []string
+		for _, c := range srv.Coupons() {
+			out = append(out, fmt.Sprintf("couponId=%s serialNumber=%s couponName=%q awardType=%s awardValue=%s minTargetPrice=%s startDate=%s endDate=%s summary=%s",
+				c.CouponID, c.SerialNumber, c.CouponName, c.AwardType, c.AwardValue, c.MinTargetPrice, c.StartDate, c.EndDate, c.Summary))
+		}
+		return out
+	},
+	none: "no coupons",
+	cmds: map[string]subcommand[*smaregitest.Server]{
+		// set ID|SERIAL FIELD VALUE changes a coupon's field, as in the Smaregi admin.
+		"set": {"ID|SERIAL FIELD VALUE", 3, 3, func(ts *testscript.TestScript, srv *smaregitest.Server, args []string) {
+			ts.Check(srv.SetField(args[0], args[1], args[2]))
+		}},
+		"remove": {"ID|SERIAL", 1, 1, func(ts *testscript.TestScript, srv *smaregitest.Server, args []string) {
+			ts.Check(srv.Remove(args[0]))
+		}},
+		// add SERIAL NAME registers a coupon (10% off) in the Smaregi admin.
+		"add": {"SERIAL NAME", 2, 2, func(ts *testscript.TestScript, srv *smaregitest.Server, args []string) {
+			_, err := srv.AddCoupon(smaregitest.Coupon{SerialNumber: args[0], CouponName: args[1], AwardType: "2",
+				AwardValue: "10", ApplyConditionDivision: "0"})
+			ts.Check(err)
+		}},
+		// expire-tokens expires every access token the server issued.
+		"expire-tokens": {"", 0, 0, func(_ *testscript.TestScript, srv *smaregitest.Server, _ []string) { srv.ExpireTokens() }},
+	},
+}
+
+var lineServer = contractServer[*linetest.Server]{
+	start: func() (*linetest.Server, map[string]string) {
+		srv := linetest.NewServer()
+		return srv, map[string]string{"LINE_API_URL": srv.URL, "LINE_TOKEN": srv.Token, "LINE_SECRET": srv.Secret}
+	},
+	// list prints the audience groups (ID, status, members, name), then the webhook URL.
+	list: func(srv *linetest.Server) []string {
+		var out []string
+		for _, a := range srv.Audiences() {
+			out = append(out, fmt.Sprintf("%d %s %d %s", a.ID, a.Status, len(a.UserIDs), a.Name))
+		}
+		if len(out) == 0 {
+			out = append(out, "no audience groups")
+		}
+		ep := srv.WebhookEndpoint()
+		if ep == "" {
+			ep = "no webhook endpoint"
+		}
+		return append(out, ep)
+	},
+	cmds: map[string]subcommand[*linetest.Server]{
+		// set subscription endpoint URL changes the webhook URL, as the LINE Developers console does.
+		"set": {"subscription endpoint URL", 3, 3, func(ts *testscript.TestScript, srv *linetest.Server, args []string) {
+			if args[0] != string(providers.KindSubscription) || args[1] != "endpoint" {
+				ts.Fatalf("LINE's console changes a subscription's endpoint, not a %s's %s", args[0], args[1])
+			}
+			srv.SetWebhookEndpoint(args[2])
+		}},
+		// rename OLD NEW renames the group whose name starts with OLD, as Official Account Manager does.
+		"rename": {"OLD NEW", 2, 2, func(ts *testscript.TestScript, srv *linetest.Server, args []string) {
+			for _, a := range srv.Audiences() {
+				if rest, ok := strings.CutPrefix(a.Name, args[0]); ok {
+					ts.Check(srv.RenameAudience(a.ID, args[1]+rest))
+					return
+				}
+			}
+			ts.Fatalf("no audience group's name starts with %q", args[0])
+		}},
+	},
+}
+
+var sendgridServer = contractServer[*sendgridtest.Server]{
+	start: func() (*sendgridtest.Server, map[string]string) {
+		const key = "SG.contract-test-key.3b9f0c"
+		srv := sendgridtest.NewServer(key)
+		return srv, map[string]string{"SENDGRID_URL": srv.URL, "SENDGRID_API_KEY": key}
+	},
+	list: func(srv *sendgridtest.Server) []string {
+		var out []string
+		for _, l := range srv.Lists() {
+			out = append(out, fmt.Sprintf("list %q", l.Name))
+		}
+		return out
+	},
+	none: "no lists",
+	cmds: map[string]subcommand[*sendgridtest.Server]{
+		// rename OLD NEW renames the list named OLD, as SendGrid's contact screens do.
+		"rename": {"OLD NEW", 2, 2, func(ts *testscript.TestScript, srv *sendgridtest.Server, args []string) {
+			srv.RenameList(sendgridList(ts, srv, args[0]), args[1])
+		}},
+		"remove": {"NAME", 1, 1, func(ts *testscript.TestScript, srv *sendgridtest.Server, args []string) {
+			srv.DeleteList(sendgridList(ts, srv, args[0]))
+		}},
+		// sent prints how many messages were accepted.
+		"sent": {"", 0, 0, func(ts *testscript.TestScript, srv *sendgridtest.Server, _ []string) {
+			fmt.Fprintln(ts.Stdout(), len(srv.Sent()))
+		}},
+	},
+}
+
+// sendgridList returns the ID of the list named name.
+func sendgridList(ts *testscript.TestScript, srv *sendgridtest.Server, name string) string {
+	for _, l := range srv.Lists() {
+		if l.Name == name {
+			return l.ID
+		}
+	}
+	ts.Fatalf("no list named %q", name)
+	return ""
+}
+
+// with returns a's subcommands and b's.
+func with[S any](a, b map[string]subcommand[S]) map[string]subcommand[S] {
+	maps.Copy(a, b)
+	return a
+}

@@ -42,7 +42,10 @@ func (e *Engine) broadcast(st *txState, prog *program, p *Profile, c *customerVa
 		}
 		vars := newCELVars(c, nil, now)
 		vars.code, vars.campaign = noCode, camp.Value
-		draw := func() (string, string) { return e.drawCode(st, prog, camp, p.ID) }
+		var draw func() (string, string) // a campaign without a coupon only says something
+		if camp.Code != "" || camp.Codes != nil {
+			draw = func() (string, string) { return e.drawCode(st, prog, camp, p.ID) }
+		}
 		sent := false
 		for i, m := range camp.Msgs {
 			if retry {

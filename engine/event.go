@@ -308,6 +308,9 @@ func (e *Event) validate(p *program, now time.Time) error {
 			return fmt.Errorf("data.%s: set %s at the top level of the event", common, common)
 		}
 	}
+	if strings.HasPrefix(e.Type, lang.CustomEventPrefix) {
+		data = map[string]any{"data": data} // a custom event's own fields are one free map
+	}
 	fields, err := et.Type.CoerceRecord(data, "data")
 	if err != nil {
 		return err

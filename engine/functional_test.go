@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/lang/rules"
+)
+
+// outbox lists every item of the engine's outbox.
+func (f *fixture) outbox() []OutboxItem {
+	f.t.Helper()
+	items, err := f.store.Outbox(f.t.Context(), "", 1000)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return items
+}
+
+// quickstartWith is the quickstart programme with one more file, as a rule bundle.
+func quickstartWith(t *testing.T, extra string) []byte {
+	t.Helper()
+	files := fstest.MapFS{"extra.hcl": {Data: []byte(extra)}}
+	root := os.DirFS("../examples/quickstart")
+	err := fs.WalkDir(root, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(root, path)
+		files[path] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := lang.Load(files, ".", lang.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return rules.FromConfig(cfg, map[string]string{"spring": "test-seed"}).Encode()
+}
+
+// A campaign that only says something (no coupon) sends its message to its audience.
+func TestCampaignMessageWithoutCouponIsSent(t *testing.T) {
+	f := newFixture(t, quickstartWith(t, `
+campaign "hello" {
+  audience = segment.loyal_store
+  message {
+    via      = provider.sandbox.line
+    template = "いつもありがとうございます"
+  }
+}
+`))
+	f.ingest(purchase)
+	f.ingest(follow)
+	var texts []string
+	for _, it := range f.outbox() {
+		texts = append(texts, it.Text)
+		if it.Name == broadcastPrefix+"hello" && it.Status != StatusPending {
+			t.Errorf("hello is %s: %s", it.Status, it.Reason)
+		}
+	}
+	if !slices.Contains(texts, "いつもありがとうございます") {
+		t.Fatalf("the campaign without a coupon sent nothing; the outbox holds %q", texts)
+	}
+}
+
+// An emitted event carries its data map as declared, and triggers on it read it.
+func TestEmittedEventCarriesItsData(t *testing.T) {
+	f := newFixture(t, quickstartWith(t, `
+trigger "note_follow" {
+  on = "follow"
+  action "emit" {
+    event = "custom.followed"
+    data  = { via = "event.channel", account = "event.account" }
+  }
+}
+
+trigger "thank_line_follower" {
+  on        = "custom.followed"
+  condition = "event.data.via == 'line'"
+  action "send" {
+    via      = provider.sandbox.line
+    template = "フォローありがとう ({{ event.data.account }})"
+  }
+}
+`))
+	res := f.ingest(follow)
+	if !slices.Contains(res[0].Fired, "thank_line_follower") {
+		t.Fatalf("the trigger on the emitted event did not fire: %+v", res[0])
+	}
+	found := false
+	for _, it := range f.outbox() {
+		found = found || strings.HasPrefix(it.Text, "フォローありがとう (sandbox.line)")
+	}
+	if !found {
+		t.Error("the message does not show the emitted data")
+	}
+	// A system posting the programme's own event sends the same free data map.
+	res = f.ingest(`{"id": "c-1", "type": "custom.followed", "identifiers": {"line_user": "U4af4980629"}, "data": {"via": "line", "account": "kiosk"}}`)
+	if !slices.Contains(res[0].Fired, "thank_line_follower") {
+		t.Fatalf("a posted custom event: %+v", res[0])
+	}
+}

@@ -81,12 +81,9 @@ func Apply(ctx context.Context, p *plans.Plan, host *Host, backend states.Backen
 	if err := journal.Close(); err != nil && walkErr == nil {
 		walkErr = err
 	}
-	final := st.Snapshot()
-	final.Serial = p.Prior.Serial + 1
-	final.FormatVersion = states.FormatVersion
-	final.ToolVersion = opts.ToolVersion
+	final := st.Snapshot() // at the prior's serial
+	final.Advance(opts.ToolVersion)
 	final.Git = opts.Git
-	final.UpdatedAt = time.Now().UTC().Truncate(time.Second)
 	if err := backend.Write(context.WithoutCancel(ctx), final); err != nil {
 		return final, errors.Join(walkErr, fmt.Errorf("writing the state: %w (every step is kept in the journal and will be recovered by the next command)", err))
 	}

@@ -249,14 +249,17 @@ func (a *app) objectID(cmd *cobra.Command, arg string) (string, error) {
 	if !strings.Contains(arg, "[") {
 		return arg, nil
 	}
-	_, _, st, release, err := a.openState(cmd.Context(), &lockFlags{}, "sandbox", false)
+	s, err := a.openState(cmd.Context(), &configFlags{}, &lockFlags{}, "sandbox", true)
+	defer s.close()
 	if err != nil {
 		return "", err
 	}
-	defer release()
-	r := st.Find(arg)
-	if r == nil || r.ID == "" {
-		return "", notInState(st, arg)
+	r, err := s.state.Get(arg)
+	if err != nil {
+		return "", err
+	}
+	if r.ID == "" {
+		return "", s.state.NotInState(arg) // its create is pending
 	}
 	return r.ID, nil
 }

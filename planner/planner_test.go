@@ -102,6 +102,9 @@ func (m *memProvider) Delete(_ context.Context, r providers.DeleteRequest) provi
 }
 func (m *memProvider) Import(_ context.Context, r providers.ImportRequest) providers.ImportResponse {
 	resp := m.Read(context.Background(), providers.ReadRequest{ID: r.ID})
+	if !resp.Found {
+		return providers.ImportResponse{Diagnostics: providers.Errorf("Not found", "no object %s", r.ID)}
+	}
 	return providers.ImportResponse{Attributes: resp.Attributes}
 }
 func (m *memProvider) Close() error { return nil }
@@ -154,12 +157,18 @@ func newFixture(t *testing.T) *fixture {
 		backend: states.NewLocal(filepath.Join(t.TempDir(), "state.json"))}
 }
 
-func (f *fixture) plan(vars ...string) (*plans.Plan, *Host) {
+func (f *fixture) load(vars ...string) *lang.Config {
 	f.t.Helper()
 	cfg, diags := lang.Load(fstest.MapFS{"main.hcl": {Data: []byte(f.config)}}, ".", lang.LoadOptions{Vars: vars, Environ: func() []string { return nil }})
 	if diags.HasErrors() {
 		f.t.Fatal(diags.Error())
 	}
+	return cfg
+}
+
+func (f *fixture) plan(vars ...string) (*plans.Plan, *Host) {
+	f.t.Helper()
+	cfg := f.load(vars...)
 	host, hdiags := NewHost(context.Background(), cfg, ".", func(p *lang.Provider) (providers.Provider, error) {
 		return f.mems[p.Ref.String()], nil
 	}, nil)

@@ -224,35 +224,8 @@ declare. The next plan shows any difference between the object and the configura
 			if err != nil {
 				return err
 			}
-			var want *planner.Desired
-			for _, d := range planner.Expand(s.cfg, s.state, s.host) {
-				if d.Addr == ia {
-					want = d
-				}
-			}
-			if want == nil {
-				return fmt.Errorf("the configuration declares no %s; write its block first, then import", addr)
-			}
-			if s.state.Find(addr) != nil {
-				return fmt.Errorf("%s is already managed; remove it with musubi state rm first to import another object", addr)
-			}
-			p, _ := s.host.Provider(ia.Provider.String())
-			resp := p.Import(ctx, providers.ImportRequest{Kind: ia.Kind, ID: id})
-			if err := resp.Diagnostics.Err(); err != nil {
-				return fmt.Errorf("importing %s from provider.%s: %w", id, ia.Provider, err)
-			}
-			attrs := resp.Attributes.Clone()
-			for name, v := range want.Attrs {
-				if a, ok := schemaAttr(ia.Kind, name); ok && (a.Private || a.Type == providers.Ref) {
-					attrs[name] = v
-				}
-			}
-			r := &states.Resource{Address: addr, Kind: ia.Kind, Provider: ia.Provider.String(), ID: id, Attributes: attrs}
-			for _, d := range want.Deps() {
-				r.Dependencies = append(r.Dependencies, d.String())
-			}
-			s.state.Put(r)
-			if err := states.Save(ctx, s.backend, s.state, Version()); err != nil {
+			pl := &planner.Planner{Config: s.cfg, Host: s.host, State: s.state}
+			if err := pl.Import(ctx, s.backend, ia, id, Version()); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "Imported %s as %s. Run musubi plan to compare it with the configuration.\n", id, addr)
@@ -262,14 +235,6 @@ declare. The next plan shows any difference between the object and the configura
 	lf.register(cmd.Flags())
 	cf.register(cmd.Flags())
 	return cmd
-}
-
-func schemaAttr(k providers.Kind, name string) (providers.AttributeSchema, bool) {
-	ks, err := providers.SchemaOf(k)
-	if err != nil {
-		return providers.AttributeSchema{}, false
-	}
-	return ks.Attribute(name)
 }
 
 func (a *app) forceUnlockCommand() *cobra.Command {

@@ -92,6 +92,15 @@ func ParseInstance(s string) (Instance, error) {
 	return a, nil
 }
 
+// MustParseInstance reads an instance address known to be valid, and panics on any other.
+func MustParseInstance(s string) Instance {
+	a, err := ParseInstance(s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
 // Target is what -target and -replace name: a whole block (campaign.spring) or one instance.
 type Target struct {
 	Block    Block

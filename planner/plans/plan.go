@@ -162,6 +162,23 @@ func (p *Plan) BlockingPolicies() []*PolicyResult {
 	return out
 }
 
+// CheckCurrent refuses a plan saved at path once the state it was made against or the
+// configuration (by its hash) has moved. A state never written takes the plan's lineage.
+func (p *Plan) CheckCurrent(path string, st *states.State, configHash string) error {
+	if p.Serial == 0 && st.Serial == 0 && st.Len() == 0 {
+		st.Lineage = p.Lineage
+	}
+	switch {
+	case st.Lineage != p.Lineage:
+		return fmt.Errorf("the saved plan %s was made for another state (lineage %s, this state is %s); run plan again", path, p.Lineage, st.Lineage)
+	case st.Serial != p.Serial || st.Recovered:
+		return fmt.Errorf("the saved plan %s is stale: the state changed since it was made (serial %d, now %d); run plan again", path, p.Serial, st.Serial)
+	case configHash != p.ConfigHash:
+		return fmt.Errorf("the saved plan %s is stale: the configuration or its variables changed since it was made; run plan again", path)
+	}
+	return nil
+}
+
 // Save writes the plan to a file (gzip-compressed JSON).
 func Save(path string, p *Plan) error {
 	var buf bytes.Buffer

@@ -4,8 +4,8 @@
 package addrs
 
 import (
+	"bytes"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -21,6 +21,30 @@ type Block struct {
 // String returns "TYPE.NAME".
 func (b Block) String() string { return b.Type + "." + b.Name }
 
+// ParseBlock reads "TYPE.NAME".
+func ParseBlock(s string) (Block, error) {
+	t, n, ok := typeAndName(s)
+	if !ok {
+		return Block{}, fmt.Errorf("%q is not a block address (TYPE.NAME)", s)
+	}
+	return Block{Type: t, Name: n}, nil
+}
+
+// typeAndName splits "TYPE.NAME", both parts non-empty.
+func typeAndName(s string) (t, n string, ok bool) {
+	t, n, ok = strings.Cut(s, ".")
+	return t, n, ok && t != "" && n != "" && !strings.Contains(n, ".")
+}
+
+// MarshalText writes the address as text: states and plans hold addresses as JSON strings.
+func (b Block) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
+
+// UnmarshalText reads the address ParseBlock reads.
+func (b *Block) UnmarshalText(text []byte) (err error) {
+	*b, err = ParseBlock(string(text))
+	return err
+}
+
 // Provider addresses a configured provider: shopify.jp.
 type Provider struct {
 	Type, Name string
@@ -31,11 +55,20 @@ func (p Provider) String() string { return p.Type + "." + p.Name }
 
 // ParseProvider reads "TYPE.NAME".
 func ParseProvider(s string) (Provider, error) {
-	t, n, ok := strings.Cut(s, ".")
-	if !ok || t == "" || n == "" || strings.Contains(n, ".") {
+	t, n, ok := typeAndName(s)
+	if !ok {
 		return Provider{}, fmt.Errorf("%q is not a provider address (TYPE.NAME)", s)
 	}
 	return Provider{Type: t, Name: n}, nil
+}
+
+// MarshalText writes the address as text.
+func (p Provider) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads the address ParseProvider reads.
+func (p *Provider) UnmarshalText(text []byte) (err error) {
+	*p, err = ParseProvider(string(text))
+	return err
 }
 
 // Instance addresses one resource instance.
@@ -51,46 +84,121 @@ type Instance struct {
 // String returns "campaign.spring.coupon[shopify.jp]", with ",N" inside the brackets for an
 // index above 0.
 func (a Instance) String() string {
-	var b strings.Builder
-	b.Grow(len(a.Block.Type) + len(a.Block.Name) + len(a.Kind) + len(a.Provider.Type) + len(a.Provider.Name) + 6)
-	b.WriteString(a.Block.Type)
-	b.WriteByte('.')
-	b.WriteString(a.Block.Name)
-	b.WriteByte('.')
-	b.WriteString(string(a.Kind))
-	b.WriteByte('[')
-	b.WriteString(a.Provider.Type)
-	b.WriteByte('.')
-	b.WriteString(a.Provider.Name)
-	if a.Index > 0 {
-		b.WriteByte(',')
-		b.WriteString(strconv.Itoa(a.Index))
-	}
-	b.WriteByte(']')
-	return b.String()
+	var buf [96]byte
+	return string(a.append(buf[:0]))
 }
 
-var instanceRE = regexp.MustCompile(`^([a-z_]+)\.([A-Za-z][A-Za-z0-9_-]*)\.([a-z_]+)\[([a-z][a-z0-9_-]*)\.([A-Za-z][A-Za-z0-9_-]*)(?:,([0-9]+))?\]$`)
-
-// ParseInstance reads an instance address.
-func ParseInstance(s string) (Instance, error) {
-	m := instanceRE.FindStringSubmatch(s)
-	if m == nil {
-		return Instance{}, fmt.Errorf("%q is not a resource address such as campaign.spring.coupon[shopify.jp]", s)
+func (a Instance) append(b []byte) []byte {
+	b = append(b, a.Block.Type...)
+	b = append(b, '.')
+	b = append(b, a.Block.Name...)
+	b = append(b, '.')
+	b = append(b, a.Kind...)
+	b = append(b, '[')
+	b = append(b, a.Provider.Type...)
+	b = append(b, '.')
+	b = append(b, a.Provider.Name...)
+	if a.Index > 0 {
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(a.Index), 10)
 	}
-	a := Instance{
-		Block:    Block{Type: m[1], Name: m[2]},
-		Kind:     providers.Kind(m[3]),
-		Provider: Provider{Type: m[4], Name: m[5]},
+	return append(b, ']')
+}
+
+// MarshalText writes the address as text.
+func (a Instance) MarshalText() ([]byte, error) { return a.append(nil), nil }
+
+// UnmarshalText reads the address ParseInstance reads.
+func (a *Instance) UnmarshalText(text []byte) (err error) {
+	*a, err = ParseInstance(string(text))
+	return err
+}
+
+// Compare orders instances as their addresses sort as text, so lists of them read the same
+// in memory, in state files and in plans.
+func Compare(a, b Instance) int {
+	var ab, bb [96]byte
+	return bytes.Compare(a.append(ab[:0]), b.append(bb[:0]))
+}
+
+// ParseInstance reads an instance address:
+// TYPE.NAME.KIND[PROVIDER_TYPE.PROVIDER_NAME] or with ",INDEX" before the "]".
+// States hold hundreds of thousands of addresses, so this reads them by hand, not by regexp.
+func ParseInstance(s string) (Instance, error) {
+	a, ok := parseInstance(s)
+	if !ok {
+		return Instance{}, fmt.Errorf("%q is not a resource address such as campaign.spring.coupon[shopify.jp]", s)
 	}
 	if _, err := providers.SchemaOf(a.Kind); err != nil {
 		return Instance{}, fmt.Errorf("%q: %w", s, err)
 	}
-	if m[6] != "" {
-		a.Index, _ = strconv.Atoi(m[6])
-	}
 	return a, nil
 }
+
+func parseInstance(s string) (a Instance, ok bool) {
+	var kind string
+	if a.Block.Type, s, ok = cutWord(s, '.', isLowerOrUnderscore, isLowerOrUnderscore); !ok {
+		return a, false
+	}
+	if a.Block.Name, s, ok = cutWord(s, '.', isLetter, isNameByte); !ok {
+		return a, false
+	}
+	if kind, s, ok = cutWord(s, '[', isLowerOrUnderscore, isLowerOrUnderscore); !ok {
+		return a, false
+	}
+	a.Kind = providers.Kind(kind)
+	if a.Provider.Type, s, ok = cutWord(s, '.', isLower, isProviderTypeByte); !ok {
+		return a, false
+	}
+	if s, ok = strings.CutSuffix(s, "]"); !ok {
+		return a, false
+	}
+	name, index, indexed := strings.Cut(s, ",")
+	if !isWord(name, isLetter, isNameByte) {
+		return a, false
+	}
+	a.Provider.Name = name
+	if indexed {
+		if !isWord(index, isDigit, isDigit) {
+			return a, false
+		}
+		n, err := strconv.Atoi(index)
+		if err != nil {
+			return a, false
+		}
+		a.Index = n
+	}
+	return a, true
+}
+
+// cutWord splits s at the first sep, if what comes before is a word (see isWord).
+func cutWord(s string, sep byte, first, rest func(byte) bool) (word, after string, ok bool) {
+	i := strings.IndexByte(s, sep)
+	if i < 0 || !isWord(s[:i], first, rest) {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
+// isWord reports whether s is one byte that first accepts, then any number that rest accepts.
+func isWord(s string, first, rest func(byte) bool) bool {
+	if s == "" || !first(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !rest(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLower(c byte) bool             { return 'a' <= c && c <= 'z' }
+func isLetter(c byte) bool            { return isLower(c) || 'A' <= c && c <= 'Z' }
+func isDigit(c byte) bool             { return '0' <= c && c <= '9' }
+func isLowerOrUnderscore(c byte) bool { return isLower(c) || c == '_' }
+func isProviderTypeByte(c byte) bool  { return isLower(c) || isDigit(c) || c == '_' || c == '-' }
+func isNameByte(c byte) bool          { return isLetter(c) || isDigit(c) || c == '_' || c == '-' }
 
 // MustParseInstance reads an instance address known to be valid, and panics on any other.
 func MustParseInstance(s string) Instance {
@@ -116,11 +224,11 @@ func ParseTarget(s string) (Target, error) {
 		}
 		return Target{Block: a.Block, Instance: &a}, nil
 	}
-	t, n, ok := strings.Cut(s, ".")
-	if !ok || t == "" || n == "" || strings.Contains(n, ".") {
+	b, err := ParseBlock(s)
+	if err != nil {
 		return Target{}, fmt.Errorf("%q is not an address: write a block (campaign.spring) or a resource (campaign.spring.coupon[shopify.jp])", s)
 	}
-	return Target{Block: Block{Type: t, Name: n}}, nil
+	return Target{Block: b}, nil
 }
 
 // Matches reports whether the target names the instance.
@@ -137,4 +245,13 @@ func (t Target) String() string {
 		return t.Instance.String()
 	}
 	return t.Block.String()
+}
+
+// MarshalText writes the target as written.
+func (t Target) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText reads the target ParseTarget reads.
+func (t *Target) UnmarshalText(text []byte) (err error) {
+	*t, err = ParseTarget(string(text))
+	return err
 }

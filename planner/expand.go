@@ -2,7 +2,6 @@ package planner
 
 import (
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -26,13 +25,16 @@ type Desired struct {
 	AttrRanges map[string]hcl.Range
 }
 
-// Deps lists the instances this one needs to exist first, sorted.
+// Deps lists the instances this one needs to exist first, sorted; nil for none.
 func (d *Desired) Deps() []addrs.Instance {
+	if len(d.Refs) == 0 {
+		return nil
+	}
 	out := make([]addrs.Instance, 0, len(d.Refs))
 	for _, r := range d.Refs {
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	slices.SortFunc(out, addrs.Compare)
 	return out
 }
 
@@ -188,7 +190,7 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 			})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Addr.String() < out[j].Addr.String() })
+	slices.SortFunc(out, func(a, b *Desired) int { return addrs.Compare(a.Addr, b.Addr) })
 	return out
 }
 
@@ -245,9 +247,8 @@ func poolSeed(prior *states.State, block addrs.Block, cu *lang.Coupon) string {
 		return ""
 	}
 	if prior != nil {
-		prefix := block.String() + ".code_pool["
 		for _, r := range prior.Resources() {
-			if strings.HasPrefix(r.Address, prefix) && r.Attributes.String("pattern") == cu.Codes.Pattern &&
+			if r.Address.Block == block && r.Kind == providers.KindCodePool && r.Attributes.String("pattern") == cu.Codes.Pattern &&
 				r.Attributes.String("charset") == cu.Codes.Charset && r.Attributes.String("seed") != "" {
 				return r.Attributes.String("seed")
 			}

@@ -22,7 +22,7 @@ func (pl *Planner) Import(ctx context.Context, backend states.Backend, addr addr
 	if want == nil {
 		return fmt.Errorf("the configuration declares no %s; write its block first, then import", addr)
 	}
-	if pl.State.Find(addr.String()) != nil {
+	if pl.State.Find(addr) != nil {
 		return fmt.Errorf("%s is already managed; remove it with musubi state rm first to import another object", addr)
 	}
 	hp, ok := pl.Host.get(addr.Provider.String())
@@ -41,7 +41,7 @@ func (pl *Planner) Import(ctx context.Context, backend states.Backend, addr addr
 			attrs[name] = v
 		}
 	}
-	pl.State.Put(&states.Resource{Address: addr.String(), Kind: addr.Kind, Provider: addr.Provider.String(), ID: id,
-		Attributes: attrs, Dependencies: depStrings(want)})
+	pl.State.Put(&states.Resource{Address: addr, Kind: addr.Kind, Provider: addr.Provider, ID: id,
+		Attributes: attrs, Dependencies: want.Deps()})
 	return states.Save(ctx, backend, pl.State, toolVersion)
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/providers"
 )
 
@@ -29,7 +28,7 @@ func TestImportRecordsTheObjectAndSavesTheState(t *testing.T) {
 	}
 	pl := &Planner{Config: f.load(), Host: host, State: st}
 	imp := func(addr, id string) error {
-		return pl.Import(ctx, f.backend, addrs.MustParseInstance(addr), id, "v2")
+		return pl.Import(ctx, f.backend, at(addr), id, "v2")
 	}
 	if err := imp("campaign.summer.coupon[mem.ec]", made.ID); err != nil {
 		t.Fatal(err)
@@ -53,18 +52,18 @@ func TestImportRecordsTheObjectAndSavesTheState(t *testing.T) {
 	if saved.Serial != 2 || saved.ToolVersion != "v2" || saved.Len() != 2 {
 		t.Fatalf("saved state: %d resources at serial %d by %s, want 2 at 2 by v2", saved.Len(), saved.Serial, saved.ToolVersion)
 	}
-	c := saved.Find("campaign.summer.coupon[mem.ec]")
-	if c.ID != made.ID || c.Kind != providers.KindCoupon || c.Provider != "mem.ec" || c.Attributes.Int("amount") != 300 || len(c.Dependencies) != 0 {
+	c := saved.Find(at("campaign.summer.coupon[mem.ec]"))
+	if c.ID != made.ID || c.Kind != providers.KindCoupon || c.Provider.String() != "mem.ec" || c.Attributes.Int("amount") != 300 || len(c.Dependencies) != 0 {
 		t.Errorf("imported coupon: %+v", c)
 	}
-	cp := saved.Find("campaign.spring.code_pool[mem.ec]")
+	cp := saved.Find(at("campaign.spring.code_pool[mem.ec]"))
 	if cp.Attributes.String("coupon") != "campaign.spring.coupon[mem.ec]" || cp.Attributes.String("seed") == "" ||
 		fmt.Sprint(cp.Dependencies) != "[campaign.spring.coupon[mem.ec]]" || cp.Attributes.Int("count") != 20 {
 		t.Errorf("imported code pool: %+v", cp)
 	}
 	p, _ := f.plan()
 	for _, ch := range p.Changes {
-		if ch.Address == "campaign.summer.coupon[mem.ec]" && (ch.Action != "update" || fmt.Sprint(ch.Changed) != "[amount title]") {
+		if ch.Address == at("campaign.summer.coupon[mem.ec]") && (ch.Action != "update" || fmt.Sprint(ch.Changed) != "[amount title]") {
 			t.Errorf("after the import the coupon is planned as %s of %v, want an update of the amount and title", ch.Action, ch.Changed)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/musubi-hq/musubi/planner"
@@ -116,7 +115,7 @@ func writeResource(w io.Writer, r *states.Resource) {
 		fmt.Fprintf(w, "  pending   create started %s (idempotency key %s)\n", r.Pending.Since.Format(time.RFC3339), r.Pending.IdempotencyKey)
 	}
 	if len(r.Dependencies) > 0 {
-		fmt.Fprintf(w, "  needs     %s\n", strings.Join(r.Dependencies, ", "))
+		fmt.Fprintf(w, "  needs     %s\n", addrs.Join(r.Dependencies, ", "))
 	}
 	b, _ := json.MarshalIndent(visibleState(r), "  ", "  ")
 	fmt.Fprintf(w, "  attributes %s\n", b)

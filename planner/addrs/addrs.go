@@ -105,6 +105,18 @@ func (a Instance) append(b []byte) []byte {
 	return append(b, ']')
 }
 
+// Join writes addresses as text, with sep between them.
+func Join(as []Instance, sep string) string {
+	var b []byte
+	for i, a := range as {
+		if i > 0 {
+			b = append(b, sep...)
+		}
+		b = a.append(b)
+	}
+	return string(b)
+}
+
 // MarshalText writes the address as text.
 func (a Instance) MarshalText() ([]byte, error) { return a.append(nil), nil }
 

@@ -10,38 +10,44 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/states"
 	"github.com/musubi-hq/musubi/providers"
 )
 
-const (
-	coupon = "campaign.spring.coupon[sandbox.ec]"
-	pool   = "campaign.spring.code_pool[sandbox.ec]"
+const coupon = "campaign.spring.coupon[sandbox.ec]"
+
+var (
+	couponAt  = addrs.MustParseInstance(coupon)
+	poolAt    = addrs.MustParseInstance("campaign.spring.code_pool[sandbox.ec]")
+	spring    = addrs.Block{Type: "campaign", Name: "spring"}
+	sandboxEC = addrs.Provider{Type: "sandbox", Name: "ec"}
 )
 
 // sample is a plan with a create that refers to an update, drift, a policy and a prior state.
 func sample() *Plan {
 	prior := states.New("v1")
 	prior.Serial, prior.Lineage = 3, "lineage-1"
-	prior.Put(&states.Resource{Address: coupon, Kind: providers.KindCoupon, Provider: "sandbox.ec", ID: "cpn_1",
+	prior.Put(&states.Resource{Address: couponAt, Kind: providers.KindCoupon, Provider: sandboxEC, ID: "cpn_1",
 		Attributes: providers.Attrs{"title": "Spring", "percent": 10.0, "min_total": int64(3000)}})
 	return &Plan{
 		FormatVersion: FormatVersion, ToolVersion: "v1", Mode: Normal, Lineage: prior.Lineage, Serial: prior.Serial,
-		ConfigHash: "hash-1", Variables: []string{"percent=15"}, Targets: []string{"campaign.spring"},
-		Descriptions: map[string]string{"campaign.spring": "Spring sale"},
+		ConfigHash: "hash-1", Variables: []string{"percent=15"}, Targets: []addrs.Target{{Block: spring}},
+		Descriptions: map[addrs.Block]string{spring: "Spring sale"},
 		Changes: []*Change{
-			{Address: pool, Block: "campaign.spring", Kind: providers.KindCodePool, Provider: "sandbox.ec", Action: Create,
+			{Address: poolAt, Block: spring, Kind: providers.KindCodePool, Provider: sandboxEC, Action: Create,
 				After:          providers.Attrs{"coupon": coupon, "pattern": "SPR-####", "count": int64(500), "seed": "s"},
-				IdempotencyKey: "key-1", Refs: map[string]string{"coupon": coupon}, Dependencies: []string{coupon}},
-			{Address: coupon, Block: "campaign.spring", Kind: providers.KindCoupon, Provider: "sandbox.ec", Action: Update, ID: "cpn_1",
+				IdempotencyKey: "key-1", Refs: map[string]addrs.Instance{"coupon": couponAt}, Dependencies: []addrs.Instance{couponAt}},
+			{Address: couponAt, Block: spring, Kind: providers.KindCoupon, Provider: sandboxEC, Action: Update, ID: "cpn_1",
 				Before:  providers.Attrs{"title": "Spring", "percent": 10.0, "min_total": int64(3000)},
 				After:   providers.Attrs{"title": "Spring", "percent": 15.0, "min_total": int64(3000)},
 				Changed: []string{"percent"}},
 		},
-		Drift: []*Drift{{Address: coupon, Block: "campaign.spring", Kind: providers.KindCoupon, Provider: "sandbox.ec",
+		Drift: []*Drift{{Address: couponAt, Block: spring, Kind: providers.KindCoupon, Provider: sandboxEC,
 			Changed: []string{"min_total"}, Before: providers.Attrs{"min_total": int64(5000)}, After: providers.Attrs{"min_total": int64(3000)}}},
-		Policies: []*PolicyResult{{Policy: "cap", Block: "campaign.spring", Severity: "warning", Message: "check"}},
-		Prior:    prior,
+		Policies:  []*PolicyResult{{Policy: "cap", Block: spring, Severity: "warning", Message: "check"}},
+		Recovered: []addrs.Instance{couponAt},
+		Prior:     prior,
 	}
 }
 
@@ -54,12 +60,21 @@ func encode(t *testing.T, p *Plan) []byte {
 	return b
 }
 
-// A saved plan loads as it was: the same document, attribute values of their kinds' types.
+// A saved plan loads as it was: the same document, addresses as text in it, attribute values
+// of their kinds' types.
 func TestSaveLoadRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spring.plan")
 	p := sample()
 	if err := Save(path, p); err != nil {
 		t.Fatal(err)
+	}
+	for _, want := range []string{`"targets":["campaign.spring"]`, `"descriptions":{"campaign.spring":"Spring sale"}`,
+		`"address":"campaign.spring.code_pool[sandbox.ec]","block":"campaign.spring","kind":"code_pool","provider":"sandbox.ec"`,
+		`"refs":{"coupon":"` + coupon + `"},"dependencies":["` + coupon + `"]`, `"recovered":["` + coupon + `"]`,
+		`"resources":[{"address":"` + coupon + `","kind":"coupon","provider":"sandbox.ec"`} {
+		if doc := encode(t, p); !bytes.Contains(doc, []byte(want)) {
+			t.Errorf("the plan document has no %s:\n%s", want, doc)
+		}
 	}
 	got, err := Load(path)
 	if err != nil {
@@ -71,8 +86,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if v := got.Changes[0].After["count"]; v != int64(500) {
 		t.Errorf("count loaded as %T %v, want int64 500", v, v)
 	}
-	if !reflect.DeepEqual(got.Prior.Find(coupon), p.Prior.Find(coupon)) {
-		t.Errorf("prior resource loaded as %+v", got.Prior.Find(coupon))
+	if !reflect.DeepEqual(got.Prior.Find(couponAt), p.Prior.Find(couponAt)) {
+		t.Errorf("prior resource loaded as %+v", got.Prior.Find(couponAt))
 	}
 }
 
@@ -94,10 +109,14 @@ func TestLoadRefusesOtherFiles(t *testing.T) {
 	}
 	future := sample()
 	future.FormatVersion = "2.0"
+	badAddress := bytes.Replace(encode(t, sample()), []byte(`"address":"`+coupon), []byte(`"address":"campaign.spring`), 1)
+	badPrior := bytes.Replace(encode(t, sample()), []byte(`"resources":[{"address":"`+coupon), []byte(`"resources":[{"address":"spring`), 1)
 	for _, c := range []struct{ path, want string }{
 		{write("plain.json", encode(t, sample()), false), "plain.json is not a plan file"},
 		{write("garbage.plan", []byte("{"), true), "garbage.plan is not a plan file"},
 		{write("future.plan", encode(t, future), true), "future.plan was made by a musubi with plan format 2.0; this one reads " + FormatVersion},
+		{write("address.plan", badAddress, true), `address.plan is not a plan file: "campaign.spring" is not a resource address`},
+		{write("prior.plan", badPrior, true), `"spring" is not a resource address`},
 		{filepath.Join(dir, "missing.plan"), "no such file"},
 	} {
 		if _, err := Load(c.path); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -148,7 +167,7 @@ func TestCheckCurrentAdoptsTheLineageOfAFirstPlan(t *testing.T) {
 		t.Errorf("the new state's lineage is %s, want the plan's %s", st.Lineage, p.Lineage)
 	}
 	written := states.New("v1")
-	written.Put(&states.Resource{Address: coupon, Kind: providers.KindCoupon, Provider: "sandbox.ec", ID: "cpn_1"})
+	written.Put(&states.Resource{Address: couponAt, Kind: providers.KindCoupon, Provider: sandboxEC, ID: "cpn_1"})
 	if err := p.CheckCurrent("first.plan", written, "hash-1"); err == nil || !strings.Contains(err.Error(), "made for another state") {
 		t.Errorf("a state with resources took the plan's lineage: %v", err)
 	}

@@ -32,7 +32,7 @@ func Save(ctx context.Context, b Backend, s *State, toolVersion string) error {
 func (s *State) Select(patterns []string) []*Resource {
 	var out []*Resource
 	for _, r := range s.Resources() {
-		if matchesAny(r.Address, patterns) {
+		if matchesAny(r.Address.String(), patterns) {
 			out = append(out, r)
 		}
 	}
@@ -56,7 +56,11 @@ func matchesAny(addr string, patterns []string) bool {
 
 // Get returns the resource at an address as a person wrote it.
 func (s *State) Get(addr string) (*Resource, error) {
-	if r := s.Find(addr); r != nil {
+	a, err := addrs.ParseInstance(addr)
+	if err != nil {
+		return nil, s.NotInState(addr) // nothing is at an address that cannot be
+	}
+	if r := s.Find(a); r != nil {
 		return r, nil
 	}
 	return nil, s.NotInState(addr)
@@ -104,29 +108,32 @@ func (s *State) move(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if da.Kind != r.Kind || da.Provider.String() != r.Provider {
+	if da.Kind != r.Kind || da.Provider != r.Provider {
 		return fmt.Errorf("%s is a %s on %s; the destination must keep the kind and provider (%s)", src, r.Kind, r.Provider, dst)
 	}
-	if s.Find(dst) != nil {
+	if s.Find(da) != nil {
 		return fmt.Errorf("%s already exists in the state", dst)
 	}
-	s.Remove(src)
+	sa := r.Address
+	from, to := sa.String(), da.String()
+	s.Remove(sa)
 	moved := r.Clone()
-	moved.Address = dst
+	moved.Address = da
 	s.Put(moved)
 	for _, other := range s.resources {
 		for i, d := range other.Dependencies {
-			if d == src {
-				other.Dependencies[i] = dst
+			if d == sa {
+				other.Dependencies[i] = da
 			}
 		}
 		ks, err := providers.SchemaOf(other.Kind)
 		if err != nil {
 			continue
 		}
+		// Reference attributes hold addresses as text, as providers see them.
 		for _, a := range ks.Attributes {
-			if a.Type == providers.Ref && other.Attributes.String(a.Name) == src {
-				other.Attributes[a.Name] = dst
+			if a.Type == providers.Ref && other.Attributes.String(a.Name) == from {
+				other.Attributes[a.Name] = to
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/providers"
 )
 
@@ -16,15 +17,20 @@ const (
 	audience = "segment.loyal.audience[sandbox.ec]"
 )
 
+var (
+	sandboxEC                    = addrs.Provider{Type: "sandbox", Name: "ec"}
+	couponAt, poolAt, audienceAt = addrs.MustParseInstance(coupon), addrs.MustParseInstance(pool), addrs.MustParseInstance(audience)
+)
+
 // sample is a coupon, its code pool, and an audience whose description happens to read like
 // the coupon's address.
 func sample() *State {
 	s := New("test")
-	s.Put(&Resource{Address: coupon, Kind: providers.KindCoupon, Provider: "sandbox.ec", ID: "cpn_1",
+	s.Put(&Resource{Address: couponAt, Kind: providers.KindCoupon, Provider: sandboxEC, ID: "cpn_1",
 		Attributes: providers.Attrs{"title": "Spring", "code": "SPRING"}})
-	s.Put(&Resource{Address: pool, Kind: providers.KindCodePool, Provider: "sandbox.ec", ID: "pool_1",
-		Attributes: providers.Attrs{"coupon": coupon, "pattern": "SPR-####"}, Dependencies: []string{coupon}})
-	s.Put(&Resource{Address: audience, Kind: providers.KindAudience, Provider: "sandbox.ec", ID: "aud_1",
+	s.Put(&Resource{Address: poolAt, Kind: providers.KindCodePool, Provider: sandboxEC, ID: "pool_1",
+		Attributes: providers.Attrs{"coupon": coupon, "pattern": "SPR-####"}, Dependencies: []addrs.Instance{couponAt}})
+	s.Put(&Resource{Address: audienceAt, Kind: providers.KindAudience, Provider: sandboxEC, ID: "aud_1",
 		Attributes: providers.Attrs{"segment": "loyal", "description": coupon}})
 	return s
 }
@@ -32,7 +38,7 @@ func sample() *State {
 func addresses(rs []*Resource) string {
 	var out []string
 	for _, r := range rs {
-		out = append(out, r.Address)
+		out = append(out, r.Address.String())
 	}
 	return strings.Join(out, " ")
 }
@@ -99,6 +105,7 @@ func TestMoveRewritesReferencesOnly(t *testing.T) {
 	b := NewLocal(filepath.Join(t.TempDir(), "state.json"))
 	s := sample()
 	const moved = "campaign.spring2027.coupon[sandbox.ec]"
+	movedAt := addrs.MustParseInstance(moved)
 	if err := Move(ctx, b, s, coupon, moved, "v2"); err != nil {
 		t.Fatal(err)
 	}
@@ -106,14 +113,14 @@ func TestMoveRewritesReferencesOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if saved.Find(coupon) != nil || saved.Find(moved) == nil || saved.Find(moved).ID != "cpn_1" || saved.Serial != 1 {
+	if saved.Find(couponAt) != nil || saved.Find(movedAt) == nil || saved.Find(movedAt).ID != "cpn_1" || saved.Serial != 1 {
 		t.Fatalf("after the move: %s at serial %d", addresses(saved.Resources()), saved.Serial)
 	}
-	p := saved.Find(pool)
+	p := saved.Find(poolAt)
 	if p.Attributes.String("coupon") != moved || fmt.Sprint(p.Dependencies) != "["+moved+"]" {
 		t.Errorf("the code pool still refers to the old address: coupon %q, dependencies %v", p.Attributes.String("coupon"), p.Dependencies)
 	}
-	if d := saved.Find(audience).Attributes.String("description"); d != coupon {
+	if d := saved.Find(audienceAt).Attributes.String("description"); d != coupon {
 		t.Errorf("the audience's description was rewritten to %q; it is text, not a reference", d)
 	}
 }

@@ -58,7 +58,7 @@ func (pl *Planner) diff(ctx context.Context, desired []*Desired, prior *states.S
 		})
 	}
 	propagateReplace(out, pl.Host)
-	slices.SortFunc(out, func(a, b *plans.Change) int { return addrs.Compare(a.Address, b.Address) })
+	addrs.Sort(out, func(c *plans.Change) addrs.Instance { return c.Address })
 	return out, diags
 }
 

@@ -190,7 +190,7 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 			})
 		}
 	}
-	slices.SortFunc(out, func(a, b *Desired) int { return addrs.Compare(a.Addr, b.Addr) })
+	addrs.Sort(out, func(d *Desired) addrs.Instance { return d.Addr })
 	return out
 }
 

@@ -134,16 +134,44 @@ func TestCompareSortsAsText(t *testing.T) {
 	for i, s := range list {
 		as[i] = MustParseInstance(s)
 	}
-	slices.SortFunc(as, Compare)
-	got := make([]string, len(as))
-	for i, a := range as {
-		got[i] = a.String()
+	text := func(as []Instance) string {
+		var out []string
+		for _, a := range as {
+			out = append(out, a.String())
+		}
+		return strings.Join(out, "\n")
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("sorted:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	byCompare := slices.Clone(as)
+	slices.SortFunc(byCompare, Compare)
+	if got := text(byCompare); got != strings.Join(want, "\n") {
+		t.Errorf("sorted by Compare:\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+	Sort(as, func(a Instance) Instance { return a })
+	if got := text(as); got != strings.Join(want, "\n") {
+		t.Errorf("Sort:\n%s\nwant\n%s", got, strings.Join(want, "\n"))
 	}
 	if Compare(as[0], as[0]) != 0 {
 		t.Error("an instance does not compare equal to itself")
+	}
+	// Random instances whose parts are often prefixes of one another.
+	r := rand.New(rand.NewPCG(3, 4))
+	word := func(first, rest string) string {
+		w := []byte{first[r.IntN(len(first))]}
+		for n := r.IntN(3); n > 0; n-- {
+			w = append(w, rest[r.IntN(len(rest))])
+		}
+		return string(w)
+	}
+	kinds := []providers.Kind{providers.KindCoupon, providers.KindCodePool, providers.KindAudience, providers.KindMessage}
+	random := func() Instance {
+		return Instance{Block: Block{word("a_", "a_"), word("aA", "a-_0")}, Kind: kinds[r.IntN(len(kinds))],
+			Provider: Provider{word("a", "a-_0"), word("aA", "a-_0")}, Index: r.IntN(3) * r.IntN(12)}
+	}
+	for i := 0; i < 20000; i++ {
+		a, b := random(), random()
+		if got, want := Compare(a, b), strings.Compare(a.String(), b.String()); got != want {
+			t.Fatalf("Compare(%s, %s) = %d, want %d", a, b, got, want)
+		}
 	}
 }
 

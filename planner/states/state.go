@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -97,7 +96,7 @@ func (s *State) Resources() []*Resource {
 	for _, r := range s.resources {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b *Resource) int { return addrs.Compare(a.Address, b.Address) })
+	addrs.Sort(out, func(r *Resource) addrs.Instance { return r.Address })
 	return out
 }
 

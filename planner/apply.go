@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
 	"github.com/musubi-hq/musubi/planner/states"
 	"github.com/musubi-hq/musubi/providers"
@@ -42,7 +43,7 @@ type ApplyError struct {
 
 // FailedChange is one change that failed.
 type FailedChange struct {
-	Address string
+	Address addrs.Instance
 	Action  plans.Action
 	Err     error
 }
@@ -55,7 +56,7 @@ func (e *ApplyError) Error() string {
 		}
 		// Providers name the failed call in their own summary ("update failed: ..."): say it once.
 		failed := fmt.Sprintf("%s failed: ", f.Action)
-		msg += f.Address + ": " + failed + strings.TrimPrefix(f.Err.Error(), failed)
+		msg += f.Address.String() + ": " + failed + strings.TrimPrefix(f.Err.Error(), failed)
 	}
 	if e.Skipped > 0 {
 		msg += fmt.Sprintf("\n%d other change(s) were not started; everything done so far is saved in the state. Run plan again to see what is left.", e.Skipped)
@@ -81,12 +82,9 @@ func Apply(ctx context.Context, p *plans.Plan, host *Host, backend states.Backen
 	if err := journal.Close(); err != nil && walkErr == nil {
 		walkErr = err
 	}
-	final := st.Snapshot()
-	final.Serial = p.Prior.Serial + 1
-	final.FormatVersion = states.FormatVersion
-	final.ToolVersion = opts.ToolVersion
+	final := st.Snapshot() // at the prior's serial
+	final.Advance(opts.ToolVersion)
 	final.Git = opts.Git
-	final.UpdatedAt = time.Now().UTC().Truncate(time.Second)
 	if err := backend.Write(context.WithoutCancel(ctx), final); err != nil {
 		return final, errors.Join(walkErr, fmt.Errorf("writing the state: %w (every step is kept in the journal and will be recovered by the next command)", err))
 	}
@@ -110,7 +108,7 @@ type node struct {
 // buildGraph orders the changes: a resource is created or updated after what it refers to,
 // and deleted before what it referred to.
 func buildGraph(changes []*plans.Change) []*node {
-	nodes := map[string]*node{}
+	nodes := map[addrs.Instance]*node{}
 	var order []*node
 	for _, c := range changes {
 		if c.Action == plans.NoOp || c.Action == plans.Read {
@@ -206,7 +204,7 @@ func (a *applier) walk(ctx context.Context, changes []*plans.Change) error {
 	}
 	wg.Wait()
 	if len(failed) > 0 {
-		sort.Slice(failed, func(i, j int) bool { return failed[i].Address < failed[j].Address })
+		slices.SortFunc(failed, func(a, b FailedChange) int { return addrs.Compare(a.Address, b.Address) })
 		return &ApplyError{Failed: failed, Skipped: len(nodes) - started}
 	}
 	if err := ctx.Err(); err != nil {
@@ -217,7 +215,7 @@ func (a *applier) walk(ctx context.Context, changes []*plans.Change) error {
 
 // run carries out one change.
 func (a *applier) run(ctx context.Context, c *plans.Change) error {
-	hp, ok := a.host.get(c.Provider)
+	hp, ok := a.host.get(c.Provider.String())
 	if !ok {
 		return fmt.Errorf("provider.%s is not configured", c.Provider)
 	}

@@ -18,20 +18,19 @@ import (
 // create, update in place, replace, delete or nothing.
 func (pl *Planner) diff(ctx context.Context, desired []*Desired, prior *states.State, opts Options) ([]*plans.Change, hcl.Diagnostics) {
 	targeted := targetSet(desired, prior, opts.Targets)
-	wanted := make(map[string]bool, len(desired))
+	wanted := make(map[addrs.Instance]bool, len(desired))
 	changes := make([]*plans.Change, len(desired))
 	var diags hcl.Diagnostics
 	var mu sync.Mutex
 	forEach(len(desired), opts.Parallelism, func(i int) {
 		d := desired[i]
-		addr := d.Addr.String()
 		mu.Lock()
-		wanted[addr] = true
+		wanted[d.Addr] = true
 		mu.Unlock()
-		if targeted != nil && !targeted[addr] {
+		if targeted != nil && !targeted[d.Addr] {
 			return
 		}
-		c, cdiags := pl.diffOne(ctx, d, prior.Find(addr), opts)
+		c, cdiags := pl.diffOne(ctx, d, prior.Find(d.Addr), opts)
 		mu.Lock()
 		diags = append(diags, cdiags...)
 		mu.Unlock()
@@ -52,21 +51,20 @@ func (pl *Planner) diff(ctx context.Context, desired []*Desired, prior *states.S
 			reason = "destroy"
 		}
 		out = append(out, &plans.Change{
-			Address: r.Address, Block: blockOf(r.Address), Kind: r.Kind, Provider: r.Provider, Action: plans.Delete,
+			Address: r.Address, Block: r.Address.Block, Kind: r.Kind, Provider: r.Provider, Action: plans.Delete,
 			ID: r.ID, Before: visible(r.Kind, r.Attributes), Dependencies: r.Dependencies, Reason: reason,
 		})
 	}
 	propagateReplace(out, pl.Host)
-	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	addrs.Sort(out, func(c *plans.Change) addrs.Instance { return c.Address })
 	return out, diags
 }
 
 func (pl *Planner) diffOne(ctx context.Context, d *Desired, r *states.Resource, opts Options) (*plans.Change, hcl.Diagnostics) {
-	addr := d.Addr.String()
 	hp, _ := pl.Host.get(d.Addr.Provider.String())
 	c := &plans.Change{
-		Address: addr, Block: d.Addr.Block.String(), Kind: d.Addr.Kind, Provider: d.Addr.Provider.String(),
-		Refs: refStrings(d.Refs), Dependencies: depStrings(d),
+		Address: d.Addr, Block: d.Addr.Block, Kind: d.Addr.Kind, Provider: d.Addr.Provider,
+		Refs: d.Refs, Dependencies: d.Deps(),
 	}
 	var prior providers.Attrs
 	if r != nil && r.ID != "" {
@@ -130,7 +128,7 @@ func (pl *Planner) diffOne(ctx context.Context, d *Desired, r *states.Resource, 
 // propagateReplace replaces the instances that refer to a replaced one through an attribute
 // their provider cannot change in place: a code pool belongs to one coupon for life.
 func propagateReplace(changes []*plans.Change, h *Host) {
-	byAddr := make(map[string]*plans.Change, len(changes))
+	byAddr := make(map[addrs.Instance]*plans.Change, len(changes))
 	for _, c := range changes {
 		byAddr[c.Address] = c
 	}
@@ -140,7 +138,7 @@ func propagateReplace(changes []*plans.Change, h *Host) {
 			if c.Action != plans.NoOp && c.Action != plans.Update {
 				continue
 			}
-			hp, ok := h.get(c.Provider)
+			hp, ok := h.get(c.Provider.String())
 			if !ok {
 				continue
 			}
@@ -161,63 +159,40 @@ func propagateReplace(changes []*plans.Change, h *Host) {
 
 // targetSet returns the addresses a targeted plan covers: the targets, and what the targeted
 // desired instances depend on. nil means everything.
-func targetSet(desired []*Desired, prior *states.State, targets []addrs.Target) map[string]bool {
+func targetSet(desired []*Desired, prior *states.State, targets []addrs.Target) map[addrs.Instance]bool {
 	if len(targets) == 0 {
 		return nil
 	}
-	byAddr := map[string]*Desired{}
+	byAddr := map[addrs.Instance]*Desired{}
 	for _, d := range desired {
-		byAddr[d.Addr.String()] = d
+		byAddr[d.Addr] = d
 	}
-	set := map[string]bool{}
-	var include func(addr string)
-	include = func(addr string) {
+	set := map[addrs.Instance]bool{}
+	var include func(addr addrs.Instance)
+	include = func(addr addrs.Instance) {
 		if set[addr] {
 			return
 		}
 		set[addr] = true
 		if d := byAddr[addr]; d != nil {
 			for _, dep := range d.Refs {
-				include(dep.String())
+				include(dep)
 			}
 		}
 	}
 	for _, t := range targets {
 		for _, d := range desired {
 			if t.Matches(d.Addr) {
-				include(d.Addr.String())
+				include(d.Addr)
 			}
 		}
 		for _, r := range prior.Resources() {
-			if a, err := addrs.ParseInstance(r.Address); err == nil && t.Matches(a) {
+			if t.Matches(r.Address) {
 				set[r.Address] = true
 			}
 		}
 	}
 	return set
-}
-
-func refStrings(refs map[string]addrs.Instance) map[string]string {
-	if len(refs) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(refs))
-	for k, v := range refs {
-		out[k] = v.String()
-	}
-	return out
-}
-
-func depStrings(d *Desired) []string {
-	deps := d.Deps()
-	if len(deps) == 0 {
-		return nil
-	}
-	out := make([]string, len(deps))
-	for i, a := range deps {
-		out[i] = a.String()
-	}
-	return out
 }
 
 func schemaAttr(k providers.Kind, name string) (providers.AttributeSchema, bool) {

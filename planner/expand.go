@@ -3,7 +3,6 @@ package planner
 import (
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -27,13 +26,16 @@ type Desired struct {
 	AttrRanges map[string]hcl.Range
 }
 
-// Deps lists the instances this one needs to exist first, sorted.
+// Deps lists the instances this one needs to exist first, sorted; nil for none.
 func (d *Desired) Deps() []addrs.Instance {
+	if len(d.Refs) == 0 {
+		return nil
+	}
 	out := make([]addrs.Instance, 0, len(d.Refs))
 	for _, r := range d.Refs {
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	slices.SortFunc(out, addrs.Compare)
 	return out
 }
 
@@ -189,7 +191,7 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 			})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Addr.String() < out[j].Addr.String() })
+	addrs.Sort(out, func(d *Desired) addrs.Instance { return d.Addr })
 	return out
 }
 
@@ -242,9 +244,8 @@ func poolSeed(prior *states.State, block addrs.Block, cu *lang.Coupon) string {
 		return ""
 	}
 	if prior != nil {
-		prefix := block.String() + ".code_pool["
 		for _, r := range prior.Resources() {
-			if strings.HasPrefix(r.Address, prefix) && r.Attributes.String("pattern") == cu.Codes.Pattern &&
+			if r.Address.Block == block && r.Kind == providers.KindCodePool && r.Attributes.String("pattern") == cu.Codes.Pattern &&
 				r.Attributes.String("charset") == cu.Codes.Charset && r.Attributes.String("seed") != "" {
 				return r.Attributes.String("seed")
 			}

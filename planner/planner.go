@@ -64,9 +64,7 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 	if opts.Mode == "" {
 		p.Mode = plans.Normal
 	}
-	for _, t := range opts.Targets {
-		p.Targets = append(p.Targets, t.String())
-	}
+	p.Targets = slices.Clone(opts.Targets)
 	var diags hcl.Diagnostics
 	var desired []*Desired
 	if p.Mode != plans.Destroy {
@@ -153,7 +151,7 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 
 // refresh reads every resource of the state from its system, in parallel. It returns the
 // refreshed state, what drifted, and which interrupted creates were found again.
-func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State, []*plans.Drift, []string, hcl.Diagnostics) {
+func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State, []*plans.Drift, []addrs.Instance, hcl.Diagnostics) {
 	current := pl.State.Resources()
 	refreshed := pl.State.CloneShallow() // resources below are replaced, never changed in place
 	type result struct {
@@ -164,9 +162,9 @@ func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State,
 	results := make([]result, len(current))
 	resps := pl.readAll(ctx, current, parallelism)
 	for i, r := range current {
-		hp, ok := pl.Host.get(r.Provider)
+		hp, ok := pl.Host.get(r.Provider.String())
 		if !ok {
-			if _, declared := pl.Config.Providers[r.Provider]; !declared {
+			if _, declared := pl.Config.Providers[r.Provider.String()]; !declared {
 				results[i].err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider removed while it still manages resources",
 					Detail: fmt.Sprintf("%s lives in provider.%s, which the configuration no longer declares. Declare the provider again so Musubi can delete the resource, or forget it with: musubi state rm %s", r.Address, r.Provider, r.Address)}
 			}
@@ -174,7 +172,7 @@ func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State,
 		}
 		resp := resps[i]
 		if resp.Diagnostics.HasErrors() {
-			results[i].err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read " + r.Address,
+			results[i].err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read " + r.Address.String(),
 				Detail: fmt.Sprintf("provider.%s: %v", r.Provider, resp.Diagnostics.Err())}
 			continue
 		}
@@ -190,13 +188,13 @@ func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State,
 			results[i].recovered = true
 		case !resp.Found:
 			refreshed.Remove(r.Address)
-			results[i].drift = &plans.Drift{Address: r.Address, Block: blockOf(r.Address), Kind: r.Kind, Provider: r.Provider,
+			results[i].drift = &plans.Drift{Address: r.Address, Block: r.Address.Block, Kind: r.Kind, Provider: r.Provider,
 				Deleted: true, Before: visible(r.Kind, r.Attributes)}
 		default:
 			live := mergeLive(r.Kind, hp, r.Attributes, resp.Attributes)
 			changed := managedDiff(r.Kind, hp, r.Attributes, live)
 			if len(changed) > 0 {
-				results[i].drift = &plans.Drift{Address: r.Address, Block: blockOf(r.Address), Kind: r.Kind, Provider: r.Provider,
+				results[i].drift = &plans.Drift{Address: r.Address, Block: r.Address.Block, Kind: r.Kind, Provider: r.Provider,
 					Changed: changed, Before: visible(r.Kind, r.Attributes), After: visible(r.Kind, live)}
 				nr := r.Clone()
 				nr.Attributes = live
@@ -205,7 +203,7 @@ func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State,
 		}
 	}
 	var drift []*plans.Drift
-	var recovered []string
+	var recovered []addrs.Instance
 	var diags hcl.Diagnostics
 	for i, res := range results {
 		if res.err != nil {
@@ -230,9 +228,9 @@ func (pl *Planner) readAll(ctx context.Context, current []*states.Resource, para
 		indexes []int
 	}
 	var calls []call
-	open := map[string]int{} // provider -> its batch being filled, in calls
+	open := map[addrs.Provider]int{} // provider -> its batch being filled, in calls
 	for i, r := range current {
-		hp, ok := pl.Host.get(r.Provider)
+		hp, ok := pl.Host.get(r.Provider.String())
 		if !ok {
 			continue
 		}
@@ -275,24 +273,20 @@ func (pl *Planner) readAll(ctx context.Context, current []*states.Resource, para
 }
 
 // descriptions collects the description of every block with a change.
-func descriptions(cfg *lang.Config, changes []*plans.Change) map[string]string {
-	out := map[string]string{}
+func descriptions(cfg *lang.Config, changes []*plans.Change) map[addrs.Block]string {
+	out := map[addrs.Block]string{}
 	for _, c := range changes {
 		if c.Action == plans.NoOp {
 			continue
 		}
-		b, err := addrs.ParseInstance(c.Address)
-		if err != nil {
-			continue
-		}
 		var d string
-		switch b.Block.Type {
+		switch c.Block.Type {
 		case "campaign":
-			if x := cfg.Campaigns[b.Block.Name]; x != nil {
+			if x := cfg.Campaigns[c.Block.Name]; x != nil {
 				d = x.Description
 			}
 		case "segment":
-			if x := cfg.Segments[b.Block.Name]; x != nil {
+			if x := cfg.Segments[c.Block.Name]; x != nil {
 				d = x.Description
 			}
 		}
@@ -321,7 +315,12 @@ func refIDs(s *states.State, r *states.Resource) map[string]string {
 		if a.Type != providers.Ref {
 			continue
 		}
-		if dep := s.Find(r.Attributes.String(a.Name)); dep != nil && dep.ID != "" {
+		// Reference attributes hold addresses as text, as providers see them.
+		addr, err := addrs.ParseInstance(r.Attributes.String(a.Name))
+		if err != nil {
+			continue
+		}
+		if dep := s.Find(addr); dep != nil && dep.ID != "" {
 			if out == nil {
 				out = map[string]string{}
 			}
@@ -383,14 +382,6 @@ func visible(k providers.Kind, a providers.Attrs) providers.Attrs {
 		return a
 	}
 	return out
-}
-
-func blockOf(addr string) string {
-	a, err := addrs.ParseInstance(addr)
-	if err != nil {
-		return addr
-	}
-	return a.Block.String()
 }
 
 // ConfigHash digests every configuration file and every variable value, so apply can tell

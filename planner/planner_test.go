@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 
 	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
 	"github.com/musubi-hq/musubi/planner/states"
 	"github.com/musubi-hq/musubi/providers"
@@ -102,6 +103,9 @@ func (m *memProvider) Delete(_ context.Context, r providers.DeleteRequest) provi
 }
 func (m *memProvider) Import(_ context.Context, r providers.ImportRequest) providers.ImportResponse {
 	resp := m.Read(context.Background(), providers.ReadRequest{ID: r.ID})
+	if !resp.Found {
+		return providers.ImportResponse{Diagnostics: providers.Errorf("Not found", "no object %s", r.ID)}
+	}
 	return providers.ImportResponse{Attributes: resp.Attributes}
 }
 func (m *memProvider) Close() error { return nil }
@@ -154,12 +158,18 @@ func newFixture(t *testing.T) *fixture {
 		backend: states.NewLocal(filepath.Join(t.TempDir(), "state.json"))}
 }
 
-func (f *fixture) plan(vars ...string) (*plans.Plan, *Host) {
+func (f *fixture) load(vars ...string) *lang.Config {
 	f.t.Helper()
 	cfg, diags := lang.Load(fstest.MapFS{"main.hcl": {Data: []byte(f.config)}}, ".", lang.LoadOptions{Vars: vars, Environ: func() []string { return nil }})
 	if diags.HasErrors() {
 		f.t.Fatal(diags.Error())
 	}
+	return cfg
+}
+
+func (f *fixture) plan(vars ...string) (*plans.Plan, *Host) {
+	f.t.Helper()
+	cfg := f.load(vars...)
 	host, hdiags := NewHost(context.Background(), cfg, ".", func(p *lang.Provider) (providers.Provider, error) {
 		return f.mems[p.Ref.String()], nil
 	}, nil)
@@ -176,6 +186,9 @@ func (f *fixture) plan(vars ...string) (*plans.Plan, *Host) {
 	}
 	return p, host
 }
+
+// at reads an address the test knows to be valid.
+func at(s string) addrs.Instance { return addrs.MustParseInstance(s) }
 
 func (f *fixture) apply(p *plans.Plan, host *Host) (*states.State, error) {
 	return Apply(context.Background(), p, host, f.backend, ApplyOptions{Parallelism: 4})
@@ -194,11 +207,11 @@ func TestPlanApplyConverges(t *testing.T) {
 	if st.Len() != 5 || st.Serial != 1 {
 		t.Fatalf("state has %d resources at serial %d, want 5 at 1", st.Len(), st.Serial)
 	}
-	pool := st.Find("campaign.spring.code_pool[mem.ec]")
-	if pool == nil || pool.Attributes.String("seed") == "" || pool.Dependencies[0] != "campaign.spring.coupon[mem.ec]" {
+	pool := st.Find(at("campaign.spring.code_pool[mem.ec]"))
+	if pool == nil || pool.Attributes.String("seed") == "" || pool.Dependencies[0] != at("campaign.spring.coupon[mem.ec]") {
 		t.Fatalf("code pool in state: %+v", pool)
 	}
-	if other := st.Find("campaign.spring.code_pool[mem.pos]"); other.Attributes.String("seed") != pool.Attributes.String("seed") {
+	if other := st.Find(at("campaign.spring.code_pool[mem.pos]")); other.Attributes.String("seed") != pool.Attributes.String("seed") {
 		t.Error("the channels of one campaign have different code seeds; their codes would differ")
 	}
 	p, _ = f.plan()
@@ -243,7 +256,7 @@ campaign "members" {
 	p, host := f.plan()
 	var addrs []string
 	for _, c := range p.Changes {
-		addrs = append(addrs, c.Address)
+		addrs = append(addrs, c.Address.String())
 	}
 	want := []string{"campaign.members.coupon[mem.ec]", "campaign.members.coupon[mem.pos]", "campaign.spring.code_pool[mem.ec]",
 		"campaign.spring.coupon[mem.ec]", "campaign.spring.coupon[mem.pos]", "segment.regulars.audience[mem.ec]", "segment.regulars.audience[mem.pos]"}
@@ -260,7 +273,7 @@ campaign "members" {
 		{"campaign.members.coupon[mem.pos]", "", "segment.regulars.audience[mem.pos]", "mem.pos"},
 		{"campaign.members.coupon[mem.ec]", "MEMBERS", "segment.regulars.audience[mem.ec]", "mem.ec"},
 	} {
-		r := st.Find(c.addr)
+		r := st.Find(at(c.addr))
 		if got := r.Attributes.String("code"); got != c.code {
 			t.Errorf("%s: code %q, want %q", c.addr, got, c.code)
 		}
@@ -271,7 +284,7 @@ campaign "members" {
 			}
 			continue
 		}
-		aud := st.Find(c.audience)
+		aud := st.Find(at(c.audience))
 		if r.Attributes.String("audience") != "regulars" || refs["audience"] != aud.ID {
 			t.Errorf("%s: audience %q, refs %v; want regulars and %s", c.addr, r.Attributes.String("audience"), refs, aud.ID)
 		}
@@ -348,7 +361,7 @@ func TestJournalRecoversKilledApply(t *testing.T) {
 	// object, before the result was recorded.
 	var create *plans.Change
 	for _, c := range p.Changes {
-		if c.Address == "campaign.summer.coupon[mem.ec]" {
+		if c.Address == at("campaign.summer.coupon[mem.ec]") {
 			create = c
 		}
 	}
@@ -398,7 +411,7 @@ func TestDestroyRemovesDependentsFirst(t *testing.T) {
 	_, err := Apply(context.Background(), p, host, f.backend, ApplyOptions{Parallelism: 1, Progress: func(e Event) {
 		if e.Done {
 			mu.Lock()
-			order = append(order, e.Change.Address)
+			order = append(order, e.Change.Address.String())
 			mu.Unlock()
 		}
 	}})

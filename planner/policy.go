@@ -8,6 +8,7 @@ import (
 
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/lang/rules"
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
 )
 
@@ -37,7 +38,7 @@ func (pl *Planner) checkPolicies() []*plans.PolicyResult {
 }
 
 type policySubject struct {
-	addr  string
+	addr  addrs.Block
 	value map[string]any
 }
 
@@ -48,7 +49,7 @@ func policySubjects(cfg *lang.Config, kind string) []policySubject {
 	switch kind {
 	case "campaign":
 		for _, n := range slices.Sorted(maps.Keys(cfg.Campaigns)) {
-			out = append(out, policySubject{"campaign." + n, CampaignValue(cfg.Campaigns[n])})
+			out = append(out, policySubject{addrs.Block{Type: "campaign", Name: n}, CampaignValue(cfg.Campaigns[n])})
 		}
 	case "segment":
 		for _, n := range slices.Sorted(maps.Keys(cfg.Segments)) {
@@ -57,7 +58,7 @@ func policySubjects(cfg *lang.Config, kind string) []policySubject {
 			if s.Condition != nil {
 				v["condition"] = s.Condition.Source
 			}
-			out = append(out, policySubject{"segment." + n, v})
+			out = append(out, policySubject{addrs.Block{Type: "segment", Name: n}, v})
 		}
 	case "trigger":
 		for _, n := range slices.Sorted(maps.Keys(cfg.Triggers)) {
@@ -74,7 +75,7 @@ func policySubjects(cfg *lang.Config, kind string) []policySubject {
 				}
 			}
 			v["actions"], v["channels"] = actions, channels
-			out = append(out, policySubject{"trigger." + n, v})
+			out = append(out, policySubject{addrs.Block{Type: "trigger", Name: n}, v})
 		}
 	}
 	return out

@@ -70,7 +70,7 @@ trait "carts_7d" {
 	got := map[string][]string{}
 	for _, c := range p.Changes {
 		if c.Kind == providers.KindSubscription {
-			got[c.Address] = c.After.Strings("topics")
+			got[c.Address.String()] = c.After.Strings("topics")
 		}
 	}
 	want := map[string][]string{

@@ -114,17 +114,8 @@ func (a *app) applySaved(path string, pf *planFlags) error {
 	if err != nil {
 		return err
 	}
-	if p.Serial == 0 && s.state.Serial == 0 && s.state.Len() == 0 {
-		// No state was written yet: the plan's lineage becomes the new state's.
-		s.state.Lineage = p.Lineage
-	}
-	switch {
-	case s.state.Lineage != p.Lineage:
-		return fmt.Errorf("the saved plan %s was made for another state (lineage %s, this state is %s); run plan again", path, p.Lineage, s.state.Lineage)
-	case s.state.Serial != p.Serial || s.state.Recovered:
-		return fmt.Errorf("the saved plan %s is stale: the state changed since it was made (serial %d, now %d); run plan again", path, p.Serial, s.state.Serial)
-	case planner.ConfigHash(s.cfg) != p.ConfigHash:
-		return fmt.Errorf("the saved plan %s is stale: the configuration or its variables changed since it was made; run plan again", path)
+	if err := p.CheckCurrent(path, s.state, planner.ConfigHash(s.cfg)); err != nil {
+		return err
 	}
 	return a.execute(ctx, s, p, pf.parallelism)
 }

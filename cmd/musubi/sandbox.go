@@ -48,13 +48,25 @@ edit or delete one behind Musubi's back (the next plan shows the drift), inject 
 into the next calls, and read the messages the sandbox's messaging systems delivered.`,
 	}
 	cmd.PersistentFlags().StringVar(&db, "db", "", "sandbox file (default: the configuration's sandbox path, else "+sandbox.DefaultPath+")")
-	open := func() (*sandbox.Store, error) {
+	// use runs fn on the sandbox file, open for the one command.
+	use := func(fn func(s *sandbox.Store) error) error {
 		path := a.sandboxPath(db)
 		s, err := sandbox.OpenStore(path)
 		if err != nil {
-			return nil, fmt.Errorf("opening the sandbox %s: %w", path, err)
+			return fmt.Errorf("opening the sandbox %s: %w", path, err)
 		}
-		return s, nil
+		defer s.Close()
+		return fn(s)
+	}
+	// useObject also finds the object an ID or address argument names.
+	useObject := func(cmd *cobra.Command, arg string, fn func(s *sandbox.Store, id string) error) error {
+		return use(func(s *sandbox.Store) error {
+			id, err := a.objectID(cmd, arg)
+			if err != nil {
+				return err
+			}
+			return fn(s, id)
+		})
 	}
 	var provider, kind string
 	list := &cobra.Command{
@@ -62,25 +74,22 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 		Short: "List the objects the simulated systems hold",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			objs, err := s.List(cmd.Context(), provider, providers.Kind(kind))
-			if err != nil {
-				return err
-			}
-			if len(objs) == 0 {
-				fmt.Fprintln(a.out, "The sandbox holds no objects.")
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPROVIDER\tKIND\tSUMMARY")
-			for _, o := range objs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.ID, o.Provider, o.Kind, summaryOf(o.Attributes))
-			}
-			return tw.Flush()
+			return use(func(s *sandbox.Store) error {
+				objs, err := s.List(cmd.Context(), provider, providers.Kind(kind))
+				if err != nil {
+					return err
+				}
+				if len(objs) == 0 {
+					fmt.Fprintln(a.out, "The sandbox holds no objects.")
+					return nil
+				}
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tPROVIDER\tKIND\tSUMMARY")
+				for _, o := range objs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.ID, o.Provider, o.Kind, summaryOf(o.Attributes))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	list.Flags().StringVar(&provider, "provider", "", "only this provider, e.g. sandbox.ec")
@@ -90,22 +99,15 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 		Short: "Show one object",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			id, err := a.objectID(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			o, err := s.Get(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			b, _ := json.MarshalIndent(o, "", "  ")
-			fmt.Fprintln(a.out, string(b))
-			return nil
+			return useObject(cmd, args[0], func(s *sandbox.Store, id string) error {
+				o, err := s.Get(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				b, _ := json.MarshalIndent(o, "", "  ")
+				fmt.Fprintln(a.out, string(b))
+				return nil
+			})
 		},
 	}
 	set := &cobra.Command{
@@ -113,20 +115,13 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 		Short: "Change an attribute out of band, as someone editing in the system's admin would",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			id, err := a.objectID(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			if err := s.SetAttribute(cmd.Context(), id, args[1], args[2]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "Set %s of %s to %s. The next plan shows this as drift.\n", args[1], args[0], args[2])
-			return nil
+			return useObject(cmd, args[0], func(s *sandbox.Store, id string) error {
+				if err := s.SetAttribute(cmd.Context(), id, args[1], args[2]); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "Set %s of %s to %s. The next plan shows this as drift.\n", args[1], args[0], args[2])
+				return nil
+			})
 		},
 	}
 	del := &cobra.Command{
@@ -134,20 +129,13 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 		Short: "Delete an object out of band",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			id, err := a.objectID(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			if err := s.Delete(cmd.Context(), id); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "Deleted %s. The next plan shows it as deleted outside Musubi and creates it again.\n", args[0])
-			return nil
+			return useObject(cmd, args[0], func(s *sandbox.Store, id string) error {
+				if err := s.Delete(cmd.Context(), id); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "Deleted %s. The next plan shows it as deleted outside Musubi and creates it again.\n", args[0])
+				return nil
+			})
 		},
 	}
 	var fop string
@@ -164,29 +152,26 @@ succeed, then block until the process is stopped, to rehearse a crash in the mid
 apply.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			f := sandbox.Fault{Provider: provider, Op: fop, Nth: nth, Status: status, LoseResponse: lose, Hang: hang}
-			if err := s.AddFault(cmd.Context(), f); err != nil {
-				return err
-			}
-			who := "any sandbox provider"
-			if provider != "" {
-				who = provider
-			}
-			fmt.Fprintf(a.out, "Call %d of %s to %s will fail", nth, fop, who)
-			switch {
-			case hang:
-				fmt.Fprintln(a.out, " after doing its work, and hang.")
-			case lose:
-				fmt.Fprintln(a.out, " after doing its work (lost response).")
-			default:
-				fmt.Fprintf(a.out, " with status %d.\n", status)
-			}
-			return nil
+			return use(func(s *sandbox.Store) error {
+				f := sandbox.Fault{Provider: provider, Op: fop, Nth: nth, Status: status, LoseResponse: lose, Hang: hang}
+				if err := s.AddFault(cmd.Context(), f); err != nil {
+					return err
+				}
+				who := "any sandbox provider"
+				if provider != "" {
+					who = provider
+				}
+				fmt.Fprintf(a.out, "Call %d of %s to %s will fail", nth, fop, who)
+				switch {
+				case hang:
+					fmt.Fprintln(a.out, " after doing its work, and hang.")
+				case lose:
+					fmt.Fprintln(a.out, " after doing its work (lost response).")
+				default:
+					fmt.Fprintf(a.out, " with status %d.\n", status)
+				}
+				return nil
+			})
 		},
 	}
 	fail.Flags().StringVar(&provider, "provider", "", "only calls to this provider, e.g. sandbox.ec")
@@ -200,24 +185,21 @@ apply.`,
 		Short: "List the messages the sandbox's messaging systems delivered",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			msgs, err := s.Outbox(cmd.Context(), provider)
-			if err != nil {
-				return err
-			}
-			if len(msgs) == 0 {
-				fmt.Fprintln(a.out, "No messages delivered.")
+			return use(func(s *sandbox.Store) error {
+				msgs, err := s.Outbox(cmd.Context(), provider)
+				if err != nil {
+					return err
+				}
+				if len(msgs) == 0 {
+					fmt.Fprintln(a.out, "No messages delivered.")
+					return nil
+				}
+				for _, m := range msgs {
+					b, _ := json.Marshal(m)
+					fmt.Fprintln(a.out, string(b))
+				}
 				return nil
-			}
-			for _, m := range msgs {
-				b, _ := json.Marshal(m)
-				fmt.Fprintln(a.out, string(b))
-			}
-			return nil
+			})
 		},
 	}
 	outbox.Flags().StringVar(&provider, "provider", "", "only this provider")
@@ -226,19 +208,16 @@ apply.`,
 		Short: "List the codes of a code pool",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			codes, err := s.Codes(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			for _, c := range codes {
-				fmt.Fprintln(a.out, c)
-			}
-			return nil
+			return use(func(s *sandbox.Store) error {
+				codes, err := s.Codes(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				for _, c := range codes {
+					fmt.Fprintln(a.out, c)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(list, show, set, del, fail, outbox, codes)
@@ -251,14 +230,17 @@ func (a *app) objectID(cmd *cobra.Command, arg string) (string, error) {
 	if !strings.Contains(arg, "[") {
 		return arg, nil
 	}
-	_, _, st, release, err := a.openState(cmd.Context(), &lockFlags{}, "sandbox", false)
+	s, err := a.openState(cmd.Context(), &configFlags{}, &lockFlags{}, "sandbox", true)
+	defer s.close()
 	if err != nil {
 		return "", err
 	}
-	defer release()
-	r := st.Find(arg)
-	if r == nil || r.ID == "" {
-		return "", notInState(st, arg)
+	r, err := s.state.Get(arg)
+	if err != nil {
+		return "", err
+	}
+	if r.ID == "" {
+		return "", s.state.NotInState(arg) // its create is pending
 	}
 	return r.ID, nil
 }

@@ -37,9 +37,9 @@ type session struct {
 	unlock  states.Unlocker
 }
 
-// openSession loads the configuration, takes the state lock, reads the state and starts the
-// providers. printDiags=false leaves diagnostics to the caller (JSON output).
-func (a *app) openSession(ctx context.Context, cf *configFlags, lf *lockFlags, operation string, printDiags bool) (*session, error) {
+// openState loads the configuration, takes the state lock and reads the state.
+// printDiags=false leaves diagnostics to the caller (JSON output).
+func (a *app) openState(ctx context.Context, cf *configFlags, lf *lockFlags, operation string, printDiags bool) (*session, error) {
 	s := &session{}
 	saved := a.err
 	if !printDiags {
@@ -71,7 +71,17 @@ func (a *app) openSession(ctx context.Context, cf *configFlags, lf *lockFlags, o
 		return s, err
 	}
 	slog.Debug("read the state", "backend", backend.Describe(), "resources", s.state.Len(), "took", time.Since(start))
-	start = time.Now()
+	return s, nil
+}
+
+// openSession opens the state as openState does, then starts the providers.
+func (a *app) openSession(ctx context.Context, cf *configFlags, lf *lockFlags, operation string, printDiags bool) (*session, error) {
+	s, err := a.openState(ctx, cf, lf, operation, printDiags)
+	if err != nil {
+		return s, err
+	}
+	cfg := s.cfg
+	start := time.Now()
 	host, hdiags := planner.NewHost(ctx, cfg, ".", nil, nil)
 	slog.Debug("configured the providers", "took", time.Since(start))
 	s.host = host

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"path"
-	"strings"
 	"time"
 
-	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner"
 	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
@@ -18,42 +14,6 @@ import (
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/spf13/cobra"
 )
-
-// openState loads the configuration for its backend and reads the state, under the lock when
-// the command will write it.
-func (a *app) openState(ctx context.Context, lf *lockFlags, operation string, lock bool) (*lang.Config, states.Backend, *states.State, func(), error) {
-	cfg, _, err := a.loadConfig(&configFlags{})
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	backend, diags := planner.Backend(cfg, ".")
-	if diags.HasErrors() {
-		lang.WriteDiagnostics(a.err, cfg.Files, diags, a.color(a.err))
-		return nil, nil, nil, nil, exitError{1}
-	}
-	release := func() {}
-	if lock && lf.lock {
-		u, err := backend.Lock(ctx, states.NewLockInfo(operation, Version()), lf.timeout)
-		if err != nil {
-			return nil, nil, nil, nil, err
-		}
-		release = func() { u.Unlock() }
-	}
-	st, err := backend.Read(ctx)
-	if err != nil {
-		release()
-		return nil, nil, nil, nil, err
-	}
-	return cfg, backend, st, release, nil
-}
-
-// writeState saves a state changed by a state command, as the next serial.
-func writeState(ctx context.Context, backend states.Backend, st *states.State) error {
-	st.Serial++
-	st.ToolVersion = Version()
-	st.UpdatedAt = time.Now().UTC().Truncate(time.Second)
-	return backend.Write(ctx, st)
-}
 
 func (a *app) stateCommand() *cobra.Command {
 	cmd := &cobra.Command{
@@ -68,15 +28,12 @@ serial and the previous file is kept as a backup.`,
 		Use:   "list [PATTERN...]",
 		Short: "List the resources in the state (patterns use * as in campaign.spring.*)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, _, st, release, err := a.openState(cmd.Context(), &lf, "state list", false)
+			s, err := a.openState(cmd.Context(), &configFlags{}, &lockFlags{}, "state list", true)
+			defer s.close()
 			if err != nil {
 				return err
 			}
-			defer release()
-			for _, r := range st.Resources() {
-				if !matchesAny(r.Address, args) {
-					continue
-				}
+			for _, r := range s.state.Select(args) {
 				if r.ID == "" && r.Pending != nil {
 					fmt.Fprintf(a.out, "%s (create pending)\n", r.Address)
 				} else {
@@ -91,14 +48,14 @@ serial and the previous file is kept as a backup.`,
 		Short: "Show one resource: its ID and attributes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, _, st, release, err := a.openState(cmd.Context(), &lf, "state show", false)
+			s, err := a.openState(cmd.Context(), &configFlags{}, &lockFlags{}, "state show", true)
+			defer s.close()
 			if err != nil {
 				return err
 			}
-			defer release()
-			r := st.Find(args[0])
-			if r == nil {
-				return notInState(st, args[0])
+			r, err := s.state.Get(args[0])
+			if err != nil {
+				return err
 			}
 			writeResource(a.out, r)
 			return nil
@@ -110,26 +67,20 @@ serial and the previous file is kept as a backup.`,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			_, backend, st, release, err := a.openState(ctx, &lf, "state rm", true)
+			s, err := a.openState(ctx, &configFlags{}, &lf, "state rm", true)
+			defer s.close()
 			if err != nil {
 				return err
 			}
-			defer release()
-			removed := 0
-			for _, r := range st.Resources() {
-				if matchesAny(r.Address, args) {
-					st.Remove(r.Address)
-					fmt.Fprintf(a.out, "Removed %s\n", r.Address)
-					removed++
-				}
-			}
-			if removed == 0 {
-				return notInState(st, args[0])
-			}
-			if err := writeState(ctx, backend, st); err != nil {
+			removed, err := states.Forget(ctx, s.backend, s.state, args, Version())
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "Forgot %d resource%s; they still exist in their systems.\n", removed, plural(removed, "", "s"))
+			for _, r := range removed {
+				fmt.Fprintf(a.out, "Removed %s\n", r.Address)
+			}
+			n := len(removed)
+			fmt.Fprintf(a.out, "Forgot %d resource%s; they still exist in their systems.\n", n, plural(n, "", "s"))
 			return nil
 		},
 	}
@@ -139,46 +90,15 @@ serial and the previous file is kept as a backup.`,
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			_, backend, st, release, err := a.openState(ctx, &lf, "state mv", true)
+			s, err := a.openState(ctx, &configFlags{}, &lf, "state mv", true)
+			defer s.close()
 			if err != nil {
 				return err
 			}
-			defer release()
-			src, dst := args[0], args[1]
-			r := st.Find(src)
-			if r == nil {
-				return notInState(st, src)
-			}
-			da, err := addrs.ParseInstance(dst)
-			if err != nil {
+			if err := states.Move(ctx, s.backend, s.state, args[0], args[1], Version()); err != nil {
 				return err
 			}
-			if da.Kind != r.Kind || da.Provider.String() != r.Provider {
-				return fmt.Errorf("%s is a %s on %s; the destination must keep the kind and provider (%s)", src, r.Kind, r.Provider, dst)
-			}
-			if st.Find(dst) != nil {
-				return fmt.Errorf("%s already exists in the state", dst)
-			}
-			st.Remove(src)
-			moved := r.Clone()
-			moved.Address = dst
-			st.Put(moved)
-			for _, other := range st.Resources() {
-				for i, d := range other.Dependencies {
-					if d == src {
-						other.Dependencies[i] = dst
-					}
-				}
-				for k, v := range other.Attributes {
-					if v == src {
-						other.Attributes[k] = dst
-					}
-				}
-			}
-			if err := writeState(ctx, backend, st); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "Moved %s to %s\n", src, dst)
+			fmt.Fprintf(a.out, "Moved %s to %s\n", args[0], args[1])
 			return nil
 		},
 	}
@@ -189,40 +109,13 @@ serial and the previous file is kept as a backup.`,
 	return cmd
 }
 
-func matchesAny(addr string, patterns []string) bool {
-	if len(patterns) == 0 {
-		return true
-	}
-	for _, p := range patterns {
-		if p == addr || strings.HasPrefix(addr, p+".") {
-			return true
-		}
-		if ok, _ := path.Match(p, addr); ok {
-			return true
-		}
-	}
-	return false
-}
-
-func notInState(st *states.State, addr string) error {
-	var names []string
-	for _, r := range st.Resources() {
-		names = append(names, r.Address)
-	}
-	msg := fmt.Sprintf("%s is not in the state", addr)
-	if len(names) == 0 {
-		return fmt.Errorf("%s (the state is empty)", msg)
-	}
-	return fmt.Errorf("%s; musubi state list shows what is", msg)
-}
-
 func writeResource(w io.Writer, r *states.Resource) {
 	fmt.Fprintf(w, "%s\n  kind      %s\n  provider  %s\n  id        %s\n", r.Address, r.Kind, r.Provider, r.ID)
 	if r.Pending != nil {
 		fmt.Fprintf(w, "  pending   create started %s (idempotency key %s)\n", r.Pending.Since.Format(time.RFC3339), r.Pending.IdempotencyKey)
 	}
 	if len(r.Dependencies) > 0 {
-		fmt.Fprintf(w, "  needs     %s\n", strings.Join(r.Dependencies, ", "))
+		fmt.Fprintf(w, "  needs     %s\n", addrs.Join(r.Dependencies, ", "))
 	}
 	b, _ := json.MarshalIndent(visibleState(r), "  ", "  ")
 	fmt.Fprintf(w, "  attributes %s\n", b)
@@ -262,11 +155,12 @@ func (a *app) showCommand() *cobra.Command {
 				render.Text(a.out, p, a.color(a.out))
 				return nil
 			}
-			_, backend, st, release, err := a.openState(cmd.Context(), &lockFlags{}, "show", false)
+			s, err := a.openState(cmd.Context(), &configFlags{}, &lockFlags{}, "show", true)
+			defer s.close()
 			if err != nil {
 				return err
 			}
-			defer release()
+			st := s.state
 			if asJSON {
 				b, err := states.Encode(st)
 				if err != nil {
@@ -276,7 +170,7 @@ func (a *app) showCommand() *cobra.Command {
 				return err
 			}
 			if st.Len() == 0 {
-				fmt.Fprintf(a.out, "The state is empty (%s). Run musubi apply to create what the configuration declares.\n", backend.Describe())
+				fmt.Fprintf(a.out, "The state is empty (%s). Run musubi apply to create what the configuration declares.\n", s.backend.Describe())
 				return nil
 			}
 			fmt.Fprintf(a.out, "State serial %d, lineage %s, written by musubi %s", st.Serial, st.Lineage, st.ToolVersion)
@@ -329,35 +223,8 @@ declare. The next plan shows any difference between the object and the configura
 			if err != nil {
 				return err
 			}
-			var want *planner.Desired
-			for _, d := range planner.Expand(s.cfg, s.state, s.host) {
-				if d.Addr == ia {
-					want = d
-				}
-			}
-			if want == nil {
-				return fmt.Errorf("the configuration declares no %s; write its block first, then import", addr)
-			}
-			if s.state.Find(addr) != nil {
-				return fmt.Errorf("%s is already managed; remove it with musubi state rm first to import another object", addr)
-			}
-			p, _ := s.host.Provider(ia.Provider.String())
-			resp := p.Import(ctx, providers.ImportRequest{Kind: ia.Kind, ID: id})
-			if err := resp.Diagnostics.Err(); err != nil {
-				return fmt.Errorf("importing %s from provider.%s: %w", id, ia.Provider, err)
-			}
-			attrs := resp.Attributes.Clone()
-			for name, v := range want.Attrs {
-				if a, ok := schemaAttr(ia.Kind, name); ok && (a.Private || a.Type == providers.Ref) {
-					attrs[name] = v
-				}
-			}
-			r := &states.Resource{Address: addr, Kind: ia.Kind, Provider: ia.Provider.String(), ID: id, Attributes: attrs}
-			for _, d := range want.Deps() {
-				r.Dependencies = append(r.Dependencies, d.String())
-			}
-			s.state.Put(r)
-			if err := writeState(ctx, s.backend, s.state); err != nil {
+			pl := &planner.Planner{Config: s.cfg, Host: s.host, State: s.state}
+			if err := pl.Import(ctx, s.backend, ia, id, Version()); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "Imported %s as %s. Run musubi plan to compare it with the configuration.\n", id, addr)
@@ -367,14 +234,6 @@ declare. The next plan shows any difference between the object and the configura
 	lf.register(cmd.Flags())
 	cf.register(cmd.Flags())
 	return cmd
-}
-
-func schemaAttr(k providers.Kind, name string) (providers.AttributeSchema, bool) {
-	ks, err := providers.SchemaOf(k)
-	if err != nil {
-		return providers.AttributeSchema{}, false
-	}
-	return ks.Attribute(name)
 }
 
 func (a *app) forceUnlockCommand() *cobra.Command {
@@ -388,15 +247,15 @@ use this only for a holder that hangs and cannot be stopped, and only when it is
 going to write the state again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, backend, _, release, err := a.openState(cmd.Context(), &lockFlags{}, "force-unlock", false)
+			s, err := a.openState(cmd.Context(), &configFlags{}, &lockFlags{}, "force-unlock", true)
+			s.close()
 			if err != nil {
 				return err
 			}
-			release()
 			if !force && !a.confirm("Musubi will remove the lock "+args[0]+". Another apply may then run beside its holder.") {
 				return errCancelled
 			}
-			if err := backend.ForceUnlock(cmd.Context(), args[0]); err != nil {
+			if err := s.backend.ForceUnlock(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.out, "The state is unlocked.")

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/states"
 	"github.com/musubi-hq/musubi/providers"
 )
@@ -56,18 +57,18 @@ type Plan struct {
 	ConfigHash string `json:"config_hash"`
 	// Variables holds the non-sensitive variable values the plan was made with, as -var
 	// arguments, so apply loads the same configuration.
-	Variables []string `json:"variables,omitempty"`
-	VarFiles  []string `json:"var_files,omitempty"`
-	Targets   []string `json:"targets,omitempty"`
+	Variables []string       `json:"variables,omitempty"`
+	VarFiles  []string       `json:"var_files,omitempty"`
+	Targets   []addrs.Target `json:"targets,omitempty"`
 	// Descriptions holds the description of each block with changes, for readers.
-	Descriptions map[string]string `json:"descriptions,omitempty"`
+	Descriptions map[addrs.Block]string `json:"descriptions,omitempty"`
 
 	Changes  []*Change       `json:"changes"`
 	Drift    []*Drift        `json:"drift,omitempty"`
 	Policies []*PolicyResult `json:"policies,omitempty"`
 	// Recovered lists resources an interrupted apply had created, found again by their
 	// idempotency keys.
-	Recovered []string `json:"recovered,omitempty"`
+	Recovered []addrs.Instance `json:"recovered,omitempty"`
 
 	// Prior is the refreshed state the changes apply to.
 	Prior *states.State `json:"prior"`
@@ -75,10 +76,10 @@ type Plan struct {
 
 // Change is what apply does to one resource instance.
 type Change struct {
-	Address  string         `json:"address"`
-	Block    string         `json:"block"`
+	Address  addrs.Instance `json:"address"`
+	Block    addrs.Block    `json:"block"`
 	Kind     providers.Kind `json:"kind"`
-	Provider string         `json:"provider"`
+	Provider addrs.Provider `json:"provider"`
 	Action   Action         `json:"action"`
 	// ID is the resource's ID in the system, for updates, replacements and deletions.
 	ID     string          `json:"id,omitempty"`
@@ -89,9 +90,9 @@ type Change struct {
 	Changed      []string `json:"changed,omitempty"`
 	ReplacePaths []string `json:"replace_paths,omitempty"`
 	// IdempotencyKey is sent with the create, so a retry never makes a second object.
-	IdempotencyKey string            `json:"idempotency_key,omitempty"`
-	Refs           map[string]string `json:"refs,omitempty"`
-	Dependencies   []string          `json:"dependencies,omitempty"`
+	IdempotencyKey string                    `json:"idempotency_key,omitempty"`
+	Refs           map[string]addrs.Instance `json:"refs,omitempty"`
+	Dependencies   []addrs.Instance          `json:"dependencies,omitempty"`
 	// Reason explains a replacement or deletion in words.
 	Reason string `json:"reason,omitempty"`
 }
@@ -99,10 +100,10 @@ type Change struct {
 // Drift is a difference between the state and the live system: an out-of-band edit or a
 // deletion.
 type Drift struct {
-	Address  string          `json:"address"`
-	Block    string          `json:"block"`
+	Address  addrs.Instance  `json:"address"`
+	Block    addrs.Block     `json:"block"`
 	Kind     providers.Kind  `json:"kind"`
-	Provider string          `json:"provider"`
+	Provider addrs.Provider  `json:"provider"`
 	Deleted  bool            `json:"deleted,omitempty"`
 	Changed  []string        `json:"changed,omitempty"`
 	Before   providers.Attrs `json:"before,omitempty"`
@@ -111,10 +112,10 @@ type Drift struct {
 
 // PolicyResult is a policy that failed on a block.
 type PolicyResult struct {
-	Policy   string `json:"policy"`
-	Block    string `json:"block"`
-	Severity string `json:"severity"`
-	Message  string `json:"message"`
+	Policy   string      `json:"policy"`
+	Block    addrs.Block `json:"block"`
+	Severity string      `json:"severity"`
+	Message  string      `json:"message"`
 }
 
 // Summary counts the changes by action.
@@ -162,6 +163,23 @@ func (p *Plan) BlockingPolicies() []*PolicyResult {
 	return out
 }
 
+// CheckCurrent refuses a plan saved at path once the state it was made against or the
+// configuration (by its hash) has moved. A state never written takes the plan's lineage.
+func (p *Plan) CheckCurrent(path string, st *states.State, configHash string) error {
+	if p.Serial == 0 && st.Serial == 0 && st.Len() == 0 {
+		st.Lineage = p.Lineage
+	}
+	switch {
+	case st.Lineage != p.Lineage:
+		return fmt.Errorf("the saved plan %s was made for another state (lineage %s, this state is %s); run plan again", path, p.Lineage, st.Lineage)
+	case st.Serial != p.Serial || st.Recovered:
+		return fmt.Errorf("the saved plan %s is stale: the state changed since it was made (serial %d, now %d); run plan again", path, p.Serial, st.Serial)
+	case configHash != p.ConfigHash:
+		return fmt.Errorf("the saved plan %s is stale: the configuration or its variables changed since it was made; run plan again", path)
+	}
+	return nil
+}
+
 // Save writes the plan to a file (gzip-compressed JSON).
 func Save(path string, p *Plan) error {
 	var buf bytes.Buffer
@@ -202,12 +220,6 @@ func Load(path string) (*Plan, error) {
 			return nil, err
 		}
 		if c.After, err = providers.Normalize(c.Kind, c.After); err != nil {
-			return nil, err
-		}
-	}
-	if p.Prior != nil {
-		b, _ := json.Marshal(p.Prior)
-		if p.Prior, err = states.Decode(b); err != nil {
 			return nil, err
 		}
 	}

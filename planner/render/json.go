@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
 	"github.com/musubi-hq/musubi/providers"
 )
@@ -21,7 +22,7 @@ type jsonPlan struct {
 	HasChanges      bool                  `json:"has_changes"`
 	ResourceChanges []jsonChange          `json:"resource_changes"`
 	Drift           []jsonDrift           `json:"drift"`
-	Recovered       []string              `json:"recovered"`
+	Recovered       []addrs.Instance      `json:"recovered"`
 	Policies        []*plans.PolicyResult `json:"policies"`
 	Diagnostics     []lang.JSONDiagnostic `json:"diagnostics"`
 }
@@ -40,10 +41,10 @@ type jsonSummary struct {
 }
 
 type jsonChange struct {
-	Address      string          `json:"address"`
-	Block        string          `json:"block"`
+	Address      addrs.Instance  `json:"address"`
+	Block        addrs.Block     `json:"block"`
 	Kind         providers.Kind  `json:"kind"`
-	Provider     string          `json:"provider"`
+	Provider     addrs.Provider  `json:"provider"`
 	Actions      []string        `json:"actions"`
 	ID           string          `json:"id,omitempty"`
 	Before       providers.Attrs `json:"before"`
@@ -54,10 +55,10 @@ type jsonChange struct {
 }
 
 type jsonDrift struct {
-	Address  string          `json:"address"`
-	Block    string          `json:"block"`
+	Address  addrs.Instance  `json:"address"`
+	Block    addrs.Block     `json:"block"`
 	Kind     providers.Kind  `json:"kind"`
-	Provider string          `json:"provider"`
+	Provider addrs.Provider  `json:"provider"`
 	Actions  []string        `json:"actions"`
 	Changed  []string        `json:"changed,omitempty"`
 	Before   providers.Attrs `json:"before"`
@@ -83,7 +84,7 @@ func JSON(w io.Writer, p *plans.Plan, diags hcl.Diagnostics) error {
 		Diagnostics: lang.ToJSONDiagnostics(diags),
 	}
 	if out.Recovered == nil {
-		out.Recovered = []string{}
+		out.Recovered = []addrs.Instance{}
 	}
 	if out.Policies == nil {
 		out.Policies = []*plans.PolicyResult{}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
 )
 
@@ -20,14 +21,14 @@ func Markdown(w io.Writer, p *plans.Plan) {
 	}
 	fmt.Fprintf(w, "### Musubi plan: %s\n", title)
 
-	block := ""
+	var block addrs.Block
 	for _, c := range p.Changes {
 		if c.Action == plans.NoOp {
 			continue
 		}
 		if c.Block != block {
 			block = c.Block
-			head := "**" + block + "**"
+			head := "**" + block.String() + "**"
 			if d := p.Descriptions[block]; d != "" {
 				head += " — " + d
 			}
@@ -60,7 +61,7 @@ func Markdown(w io.Writer, p *plans.Plan) {
 		}
 	}
 	if len(p.Recovered) > 0 {
-		fmt.Fprintf(w, "\n**Recovered** from an interrupted apply: %s\n", strings.Join(p.Recovered, ", "))
+		fmt.Fprintf(w, "\n**Recovered** from an interrupted apply: %s\n", addrs.Join(p.Recovered, ", "))
 	}
 }
 

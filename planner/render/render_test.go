@@ -8,11 +8,24 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
 	"github.com/musubi-hq/musubi/providers"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
+
+// must returns v, and panics on an error: the sample's addresses are valid.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func at(s string) addrs.Instance       { return must(addrs.ParseInstance(s)) }
+func block(s string) addrs.Block       { return must(addrs.ParseBlock(s)) }
+func provider(s string) addrs.Provider { return must(addrs.ParseProvider(s)) }
 
 // samplePlan has one of everything a plan can show.
 func samplePlan() *plans.Plan {
@@ -25,31 +38,31 @@ func samplePlan() *plans.Plan {
 	updated["percent"], updated["title"] = 15.0, "Spring 15% off"
 	return &plans.Plan{
 		FormatVersion: plans.FormatVersion, ToolVersion: "v0.1.0", Mode: plans.Normal, Lineage: "lineage-1", Serial: 3,
-		Descriptions: map[string]string{"campaign.spring": "Spring sale"},
+		Descriptions: map[addrs.Block]string{block("campaign.spring"): "Spring sale"},
 		Changes: []*plans.Change{
-			{Address: "campaign.spring.code_pool[sandbox.ec]", Block: "campaign.spring", Kind: providers.KindCodePool, Provider: "sandbox.ec",
+			{Address: at("campaign.spring.code_pool[sandbox.ec]"), Block: block("campaign.spring"), Kind: providers.KindCodePool, Provider: provider("sandbox.ec"),
 				Action: plans.Replace, ID: "pool_1",
 				Before:  providers.Attrs{"pattern": "SPR-####", "count": int64(500), "coupon": "campaign.spring.coupon[sandbox.ec]", "seed": "s"},
 				After:   providers.Attrs{"pattern": "SPR-######", "count": int64(500), "coupon": "campaign.spring.coupon[sandbox.ec]", "seed": "s"},
 				Changed: []string{"pattern"}, ReplacePaths: []string{"pattern"}},
-			{Address: "campaign.spring.coupon[sandbox.ec]", Block: "campaign.spring", Kind: providers.KindCoupon, Provider: "sandbox.ec",
+			{Address: at("campaign.spring.coupon[sandbox.ec]"), Block: block("campaign.spring"), Kind: providers.KindCoupon, Provider: provider("sandbox.ec"),
 				Action: plans.Update, ID: "cpn_1", Before: coupon, After: updated, Changed: []string{"percent", "title"}},
-			{Address: "campaign.spring.coupon[sandbox.pos]", Block: "campaign.spring", Kind: providers.KindCoupon, Provider: "sandbox.pos",
+			{Address: at("campaign.spring.coupon[sandbox.pos]"), Block: block("campaign.spring"), Kind: providers.KindCoupon, Provider: provider("sandbox.pos"),
 				Action: plans.Create, After: updated},
-			{Address: "campaign.winter.coupon[sandbox.ec]", Block: "campaign.winter", Kind: providers.KindCoupon, Provider: "sandbox.ec",
+			{Address: at("campaign.winter.coupon[sandbox.ec]"), Block: block("campaign.winter"), Kind: providers.KindCoupon, Provider: provider("sandbox.ec"),
 				Action: plans.Delete, ID: "cpn_9", Before: coupon, Reason: "its block was removed from the configuration"},
-			{Address: "segment.loyal.audience[sandbox.line]", Block: "segment.loyal", Kind: providers.KindAudience, Provider: "sandbox.line",
+			{Address: at("segment.loyal.audience[sandbox.line]"), Block: block("segment.loyal"), Kind: providers.KindAudience, Provider: provider("sandbox.line"),
 				Action: plans.NoOp, ID: "aud_1", Before: providers.Attrs{"segment": "loyal"}, After: providers.Attrs{"segment": "loyal"}},
-			{Address: "trigger.nudge.message[sandbox.line]", Block: "trigger.nudge", Kind: providers.KindMessage, Provider: "sandbox.line",
+			{Address: at("trigger.nudge.message[sandbox.line]"), Block: block("trigger.nudge"), Kind: providers.KindMessage, Provider: provider("sandbox.line"),
 				Action: plans.Create, After: providers.Attrs{"name": "trigger.nudge", "template": "あと{{ 3000 - event.cart.total }}円で10%オフ"}},
 		},
 		Drift: []*plans.Drift{
-			{Address: "campaign.spring.coupon[sandbox.ec]", Block: "campaign.spring", Kind: providers.KindCoupon, Provider: "sandbox.ec",
+			{Address: at("campaign.spring.coupon[sandbox.ec]"), Block: block("campaign.spring"), Kind: providers.KindCoupon, Provider: provider("sandbox.ec"),
 				Changed: []string{"min_total"}, Before: coupon, After: providers.Attrs{"min_total": int64(5000), "currency": "JPY"}},
-			{Address: "segment.old.audience[sandbox.line]", Block: "segment.old", Kind: providers.KindAudience, Provider: "sandbox.line", Deleted: true},
+			{Address: at("segment.old.audience[sandbox.line]"), Block: block("segment.old"), Kind: providers.KindAudience, Provider: provider("sandbox.line"), Deleted: true},
 		},
 		Policies: []*plans.PolicyResult{
-			{Policy: "coupons_expire", Block: "campaign.spring", Severity: "warning", Message: "A coupon should not run longer than a quarter."},
+			{Policy: "coupons_expire", Block: block("campaign.spring"), Severity: "warning", Message: "A coupon should not run longer than a quarter."},
 		},
 	}
 }

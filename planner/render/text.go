@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
 )
 
@@ -102,12 +103,12 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 		}
 	default:
 		fmt.Fprintln(w, pt.paint(bold, "Musubi will make these changes:"))
-		block := ""
+		var block addrs.Block
 		for _, c := range shown {
 			if c.Block != block {
 				block = c.Block
 				fmt.Fprintln(w)
-				head := pt.paint(bold, block)
+				head := pt.paint(bold, block.String())
 				if d := p.Descriptions[block]; d != "" {
 					head += pt.paint(dim, " — "+d)
 				}

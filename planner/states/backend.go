@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/musubi-hq/musubi/planner/addrs"
 )
 
 // Backend stores state. Writers take the lock first; an apply records every step in a journal
@@ -40,7 +41,7 @@ type Journal interface {
 	// Put records a resource as it is now (created, updated, or a create about to start).
 	Put(r *Resource) error
 	// Remove records a resource's deletion.
-	Remove(addr string) error
+	Remove(addr addrs.Instance) error
 	// Close syncs and closes the journal; the next Write clears it.
 	Close() error
 }

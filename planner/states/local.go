@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/musubi-hq/musubi/planner/addrs"
 )
 
 // Local stores state in a JSON file. Writes go to a temporary file that is synced and renamed
@@ -37,9 +38,9 @@ func (l *Local) lockPath() string    { return l.Path + ".lock" }
 
 // journalRecord is one line of the journal: a header, a put or a remove.
 type journalRecord struct {
-	Lineage string    `json:"lineage,omitempty"`
-	Put     *Resource `json:"put,omitempty"`
-	Remove  string    `json:"remove,omitempty"`
+	Lineage string         `json:"lineage,omitempty"`
+	Put     *Resource      `json:"put,omitempty"`
+	Remove  addrs.Instance `json:"remove,omitzero"`
 }
 
 // Read implements Backend.
@@ -101,7 +102,7 @@ func (l *Local) replay(sp **State) error {
 				return err
 			}
 			s.Put(rec.Put)
-		case rec.Remove != "":
+		case rec.Remove != addrs.Instance{}:
 			s.Remove(rec.Remove)
 		}
 		if *sp != nil {
@@ -379,8 +380,10 @@ func (j *localJournal) syncLoop() {
 	}
 }
 
-func (j *localJournal) Put(r *Resource) error    { return j.write(journalRecord{Put: r}) }
-func (j *localJournal) Remove(addr string) error { return j.write(journalRecord{Remove: addr}) }
+func (j *localJournal) Put(r *Resource) error { return j.write(journalRecord{Put: r}) }
+func (j *localJournal) Remove(addr addrs.Instance) error {
+	return j.write(journalRecord{Remove: addr})
+}
 
 func (j *localJournal) Close() error {
 	j.mu.Lock()

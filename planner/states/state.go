@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/providers"
 )
 
@@ -33,7 +33,7 @@ type State struct {
 	// Recovered is set when a backend replayed the journal of an interrupted apply.
 	Recovered bool `json:"-"`
 
-	resources map[string]*Resource
+	resources map[addrs.Instance]*Resource
 }
 
 // GitInfo records where the last apply ran from.
@@ -47,12 +47,12 @@ type GitInfo struct {
 
 // Resource is one managed resource instance.
 type Resource struct {
-	Address      string          `json:"address"`
-	Kind         providers.Kind  `json:"kind"`
-	Provider     string          `json:"provider"`
-	ID           string          `json:"id,omitempty"`
-	Attributes   providers.Attrs `json:"attributes,omitempty"`
-	Dependencies []string        `json:"dependencies,omitempty"`
+	Address      addrs.Instance   `json:"address"`
+	Kind         providers.Kind   `json:"kind"`
+	Provider     addrs.Provider   `json:"provider"`
+	ID           string           `json:"id,omitempty"`
+	Attributes   providers.Attrs  `json:"attributes,omitempty"`
+	Dependencies []addrs.Instance `json:"dependencies,omitempty"`
 	// Pending records a create that was started and not known to have finished: the
 	// idempotency key finds the object if the system made it.
 	Pending *Pending `json:"pending,omitempty"`
@@ -66,22 +66,22 @@ type Pending struct {
 
 // New returns an empty state with a fresh lineage.
 func New(toolVersion string) *State {
-	return &State{FormatVersion: FormatVersion, Lineage: uuid.NewString(), ToolVersion: toolVersion, resources: map[string]*Resource{}}
+	return &State{FormatVersion: FormatVersion, Lineage: uuid.NewString(), ToolVersion: toolVersion, resources: map[addrs.Instance]*Resource{}}
 }
 
 // Find returns the resource at an address, or nil.
-func (s *State) Find(addr string) *Resource { return s.resources[addr] }
+func (s *State) Find(addr addrs.Instance) *Resource { return s.resources[addr] }
 
 // Put adds or replaces a resource.
 func (s *State) Put(r *Resource) {
 	if s.resources == nil {
-		s.resources = map[string]*Resource{}
+		s.resources = map[addrs.Instance]*Resource{}
 	}
 	s.resources[r.Address] = r
 }
 
 // Remove deletes the resource at an address, reporting whether it was there.
-func (s *State) Remove(addr string) bool {
+func (s *State) Remove(addr addrs.Instance) bool {
 	_, ok := s.resources[addr]
 	delete(s.resources, addr)
 	return ok
@@ -96,7 +96,7 @@ func (s *State) Resources() []*Resource {
 	for _, r := range s.resources {
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	addrs.Sort(out, func(r *Resource) addrs.Instance { return r.Address })
 	return out
 }
 
@@ -115,20 +115,14 @@ func (s *State) MarshalJSON() ([]byte, error) {
 	return json.Marshal(stateJSON{s.FormatVersion, s.Serial, s.Lineage, s.ToolVersion, s.Git, s.UpdatedAt, s.Resources()})
 }
 
-// UnmarshalJSON reads a state document.
+// UnmarshalJSON reads a state document as Decode does, so a state inside another document (a
+// saved plan's prior) is read once, with its attribute values normalised.
 func (s *State) UnmarshalJSON(b []byte) error {
-	var j stateJSON
-	if err := json.Unmarshal(b, &j); err != nil {
+	d, err := Decode(b)
+	if err != nil {
 		return err
 	}
-	*s = State{FormatVersion: j.FormatVersion, Serial: j.Serial, Lineage: j.Lineage, ToolVersion: j.ToolVersion,
-		Git: j.Git, UpdatedAt: j.UpdatedAt, resources: make(map[string]*Resource, len(j.Resources))}
-	for _, r := range j.Resources {
-		if _, dup := s.resources[r.Address]; dup {
-			return fmt.Errorf("resource %s appears twice", r.Address)
-		}
-		s.resources[r.Address] = r
-	}
+	*s = *d
 	return nil
 }
 
@@ -137,7 +131,7 @@ func (s *State) UnmarshalJSON(b []byte) error {
 // every attribute of a large state.
 func (s *State) CloneShallow() *State {
 	c := *s
-	c.resources = make(map[string]*Resource, len(s.resources))
+	c.resources = make(map[addrs.Instance]*Resource, len(s.resources))
 	for k, r := range s.resources {
 		c.resources[k] = r
 	}
@@ -151,7 +145,7 @@ func (s *State) Clone() *State {
 		g := *s.Git
 		c.Git = &g
 	}
-	c.resources = make(map[string]*Resource, len(s.resources))
+	c.resources = make(map[addrs.Instance]*Resource, len(s.resources))
 	for k, r := range s.resources {
 		c.resources[k] = r.Clone()
 	}
@@ -162,7 +156,7 @@ func (s *State) Clone() *State {
 func (r *Resource) Clone() *Resource {
 	c := *r
 	c.Attributes = r.Attributes.Clone()
-	c.Dependencies = append([]string(nil), r.Dependencies...)
+	c.Dependencies = append([]addrs.Instance(nil), r.Dependencies...)
 	if r.Pending != nil {
 		p := *r.Pending
 		c.Pending = &p
@@ -212,7 +206,7 @@ func Decode(b []byte) (*State, error) {
 		return nil, err
 	}
 	s := &State{FormatVersion: head.FormatVersion, Serial: head.Serial, Lineage: head.Lineage, ToolVersion: head.ToolVersion,
-		Git: head.Git, UpdatedAt: head.UpdatedAt, resources: make(map[string]*Resource, len(rs))}
+		Git: head.Git, UpdatedAt: head.UpdatedAt, resources: make(map[addrs.Instance]*Resource, len(rs))}
 	for _, r := range rs {
 		if _, dup := s.resources[r.Address]; dup {
 			return nil, fmt.Errorf("resource %s appears twice in the state", r.Address)
@@ -257,14 +251,14 @@ func (ss *Sync) Put(r *Resource) {
 }
 
 // Remove deletes a resource.
-func (ss *Sync) Remove(addr string) {
+func (ss *Sync) Remove(addr addrs.Instance) {
 	ss.mu.Lock()
 	ss.s.Remove(addr)
 	ss.mu.Unlock()
 }
 
 // Find returns a copy of the resource at addr, or nil.
-func (ss *Sync) Find(addr string) *Resource {
+func (ss *Sync) Find(addr addrs.Instance) *Resource {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if r := ss.s.Find(addr); r != nil {

@@ -150,15 +150,7 @@ func writeAtomic(path string, b []byte) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeSynced(f, b); err != nil {
 		return err
 	}
 	if err := os.Chmod(tmp, 0o600); err != nil {
@@ -222,28 +214,28 @@ func (l *Local) tryLock(info []byte, id string) (*localLock, error) {
 		f.Unlock()
 		return l.tryLock(info, id)
 	}
-	if err := writeSynced(l.lockPath(), info); err != nil {
+	w, err := os.OpenFile(l.lockPath(), os.O_WRONLY|os.O_TRUNC, 0)
+	if err == nil {
+		err = writeSynced(w, info)
+	}
+	if err != nil {
 		f.Unlock()
 		return nil, err
 	}
 	return &localLock{f: f, path: l.lockPath(), id: id}, nil
 }
 
-// writeSynced replaces a file's content and flushes it to disk.
-func writeSynced(path string, b []byte) error {
-	w, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
+// writeSynced writes b to f, flushes it to disk and closes f.
+func writeSynced(f *os.File, b []byte) error {
+	if _, err := f.Write(b); err != nil {
+		f.Close()
 		return err
 	}
-	if _, err := w.Write(b); err != nil {
-		w.Close()
+	if err := f.Sync(); err != nil {
+		f.Close()
 		return err
 	}
-	if err := w.Sync(); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
+	return f.Close()
 }
 
 func samePath(f *flock.Flock, path string) bool {

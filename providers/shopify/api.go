@@ -171,10 +171,10 @@ var (
 		doc: `query CodeDiscountNodeByCode($code: String!) { codeDiscountNodeByCode(code: $code) { ` + codeNodeSelection + ` } }`})
 	opDiscount = define(operation{name: "DiscountNode", cost: 14,
 		doc: `query DiscountNode($id: ID!) { discountNode(id: $id) { ` + nodeSelection + ` } }`})
-	opSearchDiscounts = define(operation{name: "DiscountNodes", cost: 2 + 5*14,
-		doc: `query DiscountNodes($query: String!) { discountNodes(first: 5, query: $query) { nodes { ` + nodeSelection + ` } } }`})
-	opDiscountsByID = define(operation{name: "DiscountsByID",
-		doc: `query DiscountsByID($ids: [ID!]!) { nodes(ids: $ids) { __typename ... on DiscountCodeNode { ` + codeNodeSelection + ` } } }`})
+	opSearchDiscounts = define(operation{name: "SearchDiscounts", cost: 2 + 5*14,
+		doc: `query SearchDiscounts($query: String!) { discountNodes(first: 5, query: $query) { nodes { ` + nodeSelection + ` } } }`})
+	opDiscountsByID = define(operation{name: "DiscountNodes",
+		doc: `query DiscountNodes($ids: [ID!]!) { nodes(ids: $ids) { __typename ... on DiscountCodeNode { ` + codeNodeSelection + ` } } }`})
 	opCreateDiscount = define(operation{name: "DiscountCodeBasicCreate", creates: true, cost: 10,
 		doc: `mutation DiscountCodeBasicCreate($input: DiscountCodeBasicInput!) {
   discountCodeBasicCreate(basicCodeDiscount: $input) { codeDiscountNode { ` + codeNodeSelection + ` } ` + discountErrors + ` } }`})

@@ -6,8 +6,10 @@
 //
 //   - Authorization: Bearer with the server's token, and a Square-Version header;
 //   - errors as {"errors":[{category, code, detail, field}]} with Square's codes and statuses;
-//   - idempotency_key, required on catalog upserts: the same key with the same body replays
-//     the first answer, with another body it is 400 IDEMPOTENCY_KEY_REUSED;
+//   - idempotency_key, required on catalog upserts, of at most the length each endpoint's
+//     OpenAPI definition gives (128 for catalog upserts, 45 for webhook subscriptions, none
+//     for customer groups): the same key with the same body replays the first answer, with
+//     another body it is 400 IDEMPOTENCY_KEY_REUSED;
 //   - batch limits: 1,000 objects per batch and 10,000 per upsert, 1,000 IDs per retrieve,
 //     200 per delete; each batch is applied all or nothing;
 //   - optimistic concurrency: an update must carry the object's current version, else 409
@@ -334,12 +336,21 @@ func (s *Server) idempotent(endpoint, key string, req any, do func() (any, error
 	return json.RawMessage(b), nil
 }
 
-func checkKey(key string, required bool) error {
+// The longest idempotency_key each create takes, as Square's OpenAPI specification gives
+// it; CreateCustomerGroup gives none.
+const (
+	maxCatalogKey      = 128 // BatchUpsertCatalogObjectsRequest.idempotency_key, 1 to 128
+	maxSubscriptionKey = 45  // CreateWebhookSubscriptionRequest.idempotency_key
+	noKeyLimit         = 0
+)
+
+// checkKey checks a request's idempotency_key against its endpoint's bounds; max 0 is none.
+func checkKey(key string, required bool, max int) error {
 	switch {
 	case key == "" && required:
 		return invalid("MISSING_REQUIRED_PARAMETER", "idempotency_key", "idempotency_key is required")
-	case len(key) > 128:
-		return invalid("VALUE_TOO_LONG", "idempotency_key", "idempotency_key is %d characters; the limit is 128", len(key))
+	case max > 0 && len(key) > max:
+		return invalid("VALUE_TOO_LONG", "idempotency_key", "idempotency_key is %d characters; the limit is %d", len(key), max)
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ var (
 
 var kinds = map[providers.Kind]providers.KindSupport{
 	providers.KindCoupon: {
-		Attributes: []string{"title", "discount_type", "percent", "amount", "currency", "min_total",
+		Attributes: []string{"title", "discount_type", "percent", "currency", "min_total",
 			"starts_at", "ends_at", "timezone", "audience"},
 		Description: "a Square pricing rule with its discount and product set, applied automatically at the register",
 		Codeless:    true,
@@ -83,6 +83,9 @@ var unsupported = map[string]string{
 	"per_customer":  "Square pricing rules have no per-customer limit",
 	"usage_limit":   "Square pricing rules have no limit on total uses",
 	"combines_with": "Square decides how automatic discounts stack; a pricing rule cannot name the discounts it combines with",
+	// Square applies a pricing rule's discount to each matched item; a FIXED_AMOUNT one
+	// cannot come off an order once.
+	"amount": "Square takes a pricing rule's fixed amount off each matched item, not once off the order: an amount off would come off every item in the cart. Use a percent off on Square, or leave Square out of the campaign's channels",
 }
 
 // Limits Square documents for the fields Musubi writes.

@@ -1,8 +1,9 @@
 // Package squaretest is a local contract server of the Square REST API, for testing the
 // square provider and the CLI without a Square account. It implements the endpoints the
 // provider uses — catalog batch upsert, batch retrieve, retrieve, list and batch delete;
-// customer groups; webhook subscriptions — and enforces the rules Square documents for
-// them:
+// customer groups; webhook subscriptions — and CalculateOrder, which prices an order with
+// the seller's pricing rules as Square applies them (see orders.go), and enforces the rules
+// Square documents for them:
 //
 //   - Authorization: Bearer with the server's token, and a Square-Version header;
 //   - errors as {"errors":[{category, code, detail, field}]} with Square's codes and statuses;
@@ -69,6 +70,7 @@ type Server struct {
 	catalog     map[string]*object
 	groups      map[string]*group
 	subs        map[string]*subscription
+	members     map[string][]string // customer IDs by group ID
 	idem        map[string]idemEntry
 	catalogHeld bool
 	version     int64
@@ -84,7 +86,7 @@ type idemEntry struct {
 func New() *Server {
 	s := &Server{Token: "EAAA" + randomHex(24), Currency: "JPY",
 		catalog: map[string]*object{}, groups: map[string]*group{}, subs: map[string]*subscription{},
-		idem: map[string]idemEntry{}}
+		members: map[string][]string{}, idem: map[string]idemEntry{}}
 	s.Admin = s.admin()
 	s.Control = contracttest.New(contracttest.Vendor{Ops: Ops, RetryAfter: retryAfter,
 		Fail: func(w http.ResponseWriter, status int, retryAfter time.Duration) {
@@ -117,6 +119,7 @@ func (s *Server) routes() {
 	s.handle("GET /v2/webhooks/subscriptions/{id}", s.getSubscription)
 	s.handle("PUT /v2/webhooks/subscriptions/{id}", s.updateSubscription)
 	s.handle("DELETE /v2/webhooks/subscriptions/{id}", s.deleteSubscription)
+	s.handle("POST /v2/orders/calculate", s.calculateOrder)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "INVALID_REQUEST_ERROR", "NOT_FOUND", "", "%s %s is not an endpoint of this contract server", r.Method, r.URL.Path))
 	})
@@ -179,7 +182,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // opOf classifies a call as the provider test suite names operations.
 func opOf(method, path string, body []byte) string {
 	switch {
-	case method == http.MethodGet || strings.HasSuffix(path, "/batch-retrieve"):
+	case method == http.MethodGet || strings.HasSuffix(path, "/batch-retrieve") || strings.HasSuffix(path, "/calculate"):
 		return "read"
 	case method == http.MethodDelete || strings.HasSuffix(path, "/batch-delete"):
 		return "delete"

@@ -3,12 +3,14 @@ package square_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/square"
 	"github.com/musubi-hq/musubi/providers/square/squaretest"
 )
 
@@ -69,5 +71,43 @@ func TestCouponComesOffTheOrderAsSquareApplies(t *testing.T) {
 		"title": "¥500 off", "discount_type": "amount", "amount": int64(500), "currency": "JPY"}}).Diagnostics
 	if len(ds) != 1 || ds[0].Attribute != "amount" || !strings.Contains(ds[0].Detail, "each matched item") {
 		t.Fatalf("an amount off on Square: %v", ds.Err())
+	}
+}
+
+// A purchase counts what the customer paid for the goods: amount_money, without the tip
+// that total_money adds.
+func TestPurchaseTotalLeavesOutTheTip(t *testing.T) {
+	t.Parallel()
+	body := `{"type":"payment.updated","event_id":"e1","created_at":"2027-03-05T10:15:00Z","data":{"type":"payment","id":"P1","object":{"payment":{
+		"id":"P1","status":"COMPLETED","customer_id":"C1","amount_money":{"amount":3000,"currency":"JPY"},
+		"tip_money":{"amount":300,"currency":"JPY"},"total_money":{"amount":3300,"currency":"JPY"}}}}}`
+	evs, err := square.ParseNotification([]byte(body))
+	if err != nil || len(evs) != 1 || evs[0].Data["total"] != int64(3000) {
+		t.Fatalf("events %+v, %v", evs, err)
+	}
+}
+
+// A coupon limited to its audience applies to the orders of the segment's customer group
+// only.
+func TestAudienceCouponAppliesToTheGroupsCustomers(t *testing.T) {
+	t.Parallel()
+	p, srv := configure(t, nil)
+	ctx := context.Background()
+	aud := p.Create(ctx, providers.CreateRequest{Kind: providers.KindAudience, IdempotencyKey: "a",
+		Attributes: providers.Attrs{"segment": "loyal_store", "description": "Store regulars"}})
+	r := p.Create(ctx, providers.CreateRequest{Kind: providers.KindCoupon, IdempotencyKey: "k", Refs: map[string]string{"audience": aud.ID},
+		Attributes: providers.Attrs{"title": "Regulars", "percent": 20.0, "audience": "loyal_store", "timezone": "Asia/Tokyo"}})
+	if err := errors.Join(aud.Diagnostics.Err(), r.Diagnostics.Err()); err != nil {
+		t.Fatal(err)
+	}
+	order := func(customer string) string {
+		_, body := raw(t, srv, http.MethodPost, "/v2/orders/calculate", map[string]any{"order": map[string]any{
+			"location_id": "L1", "customer_id": customer, "pricing_options": map[string]any{"auto_apply_discounts": true},
+			"line_items": []any{map[string]any{"quantity": "1", "base_price_money": map[string]any{"amount": 1000, "currency": "JPY"}}}}})
+		return body
+	}
+	srv.AddToGroup("C-member", aud.ID)
+	if !strings.Contains(order("C-member"), `"total_money":{"amount":800`) || !strings.Contains(order("C-other"), `"total_money":{"amount":1000`) {
+		t.Fatalf("member: %s\nother: %s", order("C-member"), order("C-other"))
 	}
 }

@@ -50,7 +50,7 @@ type WebhookSubscription struct {
 	URI   string `json:"uri"`
 }
 
-// Discount is a code discount node as discountSelection reads it.
+// Discount is a code discount node as codeNodeSelection and nodeSelection read it.
 type Discount struct {
 	ID           string `json:"id"`
 	CodeDiscount struct {
@@ -123,9 +123,9 @@ func (d *Discount) CodesCount() int {
 	return 0
 }
 
-const discountSelection = `id
-    codeDiscount {
-      __typename
+// discountFields selects a code discount: the codeDiscount of a DiscountCodeNode and the
+// discount of a DiscountNode alike.
+const discountFields = `__typename
       ... on DiscountCodeBasic {
         title startsAt endsAt usageLimit appliesOncePerCustomer
         codesCount { count }
@@ -143,95 +143,112 @@ const discountSelection = `id
           __typename
           ... on DiscountMinimumSubtotal { greaterThanOrEqualToSubtotal { amount currencyCode } }
         }
-      }
-    }`
+      }`
+
+// codeNodeSelection selects a DiscountCodeNode, as mutations and codeDiscountNodeByCode
+// return it.
+const codeNodeSelection = `id codeDiscount { ` + discountFields + ` }`
+
+// nodeSelection selects a DiscountNode (discountNode, discountNodes); its discount is
+// aliased to codeDiscount, so both node types decode into Discount.
+const nodeSelection = `id codeDiscount: discount { ` + discountFields + ` }`
 
 const discountErrors = `userErrors { field code message }`
 
+// operations lists every document the client sends; a test validates each against the
+// published schema of the API version.
+var operations []operation
+
+func define(op operation) operation {
+	operations = append(operations, op)
+	return op
+}
+
 var (
-	opShop = operation{name: "Shop", cost: 1,
-		doc: `query Shop { shop { currencyCode ianaTimezone } }`}
-	opDiscountByCode = operation{name: "CodeDiscountNodeByCode", cost: 14,
-		doc: `query CodeDiscountNodeByCode($code: String!) { codeDiscountNodeByCode(code: $code) { ` + discountSelection + ` } }`}
-	opDiscount = operation{name: "CodeDiscountNode", cost: 14,
-		doc: `query CodeDiscountNode($id: ID!) { codeDiscountNode(id: $id) { ` + discountSelection + ` } }`}
-	opSearchDiscounts = operation{name: "CodeDiscountNodes", cost: 2 + 5*14,
-		doc: `query CodeDiscountNodes($query: String!) { codeDiscountNodes(first: 5, query: $query) { nodes { ` + discountSelection + ` } } }`}
-	opDiscountNodes = operation{name: "DiscountNodes",
-		doc: `query DiscountNodes($ids: [ID!]!) { nodes(ids: $ids) { __typename ... on DiscountCodeNode { ` + discountSelection + ` } } }`}
-	opCreateDiscount = operation{name: "DiscountCodeBasicCreate", creates: true, cost: 10,
+	opShop = define(operation{name: "Shop", cost: 1,
+		doc: `query Shop { shop { currencyCode ianaTimezone } }`})
+	opDiscountByCode = define(operation{name: "CodeDiscountNodeByCode", cost: 14,
+		doc: `query CodeDiscountNodeByCode($code: String!) { codeDiscountNodeByCode(code: $code) { ` + codeNodeSelection + ` } }`})
+	opDiscount = define(operation{name: "DiscountNode", cost: 14,
+		doc: `query DiscountNode($id: ID!) { discountNode(id: $id) { ` + nodeSelection + ` } }`})
+	opSearchDiscounts = define(operation{name: "SearchDiscounts", cost: 2 + 5*14,
+		doc: `query SearchDiscounts($query: String!) { discountNodes(first: 5, query: $query) { nodes { ` + nodeSelection + ` } } }`})
+	opDiscountsByID = define(operation{name: "DiscountNodes",
+		doc: `query DiscountNodes($ids: [ID!]!) { nodes(ids: $ids) { __typename ... on DiscountCodeNode { ` + codeNodeSelection + ` } } }`})
+	opCreateDiscount = define(operation{name: "DiscountCodeBasicCreate", creates: true, cost: 10,
 		doc: `mutation DiscountCodeBasicCreate($input: DiscountCodeBasicInput!) {
-  discountCodeBasicCreate(basicCodeDiscount: $input) { codeDiscountNode { ` + discountSelection + ` } ` + discountErrors + ` } }`}
-	opUpdateDiscount = operation{name: "DiscountCodeBasicUpdate", cost: 10,
+  discountCodeBasicCreate(basicCodeDiscount: $input) { codeDiscountNode { ` + codeNodeSelection + ` } ` + discountErrors + ` } }`})
+	opUpdateDiscount = define(operation{name: "DiscountCodeBasicUpdate", cost: 10,
 		doc: `mutation DiscountCodeBasicUpdate($id: ID!, $input: DiscountCodeBasicInput!) {
-  discountCodeBasicUpdate(id: $id, basicCodeDiscount: $input) { codeDiscountNode { ` + discountSelection + ` } ` + discountErrors + ` } }`}
-	opDeleteDiscount = operation{name: "DiscountCodeDelete", cost: 10,
-		doc: `mutation DiscountCodeDelete($id: ID!) { discountCodeDelete(id: $id) { deletedCodeDiscountId ` + discountErrors + ` } }`}
-	opPoolState = operation{name: "DiscountPoolState", cost: 55,
-		doc: `query DiscountPoolState($id: ID!, $namespace: String!) { codeDiscountNode(id: $id) {
+  discountCodeBasicUpdate(id: $id, basicCodeDiscount: $input) { codeDiscountNode { ` + codeNodeSelection + ` } ` + discountErrors + ` } }`})
+	opDeleteDiscount = define(operation{name: "DiscountCodeDelete", cost: 10,
+		doc: `mutation DiscountCodeDelete($id: ID!) { discountCodeDelete(id: $id) { deletedCodeDiscountId ` + discountErrors + ` } }`})
+	opPoolState = define(operation{name: "DiscountPoolState", cost: 55,
+		doc: `query DiscountPoolState($id: ID!, $namespace: String!) { discountNode(id: $id) {
   id
-  codeDiscount { __typename ... on DiscountCodeBasic { codesCount { count } } }
+  codeDiscount: discount { __typename ... on DiscountCodeBasic { codesCount { count } } }
   metafields(namespace: $namespace, first: 50) { nodes { key value } }
-} }`}
-	opMetafieldOwner = operation{name: "MetafieldOwner", cost: 2 + 50*2 + 1,
-		doc: `query MetafieldOwner($namespace: String!, $key: String!, $after: String) { codeDiscountNodes(first: 50, after: $after) {
-  nodes { id metafield(namespace: $namespace, key: $key) { key } } pageInfo { hasNextPage endCursor } } }`}
-	opDiscountCodes = operation{name: "DiscountRedeemCodes", cost: 2 + 2 + MaxBulkCodes + 1,
-		doc: `query DiscountRedeemCodes($id: ID!, $after: String) { codeDiscountNode(id: $id) {
-  codeDiscount { __typename ... on DiscountCodeBasic {
+} }`})
+	opMetafieldOwner = define(operation{name: "MetafieldOwner", cost: 2 + 50*2 + 1,
+		doc: `query MetafieldOwner($namespace: String!, $key: String!, $after: String) {
+  discountNodes(first: 50, after: $after, query: "method:code") {
+  nodes { id metafield(namespace: $namespace, key: $key) { key } } pageInfo { hasNextPage endCursor } } }`})
+	opDiscountCodes = define(operation{name: "DiscountRedeemCodes", cost: 2 + 2 + MaxBulkCodes + 1,
+		doc: `query DiscountRedeemCodes($id: ID!, $after: String) { discountNode(id: $id) {
+  codeDiscount: discount { __typename ... on DiscountCodeBasic {
     codes(first: 250, after: $after) { nodes { id code } pageInfo { hasNextPage endCursor } }
   } }
-} }`}
-	opBulkAdd = operation{name: "DiscountRedeemCodeBulkAdd", creates: true, cost: 10,
+} }`})
+	opBulkAdd = define(operation{name: "DiscountRedeemCodeBulkAdd", creates: true, cost: 10,
 		doc: `mutation DiscountRedeemCodeBulkAdd($discountId: ID!, $codes: [DiscountRedeemCodeInput!]!) {
-  discountRedeemCodeBulkAdd(discountId: $discountId, codes: $codes) { bulkCreation { id done } ` + discountErrors + ` } }`}
-	opBulkCreation = operation{name: "DiscountRedeemCodeBulkCreation", cost: 1,
+  discountRedeemCodeBulkAdd(discountId: $discountId, codes: $codes) { bulkCreation { id done } ` + discountErrors + ` } }`})
+	opBulkCreation = define(operation{name: "DiscountRedeemCodeBulkCreation", cost: 1,
 		doc: `query DiscountRedeemCodeBulkCreation($id: ID!) { discountRedeemCodeBulkCreation(id: $id) {
   id done codesCount importedCount failedCount
-} }`}
-	opBulkFailures = operation{name: "DiscountRedeemCodeBulkFailures", cost: 3 + 2*MaxBulkCodes,
+} }`})
+	opBulkFailures = define(operation{name: "DiscountRedeemCodeBulkFailures", cost: 3 + 2*MaxBulkCodes,
 		doc: `query DiscountRedeemCodeBulkFailures($id: ID!) { discountRedeemCodeBulkCreation(id: $id) {
   id codes(first: 250) { nodes { code errors { field code message } } }
-} }`}
-	opBulkDelete = operation{name: "DiscountCodeRedeemCodeBulkDelete", cost: 10,
+} }`})
+	opBulkDelete = define(operation{name: "DiscountCodeRedeemCodeBulkDelete", cost: 10,
 		doc: `mutation DiscountCodeRedeemCodeBulkDelete($discountId: ID!, $ids: [ID!]) {
-  discountCodeRedeemCodeBulkDelete(discountId: $discountId, ids: $ids) { job { id done } ` + discountErrors + ` } }`}
-	opJob = operation{name: "Job", cost: 1,
-		doc: `query Job($id: ID!) { job(id: $id) { id done } }`}
-	opMetafieldsSet = operation{name: "MetafieldsSet", creates: true, cost: 10,
+  discountCodeRedeemCodeBulkDelete(discountId: $discountId, ids: $ids) { job { id done } ` + discountErrors + ` } }`})
+	opJob = define(operation{name: "Job", cost: 1,
+		doc: `query Job($id: ID!) { job(id: $id) { id done } }`})
+	opMetafieldsSet = define(operation{name: "MetafieldsSet", creates: true, cost: 10,
 		doc: `mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) {
-  metafieldsSet(metafields: $metafields) { metafields { key } userErrors { field code message } } }`}
-	opMetafieldsDelete = operation{name: "MetafieldsDelete", cost: 10,
+  metafieldsSet(metafields: $metafields) { metafields { key } userErrors { field code message } } }`})
+	opMetafieldsDelete = define(operation{name: "MetafieldsDelete", cost: 10,
 		doc: `mutation MetafieldsDelete($metafields: [MetafieldIdentifierInput!]!) {
-  metafieldsDelete(metafields: $metafields) { deletedMetafields { key } userErrors { field message } } }`}
-	opSegments = operation{name: "Segments", cost: 2 + 100 + 1,
+  metafieldsDelete(metafields: $metafields) { deletedMetafields { key } userErrors { field message } } }`})
+	opSegments = define(operation{name: "Segments", cost: 2 + 100 + 1,
 		doc: `query Segments($after: String) { segments(first: 100, after: $after) {
-  nodes { id name query } pageInfo { hasNextPage endCursor } } }`}
-	opSegmentNodes = operation{name: "SegmentNodes",
-		doc: `query SegmentNodes($ids: [ID!]!) { nodes(ids: $ids) { __typename ... on Segment { id name query } } }`}
-	opCreateSegment = operation{name: "SegmentCreate", creates: true, cost: 10,
+  nodes { id name query } pageInfo { hasNextPage endCursor } } }`})
+	opSegmentNodes = define(operation{name: "SegmentNodes",
+		doc: `query SegmentNodes($ids: [ID!]!) { nodes(ids: $ids) { __typename ... on Segment { id name query } } }`})
+	opCreateSegment = define(operation{name: "SegmentCreate", creates: true, cost: 10,
 		doc: `mutation SegmentCreate($name: String!, $query: String!) {
-  segmentCreate(name: $name, query: $query) { segment { id name query } userErrors { field message } } }`}
-	opUpdateSegment = operation{name: "SegmentUpdate", cost: 10,
+  segmentCreate(name: $name, query: $query) { segment { id name query } userErrors { field message } } }`})
+	opUpdateSegment = define(operation{name: "SegmentUpdate", cost: 10,
 		doc: `mutation SegmentUpdate($id: ID!, $name: String!, $query: String!) {
-  segmentUpdate(id: $id, name: $name, query: $query) { segment { id name query } userErrors { field message } } }`}
-	opDeleteSegment = operation{name: "SegmentDelete", cost: 10,
-		doc: `mutation SegmentDelete($id: ID!) { segmentDelete(id: $id) { deletedSegmentId userErrors { field message } } }`}
-	opTagsAdd = operation{name: "TagsAdd", cost: 10,
-		doc: `mutation TagsAdd($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) { node { id } userErrors { field message } } }`}
-	opTagsRemove = operation{name: "TagsRemove", cost: 10,
-		doc: `mutation TagsRemove($id: ID!, $tags: [String!]!) { tagsRemove(id: $id, tags: $tags) { node { id } userErrors { field message } } }`}
-	opWebhooks = operation{name: "WebhookSubscriptions", cost: 2 + 100 + 1,
+  segmentUpdate(id: $id, name: $name, query: $query) { segment { id name query } userErrors { field message } } }`})
+	opDeleteSegment = define(operation{name: "SegmentDelete", cost: 10,
+		doc: `mutation SegmentDelete($id: ID!) { segmentDelete(id: $id) { deletedSegmentId userErrors { field message } } }`})
+	opTagsAdd = define(operation{name: "TagsAdd", cost: 10,
+		doc: `mutation TagsAdd($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) { node { id } userErrors { field message } } }`})
+	opTagsRemove = define(operation{name: "TagsRemove", cost: 10,
+		doc: `mutation TagsRemove($id: ID!, $tags: [String!]!) { tagsRemove(id: $id, tags: $tags) { node { id } userErrors { field message } } }`})
+	opWebhooks = define(operation{name: "WebhookSubscriptions", cost: 2 + 100 + 1,
 		doc: `query WebhookSubscriptions($after: String) { webhookSubscriptions(first: 100, after: $after) {
-  nodes { id topic uri } pageInfo { hasNextPage endCursor } } }`}
-	opCreateWebhook = operation{name: "WebhookSubscriptionCreate", creates: true, cost: 10,
+  nodes { id topic uri } pageInfo { hasNextPage endCursor } } }`})
+	opCreateWebhook = define(operation{name: "WebhookSubscriptionCreate", creates: true, cost: 10,
 		doc: `mutation WebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $subscription: WebhookSubscriptionInput!) {
-  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $subscription) { webhookSubscription { id topic uri } userErrors { field message } } }`}
-	opUpdateWebhook = operation{name: "WebhookSubscriptionUpdate", cost: 10,
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $subscription) { webhookSubscription { id topic uri } userErrors { field message } } }`})
+	opUpdateWebhook = define(operation{name: "WebhookSubscriptionUpdate", cost: 10,
 		doc: `mutation WebhookSubscriptionUpdate($id: ID!, $subscription: WebhookSubscriptionInput!) {
-  webhookSubscriptionUpdate(id: $id, webhookSubscription: $subscription) { webhookSubscription { id topic uri } userErrors { field message } } }`}
-	opDeleteWebhook = operation{name: "WebhookSubscriptionDelete", cost: 10,
-		doc: `mutation WebhookSubscriptionDelete($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId userErrors { field message } } }`}
+  webhookSubscriptionUpdate(id: $id, webhookSubscription: $subscription) { webhookSubscription { id topic uri } userErrors { field message } } }`})
+	opDeleteWebhook = define(operation{name: "WebhookSubscriptionDelete", cost: 10,
+		doc: `mutation WebhookSubscriptionDelete($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId userErrors { field message } } }`})
 )
 
 type pageInfo struct {
@@ -259,20 +276,21 @@ func (c *Client) DiscountByCode(ctx context.Context, code string) (*Discount, er
 // Discount returns a code discount by ID, or nil when it does not exist.
 func (c *Client) Discount(ctx context.Context, id string) (*Discount, error) {
 	var out struct {
-		Node *Discount `json:"codeDiscountNode"`
+		Node *Discount `json:"discountNode"`
 	}
 	err := c.do(ctx, opDiscount, map[string]any{"id": id}, &out)
 	return out.Node, err
 }
 
-// SearchDiscounts returns up to five code discounts matching a search query.
+// SearchDiscounts returns up to five code discounts matching a search query; method:code
+// leaves out automatic discounts, which discountNodes lists too.
 func (c *Client) SearchDiscounts(ctx context.Context, query string) ([]*Discount, error) {
 	var out struct {
 		Nodes struct {
 			Nodes []*Discount `json:"nodes"`
-		} `json:"codeDiscountNodes"`
+		} `json:"discountNodes"`
 	}
-	err := c.do(ctx, opSearchDiscounts, map[string]any{"query": query}, &out)
+	err := c.do(ctx, opSearchDiscounts, map[string]any{"query": "method:code " + query}, &out)
 	return out.Nodes.Nodes, err
 }
 
@@ -287,7 +305,7 @@ func (c *Client) Discounts(ctx context.Context, ids []string) (map[string]*Disco
 				Discount
 			} `json:"nodes"`
 		}
-		op := opDiscountNodes
+		op := opDiscountsByID
 		op.cost = len(chunk) * 14
 		if err := c.do(ctx, op, map[string]any{"ids": chunk}, &resp); err != nil {
 			return nil, err
@@ -382,7 +400,7 @@ func (c *Client) PoolState(ctx context.Context, discountID string) (PoolState, e
 			Metafields struct {
 				Nodes []Metafield `json:"nodes"`
 			} `json:"metafields"`
-		} `json:"codeDiscountNode"`
+		} `json:"discountNode"`
 	}
 	if err := c.do(ctx, opPoolState, map[string]any{"id": discountID, "namespace": metafieldNamespace}, &out); err != nil {
 		return PoolState{}, err
@@ -412,7 +430,7 @@ func (c *Client) MetafieldOwner(ctx context.Context, key string) (string, error)
 					} `json:"metafield"`
 				} `json:"nodes"`
 				PageInfo pageInfo `json:"pageInfo"`
-			} `json:"codeDiscountNodes"`
+			} `json:"discountNodes"`
 		}
 		vars := map[string]any{"namespace": metafieldNamespace, "key": key, "after": nil}
 		if after != "" {
@@ -452,7 +470,7 @@ func (c *Client) DiscountCodes(ctx context.Context, discountID string) (codes []
 						PageInfo pageInfo     `json:"pageInfo"`
 					} `json:"codes"`
 				} `json:"codeDiscount"`
-			} `json:"codeDiscountNode"`
+			} `json:"discountNode"`
 		}
 		vars := map[string]any{"id": discountID, "after": nil}
 		if after != "" {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -16,9 +17,20 @@ import (
 	"github.com/musubi-hq/musubi/providers"
 )
 
-// APIVersion is the Admin API version the client is written against. Shopify supports a
-// version for a year; a new one is adopted by re-checking the operations in api.go.
-const APIVersion = "2025-10"
+// DefaultAPIVersion is the Admin API version the client's documents are checked against
+// (testdata/admin-2026-07.graphql, cut from Shopify's published schema). Shopify releases a
+// version each quarter and supports it for twelve months; a request for a version past that
+// is served with the oldest supported one instead.
+const DefaultAPIVersion = "2026-07"
+
+// versionHeader is the response header naming the version Shopify served the request with.
+const versionHeader = "X-Shopify-API-Version"
+
+var apiVersionRE = regexp.MustCompile(`^20\d\d-(01|04|07|10)$`)
+
+// ValidAPIVersion reports whether v names a stable Admin API version: YYYY-MM, with MM the
+// month of a quarterly release (01, 04, 07 or 10).
+func ValidAPIVersion(v string) bool { return apiVersionRE.MatchString(v) }
 
 // Retry policy. Shopify throttles by query cost, not by request count: the client keeps the
 // bucket's last throttleStatus, waits before a query the bucket cannot pay for, and waits
@@ -42,7 +54,9 @@ const (
 // Client calls one shop's Admin GraphQL API.
 type Client struct {
 	// Endpoint is the GraphQL URL: https://SHOP/admin/api/VERSION/graphql.json.
-	Endpoint    string
+	Endpoint string
+	// Version is the API version in Endpoint; an answer served with another is refused.
+	Version     string
 	HTTP        *http.Client
 	MaxAttempts int
 	MaxWait     time.Duration
@@ -64,11 +78,15 @@ type throttleStatus struct {
 	RestoreRate        float64 `json:"restoreRate"`
 }
 
-// NewClient returns a client of the GraphQL endpoint under base ("https://SHOP").
-func NewClient(base, token string) *Client {
+// NewClient returns a client of the GraphQL endpoint under base ("https://SHOP") at
+// DefaultAPIVersion.
+func NewClient(base, token string) *Client { return NewVersionClient(base, token, DefaultAPIVersion) }
+
+// NewVersionClient returns a client of the endpoint of an API version under base.
+func NewVersionClient(base, token, version string) *Client {
 	return &Client{
-		Endpoint: strings.TrimSuffix(base, "/") + "/admin/api/" + APIVersion + "/graphql.json",
-		HTTP:     &http.Client{Timeout: 60 * time.Second}, MaxAttempts: DefaultMaxAttempts, MaxWait: DefaultMaxWait,
+		Endpoint: strings.TrimSuffix(base, "/") + "/admin/api/" + version + "/graphql.json", Version: version,
+		HTTP: &http.Client{Timeout: 60 * time.Second}, MaxAttempts: DefaultMaxAttempts, MaxWait: DefaultMaxWait,
 		Sleep: providers.Sleep, Now: time.Now, token: token,
 	}
 }
@@ -195,7 +213,14 @@ func (c *Client) send(ctx context.Context, op operation, body []byte, out any) e
 		return apiError(providers.ErrUnavailable, resp.StatusCode, rid, "%s: reading the response: %v", op.name, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return httpError(op, resp, raw, rid)
+		return httpError(op, resp, raw, rid, c.Version)
+	}
+	// Shopify answers a version it no longer supports with the oldest one it does, whose
+	// schema the documents were not checked against.
+	if served := resp.Header.Get(versionHeader); served != "" && served != c.Version {
+		return apiError(providers.ErrInvalid, resp.StatusCode, rid,
+			"%s: Shopify served API version %s instead of %s, which it no longer supports; set api_version to a supported version",
+			op.name, served, c.Version)
 	}
 	r := response{Data: out}
 	if out == nil {
@@ -227,7 +252,7 @@ func (c *Client) send(ctx context.Context, op operation, body []byte, out any) e
 
 // httpError classifies a non-200 answer. Shopify's bodies hold "errors" as a string, a list
 // of {message} or an object.
-func httpError(op operation, resp *http.Response, raw []byte, rid string) error {
+func httpError(op operation, resp *http.Response, raw []byte, rid, version string) error {
 	msg := errorText(raw)
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
@@ -238,7 +263,7 @@ func httpError(op operation, resp *http.Response, raw []byte, rid string) error 
 		code = providers.ErrAuth
 	case s == 404:
 		code = providers.ErrNotFound
-		msg += " (check the shop and that API version " + APIVersion + " is served)"
+		msg += " (check the shop and that API version " + version + " is served)"
 	case s == 409:
 		code = providers.ErrConflict
 	case s == 429:

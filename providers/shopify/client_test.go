@@ -210,7 +210,7 @@ func TestErrorsAreClassified(t *testing.T) {
 	}{
 		{"401", 401, `{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}`, nil, providers.ErrAuth, 0, "Invalid API key"},
 		{"403", 403, `{"errors":"[API] This action requires merchant approval for write_discounts scope."}`, nil, providers.ErrAuth, 0, "write_discounts"},
-		{"404", 404, `{"errors":"Not Found"}`, nil, providers.ErrNotFound, 0, "API version " + shopify.APIVersion},
+		{"404", 404, `{"errors":"Not Found"}`, nil, providers.ErrNotFound, 0, "API version " + shopify.DefaultAPIVersion},
 		{"402", 402, `{"errors":"Unavailable Shop"}`, nil, providers.ErrQuota, 0, "Unavailable Shop"},
 		{"409", 409, `{"errors":[{"message":"conflict"}]}`, nil, providers.ErrConflict, 0, "conflict"},
 		{"422", 422, `{"errors":{"code":["is invalid"]}}`, nil, providers.ErrInvalid, 0, "is invalid"},
@@ -309,7 +309,7 @@ func TestRequestShape(t *testing.T) {
 	if _, err := c.Shop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got.Method != http.MethodPost || got.URL.Path != "/admin/api/"+shopify.APIVersion+"/graphql.json" ||
+	if got.Method != http.MethodPost || got.URL.Path != "/admin/api/"+shopify.DefaultAPIVersion+"/graphql.json" ||
 		got.Header.Get("X-Shopify-Access-Token") != "shpat_secret" || got.Header.Get("Authorization") != "" ||
 		!strings.HasPrefix(got.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("request %s %s %v", got.Method, got.URL, got.Header)

@@ -457,7 +457,7 @@ func TestConfigureRefusesBadValues(t *testing.T) {
 	}
 	// A bare shop name is the shop's myshopify.com domain.
 	r = p.Configure(context.Background(), providers.ConfigureRequest{Name: "shopify.jp", Config: map[string]any{"shop": "example", "token": "t"}})
-	if err := r.Diagnostics.Err(); err != nil || !strings.HasPrefix(p.Client().Endpoint, "https://example.myshopify.com/admin/api/"+shopify.APIVersion+"/") {
+	if err := r.Diagnostics.Err(); err != nil || !strings.HasPrefix(p.Client().Endpoint, "https://example.myshopify.com/admin/api/"+shopify.DefaultAPIVersion+"/") {
 		t.Fatalf("%v %s", err, p.Client().Endpoint)
 	}
 }

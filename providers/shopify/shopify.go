@@ -137,7 +137,9 @@ func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 			{Name: "token", Type: providers.String, Required: true, Sensitive: true,
 				Description: "Admin API access token of the app (scopes read/write_discounts, read/write_customers)"},
 			{Name: "api_url", Type: providers.String,
-				Description: "base URL of the Admin API (default https://SHOP); the GraphQL endpoint is API_URL/admin/api/" + APIVersion + "/graphql.json"},
+				Description: "base URL of the Admin API (default https://SHOP); the GraphQL endpoint is API_URL/admin/api/API_VERSION/graphql.json"},
+			{Name: "api_version", Type: providers.String,
+				Description: "Admin API version, YYYY-MM of a quarterly release (default " + DefaultAPIVersion + ", the version Musubi's requests are checked against)"},
 			{Name: "webhook_url", Type: providers.String,
 				Description: "HTTPS URL Shopify posts webhooks to: the default endpoint of subscriptions"},
 			{Name: "client_secret", Type: providers.String, Sensitive: true,
@@ -189,12 +191,19 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 				"webhook_url must be an absolute https:// URL, not %s; Shopify delivers webhooks only over HTTPS", req.Show("webhook_url", hook)))
 		}
 	}
+	version := str("api_version")
+	if version == "" {
+		version = DefaultAPIVersion
+	} else if !ValidAPIVersion(version) {
+		ds = append(ds, providers.AttributeError("api_version", "Invalid Shopify API version",
+			"api_version must be a stable Admin API version, YYYY-MM with MM 01, 04, 07 or 10 (e.g. %s), not %s", DefaultAPIVersion, req.Show("api_version", version)))
+	}
 	secret := str("client_secret")
 	if ds.HasErrors() {
 		return providers.ConfigureResponse{Diagnostics: ds}
 	}
 	p.name, p.shop, p.webhookURL, p.secret = req.Name, shop, hook, secret
-	p.client = NewClient(base, token)
+	p.client = NewVersionClient(base, token, version)
 	p.shopInfo = nil
 	return providers.ConfigureResponse{}
 }

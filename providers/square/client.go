@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,9 +18,19 @@ import (
 	"github.com/musubi-hq/musubi/providers"
 )
 
-// APIVersion is the Square-Version every request pins, so a change in the seller's application
-// settings never changes what the API returns.
+// APIVersion is the default Square-Version every request pins, so a change in the seller's
+// application settings never changes what the API returns: a version Square has published
+// (its SDKs of July 2026 pin it), whose requests the client's are checked against in
+// testdata/openapi-subset.json.
 const APIVersion = "2026-07-15"
+
+var versionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// ValidAPIVersion reports whether v is a Square-Version: a date, YYYY-MM-DD.
+func ValidAPIVersion(v string) bool {
+	_, err := time.Parse(time.DateOnly, v)
+	return err == nil && versionRE.MatchString(v)
+}
 
 // DefaultBaseURL is Square's production API; the sandbox is https://connect.squareupsandbox.com.
 const DefaultBaseURL = "https://connect.squareup.com"
@@ -32,7 +43,14 @@ const (
 	MaxDeleteIDs        = 200   // IDs in one batch delete
 	maxGroupPage        = 50    // customer groups per list page
 	maxSubscriptionPage = 100   // webhook subscriptions per list page
-	maxIdempotencyKey   = 128
+)
+
+// The longest idempotency_key each create takes, as Square's OpenAPI specification gives it.
+// CreateCustomerGroup documents none; the client keeps its keys to the catalog's length.
+const (
+	MaxCatalogKey      = 128 // BatchUpsertCatalogObjects
+	MaxGroupKey        = 128 // CreateCustomerGroup
+	MaxSubscriptionKey = 45  // CreateWebhookSubscription
 )
 
 // Retry policy: Square publishes no rate limits and asks clients to back off on 429.
@@ -48,6 +66,8 @@ const (
 type Client struct {
 	BaseURL string
 	Token   string
+	// Version is the Square-Version every request carries (default APIVersion).
+	Version string
 	HTTP    *http.Client
 	// MaxAttempts bounds the tries of one call (default DefaultMaxAttempts).
 	MaxAttempts int
@@ -64,7 +84,7 @@ func NewClient(baseURL, token string) *Client {
 	if baseURL == "" {
 		baseURL = DefaultBaseURL
 	}
-	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token,
+	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token, Version: APIVersion,
 		HTTP: &http.Client{Timeout: 60 * time.Second}, MaxAttempts: DefaultMaxAttempts, Sleep: providers.Sleep}
 }
 
@@ -127,7 +147,7 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte, out an
 		return fmt.Errorf("building the %s request: %w", method, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
-	req.Header.Set("Square-Version", APIVersion)
+	req.Header.Set("Square-Version", c.Version)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -236,9 +256,10 @@ func invalidRequest(format string, args ...any) error {
 	return &Error{API: &providers.APIError{Code: providers.ErrInvalid, Message: fmt.Sprintf(format, args...)}}
 }
 
-// IdempotencyKey turns a caller's key into one Square accepts (1 to 128 characters).
-func IdempotencyKey(key string) string {
-	if key != "" && len(key) <= maxIdempotencyKey {
+// IdempotencyKey turns a caller's key into one of 1 to max characters, as a create takes:
+// a longer key becomes a hash of it (39 characters), the same on every retry.
+func IdempotencyKey(key string, max int) string {
+	if key != "" && len(key) <= max {
 		return key
 	}
 	return "musubi-" + hashHex(key, 32)
@@ -264,7 +285,7 @@ func (c *Client) BatchUpsert(ctx context.Context, key string, batches []CatalogO
 	defer c.catalogWrites.Unlock()
 	var out BatchUpsertResponse
 	err := c.call(ctx, http.MethodPost, "/v2/catalog/batch-upsert", nil,
-		batchUpsertRequest{IdempotencyKey: IdempotencyKey(key), Batches: batches}, &out)
+		batchUpsertRequest{IdempotencyKey: IdempotencyKey(key, MaxCatalogKey), Batches: batches}, &out)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +373,7 @@ func (c *Client) ListCatalog(ctx context.Context, types []string, fn func(Catalo
 func (c *Client) CreateCustomerGroup(ctx context.Context, key, name string) (*CustomerGroup, error) {
 	var r groupResponse
 	if err := c.call(ctx, http.MethodPost, "/v2/customers/groups", nil,
-		createGroupRequest{IdempotencyKey: IdempotencyKey(key), Group: CustomerGroup{Name: name}}, &r); err != nil {
+		createGroupRequest{IdempotencyKey: IdempotencyKey(key, MaxGroupKey), Group: CustomerGroup{Name: name}}, &r); err != nil {
 		return nil, err
 	}
 	return mustHave(r.Group, "group")
@@ -417,9 +438,11 @@ func (c *Client) ListCustomerGroups(ctx context.Context, fn func(CustomerGroup) 
 // CreateWebhookSubscription subscribes a notification URL to event types. The response
 // carries the signature key; callers must not keep it anywhere Musubi stores things.
 func (c *Client) CreateWebhookSubscription(ctx context.Context, key string, s WebhookSubscription) (*WebhookSubscription, error) {
+	// Notifications come in the version the client reads.
+	s.APIVersion = c.Version
 	var r subscriptionResponse
 	if err := c.call(ctx, http.MethodPost, "/v2/webhooks/subscriptions", nil,
-		createSubscriptionRequest{IdempotencyKey: IdempotencyKey(key), Subscription: s}, &r); err != nil {
+		createSubscriptionRequest{IdempotencyKey: IdempotencyKey(key, MaxSubscriptionKey), Subscription: s}, &r); err != nil {
 		return nil, err
 	}
 	return mustHave(r.Subscription, "subscription")

@@ -91,13 +91,9 @@ func (p *Provider) couponObjects(a providers.Attrs, marker, groupID string, cur 
 	title := a.String("title")
 	disc := CatalogObject{Type: TypeDiscount, ID: tmpDiscount, PresentAtAllLocations: true,
 		DiscountData: &CatalogDiscount{Name: title}}
-	if a.String("discount_type") == "amount" {
-		disc.DiscountData.DiscountType = FixedAmount
-		disc.DiscountData.AmountMoney = &Money{Amount: a.Int("amount"), Currency: a.String("currency")}
-	} else {
-		disc.DiscountData.DiscountType = FixedPercentage
-		disc.DiscountData.Percentage = strconv.FormatFloat(a.Float("percent"), 'f', -1, 64)
-	}
+	// Only a percentage: check refuses an amount off, which Square would take off each item.
+	disc.DiscountData.DiscountType = FixedPercentage
+	disc.DiscountData.Percentage = strconv.FormatFloat(a.Float("percent"), 'f', -1, 64)
 	prods := CatalogObject{Type: TypeProductSet, ID: tmpProducts, PresentAtAllLocations: true,
 		ProductSetData: &CatalogProductSet{Name: productSetName(marker), AllProducts: true}}
 	rule := CatalogObject{Type: TypePricingRule, ID: tmpRule, PresentAtAllLocations: true,

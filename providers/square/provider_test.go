@@ -194,7 +194,7 @@ func TestAudienceNeedsItsGroup(t *testing.T) {
 func TestSquaresFieldBecomesTheAttribute(t *testing.T) {
 	t.Parallel()
 	p, _ := configure(t, nil)
-	a := providers.Attrs{"title": "Ten dollars", "discount_type": "amount", "amount": int64(1000), "currency": "USD"}
+	a := providers.Attrs{"title": "Ten percent", "discount_type": "percent", "percent": 10.0, "min_total": int64(5000), "currency": "USD"}
 	r := p.Create(context.Background(), providers.CreateRequest{Kind: providers.KindCoupon, Attributes: a, IdempotencyKey: "k"})
 	if providers.CodeOf(r.Diagnostics.Err()) != providers.ErrInvalid || r.Diagnostics[0].Attribute != "currency" ||
 		!strings.Contains(r.Diagnostics.Err().Error(), "JPY") {

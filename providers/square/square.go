@@ -31,6 +31,7 @@
 package square
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,7 +61,7 @@ var (
 
 var kinds = map[providers.Kind]providers.KindSupport{
 	providers.KindCoupon: {
-		Attributes: []string{"title", "discount_type", "percent", "amount", "currency", "min_total",
+		Attributes: []string{"title", "discount_type", "percent", "currency", "min_total",
 			"starts_at", "ends_at", "timezone", "audience"},
 		Description: "a Square pricing rule with its discount and product set, applied automatically at the register",
 		Codeless:    true,
@@ -82,6 +83,9 @@ var unsupported = map[string]string{
 	"per_customer":  "Square pricing rules have no per-customer limit",
 	"usage_limit":   "Square pricing rules have no limit on total uses",
 	"combines_with": "Square decides how automatic discounts stack; a pricing rule cannot name the discounts it combines with",
+	// Square applies a pricing rule's discount to each matched item; a FIXED_AMOUNT one
+	// cannot come off an order once.
+	"amount": "Square takes a pricing rule's fixed amount off each matched item, not once off the order: an amount off would come off every item in the cart. Use a percent off on Square, or leave Square out of the campaign's channels",
 }
 
 // Limits Square documents for the fields Musubi writes.
@@ -107,6 +111,8 @@ func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 				Description: "access token of the seller (a personal access token: Square manages webhook subscriptions only with one)"},
 			{Name: "base_url", Type: providers.String,
 				Description: "API base URL (default " + DefaultBaseURL + "; the sandbox is https://connect.squareupsandbox.com)"},
+			{Name: "api_version", Type: providers.String,
+				Description: "Square-Version, YYYY-MM-DD, that every request pins (default " + APIVersion + ", the version Musubi's requests are checked against)"},
 			{Name: "timezone", Type: providers.String,
 				Description: "IANA time zone of the seller's locations, in which Square reads validity dates (default: each coupon's own)"},
 			{Name: "webhook_url", Type: providers.String,
@@ -133,6 +139,11 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 			ds = append(ds, providers.AttributeError("base_url", "Invalid Square base URL", "base_url must be an http(s) URL, not %s", req.Show("base_url", base)))
 		}
 	}
+	version := cmp.Or(str("api_version"), APIVersion)
+	if !ValidAPIVersion(version) {
+		ds = append(ds, providers.AttributeError("api_version", "Invalid Square API version",
+			"api_version must be a Square-Version, a date YYYY-MM-DD of a Square release (e.g. %s), not %s", APIVersion, req.Show("api_version", version)))
+	}
 	if tz := str("timezone"); tz != "" {
 		loc, err := providers.Location(tz)
 		if err != nil {
@@ -150,6 +161,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 		return providers.ConfigureResponse{Diagnostics: ds}
 	}
 	next.client = NewClient(base, token)
+	next.client.Version = version
 	*p = next
 	return providers.ConfigureResponse{}
 }

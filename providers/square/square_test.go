@@ -118,15 +118,17 @@ func withAudience(t *testing.T, p providers.Provider) map[string]string {
 
 var audienceCouponCase = providertest.Case{
 	Kind: providers.KindCoupon,
-	Attrs: providers.Attrs{"title": "Regulars ¥500 off", "discount_type": "amount", "amount": int64(500), "currency": "JPY",
-		"audience": "loyal_store", "timezone": "Asia/Tokyo"},
+	Attrs: providers.Attrs{"title": "Regulars 15% off", "discount_type": "percent", "percent": 15.0, "currency": "JPY",
+		"min_total": int64(3000), "audience": "loyal_store", "timezone": "Asia/Tokyo"},
 	Refs:       withAudience,
-	Update:     providers.Attrs{"amount": int64(800)},
-	DriftAttr:  "amount",
-	DriftValue: "900",
+	Update:     providers.Attrs{"min_total": int64(5000)},
+	DriftAttr:  "min_total",
+	DriftValue: "4000",
 	Invalid: map[string]providers.Attrs{
-		"amount":   {"amount": int64(-5)},
-		"audience": {"audience": "not a segment"},
+		"min_total": {"min_total": int64(-5)},
+		"audience":  {"audience": "not a segment"},
+		// Square would take it off every item.
+		"amount": {"discount_type": "amount", "amount": int64(500), "percent": 0.0},
 	},
 }
 

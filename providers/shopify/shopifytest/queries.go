@@ -31,6 +31,12 @@ func (s *Server) query(name string, args map[string]any) (any, *gqlError) {
 			return s.discountNode(d), nil
 		}
 		return nil, nil
+	case "discountNode":
+		// Shopify looks a DiscountNode up by the ID of the node it wraps too.
+		if d := s.discountByGID(args["id"], "DiscountNode", "DiscountCodeNode"); d != nil {
+			return s.anyDiscountNode(d), nil
+		}
+		return nil, nil
 	case "codeDiscountNodeByCode":
 		code, _ := args["code"].(string)
 		if c := s.codes[strings.ToLower(code)]; c != nil {
@@ -38,14 +44,9 @@ func (s *Server) query(name string, args map[string]any) (any, *gqlError) {
 		}
 		return nil, nil
 	case "codeDiscountNodes":
-		q, _ := args["query"].(string)
-		var out []any
-		for _, id := range sortedIDs(s.discounts) {
-			if d := s.discounts[id]; matchesSearch(d, q) {
-				out = append(out, s.discountNode(d))
-			}
-		}
-		return connection("DiscountCodeNodeConnection", out, args), nil
+		return connection("DiscountCodeNodeConnection", s.search(args, s.discountNode), args), nil
+	case "discountNodes":
+		return connection("DiscountNodeConnection", s.search(args, s.anyDiscountNode), args), nil
 	case "discountRedeemCodeBulkCreation":
 		str, _ := args["id"].(string)
 		typ, id, ok := parseGID(str)
@@ -110,6 +111,10 @@ func (s *Server) node(typ string, id int64) any {
 		if d := s.discounts[id]; d != nil {
 			return s.discountNode(d)
 		}
+	case "DiscountNode":
+		if d := s.discounts[id]; d != nil {
+			return s.anyDiscountNode(d)
+		}
 	case "Segment":
 		if sg := s.segments[id]; sg != nil {
 			return s.segmentObject(sg)
@@ -126,8 +131,21 @@ func (s *Server) node(typ string, id int64) any {
 	return nil
 }
 
+// search lists the discounts matching a query argument, each as node makes it.
+func (s *Server) search(args map[string]any, node func(*discount) map[string]any) []any {
+	q, _ := args["query"].(string)
+	var out []any
+	for _, id := range sortedIDs(s.discounts) {
+		if d := s.discounts[id]; matchesSearch(d, q) {
+			out = append(out, node(d))
+		}
+	}
+	return out
+}
+
 // matchesSearch applies Shopify's search syntax as far as the provider uses it: terms
-// (optionally title:TERM or code:TERM, quoted or not) that must all match, case-insensitively.
+// (optionally title:TERM, code:TERM or method:code|automatic, quoted or not) that must all
+// match, case-insensitively. Every discount the server holds is a code discount.
 func matchesSearch(d *discount, q string) bool {
 	for _, term := range searchTerms(q) {
 		field, value, hasField := strings.Cut(term, ":")
@@ -144,6 +162,10 @@ func matchesSearch(d *discount, q string) bool {
 			}
 		case "code":
 			if !code {
+				return false
+			}
+		case "method":
+			if !slices.Contains(strings.Split(value, ","), "code") {
 				return false
 			}
 		case "":

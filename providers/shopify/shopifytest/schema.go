@@ -13,6 +13,7 @@ var objectTypes = map[string]map[string]string{
 		"customer": "Customer",
 		"shop":     "Shop!", "nodes": "[Node]!", "codeDiscountNode": "DiscountCodeNode",
 		"codeDiscountNodeByCode": "DiscountCodeNode", "codeDiscountNodes": "DiscountCodeNodeConnection!",
+		"discountNode": "DiscountNode", "discountNodes": "DiscountNodeConnection!",
 		"discountRedeemCodeBulkCreation": "DiscountRedeemCodeBulkCreation",
 		"segments":                       "SegmentConnection!", "segment": "Segment",
 		"webhookSubscriptions": "WebhookSubscriptionConnection!", "job": "Job",
@@ -43,6 +44,13 @@ var objectTypes = map[string]map[string]string{
 		"metafield": "Metafield", "metafields": "MetafieldConnection!",
 	},
 	"DiscountCode": {},
+	// DiscountNode wraps any discount, automatic or code; codeDiscountNode and
+	// codeDiscountNodes are deprecated in its favour.
+	"DiscountNode": {
+		"id": "ID!", "discount": "Discount!",
+		"metafield": "Metafield", "metafields": "MetafieldConnection!",
+	},
+	"Discount": {},
 	"DiscountCodeBasic": {
 		"title": "String!", "status": "DiscountStatus!", "summary": "String!",
 		"startsAt": "DateTime!", "endsAt": "DateTime", "createdAt": "DateTime!", "updatedAt": "DateTime!",
@@ -51,9 +59,13 @@ var objectTypes = map[string]map[string]string{
 		"combinesWith": "DiscountCombinesWith!", "context": "DiscountContext!",
 		"customerGets": "DiscountCustomerGets!", "minimumRequirement": "DiscountMinimumRequirement",
 	},
-	"DiscountCodeBxgy":         {"title": "String!", "status": "DiscountStatus!"},
-	"DiscountCodeFreeShipping": {"title": "String!", "status": "DiscountStatus!"},
-	"DiscountCodeApp":          {"title": "String!", "status": "DiscountStatus!"},
+	"DiscountCodeBxgy":              {"title": "String!", "status": "DiscountStatus!"},
+	"DiscountCodeFreeShipping":      {"title": "String!", "status": "DiscountStatus!"},
+	"DiscountCodeApp":               {"title": "String!", "status": "DiscountStatus!"},
+	"DiscountAutomaticApp":          {"title": "String!", "status": "DiscountStatus!"},
+	"DiscountAutomaticBasic":        {"title": "String!", "status": "DiscountStatus!"},
+	"DiscountAutomaticBxgy":         {"title": "String!", "status": "DiscountStatus!"},
+	"DiscountAutomaticFreeShipping": {"title": "String!", "status": "DiscountStatus!"},
 	"DiscountRedeemCodeConnection": {
 		"nodes": "[DiscountRedeemCode!]!", "pageInfo": "PageInfo!",
 	},
@@ -84,6 +96,7 @@ var objectTypes = map[string]map[string]string{
 	"MetafieldConnection":        {"nodes": "[Metafield!]!", "pageInfo": "PageInfo!"},
 	"MetafieldIdentifier":        {"ownerId": "ID!", "namespace": "String!", "key": "String!"},
 	"DiscountCodeNodeConnection": {"nodes": "[DiscountCodeNode!]!", "pageInfo": "PageInfo!"},
+	"DiscountNodeConnection":     {"nodes": "[DiscountNode!]!", "pageInfo": "PageInfo!"},
 	"DiscountRedeemCodeBulkCreation": {
 		"id": "ID!", "done": "Boolean!", "codesCount": "Int!", "importedCount": "Int!", "failedCount": "Int!",
 		"codes": "DiscountRedeemCodeBulkCreationCodeConnection!", "discountCode": "DiscountCodeNode",
@@ -121,8 +134,10 @@ var objectTypes = map[string]map[string]string{
 
 // possibleTypes lists the object types of each interface and union.
 var possibleTypes = map[string][]string{
-	"Node":                       {"DiscountCodeNode", "Segment", "WebhookSubscription", "DiscountRedeemCodeBulkCreation", "Job", "Customer", "Metafield"},
-	"DiscountCode":               {"DiscountCodeBasic", "DiscountCodeBxgy", "DiscountCodeFreeShipping", "DiscountCodeApp"},
+	"Node":         {"DiscountCodeNode", "DiscountNode", "Segment", "WebhookSubscription", "DiscountRedeemCodeBulkCreation", "Job", "Customer", "Metafield"},
+	"DiscountCode": {"DiscountCodeBasic", "DiscountCodeBxgy", "DiscountCodeFreeShipping", "DiscountCodeApp"},
+	"Discount": {"DiscountAutomaticApp", "DiscountAutomaticBasic", "DiscountAutomaticBxgy", "DiscountAutomaticFreeShipping",
+		"DiscountCodeApp", "DiscountCodeBasic", "DiscountCodeBxgy", "DiscountCodeFreeShipping"},
 	"DiscountContext":            {"DiscountBuyerSelectionAll", "DiscountCustomers", "DiscountCustomerSegments"},
 	"DiscountCustomerGetsValue":  {"DiscountPercentage", "DiscountAmount", "DiscountOnQuantity"},
 	"DiscountItems":              {"AllDiscountItems", "DiscountProducts", "DiscountCollections"},
@@ -135,6 +150,8 @@ var fieldArgs = map[string]map[string]string{
 	"QueryRoot.codeDiscountNode":                {"id": "ID!"},
 	"QueryRoot.codeDiscountNodeByCode":          {"code": "String!"},
 	"QueryRoot.codeDiscountNodes":               connectionArgs("query", "String", "sortKey", "CodeDiscountSortKeys", "savedSearchId", "ID"),
+	"QueryRoot.discountNode":                    {"id": "ID!"},
+	"QueryRoot.discountNodes":                   connectionArgs("query", "String", "sortKey", "DiscountSortKeys", "savedSearchId", "ID"),
 	"QueryRoot.discountRedeemCodeBulkCreation":  {"id": "ID!"},
 	"QueryRoot.segments":                        connectionArgs("query", "String", "sortKey", "SegmentSortKeys"),
 	"QueryRoot.segment":                         {"id": "ID!"},
@@ -143,6 +160,8 @@ var fieldArgs = map[string]map[string]string{
 	"QueryRoot.customer":                        {"id": "ID!"},
 	"DiscountCodeNode.metafield":                {"namespace": "String", "key": "String!"},
 	"DiscountCodeNode.metafields":               connectionArgs("namespace", "String", "keys", "[String!]"),
+	"DiscountNode.metafield":                    {"namespace": "String", "key": "String!"},
+	"DiscountNode.metafields":                   connectionArgs("namespace", "String", "keys", "[String!]"),
 	"DiscountCodeBasic.codes":                   connectionArgs("query", "String", "sortKey", "DiscountCodeSortKeys", "savedSearchId", "ID"),
 	"DiscountRedeemCodeBulkCreation.codes":      connectionArgs(),
 	"DiscountProducts.products":                 connectionArgs(),
@@ -224,6 +243,7 @@ var enumTypes = map[string][]string{
 		"APP_UNINSTALLED",
 	},
 	"CodeDiscountSortKeys": {"CREATED_AT", "ENDS_AT", "ID", "RELEVANCE", "STARTS_AT", "TITLE", "UPDATED_AT"},
+	"DiscountSortKeys":     {"CREATED_AT", "ENDS_AT", "ID", "RELEVANCE", "STARTS_AT", "TITLE", "UPDATED_AT"},
 	"SegmentSortKeys":      {"CREATION_DATE", "ID", "LAST_EDIT_DATE", "RELEVANCE"},
 	"DiscountCodeSortKeys": {"CODE", "CREATED_AT", "ID", "RELEVANCE"},
 }

@@ -5,8 +5,10 @@
 // nodes — at /admin/api/VERSION/graphql.json, and enforces the rules Shopify documents for
 // them:
 //
-//   - the X-Shopify-Access-Token header, and the pinned API version in the path (any other
-//     version is 404);
+//   - the X-Shopify-Access-Token header, and the API version in the path: a supported version
+//     is served as itself, an older one (which Shopify no longer supports) as the oldest
+//     supported one, and X-Shopify-API-Version names the version served, as Shopify does; a
+//     path that names no stable version is 404;
 //   - the document: parsed and checked against the schema before anything runs, so an
 //     unknown field or argument, a missing required argument, a wrongly typed variable or
 //     a misspelt input field is a top-level error and no mutation takes effect;
@@ -44,6 +46,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,8 +57,15 @@ import (
 	"github.com/musubi-hq/musubi/providers/contracttest"
 )
 
-// APIVersion is the Admin API version the server implements; requests for any other are 404.
-const APIVersion = "2025-10"
+// APIVersion is the Admin API version whose schema the server implements.
+const APIVersion = "2026-07"
+
+// SupportedVersions are the versions the server serves as themselves, all with APIVersion's
+// schema: the four quarterly releases up to APIVersion, as Shopify supports a version for
+// twelve months.
+var SupportedVersions = []string{"2025-10", "2026-01", "2026-04", APIVersion}
+
+var versionRE = regexp.MustCompile(`^20\d\d-(01|04|07|10)$`)
 
 // Bucket defaults: Shopify's standard plan.
 const (
@@ -152,15 +163,14 @@ func (s *Server) requestID() string { return fmt.Sprintf("req-%s", randomHex(8))
 // ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", s.requestID())
-	if !strings.HasPrefix(r.URL.Path, "/admin/api/") || !strings.HasSuffix(r.URL.Path, "/graphql.json") {
+	version, ok := strings.CutPrefix(r.URL.Path, "/admin/api/")
+	version, found := strings.CutSuffix(version, "/graphql.json")
+	served := servedVersion(version)
+	if !ok || !found || served == "" {
 		writeHTTPError(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	if r.URL.Path != Path {
-		// An unpinned or retired version is refused rather than silently served another.
-		writeHTTPError(w, http.StatusNotFound, fmt.Sprintf("Not Found: API version in %s is not %s", r.URL.Path, APIVersion))
-		return
-	}
+	w.Header().Set("X-Shopify-API-Version", served)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeHTTPError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
@@ -201,6 +211,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	class := opClass(op)
 	contracttest.Serve(s.Control, w, r, class, func(w http.ResponseWriter, _ *http.Request) { s.serve(w, op, class, req.Variables) })
+}
+
+// servedVersion is the version Shopify serves a request for v with: v when supported, the
+// oldest supported one when v is older, "" (404) when v names no released stable version.
+func servedVersion(v string) string {
+	switch {
+	case slices.Contains(SupportedVersions, v):
+		return v
+	case versionRE.MatchString(v) && v < SupportedVersions[0]:
+		return SupportedVersions[0]
+	}
+	return ""
 }
 
 // normalizeNumbers turns decoded json.Numbers into int64 or float64.

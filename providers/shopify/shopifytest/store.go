@@ -116,10 +116,15 @@ func parseGID(s string) (typ string, id int64, ok bool) {
 	return typ, n, true
 }
 
-func (s *Server) discountByGID(v any) *discount {
+// discountByGID finds a code discount by its DiscountCodeNode ID, or by an ID of one of
+// types when given.
+func (s *Server) discountByGID(v any, types ...string) *discount {
+	if len(types) == 0 {
+		types = []string{"DiscountCodeNode"}
+	}
 	str, _ := v.(string)
 	typ, id, ok := parseGID(str)
-	if !ok || typ != "DiscountCodeNode" {
+	if !ok || !slices.Contains(types, typ) {
 		return nil
 	}
 	return s.discounts[id]
@@ -217,6 +222,15 @@ func (s *Server) discountNode(d *discount) map[string]any {
 		}
 		return connection("MetafieldConnection", out, args)
 	})
+	return node
+}
+
+// anyDiscountNode is a code discount as a DiscountNode, which wraps any discount: its
+// discount is the DiscountCodeNode's codeDiscount, its ID the one the create returned.
+func (s *Server) anyDiscountNode(d *discount) map[string]any {
+	node := s.discountNode(d)
+	node["__typename"], node["discount"] = "DiscountNode", node["codeDiscount"]
+	delete(node, "codeDiscount")
 	return node
 }
 

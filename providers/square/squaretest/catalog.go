@@ -118,7 +118,7 @@ func (s *Server) batchUpsert(r *http.Request) (any, error) {
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if err := checkKey(req.IdempotencyKey, true); err != nil {
+	if err := checkKey(req.IdempotencyKey, true, maxCatalogKey); err != nil {
 		return nil, err
 	}
 	if len(req.Batches) == 0 {

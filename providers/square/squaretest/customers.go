@@ -40,7 +40,7 @@ func (s *Server) createGroup(r *http.Request) (any, error) {
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if err := checkKey(req.IdempotencyKey, false); err != nil {
+	if err := checkKey(req.IdempotencyKey, false, noKeyLimit); err != nil {
 		return nil, err
 	}
 	if err := checkGroupName(req.Group); err != nil {

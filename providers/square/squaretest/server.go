@@ -1,13 +1,16 @@
 // Package squaretest is a local contract server of the Square REST API, for testing the
 // square provider and the CLI without a Square account. It implements the endpoints the
 // provider uses — catalog batch upsert, batch retrieve, retrieve, list and batch delete;
-// customer groups; webhook subscriptions — and enforces the rules Square documents for
-// them:
+// customer groups; webhook subscriptions — and CalculateOrder, which prices an order with
+// the seller's pricing rules as Square applies them (see orders.go), and enforces the rules
+// Square documents for them:
 //
 //   - Authorization: Bearer with the server's token, and a Square-Version header;
 //   - errors as {"errors":[{category, code, detail, field}]} with Square's codes and statuses;
-//   - idempotency_key, required on catalog upserts: the same key with the same body replays
-//     the first answer, with another body it is 400 IDEMPOTENCY_KEY_REUSED;
+//   - idempotency_key, required on catalog upserts, of at most the length each endpoint's
+//     OpenAPI definition gives (128 for catalog upserts, 45 for webhook subscriptions, none
+//     for customer groups): the same key with the same body replays the first answer, with
+//     another body it is 400 IDEMPOTENCY_KEY_REUSED;
 //   - batch limits: 1,000 objects per batch and 10,000 per upsert, 1,000 IDs per retrieve,
 //     200 per delete; each batch is applied all or nothing;
 //   - optimistic concurrency: an update must carry the object's current version, else 409
@@ -67,6 +70,7 @@ type Server struct {
 	catalog     map[string]*object
 	groups      map[string]*group
 	subs        map[string]*subscription
+	members     map[string][]string // customer IDs by group ID
 	idem        map[string]idemEntry
 	catalogHeld bool
 	version     int64
@@ -82,7 +86,7 @@ type idemEntry struct {
 func New() *Server {
 	s := &Server{Token: "EAAA" + randomHex(24), Currency: "JPY",
 		catalog: map[string]*object{}, groups: map[string]*group{}, subs: map[string]*subscription{},
-		idem: map[string]idemEntry{}}
+		members: map[string][]string{}, idem: map[string]idemEntry{}}
 	s.Admin = s.admin()
 	s.Control = contracttest.New(contracttest.Vendor{Ops: Ops, RetryAfter: retryAfter,
 		Fail: func(w http.ResponseWriter, status int, retryAfter time.Duration) {
@@ -115,6 +119,7 @@ func (s *Server) routes() {
 	s.handle("GET /v2/webhooks/subscriptions/{id}", s.getSubscription)
 	s.handle("PUT /v2/webhooks/subscriptions/{id}", s.updateSubscription)
 	s.handle("DELETE /v2/webhooks/subscriptions/{id}", s.deleteSubscription)
+	s.handle("POST /v2/orders/calculate", s.calculateOrder)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "INVALID_REQUEST_ERROR", "NOT_FOUND", "", "%s %s is not an endpoint of this contract server", r.Method, r.URL.Path))
 	})
@@ -177,7 +182,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // opOf classifies a call as the provider test suite names operations.
 func opOf(method, path string, body []byte) string {
 	switch {
-	case method == http.MethodGet || strings.HasSuffix(path, "/batch-retrieve"):
+	case method == http.MethodGet || strings.HasSuffix(path, "/batch-retrieve") || strings.HasSuffix(path, "/calculate"):
 		return "read"
 	case method == http.MethodDelete || strings.HasSuffix(path, "/batch-delete"):
 		return "delete"
@@ -334,12 +339,21 @@ func (s *Server) idempotent(endpoint, key string, req any, do func() (any, error
 	return json.RawMessage(b), nil
 }
 
-func checkKey(key string, required bool) error {
+// The longest idempotency_key each create takes, as Square's OpenAPI specification gives
+// it; CreateCustomerGroup gives none.
+const (
+	maxCatalogKey      = 128 // BatchUpsertCatalogObjectsRequest.idempotency_key, 1 to 128
+	maxSubscriptionKey = 45  // CreateWebhookSubscriptionRequest.idempotency_key
+	noKeyLimit         = 0
+)
+
+// checkKey checks a request's idempotency_key against its endpoint's bounds; max 0 is none.
+func checkKey(key string, required bool, max int) error {
 	switch {
 	case key == "" && required:
 		return invalid("MISSING_REQUIRED_PARAMETER", "idempotency_key", "idempotency_key is required")
-	case len(key) > 128:
-		return invalid("VALUE_TOO_LONG", "idempotency_key", "idempotency_key is %d characters; the limit is 128", len(key))
+	case max > 0 && len(key) > max:
+		return invalid("VALUE_TOO_LONG", "idempotency_key", "idempotency_key is %d characters; the limit is %d", len(key), max)
 	}
 	return nil
 }

@@ -90,7 +90,7 @@ func (s *Server) createSubscription(r *http.Request) (any, error) {
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if err := checkKey(req.IdempotencyKey, false); err != nil {
+	if err := checkKey(req.IdempotencyKey, false, maxSubscriptionKey); err != nil {
 		return nil, err
 	}
 	if err := checkSubscription(req.Subscription, true); err != nil {

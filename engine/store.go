@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/bits"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite: one file, no server
@@ -70,7 +72,8 @@ type Tx interface {
 	UpdateOutbox(it *OutboxItem) error
 	// AssignCode records that customer got the campaign's code number idx under key.
 	AssignCode(campaign string, idx int, customer, key string) error
-	// Forget erases a person's events, outbox texts and code assignments.
+	// Forget erases a person's events, profiles, outbox addresses and texts, and code
+	// assignments. Once it commits, no deleted byte is left in the store's files.
 	Forget(customers []string) error
 	// MoveEvents re-labels events of one customer to another (after a merge or an unmerge).
 	MoveEvents(keys []string, customer string) error
@@ -152,19 +155,32 @@ type SQLiteStore struct {
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+	// legacy is set for a store written before deletes were zeroed (see scrub); scrubbing
+	// while the WAL may still hold what a forget erased.
+	legacy    bool
+	scrubbing atomic.Bool
 }
+
+// busyTimeout is how long a statement waits for another connection's lock, in milliseconds.
+const busyTimeout = 30000
 
 // OpenSQLite opens (creating if needed) the store file.
 func OpenSQLite(path string) (*SQLiteStore, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
+	}
+	if err := ownerOnly(path); err != nil {
+		return nil, fmt.Errorf("engine store %s: %w", path, err)
 	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	// NORMAL in WAL mode keeps the database consistent across a crash; a power loss may roll
 	// back the last commits, which the sources re-send (their IDs are de-duplicated).
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "busy_timeout(30000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout))
+	// Deleted rows are overwritten with zeros, so what a forget erased is not left in free
+	// space or free pages (see scrub for the WAL).
+	q.Add("_pragma", "secure_delete(1)")
 	// Checkpoints run beside the writer (checkpointLoop), not inside its commits. Under
 	// sustained writes those never finish the WAL, so a commit still checkpoints once the WAL
 	// passes 32 MiB: little is left to copy by then, and the WAL starts over.
@@ -194,9 +210,20 @@ func OpenSQLite(path string) (*SQLiteStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("engine store %s: %w", path, err)
 	}
+	var tables int
+	if err := w.QueryRow(`SELECT COUNT(*) FROM sqlite_master`).Scan(&tables); err != nil {
+		return fail(err)
+	}
 	if _, err := w.Exec(sqliteSchema); err != nil {
 		return fail(err)
 	}
+	if tables == 0 {
+		if _, err := w.Exec(`INSERT INTO meta (key, value) VALUES ('secure_delete', '1')`); err != nil {
+			return fail(err)
+		}
+	}
+	var zeroed string
+	w.QueryRow(`SELECT value FROM meta WHERE key = 'secure_delete'`).Scan(&zeroed)
 	var v string
 	if err := db.QueryRow(`SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != "1" {
 		return fail(fmt.Errorf("schema version %q is not one this musubi reads (1)", v))
@@ -205,7 +232,8 @@ func OpenSQLite(path string) (*SQLiteStore, error) {
 	if err != nil {
 		return fail(err)
 	}
-	s := &SQLiteStore{path: path, w: w, db: db, conn: conn, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &SQLiteStore{path: path, w: w, db: db, conn: conn, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{}), done: make(chan struct{}),
+		legacy: zeroed == ""}
 	go s.checkpointLoop()
 	return s, nil
 }
@@ -225,9 +253,61 @@ func (s *SQLiteStore) checkpointLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
+			if s.scrubbing.Load() {
+				s.wmu.Lock()
+				if s.conn != nil {
+					s.truncateWAL(context.Background())
+				}
+				s.wmu.Unlock()
+				continue
+			}
 			s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
 		}
 	}
+}
+
+// ownerOnly makes the store's files readable by their owner only, whatever the umask: they
+// hold personal data. The file is made before SQLite opens it, and SQLite gives the -wal and
+// -shm files it makes the database file's mode.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// scrub runs after a forget commits, with wmu held, so that no copy of what it erased stays
+// in the store's files: secure_delete zeroed the rows in the database's pages, and the WAL,
+// which still holds the pages as they were, is checkpointed and truncated. A store written
+// before deletes were zeroed is rebuilt once (VACUUM), leaving out what its older deletes
+// left in free space; that takes a while on a large store, once, and is tried again at the
+// next forget if it fails (it needs as much free disk as the store).
+func (s *SQLiteStore) scrub(ctx context.Context) {
+	if s.legacy {
+		if _, err := s.conn.ExecContext(ctx, `VACUUM`); err == nil {
+			s.conn.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('secure_delete', '1')`)
+			s.legacy = false
+		}
+	}
+	s.truncateWAL(ctx)
+}
+
+// truncateWAL checkpoints the WAL and truncates it, with wmu held. Readers may keep it from
+// doing so: then the checkpoint loop tries again until it is done.
+func (s *SQLiteStore) truncateWAL(ctx context.Context) {
+	// Wait for readers briefly, not as long as writes wait: this holds up the writer.
+	s.conn.ExecContext(ctx, `PRAGMA busy_timeout = 200`)
+	var busy, frames, done int
+	err := s.conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+	s.conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA busy_timeout = %d`, busyTimeout))
+	s.scrubbing.Store(err != nil || busy != 0)
 }
 
 // Path is the store file.
@@ -289,6 +369,9 @@ func (s *SQLiteStore) Update(ctx context.Context, fn func(Tx) error) error {
 		return fmt.Errorf("engine store %s: %w", s.path, err)
 	}
 	committed = true
+	if stx.erased {
+		s.scrub(ctx)
+	}
 	return nil
 }
 
@@ -529,6 +612,7 @@ func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 type sqliteTx struct {
 	ctx      context.Context
 	s        *SQLiteStore
+	erased   bool         // a forget: scrub after the commit
 	outbox   []OutboxItem // enqueued, not yet written
 	events   []eventRow   // inserted, not yet written
 	log      *profileLog
@@ -842,6 +926,7 @@ func (t *sqliteTx) Forget(customers []string) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
+	t.erased = true
 	for _, c := range customers {
 		// Every version of the profile goes, not just the current one. The log has no index by
 		// customer, so this reads it whole: forgetting is rare, appending profiles is not.
@@ -853,8 +938,10 @@ func (t *sqliteTx) Forget(customers []string) error {
 		t.log.forgot(c, n)
 		for _, q := range []string{
 			`DELETE FROM events WHERE customer = ?`, // a pass over the log: see the schema
-			// Keep the ledger of what was sent (so nothing is sent twice) but not who or what.
-			`UPDATE outbox SET to_addr = '', subject = '', text = '', customer = '', status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END,
+			// Keep the ledger of what was sent (so nothing is sent twice) but not who or what,
+			// nor the channel's handles on it (its message ID, its errors naming the address).
+			`UPDATE outbox SET to_addr = '', subject = '', text = '', customer = '', message_id = '', last_error = '',
+				status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END,
 				reason = CASE WHEN status = 'pending' THEN 'customer forgotten' ELSE reason END WHERE customer = ?`,
 			`UPDATE codes SET customer = '' WHERE customer = ?`,
 		} {

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,10 +12,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/musubi-hq/musubi/engine/identity"
+	"github.com/musubi-hq/musubi/providers"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite: one file, no server
 )
@@ -52,6 +58,9 @@ type Store interface {
 	// CodesIssued counts the codes given out per campaign and says which code number each
 	// idempotency key got.
 	CodesIssued(ctx context.Context) (issued, byKey map[string]int, err error)
+	// Suppressions returns the store's random key for suppression digests, made on first use,
+	// and the digests stored.
+	Suppressions(ctx context.Context) (key []byte, hashes [][]byte, err error)
 	Close() error
 }
 
@@ -75,6 +84,11 @@ type Tx interface {
 	// Forget erases a person's events, profiles, outbox addresses and texts, and code
 	// assignments. Once it commits, no deleted byte is left in the store's files.
 	Forget(customers []string) error
+	// RedactIdentity removes the identifiers from every identity record naming them.
+	RedactIdentity(ids []identity.ID) error
+	// Suppress stores suppression digests; Unsuppress removes one.
+	Suppress(hashes [][]byte) error
+	Unsuppress(hash []byte) error
 	// MoveEvents re-labels events of one customer to another (after a merge or an unmerge).
 	MoveEvents(keys []string, customer string) error
 }
@@ -132,6 +146,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_key ON outbox (key) WHERE status != 'suppressed';
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS codes (campaign TEXT NOT NULL, idx INTEGER NOT NULL, customer TEXT NOT NULL, key TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, PRIMARY KEY (campaign, idx));
+-- HMAC-SHA256 digests of forgotten identifiers and event keys (see suppressions).
+CREATE TABLE IF NOT EXISTS suppressions (hash BLOB PRIMARY KEY) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 `
 
@@ -951,6 +967,110 @@ func (t *sqliteTx) Forget(customers []string) error {
 		}
 	}
 	return nil
+}
+
+// RedactIdentity rewrites the identity records naming any of ids without them. They are found
+// by the values' JSON text, in one pass over the log: a forget is rare.
+func (t *sqliteTx) RedactIdentity(ids []identity.ID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	t.erased = true
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		v, err := json.Marshal(id.Value) // as the records have it
+		if err != nil {
+			return err
+		}
+		args[i] = v
+	}
+	rows, err := t.s.conn.QueryContext(t.ctx, `SELECT seq, record FROM identity_log WHERE instr(record, ?) > 0`+
+		strings.Repeat(` OR instr(record, ?) > 0`, len(ids)-1), args...)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		seq int64
+		rec identity.Record
+	}
+	var found []row
+	for rows.Next() {
+		var r row
+		var body []byte
+		if err := rows.Scan(&r.seq, &body); err != nil {
+			rows.Close()
+			return err
+		}
+		if err := json.Unmarshal(body, &r.rec); err != nil {
+			rows.Close()
+			return fmt.Errorf("identity record %d: %w", r.seq, err)
+		}
+		found = append(found, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range found {
+		if !r.rec.Redact(func(id identity.ID) bool { return slices.Contains(ids, id) }) {
+			continue // the value, under another type
+		}
+		body, err := json.Marshal(r.rec)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(`UPDATE identity_log SET record = ? WHERE seq = ?`, body, r.seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTx) Suppress(hashes [][]byte) error {
+	for _, h := range hashes {
+		if _, err := t.exec(`INSERT OR IGNORE INTO suppressions (hash) VALUES (?)`, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTx) Unsuppress(hash []byte) error {
+	_, err := t.exec(`DELETE FROM suppressions WHERE hash = ?`, hash)
+	return err
+}
+
+// Suppressions returns the suppression key, made the first time, and the digests.
+func (s *SQLiteStore) Suppressions(ctx context.Context) ([]byte, [][]byte, error) {
+	err := s.Update(ctx, func(t Tx) error {
+		_, err := t.(*sqliteTx).exec(`INSERT OR IGNORE INTO meta (key, value) VALUES ('suppression_key', ?)`, providers.NewKey())
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var k string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'suppression_key'`).Scan(&k); err != nil {
+		return nil, nil, err
+	}
+	key, err := hex.DecodeString(k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the suppression key: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT hash FROM suppressions`)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var hashes [][]byte
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, nil, err
+		}
+		hashes = append(hashes, h)
+	}
+	return key, hashes, rows.Err()
 }
 
 func (t *sqliteTx) MoveEvents(keys []string, customer string) error {

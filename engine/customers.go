@@ -213,9 +213,10 @@ func (e *Engine) rebuild(ctx context.Context, st *txState, labels, customers []s
 	return moved, nil
 }
 
-// Forget erases a person everywhere the engine keeps data: identifiers, profile, events,
-// queued messages and code assignments. What was already sent stays in the ledger without
-// address or text, so it is never sent again.
+// Forget erases a person everywhere the engine keeps data: identifiers (from the identity
+// log's records too), profile, events, queued messages and code assignments. What was already
+// sent stays in the ledger without address or text, so it is never sent again. The person's
+// identifiers and event keys are suppressed from then on (see suppressions).
 func (e *Engine) Forget(ctx context.Context, ref string) (*ForgetResult, error) {
 	id, err := e.resolveCustomer(ref)
 	if err != nil {
@@ -224,6 +225,14 @@ func (e *Engine) Forget(ctx context.Context, ref string) (*ForgetResult, error) 
 	var res *ForgetResult
 	err = e.submitTx(ctx, func(st *txState) error {
 		labels := e.labels(id)
+		// Read before anything changes: everything before this job is committed.
+		var keys []string
+		if err := e.store.Events(ctx, labels, func(key string, _ []byte) error {
+			keys = append(keys, key)
+			return nil
+		}); err != nil {
+			return err
+		}
 		ids, rec, err := e.graph.Forget(id)
 		if err != nil {
 			return inputError{err}
@@ -234,6 +243,15 @@ func (e *Engine) Forget(ctx context.Context, ref string) (*ForgetResult, error) 
 		}
 		st.tx.AppendIdentity(body)
 		st.tx.Forget(labels)
+		// The suppressions hold from the next event on, before this commits.
+		sup := e.forgetDigests(ids, keys)
+		e.suppress.change(sup)
+		st.tx.record(func(tx Tx) error {
+			if err := tx.RedactIdentity(ids); err != nil {
+				return err
+			}
+			return tx.Suppress(digestBytes(sup))
+		})
 		e.mu.Lock()
 		for _, l := range labels {
 			delete(e.profiles, l)

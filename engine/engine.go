@@ -54,8 +54,9 @@ type Engine struct {
 	now     func() time.Time
 	metrics *Metrics
 
-	prog  atomic.Pointer[program]
-	graph *identity.Graph
+	prog     atomic.Pointer[program]
+	graph    *identity.Graph
+	suppress *suppressions
 
 	mu       sync.RWMutex // guards profiles
 	profiles map[string]*Profile
@@ -173,6 +174,11 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("rebuilding the identity graph: %w", err)
 	}
+	key, hashes, err := e.store.Suppressions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the suppressions: %w", err)
+	}
+	e.suppress = newSuppressions(key, hashes)
 	if err := e.store.Profiles(ctx, func(c string, body []byte) error {
 		if body == nil {
 			delete(e.profiles, c)

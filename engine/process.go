@@ -25,6 +25,8 @@ type Result struct {
 	Exited    []string `json:"exited,omitempty"`
 	Fired     []string `json:"fired,omitempty"` // triggers whose actions ran (incl. derived events)
 	Dropped   []string `json:"dropped,omitempty"`
+	// Suppressed: the event is a forgotten person's, dropped (see suppressions).
+	Suppressed bool `json:"suppressed,omitempty"`
 }
 
 // engineChannel is the channel of the events the engine derives itself (segment moves, emits).
@@ -194,6 +196,9 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	res := Result{ID: ev.ID}
 	if ev.dup {
 		res.Duplicate, res.Customer = true, e.knownCustomer(ev)
+		return res, nil, nil
+	}
+	if res.Suppressed = e.suppressed(ev); res.Suppressed {
 		return res, nil, nil
 	}
 	var customer string

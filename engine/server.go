@@ -66,6 +66,7 @@ func (e *Engine) Handler(o ServerOptions) http.Handler {
 	mux.HandleFunc("GET /v1/admin/customers/{id}", admin(e.handleGetCustomer))
 	mux.HandleFunc("POST /v1/admin/customers/{id}/unmerge", admin(e.handleUnmerge))
 	mux.HandleFunc("DELETE /v1/admin/customers/{id}", admin(e.handleForget))
+	mux.HandleFunc("DELETE /v1/admin/suppressions/{id}", admin(e.handleUnsuppress))
 	mux.HandleFunc("GET /v1/admin/outbox", admin(e.handleOutbox))
 	mux.HandleFunc("POST /v1/admin/outbox/{item}/retry", admin(e.handleRetry))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.Registry, promhttp.HandlerOpts{}))

@@ -3,15 +3,23 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/bits"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/musubi-hq/musubi/engine/identity"
+	"github.com/musubi-hq/musubi/providers"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite: one file, no server
 )
@@ -50,6 +58,9 @@ type Store interface {
 	// CodesIssued counts the codes given out per campaign and says which code number each
 	// idempotency key got.
 	CodesIssued(ctx context.Context) (issued, byKey map[string]int, err error)
+	// Suppressions returns the store's random key for suppression digests, made on first use,
+	// and the digests stored.
+	Suppressions(ctx context.Context) (key []byte, hashes [][]byte, err error)
 	Close() error
 }
 
@@ -70,8 +81,14 @@ type Tx interface {
 	UpdateOutbox(it *OutboxItem) error
 	// AssignCode records that customer got the campaign's code number idx under key.
 	AssignCode(campaign string, idx int, customer, key string) error
-	// Forget erases a person's events, outbox texts and code assignments.
+	// Forget erases a person's events, profiles, outbox addresses and texts, and code
+	// assignments. Once it commits, no deleted byte is left in the store's files.
 	Forget(customers []string) error
+	// RedactIdentity removes the identifiers from every identity record naming them.
+	RedactIdentity(ids []identity.ID) error
+	// Suppress stores suppression digests; Unsuppress removes one.
+	Suppress(hashes [][]byte) error
+	Unsuppress(hash []byte) error
 	// MoveEvents re-labels events of one customer to another (after a merge or an unmerge).
 	MoveEvents(keys []string, customer string) error
 }
@@ -129,6 +146,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_key ON outbox (key) WHERE status != 'suppressed';
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS codes (campaign TEXT NOT NULL, idx INTEGER NOT NULL, customer TEXT NOT NULL, key TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, PRIMARY KEY (campaign, idx));
+-- HMAC-SHA256 digests of forgotten identifiers and event keys (see suppressions).
+CREATE TABLE IF NOT EXISTS suppressions (hash BLOB PRIMARY KEY) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 `
 
@@ -152,19 +171,32 @@ type SQLiteStore struct {
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+	// legacy is set for a store written before deletes were zeroed (see scrub); scrubbing
+	// while the WAL may still hold what a forget erased.
+	legacy    bool
+	scrubbing atomic.Bool
 }
+
+// busyTimeout is how long a statement waits for another connection's lock, in milliseconds.
+const busyTimeout = 30000
 
 // OpenSQLite opens (creating if needed) the store file.
 func OpenSQLite(path string) (*SQLiteStore, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
+	}
+	if err := ownerOnly(path); err != nil {
+		return nil, fmt.Errorf("engine store %s: %w", path, err)
 	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	// NORMAL in WAL mode keeps the database consistent across a crash; a power loss may roll
 	// back the last commits, which the sources re-send (their IDs are de-duplicated).
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "busy_timeout(30000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout))
+	// Deleted rows are overwritten with zeros, so what a forget erased is not left in free
+	// space or free pages (see scrub for the WAL).
+	q.Add("_pragma", "secure_delete(1)")
 	// Checkpoints run beside the writer (checkpointLoop), not inside its commits. Under
 	// sustained writes those never finish the WAL, so a commit still checkpoints once the WAL
 	// passes 32 MiB: little is left to copy by then, and the WAL starts over.
@@ -194,9 +226,20 @@ func OpenSQLite(path string) (*SQLiteStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("engine store %s: %w", path, err)
 	}
+	var tables int
+	if err := w.QueryRow(`SELECT COUNT(*) FROM sqlite_master`).Scan(&tables); err != nil {
+		return fail(err)
+	}
 	if _, err := w.Exec(sqliteSchema); err != nil {
 		return fail(err)
 	}
+	if tables == 0 {
+		if _, err := w.Exec(`INSERT INTO meta (key, value) VALUES ('secure_delete', '1')`); err != nil {
+			return fail(err)
+		}
+	}
+	var zeroed string
+	w.QueryRow(`SELECT value FROM meta WHERE key = 'secure_delete'`).Scan(&zeroed)
 	var v string
 	if err := db.QueryRow(`SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != "1" {
 		return fail(fmt.Errorf("schema version %q is not one this musubi reads (1)", v))
@@ -205,7 +248,8 @@ func OpenSQLite(path string) (*SQLiteStore, error) {
 	if err != nil {
 		return fail(err)
 	}
-	s := &SQLiteStore{path: path, w: w, db: db, conn: conn, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &SQLiteStore{path: path, w: w, db: db, conn: conn, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{}), done: make(chan struct{}),
+		legacy: zeroed == ""}
 	go s.checkpointLoop()
 	return s, nil
 }
@@ -225,9 +269,61 @@ func (s *SQLiteStore) checkpointLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
+			if s.scrubbing.Load() {
+				s.wmu.Lock()
+				if s.conn != nil {
+					s.truncateWAL(context.Background())
+				}
+				s.wmu.Unlock()
+				continue
+			}
 			s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
 		}
 	}
+}
+
+// ownerOnly makes the store's files readable by their owner only, whatever the umask: they
+// hold personal data. The file is made before SQLite opens it, and SQLite gives the -wal and
+// -shm files it makes the database file's mode.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// scrub runs after a forget commits, with wmu held, so that no copy of what it erased stays
+// in the store's files: secure_delete zeroed the rows in the database's pages, and the WAL,
+// which still holds the pages as they were, is checkpointed and truncated. A store written
+// before deletes were zeroed is rebuilt once (VACUUM), leaving out what its older deletes
+// left in free space; that takes a while on a large store, once, and is tried again at the
+// next forget if it fails (it needs as much free disk as the store).
+func (s *SQLiteStore) scrub(ctx context.Context) {
+	if s.legacy {
+		if _, err := s.conn.ExecContext(ctx, `VACUUM`); err == nil {
+			s.conn.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('secure_delete', '1')`)
+			s.legacy = false
+		}
+	}
+	s.truncateWAL(ctx)
+}
+
+// truncateWAL checkpoints the WAL and truncates it, with wmu held. Readers may keep it from
+// doing so: then the checkpoint loop tries again until it is done.
+func (s *SQLiteStore) truncateWAL(ctx context.Context) {
+	// Wait for readers briefly, not as long as writes wait: this holds up the writer.
+	s.conn.ExecContext(ctx, `PRAGMA busy_timeout = 200`)
+	var busy, frames, done int
+	err := s.conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+	s.conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA busy_timeout = %d`, busyTimeout))
+	s.scrubbing.Store(err != nil || busy != 0)
 }
 
 // Path is the store file.
@@ -289,6 +385,9 @@ func (s *SQLiteStore) Update(ctx context.Context, fn func(Tx) error) error {
 		return fmt.Errorf("engine store %s: %w", s.path, err)
 	}
 	committed = true
+	if stx.erased {
+		s.scrub(ctx)
+	}
 	return nil
 }
 
@@ -529,6 +628,7 @@ func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 type sqliteTx struct {
 	ctx      context.Context
 	s        *SQLiteStore
+	erased   bool         // a forget: scrub after the commit
 	outbox   []OutboxItem // enqueued, not yet written
 	events   []eventRow   // inserted, not yet written
 	log      *profileLog
@@ -842,6 +942,7 @@ func (t *sqliteTx) Forget(customers []string) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
+	t.erased = true
 	for _, c := range customers {
 		// Every version of the profile goes, not just the current one. The log has no index by
 		// customer, so this reads it whole: forgetting is rare, appending profiles is not.
@@ -853,8 +954,10 @@ func (t *sqliteTx) Forget(customers []string) error {
 		t.log.forgot(c, n)
 		for _, q := range []string{
 			`DELETE FROM events WHERE customer = ?`, // a pass over the log: see the schema
-			// Keep the ledger of what was sent (so nothing is sent twice) but not who or what.
-			`UPDATE outbox SET to_addr = '', subject = '', text = '', customer = '', status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END,
+			// Keep the ledger of what was sent (so nothing is sent twice) but not who or what,
+			// nor the channel's handles on it (its message ID, its errors naming the address).
+			`UPDATE outbox SET to_addr = '', subject = '', text = '', customer = '', message_id = '', last_error = '',
+				status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END,
 				reason = CASE WHEN status = 'pending' THEN 'customer forgotten' ELSE reason END WHERE customer = ?`,
 			`UPDATE codes SET customer = '' WHERE customer = ?`,
 		} {
@@ -864,6 +967,110 @@ func (t *sqliteTx) Forget(customers []string) error {
 		}
 	}
 	return nil
+}
+
+// RedactIdentity rewrites the identity records naming any of ids without them. They are found
+// by the values' JSON text, in one pass over the log: a forget is rare.
+func (t *sqliteTx) RedactIdentity(ids []identity.ID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	t.erased = true
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		v, err := json.Marshal(id.Value) // as the records have it
+		if err != nil {
+			return err
+		}
+		args[i] = v
+	}
+	rows, err := t.s.conn.QueryContext(t.ctx, `SELECT seq, record FROM identity_log WHERE instr(record, ?) > 0`+
+		strings.Repeat(` OR instr(record, ?) > 0`, len(ids)-1), args...)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		seq int64
+		rec identity.Record
+	}
+	var found []row
+	for rows.Next() {
+		var r row
+		var body []byte
+		if err := rows.Scan(&r.seq, &body); err != nil {
+			rows.Close()
+			return err
+		}
+		if err := json.Unmarshal(body, &r.rec); err != nil {
+			rows.Close()
+			return fmt.Errorf("identity record %d: %w", r.seq, err)
+		}
+		found = append(found, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range found {
+		if !r.rec.Redact(func(id identity.ID) bool { return slices.Contains(ids, id) }) {
+			continue // the value, under another type
+		}
+		body, err := json.Marshal(r.rec)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(`UPDATE identity_log SET record = ? WHERE seq = ?`, body, r.seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTx) Suppress(hashes [][]byte) error {
+	for _, h := range hashes {
+		if _, err := t.exec(`INSERT OR IGNORE INTO suppressions (hash) VALUES (?)`, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTx) Unsuppress(hash []byte) error {
+	_, err := t.exec(`DELETE FROM suppressions WHERE hash = ?`, hash)
+	return err
+}
+
+// Suppressions returns the suppression key, made the first time, and the digests.
+func (s *SQLiteStore) Suppressions(ctx context.Context) ([]byte, [][]byte, error) {
+	err := s.Update(ctx, func(t Tx) error {
+		_, err := t.(*sqliteTx).exec(`INSERT OR IGNORE INTO meta (key, value) VALUES ('suppression_key', ?)`, providers.NewKey())
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var k string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'suppression_key'`).Scan(&k); err != nil {
+		return nil, nil, err
+	}
+	key, err := hex.DecodeString(k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the suppression key: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT hash FROM suppressions`)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var hashes [][]byte
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, nil, err
+		}
+		hashes = append(hashes, h)
+	}
+	return key, hashes, rows.Err()
 }
 
 func (t *sqliteTx) MoveEvents(keys []string, customer string) error {

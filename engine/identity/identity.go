@@ -239,6 +239,15 @@ func (g *Graph) Canonical(customer string) string {
 	return g.uid(c)
 }
 
+// Forgotten reports whether a Uni-ID is that of a forgotten customer, or of one merged into a
+// customer since forgotten.
+func (g *Graph) Forgotten(customer string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	c := g.findUID(customer)
+	return c != none && g.canonical(c) == none
+}
+
 // canonical follows merges from c to a live customer; none when c is forgotten.
 func (g *Graph) canonical(c uint32) uint32 {
 	for g.customers[c].state == merged {

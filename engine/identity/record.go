@@ -38,6 +38,29 @@ func (u Unmerge) Record() Record {
 	return Record{Op: OpUnmerge, At: u.At, Merge: u.Merge}
 }
 
+// Redact removes from the record every identifier drop reports, wherever it names them, and
+// reports whether it named any. A forget redacts the records before it: replayed, they make
+// the same graph, since the forget removes those identifiers anyway, and what made a merge
+// (Cause, Moved) is only shown, never replayed into a decision.
+func (r *Record) Redact(drop func(ID) bool) bool {
+	n := 0
+	keep := func(ids []ID) []ID {
+		return slices.DeleteFunc(ids, func(id ID) bool {
+			if drop(id) {
+				n++
+				return true
+			}
+			return false
+		})
+	}
+	r.Attached = keep(r.Attached)
+	for i := range r.Merges {
+		r.Merges[i].Moved = keep(r.Merges[i].Moved)
+		r.Merges[i].Cause = keep(r.Merges[i].Cause)
+	}
+	return n > 0
+}
+
 // Replay applies a record. Records must come in the order they were made; one that does not
 // fit the graph (a customer unknown or already there, an identifier held by another customer)
 // is an error and changes nothing.

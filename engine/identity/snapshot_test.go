@@ -20,7 +20,7 @@ func snapshot(t testing.TB, g *Graph) string {
 func TestSnapshotRoundTrip(t *testing.T) {
 	t.Parallel()
 	g := newGraph(t, scriptRules)
-	script(t, g, 42, 1500)
+	script(t, g, 42, 1500, false)
 	snap := snapshot(t, g)
 	loaded, err := Load(scriptRules, strings.NewReader(snap))
 	if err != nil {
@@ -34,7 +34,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	checkInvariants(t, loaded, time.Time{})
 	// Both go on the same way: same Uni-IDs, merge IDs, unmerges and forgets.
-	a, b := script(t, g, 43, 300), script(t, loaded, 43, 300)
+	a, b := script(t, g, 43, 300, false), script(t, loaded, 43, 300, false)
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	if string(ja) != string(jb) {
@@ -54,7 +54,7 @@ func TestSnapshotOfEmptyGraph(t *testing.T) {
 func TestLoadRejectsDamage(t *testing.T) {
 	t.Parallel()
 	g := newGraph(t, scriptRules)
-	script(t, g, 7, 300)
+	script(t, g, 7, 300, false)
 	snap := []byte(snapshot(t, g))
 	for n := 0; n < len(snap); n += 1 + n/20 {
 		if _, err := Load(scriptRules, bytes.NewReader(snap[:n])); err == nil {

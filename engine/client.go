@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -125,6 +126,17 @@ func (c *Client) Forget(ctx context.Context, id string) (*ForgetResult, error) {
 	var v ForgetResult
 	err := c.do(ctx, http.MethodDelete, "/v1/admin/customers/"+url.PathEscape(id), nil, &v)
 	return &v, err
+}
+
+// Unsuppress lifts the suppression of a forgotten identifier (TYPE:VALUE); found is false
+// when it was not suppressed.
+func (c *Client) Unsuppress(ctx context.Context, ref string) (found bool, err error) {
+	err = c.do(ctx, http.MethodDelete, "/v1/admin/suppressions/"+url.PathEscape(ref), nil, nil)
+	var ae *providers.APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Outbox lists outbox items with a status ("" for all).

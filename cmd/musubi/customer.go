@@ -257,6 +257,10 @@ queued messages and coupon code assignments. Messages already sent stay in the l
 without address or text, so nothing is sent twice. It cannot be undone, so it asks first
 unless -force (or -auto-approve) is given.
 
+Later events carrying any of the person's identifiers or event IDs are acknowledged and
+dropped, so a system that still knows them cannot bring the person back; "musubi customer
+unsuppress TYPE:VALUE" lifts that for one identifier, for a person who comes back.
+
 The systems the person is known to (EC, POS, LINE) keep their own records: erase them there.`,
 		Example: `  musubi customer forget email:hanako@example.jp
   musubi customer forget c_5kq3j2x8r7m1d4v9b6t0 -force`,
@@ -308,7 +312,38 @@ The systems the person is known to (EC, POS, LINE) keep their own records: erase
 	forget.Flags().BoolVar(&force, "force", false, "erase without asking")
 	forget.Flags().BoolVar(&force, "auto-approve", false, "the same as -force")
 
-	cmd.AddCommand(show, unmerge, forget)
+	unsuppress := &cobra.Command{
+		Use:   "unsuppress TYPE:VALUE",
+		Short: "Take events carrying a forgotten identifier again",
+		Long: `Unsuppress lifts, for one identifier, what forget set up: events carrying it are
+taken again, and tie it to a new customer. Use it when a forgotten person signs up anew.`,
+		Example: `  musubi customer unsuppress email:hanako@example.jp`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connectEngine(cmd.Context(), &f, "musubi customer unsuppress", true)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			var found bool
+			if c.client != nil {
+				found, err = c.client.Unsuppress(cmd.Context(), args[0])
+				err = c.explain(err)
+			} else {
+				found, err = c.eng.Unsuppress(cmd.Context(), args[0])
+			}
+			switch {
+			case err != nil:
+				return err
+			case !found:
+				return fmt.Errorf("%s is not suppressed: no forgotten person had it", args[0])
+			}
+			fmt.Fprintf(a.out, "Events carrying %s are taken again.\n", args[0])
+			return nil
+		},
+	}
+
+	cmd.AddCommand(show, unmerge, forget, unsuppress)
 	return cmd
 }
 

@@ -140,7 +140,8 @@ func setupLogging(errOut io.Writer) error {
 	}
 	w := errOut
 	if path := os.Getenv("MUSUBI_LOG_FILE"); path != "" {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		// Owner-only: a provider's error can name a customer's address.
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("MUSUBI_LOG_FILE: %w", err)
 		}

@@ -41,7 +41,7 @@ const (
 	cfTraits
 	cfSegments
 	cfAttributes
-	cfAttrString // home_city, locale, timezone, tone: a string attribute
+	cfAttrString // home_city, previous_city, locale, timezone, tone: a string attribute
 	cfLocation
 	cfFirstSeen
 	cfLastSeen
@@ -49,7 +49,7 @@ const (
 
 var customerFieldNames = map[string]customerField{
 	"id": cfID, "identifiers": cfIdentifiers, "emails": cfEmails, "phones": cfPhones, "consent": cfConsent,
-	"traits": cfTraits, "segments": cfSegments, "attributes": cfAttributes, "home_city": cfAttrString,
+	"traits": cfTraits, "segments": cfSegments, "attributes": cfAttributes, "home_city": cfAttrString, "previous_city": cfAttrString,
 	"locale": cfAttrString, "timezone": cfAttrString, "tone": cfAttrString, "location": cfLocation,
 	"first_seen": cfFirstSeen, "last_seen": cfLastSeen,
 }
@@ -153,7 +153,7 @@ func (c *customerVal) attributes() map[string]any {
 		c.attrs = map[string]any{}
 		for k, v := range c.p.Attributes {
 			switch k {
-			case "home_city", "locale", "timezone", "tone":
+			case "home_city", "previous_city", "locale", "timezone", "tone":
 				if _, ok := v.(string); ok {
 					continue
 				}

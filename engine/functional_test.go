@@ -107,3 +107,48 @@ trigger "thank_line_follower" {
 		t.Fatalf("a posted custom event: %+v", res[0])
 	}
 }
+
+// A move is learnt from location.changed itself: the profile's home city and position follow
+// it, the city before is kept, and a rule can see "moved to a new city" without the sender
+// knowing where the customer lived.
+func TestLocationChangedMovesTheProfile(t *testing.T) {
+	f := newFixture(t, quickstartWith(t, `
+trigger "welcome_to_town" {
+  on        = "location.changed"
+  condition = "customer.previous_city != '' && customer.home_city != customer.previous_city"
+  action "send" {
+    via      = provider.sandbox.line
+    template = "{{ customer.home_city }}へようこそ ({{ customer.previous_city }}から)"
+  }
+}
+`))
+	f.ingest(follow)
+	moved := func(id, city string) Result {
+		return f.ingest(`{"id": "` + id + `", "type": "location.changed", "identifiers": {"line_user": "U4af4980629"},
+			"data": {"city": "` + city + `", "location": {"lat": 34.69, "lng": 135.50}}}`)[0]
+	}
+	if r := moved("m-1", "Tokyo"); slices.Contains(r.Fired, "welcome_to_town") {
+		t.Error("a first known city is no move")
+	}
+	if r := moved("m-2", "Osaka"); !slices.Contains(r.Fired, "welcome_to_town") {
+		t.Fatalf("a move from Tokyo to Osaka fired nothing: %+v", r)
+	}
+	f.restart() // what the profile learnt is stored
+	v, err := f.eng.Customer(t.Context(), "line_user:U4af4980629")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Attributes["home_city"] != "Osaka" || v.Attributes["previous_city"] != "Tokyo" {
+		t.Errorf("attributes after the move: %v", v.Attributes)
+	}
+	if loc, _ := v.Attributes["location"].(map[string]any); loc["lat"] != 34.69 {
+		t.Errorf("location: %v", v.Attributes["location"])
+	}
+	found := false
+	for _, it := range f.outbox() {
+		found = found || strings.HasPrefix(it.Text, "Osakaへようこそ (Tokyoから)")
+	}
+	if !found {
+		t.Error("the welcome does not name both cities")
+	}
+}

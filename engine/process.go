@@ -340,7 +340,7 @@ func applyProfileFields(p *Profile, ev *Event) bool {
 			}
 		}
 	}
-	for k, v := range ev.Attributes {
+	setAttr := func(k string, v any) {
 		if p.Attributes == nil {
 			p.Attributes = map[string]any{}
 		}
@@ -348,6 +348,22 @@ func applyProfileFields(p *Profile, ev *Event) bool {
 			p.Attributes[k] = v
 			changed = true
 		}
+	}
+	if ev.Type == "location.changed" {
+		// The profile learns the move itself, so "moved to a new city" needs no help from the
+		// sender: the city before it is kept as previous_city.
+		if city, _ := ev.fields.Get("city").(string); city != "" {
+			if old, _ := p.Attributes["home_city"].(string); old != "" && old != city {
+				setAttr("previous_city", old)
+			}
+			setAttr("home_city", city)
+		}
+		if loc, ok := ev.fields.Get("location").(map[string]any); ok {
+			setAttr("location", loc)
+		}
+	}
+	for k, v := range ev.Attributes {
+		setAttr(k, v)
 	}
 	return changed
 }

@@ -79,6 +79,7 @@ func NewSchema(traits []TraitField, segments []string) (*Schema, error) {
 		s.Segments.Obj("segments", "segment membership"),
 		Field{Name: "attributes", Type: types.NewMapType(types.StringType, types.DynType), Doc: "free-form profile attributes from the sources"},
 		Field{Name: "home_city", Type: types.StringType, Doc: "home city"},
+		Field{Name: "previous_city", Type: types.StringType, Doc: "home city before the last move (location.changed), empty before one"},
 		Field{Name: "locale", Type: types.StringType, Doc: "preferred language, e.g. ja-JP"},
 		Field{Name: "timezone", Type: types.StringType, Doc: "IANA time zone"},
 		Field{Name: "tone", Type: types.StringType, Doc: "preferred message tone, e.g. casual or formal"},

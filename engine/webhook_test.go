@@ -35,14 +35,20 @@ func (signedReceiver) ReceiveWebhook(_ context.Context, req providers.WebhookReq
 // quickstart's line source, and with edit maybe more) and of line.other (which feeds none).
 func webhookServer(t *testing.T, edit func(*rules.Bundle)) *httptest.Server {
 	t.Helper()
+	_, srv := webhookEngine(t, edit, map[string]providers.WebhookReceiver{"sandbox.line": signedReceiver{}, "line.other": signedReceiver{}})
+	return srv
+}
+
+// webhookEngine runs an engine on the quickstart's rules that takes the webhooks of receivers.
+func webhookEngine(t *testing.T, edit func(*rules.Bundle), receivers map[string]providers.WebhookReceiver) (*Engine, *httptest.Server) {
+	t.Helper()
 	dir := t.TempDir()
 	s, err := OpenSQLite(filepath.Join(dir, "engine.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &clock{t: noon}
-	e, err := Open(context.Background(), Options{Store: s, Now: c.Now, BundlePoll: -1, DisableDelivery: true,
-		Receivers: map[string]providers.WebhookReceiver{"sandbox.line": signedReceiver{}, "line.other": signedReceiver{}}})
+	e, err := Open(context.Background(), Options{Store: s, Now: c.Now, BundlePoll: -1, DisableDelivery: true, Receivers: receivers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +58,7 @@ func webhookServer(t *testing.T, edit func(*rules.Bundle)) *httptest.Server {
 	}
 	srv := httptest.NewServer(e.Handler(ServerOptions{}))
 	t.Cleanup(srv.Close)
-	return srv
+	return e, srv
 }
 
 type webhookCase struct {

@@ -34,8 +34,9 @@ type WebhookResponse struct {
 
 // InboundEvent is one event a system reported, in Musubi's terms.
 type InboundEvent struct {
-	// ID is the system's own event ID (LINE webhookEventId, X-Shopify-Webhook-Id, Square
-	// event_id); the engine drops an ID it has seen before, so a redelivery is harmless.
+	// ID names the event by what the system's signature covers (LINE webhookEventId, Square
+	// event_id, a Shopify order's ID): the engine drops an ID it has seen before, so a
+	// redelivery is harmless, and a replay under new unsigned headers is one too.
 	ID string
 	// Type is the Musubi event type: purchase, follow, unfollow, cart.updated...
 	Type string

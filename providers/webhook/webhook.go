@@ -16,8 +16,9 @@
 //
 // A 2xx answer is delivered; 409 means the receiver has the key already, which counts as a
 // delivery (Duplicate). 429 and 5xx, and requests that got no answer, are retried a few
-// times honouring Retry-After: a receiver must treat a repeated Idempotency-Key as the same
-// message. Receivers verify the signature with signature.VerifyMusubi.
+// times honouring Retry-After: a receiver must treat a repeated key as the same message.
+// The signature covers the body only, so the key a receiver goes by is the payload's id,
+// never the Idempotency-Key header alone; Verify checks a delivery that way.
 package webhook
 
 import (
@@ -221,6 +222,27 @@ type Payload struct {
 	Text    string `json:"text"`
 	// SentAt is when Musubi first posted this body, RFC 3339.
 	SentAt string `json:"sent_at"`
+}
+
+// Verify checks a delivery as its receiver must before acting on it: the X-Musubi-Signature
+// of the body, then an Idempotency-Key header, when present, equal to the payload's id. The
+// header is not signed, so the payload's id is the key to deduplicate by: a signed body
+// posted again under a fresh Idempotency-Key is still the same message.
+func Verify(secret string, header http.Header, body []byte) (Payload, error) {
+	if err := signature.VerifyMusubi(secret, body, header.Get(signature.MusubiHeader)); err != nil {
+		return Payload{}, err
+	}
+	var pl Payload
+	if err := json.Unmarshal(body, &pl); err != nil {
+		return Payload{}, fmt.Errorf("the body is not a Musubi webhook payload: %v", err)
+	}
+	if pl.ID == "" {
+		return Payload{}, errors.New("the payload has no id")
+	}
+	if k := header.Get("Idempotency-Key"); k != "" && k != pl.ID {
+		return Payload{}, fmt.Errorf("Idempotency-Key %q is not the signed payload's id %q", k, pl.ID)
+	}
+	return pl, nil
 }
 
 // Send posts one message. The body and its signature stay the same through the retries of

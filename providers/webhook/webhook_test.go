@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,8 +20,8 @@ import (
 
 const secret = "whsec-0123456789abcdef-musubi"
 
-// receiver is a system taking Musubi's webhooks: it verifies each signature, remembers the
-// idempotency keys it has seen (answering 409 to a repeat), and answers as scripted.
+// receiver is a system taking Musubi's webhooks: it verifies each delivery, remembers the
+// signed ids it has seen (answering 409 to a repeat), and answers as scripted.
 type receiver struct {
 	*httptest.Server
 	mu      sync.Mutex
@@ -49,6 +50,7 @@ func newReceiver(t testing.TB, answers ...answer) *receiver {
 		body, _ := io.ReadAll(req.Body)
 		d := delivery{header: req.Header.Clone(), body: body, sigErr: signature.VerifyMusubi(secret, body, req.Header.Get(signature.MusubiHeader))}
 		json.Unmarshal(body, &d.payload)
+		_, verr := Verify(secret, req.Header, body)
 		r.mu.Lock()
 		r.got = append(r.got, d)
 		var a *answer
@@ -56,7 +58,7 @@ func newReceiver(t testing.TB, answers ...answer) *receiver {
 			a = &r.answers[0]
 			r.answers = r.answers[1:]
 		}
-		key := req.Header.Get("Idempotency-Key")
+		key := d.payload.ID
 		dup := r.seen[key]
 		r.mu.Unlock()
 		switch {
@@ -73,6 +75,8 @@ func newReceiver(t testing.TB, answers ...answer) *receiver {
 			return
 		case d.sigErr != nil:
 			http.Error(w, "bad signature", http.StatusUnauthorized)
+		case verr != nil:
+			http.Error(w, verr.Error(), http.StatusBadRequest)
 		case dup:
 			w.WriteHeader(http.StatusConflict)
 		default:
@@ -332,5 +336,47 @@ func BenchmarkSend(b *testing.B) {
 		if res := p.Send(ctx, nudge(fmt.Sprint("k", i))); res.Diagnostics.HasErrors() {
 			b.Fatal(res.Diagnostics.Err())
 		}
+	}
+}
+
+// The signature covers the body, not Idempotency-Key: a receiver keying on the header would
+// take a signed delivery posted again under a fresh key for a new message. Verify gives the
+// signed payload's id to key on, and refuses a header that disagrees with it.
+func TestReplayUnderAFreshIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	p, _ := configured(t, r.URL, nil)
+	if err := p.Send(context.Background(), nudge("k1")).Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	d := r.deliveries()[0]
+	for _, c := range []struct {
+		name, key string
+		want      int
+	}{{"a fresh key", "k2", http.StatusBadRequest}, {"no key", "", http.StatusConflict}} {
+		req, _ := http.NewRequest(http.MethodPost, r.URL, bytes.NewReader(d.body))
+		req.Header = d.header.Clone()
+		req.Header.Set("Idempotency-Key", c.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("the delivery replayed with %s: %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+	}
+
+	if got, err := Verify(secret, d.header, d.body); err != nil || got != d.payload || got.ID != "k1" {
+		t.Errorf("Verify = %+v, %v; want the payload of k1", got, err)
+	}
+	h := d.header.Clone()
+	h.Set("Idempotency-Key", "k2")
+	if _, err := Verify(secret, h, d.body); err == nil || !strings.Contains(err.Error(), `Idempotency-Key "k2"`) {
+		t.Errorf("Verify with another key: %v", err)
+	}
+	h.Set(signature.MusubiHeader, signature.SignMusubi("another-secret-of-16+", d.body))
+	if _, err := Verify(secret, h, d.body); !errors.Is(err, signature.ErrMismatch) {
+		t.Errorf("Verify with another secret: %v", err)
 	}
 }

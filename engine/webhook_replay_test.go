@@ -10,9 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/shopify"
 	"github.com/musubi-hq/musubi/providers/signature"
+	"github.com/musubi-hq/musubi/providers/square"
 )
 
 const replaySecret = "shpss_0123456789abcdef0123456789abcdef"
@@ -84,5 +86,31 @@ func TestShopifyWebhookReplayThroughTheEngine(t *testing.T) {
 	}
 	if len(accounts) != 1 || accounts[0] != "115310627314723954" {
 		t.Errorf("EC accounts %v, want only the customer's", accounts)
+	}
+}
+
+// A Square provider with webhook_url set checks signatures against that URL, so the ?source=
+// of the URL called is not signed: a notification signed for the pos source, posted again to
+// another source of the same provider (which keeps its own record of event IDs), is refused.
+func TestSquareWebhookUnderAnotherSourceThroughTheEngine(t *testing.T) {
+	const key, hook = "sq-signature-key-0123456789", "https://musubi.example/v1/webhooks/sandbox.pos?source=pos"
+	p := &square.Provider{}
+	if err := p.Configure(context.Background(), providers.ConfigureRequest{Name: "sandbox.pos", Config: map[string]any{
+		"token": "EAAAtoken", "webhook_url": hook, "webhook_signature_key": key}}).Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, srv := webhookEngine(t, func(b *rules.Bundle) {
+		b.Sources = append(b.Sources, rules.Source{Name: "store", Provider: "sandbox.pos", Identifiers: map[string]string{"phone": "phone_number"}})
+	}, map[string]providers.WebhookReceiver{"sandbox.pos": p})
+	body := `{"merchant_id":"M1","type":"customer.created","event_id":"evt-9","created_at":"2027-02-16T01:00:00Z",` +
+		`"data":{"type":"customer","id":"CUST1","object":{"customer":{"id":"CUST1","phone_number":"+81-90-1234-5678"}}}}`
+	signed := http.Header{signature.SquareHeader: {signature.SignSquare(key, hook, []byte(body))}}
+	for _, c := range []webhookCase{
+		{name: "signed for pos", path: "/v1/webhooks/sandbox.pos?source=pos", status: 200, want: `"customer":"c_`},
+		{name: "again", path: "/v1/webhooks/sandbox.pos?source=pos", status: 200, want: `"duplicate":true`},
+		{name: "to another source", path: "/v1/webhooks/sandbox.pos?source=store", status: 401, want: "source"},
+	} {
+		c.body, c.header = body, signed
+		c.run(t, srv)
 	}
 }

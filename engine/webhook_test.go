@@ -64,6 +64,7 @@ func webhookEngine(t *testing.T, edit func(*rules.Bundle), receivers map[string]
 type webhookCase struct {
 	name, path, body string
 	unsigned         bool
+	header           http.Header // sent instead of signedReceiver's signature, when set
 	status           int
 	want             string // in the body
 }
@@ -71,7 +72,10 @@ type webhookCase struct {
 func (c webhookCase) run(t *testing.T, srv *httptest.Server) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", srv.URL+c.path, strings.NewReader(c.body))
-	if !c.unsigned {
+	switch {
+	case c.header != nil:
+		req.Header = c.header.Clone()
+	case !c.unsigned:
 		req.Header.Set("X-Test-Signature", "ok")
 	}
 	resp, err := http.DefaultClient.Do(req)

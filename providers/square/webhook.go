@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
@@ -65,6 +68,13 @@ func (p *Provider) ReceiveWebhook(_ context.Context, req providers.WebhookReques
 	if err := signature.VerifySquare(p.signatureKey, u, req.Body, req.Header.Get(signature.SquareHeader)); err != nil {
 		return providers.WebhookResponse{Diagnostics: providers.FromError("webhook refused", &providers.APIError{Code: providers.ErrAuth,
 			Message: fmt.Sprintf("%s: %v (checked against the notification URL %s)", signature.SquareHeader, err, u)})}
+	}
+	// The called URL's ?source= says which source the engine files the events under, each
+	// with its own record of event IDs: it must be the signed URL's, or a notification could
+	// be posted again under another source.
+	if called, signed := sourceOf(req.URL), sourceOf(u); !slices.Equal(called, signed) {
+		return providers.WebhookResponse{Diagnostics: providers.FromError("webhook refused", &providers.APIError{Code: providers.ErrAuth,
+			Message: fmt.Sprintf("the request names %s, but the notification URL Square signed names %s", sourceText(called), sourceText(signed))})}
 	}
 	evs, err := ParseNotification(req.Body)
 	if err != nil {
@@ -128,6 +138,22 @@ func ParseNotification(body []byte) ([]providers.InboundEvent, error) {
 			Channel: "pos", Record: record, Data: map[string]any{"account": "square"}}}, nil
 	}
 	return nil, nil
+}
+
+// sourceOf is the source a webhook URL's query names, nil for none.
+func sourceOf(u string) []string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return nil
+	}
+	return pu.Query()["source"]
+}
+
+func sourceText(v []string) string {
+	if len(v) == 0 {
+		return "no source"
+	}
+	return fmt.Sprintf("source %q", strings.Join(v, "&"))
 }
 
 func nonEmpty(kv ...string) map[string]any {

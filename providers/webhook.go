@@ -59,3 +59,23 @@ func CheckWebhookURL(s, system string) error {
 	}
 	return nil
 }
+
+// NonEmpty makes a record of key-value pairs, leaving out the empty values: a webhook
+// payload's fields that are unset.
+func NonEmpty(kv ...string) map[string]any {
+	out := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			out[kv[i]] = kv[i+1]
+		}
+	}
+	return out
+}
+
+// TimeOr reads an RFC 3339 time of a payload, or returns dflt when s is not one.
+func TimeOr(s string, dflt time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t
+	}
+	return dflt
+}

@@ -141,9 +141,9 @@ func ParseWebhook(topic string, at time.Time, currency string, body []byte) ([]p
 		if err != nil {
 			return nil, fmt.Errorf("%s: total_price: %v", topic, err)
 		}
-		record := nonEmpty("email", o.Email, "phone", o.Phone, "cart_token", o.CartToken)
+		record := providers.NonEmpty("email", o.Email, "phone", o.Phone, "cart_token", o.CartToken)
 		if c := o.Customer; c != nil {
-			for k, v := range nonEmpty("customer_id", c.ID.String(), "email", c.Email, "phone", c.Phone) {
+			for k, v := range providers.NonEmpty("customer_id", c.ID.String(), "email", c.Email, "phone", c.Phone) {
 				if _, set := record[k]; !set {
 					record[k] = v
 				}
@@ -170,7 +170,7 @@ func ParseWebhook(topic string, at time.Time, currency string, body []byte) ([]p
 		if o.SourceName == "pos" {
 			channel = "pos"
 		}
-		return []providers.InboundEvent{{ID: "order:" + o.ID.String(), Type: "purchase", Time: parseTime(o.CreatedAt, at),
+		return []providers.InboundEvent{{ID: "order:" + o.ID.String(), Type: "purchase", Time: providers.TimeOr(o.CreatedAt, at),
 			Channel: channel, Record: record, Data: data}}, nil
 	case "customers/create", "customers/update":
 		var c customerPayload
@@ -181,8 +181,8 @@ func ParseWebhook(topic string, at time.Time, currency string, body []byte) ([]p
 			return nil, fmt.Errorf("%s: the customer has no id", topic)
 		}
 		id := "customer:" + c.ID.String() + "@" + version(body, c.UpdatedAt, c.CreatedAt)
-		return []providers.InboundEvent{{ID: id, Type: "account.linked", Time: parseTime(c.UpdatedAt, parseTime(c.CreatedAt, at)),
-			Channel: "ec", Record: nonEmpty("customer_id", c.ID.String(), "email", c.Email, "phone", c.Phone),
+		return []providers.InboundEvent{{ID: id, Type: "account.linked", Time: providers.TimeOr(c.UpdatedAt, providers.TimeOr(c.CreatedAt, at)),
+			Channel: "ec", Record: providers.NonEmpty("customer_id", c.ID.String(), "email", c.Email, "phone", c.Phone),
 			Data: map[string]any{"account": "shopify"}}}, nil
 	case "carts/create", "carts/update":
 		var c cartPayload
@@ -224,7 +224,7 @@ func ParseWebhook(topic string, at time.Time, currency string, body []byte) ([]p
 			id = c.Token
 		}
 		cart := map[string]any{"id": id, "total": total, "currency": cur, "item_count": count, "items": items}
-		return []providers.InboundEvent{{ID: "cart:" + c.Token + "@" + version(body, c.UpdatedAt), Type: "cart.updated", Time: parseTime(c.UpdatedAt, at),
+		return []providers.InboundEvent{{ID: "cart:" + c.Token + "@" + version(body, c.UpdatedAt), Type: "cart.updated", Time: providers.TimeOr(c.UpdatedAt, at),
 			Channel: "ec", Record: map[string]any{"cart_token": c.Token}, Data: map[string]any{"cart": cart}}}, nil
 	}
 	return nil, nil
@@ -302,21 +302,4 @@ func lineItems(lines []linePayload, currency string) ([]any, error) {
 		out = append(out, item)
 	}
 	return out, nil
-}
-
-func nonEmpty(kv ...string) map[string]any {
-	out := map[string]any{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			out[kv[i]] = kv[i+1]
-		}
-	}
-	return out
-}
-
-func parseTime(s string, dflt time.Time) time.Time {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t
-	}
-	return dflt
 }

@@ -104,7 +104,7 @@ func ParseNotification(body []byte) ([]providers.InboundEvent, error) {
 	if n.EventID == "" || n.Type == "" {
 		return nil, errors.New("the notification has no event_id or type")
 	}
-	at := parseTime(n.CreatedAt, time.Time{})
+	at := providers.TimeOr(n.CreatedAt, time.Time{})
 	switch n.Type {
 	case "payment.created", "payment.updated":
 		pm := n.Data.Object.Payment
@@ -114,7 +114,7 @@ func ParseNotification(body []byte) ([]providers.InboundEvent, error) {
 		if pm.ID == "" || pm.AmountMoney == nil {
 			return nil, fmt.Errorf("%s %s: a completed payment without id or amount_money", n.Type, n.EventID)
 		}
-		record := nonEmpty("customer_id", pm.CustomerID, "buyer_email_address", pm.BuyerEmailAddress)
+		record := providers.NonEmpty("customer_id", pm.CustomerID, "buyer_email_address", pm.BuyerEmailAddress)
 		if len(record) == 0 {
 			return nil, nil
 		}
@@ -126,15 +126,15 @@ func ParseNotification(body []byte) ([]providers.InboundEvent, error) {
 		if pm.OrderID != "" {
 			data["order_id"] = pm.OrderID
 		}
-		return []providers.InboundEvent{{ID: "payment:" + pm.ID, Type: "purchase", Time: parseTime(pm.CreatedAt, at),
+		return []providers.InboundEvent{{ID: "payment:" + pm.ID, Type: "purchase", Time: providers.TimeOr(pm.CreatedAt, at),
 			Channel: channel, Record: record, Data: data}}, nil
 	case "customer.created", "customer.updated":
 		c := n.Data.Object.Customer
 		if c == nil || c.ID == "" {
 			return nil, fmt.Errorf("%s %s: no customer in data.object", n.Type, n.EventID)
 		}
-		record := nonEmpty("customer_id", c.ID, "phone_number", c.PhoneNumber, "email_address", c.EmailAddress, "reference_id", c.ReferenceID)
-		return []providers.InboundEvent{{ID: n.EventID, Type: "account.linked", Time: parseTime(c.UpdatedAt, parseTime(c.CreatedAt, at)),
+		record := providers.NonEmpty("customer_id", c.ID, "phone_number", c.PhoneNumber, "email_address", c.EmailAddress, "reference_id", c.ReferenceID)
+		return []providers.InboundEvent{{ID: n.EventID, Type: "account.linked", Time: providers.TimeOr(c.UpdatedAt, providers.TimeOr(c.CreatedAt, at)),
 			Channel: "pos", Record: record, Data: map[string]any{"account": "square"}}}, nil
 	}
 	return nil, nil
@@ -154,21 +154,4 @@ func sourceText(v []string) string {
 		return "no source"
 	}
 	return fmt.Sprintf("source %q", strings.Join(v, "&"))
-}
-
-func nonEmpty(kv ...string) map[string]any {
-	out := map[string]any{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			out[kv[i]] = kv[i+1]
-		}
-	}
-	return out
-}
-
-func parseTime(s string, dflt time.Time) time.Time {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t
-	}
-	return dflt
 }

@@ -10,6 +10,18 @@ var NameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 
+// DiscountType is a coupon's discount_type, or the one its values imply when it names none:
+// amount when it has an amount, else percent.
+func DiscountType(a Attrs) string {
+	switch {
+	case a.String("discount_type") != "":
+		return a.String("discount_type")
+	case a.Int("amount") != 0:
+		return "amount"
+	}
+	return "percent"
+}
+
 // CheckOffer checks the attributes of a coupon's offer the same way for every system: the
 // discount type with its percent or amount, the currency, the minimum total, the validity
 // window and its zone, and an audience that names a segment. system names the remote system

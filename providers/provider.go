@@ -6,6 +6,8 @@ package providers
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -91,6 +93,19 @@ type KindSupport struct {
 	// identity source without `events` subscribes to those of them the programme reads; nil
 	// when the provider does not say, and the source then asks for what the rules use.
 	Topics []string
+}
+
+// Unheld lists the attributes a sets that the kind does not hold, sorted: what Validate
+// refuses before the provider's own checks.
+func (ks KindSupport) Unheld(a Attrs) []string {
+	var out []string
+	for name, v := range a {
+		if !slices.Contains(ks.Attributes, name) && !IsZero(v) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // ConfigureRequest carries the provider block.
@@ -219,4 +234,19 @@ type ImportRequest struct {
 type ImportResponse struct {
 	Attributes  Attrs
 	Diagnostics Diagnostics
+}
+
+// ImportByRead imports an object by reading it by ID, as a provider whose Read finds any
+// object of the system does: the read's errors pass on, and nothing found is a not_found
+// error naming the provider (name), the kind and the ID.
+func ImportByRead(ctx context.Context, p Provider, name string, req ImportRequest) ImportResponse {
+	r := p.Read(ctx, ReadRequest{Kind: req.Kind, ID: req.ID})
+	if r.Diagnostics.HasErrors() {
+		return ImportResponse{Diagnostics: r.Diagnostics}
+	}
+	if !r.Found {
+		return ImportResponse{Diagnostics: FromError("import failed", &APIError{Code: ErrNotFound,
+			Message: fmt.Sprintf("%s has no %s with ID %s", name, req.Kind, req.ID)})}
+	}
+	return ImportResponse{Attributes: r.Attributes}
 }

@@ -239,10 +239,8 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 	bad := func(attr, format string, args ...any) {
 		ds = append(ds, providers.AttributeError(attr, "Not possible in Shopify", format, args...))
 	}
-	for _, name := range sortedKeys(a) {
-		if !slices.Contains(ks.Attributes, name) && !providers.IsZero(a[name]) {
-			bad(name, "a Shopify %s has no %s", k, name)
-		}
+	for _, name := range ks.Unheld(a) {
+		bad(name, "a Shopify %s has no %s", k, name)
 	}
 	switch k {
 	case providers.KindCoupon:
@@ -266,12 +264,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 	}
 	switch req.Kind {
 	case providers.KindCoupon:
-		if planned.String("discount_type") == "" {
-			planned["discount_type"] = "percent"
-			if planned.Int("amount") != 0 {
-				planned["discount_type"] = "amount"
-			}
-		}
+		planned["discount_type"] = providers.DiscountType(planned)
 		// Shopify needs a start. A coupon declared without one starts when it is first
 		// planned, and keeps that start afterwards, so it never shows as a change.
 		if planned.String("starts_at") == "" {
@@ -282,12 +275,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 			}
 		}
 	case providers.KindSubscription:
-		if planned.String("endpoint") == "" && p.webhookURL != "" {
-			planned["endpoint"] = p.webhookURL
-		}
-		if topics, _ := topicHooks.Deliverable(planned.Strings("topics")); len(topics) > 0 {
-			planned["topics"] = topics
-		}
+		planned = p.subscriptions().Plan(planned)
 	}
 	return providers.PlanResponse{Planned: planned}
 }
@@ -436,14 +424,7 @@ func (p *Provider) Delete(ctx context.Context, req providers.DeleteRequest) prov
 // a coupon, DISCOUNT#pool_MARKER for a code pool, a segment's GID, webhooks:MARKER for a
 // subscription.
 func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) providers.ImportResponse {
-	r := p.Read(ctx, providers.ReadRequest{Kind: req.Kind, ID: req.ID})
-	if r.Diagnostics.HasErrors() {
-		return providers.ImportResponse{Diagnostics: r.Diagnostics}
-	}
-	if !r.Found {
-		return providers.ImportResponse{Diagnostics: p.failure("import failed", notFound("%s has no %s with ID %s", p.name, req.Kind, req.ID))}
-	}
-	return providers.ImportResponse{Attributes: r.Attributes}
+	return providers.ImportByRead(ctx, p, p.name, req)
 }
 
 func notFound(format string, args ...any) error {
@@ -550,15 +531,6 @@ func changedSince(k providers.Kind, what, id string, prior, live providers.Attrs
 			what, id, describe(changed, live))
 	}
 	return nil
-}
-
-func sortedKeys(a providers.Attrs) []string {
-	keys := make([]string, 0, len(a))
-	for k := range a {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // zoneOf loads a zone, or UTC.

@@ -174,14 +174,7 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 	if a.String("title") == "" {
 		bad("title", "a Smaregi coupon needs a name (couponName)")
 	}
-	dt := a.String("discount_type")
-	if dt == "" { // as Plan fills it
-		dt = "percent"
-		if a.Int("amount") != 0 {
-			dt = "amount"
-		}
-	}
-	switch dt {
+	switch dt := providers.DiscountType(a); dt { // as Plan fills it
 	case "percent":
 		if pc := a.Float("percent"); pc <= 0 || pc > 100 {
 			bad("percent", "percent is %v; it must be above 0 and at most 100", pc)
@@ -246,11 +239,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 		planned[k] = v
 	}
 	if planned.String("discount_type") == "" {
-		if planned.Int("amount") != 0 {
-			change("discount_type", "amount")
-		} else {
-			change("discount_type", "percent")
-		}
+		change("discount_type", providers.DiscountType(planned))
 	}
 	if planned.String("currency") == "" {
 		change("currency", Currency)

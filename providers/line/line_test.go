@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/contracttest"
@@ -14,27 +13,8 @@ import (
 	"github.com/musubi-hq/musubi/providers/providertest"
 )
 
-// waits records the waits the provider would have slept, instead of sleeping.
-type waits struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (w *waits) sleep(_ context.Context, d time.Duration) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.d = append(w.d, d)
-	return nil
-}
-
-func (w *waits) all() []time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]time.Duration(nil), w.d...)
-}
-
 // configure returns a provider pointed at the contract server, whose retries wait on w.
-func configure(t testing.TB, srv *linetest.Server, w *waits) *Provider {
+func configure(t testing.TB, srv *linetest.Server, w *providertest.Sleeps) *Provider {
 	t.Helper()
 	p := New()
 	r := p.Configure(context.Background(), providers.ConfigureRequest{
@@ -47,18 +27,18 @@ func configure(t testing.TB, srv *linetest.Server, w *waits) *Provider {
 		t.Fatal(err)
 	}
 	if w == nil {
-		w = &waits{}
+		w = &providertest.Sleeps{}
 	}
-	p.retry.sleep = w.sleep
+	p.retry.sleep = w.Sleep
 	t.Cleanup(func() { p.Close() })
 	return p
 }
 
 // contract starts a contract server and a provider on it.
-func contract(t testing.TB) (*linetest.Server, *Provider, *waits) {
+func contract(t testing.TB) (*linetest.Server, *Provider, *providertest.Sleeps) {
 	srv := linetest.NewServer()
 	t.Cleanup(srv.Close)
-	w := &waits{}
+	w := &providertest.Sleeps{}
 	return srv, configure(t, srv, w), w
 }
 

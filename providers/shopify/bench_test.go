@@ -2,10 +2,10 @@ package shopify_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/shopify"
 )
 
@@ -14,37 +14,13 @@ import (
 // client's waits for the throttle bucket move the server's clock instead of sleeping.
 func BenchmarkReadBatch(b *testing.B) {
 	p, _ := configure(b, nil)
-	ctx := context.Background()
-	reqs := make([]providers.ReadRequest, providers.MaxReadBatch)
-	for i := range reqs {
-		r := p.Create(ctx, providers.CreateRequest{Kind: providers.KindCoupon, Attributes: spring(), IdempotencyKey: fmt.Sprint("k", i)})
-		if err := r.Diagnostics.Err(); err != nil {
-			b.Fatal(err)
-		}
-		reqs[i] = providers.ReadRequest{Kind: providers.KindCoupon, ID: r.ID, Prior: spring()}
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		for _, r := range p.ReadBatch(ctx, reqs) {
-			if !r.Found {
-				b.Fatal(r.Diagnostics.Err())
-			}
-		}
-	}
+	providertest.BenchReadBatch(b, p, providertest.Made(b, p, providers.KindCoupon, spring, providers.MaxReadBatch))
 }
 
 // BenchmarkCreateCoupon creates a coupon: the code lookup and one discountCodeBasicCreate.
 func BenchmarkCreateCoupon(b *testing.B) {
 	p, _ := configure(b, nil)
-	ctx := context.Background()
-	i := 0
-	for b.Loop() {
-		i++
-		r := p.Create(ctx, providers.CreateRequest{Kind: providers.KindCoupon, Attributes: spring(), IdempotencyKey: fmt.Sprint("k", i)})
-		if r.Diagnostics.HasErrors() {
-			b.Fatal(r.Diagnostics.Err())
-		}
-	}
+	providertest.BenchCreate(b, p, providers.KindCoupon, spring)
 }
 
 // BenchmarkReceiveWebhook verifies and translates one order delivery, the engine's hot path

@@ -38,7 +38,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		},
 		Client: func(p providers.Provider) *http.Client { return p.(*shopify.Provider).Client().HTTP },
 		Secrets: func(t *testing.T, p providers.Provider) []string {
-			srv := serverOf(p)
+			srv := servers.Of(p)
 			return []string{refusedToken, refusedSecret, srv.Token, srv.Secret}
 		},
 		Cases: []providertest.Case{couponCase, audienceCouponCase, poolCase, audienceCase, subscriptionCase},
@@ -50,7 +50,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			if sub.Diagnostics.HasErrors() {
 				return []any{sub} // a shop that refuses the token, or is gone, sends none
 			}
-			body, h, _, err := serverOf(p).Webhook("ORDERS_CREATE", map[string]any{"id": 1, "email": "a@b.c", "currency": "JPY", "total_price": "1"})
+			body, h, _, err := servers.Of(p).Webhook("ORDERS_CREATE", map[string]any{"id": 1, "email": "a@b.c", "currency": "JPY", "total_price": "1"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -53,7 +53,6 @@ package shopify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"regexp"
 	"slices"
@@ -507,19 +506,6 @@ func attributeOf(field []string) string {
 	return ""
 }
 
-// describe lists changed attributes with their live values: "percent is now 40".
-func describe(changed []string, live providers.Attrs) string {
-	parts := make([]string, len(changed))
-	for i, a := range changed {
-		if v, ok := live[a]; ok {
-			parts[i] = fmt.Sprintf("%s is now %v", a, v)
-		} else {
-			parts[i] = a + " is now unset"
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
 // changedSince refuses an update when the object differs from the prior the plan was made
 // from: someone changed it in Shopify in between, and the update would overwrite that.
 func changedSince(k providers.Kind, what, id string, prior, live providers.Attrs) error {
@@ -528,7 +514,7 @@ func changedSince(k providers.Kind, what, id string, prior, live providers.Attrs
 	}
 	if changed := providers.Diff(k, prior, live); len(changed) > 0 {
 		return conflict("%s %s changed in Shopify since it was planned (%s); nothing was overwritten: plan again to see the change",
-			what, id, describe(changed, live))
+			what, id, providers.DescribeChanges(changed, live))
 	}
 	return nil
 }

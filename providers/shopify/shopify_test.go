@@ -3,12 +3,10 @@ package shopify_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
-	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/shopify"
 	"github.com/musubi-hq/musubi/providers/shopify/shopifytest"
@@ -16,13 +14,8 @@ import (
 
 const webhookURL = "https://musubi.example/v1/webhooks/shopify.jp"
 
-// servers maps each provider under test to its contract server.
-var servers sync.Map
-
-func serverOf(p providers.Provider) *shopifytest.Server {
-	s, _ := servers.Load(p)
-	return s.(*shopifytest.Server)
-}
+// servers keeps each provider's contract server.
+var servers providertest.Fixtures[*shopifytest.Server]
 
 // configure returns a provider of a fresh contract server, configured as a programme would.
 // The client never really waits: a wait moves the server's clock instead, so the throttle
@@ -42,8 +35,7 @@ func configure(t testing.TB, extra map[string]any) (*shopify.Provider, *shopifyt
 		t.Fatal(err)
 	}
 	p.Client().Sleep = func(_ context.Context, d time.Duration) error { srv.Advance(d); return nil }
-	servers.Store(p, srv)
-	t.Cleanup(func() { servers.Delete(p) })
+	servers.Keep(t, p, srv)
 	return p, srv
 }
 
@@ -62,27 +54,12 @@ func attempts(op string, status int, lose bool) int {
 }
 
 func harness() providertest.Harness {
-	return providertest.Harness{
+	return providertest.WithBackstage(providertest.Harness{
 		New: func(t *testing.T) providers.Provider {
 			p, _ := configure(t, nil)
 			return p
 		},
-		Tamper: func(t *testing.T, p providers.Provider, k providers.Kind, id, attr string, value any) {
-			if err := serverOf(p).Tamper(k, id, attr, value); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Remove: func(t *testing.T, p providers.Provider, k providers.Kind, id string) {
-			if err := serverOf(p).Remove(k, id); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Fail: func(t *testing.T, p providers.Provider, op string, status int, lose bool) {
-			if err := serverOf(p).Inject(op, contracttest.Fault{Status: status, Lose: lose, Times: attempts(op, status, lose)}); err != nil {
-				t.Fatal(err)
-			}
-		},
-	}
+	}, &servers, attempts)
 }
 
 // spring is a coupon whose codes come from a pool: it has no code of its own. (Shopify codes

@@ -36,7 +36,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		},
 		Client: func(p providers.Provider) *http.Client { return p.(*square.Provider).Client().HTTP },
 		Secrets: func(t *testing.T, p providers.Provider) []string {
-			return []string{refusedToken, signatureKey, serverOf(p).Token}
+			return []string{refusedToken, signatureKey, servers.Of(p).Token}
 		},
 		Cases: []providertest.Case{couponCase, audienceCouponCase, audienceCase, subscriptionCase},
 	})

@@ -3,12 +3,10 @@ package square_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
-	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/square"
 	"github.com/musubi-hq/musubi/providers/square/squaretest"
@@ -16,13 +14,8 @@ import (
 
 const webhookURL = "https://musubi.example/v1/webhooks/square.store"
 
-// servers maps each provider under test to its contract server.
-var servers sync.Map
-
-func serverOf(p providers.Provider) *squaretest.Server {
-	s, _ := servers.Load(p)
-	return s.(*squaretest.Server)
-}
+// servers keeps each provider's contract server.
+var servers providertest.Fixtures[*squaretest.Server]
 
 func noSleep(context.Context, time.Duration) error { return nil }
 
@@ -43,14 +36,13 @@ func configure(t testing.TB, extra map[string]any) (*square.Provider, *squaretes
 		t.Fatal(err)
 	}
 	p.Client().Sleep = noSleep
-	servers.Store(p, srv)
-	t.Cleanup(func() { servers.Delete(p) })
+	servers.Keep(t, p, srv)
 	return p, srv
 }
 
 // attempts is how many calls one failing operation makes: the client retries what may
 // succeed later.
-func attempts(status int, lose bool) int {
+func attempts(_ string, status int, lose bool) int {
 	if lose || status == 429 || status >= 500 {
 		return square.DefaultMaxAttempts
 	}
@@ -58,27 +50,12 @@ func attempts(status int, lose bool) int {
 }
 
 func harness() providertest.Harness {
-	return providertest.Harness{
+	return providertest.WithBackstage(providertest.Harness{
 		New: func(t *testing.T) providers.Provider {
 			p, _ := configure(t, nil)
 			return p
 		},
-		Tamper: func(t *testing.T, p providers.Provider, k providers.Kind, id, attr string, value any) {
-			if err := serverOf(p).Tamper(k, id, attr, value); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Remove: func(t *testing.T, p providers.Provider, k providers.Kind, id string) {
-			if err := serverOf(p).Remove(k, id); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Fail: func(t *testing.T, p providers.Provider, op string, status int, lose bool) {
-			if err := serverOf(p).Inject(op, contracttest.Fault{Status: status, Lose: lose, Times: attempts(status, lose)}); err != nil {
-				t.Fatal(err)
-			}
-		},
-	}
+	}, &servers, attempts)
 }
 
 func spring() providers.Attrs {

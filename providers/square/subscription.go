@@ -89,7 +89,7 @@ func (p *Provider) updateSubscription(ctx context.Context, req providers.UpdateR
 	if req.Prior != nil {
 		if changed := providers.Diff(providers.KindSubscription, req.Prior, live); len(changed) > 0 {
 			return fail(conflict("webhook subscription %s changed in Square since it was planned (%s); nothing was overwritten: plan again to see the change",
-				req.ID, describe(changed, live)))
+				req.ID, providers.DescribeChanges(changed, live)))
 		}
 	}
 	topics, _ := topicEvents.Deliverable(req.Planned.Strings("topics"))

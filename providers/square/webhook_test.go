@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/signature"
 	"github.com/musubi-hq/musubi/providers/square"
 	"github.com/musubi-hq/musubi/providers/square/squaretest"
@@ -159,14 +160,7 @@ func FuzzParseNotification(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		evs, err := square.ParseNotification(body)
-		if err != nil && len(evs) > 0 {
-			t.Fatal("events with an error")
-		}
-		for _, ev := range evs {
-			if ev.ID == "" || ev.Type == "" || len(ev.Record) == 0 {
-				t.Fatalf("an event without ID, type or record: %+v", ev)
-			}
-		}
+		providertest.CheckParsed(t, evs, err)
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/signature"
 )
 
@@ -97,21 +98,9 @@ func (r *receiver) deliveries() []delivery {
 	return append([]delivery(nil), r.got...)
 }
 
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.d = append(s.d, d)
-	return nil
-}
-
 var now = time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)
 
-func configured(t testing.TB, url string, extra map[string]any) (*Provider, *sleeps) {
+func configured(t testing.TB, url string, extra map[string]any) (*Provider, *providertest.Sleeps) {
 	t.Helper()
 	cfg := map[string]any{"url": url, "secret": secret, "address": "member", "consent": "push",
 		"headers": map[string]any{"Authorization": "Bearer crm-token-123", "X-Tenant": "shop-jp"}}
@@ -122,8 +111,8 @@ func configured(t testing.TB, url string, extra map[string]any) (*Provider, *sle
 			cfg[k] = v
 		}
 	}
-	s := &sleeps{}
-	p := &Provider{Sleep: s.sleep, Now: func() time.Time { return now }}
+	s := &providertest.Sleeps{}
+	p := &Provider{Sleep: s.Sleep, Now: func() time.Time { return now }}
 	if err := p.Configure(context.Background(), providers.ConfigureRequest{Name: "webhook.crm", Config: cfg,
 		Sensitive: map[string]bool{"secret": true, "headers": true}}).Diagnostics.Err(); err != nil {
 		t.Fatal(err)
@@ -214,8 +203,8 @@ func TestSendRetries(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := r.deliveries()
-		if len(got) != 3 || len(s.d) != 2 || s.d[0] != 2*time.Second || s.d[1] != 2*time.Second {
-			t.Fatalf("%d attempts after waiting %v; want 3 after [2s 2s]", len(got), s.d)
+		if len(got) != 3 || len(s.Waits()) != 2 || s.Waits()[0] != 2*time.Second || s.Waits()[1] != 2*time.Second {
+			t.Fatalf("%d attempts after waiting %v; want 3 after [2s 2s]", len(got), s.Waits())
 		}
 		for _, d := range got[1:] {
 			if string(d.body) != string(got[0].body) || d.header.Get(signature.MusubiHeader) != got[0].header.Get(signature.MusubiHeader) ||
@@ -231,8 +220,8 @@ func TestSendRetries(t *testing.T) {
 		p, s := configured(t, r.URL, nil)
 		err := p.Send(context.Background(), nudge("k")).Diagnostics.Err()
 		var ae *providers.APIError
-		if !errors.As(err, &ae) || ae.Code != providers.ErrRateLimited || ae.RetryAfter != 5*time.Second || len(s.d) != 2 {
-			t.Fatalf("got %v after waiting %v", err, s.d)
+		if !errors.As(err, &ae) || ae.Code != providers.ErrRateLimited || ae.RetryAfter != 5*time.Second || len(s.Waits()) != 2 {
+			t.Fatalf("got %v after waiting %v", err, s.Waits())
 		}
 	})
 	t.Run("a long Retry-After is left to the caller", func(t *testing.T) {
@@ -241,8 +230,8 @@ func TestSendRetries(t *testing.T) {
 		p, s := configured(t, r.URL, nil)
 		err := p.Send(context.Background(), nudge("k")).Diagnostics.Err()
 		var ae *providers.APIError
-		if !errors.As(err, &ae) || ae.Code != providers.ErrUnavailable || ae.RetryAfter != time.Hour || len(s.d) != 0 {
-			t.Fatalf("got %v after waiting %v", err, s.d)
+		if !errors.As(err, &ae) || ae.Code != providers.ErrUnavailable || ae.RetryAfter != time.Hour || len(s.Waits()) != 0 {
+			t.Fatalf("got %v after waiting %v", err, s.Waits())
 		}
 	})
 	t.Run("nobody listening", func(t *testing.T) {
@@ -251,8 +240,8 @@ func TestSendRetries(t *testing.T) {
 		r.Close()
 		p, s := configured(t, r.URL, nil)
 		err := p.Send(context.Background(), nudge("k")).Diagnostics.Err()
-		if providers.CodeOf(err) != providers.ErrUnavailable || len(s.d) != 2 {
-			t.Fatalf("got %v after waiting %v", err, s.d)
+		if providers.CodeOf(err) != providers.ErrUnavailable || len(s.Waits()) != 2 {
+			t.Fatalf("got %v after waiting %v", err, s.Waits())
 		}
 	})
 }

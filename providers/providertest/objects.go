@@ -1,0 +1,76 @@
+package providertest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// Create plans and creates an object through p under an idempotency key, and returns its ID;
+// an error fails the test.
+func Create(tb testing.TB, p providers.Provider, k providers.Kind, a providers.Attrs, key string, refs map[string]string) string {
+	tb.Helper()
+	a = p.Plan(context.Background(), providers.PlanRequest{Kind: k, Proposed: a}).Planned
+	r := p.Create(context.Background(), providers.CreateRequest{Kind: k, Attributes: a, IdempotencyKey: key, Refs: refs})
+	if err := r.Diagnostics.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return r.ID
+}
+
+// With returns a copy of a with the attributes of the name-value pairs kv set.
+func With(a providers.Attrs, kv ...any) providers.Attrs {
+	out := a.Clone()
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
+}
+
+// Made creates n objects of a kind with attributes attrs() (keys k0, k1…) and returns the
+// requests that read them back by ID, each with those attributes as its prior.
+func Made(tb testing.TB, p providers.Provider, k providers.Kind, attrs func() providers.Attrs, n int) []providers.ReadRequest {
+	tb.Helper()
+	reqs := make([]providers.ReadRequest, n)
+	for i := range reqs {
+		reqs[i] = providers.ReadRequest{Kind: k, ID: Create(tb, p, k, attrs(), fmt.Sprint("k", i), nil), Prior: attrs()}
+	}
+	return reqs
+}
+
+// CheckBatch checks the answers of a batch read: each found, under its request's ID, with
+// its prior's attributes.
+func CheckBatch(tb testing.TB, reqs []providers.ReadRequest, out []providers.ReadResponse) {
+	tb.Helper()
+	for i, r := range out {
+		if !r.Found || r.ID != reqs[i].ID || len(providers.Diff(reqs[i].Kind, reqs[i].Prior, r.Attributes)) > 0 {
+			tb.Fatalf("answer %d: %+v", i, r)
+		}
+	}
+}
+
+// BenchReadBatch times p's batch reads of reqs, each of which must be found.
+func BenchReadBatch(b *testing.B, p providers.BatchReader, reqs []providers.ReadRequest) {
+	b.ResetTimer()
+	for b.Loop() {
+		for _, r := range p.ReadBatch(context.Background(), reqs) {
+			if !r.Found {
+				b.Fatal("not found", r.Diagnostics.Err())
+			}
+		}
+	}
+}
+
+// BenchCreate times creates of objects with attributes attrs(), each under a key of its own.
+func BenchCreate(b *testing.B, p providers.Provider, k providers.Kind, attrs func() providers.Attrs) {
+	i := 0
+	for b.Loop() {
+		i++
+		r := p.Create(context.Background(), providers.CreateRequest{Kind: k, Attributes: attrs(), IdempotencyKey: fmt.Sprint("k", i)})
+		if r.Diagnostics.HasErrors() {
+			b.Fatal(r.Diagnostics.Err())
+		}
+	}
+}

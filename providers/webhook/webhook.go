@@ -291,11 +291,9 @@ func (p *Provider) post(ctx context.Context, body []byte, sig, key string) (prov
 	}
 	resp, err := p.HTTPClient.Do(hreq)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is in the provider's name already; its query may hold a token
-		}
-		return providers.SendResponse{}, &providers.APIError{Code: providers.ErrUnavailable, Message: fmt.Sprintf("posting to %s: %v", p.name, err)}
+		// The URL is in the provider's name already; its query may hold a token.
+		return providers.SendResponse{}, &providers.APIError{Code: providers.ErrUnavailable,
+			Message: fmt.Sprintf("posting to %s: %v", p.name, providers.TransportCause(err))}
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -336,19 +334,12 @@ func (p *Provider) apiError(resp *http.Response, answer []byte) *providers.APIEr
 		msg = http.StatusText(resp.StatusCode)
 	}
 	ae.Message = p.name + " answered: " + msg
-	switch s := resp.StatusCode; {
-	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		ae.Code = providers.ErrAuth
-	case s == http.StatusNotFound || s == http.StatusGone:
+	ae.Code = providers.StatusCode(resp.StatusCode)
+	switch {
+	case resp.StatusCode == http.StatusGone:
 		ae.Code = providers.ErrNotFound
-	case s == http.StatusTooManyRequests:
-		ae.Code = providers.ErrRateLimited
+	case ae.Code == providers.ErrRateLimited || ae.Code == providers.ErrUnavailable:
 		ae.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), p.Now())
-	case s >= 500:
-		ae.Code = providers.ErrUnavailable
-		ae.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), p.Now())
-	default:
-		ae.Code = providers.ErrInvalid
 	}
 	return ae
 }

@@ -22,27 +22,15 @@ const testAPIKey = "SG.test-key.0123456789abcdefghijklmnopqrstuvwxyz"
 // sendgridProvider configures a SendGrid email provider against a contract server.
 func sendgridProvider(t testing.TB, srv *sendgridtest.Server, overrides map[string]any) (*Provider, *providertest.Sleeps) {
 	t.Helper()
-	cfg := map[string]any{
+	s := &providertest.Sleeps{}
+	p := &Provider{Sleep: s.Sleep}
+	providertest.Configure(t, p, "email.sg", map[string]any{
 		"transport": "sendgrid", "api_key": testAPIKey, "endpoint": srv.URL,
 		"from": "news@shop.example", "from_name": "結びストア", "reply_to": "support@shop.example",
 		"unsubscribe_url": "https://shop.example/unsubscribe?c={customer}",
 		"asm_group_id":    float64(4242), "categories": []any{"musubi", "spring"},
 		"ledger": filepath.Join(t.TempDir(), "ledger.db"),
-	}
-	for k, v := range overrides {
-		if v == nil {
-			delete(cfg, k)
-		} else {
-			cfg[k] = v
-		}
-	}
-	s := &providertest.Sleeps{}
-	p := &Provider{Sleep: s.Sleep}
-	resp := p.Configure(context.Background(), providers.ConfigureRequest{Name: "email.sg", Config: cfg,
-		Sensitive: map[string]bool{"api_key": true}})
-	if err := resp.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	}, overrides, "api_key")
 	t.Cleanup(func() { p.Close() })
 	return p, s
 }

@@ -1,7 +1,6 @@
 package line
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,15 +16,8 @@ import (
 func configure(t testing.TB, srv *linetest.Server, w *providertest.Sleeps) *Provider {
 	t.Helper()
 	p := New()
-	r := p.Configure(context.Background(), providers.ConfigureRequest{
-		Name: "line.test",
-		Config: map[string]any{"channel_token": srv.Token, "channel_secret": srv.Secret, "api_url": srv.URL,
-			"engine_url": "https://musubi.example"},
-		Sensitive: map[string]bool{"channel_token": true, "channel_secret": true},
-	})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	providertest.Configure(t, p, "line.test", map[string]any{"channel_token": srv.Token, "channel_secret": srv.Secret,
+		"api_url": srv.URL, "engine_url": "https://musubi.example"}, nil, "channel_token", "channel_secret")
 	if w == nil {
 		w = &providertest.Sleeps{}
 	}
@@ -107,18 +99,10 @@ func harness(fail bool) providertest.Harness {
 	return h
 }
 
-var audienceCase = providertest.Case{
-	Kind:       providers.KindAudience,
-	Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars"},
-	Update:     providers.Attrs{"description": "Regulars who agreed to LINE messages"},
-	Replace:    providers.Attrs{"segment": "lapsed"},
-	DriftAttr:  "description",
-	DriftValue: "edited in Official Account Manager",
-	Invalid: map[string]providers.Attrs{
-		"segment":     {"segment": "loyal store!"},
-		"description": {"description": strings.Repeat("常", 100)},
-	},
-}
+var audienceCase = providertest.AudienceCase("edited in Official Account Manager", map[string]providers.Attrs{
+	"segment":     {"segment": "loyal store!"},
+	"description": {"description": strings.Repeat("常", 100)},
+})
 
 var subscriptionCase = providertest.Case{
 	Kind:   providers.KindSubscription,

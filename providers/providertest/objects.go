@@ -74,3 +74,49 @@ func BenchCreate(b *testing.B, p providers.Provider, k providers.Kind, attrs fun
 		}
 	}
 }
+
+// Configure configures p under name as a programme would: cfg with the values of extra over
+// it (a nil value removes one), the attributes named sensitive marked so. An error fails the
+// test.
+func Configure(tb testing.TB, p providers.Provider, name string, cfg, extra map[string]any, sensitive ...string) {
+	tb.Helper()
+	for k, v := range extra {
+		if v == nil {
+			delete(cfg, k)
+		} else {
+			cfg[k] = v
+		}
+	}
+	marked := map[string]bool{}
+	for _, s := range sensitive {
+		marked[s] = true
+	}
+	r := p.Configure(context.Background(), providers.ConfigureRequest{Name: name, Config: cfg, Sensitive: marked})
+	if err := r.Diagnostics.Err(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Fresh makes a Harness's New of a test's configure, which returns a provider of a fresh
+// system, configured with extra values, and that system.
+func Fresh[P providers.Provider, S any](configure func(tb testing.TB, extra map[string]any) (P, S)) func(t *testing.T) providers.Provider {
+	return func(t *testing.T) providers.Provider {
+		p, _ := configure(t, nil)
+		return p
+	}
+}
+
+// AudienceCase is the conformance case of an audience of segment loyal_store, which every
+// system holding audiences takes: drift is what someone in the system's own screens renames
+// its description to, invalid what the system refuses, by attribute.
+func AudienceCase(drift string, invalid map[string]providers.Attrs) Case {
+	return Case{
+		Kind:       providers.KindAudience,
+		Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars"},
+		Update:     providers.Attrs{"description": "Regulars"},
+		Replace:    providers.Attrs{"segment": "lapsed"},
+		DriftAttr:  "description",
+		DriftValue: drift,
+		Invalid:    invalid,
+	}
+}

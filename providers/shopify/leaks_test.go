@@ -23,10 +23,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			return map[string]any{"shop": "musubi-test.myshopify.com", "token": refusedToken, "client_secret": refusedSecret,
 				"webhook_url": webhookURL}
 		},
-		New: func(t *testing.T) providers.Provider {
-			p, _ := configure(t, nil)
-			return p
-		},
+		New: providertest.Fresh(configure),
 		Refused: func(t *testing.T) providers.Provider {
 			p, _ := configure(t, map[string]any{"token": refusedToken, "client_secret": refusedSecret})
 			return p

@@ -25,16 +25,9 @@ func configure(t testing.TB, extra map[string]any) (*square.Provider, *squaretes
 	t.Helper()
 	srv := squaretest.New()
 	t.Cleanup(srv.Close)
-	cfg := map[string]any{"token": srv.Token, "base_url": srv.URL, "timezone": "Asia/Tokyo", "webhook_url": webhookURL}
-	for k, v := range extra {
-		cfg[k] = v
-	}
 	p := &square.Provider{}
-	r := p.Configure(context.Background(), providers.ConfigureRequest{Name: "square.store", Config: cfg,
-		Sensitive: map[string]bool{"token": true, "webhook_signature_key": true}})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	providertest.Configure(t, p, "square.store", map[string]any{"token": srv.Token, "base_url": srv.URL, "timezone": "Asia/Tokyo",
+		"webhook_url": webhookURL}, extra, "token", "webhook_signature_key")
 	p.Client().Sleep = noSleep
 	servers.Keep(t, p, srv)
 	return p, srv
@@ -50,12 +43,7 @@ func attempts(_ string, status int, lose bool) int {
 }
 
 func harness() providertest.Harness {
-	return providertest.WithBackstage(providertest.Harness{
-		New: func(t *testing.T) providers.Provider {
-			p, _ := configure(t, nil)
-			return p
-		},
-	}, &servers, attempts)
+	return providertest.WithBackstage(providertest.Harness{New: providertest.Fresh(configure)}, &servers, attempts)
 }
 
 func spring() providers.Attrs {
@@ -107,15 +95,7 @@ var audienceCouponCase = providertest.Case{
 	},
 }
 
-var audienceCase = providertest.Case{
-	Kind:       providers.KindAudience,
-	Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars"},
-	Update:     providers.Attrs{"description": "Regulars"},
-	Replace:    providers.Attrs{"segment": "lapsed"},
-	DriftAttr:  "description",
-	DriftValue: "edited in the dashboard",
-	Invalid:    map[string]providers.Attrs{"segment": {"segment": ""}},
-}
+var audienceCase = providertest.AudienceCase("edited in the dashboard", map[string]providers.Attrs{"segment": {"segment": ""}})
 
 var subscriptionCase = providertest.Case{
 	Kind: providers.KindSubscription,

@@ -102,21 +102,10 @@ var now = time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)
 
 func configured(t testing.TB, url string, extra map[string]any) (*Provider, *providertest.Sleeps) {
 	t.Helper()
-	cfg := map[string]any{"url": url, "secret": secret, "address": "member", "consent": "push",
-		"headers": map[string]any{"Authorization": "Bearer crm-token-123", "X-Tenant": "shop-jp"}}
-	for k, v := range extra {
-		if v == nil {
-			delete(cfg, k)
-		} else {
-			cfg[k] = v
-		}
-	}
 	s := &providertest.Sleeps{}
 	p := &Provider{Sleep: s.Sleep, Now: func() time.Time { return now }}
-	if err := p.Configure(context.Background(), providers.ConfigureRequest{Name: "webhook.crm", Config: cfg,
-		Sensitive: map[string]bool{"secret": true, "headers": true}}).Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	providertest.Configure(t, p, "webhook.crm", map[string]any{"url": url, "secret": secret, "address": "member", "consent": "push",
+		"headers": map[string]any{"Authorization": "Bearer crm-token-123", "X-Tenant": "shop-jp"}}, extra, "secret", "headers")
 	t.Cleanup(func() { p.Close() })
 	return p, s
 }

@@ -233,6 +233,15 @@ func DescribeChanges(changed []string, live Attrs) string {
 	return strings.Join(parts, ", ")
 }
 
+// UnmarshalAttrs decodes attributes stored as JSON and normalizes them to the kind's types.
+func UnmarshalAttrs(k Kind, data []byte) (Attrs, error) {
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, err
+	}
+	return Normalize(k, raw)
+}
+
 // Diff lists the attributes whose values differ between a and b, sorted.
 func Diff(k Kind, a, b Attrs) []string {
 	ks, err := SchemaOf(k)

@@ -160,11 +160,7 @@ func scanMessage(row *sql.Row) (*storedMessage, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	var raw map[string]any
-	if err := json.Unmarshal([]byte(attrs), &raw); err != nil {
-		return nil, fmt.Errorf("message %s: %w", m.ID, err)
-	}
-	a, err := providers.Normalize(providers.KindMessage, raw)
+	a, err := providers.UnmarshalAttrs(providers.KindMessage, []byte(attrs))
 	if err != nil {
 		return nil, fmt.Errorf("message %s: %w", m.ID, err)
 	}

@@ -40,9 +40,9 @@ func Made(tb testing.TB, p providers.Provider, k providers.Kind, attrs func() pr
 	return reqs
 }
 
-// CheckBatch checks the answers of a batch read: each found, under its request's ID, with
+// checkBatch checks the answers of a batch read: each found, under its request's ID, with
 // its prior's attributes.
-func CheckBatch(tb testing.TB, reqs []providers.ReadRequest, out []providers.ReadResponse) {
+func checkBatch(tb testing.TB, reqs []providers.ReadRequest, out []providers.ReadResponse) {
 	tb.Helper()
 	for i, r := range out {
 		if !r.Found || r.ID != reqs[i].ID || len(providers.Diff(reqs[i].Kind, reqs[i].Prior, r.Attributes)) > 0 {
@@ -51,28 +51,43 @@ func CheckBatch(tb testing.TB, reqs []providers.ReadRequest, out []providers.Rea
 	}
 }
 
-// BenchReadBatch times p's batch reads of reqs, each of which must be found.
-func BenchReadBatch(b *testing.B, p providers.BatchReader, reqs []providers.ReadRequest) {
-	b.ResetTimer()
-	for b.Loop() {
-		for _, r := range p.ReadBatch(context.Background(), reqs) {
-			if !r.Found {
-				b.Fatal("not found", r.Diagnostics.Err())
-			}
-		}
-	}
+// BatchReadCalls makes n coupons with attributes attrs(), reads them back in one batch,
+// checks the answers, and returns how many calls of the system the read took, as calls
+// counts them.
+func BatchReadCalls(t *testing.T, p providers.Provider, attrs func() providers.Attrs, n int, calls func() int) int {
+	t.Helper()
+	reqs := Made(t, p, providers.KindCoupon, attrs, n)
+	before := calls()
+	checkBatch(t, reqs, p.(providers.BatchReader).ReadBatch(context.Background(), reqs))
+	return calls() - before
 }
 
-// BenchCreate times creates of objects with attributes attrs(), each under a key of its own.
-func BenchCreate(b *testing.B, p providers.Provider, k providers.Kind, attrs func() providers.Attrs) {
-	i := 0
-	for b.Loop() {
-		i++
-		r := p.Create(context.Background(), providers.CreateRequest{Kind: k, Attributes: attrs(), IdempotencyKey: fmt.Sprint("k", i)})
-		if r.Diagnostics.HasErrors() {
-			b.Fatal(r.Diagnostics.Err())
+// BenchCoupons times what a coupon provider is timed on: "read-batch" refreshes the
+// planner's batch of coupons with attributes attrs() (made beforehand), and "create" makes
+// one coupon, each under a key of its own.
+func BenchCoupons(b *testing.B, p providers.Provider, attrs func() providers.Attrs) {
+	b.Run("read-batch", func(b *testing.B) {
+		reqs := Made(b, p, providers.KindCoupon, attrs, providers.MaxReadBatch)
+		b.ResetTimer()
+		for b.Loop() {
+			for _, r := range p.(providers.BatchReader).ReadBatch(context.Background(), reqs) {
+				if !r.Found {
+					b.Fatal("not found", r.Diagnostics.Err())
+				}
+			}
 		}
-	}
+	})
+	b.Run("create", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			r := p.Create(context.Background(), providers.CreateRequest{Kind: providers.KindCoupon, Attributes: attrs(),
+				IdempotencyKey: fmt.Sprint("create-", i)})
+			if r.Diagnostics.HasErrors() {
+				b.Fatal(r.Diagnostics.Err())
+			}
+		}
+	})
 }
 
 // Configure configures p under name as a programme would: cfg with the values of extra over
@@ -119,4 +134,12 @@ func AudienceCase(drift string, invalid map[string]providers.Attrs) Case {
 		DriftValue: drift,
 		Invalid:    invalid,
 	}
+}
+
+// WithAudience is the Refs of a coupon case whose coupon finds the audience of segment
+// loyal_store by its segment, not by an ID: it makes that audience first.
+func WithAudience(t *testing.T, p providers.Provider) map[string]string {
+	t.Helper()
+	Create(t, p, providers.KindAudience, AudienceCase("", nil).Attrs, t.Name()+"-audience", nil)
+	return nil
 }

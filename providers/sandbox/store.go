@@ -213,11 +213,7 @@ func scanObject(r scanner) (*Object, error) {
 	if err := r.Scan(&o.ID, &o.Provider, &o.Kind, &attrs, &refs, &o.IdempotencyKey, &created, &updated); err != nil {
 		return nil, err
 	}
-	var raw map[string]any
-	if err := json.Unmarshal([]byte(attrs), &raw); err != nil {
-		return nil, fmt.Errorf("object %s: %w", o.ID, err)
-	}
-	a, err := providers.Normalize(o.Kind, raw)
+	a, err := providers.UnmarshalAttrs(o.Kind, []byte(attrs))
 	if err != nil {
 		return nil, fmt.Errorf("object %s: %w", o.ID, err)
 	}

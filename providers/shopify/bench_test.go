@@ -9,18 +9,13 @@ import (
 	"github.com/musubi-hq/musubi/providers/shopify"
 )
 
-// BenchmarkReadBatch refreshes 250 coupons (the planner's batch size) against the contract
-// server: five nodes queries of up to 60 discounts, and the mapping back to attributes. The
-// client's waits for the throttle bucket move the server's clock instead of sleeping.
-func BenchmarkReadBatch(b *testing.B) {
+// BenchmarkCoupons refreshes 250 coupons (the planner's batch size) against the contract
+// server: five nodes queries of up to 60 discounts, and the mapping back to attributes; and
+// creates a coupon: the code lookup and one discountCodeBasicCreate. The client's waits for
+// the throttle bucket move the server's clock instead of sleeping.
+func BenchmarkCoupons(b *testing.B) {
 	p, _ := configure(b, nil)
-	providertest.BenchReadBatch(b, p, providertest.Made(b, p, providers.KindCoupon, spring, providers.MaxReadBatch))
-}
-
-// BenchmarkCreateCoupon creates a coupon: the code lookup and one discountCodeBasicCreate.
-func BenchmarkCreateCoupon(b *testing.B) {
-	p, _ := configure(b, nil)
-	providertest.BenchCreate(b, p, providers.KindCoupon, spring)
+	providertest.BenchCoupons(b, p, spring)
 }
 
 // BenchmarkReceiveWebhook verifies and translates one order delivery, the engine's hot path

@@ -9,17 +9,12 @@ import (
 	"github.com/musubi-hq/musubi/providers/square"
 )
 
-// BenchmarkReadBatch refreshes 250 coupons (the planner's batch size) against the contract
-// server: one batch retrieve and the mapping back to attributes.
-func BenchmarkReadBatch(b *testing.B) {
+// BenchmarkCoupons refreshes 250 coupons (the planner's batch size) against the contract
+// server: one batch retrieve and the mapping back to attributes; and creates a coupon: one
+// batch upsert of three objects.
+func BenchmarkCoupons(b *testing.B) {
 	p, _ := configure(b, nil)
-	providertest.BenchReadBatch(b, p, providertest.Made(b, p, providers.KindCoupon, spring, providers.MaxReadBatch))
-}
-
-// BenchmarkCreateCoupon creates a coupon: one batch upsert of three objects.
-func BenchmarkCreateCoupon(b *testing.B) {
-	p, _ := configure(b, nil)
-	providertest.BenchCreate(b, p, providers.KindCoupon, spring)
+	providertest.BenchCoupons(b, p, spring)
 }
 
 // BenchmarkReceiveWebhook verifies and translates one payment notification, the engine's

@@ -70,22 +70,11 @@ var couponCase = providertest.Case{
 	},
 }
 
-// withAudience creates the customer group of segment loyal_store, which the coupon finds
-// by its name.
-func withAudience(t *testing.T, p providers.Provider) map[string]string {
-	r := p.Create(context.Background(), providers.CreateRequest{Kind: providers.KindAudience,
-		Attributes: providers.Attrs{"segment": "loyal_store", "description": "Store regulars"}, IdempotencyKey: t.Name() + "-audience"})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return nil
-}
-
 var audienceCouponCase = providertest.Case{
 	Kind: providers.KindCoupon,
 	Attrs: providers.Attrs{"title": "Regulars ¥500 off", "discount_type": "amount", "amount": int64(500), "currency": "JPY",
 		"audience": "loyal_store", "timezone": "Asia/Tokyo"},
-	Refs:       withAudience,
+	Refs:       providertest.WithAudience,
 	Update:     providers.Attrs{"amount": int64(800)},
 	DriftAttr:  "amount",
 	DriftValue: "900",

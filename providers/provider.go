@@ -129,6 +129,20 @@ func (r ConfigureRequest) Show(name, value string) string {
 	return strconv.Quote(value)
 }
 
+// String reads a string attribute of the block, "" when it is unset. A value of another type
+// reads as "" and adds an error under summary to ds.
+func (r ConfigureRequest) String(name, summary string, ds *Diagnostics) string {
+	v, ok := r.Config[name]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		*ds = append(*ds, AttributeError(name, summary, "%s must be a string, not %T", name, v))
+	}
+	return s
+}
+
 // ConfigureResponse reports configuration problems.
 type ConfigureResponse struct {
 	Diagnostics Diagnostics

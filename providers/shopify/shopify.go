@@ -149,17 +149,7 @@ func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 // Configure checks the provider block and prepares the client. No call is made yet.
 func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) providers.ConfigureResponse {
 	var ds providers.Diagnostics
-	str := func(k string) string {
-		v, ok := req.Config[k]
-		if !ok || v == nil {
-			return ""
-		}
-		s, ok := v.(string)
-		if !ok {
-			ds = append(ds, providers.AttributeError(k, "Invalid Shopify configuration", "%s must be a string", k))
-		}
-		return strings.TrimSpace(s)
-	}
+	str := func(k string) string { return strings.TrimSpace(req.String(k, "Invalid Shopify configuration", &ds)) }
 	shop := strings.ToLower(str("shop"))
 	if shop != "" && !strings.Contains(shop, ".") {
 		shop += ".myshopify.com"

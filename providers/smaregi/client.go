@@ -97,12 +97,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Sleep == nil {
-		cfg.Sleep = providers.Sleep
-	}
+	providers.DefaultClock(&cfg.Now, &cfg.Sleep)
 	if cfg.MaxAttempts < 1 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}

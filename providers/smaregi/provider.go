@@ -80,17 +80,7 @@ func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 // Configure reads the provider block and prepares the client. No call is made yet.
 func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) providers.ConfigureResponse {
 	var ds providers.Diagnostics
-	str := func(name string) string {
-		v, ok := req.Config[name]
-		if !ok || v == nil {
-			return ""
-		}
-		s, ok := v.(string)
-		if !ok {
-			ds = append(ds, providers.AttributeError(name, "Invalid Smaregi configuration", "%s must be a string", name))
-		}
-		return s
-	}
+	str := func(name string) string { return req.String(name, "Invalid Smaregi configuration", &ds) }
 	cfg := Config{
 		ContractID: str("contract_id"), ClientID: str("client_id"), ClientSecret: str("client_secret"),
 		APIURL: str("api_url"), IDURL: str("id_url"),

@@ -107,15 +107,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 		ds = append(ds, providers.AttributeError(attr, "Invalid webhook provider configuration", format, args...))
 	}
 	str := func(name string) string {
-		v, ok := req.Config[name]
-		if !ok || v == nil {
-			return ""
-		}
-		s, ok := v.(string)
-		if !ok {
-			bad(name, "%s must be a string, not %T", name, v)
-		}
-		return strings.TrimSpace(s)
+		return strings.TrimSpace(req.String(name, "Invalid webhook provider configuration", &ds))
 	}
 	show := func(name, v string) string {
 		if req.Sensitive[name] {
@@ -169,12 +161,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	if ds.HasErrors() {
 		return providers.ConfigureResponse{Diagnostics: ds}
 	}
-	if p.Now == nil {
-		p.Now = time.Now
-	}
-	if p.Sleep == nil {
-		p.Sleep = providers.Sleep
-	}
+	providers.DefaultClock(&p.Now, &p.Sleep)
 	if p.HTTPClient == nil {
 		p.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}

@@ -113,10 +113,19 @@ func Configure(tb testing.TB, p providers.Provider, name string, cfg, extra map[
 }
 
 // Fresh makes a Harness's New of a test's configure, which returns a provider of a fresh
-// system, configured with extra values, and that system.
-func Fresh[P providers.Provider, S any](configure func(tb testing.TB, extra map[string]any) (P, S)) func(t *testing.T) providers.Provider {
+// system, configured with extra values over its own, and that system.
+func Fresh[P providers.Provider, S any](configure func(tb testing.TB, extra map[string]any) (P, S), extra map[string]any) func(t *testing.T) providers.Provider {
 	return func(t *testing.T) providers.Provider {
-		p, _ := configure(t, nil)
+		p, _ := configure(t, extra)
+		return p
+	}
+}
+
+// Gone is Fresh, but the system shuts down before the provider calls it: a Leaks' Gone.
+func Gone[P providers.Provider, S interface{ Close() }](configure func(tb testing.TB, extra map[string]any) (P, S), extra map[string]any) func(t *testing.T) providers.Provider {
+	return func(t *testing.T) providers.Provider {
+		p, srv := configure(t, extra)
+		srv.Close()
 		return p
 	}
 }

@@ -23,17 +23,10 @@ func TestNoSecretLeaks(t *testing.T) {
 			return map[string]any{"shop": "musubi-test.myshopify.com", "token": refusedToken, "client_secret": refusedSecret,
 				"webhook_url": webhookURL}
 		},
-		New: providertest.Fresh(configure),
-		Refused: func(t *testing.T) providers.Provider {
-			p, _ := configure(t, map[string]any{"token": refusedToken, "client_secret": refusedSecret})
-			return p
-		},
-		Gone: func(t *testing.T) providers.Provider {
-			p, srv := configure(t, nil)
-			srv.Close()
-			return p
-		},
-		Client: func(p providers.Provider) *http.Client { return p.(*shopify.Provider).Client().HTTP },
+		New:     providertest.Fresh(configure, nil),
+		Refused: providertest.Fresh(configure, map[string]any{"token": refusedToken, "client_secret": refusedSecret}),
+		Gone:    providertest.Gone(configure, nil),
+		Client:  func(p providers.Provider) *http.Client { return p.(*shopify.Provider).Client().HTTP },
 		Secrets: func(t *testing.T, p providers.Provider) []string {
 			srv := servers.Of(p)
 			return []string{refusedToken, refusedSecret, srv.Token, srv.Secret}

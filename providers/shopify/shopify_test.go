@@ -47,7 +47,7 @@ func attempts(op string, status int, lose bool) int {
 }
 
 func harness() providertest.Harness {
-	return providertest.WithBackstage(providertest.Harness{New: providertest.Fresh(configure)}, &servers, attempts)
+	return providertest.WithBackstage(providertest.Harness{New: providertest.Fresh(configure, nil)}, &servers, attempts)
 }
 
 // spring is a coupon whose codes come from a pool: it has no code of its own. (Shopify codes

@@ -43,7 +43,7 @@ func attempts(_ string, status int, lose bool) int {
 }
 
 func harness() providertest.Harness {
-	return providertest.WithBackstage(providertest.Harness{New: providertest.Fresh(configure)}, &servers, attempts)
+	return providertest.WithBackstage(providertest.Harness{New: providertest.Fresh(configure, nil)}, &servers, attempts)
 }
 
 func spring() providers.Attrs {

@@ -50,6 +50,12 @@ type InboundEvent struct {
 	Data map[string]any
 }
 
+// RefuseWebhook is the answer to a webhook call that is refused: a diagnostic under summary
+// ("Shopify webhook refused") carrying an error of the code, and no events.
+func RefuseWebhook(summary string, code ErrorCode, format string, args ...any) WebhookResponse {
+	return WebhookResponse{Diagnostics: FromError(summary, &APIError{Code: code, Message: fmt.Sprintf(format, args...)})}
+}
+
 // CheckWebhookURL accepts what systems take as a webhook address: an absolute HTTPS URL.
 // system names the system in the message.
 func CheckWebhookURL(s, system string) error {

@@ -75,23 +75,19 @@ type (
 // and events are named by the body, never by X-Shopify-Webhook-Id: a signed body posted
 // again under a new webhook ID is a redelivery, which the engine drops.
 func (p *Provider) ReceiveWebhook(ctx context.Context, req providers.WebhookRequest) providers.WebhookResponse {
-	refuse := func(code providers.ErrorCode, format string, args ...any) providers.WebhookResponse {
-		return providers.WebhookResponse{Diagnostics: providers.FromError("Shopify webhook refused",
-			&providers.APIError{Code: code, Message: fmt.Sprintf(format, args...)})}
-	}
 	if p.secret == "" {
-		return refuse(providers.ErrAuth, "provider %s has no client_secret to verify Shopify's signature with; set it from the environment", p.name)
+		return providers.RefuseWebhook("Shopify webhook refused", providers.ErrAuth, "provider %s has no client_secret to verify Shopify's signature with; set it from the environment", p.name)
 	}
 	if err := signature.VerifyShopify(p.secret, req.Body, req.Header.Get(signature.ShopifyHeader)); err != nil {
-		return refuse(providers.ErrAuth, "%s: %v", signature.ShopifyHeader, err)
+		return providers.RefuseWebhook("Shopify webhook refused", providers.ErrAuth, "%s: %v", signature.ShopifyHeader, err)
 	}
 	if shop := strings.ToLower(strings.TrimSpace(req.Header.Get(ShopHeader))); p.shop != "" && shop != p.shop {
-		return refuse(providers.ErrAuth, "the delivery is from shop %q, not %s, which provider %s manages", shop, p.shop, p.name)
+		return providers.RefuseWebhook("Shopify webhook refused", providers.ErrAuth, "the delivery is from shop %q, not %s, which provider %s manages", shop, p.shop, p.name)
 	}
 	id := strings.TrimSpace(req.Header.Get(WebhookIDHeader))
 	topic := strings.TrimSpace(req.Header.Get(TopicHeader))
 	if id == "" || topic == "" {
-		return refuse(providers.ErrInvalid, "the delivery has no %s or %s header", WebhookIDHeader, TopicHeader)
+		return providers.RefuseWebhook("Shopify webhook refused", providers.ErrInvalid, "the delivery has no %s or %s header", WebhookIDHeader, TopicHeader)
 	}
 	at, _ := time.Parse(time.RFC3339Nano, req.Header.Get(TriggeredAtHeader))
 	currency := ""
@@ -103,7 +99,7 @@ func (p *Provider) ReceiveWebhook(ctx context.Context, req providers.WebhookRequ
 	}
 	evs, err := ParseWebhook(topic, at, currency, req.Body)
 	if err != nil {
-		return refuse(providers.ErrInvalid, "%v", err)
+		return providers.RefuseWebhook("Shopify webhook refused", providers.ErrInvalid, "%v", err)
 	}
 	return providers.WebhookResponse{Events: evs}
 }

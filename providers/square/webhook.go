@@ -57,8 +57,7 @@ type customer struct {
 // and turns it into an event.
 func (p *Provider) ReceiveWebhook(_ context.Context, req providers.WebhookRequest) providers.WebhookResponse {
 	if p.signatureKey == "" {
-		return providers.WebhookResponse{Diagnostics: providers.FromError("webhook refused", &providers.APIError{Code: providers.ErrAuth,
-			Message: fmt.Sprintf("provider %s has no webhook_signature_key to verify Square's signature; set it from the environment", p.name)})}
+		return providers.RefuseWebhook("webhook refused", providers.ErrAuth, "provider %s has no webhook_signature_key to verify Square's signature; set it from the environment", p.name)
 	}
 	// Square signs the URL exactly as registered, which a proxy in front of Musubi may change.
 	u := p.webhookURL
@@ -66,20 +65,17 @@ func (p *Provider) ReceiveWebhook(_ context.Context, req providers.WebhookReques
 		u = req.URL
 	}
 	if err := signature.VerifySquare(p.signatureKey, u, req.Body, req.Header.Get(signature.SquareHeader)); err != nil {
-		return providers.WebhookResponse{Diagnostics: providers.FromError("webhook refused", &providers.APIError{Code: providers.ErrAuth,
-			Message: fmt.Sprintf("%s: %v (checked against the notification URL %s)", signature.SquareHeader, err, u)})}
+		return providers.RefuseWebhook("webhook refused", providers.ErrAuth, "%s: %v (checked against the notification URL %s)", signature.SquareHeader, err, u)
 	}
 	// The called URL's ?source= says which source the engine files the events under, each
 	// with its own record of event IDs: it must be the signed URL's, or a notification could
 	// be posted again under another source.
 	if called, signed := sourceOf(req.URL), sourceOf(u); !slices.Equal(called, signed) {
-		return providers.WebhookResponse{Diagnostics: providers.FromError("webhook refused", &providers.APIError{Code: providers.ErrAuth,
-			Message: fmt.Sprintf("the request names %s, but the notification URL Square signed names %s", sourceText(called), sourceText(signed))})}
+		return providers.RefuseWebhook("webhook refused", providers.ErrAuth, "the request names %s, but the notification URL Square signed names %s", sourceText(called), sourceText(signed))
 	}
 	evs, err := ParseNotification(req.Body)
 	if err != nil {
-		return providers.WebhookResponse{Diagnostics: providers.FromError("webhook refused", &providers.APIError{Code: providers.ErrInvalid,
-			Message: err.Error()})}
+		return providers.RefuseWebhook("webhook refused", providers.ErrInvalid, "%v", err)
 	}
 	return providers.WebhookResponse{Events: evs}
 }

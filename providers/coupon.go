@@ -22,6 +22,20 @@ func DiscountType(a Attrs) string {
 	return "percent"
 }
 
+// WithDiscountType returns a coupon's attributes with the discount type they imply filled in
+// when they name none, as Plan does; a copy when it changes them.
+func WithDiscountType(a Attrs) Attrs {
+	if a.String("discount_type") != "" {
+		return a
+	}
+	out := a.Clone()
+	if out == nil {
+		out = Attrs{}
+	}
+	out["discount_type"] = DiscountType(a)
+	return out
+}
+
 // CheckOffer checks the attributes of a coupon's offer the same way for every system: the
 // discount type with its percent or amount, the currency, the minimum total, the validity
 // window and its zone, and an audience that names a segment. system names the remote system

@@ -261,10 +261,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 	planned := req.Proposed // the planner's own copy: clone only to change it
 	switch req.Kind {
 	case providers.KindCoupon:
-		if planned.String("discount_type") == "" {
-			planned = planned.Clone()
-			planned["discount_type"] = providers.DiscountType(planned)
-		}
+		planned = providers.WithDiscountType(planned)
 	case providers.KindSubscription:
 		ks, _ := p.support(providers.KindSubscription)
 		if topics, _ := providers.Deliverable(ks.Topics, planned.Strings("topics")); len(topics) > 0 {

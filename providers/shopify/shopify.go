@@ -253,7 +253,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 	}
 	switch req.Kind {
 	case providers.KindCoupon:
-		planned["discount_type"] = providers.DiscountType(planned)
+		planned = providers.WithDiscountType(planned)
 		// Shopify needs a start. A coupon declared without one starts when it is first
 		// planned, and keeps that start afterwards, so it never shows as a change.
 		if planned.String("starts_at") == "" {

@@ -213,10 +213,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 	planned := req.Proposed
 	switch req.Kind {
 	case providers.KindCoupon:
-		if planned.String("discount_type") == "" {
-			planned = planned.Clone()
-			planned["discount_type"] = providers.DiscountType(planned)
-		}
+		planned = providers.WithDiscountType(planned)
 	case providers.KindSubscription:
 		planned = p.subscriptions().Plan(planned)
 	}

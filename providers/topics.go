@@ -114,13 +114,10 @@ func (s Subscriptions) Endpoint(a Attrs) string {
 // rules differ between systems.
 func (s Subscriptions) Check(a Attrs, bad func(attr, format string, args ...any)) Diagnostics {
 	warnings := CheckTopics(a.Strings("topics"), s.Topics.Topics(), s.System, s.Delivers, bad)
-	switch ep := s.Endpoint(a); {
-	case ep == "":
+	if ep := s.Endpoint(a); ep == "" {
 		bad("endpoint", "a %s webhook subscription needs %s: set webhook_url on the provider", s.System, s.Address)
-	default:
-		if err := CheckWebhookURL(ep, s.System); err != nil {
-			bad("endpoint", "%v", err)
-		}
+	} else if err := CheckWebhookURL(ep, s.System); err != nil {
+		bad("endpoint", "%v", err)
 	}
 	return warnings
 }

@@ -29,9 +29,9 @@ func With(a providers.Attrs, kv ...any) providers.Attrs {
 	return out
 }
 
-// Made creates n objects of a kind with attributes attrs() (keys k0, k1…) and returns the
+// made creates n objects of a kind with attributes attrs() (keys k0, k1…) and returns the
 // requests that read them back by ID, each with those attributes as its prior.
-func Made(tb testing.TB, p providers.Provider, k providers.Kind, attrs func() providers.Attrs, n int) []providers.ReadRequest {
+func made(tb testing.TB, p providers.Provider, k providers.Kind, attrs func() providers.Attrs, n int) []providers.ReadRequest {
 	tb.Helper()
 	reqs := make([]providers.ReadRequest, n)
 	for i := range reqs {
@@ -56,7 +56,7 @@ func checkBatch(tb testing.TB, reqs []providers.ReadRequest, out []providers.Rea
 // counts them.
 func BatchReadCalls(t *testing.T, p providers.Provider, attrs func() providers.Attrs, n int, calls func() int) int {
 	t.Helper()
-	reqs := Made(t, p, providers.KindCoupon, attrs, n)
+	reqs := made(t, p, providers.KindCoupon, attrs, n)
 	before := calls()
 	checkBatch(t, reqs, p.(providers.BatchReader).ReadBatch(context.Background(), reqs))
 	return calls() - before
@@ -67,7 +67,7 @@ func BatchReadCalls(t *testing.T, p providers.Provider, attrs func() providers.A
 // one coupon, each under a key of its own.
 func BenchCoupons(b *testing.B, p providers.Provider, attrs func() providers.Attrs) {
 	b.Run("read-batch", func(b *testing.B) {
-		reqs := Made(b, p, providers.KindCoupon, attrs, providers.MaxReadBatch)
+		reqs := made(b, p, providers.KindCoupon, attrs, providers.MaxReadBatch)
 		b.ResetTimer()
 		for b.Loop() {
 			for _, r := range p.(providers.BatchReader).ReadBatch(context.Background(), reqs) {

@@ -35,14 +35,20 @@ func (signedReceiver) ReceiveWebhook(_ context.Context, req providers.WebhookReq
 // quickstart's line source, and with edit maybe more) and of line.other (which feeds none).
 func webhookServer(t *testing.T, edit func(*rules.Bundle)) *httptest.Server {
 	t.Helper()
+	_, srv := webhookEngine(t, edit, map[string]providers.WebhookReceiver{"sandbox.line": signedReceiver{}, "line.other": signedReceiver{}})
+	return srv
+}
+
+// webhookEngine runs an engine on the quickstart's rules that takes the webhooks of receivers.
+func webhookEngine(t *testing.T, edit func(*rules.Bundle), receivers map[string]providers.WebhookReceiver) (*Engine, *httptest.Server) {
+	t.Helper()
 	dir := t.TempDir()
 	s, err := OpenSQLite(filepath.Join(dir, "engine.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &clock{t: noon}
-	e, err := Open(context.Background(), Options{Store: s, Now: c.Now, BundlePoll: -1, DisableDelivery: true,
-		Receivers: map[string]providers.WebhookReceiver{"sandbox.line": signedReceiver{}, "line.other": signedReceiver{}}})
+	e, err := Open(context.Background(), Options{Store: s, Now: c.Now, BundlePoll: -1, DisableDelivery: true, Receivers: receivers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +58,13 @@ func webhookServer(t *testing.T, edit func(*rules.Bundle)) *httptest.Server {
 	}
 	srv := httptest.NewServer(e.Handler(ServerOptions{}))
 	t.Cleanup(srv.Close)
-	return srv
+	return e, srv
 }
 
 type webhookCase struct {
 	name, path, body string
 	unsigned         bool
+	header           http.Header // sent instead of signedReceiver's signature, when set
 	status           int
 	want             string // in the body
 }
@@ -65,7 +72,10 @@ type webhookCase struct {
 func (c webhookCase) run(t *testing.T, srv *httptest.Server) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", srv.URL+c.path, strings.NewReader(c.body))
-	if !c.unsigned {
+	switch {
+	case c.header != nil:
+		req.Header = c.header.Clone()
+	case !c.unsigned:
 		req.Header.Set("X-Test-Signature", "ok")
 	}
 	resp, err := http.DefaultClient.Do(req)

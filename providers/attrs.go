@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -216,6 +217,29 @@ func normalizeValue(t Type, v any) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("want %s, got %T", t, v)
+}
+
+// DescribeChanges lists changed attributes with their live values, for a message saying
+// what changed in a system behind Musubi's back: "percent is now 40, ends_at is now unset".
+func DescribeChanges(changed []string, live Attrs) string {
+	parts := make([]string, len(changed))
+	for i, a := range changed {
+		if v, ok := live[a]; ok {
+			parts[i] = fmt.Sprintf("%s is now %v", a, v)
+		} else {
+			parts[i] = a + " is now unset"
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// UnmarshalAttrs decodes attributes stored as JSON and normalizes them to the kind's types.
+func UnmarshalAttrs(k Kind, data []byte) (Attrs, error) {
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, err
+	}
+	return Normalize(k, raw)
 }
 
 // Diff lists the attributes whose values differ between a and b, sorted.

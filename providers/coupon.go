@@ -10,6 +10,32 @@ var NameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 
+// DiscountType is a coupon's discount_type, or the one its values imply when it names none:
+// amount when it has an amount, else percent.
+func DiscountType(a Attrs) string {
+	switch {
+	case a.String("discount_type") != "":
+		return a.String("discount_type")
+	case a.Int("amount") != 0:
+		return "amount"
+	}
+	return "percent"
+}
+
+// WithDiscountType returns a coupon's attributes with the discount type they imply filled in
+// when they name none, as Plan does; a copy when it changes them.
+func WithDiscountType(a Attrs) Attrs {
+	if a.String("discount_type") != "" {
+		return a
+	}
+	out := a.Clone()
+	if out == nil {
+		out = Attrs{}
+	}
+	out["discount_type"] = DiscountType(a)
+	return out
+}
+
 // CheckOffer checks the attributes of a coupon's offer the same way for every system: the
 // discount type with its percent or amount, the currency, the minimum total, the validity
 // window and its zone, and an audience that names a segment. system names the remote system

@@ -6,6 +6,8 @@ package providers
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -93,6 +95,19 @@ type KindSupport struct {
 	Topics []string
 }
 
+// Unheld lists the attributes a sets that the kind does not hold, sorted: what Validate
+// refuses before the provider's own checks.
+func (ks KindSupport) Unheld(a Attrs) []string {
+	var out []string
+	for name, v := range a {
+		if !slices.Contains(ks.Attributes, name) && !IsZero(v) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // ConfigureRequest carries the provider block.
 type ConfigureRequest struct {
 	// Name is the provider's configured name ("shopify.jp").
@@ -112,6 +127,20 @@ func (r ConfigureRequest) Show(name, value string) string {
 		return "the value from the environment"
 	}
 	return strconv.Quote(value)
+}
+
+// String reads a string attribute of the block, "" when it is unset. A value of another type
+// reads as "" and adds an error under summary to ds.
+func (r ConfigureRequest) String(name, summary string, ds *Diagnostics) string {
+	v, ok := r.Config[name]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		*ds = append(*ds, AttributeError(name, summary, "%s must be a string, not %T", name, v))
+	}
+	return s
 }
 
 // ConfigureResponse reports configuration problems.
@@ -219,4 +248,19 @@ type ImportRequest struct {
 type ImportResponse struct {
 	Attributes  Attrs
 	Diagnostics Diagnostics
+}
+
+// ImportByRead imports an object by reading it by ID, as a provider whose Read finds any
+// object of the system does: the read's errors pass on, and nothing found is a not_found
+// error naming the provider (name), the kind and the ID.
+func ImportByRead(ctx context.Context, p Provider, name string, req ImportRequest) ImportResponse {
+	r := p.Read(ctx, ReadRequest{Kind: req.Kind, ID: req.ID})
+	if r.Diagnostics.HasErrors() {
+		return ImportResponse{Diagnostics: r.Diagnostics}
+	}
+	if !r.Found {
+		return ImportResponse{Diagnostics: FromError("import failed", &APIError{Code: ErrNotFound,
+			Message: fmt.Sprintf("%s has no %s with ID %s", name, req.Kind, req.ID)})}
+	}
+	return ImportResponse{Attributes: r.Attributes}
 }

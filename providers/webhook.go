@@ -34,8 +34,9 @@ type WebhookResponse struct {
 
 // InboundEvent is one event a system reported, in Musubi's terms.
 type InboundEvent struct {
-	// ID is the system's own event ID (LINE webhookEventId, X-Shopify-Webhook-Id, Square
-	// event_id); the engine drops an ID it has seen before, so a redelivery is harmless.
+	// ID names the event by what the system's signature covers (LINE webhookEventId, Square
+	// event_id, a Shopify order's ID): the engine drops an ID it has seen before, so a
+	// redelivery is harmless, and a replay under new unsigned headers is one too.
 	ID string
 	// Type is the Musubi event type: purchase, follow, unfollow, cart.updated...
 	Type string
@@ -49,6 +50,12 @@ type InboundEvent struct {
 	Data map[string]any
 }
 
+// RefuseWebhook is the answer to a webhook call that is refused: a diagnostic under summary
+// ("Shopify webhook refused") carrying an error of the code, and no events.
+func RefuseWebhook(summary string, code ErrorCode, format string, args ...any) WebhookResponse {
+	return WebhookResponse{Diagnostics: FromError(summary, &APIError{Code: code, Message: fmt.Sprintf(format, args...)})}
+}
+
 // CheckWebhookURL accepts what systems take as a webhook address: an absolute HTTPS URL.
 // system names the system in the message.
 func CheckWebhookURL(s, system string) error {
@@ -57,4 +64,24 @@ func CheckWebhookURL(s, system string) error {
 		return fmt.Errorf("%q is not an absolute https:// URL; %s delivers webhooks only over HTTPS", s, system)
 	}
 	return nil
+}
+
+// NonEmpty makes a record of key-value pairs, leaving out the empty values: a webhook
+// payload's fields that are unset.
+func NonEmpty(kv ...string) map[string]any {
+	out := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			out[kv[i]] = kv[i+1]
+		}
+	}
+	return out
+}
+
+// TimeOr reads an RFC 3339 time of a payload, or returns dflt when s is not one.
+func TimeOr(s string, dflt time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t
+	}
+	return dflt
 }

@@ -74,18 +74,10 @@ func messageCase(extra providers.Attrs) providertest.Case {
 	}
 }
 
-var audienceCase = providertest.Case{
-	Kind:       providers.KindAudience,
-	Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars who agreed to email"},
-	Update:     providers.Attrs{"description": "Store regulars"},
-	Replace:    providers.Attrs{"segment": "lapsed"},
-	DriftAttr:  "description",
-	DriftValue: "renamed in SendGrid",
-	Invalid: map[string]providers.Attrs{
-		"segment":     {"segment": ""},
-		"description": {"description": strings.Repeat("長", 100)},
-	},
-}
+var audienceCase = providertest.AudienceCase("renamed in SendGrid", map[string]providers.Attrs{
+	"segment":     {"segment": ""},
+	"description": {"description": strings.Repeat("長", 100)},
+})
 
 func TestConformanceSMTPMessage(t *testing.T) {
 	t.Parallel()

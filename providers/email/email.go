@@ -89,12 +89,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	if ds.HasErrors() {
 		return providers.ConfigureResponse{Diagnostics: ds}
 	}
-	if p.Now == nil {
-		p.Now = time.Now
-	}
-	if p.Sleep == nil {
-		p.Sleep = providers.Sleep
-	}
+	providers.DefaultClock(&p.Now, &p.Sleep)
 	p.Close()
 	var tr transport
 	switch cfg.transport {

@@ -2,14 +2,10 @@ package email
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -74,23 +70,11 @@ func openLedger(path string, now func() time.Time) (*ledger, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, err
-	}
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "busy_timeout(30000)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+abs+"?"+q.Encode())
+	db, err := providers.OpenSQLite(abs, 0o700, ledgerSchema, "an email ledger", "synchronous(FULL)")
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(4)
-	if _, err := db.Exec(ledgerSchema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("%s is not an email ledger: %w", abs, err)
-	}
 	l := &ledger{path: abs, db: db, now: now}
 	if _, err := db.Exec(`DELETE FROM sends WHERE state = 'sent' AND sent_at < ?`, now().Add(-sendRetention).Unix()); err != nil {
 		db.Close()
@@ -102,18 +86,7 @@ func openLedger(path string, now func() time.Time) (*ledger, error) {
 func (l *ledger) close() error { return l.db.Close() }
 
 func (l *ledger) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("email ledger %s: %w", l.path, err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("email ledger %s: %w", l.path, err)
-	}
-	return nil
+	return providers.InTx(ctx, l.db, "email ledger "+l.path, fn)
 }
 
 // claim is the outcome of claiming a send.
@@ -187,11 +160,7 @@ func scanMessage(row *sql.Row) (*storedMessage, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	var raw map[string]any
-	if err := json.Unmarshal([]byte(attrs), &raw); err != nil {
-		return nil, fmt.Errorf("message %s: %w", m.ID, err)
-	}
-	a, err := providers.Normalize(providers.KindMessage, raw)
+	a, err := providers.UnmarshalAttrs(providers.KindMessage, []byte(attrs))
 	if err != nil {
 		return nil, fmt.Errorf("message %s: %w", m.ID, err)
 	}
@@ -285,8 +254,4 @@ func (l *ledger) intendedList(ctx context.Context, provider, key string) (string
 	return name, err
 }
 
-func newID(prefix string) string {
-	b := make([]byte, 8)
-	rand.Read(b) // never fails: crypto/rand crashes the program rather than return an error
-	return prefix + "_" + hex.EncodeToString(b)
-}
+func newID(prefix string) string { return providers.NewID(prefix, 8) }

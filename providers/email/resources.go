@@ -3,7 +3,6 @@ package email
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -30,10 +29,9 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 		}
 		return ds
 	}
-	for name, v := range a {
-		switch {
-		case slices.Contains(ks.Attributes, name) || providers.IsZero(v):
-		case name == "audience":
+	for _, name := range ks.Unheld(a) {
+		switch name {
+		case "audience":
 			bad(name, "%s cannot broadcast to an audience: %s", p.name, noLists)
 		default:
 			bad(name, "an email %s has no %s", k, name)
@@ -158,15 +156,7 @@ func (p *Provider) Delete(ctx context.Context, req providers.DeleteRequest) prov
 
 // Import reads an existing message or list by ID.
 func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) providers.ImportResponse {
-	r := p.Read(ctx, providers.ReadRequest{Kind: req.Kind, ID: req.ID})
-	if r.Diagnostics.HasErrors() {
-		return providers.ImportResponse{Diagnostics: r.Diagnostics}
-	}
-	if !r.Found {
-		return providers.ImportResponse{Diagnostics: providers.FromError("import failed", &providers.APIError{
-			Code: providers.ErrNotFound, Status: 404, Message: fmt.Sprintf("%s has no %s with ID %s", p.name, req.Kind, req.ID)})}
-	}
-	return providers.ImportResponse{Attributes: r.Attributes}
+	return providers.ImportByRead(ctx, p, p.name, req)
 }
 
 // listSeparator joins a segment and its description in a list name: SendGrid lists have

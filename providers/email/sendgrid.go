@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -196,7 +195,7 @@ func (c *sendgridClient) do(ctx context.Context, method, path string, in any, wa
 	if err != nil {
 		// No status: the request may or may not have reached SendGrid, so it is not retried
 		// here (a mail send carries no idempotency key). The url.Error names only the URL.
-		return nil, nil, &providers.APIError{Code: providers.ErrUnavailable, Message: fmt.Sprintf("%s %s: %v", method, pathOnly(path), unwrapURLError(err))}
+		return nil, nil, &providers.APIError{Code: providers.ErrUnavailable, Message: fmt.Sprintf("%s %s: %v", method, providers.WithoutQuery(path), providers.TransportCause(err))}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -208,20 +207,7 @@ func (c *sendgridClient) do(ctx context.Context, method, path string, in any, wa
 			return resp, b, nil
 		}
 	}
-	return nil, nil, sendgridError(method+" "+pathOnly(path), resp, b, c.now())
-}
-
-func pathOnly(p string) string {
-	p, _, _ = strings.Cut(p, "?")
-	return p
-}
-
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
+	return nil, nil, sendgridError(method+" "+providers.WithoutQuery(path), resp, b, c.now())
 }
 
 func decode(b []byte, v any) error {
@@ -240,24 +226,15 @@ func sendgridError(doing string, resp *http.Response, body []byte, now time.Time
 		msg = http.StatusText(resp.StatusCode)
 	}
 	ae.Message = doing + ": " + msg
-	switch s := resp.StatusCode; {
-	case s == http.StatusUnauthorized && strings.Contains(strings.ToLower(msg), "credits exceeded"):
+	ae.Code = providers.StatusCode(resp.StatusCode)
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized && strings.Contains(strings.ToLower(msg), "credits exceeded"):
 		// SendGrid reports a used-up monthly plan as 401 "Maximum credits exceeded".
 		ae.Code = providers.ErrQuota
-	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		ae.Code = providers.ErrAuth
-	case s == http.StatusNotFound:
-		ae.Code = providers.ErrNotFound
-	case s == http.StatusConflict:
-		ae.Code = providers.ErrConflict
-	case s == http.StatusTooManyRequests:
-		ae.Code = providers.ErrRateLimited
+	case ae.Code == providers.ErrRateLimited:
 		ae.RetryAfter = throttleWait(resp.Header, now)
-	case s >= 500:
-		ae.Code = providers.ErrUnavailable
+	case ae.Code == providers.ErrUnavailable:
 		ae.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
-	default:
-		ae.Code = providers.ErrInvalid
 	}
 	return ae
 }

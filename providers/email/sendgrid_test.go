@@ -8,60 +8,29 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/email/sendgridtest"
+	"github.com/musubi-hq/musubi/providers/providertest"
 )
 
 const testAPIKey = "SG.test-key.0123456789abcdefghijklmnopqrstuvwxyz"
 
-// sleeps records the waits a provider asked for instead of sleeping.
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.d = append(s.d, d)
-	return nil
-}
-
-func (s *sleeps) waits() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.d...)
-}
-
 // sendgridProvider configures a SendGrid email provider against a contract server.
-func sendgridProvider(t testing.TB, srv *sendgridtest.Server, overrides map[string]any) (*Provider, *sleeps) {
+func sendgridProvider(t testing.TB, srv *sendgridtest.Server, overrides map[string]any) (*Provider, *providertest.Sleeps) {
 	t.Helper()
-	cfg := map[string]any{
+	s := &providertest.Sleeps{}
+	p := &Provider{Sleep: s.Sleep}
+	providertest.Configure(t, p, "email.sg", map[string]any{
 		"transport": "sendgrid", "api_key": testAPIKey, "endpoint": srv.URL,
 		"from": "news@shop.example", "from_name": "結びストア", "reply_to": "support@shop.example",
 		"unsubscribe_url": "https://shop.example/unsubscribe?c={customer}",
 		"asm_group_id":    float64(4242), "categories": []any{"musubi", "spring"},
 		"ledger": filepath.Join(t.TempDir(), "ledger.db"),
-	}
-	for k, v := range overrides {
-		if v == nil {
-			delete(cfg, k)
-		} else {
-			cfg[k] = v
-		}
-	}
-	s := &sleeps{}
-	p := &Provider{Sleep: s.sleep}
-	resp := p.Configure(context.Background(), providers.ConfigureRequest{Name: "email.sg", Config: cfg,
-		Sensitive: map[string]bool{"api_key": true}})
-	if err := resp.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	}, overrides, "api_key")
 	t.Cleanup(func() { p.Close() })
 	return p, s
 }
@@ -133,7 +102,7 @@ func TestSendGridRateLimits(t *testing.T) {
 		p, s := sendgridProvider(t, srv, nil)
 		srv.Inject(sendgridtest.OpSend, contracttest.Fault{Status: 429, RetryAfter: 3 * time.Second, Times: 2})
 		send(t, p, spring("k"))
-		if w := s.waits(); len(w) != 2 || w[0] != 3*time.Second || w[1] != 3*time.Second {
+		if w := s.Waits(); len(w) != 2 || w[0] != 3*time.Second || w[1] != 3*time.Second {
 			t.Fatalf("waited %v, want [3s 3s]", w)
 		}
 		if len(srv.Sent()) != 1 {
@@ -150,8 +119,8 @@ func TestSendGridRateLimits(t *testing.T) {
 		if !errors.As(err, &ae) || ae.Code != providers.ErrRateLimited || ae.RetryAfter != 5*time.Second || ae.Status != 429 {
 			t.Fatalf("got %v, want rate_limited with retry after 5s", err)
 		}
-		if len(s.waits()) != 2 {
-			t.Fatalf("waited %v", s.waits())
+		if len(s.Waits()) != 2 {
+			t.Fatalf("waited %v", s.Waits())
 		}
 		// The key was released: once SendGrid accepts again, the retry delivers.
 		if res := send(t, p, spring("k")); res.Duplicate || len(srv.Sent()) != 1 {
@@ -165,8 +134,8 @@ func TestSendGridRateLimits(t *testing.T) {
 		srv.Inject(sendgridtest.OpSend, contracttest.Fault{Status: 429, RetryAfter: 10 * time.Minute, Times: 1})
 		err := p.Send(context.Background(), spring("k")).Diagnostics.Err()
 		var ae *providers.APIError
-		if !errors.As(err, &ae) || ae.RetryAfter != 10*time.Minute || len(s.waits()) != 0 {
-			t.Fatalf("got %v after waiting %v", err, s.waits())
+		if !errors.As(err, &ae) || ae.RetryAfter != 10*time.Minute || len(s.Waits()) != 0 {
+			t.Fatalf("got %v after waiting %v", err, s.Waits())
 		}
 	})
 }
@@ -198,7 +167,7 @@ func TestSendGridErrors(t *testing.T) {
 			if got := providers.CodeOf(err); got != c.want {
 				t.Fatalf("error class %q, want %q: %v", got, c.want, err)
 			}
-			if c.want != providers.ErrUnavailable && len(s.waits()) > 0 {
+			if c.want != providers.ErrUnavailable && len(s.Waits()) > 0 {
 				t.Fatalf("a %s error was retried", c.want)
 			}
 		})

@@ -133,21 +133,15 @@ func classify(ctx context.Context, res *http.Response, err error) *providers.API
 	switch s := res.StatusCode; {
 	case s == http.StatusBadRequest && le.hasDetail("AUDIENCE_GROUP_NOT_FOUND"):
 		ae.Code = providers.ErrNotFound
-	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		ae.Code = providers.ErrAuth
-	case s == http.StatusNotFound:
-		ae.Code = providers.ErrNotFound
-	case s == http.StatusConflict:
-		ae.Code = providers.ErrConflict
 	case s == http.StatusTooManyRequests && strings.Contains(strings.ToLower(le.Message), "monthly limit"):
 		ae.Code = providers.ErrQuota
-	case s == http.StatusTooManyRequests:
-		ae.Code = providers.ErrRateLimited
-		ae.RetryAfter = cmp.Or(providers.ParseRetryAfter(res.Header.Get("Retry-After"), time.Now()), rateLimitWait)
-	case s >= 500 || s == http.StatusRequestTimeout:
+	case s == http.StatusRequestTimeout:
 		ae.Code = providers.ErrUnavailable
 	default:
-		ae.Code = providers.ErrInvalid
+		ae.Code = providers.StatusCode(s)
+	}
+	if ae.Code == providers.ErrRateLimited {
+		ae.RetryAfter = cmp.Or(providers.ParseRetryAfter(res.Header.Get("Retry-After"), time.Now()), rateLimitWait)
 	}
 	return ae
 }

@@ -42,7 +42,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -166,10 +165,8 @@ func unsupported(k providers.Kind) providers.Diagnostics {
 func (p *Provider) Validate(_ context.Context, req providers.ValidateRequest) providers.ValidateResponse {
 	var ds providers.Diagnostics
 	if ks, ok := kinds[req.Kind]; ok {
-		for name, v := range req.Attributes {
-			if !slices.Contains(ks.Attributes, name) && !providers.IsZero(v) {
-				ds = append(ds, providers.AttributeError(name, "Not expressible on LINE", "a LINE %s has no %s", req.Kind, name))
-			}
+		for _, name := range ks.Unheld(req.Attributes) {
+			ds = append(ds, providers.AttributeError(name, "Not expressible on LINE", "a LINE %s has no %s", req.Kind, name))
 		}
 	}
 	switch req.Kind {

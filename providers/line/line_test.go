@@ -1,12 +1,10 @@
 package line
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/contracttest"
@@ -14,51 +12,25 @@ import (
 	"github.com/musubi-hq/musubi/providers/providertest"
 )
 
-// waits records the waits the provider would have slept, instead of sleeping.
-type waits struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (w *waits) sleep(_ context.Context, d time.Duration) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.d = append(w.d, d)
-	return nil
-}
-
-func (w *waits) all() []time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]time.Duration(nil), w.d...)
-}
-
 // configure returns a provider pointed at the contract server, whose retries wait on w.
-func configure(t testing.TB, srv *linetest.Server, w *waits) *Provider {
+func configure(t testing.TB, srv *linetest.Server, w *providertest.Sleeps) *Provider {
 	t.Helper()
 	p := New()
-	r := p.Configure(context.Background(), providers.ConfigureRequest{
-		Name: "line.test",
-		Config: map[string]any{"channel_token": srv.Token, "channel_secret": srv.Secret, "api_url": srv.URL,
-			"engine_url": "https://musubi.example"},
-		Sensitive: map[string]bool{"channel_token": true, "channel_secret": true},
-	})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	providertest.Configure(t, p, "line.test", map[string]any{"channel_token": srv.Token, "channel_secret": srv.Secret,
+		"api_url": srv.URL, "engine_url": "https://musubi.example"}, nil, "channel_token", "channel_secret")
 	if w == nil {
-		w = &waits{}
+		w = &providertest.Sleeps{}
 	}
-	p.retry.sleep = w.sleep
+	p.retry.sleep = w.Sleep
 	t.Cleanup(func() { p.Close() })
 	return p
 }
 
 // contract starts a contract server and a provider on it.
-func contract(t testing.TB) (*linetest.Server, *Provider, *waits) {
+func contract(t testing.TB) (*linetest.Server, *Provider, *providertest.Sleeps) {
 	srv := linetest.NewServer()
 	t.Cleanup(srv.Close)
-	w := &waits{}
+	w := &providertest.Sleeps{}
 	return srv, configure(t, srv, w), w
 }
 
@@ -127,18 +99,10 @@ func harness(fail bool) providertest.Harness {
 	return h
 }
 
-var audienceCase = providertest.Case{
-	Kind:       providers.KindAudience,
-	Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars"},
-	Update:     providers.Attrs{"description": "Regulars who agreed to LINE messages"},
-	Replace:    providers.Attrs{"segment": "lapsed"},
-	DriftAttr:  "description",
-	DriftValue: "edited in Official Account Manager",
-	Invalid: map[string]providers.Attrs{
-		"segment":     {"segment": "loyal store!"},
-		"description": {"description": strings.Repeat("常", 100)},
-	},
-}
+var audienceCase = providertest.AudienceCase("edited in Official Account Manager", map[string]providers.Attrs{
+	"segment":     {"segment": "loyal store!"},
+	"description": {"description": strings.Repeat("常", 100)},
+})
 
 var subscriptionCase = providertest.Case{
 	Kind:   providers.KindSubscription,

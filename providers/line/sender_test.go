@@ -75,8 +75,8 @@ func TestSendLostResponseIsRetriedOnce(t *testing.T) {
 	if n := len(srv.Deliveries()); n != 1 {
 		t.Fatalf("%d deliveries, want 1", n)
 	}
-	if got := srv.Calls(linetest.OpSend); got != 2 || len(w.all()) != 1 {
-		t.Fatalf("%d push calls and waits %v, want 2 calls and one wait", got, w.all())
+	if got := srv.Calls(linetest.OpSend); got != 2 || len(w.Waits()) != 1 {
+		t.Fatalf("%d push calls and waits %v, want 2 calls and one wait", got, w.Waits())
 	}
 }
 
@@ -89,7 +89,7 @@ func TestSendRateLimitAndQuota(t *testing.T) {
 		if r := send(p, user(3), "hi", "k1"); r.Diagnostics.HasErrors() {
 			t.Fatal(r.Diagnostics.Err())
 		}
-		if got := w.all(); !slices.Equal(got, []time.Duration{time.Second, time.Second}) {
+		if got := w.Waits(); !slices.Equal(got, []time.Duration{time.Second, time.Second}) {
 			t.Fatalf("waits %v, want LINE's second twice", got)
 		}
 	})
@@ -121,8 +121,8 @@ func TestSendRateLimitAndQuota(t *testing.T) {
 		if err := r.Diagnostics.Err(); providers.CodeOf(err) != providers.ErrQuota || !strings.Contains(err.Error(), linetest.MonthlyLimitMessage) {
 			t.Fatalf("got %v, want quota with LINE's message", err)
 		}
-		if n := srv.Calls(linetest.OpSend); n != 2 || len(w.all()) != 0 {
-			t.Fatalf("%d calls, %d waits: a used-up month is not retried", n, len(w.all()))
+		if n := srv.Calls(linetest.OpSend); n != 2 || len(w.Waits()) != 0 {
+			t.Fatalf("%d calls, %d waits: a used-up month is not retried", n, len(w.Waits()))
 		}
 	})
 	t.Run("long Retry-After left to the caller", func(t *testing.T) {
@@ -130,8 +130,8 @@ func TestSendRateLimitAndQuota(t *testing.T) {
 		srv, p, w := contract(t)
 		p.retry.maxWait = 500 * time.Millisecond
 		srv.Fail(linetest.OpSend, http.StatusTooManyRequests, 1)
-		if err := send(p, user(3), "hi", "k1").Diagnostics.Err(); providers.CodeOf(err) != providers.ErrRateLimited || len(w.all()) != 0 {
-			t.Fatalf("got %v after waits %v, want rate_limited without waiting", err, w.all())
+		if err := send(p, user(3), "hi", "k1").Diagnostics.Err(); providers.CodeOf(err) != providers.ErrRateLimited || len(w.Waits()) != 0 {
+			t.Fatalf("got %v after waits %v, want rate_limited without waiting", err, w.Waits())
 		}
 	})
 }

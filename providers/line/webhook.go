@@ -31,19 +31,15 @@ type webhookBody struct {
 // unfollow events into Musubi's; LINE's other events are skipped. Each event's ID is its
 // webhookEventId, so a redelivery is dropped by the engine.
 func (p *Provider) ReceiveWebhook(_ context.Context, req providers.WebhookRequest) providers.WebhookResponse {
-	refuse := func(code providers.ErrorCode, format string, args ...any) providers.WebhookResponse {
-		return providers.WebhookResponse{Diagnostics: providers.FromError("LINE webhook refused",
-			&providers.APIError{Code: code, Message: fmt.Sprintf(format, args...)})}
-	}
 	if p.secret == "" {
-		return refuse(providers.ErrAuth, "provider %s has no channel_secret to verify webhooks with", p.name)
+		return providers.RefuseWebhook("LINE webhook refused", providers.ErrAuth, "provider %s has no channel_secret to verify webhooks with", p.name)
 	}
 	if err := signature.VerifyLINE(p.secret, req.Body, req.Header.Get(signature.LINEHeader)); err != nil {
-		return refuse(providers.ErrAuth, "%s: %v", signature.LINEHeader, err)
+		return providers.RefuseWebhook("LINE webhook refused", providers.ErrAuth, "%s: %v", signature.LINEHeader, err)
 	}
 	events, err := parseWebhook(req.Body)
 	if err != nil {
-		return refuse(providers.ErrInvalid, "%v", err)
+		return providers.RefuseWebhook("LINE webhook refused", providers.ErrInvalid, "%v", err)
 	}
 	return providers.WebhookResponse{Events: events}
 }

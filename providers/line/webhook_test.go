@@ -149,3 +149,20 @@ func FuzzParseWebhook(f *testing.F) {
 		}
 	})
 }
+
+// LINE signs the body, which carries each event's webhookEventId; a redelivery
+// (deliveryContext.isRedelivery) keeps the ID, so the engine drops it whatever its headers.
+func TestWebhookRedeliveryKeepsTheEventID(t *testing.T) {
+	t.Parallel()
+	p := receiver(t, vectorSecret)
+	again := strings.ReplaceAll(vectorBody, `"isRedelivery":false`, `"isRedelivery":true`)
+	first, redelivered := receive(p, vectorBody, vectorSignature), receive(p, again, hmacBase64(vectorSecret, again))
+	if len(first.Events) != 2 || len(redelivered.Events) != 2 {
+		t.Fatalf("%d and %d events", len(first.Events), len(redelivered.Events))
+	}
+	for i := range first.Events {
+		if first.Events[i].ID != redelivered.Events[i].ID {
+			t.Errorf("event %d redelivered as %q, first %q", i, redelivered.Events[i].ID, first.Events[i].ID)
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 type Fixtures[T any] struct{ m sync.Map }
 
 // Keep files v under provider p until the test ends.
-func (f *Fixtures[T]) Keep(t *testing.T, p any, v T) {
+func (f *Fixtures[T]) Keep(t testing.TB, p any, v T) {
 	f.m.Store(p, v)
 	t.Cleanup(func() { f.m.Delete(p) })
 }

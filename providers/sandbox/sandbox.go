@@ -187,10 +187,8 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 	bad := func(attr, format string, args ...any) {
 		ds = append(ds, providers.AttributeError(attr, "Refused by the sandbox "+p.system, format, args...))
 	}
-	for name, v := range a {
-		if !slices.Contains(ks.Attributes, name) && !providers.IsZero(v) {
-			bad(name, "a sandbox %s %s has no %s", p.system, k, name)
-		}
+	for _, name := range ks.Unheld(a) {
+		bad(name, "a sandbox %s %s has no %s", p.system, k, name)
 	}
 	switch k {
 	case providers.KindCoupon:
@@ -248,34 +246,13 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 		if a.String("source") == "" {
 			bad("source", "a subscription needs a source")
 		}
-		topics := a.Strings("topics")
-		ok, dropped := p.deliverable(topics)
-		switch {
-		case len(topics) == 0:
+		if topics := a.Strings("topics"); len(topics) == 0 {
 			bad("topics", "a subscription needs at least one topic")
-		case len(ok) == 0:
-			bad("topics", "the sandbox %s sends none of the events %q; it delivers %s", p.system, topics, strings.Join(ks.Topics, ", "))
-		case len(dropped) > 0:
-			ds = append(ds, providers.Diagnostic{Severity: providers.Warning, Attribute: "topics",
-				Summary: "Events the sandbox " + p.system + " does not send",
-				Detail:  fmt.Sprintf("the sandbox %s sends no %s events; the subscription delivers %s only", p.system, strings.Join(dropped, ", "), strings.Join(ok, ", "))})
+		} else {
+			ds = append(ds, providers.CheckTopics(topics, ks.Topics, "the sandbox "+p.system, "the subscription delivers", bad)...)
 		}
 	}
 	return ds
-}
-
-// deliverable splits topics into those the system sends (sorted, once each) and the rest.
-func (p *Provider) deliverable(topics []string) (ok, dropped []string) {
-	ks, _ := p.support(providers.KindSubscription)
-	for _, t := range topics {
-		if slices.Contains(ks.Topics, t) {
-			ok = append(ok, t)
-		} else {
-			dropped = append(dropped, t)
-		}
-	}
-	slices.Sort(ok)
-	return slices.Compact(ok), dropped
 }
 
 // Plan fills the defaults the system would: a coupon's discount type from its values, and
@@ -284,16 +261,10 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 	planned := req.Proposed // the planner's own copy: clone only to change it
 	switch req.Kind {
 	case providers.KindCoupon:
-		if planned.String("discount_type") == "" {
-			planned = planned.Clone()
-			if planned.Int("amount") != 0 {
-				planned["discount_type"] = "amount"
-			} else {
-				planned["discount_type"] = "percent"
-			}
-		}
+		planned = providers.WithDiscountType(planned)
 	case providers.KindSubscription:
-		if topics, _ := p.deliverable(planned.Strings("topics")); len(topics) > 0 {
+		ks, _ := p.support(providers.KindSubscription)
+		if topics, _ := providers.Deliverable(ks.Topics, planned.Strings("topics")); len(topics) > 0 {
 			planned = planned.Clone()
 			planned["topics"] = topics
 		}
@@ -529,15 +500,7 @@ func (p *Provider) Delete(ctx context.Context, req providers.DeleteRequest) prov
 
 // Import reads an object made outside Musubi.
 func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) providers.ImportResponse {
-	r := p.Read(ctx, providers.ReadRequest{Kind: req.Kind, ID: req.ID})
-	if r.Diagnostics.HasErrors() {
-		return providers.ImportResponse{Diagnostics: r.Diagnostics}
-	}
-	if !r.Found {
-		return providers.ImportResponse{Diagnostics: providers.FromError("import failed", &providers.APIError{
-			Code: providers.ErrNotFound, Status: 404, Message: fmt.Sprintf("%s has no %s with ID %s", p.name, req.Kind, req.ID)})}
-	}
-	return providers.ImportResponse{Attributes: r.Attributes}
+	return providers.ImportByRead(ctx, p, p.name, req)
 }
 
 // Messaging says how the simulated messaging system addresses customers: by LINE user ID,

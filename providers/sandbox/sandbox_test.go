@@ -16,10 +16,7 @@ import (
 func configure(t testing.TB, path, name, system string) *Provider {
 	t.Helper()
 	p := &Provider{}
-	r := p.Configure(context.Background(), providers.ConfigureRequest{Name: name, Config: map[string]any{"system": system, "path": path}})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	providertest.Configure(t, p, name, map[string]any{"system": system, "path": path}, nil)
 	return p
 }
 
@@ -106,15 +103,8 @@ var subscriptionCase = providertest.Case{
 
 func TestConformanceEC(t *testing.T) {
 	h := harness("ec")
-	h.Cases = []providertest.Case{couponCase, poolCase, subscriptionCase, {
-		Kind:       providers.KindAudience,
-		Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars"},
-		Update:     providers.Attrs{"description": "Regulars"},
-		Replace:    providers.Attrs{"segment": "lapsed"},
-		DriftAttr:  "description",
-		DriftValue: "edited in the admin",
-		Invalid:    map[string]providers.Attrs{"segment": {"segment": ""}},
-	}}
+	h.Cases = []providertest.Case{couponCase, poolCase, subscriptionCase,
+		providertest.AudienceCase("edited in the admin", map[string]providers.Attrs{"segment": {"segment": ""}})}
 	providertest.Run(t, h)
 }
 

@@ -2,14 +2,10 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -160,18 +156,7 @@ func OpenStore(path string) (*Store, error) {
 
 // openFile opens a store of its own on the file, as another process would.
 func openFile(abs string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return nil, err
-	}
-	// WAL lets readers run beside a writer; an immediate transaction takes the write lock at
-	// its start, so two processes never deadlock upgrading; busy_timeout waits for the other.
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "busy_timeout(30000)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+abs+"?"+q.Encode())
+	db, err := providers.OpenSQLite(abs, 0o755, schema, "a sandbox database", "synchronous(NORMAL)", "foreign_keys(ON)")
 	if err != nil {
 		return nil, err
 	}
@@ -179,10 +164,6 @@ func openFile(abs string) (*Store, error) {
 	// at once.
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
-	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("%s is not a sandbox database: %w", abs, err)
-	}
 	s := &Store{path: abs, db: db, refs: 1}
 	for _, p := range []struct {
 		stmt  **sql.Stmt
@@ -219,18 +200,7 @@ func (s *Store) Close() error {
 
 // tx runs fn in a write transaction and commits it when fn returns nil.
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sandbox %s: %w", s.path, err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sandbox %s: %w", s.path, err)
-	}
-	return nil
+	return providers.InTx(ctx, s.db, "sandbox "+s.path, fn)
 }
 
 const objectColumns = `id, provider, kind, attributes, refs, idempotency_key, created_at, updated_at`
@@ -243,11 +213,7 @@ func scanObject(r scanner) (*Object, error) {
 	if err := r.Scan(&o.ID, &o.Provider, &o.Kind, &attrs, &refs, &o.IdempotencyKey, &created, &updated); err != nil {
 		return nil, err
 	}
-	var raw map[string]any
-	if err := json.Unmarshal([]byte(attrs), &raw); err != nil {
-		return nil, fmt.Errorf("object %s: %w", o.ID, err)
-	}
-	a, err := providers.Normalize(o.Kind, raw)
+	a, err := providers.UnmarshalAttrs(o.Kind, []byte(attrs))
 	if err != nil {
 		return nil, fmt.Errorf("object %s: %w", o.ID, err)
 	}
@@ -621,8 +587,4 @@ func (s *Store) Outbox(ctx context.Context, provider string) ([]Delivery, error)
 }
 
 // newID returns a random ID with a kind prefix, as real systems hand out.
-func newID(prefix string) string {
-	b := make([]byte, 6)
-	rand.Read(b) // never fails: crypto/rand crashes the program rather than return an error
-	return prefix + "_" + hex.EncodeToString(b)
-}
+func newID(prefix string) string { return providers.NewID(prefix, 6) }

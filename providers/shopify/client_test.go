@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/shopify"
 	"github.com/musubi-hq/musubi/providers/shopify/shopifytest"
 )
@@ -171,30 +172,16 @@ func TestContractServerEnforcesTheAPI(t *testing.T) {
 	}
 }
 
-// stub serves canned responses in order, counting calls.
+// stub is a client of canned responses served in order, and the count of its calls.
 func stub(t *testing.T, responses ...func(w http.ResponseWriter)) (*shopify.Client, *atomic.Int32) {
 	t.Helper()
-	var n atomic.Int32
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		i := int(n.Add(1)) - 1
-		responses[min(i, len(responses)-1)](w)
-	}))
-	t.Cleanup(hs.Close)
-	c := shopify.NewClient(hs.URL, "shpat_tok")
+	url, n := providertest.Stub(t, responses...)
+	c := shopify.NewClient(url, "shpat_tok")
 	c.Sleep = func(context.Context, time.Duration) error { return nil }
-	return c, &n
+	return c, n
 }
 
-func respond(status int, body string, headers ...string) func(w http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		for i := 0; i+1 < len(headers); i += 2 {
-			w.Header().Set(headers[i], headers[i+1])
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-}
+var respond = providertest.Respond
 
 const bucket = `"extensions":{"cost":{"requestedQueryCost":10,"actualQueryCost":null,"throttleStatus":{"maximumAvailable":2000,"currentlyAvailable":4,"restoreRate":100}}}`
 

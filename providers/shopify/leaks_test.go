@@ -23,22 +23,12 @@ func TestNoSecretLeaks(t *testing.T) {
 			return map[string]any{"shop": "musubi-test.myshopify.com", "token": refusedToken, "client_secret": refusedSecret,
 				"webhook_url": webhookURL}
 		},
-		New: func(t *testing.T) providers.Provider {
-			p, _ := configure(t, nil)
-			return p
-		},
-		Refused: func(t *testing.T) providers.Provider {
-			p, _ := configure(t, map[string]any{"token": refusedToken, "client_secret": refusedSecret})
-			return p
-		},
-		Gone: func(t *testing.T) providers.Provider {
-			p, srv := configure(t, nil)
-			srv.Close()
-			return p
-		},
-		Client: func(p providers.Provider) *http.Client { return p.(*shopify.Provider).Client().HTTP },
+		New:     providertest.Fresh(configure, nil),
+		Refused: providertest.Fresh(configure, map[string]any{"token": refusedToken, "client_secret": refusedSecret}),
+		Gone:    providertest.Gone(configure, nil),
+		Client:  func(p providers.Provider) *http.Client { return p.(*shopify.Provider).Client().HTTP },
 		Secrets: func(t *testing.T, p providers.Provider) []string {
-			srv := serverOf(p)
+			srv := servers.Of(p)
 			return []string{refusedToken, refusedSecret, srv.Token, srv.Secret}
 		},
 		Cases: []providertest.Case{couponCase, audienceCouponCase, poolCase, audienceCase, subscriptionCase},
@@ -50,7 +40,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			if sub.Diagnostics.HasErrors() {
 				return []any{sub} // a shop that refuses the token, or is gone, sends none
 			}
-			body, h, _, err := serverOf(p).Webhook("ORDERS_CREATE", map[string]any{"id": 1, "email": "a@b.c", "currency": "JPY", "total_price": "1"})
+			body, h, _, err := servers.Of(p).Webhook("ORDERS_CREATE", map[string]any{"id": 1, "email": "a@b.c", "currency": "JPY", "total_price": "1"})
 			if err != nil {
 				t.Fatal(err)
 			}

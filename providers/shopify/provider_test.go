@@ -3,7 +3,6 @@ package shopify_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -11,26 +10,14 @@ import (
 
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/contracttest"
+	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/shopify"
 )
 
-func create(t *testing.T, p providers.Provider, k providers.Kind, a providers.Attrs, key string, refs map[string]string) string {
-	t.Helper()
-	a = p.Plan(context.Background(), providers.PlanRequest{Kind: k, Proposed: a}).Planned
-	r := p.Create(context.Background(), providers.CreateRequest{Kind: k, Attributes: a, IdempotencyKey: key, Refs: refs})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return r.ID
-}
-
-func with(a providers.Attrs, kv ...any) providers.Attrs {
-	out := a.Clone()
-	for i := 0; i+1 < len(kv); i += 2 {
-		out[kv[i].(string)] = kv[i+1]
-	}
-	return out
-}
+var (
+	create = providertest.Create
+	with   = providertest.With
+)
 
 func lines(objs []string, prefix string) []string {
 	var out []string
@@ -288,20 +275,8 @@ func typeOf(attr string) providers.Type {
 func TestReadBatchUsesNodes(t *testing.T) {
 	t.Parallel()
 	p, srv := configure(t, nil)
-	var reqs []providers.ReadRequest
-	for i := range 130 {
-		id := create(t, p, providers.KindCoupon, spring(), fmt.Sprint("k", i), nil)
-		reqs = append(reqs, providers.ReadRequest{Kind: providers.KindCoupon, ID: id, Prior: spring()})
-	}
-	before := srv.Calls("read")
-	out := p.ReadBatch(context.Background(), reqs)
-	if n := srv.Calls("read") - before; n != 3 {
+	if n := providertest.BatchReadCalls(t, p, spring, 130, func() int { return srv.Calls("read") }); n != 3 {
 		t.Fatalf("reading 130 coupons took %d queries, want 3 (60 a query)", n)
-	}
-	for i, r := range out {
-		if !r.Found || r.ID != reqs[i].ID || len(providers.Diff(providers.KindCoupon, spring(), r.Attributes)) > 0 {
-			t.Fatalf("answer %d: %+v", i, r)
-		}
 	}
 }
 

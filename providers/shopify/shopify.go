@@ -53,7 +53,6 @@ package shopify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"regexp"
 	"slices"
@@ -152,17 +151,7 @@ func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 // Configure checks the provider block and prepares the client. No call is made yet.
 func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) providers.ConfigureResponse {
 	var ds providers.Diagnostics
-	str := func(k string) string {
-		v, ok := req.Config[k]
-		if !ok || v == nil {
-			return ""
-		}
-		s, ok := v.(string)
-		if !ok {
-			ds = append(ds, providers.AttributeError(k, "Invalid Shopify configuration", "%s must be a string", k))
-		}
-		return strings.TrimSpace(s)
-	}
+	str := func(k string) string { return strings.TrimSpace(req.String(k, "Invalid Shopify configuration", &ds)) }
 	shop := strings.ToLower(str("shop"))
 	if shop != "" && !strings.Contains(shop, ".") {
 		shop += ".myshopify.com"
@@ -248,10 +237,8 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 	bad := func(attr, format string, args ...any) {
 		ds = append(ds, providers.AttributeError(attr, "Not possible in Shopify", format, args...))
 	}
-	for _, name := range sortedKeys(a) {
-		if !slices.Contains(ks.Attributes, name) && !providers.IsZero(a[name]) {
-			bad(name, "a Shopify %s has no %s", k, name)
-		}
+	for _, name := range ks.Unheld(a) {
+		bad(name, "a Shopify %s has no %s", k, name)
 	}
 	switch k {
 	case providers.KindCoupon:
@@ -275,12 +262,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 	}
 	switch req.Kind {
 	case providers.KindCoupon:
-		if planned.String("discount_type") == "" {
-			planned["discount_type"] = "percent"
-			if planned.Int("amount") != 0 {
-				planned["discount_type"] = "amount"
-			}
-		}
+		planned = providers.WithDiscountType(planned)
 		// Shopify needs a start. A coupon declared without one starts when it is first
 		// planned, and keeps that start afterwards, so it never shows as a change.
 		if planned.String("starts_at") == "" {
@@ -291,12 +273,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 			}
 		}
 	case providers.KindSubscription:
-		if planned.String("endpoint") == "" && p.webhookURL != "" {
-			planned["endpoint"] = p.webhookURL
-		}
-		if topics, _ := topicHooks.Deliverable(planned.Strings("topics")); len(topics) > 0 {
-			planned["topics"] = topics
-		}
+		planned = p.subscriptions().Plan(planned)
 	}
 	return providers.PlanResponse{Planned: planned}
 }
@@ -445,14 +422,7 @@ func (p *Provider) Delete(ctx context.Context, req providers.DeleteRequest) prov
 // a coupon, DISCOUNT#pool_MARKER for a code pool, a segment's GID, webhooks:MARKER for a
 // subscription.
 func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) providers.ImportResponse {
-	r := p.Read(ctx, providers.ReadRequest{Kind: req.Kind, ID: req.ID})
-	if r.Diagnostics.HasErrors() {
-		return providers.ImportResponse{Diagnostics: r.Diagnostics}
-	}
-	if !r.Found {
-		return providers.ImportResponse{Diagnostics: p.failure("import failed", notFound("%s has no %s with ID %s", p.name, req.Kind, req.ID))}
-	}
-	return providers.ImportResponse{Attributes: r.Attributes}
+	return providers.ImportByRead(ctx, p, p.name, req)
 }
 
 func notFound(format string, args ...any) error {
@@ -535,19 +505,6 @@ func attributeOf(field []string) string {
 	return ""
 }
 
-// describe lists changed attributes with their live values: "percent is now 40".
-func describe(changed []string, live providers.Attrs) string {
-	parts := make([]string, len(changed))
-	for i, a := range changed {
-		if v, ok := live[a]; ok {
-			parts[i] = fmt.Sprintf("%s is now %v", a, v)
-		} else {
-			parts[i] = a + " is now unset"
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
 // changedSince refuses an update when the object differs from the prior the plan was made
 // from: someone changed it in Shopify in between, and the update would overwrite that.
 func changedSince(k providers.Kind, what, id string, prior, live providers.Attrs) error {
@@ -556,18 +513,9 @@ func changedSince(k providers.Kind, what, id string, prior, live providers.Attrs
 	}
 	if changed := providers.Diff(k, prior, live); len(changed) > 0 {
 		return conflict("%s %s changed in Shopify since it was planned (%s); nothing was overwritten: plan again to see the change",
-			what, id, describe(changed, live))
+			what, id, providers.DescribeChanges(changed, live))
 	}
 	return nil
-}
-
-func sortedKeys(a providers.Attrs) []string {
-	keys := make([]string, 0, len(a))
-	for k := range a {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // zoneOf loads a zone, or UTC.

@@ -3,12 +3,10 @@ package shopify_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
-	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/shopify"
 	"github.com/musubi-hq/musubi/providers/shopify/shopifytest"
@@ -16,13 +14,8 @@ import (
 
 const webhookURL = "https://musubi.example/v1/webhooks/shopify.jp"
 
-// servers maps each provider under test to its contract server.
-var servers sync.Map
-
-func serverOf(p providers.Provider) *shopifytest.Server {
-	s, _ := servers.Load(p)
-	return s.(*shopifytest.Server)
-}
+// servers keeps each provider's contract server.
+var servers providertest.Fixtures[*shopifytest.Server]
 
 // configure returns a provider of a fresh contract server, configured as a programme would.
 // The client never really waits: a wait moves the server's clock instead, so the throttle
@@ -31,19 +24,11 @@ func configure(t testing.TB, extra map[string]any) (*shopify.Provider, *shopifyt
 	t.Helper()
 	srv := shopifytest.New()
 	t.Cleanup(srv.Close)
-	cfg := map[string]any{"shop": srv.Shop, "token": srv.Token, "api_url": srv.URL, "webhook_url": webhookURL, "client_secret": srv.Secret}
-	for k, v := range extra {
-		cfg[k] = v
-	}
 	p := &shopify.Provider{}
-	r := p.Configure(context.Background(), providers.ConfigureRequest{Name: "shopify.jp", Config: cfg,
-		Sensitive: map[string]bool{"token": true, "client_secret": true}})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	providertest.Configure(t, p, "shopify.jp", map[string]any{"shop": srv.Shop, "token": srv.Token, "api_url": srv.URL,
+		"webhook_url": webhookURL, "client_secret": srv.Secret}, extra, "token", "client_secret")
 	p.Client().Sleep = func(_ context.Context, d time.Duration) error { srv.Advance(d); return nil }
-	servers.Store(p, srv)
-	t.Cleanup(func() { servers.Delete(p) })
+	servers.Keep(t, p, srv)
 	return p, srv
 }
 
@@ -62,27 +47,7 @@ func attempts(op string, status int, lose bool) int {
 }
 
 func harness() providertest.Harness {
-	return providertest.Harness{
-		New: func(t *testing.T) providers.Provider {
-			p, _ := configure(t, nil)
-			return p
-		},
-		Tamper: func(t *testing.T, p providers.Provider, k providers.Kind, id, attr string, value any) {
-			if err := serverOf(p).Tamper(k, id, attr, value); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Remove: func(t *testing.T, p providers.Provider, k providers.Kind, id string) {
-			if err := serverOf(p).Remove(k, id); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Fail: func(t *testing.T, p providers.Provider, op string, status int, lose bool) {
-			if err := serverOf(p).Inject(op, contracttest.Fault{Status: status, Lose: lose, Times: attempts(op, status, lose)}); err != nil {
-				t.Fatal(err)
-			}
-		},
-	}
+	return providertest.WithBackstage(providertest.Harness{New: providertest.Fresh(configure, nil)}, &servers, attempts)
 }
 
 // spring is a coupon whose codes come from a pool: it has no code of its own. (Shopify codes
@@ -113,21 +78,11 @@ var couponCase = providertest.Case{
 	},
 }
 
-// withAudience creates the segment of loyal_store, which the coupon finds by its query.
-func withAudience(t *testing.T, p providers.Provider) map[string]string {
-	r := p.Create(context.Background(), providers.CreateRequest{Kind: providers.KindAudience,
-		Attributes: providers.Attrs{"segment": "loyal_store", "description": "Store regulars"}, IdempotencyKey: t.Name() + "-audience"})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return nil
-}
-
 var audienceCouponCase = providertest.Case{
 	Kind: providers.KindCoupon,
 	Attrs: providers.Attrs{"title": "Regulars ¥500 off", "discount_type": "amount", "amount": int64(500), "currency": "JPY",
 		"audience": "loyal_store", "timezone": "Asia/Tokyo", "starts_at": "2027-04-01T10:00:00+09:00"},
-	Refs:       withAudience,
+	Refs:       providertest.WithAudience,
 	Update:     providers.Attrs{"amount": int64(800), "min_total": int64(5000)},
 	DriftAttr:  "audience",
 	DriftValue: "",
@@ -166,13 +121,14 @@ var poolCase = providertest.Case{
 	},
 }
 
-var audienceCase = providertest.Case{
-	Kind:       providers.KindAudience,
-	Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars"},
-	Update:     providers.Attrs{"description": "Regulars"},
-	DriftAttr:  "description",
-	DriftValue: "edited in the admin",
-	Invalid:    map[string]providers.Attrs{"segment": {"segment": "two words"}},
+var audienceCase = shopifyAudience()
+
+// shopifyAudience is the shared audience case but for its replace: Shopify changes a
+// segment's query in place.
+func shopifyAudience() providertest.Case {
+	c := providertest.AudienceCase("edited in the admin", map[string]providers.Attrs{"segment": {"segment": "two words"}})
+	c.Replace = nil
+	return c
 }
 
 var subscriptionCase = providertest.Case{

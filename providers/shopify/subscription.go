@@ -2,7 +2,6 @@ package shopify
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -18,34 +17,16 @@ var topicHooks = providers.TopicMap{
 }
 
 func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format string, args ...any)) providers.Diagnostics {
-	var warnings providers.Diagnostics
 	if s := a.String("source"); !providers.NameRE.MatchString(s) {
 		bad("source", "source %q must be an identity_source name; it rides on the webhook URI", s)
 	}
-	ok, dropped := topicHooks.Deliverable(a.Strings("topics"))
-	if len(ok) == 0 {
-		bad("topics", "Shopify sends none of the events %q; it delivers %s", a.Strings("topics"), strings.Join(topicHooks.Topics(), ", "))
-	} else if len(dropped) > 0 {
-		warnings = append(warnings, providers.Diagnostic{Severity: providers.Warning, Attribute: "topics",
-			Summary: "Events Shopify does not send",
-			Detail:  fmt.Sprintf("Shopify sends no %s events; the subscriptions deliver %s only", strings.Join(dropped, ", "), strings.Join(ok, ", "))})
-	}
-	switch ep := p.endpoint(a); {
-	case ep == "":
-		bad("endpoint", "a Shopify webhook subscription needs a URI: set webhook_url on the provider")
-	default:
-		if err := providers.CheckWebhookURL(ep, "Shopify"); err != nil {
-			bad("endpoint", "%v", err)
-		}
-	}
-	return warnings
+	return p.subscriptions().Check(a, bad)
 }
 
-func (p *Provider) endpoint(a providers.Attrs) string {
-	if ep := a.String("endpoint"); ep != "" {
-		return ep
-	}
-	return p.webhookURL
+// subscriptions is how Shopify takes webhook subscriptions: one per topic.
+func (p *Provider) subscriptions() providers.Subscriptions {
+	return providers.Subscriptions{System: "Shopify", Topics: topicHooks, Address: "a URI",
+		Delivers: "the subscriptions deliver", WebhookURL: p.webhookURL}
 }
 
 // webhooksOf returns the subscriptions whose URI carries marker, from list or, when list is
@@ -128,7 +109,7 @@ func (p *Provider) createSubscription(ctx context.Context, req providers.CreateR
 		return "", nil, err
 	}
 	topics, _ := topicHooks.Deliverable(a.Strings("topics"))
-	uri := subscriptionURI(p.endpoint(a), a.String("source"), marker)
+	uri := subscriptionURI(p.subscriptions().Endpoint(a), a.String("source"), marker)
 	id := subscriptionID(marker)
 	wrote, err := p.syncWebhooks(ctx, have, topics, uri)
 	if err != nil {
@@ -188,7 +169,7 @@ func (p *Provider) updateSubscription(ctx context.Context, req providers.UpdateR
 		return nil, err
 	}
 	topics, _ := topicHooks.Deliverable(req.Planned.Strings("topics"))
-	if _, err := p.syncWebhooks(ctx, have, topics, subscriptionURI(p.endpoint(req.Planned), req.Planned.String("source"), marker)); err != nil {
+	if _, err := p.syncWebhooks(ctx, have, topics, subscriptionURI(p.subscriptions().Endpoint(req.Planned), req.Planned.String("source"), marker)); err != nil {
 		return nil, err
 	}
 	now, err := p.webhooksOf(ctx, marker, nil)

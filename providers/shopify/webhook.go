@@ -2,8 +2,9 @@ package shopify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -70,26 +71,23 @@ type (
 // ReceiveWebhook verifies a Shopify delivery's X-Shopify-Hmac-SHA256 (base64 HMAC-SHA256 of
 // the raw body, keyed by the app's client secret), checks it comes from the configured shop
 // (an app's secret signs the webhooks of every shop it is installed on), and turns it into
-// events. Each event's ID is the delivery's X-Shopify-Webhook-Id, which Shopify keeps on every
-// retry of a delivery, so the engine drops a redelivery.
+// events. The signature covers the body and no header, so X-Shopify-Topic must fit the body
+// and events are named by the body, never by X-Shopify-Webhook-Id: a signed body posted
+// again under a new webhook ID is a redelivery, which the engine drops.
 func (p *Provider) ReceiveWebhook(ctx context.Context, req providers.WebhookRequest) providers.WebhookResponse {
-	refuse := func(code providers.ErrorCode, format string, args ...any) providers.WebhookResponse {
-		return providers.WebhookResponse{Diagnostics: providers.FromError("Shopify webhook refused",
-			&providers.APIError{Code: code, Message: fmt.Sprintf(format, args...)})}
-	}
 	if p.secret == "" {
-		return refuse(providers.ErrAuth, "provider %s has no client_secret to verify Shopify's signature with; set it from the environment", p.name)
+		return providers.RefuseWebhook("Shopify webhook refused", providers.ErrAuth, "provider %s has no client_secret to verify Shopify's signature with; set it from the environment", p.name)
 	}
 	if err := signature.VerifyShopify(p.secret, req.Body, req.Header.Get(signature.ShopifyHeader)); err != nil {
-		return refuse(providers.ErrAuth, "%s: %v", signature.ShopifyHeader, err)
+		return providers.RefuseWebhook("Shopify webhook refused", providers.ErrAuth, "%s: %v", signature.ShopifyHeader, err)
 	}
 	if shop := strings.ToLower(strings.TrimSpace(req.Header.Get(ShopHeader))); p.shop != "" && shop != p.shop {
-		return refuse(providers.ErrAuth, "the delivery is from shop %q, not %s, which provider %s manages", shop, p.shop, p.name)
+		return providers.RefuseWebhook("Shopify webhook refused", providers.ErrAuth, "the delivery is from shop %q, not %s, which provider %s manages", shop, p.shop, p.name)
 	}
 	id := strings.TrimSpace(req.Header.Get(WebhookIDHeader))
 	topic := strings.TrimSpace(req.Header.Get(TopicHeader))
 	if id == "" || topic == "" {
-		return refuse(providers.ErrInvalid, "the delivery has no %s or %s header", WebhookIDHeader, TopicHeader)
+		return providers.RefuseWebhook("Shopify webhook refused", providers.ErrInvalid, "the delivery has no %s or %s header", WebhookIDHeader, TopicHeader)
 	}
 	at, _ := time.Parse(time.RFC3339Nano, req.Header.Get(TriggeredAtHeader))
 	currency := ""
@@ -99,9 +97,9 @@ func (p *Provider) ReceiveWebhook(ctx context.Context, req providers.WebhookRequ
 			currency = s.CurrencyCode
 		}
 	}
-	evs, err := ParseWebhook(topic, id, at, currency, req.Body)
+	evs, err := ParseWebhook(topic, at, currency, req.Body)
 	if err != nil {
-		return refuse(providers.ErrInvalid, "%v", err)
+		return providers.RefuseWebhook("Shopify webhook refused", providers.ErrInvalid, "%v", err)
 	}
 	return providers.WebhookResponse{Events: evs}
 }
@@ -118,10 +116,13 @@ func (p *Provider) ReceiveWebhook(ctx context.Context, req providers.WebhookRequ
 //     item_count and items; Shopify's cart names no customer, so the record carries the
 //     cart_token, which the order of the cart carries too.
 //
-// Other topics give no events. A payload missing what its event needs is an error.
-func ParseWebhook(topic, webhookID string, at time.Time, currency string, body []byte) ([]providers.InboundEvent, error) {
-	if webhookID == "" {
-		return nil, errors.New("the delivery has no webhook ID")
+// Other topics give no events. A payload missing what its event needs, or not of the kind
+// its topic names, is an error. An event's ID is what the signed body says, so a replay is a
+// duplicate whatever its headers: order:ID for a purchase, customer:ID@UPDATED_AT for a
+// linked account, cart:TOKEN@UPDATED_AT for a cart (the body's digest when it has no time).
+func ParseWebhook(topic string, at time.Time, currency string, body []byte) ([]providers.InboundEvent, error) {
+	if err := topicFits(topic, body); err != nil {
+		return nil, err
 	}
 	switch topic {
 	case "orders/create":
@@ -136,9 +137,9 @@ func ParseWebhook(topic, webhookID string, at time.Time, currency string, body [
 		if err != nil {
 			return nil, fmt.Errorf("%s: total_price: %v", topic, err)
 		}
-		record := nonEmpty("email", o.Email, "phone", o.Phone, "cart_token", o.CartToken)
+		record := providers.NonEmpty("email", o.Email, "phone", o.Phone, "cart_token", o.CartToken)
 		if c := o.Customer; c != nil {
-			for k, v := range nonEmpty("customer_id", c.ID.String(), "email", c.Email, "phone", c.Phone) {
+			for k, v := range providers.NonEmpty("customer_id", c.ID.String(), "email", c.Email, "phone", c.Phone) {
 				if _, set := record[k]; !set {
 					record[k] = v
 				}
@@ -165,7 +166,7 @@ func ParseWebhook(topic, webhookID string, at time.Time, currency string, body [
 		if o.SourceName == "pos" {
 			channel = "pos"
 		}
-		return []providers.InboundEvent{{ID: webhookID, Type: "purchase", Time: parseTime(o.CreatedAt, at),
+		return []providers.InboundEvent{{ID: "order:" + o.ID.String(), Type: "purchase", Time: providers.TimeOr(o.CreatedAt, at),
 			Channel: channel, Record: record, Data: data}}, nil
 	case "customers/create", "customers/update":
 		var c customerPayload
@@ -175,8 +176,9 @@ func ParseWebhook(topic, webhookID string, at time.Time, currency string, body [
 		if c.ID == "" {
 			return nil, fmt.Errorf("%s: the customer has no id", topic)
 		}
-		return []providers.InboundEvent{{ID: webhookID, Type: "account.linked", Time: parseTime(c.UpdatedAt, parseTime(c.CreatedAt, at)),
-			Channel: "ec", Record: nonEmpty("customer_id", c.ID.String(), "email", c.Email, "phone", c.Phone),
+		id := "customer:" + c.ID.String() + "@" + version(body, c.UpdatedAt, c.CreatedAt)
+		return []providers.InboundEvent{{ID: id, Type: "account.linked", Time: providers.TimeOr(c.UpdatedAt, providers.TimeOr(c.CreatedAt, at)),
+			Channel: "ec", Record: providers.NonEmpty("customer_id", c.ID.String(), "email", c.Email, "phone", c.Phone),
 			Data: map[string]any{"account": "shopify"}}}, nil
 	case "carts/create", "carts/update":
 		var c cartPayload
@@ -218,10 +220,60 @@ func ParseWebhook(topic, webhookID string, at time.Time, currency string, body [
 			id = c.Token
 		}
 		cart := map[string]any{"id": id, "total": total, "currency": cur, "item_count": count, "items": items}
-		return []providers.InboundEvent{{ID: webhookID, Type: "cart.updated", Time: parseTime(c.UpdatedAt, at),
+		return []providers.InboundEvent{{ID: "cart:" + c.Token + "@" + version(body, c.UpdatedAt), Type: "cart.updated", Time: providers.TimeOr(c.UpdatedAt, at),
 			Channel: "ec", Record: map[string]any{"cart_token": c.Token}, Data: map[string]any{"cart": cart}}}, nil
 	}
 	return nil, nil
+}
+
+// topicFits checks topic against the body, which alone is signed: an orders/* topic needs an
+// order, carts/* a cart, and customers/* neither, so a signed order cannot be passed off as
+// a customer (linking its ID as an account) or as a cart. Other topics are not checked.
+func topicFits(topic string, body []byte) error {
+	family, _, _ := strings.Cut(topic, "/")
+	noun := map[string]string{"orders": "order", "carts": "cart", "customers": "customer"}[family]
+	if noun == "" {
+		return nil
+	}
+	// Fields only an order has, and fields of a cart (which an order has too).
+	var probe struct {
+		OrderNumber     json.RawMessage `json:"order_number"`
+		TotalPrice      json.RawMessage `json:"total_price"`
+		FinancialStatus json.RawMessage `json:"financial_status"`
+		Token           json.RawMessage `json:"token"`
+		LineItems       json.RawMessage `json:"line_items"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return fmt.Errorf("the body is not a Shopify %s: %v", noun, err)
+	}
+	kind := "customer" // neither order nor cart: what a customers/* topic takes
+	switch {
+	case probe.OrderNumber != nil || probe.TotalPrice != nil || probe.FinancialStatus != nil:
+		kind = "order"
+	case probe.Token != nil || probe.LineItems != nil:
+		kind = "cart"
+	}
+	if kind == noun {
+		return nil
+	}
+	article := map[string]string{"order": "an order", "cart": "a cart"}
+	is := article[kind]
+	if kind == "customer" {
+		is = "not " + article[noun]
+	}
+	return fmt.Errorf("%s is %s, but the body is %s; the topic is not signed, so it must fit the body", TopicHeader, topic, is)
+}
+
+// version is the first of times the body gives, else the body's digest: what tells one
+// version of a customer or cart from the next.
+func version(body []byte, times ...string) string {
+	for _, t := range times {
+		if t != "" {
+			return t
+		}
+	}
+	sum := sha256.Sum256(body)
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
 func lineItems(lines []linePayload, currency string) ([]any, error) {
@@ -246,21 +298,4 @@ func lineItems(lines []linePayload, currency string) ([]any, error) {
 		out = append(out, item)
 	}
 	return out, nil
-}
-
-func nonEmpty(kv ...string) map[string]any {
-	out := map[string]any{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			out[kv[i]] = kv[i+1]
-		}
-	}
-	return out
-}
-
-func parseTime(s string, dflt time.Time) time.Time {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t
-	}
-	return dflt
 }

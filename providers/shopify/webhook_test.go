@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/shopify"
 	"github.com/musubi-hq/musubi/providers/signature"
 )
@@ -54,7 +55,7 @@ func TestWebhookKnownSignature(t *testing.T) {
 	}
 	ev := r.Events[0]
 	items, _ := ev.Data["items"].([]any)
-	if ev.ID != "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043" || ev.Type != "purchase" || ev.Channel != "ec" ||
+	if ev.ID != "order:820982911946154508" || ev.Type != "purchase" || ev.Channel != "ec" ||
 		ev.Data["total"] != int64(3200) || ev.Data["currency"] != "JPY" || ev.Data["order_id"] != "820982911946154508" ||
 		ev.Record["customer_id"] != "115310627314723954" || ev.Record["email"] != "hana@example.jp" ||
 		ev.Record["phone"] != "+819012345678" || ev.Record["cart_token"] != "c1-7a8b" || len(items) != 1 ||
@@ -120,15 +121,15 @@ func TestWebhookThroughTheContractServer(t *testing.T) {
 	p, srv := configure(t, nil)
 	create(t, p, providers.KindSubscription, providers.Attrs{"source": "ec", "topics": []string{"purchase", "account.linked", "cart.updated"}}, "s", nil)
 	for _, tc := range []struct {
-		topic   string
-		payload map[string]any
-		check   func(ev providers.InboundEvent) bool
+		topic, id string
+		payload   map[string]any
+		check     func(ev providers.InboundEvent) bool
 	}{
-		{"CUSTOMERS_CREATE", map[string]any{"id": 706405506930370084, "email": "bob@example.com", "phone": "+13125551212", "created_at": "2027-03-01T09:00:00-05:00"},
+		{"CUSTOMERS_CREATE", "customer:706405506930370084@2027-03-01T09:00:00-05:00", map[string]any{"id": 706405506930370084, "email": "bob@example.com", "phone": "+13125551212", "created_at": "2027-03-01T09:00:00-05:00"},
 			func(ev providers.InboundEvent) bool {
 				return ev.Type == "account.linked" && ev.Record["customer_id"] == "706405506930370084" && ev.Record["email"] == "bob@example.com" && ev.Data["account"] == "shopify"
 			}},
-		{"CARTS_UPDATE", map[string]any{"id": "eeafa272cebfd4b22385bc4b645e762c", "token": "eeafa272cebfd4b22385bc4b645e762c", "updated_at": "2027-03-05T10:00:00+09:00",
+		{"CARTS_UPDATE", "cart:eeafa272cebfd4b22385bc4b645e762c@2027-03-05T10:00:00+09:00", map[string]any{"id": "eeafa272cebfd4b22385bc4b645e762c", "token": "eeafa272cebfd4b22385bc4b645e762c", "updated_at": "2027-03-05T10:00:00+09:00",
 			"line_items": []any{
 				map[string]any{"sku": "TEE-S", "title": "Tee", "price": "1400", "line_price": "2800", "quantity": 2},
 				map[string]any{"sku": "CAP", "title": "Cap", "price": "150", "line_price": "150", "quantity": 1},
@@ -138,7 +139,7 @@ func TestWebhookThroughTheContractServer(t *testing.T) {
 				return ev.Type == "cart.updated" && ev.Record["cart_token"] == "eeafa272cebfd4b22385bc4b645e762c" &&
 					cart["total"] == int64(2950) && cart["currency"] == "JPY" && cart["item_count"] == int64(3)
 			}},
-		{"ORDERS_CREATE", map[string]any{"id": 1, "email": "a@example.com", "currency": "JPY", "total_price": "2950", "source_name": "pos", "created_at": "2027-03-05T10:05:00+09:00"},
+		{"ORDERS_CREATE", "order:1", map[string]any{"id": 1, "email": "a@example.com", "currency": "JPY", "total_price": "2950", "source_name": "pos", "created_at": "2027-03-05T10:05:00+09:00"},
 			func(ev providers.InboundEvent) bool {
 				return ev.Type == "purchase" && ev.Channel == "pos" && ev.Data["total"] == int64(2950)
 			}},
@@ -151,7 +152,7 @@ func TestWebhookThroughTheContractServer(t *testing.T) {
 			t.Fatalf("delivered to %s", uri)
 		}
 		r := p.ReceiveWebhook(ctx, providers.WebhookRequest{URL: uri, Header: h, Body: body})
-		if err := r.Diagnostics.Err(); err != nil || len(r.Events) != 1 || !tc.check(r.Events[0]) || r.Events[0].ID != h.Get(shopify.WebhookIDHeader) {
+		if err := r.Diagnostics.Err(); err != nil || len(r.Events) != 1 || !tc.check(r.Events[0]) || r.Events[0].ID != tc.id {
 			t.Errorf("%s: %+v %v", tc.topic, r.Events, err)
 		}
 	}
@@ -166,12 +167,12 @@ func TestParseWebhookSkips(t *testing.T) {
 		{"products/update", `{"id":1}`},
 		{"orders/create", `{"id":1,"currency":"JPY","total_price":"100"}`}, // nobody to tie it to
 	} {
-		evs, err := shopify.ParseWebhook(tc.topic, "w", time.Time{}, "JPY", []byte(tc.body))
+		evs, err := shopify.ParseWebhook(tc.topic, time.Time{}, "JPY", []byte(tc.body))
 		if err != nil || len(evs) != 0 {
 			t.Errorf("%s %s: %v %v, want no events", tc.topic, tc.body, evs, err)
 		}
 	}
-	if _, err := shopify.ParseWebhook("orders/create", "w", time.Time{}, "", []byte(`{"id":1,"email":"a@b.c","currency":"USD","total_price":"x"}`)); err == nil {
+	if _, err := shopify.ParseWebhook("orders/create", time.Time{}, "", []byte(`{"id":1,"email":"a@b.c","currency":"USD","total_price":"x"}`)); err == nil {
 		t.Error("an order with a bad total was accepted")
 	}
 }
@@ -182,14 +183,69 @@ func FuzzParseWebhook(f *testing.F) {
 	f.Add("carts/update", []byte(`{"token":"t","line_items":[{"price":"1.5","line_price":"3","quantity":2}]}`))
 	f.Add("orders/create", []byte(`[]`))
 	f.Fuzz(func(t *testing.T, topic string, body []byte) {
-		evs, err := shopify.ParseWebhook(topic, "w", time.Time{}, "USD", body)
-		if err != nil && len(evs) > 0 {
-			t.Fatal("events with an error")
+		evs, err := shopify.ParseWebhook(topic, time.Time{}, "USD", body)
+		providertest.CheckParsed(t, evs, err)
+	})
+}
+
+// Shopify signs the body only: X-Shopify-Webhook-Id and X-Shopify-Topic are not covered, so
+// anyone holding one signed delivery can post it again under new headers. Each event is
+// named by what the body says, so the replay is the same event, which the engine drops;
+// a later version of the same customer or cart is another event.
+func TestWebhookReplayUnderANewIDIsTheSameEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p, srv := configure(t, nil)
+	receive := func(topic, body string) providers.InboundEvent {
+		t.Helper()
+		h := srv.WebhookHeaders(srv.Secret, topic, []byte(body)) // a fresh webhook ID each time
+		r := p.ReceiveWebhook(ctx, providers.WebhookRequest{Header: h, Body: []byte(body)})
+		if err := r.Diagnostics.Err(); err != nil || len(r.Events) != 1 {
+			t.Fatalf("%s: %v, %d events", topic, err, len(r.Events))
 		}
-		for _, ev := range evs {
-			if ev.ID == "" || ev.Type == "" || len(ev.Record) == 0 {
-				t.Fatalf("an event without ID, type or record: %+v", ev)
+		return r.Events[0]
+	}
+	for _, tc := range []struct{ topic, body, later string }{
+		{"orders/create", vectorBody, ""},
+		{"customers/update", `{"id":706405506930370084,"email":"bob@example.com","updated_at":"2027-03-01T09:00:00-05:00"}`,
+			`{"id":706405506930370084,"email":"bob@example.net","updated_at":"2027-03-02T09:00:00-05:00"}`},
+		{"carts/update", `{"id":"eeafa272","token":"eeafa272","updated_at":"2027-03-05T10:00:00+09:00","line_items":[]}`,
+			`{"id":"eeafa272","token":"eeafa272","updated_at":"2027-03-05T10:01:00+09:00","line_items":[]}`},
+	} {
+		first, replay := receive(tc.topic, tc.body), receive(tc.topic, tc.body)
+		if first.ID != replay.ID {
+			t.Errorf("%s replayed under a new webhook ID: event %q, then %q", tc.topic, first.ID, replay.ID)
+		}
+		if tc.later != "" {
+			if later := receive(tc.topic, tc.later); later.ID == first.ID {
+				t.Errorf("%s: a later version has the same event ID %q", tc.topic, later.ID)
 			}
 		}
-	})
+	}
+}
+
+// X-Shopify-Topic is not signed either: a topic that does not fit the body is refused, so a
+// signed order cannot be passed off as a customer (linking the order's ID as an account) or
+// as a cart.
+func TestWebhookTopicMustFitTheBody(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p, srv := configure(t, nil)
+	customer := `{"id":706405506930370084,"email":"bob@example.com","updated_at":"2027-03-01T09:00:00-05:00"}`
+	cart := `{"id":"eeafa272","token":"eeafa272","updated_at":"2027-03-05T10:00:00+09:00","line_items":[]}`
+	for _, tc := range []struct{ topic, body, substr string }{
+		{"customers/update", vectorBody, "the body is an order"},
+		{"customers/create", vectorBody, "the body is an order"},
+		{"carts/update", vectorBody, "the body is an order"},
+		{"orders/create", customer, "the body is not an order"},
+		{"orders/create", cart, "the body is a cart"},
+		{"customers/update", cart, "the body is a cart"},
+	} {
+		h := srv.WebhookHeaders(srv.Secret, tc.topic, []byte(tc.body))
+		r := p.ReceiveWebhook(ctx, providers.WebhookRequest{Header: h, Body: []byte(tc.body)})
+		if err := r.Diagnostics.Err(); providers.CodeOf(err) != providers.ErrInvalid || len(r.Events) != 0 ||
+			!strings.Contains(err.Error(), tc.substr) || !strings.Contains(err.Error(), tc.topic) {
+			t.Errorf("%s with %.30s…: %v (%d events), want invalid naming the topic and %q", tc.topic, tc.body, err, len(r.Events), tc.substr)
+		}
+	}
 }

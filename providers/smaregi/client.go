@@ -97,12 +97,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Sleep == nil {
-		cfg.Sleep = providers.Sleep
-	}
+	providers.DefaultClock(&cfg.Now, &cfg.Sleep)
 	if cfg.MaxAttempts < 1 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
@@ -177,16 +172,9 @@ func (c *Client) dropToken(tok string) {
 // call makes one API request with the app token: a 401 refreshes the token once and repeats
 // the request. out, when not nil, receives the decoded JSON answer.
 func (c *Client) call(ctx context.Context, method, path string, query url.Values, body any, out any) error {
-	var payload []byte
-	if body != nil {
-		var err error
-		if payload, err = json.Marshal(body); err != nil {
-			return fmt.Errorf("encoding the %s %s request: %w", method, path, err)
-		}
-	}
-	u := c.posURL + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
+	u, payload, err := providers.EncodeCall(method, c.posURL, path, query, body)
+	if err != nil {
+		return err
 	}
 	// POST creates: repeating one whose answer was lost could create twice, so only a
 	// throttled POST (refused before any work) is repeated.
@@ -233,9 +221,9 @@ func (c *Client) send(ctx context.Context, method, u string, idempotent bool, bu
 		resp, err := c.cfg.HTTPClient.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
-				return &Error{API: &providers.APIError{Code: providers.ErrUnavailable, Message: fmt.Sprintf("%s %s: %v", method, redact(u), ctx.Err())}}
+				return &Error{API: &providers.APIError{Code: providers.ErrUnavailable, Message: fmt.Sprintf("%s %s: %v", method, providers.WithoutQuery(u), ctx.Err())}}
 			}
-			return unavailable("%s %s: no answer from Smaregi (%v)", method, redact(u), transportCause(err))
+			return unavailable("%s %s: no answer from Smaregi (%v)", method, providers.WithoutQuery(u), providers.TransportCause(err))
 		}
 		if e := c.read(resp, out); e != nil {
 			return e
@@ -261,21 +249,4 @@ func (c *Client) read(resp *http.Response, out any) *Error {
 		return unavailable("reading Smaregi's answer: %v", err)
 	}
 	return nil // an empty body leaves out as it was
-}
-
-// redact drops a URL's query: it never holds secrets here, but keeps messages short.
-func redact(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
-	}
-	return u
-}
-
-// transportCause strips the method and URL net/http puts in front of a transport error.
-func transportCause(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }

@@ -158,24 +158,6 @@ func (e *Error) Error() string { return e.API.Error() }
 // Unwrap returns the classified error.
 func (e *Error) Unwrap() error { return e.API }
 
-// codeFor classifies an HTTP status.
-func codeFor(status int) providers.ErrorCode {
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return providers.ErrAuth
-	case status == http.StatusNotFound:
-		return providers.ErrNotFound
-	case status == http.StatusConflict:
-		return providers.ErrConflict
-	case status == http.StatusTooManyRequests:
-		return providers.ErrRateLimited
-	case status >= 500:
-		return providers.ErrUnavailable
-	default:
-		return providers.ErrInvalid
-	}
-}
-
 // newError builds the classified error of a non-2xx answer.
 func newError(status int, header http.Header, body []byte, now time.Time) *Error {
 	p, ok := ParseProblem(body)
@@ -184,7 +166,7 @@ func newError(status int, header http.Header, body []byte, now time.Time) *Error
 		msg = http.StatusText(status)
 	}
 	e := &Error{Problem: p, API: &providers.APIError{
-		Code: codeFor(status), Status: status, Message: msg,
+		Code: providers.StatusCode(status), Status: status, Message: msg,
 		RequestID: header.Get("X-Request-Id"),
 	}}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {

@@ -80,17 +80,7 @@ func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 // Configure reads the provider block and prepares the client. No call is made yet.
 func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) providers.ConfigureResponse {
 	var ds providers.Diagnostics
-	str := func(name string) string {
-		v, ok := req.Config[name]
-		if !ok || v == nil {
-			return ""
-		}
-		s, ok := v.(string)
-		if !ok {
-			ds = append(ds, providers.AttributeError(name, "Invalid Smaregi configuration", "%s must be a string", name))
-		}
-		return s
-	}
+	str := func(name string) string { return req.String(name, "Invalid Smaregi configuration", &ds) }
 	cfg := Config{
 		ContractID: str("contract_id"), ClientID: str("client_id"), ClientSecret: str("client_secret"),
 		APIURL: str("api_url"), IDURL: str("id_url"),
@@ -174,14 +164,7 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 	if a.String("title") == "" {
 		bad("title", "a Smaregi coupon needs a name (couponName)")
 	}
-	dt := a.String("discount_type")
-	if dt == "" { // as Plan fills it
-		dt = "percent"
-		if a.Int("amount") != 0 {
-			dt = "amount"
-		}
-	}
-	switch dt {
+	switch dt := providers.DiscountType(a); dt { // as Plan fills it
 	case "percent":
 		if pc := a.Float("percent"); pc <= 0 || pc > 100 {
 			bad("percent", "percent is %v; it must be above 0 and at most 100", pc)
@@ -246,11 +229,7 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 		planned[k] = v
 	}
 	if planned.String("discount_type") == "" {
-		if planned.Int("amount") != 0 {
-			change("discount_type", "amount")
-		} else {
-			change("discount_type", "percent")
-		}
+		change("discount_type", providers.DiscountType(planned))
 	}
 	if planned.String("currency") == "" {
 		change("currency", Currency)

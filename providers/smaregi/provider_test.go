@@ -63,18 +63,10 @@ func newFixture(t testing.TB, opts smaregitest.Options, config map[string]any) *
 	srv := smaregitest.New(opts)
 	t.Cleanup(srv.Close)
 	p := &Provider{now: clock.Now, sleep: clock.Sleep, httpClient: srv.Client()}
-	conf := map[string]any{
+	providertest.Configure(t, p, "smaregi.store", map[string]any{
 		"contract_id": srv.ContractID(), "client_id": srv.ClientID(), "client_secret": srv.ClientSecret(),
 		"api_url": srv.URL, "id_url": srv.URL,
-	}
-	for k, v := range config {
-		conf[k] = v
-	}
-	r := p.Configure(context.Background(), providers.ConfigureRequest{Name: "smaregi.store", Config: conf,
-		Sensitive: map[string]bool{"client_secret": true}})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	}, config, "client_secret")
 	f := &fixture{p: p, srv: srv, clock: clock}
 	servers.Store(p, f)
 	t.Cleanup(func() { servers.Delete(p) })

@@ -59,7 +59,7 @@ func (p *Provider) updateAudience(ctx context.Context, req providers.UpdateReque
 	if req.Prior != nil {
 		if changed := providers.Diff(providers.KindAudience, req.Prior, live); len(changed) > 0 {
 			return fail(conflict("customer group %s changed in Square since it was planned (%s); nothing was overwritten: plan again to see the change",
-				req.ID, describe(changed, live)))
+				req.ID, providers.DescribeChanges(changed, live)))
 		}
 	}
 	_, _, marker, ok := parseGroupName(g.Name)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -122,16 +121,9 @@ func (e *Error) HasCode(code string) bool {
 // call sends one request and decodes the JSON response into out, retrying what may succeed
 // later.
 func (c *Client) call(ctx context.Context, method, path string, query url.Values, in, out any) error {
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return fmt.Errorf("encoding the %s %s request: %w", method, path, err)
-		}
-	}
-	u := c.BaseURL + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
+	u, body, err := providers.EncodeCall(method, c.BaseURL, path, query, in)
+	if err != nil {
+		return err
 	}
 	r := providers.Retry{Attempts: c.MaxAttempts, Backoff: firstBackoff, Jitter: firstBackoff / 2, MaxWait: maxRetryWait, Sleep: c.Sleep}
 	return r.Do(ctx, func(int) error { return c.once(ctx, method, u, body, out) }, nil)
@@ -157,7 +149,7 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte, out an
 		// The request may or may not have reached Square: unavailable, so the caller
 		// looks the object up (or replays the idempotency key) instead of giving up.
 		return &Error{API: &providers.APIError{Code: providers.ErrUnavailable,
-			Message: fmt.Sprintf("%s %s: %v", method, pathOf(u), unwrapURLError(err))}}
+			Message: fmt.Sprintf("%s %s: %v", method, pathOf(u), providers.TransportCause(err))}}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
@@ -176,15 +168,6 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte, out an
 			Message: fmt.Sprintf("%s %s: the response is not the documented JSON: %v", method, pathOf(u), err), RequestID: requestID(resp.Header)}}
 	}
 	return nil
-}
-
-// unwrapURLError drops the *url.Error wrapper, whose message repeats the full URL.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 func pathOf(u string) string {

@@ -8,41 +8,27 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/square"
 	"github.com/musubi-hq/musubi/providers/square/squaretest"
 )
 
-// stub serves canned responses in order, counting calls.
+// stub is a client of canned responses served in order, and the count of its calls.
 func stub(t *testing.T, responses ...func(w http.ResponseWriter)) (*square.Client, *atomic.Int32) {
 	t.Helper()
-	var n atomic.Int32
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		i := int(n.Add(1)) - 1
-		responses[min(i, len(responses)-1)](w)
-	}))
-	t.Cleanup(hs.Close)
-	c := square.NewClient(hs.URL, "tok")
+	url, n := providertest.Stub(t, responses...)
+	c := square.NewClient(url, "tok")
 	c.Sleep = noSleep
-	return c, &n
+	return c, n
 }
 
-func respond(status int, body string, headers ...string) func(w http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		for i := 0; i+1 < len(headers); i += 2 {
-			w.Header().Set(headers[i], headers[i+1])
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-}
+var respond = providertest.Respond
 
 func TestErrorsAreClassified(t *testing.T) {
 	t.Parallel()
@@ -362,7 +348,7 @@ func TestReferencesMustExist(t *testing.T) {
 		t.Fatalf("a rule naming a missing customer group: %v", err)
 	}
 	// All or nothing: the product set and discount of the refused batch were not stored.
-	if objs := serverOf(p).Objects(); len(objs) != 0 {
+	if objs := servers.Of(p).Objects(); len(objs) != 0 {
 		t.Fatalf("a refused batch left %v", objs)
 	}
 }

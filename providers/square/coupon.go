@@ -328,7 +328,7 @@ func (p *Provider) updateCoupon(ctx context.Context, req providers.UpdateRequest
 	if req.Prior != nil {
 		if changed := providers.Diff(providers.KindCoupon, req.Prior, live); len(changed) > 0 {
 			return fail(conflict("coupon %s changed in Square since it was planned (%s); nothing was overwritten: plan again to see the change",
-				req.ID, describe(changed, live)))
+				req.ID, providers.DescribeChanges(changed, live)))
 		}
 	}
 	groupID := ""
@@ -348,7 +348,7 @@ func (p *Provider) updateCoupon(ctx context.Context, req providers.UpdateRequest
 		detail := "it changed in Square between Musubi's read and its write"
 		if _, now, rerr := p.liveCoupon(ctx, req.ID, req.Prior); rerr == nil {
 			if changed := providers.Diff(providers.KindCoupon, live, now); len(changed) > 0 {
-				detail += " (" + describe(changed, now) + ")"
+				detail += " (" + providers.DescribeChanges(changed, now) + ")"
 			}
 		}
 		return fail(conflict("coupon %s was not updated: %s; nothing was overwritten: plan again to see the change", req.ID, detail))
@@ -381,19 +381,6 @@ func (p *Provider) liveCoupon(ctx context.Context, id string, prior providers.At
 		return coupon{}, nil, err
 	}
 	return c, p.couponAttrs(c, segments, prior), nil
-}
-
-// describe lists changed attributes with their live values: "percent is now 40".
-func describe(changed []string, live providers.Attrs) string {
-	parts := make([]string, len(changed))
-	for i, a := range changed {
-		if v, ok := live[a]; ok {
-			parts[i] = fmt.Sprintf("%s is now %v", a, v)
-		} else {
-			parts[i] = a + " is now unset"
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 func (p *Provider) deleteCoupon(ctx context.Context, id string) error {

@@ -21,22 +21,12 @@ func TestNoSecretLeaks(t *testing.T) {
 			return map[string]any{"token": refusedToken, "timezone": "Asia/Tokyo", "webhook_url": webhookURL,
 				"webhook_signature_key": signatureKey}
 		},
-		New: func(t *testing.T) providers.Provider {
-			p, _ := configure(t, map[string]any{"webhook_signature_key": signatureKey})
-			return p
-		},
-		Refused: func(t *testing.T) providers.Provider {
-			p, _ := configure(t, map[string]any{"token": refusedToken, "webhook_signature_key": signatureKey})
-			return p
-		},
-		Gone: func(t *testing.T) providers.Provider {
-			p, srv := configure(t, map[string]any{"webhook_signature_key": signatureKey})
-			srv.Close()
-			return p
-		},
-		Client: func(p providers.Provider) *http.Client { return p.(*square.Provider).Client().HTTP },
+		New:     providertest.Fresh(configure, map[string]any{"webhook_signature_key": signatureKey}),
+		Refused: providertest.Fresh(configure, map[string]any{"token": refusedToken, "webhook_signature_key": signatureKey}),
+		Gone:    providertest.Gone(configure, map[string]any{"webhook_signature_key": signatureKey}),
+		Client:  func(p providers.Provider) *http.Client { return p.(*square.Provider).Client().HTTP },
 		Secrets: func(t *testing.T, p providers.Provider) []string {
-			return []string{refusedToken, signatureKey, serverOf(p).Token}
+			return []string{refusedToken, signatureKey, servers.Of(p).Token}
 		},
 		Cases: []providertest.Case{couponCase, audienceCouponCase, audienceCase, subscriptionCase},
 	})

@@ -9,26 +9,16 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/square"
 )
 
 func create(t *testing.T, p providers.Provider, k providers.Kind, a providers.Attrs, key string) string {
 	t.Helper()
-	a = p.Plan(context.Background(), providers.PlanRequest{Kind: k, Proposed: a}).Planned
-	r := p.Create(context.Background(), providers.CreateRequest{Kind: k, Attributes: a, IdempotencyKey: key})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return r.ID
+	return providertest.Create(t, p, k, a, key, nil)
 }
 
-func with(a providers.Attrs, kv ...any) providers.Attrs {
-	out := a.Clone()
-	for i := 0; i+1 < len(kv); i += 2 {
-		out[kv[i].(string)] = kv[i+1]
-	}
-	return out
-}
+var with = providertest.With
 
 func hasLine(lines []string, parts ...string) bool {
 	for _, l := range lines {
@@ -243,20 +233,8 @@ func TestImportOfAnotherObjectIsNotFound(t *testing.T) {
 func TestReadBatchIsOneCall(t *testing.T) {
 	t.Parallel()
 	p, srv := configure(t, nil)
-	var reqs []providers.ReadRequest
-	for i := range 40 {
-		id := create(t, p, providers.KindCoupon, spring(), fmt.Sprint("k", i))
-		reqs = append(reqs, providers.ReadRequest{Kind: providers.KindCoupon, ID: id, Prior: spring()})
-	}
-	before := srv.Calls("read")
-	out := p.ReadBatch(context.Background(), reqs)
-	if n := srv.Calls("read") - before; n != 1 {
+	if n := providertest.BatchReadCalls(t, p, spring, 40, func() int { return srv.Calls("read") }); n != 1 {
 		t.Fatalf("reading 40 coupons took %d calls, want 1", n)
-	}
-	for i, r := range out {
-		if !r.Found || r.ID != reqs[i].ID || len(providers.Diff(providers.KindCoupon, spring(), r.Attributes)) > 0 {
-			t.Fatalf("answer %d: %+v", i, r)
-		}
 	}
 }
 

@@ -36,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -191,10 +190,7 @@ func (p *Provider) check(k providers.Kind, a providers.Attrs) providers.Diagnost
 	bad := func(attr, format string, args ...any) {
 		ds = append(ds, providers.AttributeError(attr, "Not possible in Square", format, args...))
 	}
-	for _, name := range sortedKeys(a) {
-		if slices.Contains(ks.Attributes, name) || providers.IsZero(a[name]) {
-			continue
-		}
+	for _, name := range ks.Unheld(a) {
 		if why, ok := unsupported[name]; ok && k == providers.KindCoupon {
 			bad(name, "%s", why)
 		} else {
@@ -229,21 +225,9 @@ func (p *Provider) Plan(_ context.Context, req providers.PlanRequest) providers.
 	planned := req.Proposed
 	switch req.Kind {
 	case providers.KindCoupon:
-		if planned.String("discount_type") == "" {
-			planned = planned.Clone()
-			planned["discount_type"] = "percent"
-			if planned.Int("amount") != 0 {
-				planned["discount_type"] = "amount"
-			}
-		}
+		planned = providers.WithDiscountType(planned)
 	case providers.KindSubscription:
-		planned = planned.Clone()
-		if planned.String("endpoint") == "" && p.webhookURL != "" {
-			planned["endpoint"] = p.webhookURL
-		}
-		if topics, _ := topicEvents.Deliverable(planned.Strings("topics")); len(topics) > 0 {
-			planned["topics"] = topics
-		}
+		planned = p.subscriptions().Plan(planned)
 	}
 	return providers.PlanResponse{Planned: planned}
 }
@@ -387,14 +371,7 @@ func (p *Provider) Delete(ctx context.Context, req providers.DeleteRequest) prov
 // Import reads an object made outside Musubi, by its Square ID (a pricing rule's, for a
 // coupon).
 func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) providers.ImportResponse {
-	r := p.Read(ctx, providers.ReadRequest{Kind: req.Kind, ID: req.ID})
-	if r.Diagnostics.HasErrors() {
-		return providers.ImportResponse{Diagnostics: r.Diagnostics}
-	}
-	if !r.Found {
-		return providers.ImportResponse{Diagnostics: p.failure("import failed", notFound("%s has no %s with ID %s", p.name, req.Kind, req.ID))}
-	}
-	return providers.ImportResponse{Attributes: r.Attributes}
+	return providers.ImportByRead(ctx, p, p.name, req)
 }
 
 func notFound(format string, args ...any) error {
@@ -448,13 +425,4 @@ func attributeOf(field string) string {
 		}
 	}
 	return ""
-}
-
-func sortedKeys(a providers.Attrs) []string {
-	keys := make([]string, 0, len(a))
-	for k := range a {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -3,12 +3,10 @@ package square_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
-	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/square"
 	"github.com/musubi-hq/musubi/providers/square/squaretest"
@@ -16,13 +14,8 @@ import (
 
 const webhookURL = "https://musubi.example/v1/webhooks/square.store"
 
-// servers maps each provider under test to its contract server.
-var servers sync.Map
-
-func serverOf(p providers.Provider) *squaretest.Server {
-	s, _ := servers.Load(p)
-	return s.(*squaretest.Server)
-}
+// servers keeps each provider's contract server.
+var servers providertest.Fixtures[*squaretest.Server]
 
 func noSleep(context.Context, time.Duration) error { return nil }
 
@@ -32,25 +25,17 @@ func configure(t testing.TB, extra map[string]any) (*square.Provider, *squaretes
 	t.Helper()
 	srv := squaretest.New()
 	t.Cleanup(srv.Close)
-	cfg := map[string]any{"token": srv.Token, "base_url": srv.URL, "timezone": "Asia/Tokyo", "webhook_url": webhookURL}
-	for k, v := range extra {
-		cfg[k] = v
-	}
 	p := &square.Provider{}
-	r := p.Configure(context.Background(), providers.ConfigureRequest{Name: "square.store", Config: cfg,
-		Sensitive: map[string]bool{"token": true, "webhook_signature_key": true}})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	providertest.Configure(t, p, "square.store", map[string]any{"token": srv.Token, "base_url": srv.URL, "timezone": "Asia/Tokyo",
+		"webhook_url": webhookURL}, extra, "token", "webhook_signature_key")
 	p.Client().Sleep = noSleep
-	servers.Store(p, srv)
-	t.Cleanup(func() { servers.Delete(p) })
+	servers.Keep(t, p, srv)
 	return p, srv
 }
 
 // attempts is how many calls one failing operation makes: the client retries what may
 // succeed later.
-func attempts(status int, lose bool) int {
+func attempts(_ string, status int, lose bool) int {
 	if lose || status == 429 || status >= 500 {
 		return square.DefaultMaxAttempts
 	}
@@ -58,27 +43,7 @@ func attempts(status int, lose bool) int {
 }
 
 func harness() providertest.Harness {
-	return providertest.Harness{
-		New: func(t *testing.T) providers.Provider {
-			p, _ := configure(t, nil)
-			return p
-		},
-		Tamper: func(t *testing.T, p providers.Provider, k providers.Kind, id, attr string, value any) {
-			if err := serverOf(p).Tamper(k, id, attr, value); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Remove: func(t *testing.T, p providers.Provider, k providers.Kind, id string) {
-			if err := serverOf(p).Remove(k, id); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Fail: func(t *testing.T, p providers.Provider, op string, status int, lose bool) {
-			if err := serverOf(p).Inject(op, contracttest.Fault{Status: status, Lose: lose, Times: attempts(status, lose)}); err != nil {
-				t.Fatal(err)
-			}
-		},
-	}
+	return providertest.WithBackstage(providertest.Harness{New: providertest.Fresh(configure, nil)}, &servers, attempts)
 }
 
 func spring() providers.Attrs {
@@ -105,22 +70,11 @@ var couponCase = providertest.Case{
 	},
 }
 
-// withAudience creates the customer group of segment loyal_store, which the coupon finds
-// by its name.
-func withAudience(t *testing.T, p providers.Provider) map[string]string {
-	r := p.Create(context.Background(), providers.CreateRequest{Kind: providers.KindAudience,
-		Attributes: providers.Attrs{"segment": "loyal_store", "description": "Store regulars"}, IdempotencyKey: t.Name() + "-audience"})
-	if err := r.Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return nil
-}
-
 var audienceCouponCase = providertest.Case{
 	Kind: providers.KindCoupon,
 	Attrs: providers.Attrs{"title": "Regulars 15% off", "discount_type": "percent", "percent": 15.0, "currency": "JPY",
 		"min_total": int64(3000), "audience": "loyal_store", "timezone": "Asia/Tokyo"},
-	Refs:       withAudience,
+	Refs:       providertest.WithAudience,
 	Update:     providers.Attrs{"min_total": int64(5000)},
 	DriftAttr:  "min_total",
 	DriftValue: "4000",
@@ -132,15 +86,7 @@ var audienceCouponCase = providertest.Case{
 	},
 }
 
-var audienceCase = providertest.Case{
-	Kind:       providers.KindAudience,
-	Attrs:      providers.Attrs{"segment": "loyal_store", "description": "Store regulars"},
-	Update:     providers.Attrs{"description": "Regulars"},
-	Replace:    providers.Attrs{"segment": "lapsed"},
-	DriftAttr:  "description",
-	DriftValue: "edited in the dashboard",
-	Invalid:    map[string]providers.Attrs{"segment": {"segment": ""}},
-}
+var audienceCase = providertest.AudienceCase("edited in the dashboard", map[string]providers.Attrs{"segment": {"segment": ""}})
 
 var subscriptionCase = providertest.Case{
 	Kind: providers.KindSubscription,

@@ -2,8 +2,6 @@ package square
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/musubi-hq/musubi/providers"
 )
@@ -17,34 +15,16 @@ var topicEvents = providers.TopicMap{
 }
 
 func (p *Provider) checkSubscription(a providers.Attrs, bad func(attr, format string, args ...any)) providers.Diagnostics {
-	var warnings providers.Diagnostics
 	if s := a.String("source"); !providers.NameRE.MatchString(s) || len(s) > maxSourceLen {
 		bad("source", "source %q must be an identity_source name of at most %d characters; it names the Square subscription", s, maxSourceLen)
 	}
-	ok, dropped := topicEvents.Deliverable(a.Strings("topics"))
-	if len(ok) == 0 {
-		bad("topics", "Square sends none of the events %q; it delivers %s", a.Strings("topics"), strings.Join(topicEvents.Topics(), " and "))
-	} else if len(dropped) > 0 {
-		warnings = append(warnings, providers.Diagnostic{Severity: providers.Warning, Attribute: "topics",
-			Summary: "Events Square does not send",
-			Detail:  fmt.Sprintf("Square sends no %s events; the subscription delivers %s only", strings.Join(dropped, ", "), strings.Join(ok, ", "))})
-	}
-	switch ep := p.endpoint(a); {
-	case ep == "":
-		bad("endpoint", "a Square webhook subscription needs a notification URL: set webhook_url on the provider")
-	default:
-		if err := providers.CheckWebhookURL(ep, "Square"); err != nil {
-			bad("endpoint", "%v", err)
-		}
-	}
-	return warnings
+	return p.subscriptions().Check(a, bad)
 }
 
-func (p *Provider) endpoint(a providers.Attrs) string {
-	if ep := a.String("endpoint"); ep != "" {
-		return ep
-	}
-	return p.webhookURL
+// subscriptions is how Square takes webhook subscriptions: one per identity source.
+func (p *Provider) subscriptions() providers.Subscriptions {
+	return providers.Subscriptions{System: "Square", Topics: topicEvents, Address: "a notification URL",
+		Delivers: "the subscription delivers", WebhookURL: p.webhookURL}
 }
 
 // subscriptionAttrs reads a subscription back. A disabled subscription delivers nothing, so
@@ -72,7 +52,7 @@ func (p *Provider) createSubscription(ctx context.Context, req providers.CreateR
 	enabled := true
 	s, err := p.client.CreateWebhookSubscription(ctx, req.IdempotencyKey, WebhookSubscription{
 		Name: subscriptionName(a.String("source"), markerOf(req.IdempotencyKey)), Enabled: &enabled,
-		EventTypes: topicEvents.Hooks(topics), NotificationURL: p.endpoint(a), APIVersion: APIVersion,
+		EventTypes: topicEvents.Hooks(topics), NotificationURL: p.subscriptions().Endpoint(a), APIVersion: APIVersion,
 	})
 	if err != nil {
 		return providers.CreateResponse{Diagnostics: p.failure("create failed", err)}
@@ -109,13 +89,13 @@ func (p *Provider) updateSubscription(ctx context.Context, req providers.UpdateR
 	if req.Prior != nil {
 		if changed := providers.Diff(providers.KindSubscription, req.Prior, live); len(changed) > 0 {
 			return fail(conflict("webhook subscription %s changed in Square since it was planned (%s); nothing was overwritten: plan again to see the change",
-				req.ID, describe(changed, live)))
+				req.ID, providers.DescribeChanges(changed, live)))
 		}
 	}
 	topics, _ := topicEvents.Deliverable(req.Planned.Strings("topics"))
 	enabled := true
 	s, err = p.client.UpdateWebhookSubscription(ctx, req.ID, WebhookSubscription{
-		Enabled: &enabled, EventTypes: topicEvents.Hooks(topics), NotificationURL: p.endpoint(req.Planned)})
+		Enabled: &enabled, EventTypes: topicEvents.Hooks(topics), NotificationURL: p.subscriptions().Endpoint(req.Planned)})
 	if err != nil {
 		return fail(err)
 	}

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
@@ -54,8 +57,7 @@ type customer struct {
 // and turns it into an event.
 func (p *Provider) ReceiveWebhook(_ context.Context, req providers.WebhookRequest) providers.WebhookResponse {
 	if p.signatureKey == "" {
-		return providers.WebhookResponse{Diagnostics: providers.FromError("webhook refused", &providers.APIError{Code: providers.ErrAuth,
-			Message: fmt.Sprintf("provider %s has no webhook_signature_key to verify Square's signature; set it from the environment", p.name)})}
+		return providers.RefuseWebhook("webhook refused", providers.ErrAuth, "provider %s has no webhook_signature_key to verify Square's signature; set it from the environment", p.name)
 	}
 	// Square signs the URL exactly as registered, which a proxy in front of Musubi may change.
 	u := p.webhookURL
@@ -63,13 +65,17 @@ func (p *Provider) ReceiveWebhook(_ context.Context, req providers.WebhookReques
 		u = req.URL
 	}
 	if err := signature.VerifySquare(p.signatureKey, u, req.Body, req.Header.Get(signature.SquareHeader)); err != nil {
-		return providers.WebhookResponse{Diagnostics: providers.FromError("webhook refused", &providers.APIError{Code: providers.ErrAuth,
-			Message: fmt.Sprintf("%s: %v (checked against the notification URL %s)", signature.SquareHeader, err, u)})}
+		return providers.RefuseWebhook("webhook refused", providers.ErrAuth, "%s: %v (checked against the notification URL %s)", signature.SquareHeader, err, u)
+	}
+	// The called URL's ?source= says which source the engine files the events under, each
+	// with its own record of event IDs: it must be the signed URL's, or a notification could
+	// be posted again under another source.
+	if called, signed := sourceOf(req.URL), sourceOf(u); !slices.Equal(called, signed) {
+		return providers.RefuseWebhook("webhook refused", providers.ErrAuth, "the request names %s, but the notification URL Square signed names %s", sourceText(called), sourceText(signed))
 	}
 	evs, err := ParseNotification(req.Body)
 	if err != nil {
-		return providers.WebhookResponse{Diagnostics: providers.FromError("webhook refused", &providers.APIError{Code: providers.ErrInvalid,
-			Message: err.Error()})}
+		return providers.RefuseWebhook("webhook refused", providers.ErrInvalid, "%v", err)
 	}
 	return providers.WebhookResponse{Events: evs}
 }
@@ -94,7 +100,7 @@ func ParseNotification(body []byte) ([]providers.InboundEvent, error) {
 	if n.EventID == "" || n.Type == "" {
 		return nil, errors.New("the notification has no event_id or type")
 	}
-	at := parseTime(n.CreatedAt, time.Time{})
+	at := providers.TimeOr(n.CreatedAt, time.Time{})
 	switch n.Type {
 	case "payment.created", "payment.updated":
 		pm := n.Data.Object.Payment
@@ -104,7 +110,7 @@ func ParseNotification(body []byte) ([]providers.InboundEvent, error) {
 		if pm.ID == "" || pm.AmountMoney == nil {
 			return nil, fmt.Errorf("%s %s: a completed payment without id or amount_money", n.Type, n.EventID)
 		}
-		record := nonEmpty("customer_id", pm.CustomerID, "buyer_email_address", pm.BuyerEmailAddress)
+		record := providers.NonEmpty("customer_id", pm.CustomerID, "buyer_email_address", pm.BuyerEmailAddress)
 		if len(record) == 0 {
 			return nil, nil
 		}
@@ -116,33 +122,32 @@ func ParseNotification(body []byte) ([]providers.InboundEvent, error) {
 		if pm.OrderID != "" {
 			data["order_id"] = pm.OrderID
 		}
-		return []providers.InboundEvent{{ID: "payment:" + pm.ID, Type: "purchase", Time: parseTime(pm.CreatedAt, at),
+		return []providers.InboundEvent{{ID: "payment:" + pm.ID, Type: "purchase", Time: providers.TimeOr(pm.CreatedAt, at),
 			Channel: channel, Record: record, Data: data}}, nil
 	case "customer.created", "customer.updated":
 		c := n.Data.Object.Customer
 		if c == nil || c.ID == "" {
 			return nil, fmt.Errorf("%s %s: no customer in data.object", n.Type, n.EventID)
 		}
-		record := nonEmpty("customer_id", c.ID, "phone_number", c.PhoneNumber, "email_address", c.EmailAddress, "reference_id", c.ReferenceID)
-		return []providers.InboundEvent{{ID: n.EventID, Type: "account.linked", Time: parseTime(c.UpdatedAt, parseTime(c.CreatedAt, at)),
+		record := providers.NonEmpty("customer_id", c.ID, "phone_number", c.PhoneNumber, "email_address", c.EmailAddress, "reference_id", c.ReferenceID)
+		return []providers.InboundEvent{{ID: n.EventID, Type: "account.linked", Time: providers.TimeOr(c.UpdatedAt, providers.TimeOr(c.CreatedAt, at)),
 			Channel: "pos", Record: record, Data: map[string]any{"account": "square"}}}, nil
 	}
 	return nil, nil
 }
 
-func nonEmpty(kv ...string) map[string]any {
-	out := map[string]any{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			out[kv[i]] = kv[i+1]
-		}
+// sourceOf is the source a webhook URL's query names, nil for none.
+func sourceOf(u string) []string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return nil
 	}
-	return out
+	return pu.Query()["source"]
 }
 
-func parseTime(s string, dflt time.Time) time.Time {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t
+func sourceText(v []string) string {
+	if len(v) == 0 {
+		return "no source"
 	}
-	return dflt
+	return fmt.Sprintf("source %q", strings.Join(v, "&"))
 }

@@ -48,12 +48,12 @@ func TestSenderConformance(t *testing.T) {
 	providertest.RunSender(t, providertest.SenderHarness{
 		New: func(t *testing.T) providers.Sender { return rigged(t, plainURL, nil) },
 		To:  "M-000123",
-		// The receiver treats a repeated Idempotency-Key as the message it has.
+		// The receiver treats a repeated signed id as the message it has.
 		Deliveries: func(t *testing.T, s providers.Sender) []providertest.Delivery {
 			var out []providertest.Delivery
 			seen := map[string]bool{}
 			for _, d := range rigs.Of(s).r.deliveries() {
-				key := d.header.Get("Idempotency-Key")
+				key := d.payload.ID
 				if d.sigErr == nil && (key == "" || !seen[key]) {
 					out = append(out, providertest.Delivery{To: d.payload.To, Key: key})
 					seen[key] = true

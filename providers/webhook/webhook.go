@@ -16,8 +16,9 @@
 //
 // A 2xx answer is delivered; 409 means the receiver has the key already, which counts as a
 // delivery (Duplicate). 429 and 5xx, and requests that got no answer, are retried a few
-// times honouring Retry-After: a receiver must treat a repeated Idempotency-Key as the same
-// message. Receivers verify the signature with signature.VerifyMusubi.
+// times honouring Retry-After: a receiver must treat a repeated key as the same message.
+// The signature covers the body only, so the key a receiver goes by is the payload's id,
+// never the Idempotency-Key header alone; Verify checks a delivery that way.
 package webhook
 
 import (
@@ -106,15 +107,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 		ds = append(ds, providers.AttributeError(attr, "Invalid webhook provider configuration", format, args...))
 	}
 	str := func(name string) string {
-		v, ok := req.Config[name]
-		if !ok || v == nil {
-			return ""
-		}
-		s, ok := v.(string)
-		if !ok {
-			bad(name, "%s must be a string, not %T", name, v)
-		}
-		return strings.TrimSpace(s)
+		return strings.TrimSpace(req.String(name, "Invalid webhook provider configuration", &ds))
 	}
 	show := func(name, v string) string {
 		if req.Sensitive[name] {
@@ -168,12 +161,7 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	if ds.HasErrors() {
 		return providers.ConfigureResponse{Diagnostics: ds}
 	}
-	if p.Now == nil {
-		p.Now = time.Now
-	}
-	if p.Sleep == nil {
-		p.Sleep = providers.Sleep
-	}
+	providers.DefaultClock(&p.Now, &p.Sleep)
 	if p.HTTPClient == nil {
 		p.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -223,6 +211,27 @@ type Payload struct {
 	SentAt string `json:"sent_at"`
 }
 
+// Verify checks a delivery as its receiver must before acting on it: the X-Musubi-Signature
+// of the body, then an Idempotency-Key header, when present, equal to the payload's id. The
+// header is not signed, so the payload's id is the key to deduplicate by: a signed body
+// posted again under a fresh Idempotency-Key is still the same message.
+func Verify(secret string, header http.Header, body []byte) (Payload, error) {
+	if err := signature.VerifyMusubi(secret, body, header.Get(signature.MusubiHeader)); err != nil {
+		return Payload{}, err
+	}
+	var pl Payload
+	if err := json.Unmarshal(body, &pl); err != nil {
+		return Payload{}, fmt.Errorf("the body is not a Musubi webhook payload: %v", err)
+	}
+	if pl.ID == "" {
+		return Payload{}, errors.New("the payload has no id")
+	}
+	if k := header.Get("Idempotency-Key"); k != "" && k != pl.ID {
+		return Payload{}, fmt.Errorf("Idempotency-Key %q is not the signed payload's id %q", k, pl.ID)
+	}
+	return pl, nil
+}
+
 // Send posts one message. The body and its signature stay the same through the retries of
 // one call, so a receiver sees identical requests.
 func (p *Provider) Send(ctx context.Context, req providers.SendRequest) providers.SendResponse {
@@ -269,11 +278,9 @@ func (p *Provider) post(ctx context.Context, body []byte, sig, key string) (prov
 	}
 	resp, err := p.HTTPClient.Do(hreq)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is in the provider's name already; its query may hold a token
-		}
-		return providers.SendResponse{}, &providers.APIError{Code: providers.ErrUnavailable, Message: fmt.Sprintf("posting to %s: %v", p.name, err)}
+		// The URL is in the provider's name already; its query may hold a token.
+		return providers.SendResponse{}, &providers.APIError{Code: providers.ErrUnavailable,
+			Message: fmt.Sprintf("posting to %s: %v", p.name, providers.TransportCause(err))}
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -314,19 +321,12 @@ func (p *Provider) apiError(resp *http.Response, answer []byte) *providers.APIEr
 		msg = http.StatusText(resp.StatusCode)
 	}
 	ae.Message = p.name + " answered: " + msg
-	switch s := resp.StatusCode; {
-	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		ae.Code = providers.ErrAuth
-	case s == http.StatusNotFound || s == http.StatusGone:
+	ae.Code = providers.StatusCode(resp.StatusCode)
+	switch {
+	case resp.StatusCode == http.StatusGone:
 		ae.Code = providers.ErrNotFound
-	case s == http.StatusTooManyRequests:
-		ae.Code = providers.ErrRateLimited
+	case ae.Code == providers.ErrRateLimited || ae.Code == providers.ErrUnavailable:
 		ae.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), p.Now())
-	case s >= 500:
-		ae.Code = providers.ErrUnavailable
-		ae.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), p.Now())
-	default:
-		ae.Code = providers.ErrInvalid
 	}
 	return ae
 }

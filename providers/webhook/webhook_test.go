@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,13 +15,14 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/signature"
 )
 
 const secret = "whsec-0123456789abcdef-musubi"
 
-// receiver is a system taking Musubi's webhooks: it verifies each signature, remembers the
-// idempotency keys it has seen (answering 409 to a repeat), and answers as scripted.
+// receiver is a system taking Musubi's webhooks: it verifies each delivery, remembers the
+// signed ids it has seen (answering 409 to a repeat), and answers as scripted.
 type receiver struct {
 	*httptest.Server
 	mu      sync.Mutex
@@ -49,6 +51,7 @@ func newReceiver(t testing.TB, answers ...answer) *receiver {
 		body, _ := io.ReadAll(req.Body)
 		d := delivery{header: req.Header.Clone(), body: body, sigErr: signature.VerifyMusubi(secret, body, req.Header.Get(signature.MusubiHeader))}
 		json.Unmarshal(body, &d.payload)
+		_, verr := Verify(secret, req.Header, body)
 		r.mu.Lock()
 		r.got = append(r.got, d)
 		var a *answer
@@ -56,7 +59,7 @@ func newReceiver(t testing.TB, answers ...answer) *receiver {
 			a = &r.answers[0]
 			r.answers = r.answers[1:]
 		}
-		key := req.Header.Get("Idempotency-Key")
+		key := d.payload.ID
 		dup := r.seen[key]
 		r.mu.Unlock()
 		switch {
@@ -73,6 +76,8 @@ func newReceiver(t testing.TB, answers ...answer) *receiver {
 			return
 		case d.sigErr != nil:
 			http.Error(w, "bad signature", http.StatusUnauthorized)
+		case verr != nil:
+			http.Error(w, verr.Error(), http.StatusBadRequest)
 		case dup:
 			w.WriteHeader(http.StatusConflict)
 		default:
@@ -93,37 +98,14 @@ func (r *receiver) deliveries() []delivery {
 	return append([]delivery(nil), r.got...)
 }
 
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.d = append(s.d, d)
-	return nil
-}
-
 var now = time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)
 
-func configured(t testing.TB, url string, extra map[string]any) (*Provider, *sleeps) {
+func configured(t testing.TB, url string, extra map[string]any) (*Provider, *providertest.Sleeps) {
 	t.Helper()
-	cfg := map[string]any{"url": url, "secret": secret, "address": "member", "consent": "push",
-		"headers": map[string]any{"Authorization": "Bearer crm-token-123", "X-Tenant": "shop-jp"}}
-	for k, v := range extra {
-		if v == nil {
-			delete(cfg, k)
-		} else {
-			cfg[k] = v
-		}
-	}
-	s := &sleeps{}
-	p := &Provider{Sleep: s.sleep, Now: func() time.Time { return now }}
-	if err := p.Configure(context.Background(), providers.ConfigureRequest{Name: "webhook.crm", Config: cfg,
-		Sensitive: map[string]bool{"secret": true, "headers": true}}).Diagnostics.Err(); err != nil {
-		t.Fatal(err)
-	}
+	s := &providertest.Sleeps{}
+	p := &Provider{Sleep: s.Sleep, Now: func() time.Time { return now }}
+	providertest.Configure(t, p, "webhook.crm", map[string]any{"url": url, "secret": secret, "address": "member", "consent": "push",
+		"headers": map[string]any{"Authorization": "Bearer crm-token-123", "X-Tenant": "shop-jp"}}, extra, "secret", "headers")
 	t.Cleanup(func() { p.Close() })
 	return p, s
 }
@@ -210,8 +192,8 @@ func TestSendRetries(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := r.deliveries()
-		if len(got) != 3 || len(s.d) != 2 || s.d[0] != 2*time.Second || s.d[1] != 2*time.Second {
-			t.Fatalf("%d attempts after waiting %v; want 3 after [2s 2s]", len(got), s.d)
+		if len(got) != 3 || len(s.Waits()) != 2 || s.Waits()[0] != 2*time.Second || s.Waits()[1] != 2*time.Second {
+			t.Fatalf("%d attempts after waiting %v; want 3 after [2s 2s]", len(got), s.Waits())
 		}
 		for _, d := range got[1:] {
 			if string(d.body) != string(got[0].body) || d.header.Get(signature.MusubiHeader) != got[0].header.Get(signature.MusubiHeader) ||
@@ -227,8 +209,8 @@ func TestSendRetries(t *testing.T) {
 		p, s := configured(t, r.URL, nil)
 		err := p.Send(context.Background(), nudge("k")).Diagnostics.Err()
 		var ae *providers.APIError
-		if !errors.As(err, &ae) || ae.Code != providers.ErrRateLimited || ae.RetryAfter != 5*time.Second || len(s.d) != 2 {
-			t.Fatalf("got %v after waiting %v", err, s.d)
+		if !errors.As(err, &ae) || ae.Code != providers.ErrRateLimited || ae.RetryAfter != 5*time.Second || len(s.Waits()) != 2 {
+			t.Fatalf("got %v after waiting %v", err, s.Waits())
 		}
 	})
 	t.Run("a long Retry-After is left to the caller", func(t *testing.T) {
@@ -237,8 +219,8 @@ func TestSendRetries(t *testing.T) {
 		p, s := configured(t, r.URL, nil)
 		err := p.Send(context.Background(), nudge("k")).Diagnostics.Err()
 		var ae *providers.APIError
-		if !errors.As(err, &ae) || ae.Code != providers.ErrUnavailable || ae.RetryAfter != time.Hour || len(s.d) != 0 {
-			t.Fatalf("got %v after waiting %v", err, s.d)
+		if !errors.As(err, &ae) || ae.Code != providers.ErrUnavailable || ae.RetryAfter != time.Hour || len(s.Waits()) != 0 {
+			t.Fatalf("got %v after waiting %v", err, s.Waits())
 		}
 	})
 	t.Run("nobody listening", func(t *testing.T) {
@@ -247,8 +229,8 @@ func TestSendRetries(t *testing.T) {
 		r.Close()
 		p, s := configured(t, r.URL, nil)
 		err := p.Send(context.Background(), nudge("k")).Diagnostics.Err()
-		if providers.CodeOf(err) != providers.ErrUnavailable || len(s.d) != 2 {
-			t.Fatalf("got %v after waiting %v", err, s.d)
+		if providers.CodeOf(err) != providers.ErrUnavailable || len(s.Waits()) != 2 {
+			t.Fatalf("got %v after waiting %v", err, s.Waits())
 		}
 	})
 }
@@ -332,5 +314,47 @@ func BenchmarkSend(b *testing.B) {
 		if res := p.Send(ctx, nudge(fmt.Sprint("k", i))); res.Diagnostics.HasErrors() {
 			b.Fatal(res.Diagnostics.Err())
 		}
+	}
+}
+
+// The signature covers the body, not Idempotency-Key: a receiver keying on the header would
+// take a signed delivery posted again under a fresh key for a new message. Verify gives the
+// signed payload's id to key on, and refuses a header that disagrees with it.
+func TestReplayUnderAFreshIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	p, _ := configured(t, r.URL, nil)
+	if err := p.Send(context.Background(), nudge("k1")).Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	d := r.deliveries()[0]
+	for _, c := range []struct {
+		name, key string
+		want      int
+	}{{"a fresh key", "k2", http.StatusBadRequest}, {"no key", "", http.StatusConflict}} {
+		req, _ := http.NewRequest(http.MethodPost, r.URL, bytes.NewReader(d.body))
+		req.Header = d.header.Clone()
+		req.Header.Set("Idempotency-Key", c.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("the delivery replayed with %s: %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+	}
+
+	if got, err := Verify(secret, d.header, d.body); err != nil || got != d.payload || got.ID != "k1" {
+		t.Errorf("Verify = %+v, %v; want the payload of k1", got, err)
+	}
+	h := d.header.Clone()
+	h.Set("Idempotency-Key", "k2")
+	if _, err := Verify(secret, h, d.body); err == nil || !strings.Contains(err.Error(), `Idempotency-Key "k2"`) {
+		t.Errorf("Verify with another key: %v", err)
+	}
+	h.Set(signature.MusubiHeader, signature.SignMusubi("another-secret-of-16+", d.body))
+	if _, err := Verify(secret, h, d.body); !errors.Is(err, signature.ErrMismatch) {
+		t.Errorf("Verify with another secret: %v", err)
 	}
 }

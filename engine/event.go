@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type Event struct {
 
 	// key is the de-duplication key: the source (or "api") and the ID.
 	key string
+	// scope, when set, replaces the source in key: a provider's webhook events are one ID
+	// space whatever source the URL names, as the URL is not what the provider signs.
+	scope string
 	// fields is the CEL value of `event`, checked against the event type.
 	fields *lang.Record
 	// depth counts how many engine events led to this one (segment.entered, emit).
@@ -322,7 +326,7 @@ func (e *Event) validate(p *program, now time.Time) error {
 	fields.Set("source", e.Source)
 	fields.Set("store_id", e.StoreID)
 	e.fields = fields
-	e.key = src + ":" + e.ID
+	e.key = cmp.Or(e.scope, src) + ":" + e.ID
 	e.Attributes = numbersToGo(e.Attributes).(map[string]any)
 	return nil
 }

@@ -258,7 +258,7 @@ func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL
 	evs := make([]*Event, 0, len(resp.Events))
 	for _, ie := range resp.Events {
 		evs = append(evs, &Event{ID: ie.ID, Type: ie.Type, Time: ie.Time, Channel: ie.Channel,
-			Source: source, Record: ie.Record, Data: ie.Data})
+			Source: source, Record: ie.Record, Data: ie.Data, scope: "webhook/" + name})
 	}
 	if len(evs) == 0 {
 		writeJSON(w, http.StatusOK, map[string]any{"results": []Result{}})

@@ -164,12 +164,32 @@ func (c *engineConn) explain(err error) error {
 	return errors.New(ae.Message)
 }
 
-func (c *engineConn) customer(ctx context.Context, ref string) (*engine.CustomerView, error) {
+// engineAdmin is what the customer and outbox commands ask of an engine: a running server's
+// admin API and an engine opened on its store answer alike.
+type engineAdmin interface {
+	Customer(ctx context.Context, ref string) (*engine.CustomerView, error)
+	Unmerge(ctx context.Context, ref, merge string) (*engine.UnmergeResult, error)
+	Forget(ctx context.Context, ref string) (*engine.ForgetResult, error)
+	Unsuppress(ctx context.Context, ref string) (bool, error)
+	RetryOutbox(ctx context.Context, ref string) (*engine.OutboxItem, error)
+}
+
+var (
+	_ engineAdmin = (*engine.Client)(nil)
+	_ engineAdmin = (*engine.Engine)(nil)
+)
+
+// admin is the engine the command talks to. Errors of a server come back explained.
+func (c *engineConn) admin() engineAdmin {
 	if c.client != nil {
-		v, err := c.client.Customer(ctx, ref)
-		return v, c.explain(err)
+		return c.client
 	}
-	return c.eng.Customer(ctx, ref)
+	return c.eng
+}
+
+func (c *engineConn) customer(ctx context.Context, ref string) (*engine.CustomerView, error) {
+	v, err := c.admin().Customer(ctx, ref)
+	return v, c.explain(err)
 }
 
 func (a *app) customerCommand() *cobra.Command {
@@ -228,14 +248,8 @@ already sent and trigger cooldowns stay where they are; nothing fires again.`,
 				return err
 			}
 			defer c.close()
-			var res *engine.UnmergeResult
-			if c.client != nil {
-				res, err = c.client.Unmerge(cmd.Context(), args[0], args[1])
-				err = c.explain(err)
-			} else {
-				res, err = c.eng.Unmerge(cmd.Context(), args[0], args[1])
-			}
-			if err != nil {
+			res, err := c.admin().Unmerge(cmd.Context(), args[0], args[1])
+			if err = c.explain(err); err != nil {
 				return err
 			}
 			if f.asJSON {
@@ -287,14 +301,8 @@ The systems the person is known to (EC, POS, LINE) keep their own records: erase
 					return errCancelled
 				}
 			}
-			var res *engine.ForgetResult
-			if c.client != nil {
-				res, err = c.client.Forget(cmd.Context(), v.ID)
-				err = c.explain(err)
-			} else {
-				res, err = c.eng.Forget(cmd.Context(), v.ID)
-			}
-			if err != nil {
+			res, err := c.admin().Forget(cmd.Context(), v.ID)
+			if err = c.explain(err); err != nil {
 				return err
 			}
 			if f.asJSON {
@@ -325,14 +333,8 @@ taken again, and tie it to a new customer. Use it when a forgotten person signs 
 				return err
 			}
 			defer c.close()
-			var found bool
-			if c.client != nil {
-				found, err = c.client.Unsuppress(cmd.Context(), args[0])
-				err = c.explain(err)
-			} else {
-				found, err = c.eng.Unsuppress(cmd.Context(), args[0])
-			}
-			switch {
+			found, err := c.admin().Unsuppress(cmd.Context(), args[0])
+			switch err = c.explain(err); {
 			case err != nil:
 				return err
 			case !found:

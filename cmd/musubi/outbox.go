@@ -97,14 +97,8 @@ when musubi serve next starts.`,
 			var done []*engine.OutboxItem
 			var errs []error
 			for _, ref := range args {
-				var it *engine.OutboxItem
-				if c.client != nil {
-					it, err = c.client.RetryOutbox(ctx, ref)
-					err = c.explain(err)
-				} else {
-					it, err = c.eng.RetryOutbox(ctx, ref)
-				}
-				if err != nil {
+				it, err := c.admin().RetryOutbox(ctx, ref)
+				if err = c.explain(err); err != nil {
 					errs = append(errs, err)
 					continue
 				}

@@ -58,9 +58,9 @@ func TestSenderConformance(t *testing.T) {
 			return 0
 		},
 		Stall: func(t *testing.T, s providers.Sender) { rigs.Of(s.(*rendered).Provider).faults.Stall() },
-		// WeChat drops a repeated client_msg_id but answers as if it sent: the retry of a lost
-		// answer cannot be told from a first send. TestLostAnswerSendsOnce checks one message
-		// goes.
+		// WeChat drops a repeated client_msg_id without saying so (its answer is not
+		// documented): the retry of a lost answer cannot be told from a first send.
+		// TestLostAnswerSendsOnce checks one message goes.
 		Lose: nil,
 		Secrets: func(t *testing.T, s providers.Sender) []string {
 			srv := rigs.Of(s.(*rendered).Provider).srv

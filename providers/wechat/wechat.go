@@ -148,6 +148,9 @@ type tagKind struct{ *Provider }
 type messageKind struct{ *Provider }
 
 func (p *Provider) kind(k providers.Kind) (kind, providers.Diagnostics) {
+	if p.ledger == nil {
+		return nil, providers.Errorf("WeChat provider not configured", "Configure was not called, or failed")
+	}
 	switch k {
 	case providers.KindAudience:
 		return tagKind{p}, nil

@@ -20,7 +20,8 @@
 //   - template messages: the template must be one of the account's (40037), the recipient
 //     must follow the account (40003 unknown, 43004 unfollowed), keyword values within their
 //     type's length (47003); a repeated client_msg_id for the same openid within ten minutes
-//     sends nothing new and answers with the first message's msgid;
+//     sends nothing new (WeChat does not document its answer; the server answers with the
+//     first message's msgid);
 //   - user info: subscribe, openid, subscribe_time, tagid_list and, for an account bound to an
 //     Open Platform account, unionid.
 //

@@ -12,4 +12,5 @@ import (
 	_ "github.com/musubi-hq/musubi/providers/smaregi" // "smaregi": Smaregi POS
 	_ "github.com/musubi-hq/musubi/providers/square"  // "square": Square's Connect API
 	_ "github.com/musubi-hq/musubi/providers/webhook" // "webhook": signed JSON to any endpoint
+	_ "github.com/musubi-hq/musubi/providers/wechat"  // "wechat": a WeChat Official Account
 )

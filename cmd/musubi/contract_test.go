@@ -17,6 +17,7 @@ import (
 	"github.com/musubi-hq/musubi/providers/smaregi/smaregitest"
 	"github.com/musubi-hq/musubi/providers/square"
 	"github.com/musubi-hq/musubi/providers/square/squaretest"
+	"github.com/musubi-hq/musubi/providers/wechat/wechattest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -41,6 +42,7 @@ func init() {
 	contractServers["shopify"] = shopifyServer.command("shopify")
 	contractServers["smaregi"] = smaregiServer.command("smaregi")
 	contractServers["square"] = squareServer.command("square")
+	contractServers["wechat"] = wechatServer.command("wechat")
 }
 
 // fake is what the harness needs of every contract server: the controls of contracttest.
@@ -380,6 +382,47 @@ func sendgridList(ts *testscript.TestScript, srv *sendgridtest.Server, name stri
 	}
 	ts.Fatalf("no list named %q", name)
 	return ""
+}
+
+var wechatServer = contractServer[*wechattest.Server]{
+	start: func() (*wechattest.Server, map[string]string) {
+		srv := wechattest.NewServer()
+		return srv, map[string]string{"WECHAT_API_URL": srv.URL, "WECHAT_APPID": srv.AppID, "WECHAT_SECRET": srv.Secret,
+			"WECHAT_TOKEN": srv.Token, "WECHAT_AES_KEY": srv.EncodingAESKey}
+	},
+	// list prints the account's own tags (ID, followers, name), its templates and how many
+	// template messages it sent.
+	list: func(srv *wechattest.Server) []string {
+		var out []string
+		for _, t := range srv.Tags() {
+			if t.ID > 2 {
+				out = append(out, fmt.Sprintf("tag %d %d %s", t.ID, len(srv.Members(t.ID)), t.Name))
+			}
+		}
+		for _, t := range srv.Templates() {
+			out = append(out, fmt.Sprintf("template %s %s", t.ID, t.Title))
+		}
+		if n := len(srv.Deliveries()); n > 0 {
+			out = append(out, fmt.Sprintf("%d template messages sent", n))
+		}
+		return out
+	},
+	none: "no tags",
+	cmds: with(kindCommands[*wechattest.Server](), map[string]subcommand[*wechattest.Server]{
+		// template ID TITLE CONTENT adds a template from WeChat's library, as the console does.
+		"template": {"ID TITLE CONTENT", 3, 3, func(_ *testscript.TestScript, srv *wechattest.Server, args []string) {
+			srv.AddTemplate(args[0], args[1], args[2])
+		}},
+		// follow URL [OPENID] makes a user follow the account and posts the subscribe callback,
+		// in safe mode, to URL; it prints the openid and the answer's status.
+		"follow": {"URL [OPENID]", 1, 2, func(ts *testscript.TestScript, srv *wechattest.Server, args []string) {
+			openID := srv.Follow(strings.Join(args[1:], ""), "")
+			res, err := srv.PostCallback(args[0], wechattest.Subscribe(openID), wechattest.Safe)
+			ts.Check(err)
+			res.Body.Close()
+			fmt.Fprintln(ts.Stdout(), openID, res.StatusCode)
+		}},
+	}),
 }
 
 // with returns a's subcommands and b's.

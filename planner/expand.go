@@ -54,6 +54,10 @@ type Capabilities interface {
 	// Topics lists the event types a provider's webhooks deliver (providers.KindSupport.Topics),
 	// nil when it does not say.
 	Topics(provider string) []string
+	// Subscribes reports whether a provider manages the subscription kind: its system is told
+	// by API where to send events. Other sources' events arrive without one: a webhook set in
+	// the system's own console, or posts to the engine.
+	Subscribes(provider string) bool
 }
 
 // Expand turns the configuration's domain blocks into resource instances: a campaign's coupon
@@ -168,7 +172,7 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 			}
 			events = defaultTopics(used, delivers)
 		}
-		if len(events) == 0 {
+		if len(events) == 0 || caps != nil && !caps.Subscribes(prov(s.Provider).String()) {
 			continue
 		}
 		add(&Desired{

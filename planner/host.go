@@ -213,6 +213,24 @@ func (h *Host) Topics(provider string) []string {
 	return slices.Clone(hp.schema.Kinds[providers.KindSubscription].Topics)
 }
 
+// Subscribes reports whether a provider manages webhook subscriptions. A provider that is
+// not started is taken to: the plan then says what it cannot do.
+func (h *Host) Subscribes(provider string) bool {
+	hp, ok := h.get(provider)
+	return !ok || hp.supports(providers.KindSubscription)
+}
+
+// Receives reports whether a provider takes its system's webhooks (providers.WebhookReceiver).
+// A provider that is not started is taken to.
+func (h *Host) Receives(provider string) bool {
+	hp, ok := h.get(provider)
+	if !ok {
+		return true
+	}
+	_, receives := hp.p.(providers.WebhookReceiver)
+	return receives
+}
+
 // supportedKinds lists the kinds a provider manages.
 func (hp *hosted) supportedKinds() []string {
 	var out []string

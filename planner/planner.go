@@ -70,6 +70,7 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 	if p.Mode != plans.Destroy {
 		desired = Expand(pl.Config, pl.State, pl.Host)
 		diags = append(diags, pl.validate(ctx, desired)...)
+		diags = append(diags, pl.checkSources()...)
 	}
 	if diags.HasErrors() {
 		return p, diags
@@ -99,6 +100,25 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 		p.Policies = pl.checkPolicies()
 	}
 	return p, diags
+}
+
+// checkSources refuses an identity_source whose provider cannot bring its events in: one
+// that neither has its system send webhooks by API (a subscription) nor receives webhooks set
+// up in the system's console, and is not the engine taking posted events.
+func (pl *Planner) checkSources() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, name := range slices.Sorted(maps.Keys(pl.Config.IdentitySources)) {
+		s := pl.Config.IdentitySources[name]
+		provider := s.Provider.String()
+		if s.Provider.Type == providers.EngineType || pl.Host.Subscribes(provider) || pl.Host.Receives(provider) {
+			continue
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot deliver events",
+			Detail: fmt.Sprintf("identity_source.%s names provider.%s, which neither subscribes to its system's webhooks nor receives them. "+
+				"Name a provider that does, or an engine provider (provider.engine.NAME) for events your systems post to musubi serve.", name, provider),
+			Subject: s.Range.Ptr()})
+	}
+	return diags
 }
 
 // validate checks every desired instance against what its provider can do.

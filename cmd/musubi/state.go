@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -240,11 +241,12 @@ func (a *app) forceUnlockCommand() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "force-unlock LOCK_ID",
-		Short: "Remove a state lock whose holder died or hangs",
+		Short: "Remove a state lock whose holder hangs",
 		Long: `Force-unlock removes the state lock with the given ID (printed in the message of the
 command that found it locked). A holder that exited, even killed, releases its lock by itself;
 use this only for a holder that hangs and cannot be stopped, and only when it is surely not
-going to write the state again.`,
+going to write the state again. A holder still running on this machine is refused unless
+-force is given.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.openState(cmd.Context(), &configFlags{}, &lockFlags{}, "force-unlock", true)
@@ -252,16 +254,27 @@ going to write the state again.`,
 			if err != nil {
 				return err
 			}
-			if !force && !a.confirm("Musubi will remove the lock "+args[0]+". Another apply may then run beside its holder.") {
+			opts := states.UnlockOptions{Force: force}
+			if !force {
+				opts.Confirm = func(i states.LockInfo) bool {
+					return a.confirm(fmt.Sprintf("Musubi will remove the lock %s of %s by %s@%s (pid %d) since %s. Another apply may then run beside its holder.",
+						i.ID, i.Operation, i.Who, i.Host, i.PID, i.Created.Format(time.RFC3339)))
+				}
+			}
+			running, err := s.backend.ForceUnlock(cmd.Context(), args[0], opts)
+			if errors.Is(err, states.ErrNotConfirmed) {
 				return errCancelled
 			}
-			if err := s.backend.ForceUnlock(cmd.Context(), args[0]); err != nil {
+			if err != nil {
 				return err
+			}
+			if running != nil {
+				fmt.Fprintf(a.err, "Warning: removed the lock of %s; if it writes the state again, it overwrites what others apply.\n", running)
 			}
 			fmt.Fprintln(a.out, "The state is unlocked.")
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&force, "force", false, "remove the lock even when its holder is still running on this machine, and do not ask")
 	return cmd
 }

@@ -267,28 +267,35 @@ func (l *Local) readLock() (LockInfo, error) {
 // ForceUnlock implements Backend. It removes the lock file, so the next operation takes a
 // fresh lock; a holder still running keeps its lock on the removed file and no longer blocks
 // anyone.
-func (l *Local) ForceUnlock(ctx context.Context, id string) error {
+func (l *Local) ForceUnlock(ctx context.Context, id string, opts UnlockOptions) (*LiveHolder, error) {
 	probe := flock.New(l.lockPath(), flock.SetFlag(os.O_RDONLY)) // no O_CREATE: a look leaves no file
 	ok, err := probe.TryLock()
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s is not locked", l.Path)
+		return nil, fmt.Errorf("%s is not locked", l.Path)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ok {
 		// Nobody holds it: a lock file left by a holder that died.
 		probe.Unlock()
-		return fmt.Errorf("%s is not locked (the lock's holder has exited)", l.Path)
+		return nil, fmt.Errorf("%s is not locked (the lock's holder has exited)", l.Path)
 	}
 	info, err := l.readLock()
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", l.lockPath(), err)
+		return nil, fmt.Errorf("reading %s: %w", l.lockPath(), err)
 	}
 	if info.ID != id {
-		return fmt.Errorf("the lock's ID is %s, not %s", info.ID, id)
+		return nil, fmt.Errorf("the lock's ID is %s, not %s", info.ID, id)
 	}
-	return os.Remove(l.lockPath())
+	running := info.Running()
+	if running != nil && !opts.Force {
+		return nil, &HolderRunningError{Holder: running, Backend: l.Describe()}
+	}
+	if opts.Confirm != nil && !opts.Confirm(info) {
+		return nil, ErrNotConfirmed
+	}
+	return running, os.Remove(l.lockPath())
 }
 
 type localLock struct {

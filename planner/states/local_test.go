@@ -168,3 +168,77 @@ func TestForceUnlockOfAHolderNotRunningHere(t *testing.T) {
 		})
 	}
 }
+
+// writtenTwice is a local state written twice, so it has a backup of the same lineage.
+func writtenTwice(t *testing.T) (*Local, *State) {
+	t.Helper()
+	ctx := context.Background()
+	l := NewLocal(filepath.Join(t.TempDir(), "musubi.state.json"))
+	s := sample()
+	for range 2 {
+		if err := Save(ctx, l, s, "dev"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l, s
+}
+
+// A state file copied in from another project has another lineage than the backup its
+// own writes left: reading it would plan to create again everything this project made.
+func TestReadRefusesAStateOfAnotherLineageThanItsBackup(t *testing.T) {
+	l, mine := writtenTwice(t)
+	other := sample()
+	b, err := Encode(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(l.Path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Read(context.Background())
+	if err == nil {
+		t.Fatal("read a state of another lineage than its backup")
+	}
+	for _, want := range []string{other.Lineage, mine.Lineage, l.Path + ".backup", "cp " + l.Path + ".backup " + l.Path} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not say %q", err, want)
+		}
+	}
+	// Restoring the backup, or moving it away, is what the message offers; both read.
+	if err := os.Rename(l.Path+".backup", l.Path+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.Read(context.Background()); err != nil || got.Lineage != other.Lineage {
+		t.Fatalf("read without the backup: %v", err)
+	}
+}
+
+// A state file that went missing while its backup holds resources is not a new project.
+func TestReadRefusesAMissingStateWithABackup(t *testing.T) {
+	l, _ := writtenTwice(t)
+	if err := os.Remove(l.Path); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.Read(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cp "+l.Path+".backup "+l.Path) {
+		t.Fatalf("read of a missing state beside its backup: %v", err)
+	}
+}
+
+// A corrupt state says where the previous one is and how to restore it.
+func TestCorruptStateNamesTheBackup(t *testing.T) {
+	l, _ := writtenTwice(t)
+	if err := os.WriteFile(l.Path, []byte(`{"format_version": 1, "serial": 3, "resou`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.Read(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cp "+l.Path+".backup "+l.Path) || !strings.Contains(err.Error(), "serial 1") {
+		t.Fatalf("read of a corrupt state: %v, want how to restore the backup (serial 1)", err)
+	}
+	if err := os.Remove(l.Path + ".backup"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Read(context.Background()); err == nil || !strings.Contains(err.Error(), "no backup") {
+		t.Fatalf("read of a corrupt state without a backup: %v", err)
+	}
+}

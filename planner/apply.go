@@ -72,6 +72,10 @@ func Apply(ctx context.Context, p *plans.Plan, host *Host, backend states.Backen
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = DefaultParallelism
 	}
+	// A saved plan is checked too: the environment may point a provider elsewhere since.
+	if diags := checkAccounts(p.Prior, host, nil); diags.HasErrors() {
+		return nil, diags
+	}
 	st := states.NewSync(p.Prior.Clone())
 	journal, err := backend.Journal(ctx, p.Prior)
 	if err != nil {
@@ -85,6 +89,7 @@ func Apply(ctx context.Context, p *plans.Plan, host *Host, backend states.Backen
 	final := st.Snapshot() // at the prior's serial
 	final.Advance(opts.ToolVersion)
 	final.Git = opts.Git
+	recordAccounts(final, host)
 	if err := backend.Write(context.WithoutCancel(ctx), final); err != nil {
 		return final, errors.Join(walkErr, fmt.Errorf("writing the state: %w (every step is kept in the journal and will be recovered by the next command)", err))
 	}

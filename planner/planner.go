@@ -65,7 +65,10 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 		p.Mode = plans.Normal
 	}
 	p.Targets = slices.Clone(opts.Targets)
-	var diags hcl.Diagnostics
+	diags := checkAccounts(pl.State, pl.Host, pl.Config)
+	if diags.HasErrors() {
+		return p, diags
+	}
 	var desired []*Desired
 	if p.Mode != plans.Destroy {
 		desired = Expand(pl.Config, pl.State, pl.Host)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
@@ -169,6 +170,16 @@ func (f *fixture) load(vars ...string) *lang.Config {
 
 func (f *fixture) plan(vars ...string) (*plans.Plan, *Host) {
 	f.t.Helper()
+	p, host, diags := f.planWith(vars...)
+	if diags.HasErrors() {
+		f.t.Fatal(diags.Error())
+	}
+	return p, host
+}
+
+// planWith plans the fixture's configuration and returns the diagnostics instead of failing.
+func (f *fixture) planWith(vars ...string) (*plans.Plan, *Host, hcl.Diagnostics) {
+	f.t.Helper()
 	cfg := f.load(vars...)
 	host, hdiags := NewHost(context.Background(), cfg, ".", func(p *lang.Provider) (providers.Provider, error) {
 		return f.mems[p.Ref.String()], nil
@@ -181,10 +192,7 @@ func (f *fixture) plan(vars ...string) (*plans.Plan, *Host) {
 		f.t.Fatal(err)
 	}
 	p, diags := (&Planner{Config: cfg, Host: host, State: st}).Plan(context.Background(), Options{})
-	if diags.HasErrors() {
-		f.t.Fatal(diags.Error())
-	}
-	return p, host
+	return p, host, diags
 }
 
 // at reads an address the test knows to be valid.

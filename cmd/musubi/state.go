@@ -19,7 +19,7 @@ import (
 func (a *app) stateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Inspect and edit the state: list, show, rm, mv",
+		Short: "Inspect and edit the state: list, show, rm, mv, rebind",
 		Long: `The state records every resource Musubi manages: its address, its ID in the system and
 its attributes. These commands inspect it and make careful edits; every edit is a new state
 serial and the previous file is kept as a backup.`,
@@ -103,7 +103,35 @@ serial and the previous file is kept as a backup.`,
 			return nil
 		},
 	}
-	for _, c := range []*cobra.Command{list, show, rm, mv} {
+	var cf configFlags
+	rebind := &cobra.Command{
+		Use:   "rebind PROVIDER...",
+		Short: "Record that a provider now points at another account, after a deliberate move",
+		Long: `The state records the account each provider's resources were applied against (its
+non-secret settings: a shop domain, a contract ID, a sandbox file), and plan refuses a state
+whose provider now points elsewhere, as another project's state would. After moving a
+provider on purpose (the objects moved with it, or are meant to be made again there), rebind
+records the account the configuration points at now: musubi state rebind provider.shopify.jp`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := a.openSession(ctx, &cf, &lf, "state rebind", true)
+			defer s.close()
+			if err != nil {
+				return err
+			}
+			moved, err := planner.Rebind(ctx, s.backend, s.state, s.host, args, Version())
+			if err != nil {
+				return err
+			}
+			for _, p := range moved {
+				fmt.Fprintf(a.out, "provider.%s: the state now records the account the configuration points at.\n", p)
+			}
+			return nil
+		},
+	}
+	cf.register(rebind.Flags())
+	for _, c := range []*cobra.Command{list, show, rm, mv, rebind} {
 		lf.register(c.Flags())
 		cmd.AddCommand(c)
 	}

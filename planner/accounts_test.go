@@ -13,11 +13,7 @@ import (
 // at another, would find none of its objects there and create them all again: it is refused,
 // naming the provider and both accounts.
 func TestPlanRefusesAStateOfAnotherAccount(t *testing.T) {
-	f := newFixture(t)
-	p, host := f.plan()
-	if _, err := f.apply(p, host); err != nil {
-		t.Fatal(err)
-	}
+	f := appliedFixture(t)
 	f.config = strings.Replace(testConfig, `system = "ec"`, `system = "ec-osaka"`, 1)
 	p, _, diags := f.planWith()
 	if !diags.HasErrors() {
@@ -40,14 +36,10 @@ func TestPlanRefusesAStateOfAnotherAccount(t *testing.T) {
 // After a deliberate move, rebind records the new account and plans go on; a saved plan
 // applied once the environment points elsewhere is refused as well.
 func TestRebindAcceptsAMovedAccount(t *testing.T) {
-	f := newFixture(t)
-	p, host := f.plan()
-	if _, err := f.apply(p, host); err != nil {
-		t.Fatal(err)
-	}
+	f := appliedFixture(t)
 	saved, _ := f.plan("percent=15")
 	f.config = strings.Replace(testConfig, `system = "ec"`, `system = "ec-osaka"`, 1)
-	_, host, _ = f.planWith()
+	_, host, _ := f.planWith()
 	if _, err := Apply(context.Background(), saved, host, f.backend, ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "musubi state rebind provider.mem.ec") {
 		t.Fatalf("applied a plan made for another account: %v", err)
 	}

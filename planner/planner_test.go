@@ -32,6 +32,18 @@ type memProvider struct {
 	codeless bool                         // coupons apply to the audience, without codes
 	topics   []string                     // the events its webhooks deliver; nil says nothing
 	refs     map[string]map[string]string // the refs each object was created with
+	// hangOn names an operation ("update", "delete") that does its work, says so on hung and
+	// then blocks until release is closed: a process killed in the middle of a call.
+	hangOn        string
+	hung, release chan struct{}
+}
+
+// hang blocks an operation named by hangOn, its work done; it is called without m.mu held.
+func (m *memProvider) hang(op string) {
+	if m.hangOn == op {
+		m.hung <- struct{}{}
+		<-m.release
+	}
 }
 
 func newMem() *memProvider {
@@ -92,14 +104,16 @@ func (m *memProvider) Read(_ context.Context, r providers.ReadRequest) providers
 }
 func (m *memProvider) Update(_ context.Context, r providers.UpdateRequest) providers.UpdateResponse {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.objects[r.ID] = r.Planned.Clone()
+	m.mu.Unlock()
+	m.hang("update")
 	return providers.UpdateResponse{Attributes: r.Planned.Clone()}
 }
 func (m *memProvider) Delete(_ context.Context, r providers.DeleteRequest) providers.DeleteResponse {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	delete(m.objects, r.ID)
+	m.mu.Unlock()
+	m.hang("delete")
 	return providers.DeleteResponse{}
 }
 func (m *memProvider) Import(_ context.Context, r providers.ImportRequest) providers.ImportResponse {
@@ -157,6 +171,16 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	return &fixture{t: t, config: testConfig, mems: map[string]*memProvider{"mem.ec": newMem(), "mem.pos": newMem()},
 		backend: states.NewLocal(filepath.Join(t.TempDir(), "state.json"))}
+}
+
+// appliedFixture is a fixture whose configuration was planned and applied.
+func appliedFixture(t *testing.T) *fixture {
+	f := newFixture(t)
+	p, host := f.plan()
+	if _, err := f.apply(p, host); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 func (f *fixture) load(vars ...string) *lang.Config {

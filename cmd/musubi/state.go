@@ -35,8 +35,8 @@ serial and the previous file is kept as a backup.`,
 				return err
 			}
 			for _, r := range s.state.Select(args) {
-				if r.ID == "" && r.Pending != nil {
-					fmt.Fprintf(a.out, "%s (create pending)\n", r.Address)
+				if r.Pending != nil {
+					fmt.Fprintf(a.out, "%s (%s pending)\n", r.Address, pendingAction(r.Pending))
 				} else {
 					fmt.Fprintln(a.out, r.Address)
 				}
@@ -140,14 +140,26 @@ records the account the configuration points at now: musubi state rebind provide
 
 func writeResource(w io.Writer, r *states.Resource) {
 	fmt.Fprintf(w, "%s\n  kind      %s\n  provider  %s\n  id        %s\n", r.Address, r.Kind, r.Provider, r.ID)
-	if r.Pending != nil {
-		fmt.Fprintf(w, "  pending   create started %s (idempotency key %s)\n", r.Pending.Since.Format(time.RFC3339), r.Pending.IdempotencyKey)
+	if p := r.Pending; p != nil {
+		fmt.Fprintf(w, "  pending   %s started %s", pendingAction(p), p.Since.Format(time.RFC3339))
+		if p.IdempotencyKey != "" {
+			fmt.Fprintf(w, " (idempotency key %s)", p.IdempotencyKey)
+		}
+		fmt.Fprintln(w)
 	}
 	if len(r.Dependencies) > 0 {
 		fmt.Fprintf(w, "  needs     %s\n", addrs.Join(r.Dependencies, ", "))
 	}
 	b, _ := json.MarshalIndent(visibleState(r), "  ", "  ")
 	fmt.Fprintf(w, "  attributes %s\n", b)
+}
+
+// pendingAction names a change an apply started and did not see finish.
+func pendingAction(p *states.Pending) string {
+	if p.Action == "" {
+		return "create"
+	}
+	return p.Action
 }
 
 func visibleState(r *states.Resource) providers.Attrs {

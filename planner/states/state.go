@@ -63,16 +63,26 @@ type Resource struct {
 	ID           string           `json:"id,omitempty"`
 	Attributes   providers.Attrs  `json:"attributes,omitempty"`
 	Dependencies []addrs.Instance `json:"dependencies,omitempty"`
-	// Pending records a create that was started and not known to have finished: the
-	// idempotency key finds the object if the system made it.
+	// Pending records a change that was started and not known to have finished. For a
+	// create (no ID yet) the idempotency key finds the object if the system made it; for an
+	// update or a delete it tells the next plan that what the system holds is Musubi's own
+	// half-finished change, not an edit made outside it.
 	Pending *Pending `json:"pending,omitempty"`
 }
 
-// Pending is an intent to create, written before the provider is called.
+// Pending is an intent to change a resource, written before the provider is called.
 type Pending struct {
-	IdempotencyKey string    `json:"idempotency_key"`
+	// Action is "update" or "delete"; empty for a create.
+	Action         string    `json:"action,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
 	Since          time.Time `json:"since"`
 }
+
+// The actions of a pending update and delete.
+const (
+	PendingUpdate = "update"
+	PendingDelete = "delete"
+)
 
 // New returns an empty state with a fresh lineage.
 func New(toolVersion string) *State {

@@ -86,3 +86,12 @@ func driftParts(d *plans.Drift) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// writeDriftValues writes the changed attributes of a drift, recorded → live, as the drift
+// section does.
+func writeDriftValues(w io.Writer, pt painter, d *plans.Drift) {
+	width := nameWidth(d.Changed)
+	for _, n := range d.Changed {
+		fmt.Fprintf(w, "      %-*s %s %s %s\n", width, n, value(d.Kind, n, d.Before[n], d.Before), pt.paint(dim, "→"), value(d.Kind, n, d.After[n], d.After))
+	}
+}

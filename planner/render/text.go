@@ -76,7 +76,10 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 				continue
 			}
 			fmt.Fprintf(w, "  %s %s\n", pt.paint(yellow, "~"), d.Address)
-			writeDriftValues(w, pt, d)
+			width := nameWidth(d.Changed)
+			for _, n := range d.Changed {
+				fmt.Fprintf(w, "      %-*s %s %s %s\n", width, n, value(d.Kind, n, d.Before[n], d.Before), pt.paint(dim, "→"), value(d.Kind, n, d.After[n], d.After))
+			}
 		}
 		fmt.Fprintln(w)
 	}
@@ -129,14 +132,6 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, SummaryLine(p))
-}
-
-// writeDriftValues writes the changed attributes of a drift, recorded → live.
-func writeDriftValues(w io.Writer, pt painter, d *plans.Drift) {
-	width := nameWidth(d.Changed)
-	for _, n := range d.Changed {
-		fmt.Fprintf(w, "      %-*s %s %s %s\n", width, n, value(d.Kind, n, d.Before[n], d.Before), pt.paint(dim, "→"), value(d.Kind, n, d.After[n], d.After))
-	}
 }
 
 func writeChange(w io.Writer, pt painter, c *plans.Change) {

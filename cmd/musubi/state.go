@@ -309,7 +309,7 @@ going to write the state again. A holder still running on this machine is refuse
 				return err
 			}
 			if running != nil {
-				fmt.Fprintf(a.err, "Warning: removed the lock of %s; if it writes the state again, it overwrites what others apply.\n", running)
+				fmt.Fprintf(a.err, "Warning: removed the lock of %s, which is still running on this machine; if it writes the state again, it overwrites what others apply.\n", running)
 			}
 			fmt.Fprintln(a.out, "The state is unlocked.")
 			return nil

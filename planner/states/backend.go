@@ -124,7 +124,7 @@ func (h *LiveHolder) String() string {
 	if h.Command != "" {
 		msg += fmt.Sprintf(" (%s)", h.Command)
 	}
-	return msg + fmt.Sprintf(", %s by %s since %s, is still running on this machine", i.Operation, i.Who, i.Created.Format(time.RFC3339))
+	return msg + fmt.Sprintf(", %s by %s since %s", i.Operation, i.Who, i.Created.Format(time.RFC3339))
 }
 
 // HolderRunningError refuses to free a lock whose holder is still running.
@@ -134,6 +134,6 @@ type HolderRunningError struct {
 }
 
 func (e *HolderRunningError) Error() string {
-	return fmt.Sprintf("the %s is locked by %s.\nStop it and its lock goes with it. If it hangs and will surely not write the state again, remove the lock anyway with: musubi force-unlock -force %s",
+	return fmt.Sprintf("the %s is locked by %s, which is still running on this machine.\nStop it and its lock goes with it. If it hangs and will surely not write the state again, remove the lock anyway with: musubi force-unlock -force %s",
 		e.Backend, e.Holder, e.Holder.Info.ID)
 }

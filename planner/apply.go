@@ -72,6 +72,10 @@ func Apply(ctx context.Context, p *plans.Plan, host *Host, backend states.Backen
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = DefaultParallelism
 	}
+	// A saved plan is checked too: the environment may point a provider elsewhere since.
+	if diags := checkAccounts(p.Prior, host, nil); diags.HasErrors() {
+		return nil, diags
+	}
 	st := states.NewSync(p.Prior.Clone())
 	journal, err := backend.Journal(ctx, p.Prior)
 	if err != nil {
@@ -85,6 +89,7 @@ func Apply(ctx context.Context, p *plans.Plan, host *Host, backend states.Backen
 	final := st.Snapshot() // at the prior's serial
 	final.Advance(opts.ToolVersion)
 	final.Git = opts.Git
+	recordAccounts(final, host)
 	if err := backend.Write(context.WithoutCancel(ctx), final); err != nil {
 		return final, errors.Join(walkErr, fmt.Errorf("writing the state: %w (every step is kept in the journal and will be recovered by the next command)", err))
 	}
@@ -305,7 +310,7 @@ func (a *applier) create(ctx context.Context, hp *hosted, c *plans.Change, key s
 	}
 	resp := hp.p.Create(ctx, providers.CreateRequest{Kind: c.Kind, Attributes: c.After, IdempotencyKey: key, Refs: refs})
 	if err := resp.Diagnostics.Err(); err != nil {
-		if surelyNotCreated(err) {
+		if surelyNotDone(err) {
 			a.st.Remove(c.Address)
 			if jerr := a.journal.Remove(c.Address); jerr != nil {
 				return "", errors.Join(err, jerr)
@@ -321,10 +326,11 @@ func (a *applier) create(ctx context.Context, hp *hosted, c *plans.Change, key s
 	return resp.ID, a.record(r)
 }
 
-// surelyNotCreated tells a refusal (invalid values, a conflict, no permission, a limit) from
+// surelyNotDone tells a refusal (invalid values, a conflict, no permission, a limit) from
 // a failure whose outcome is unknown (a 5xx or a timeout): only the latter keeps the intent, so
-// the next refresh looks the object up by its idempotency key.
-func surelyNotCreated(err error) bool {
+// the next refresh looks the object up by its idempotency key, or tells a half-done update or
+// delete from an edit made outside Musubi.
+func surelyNotDone(err error) bool {
 	switch providers.CodeOf(err) {
 	case providers.ErrInvalid, providers.ErrConflict, providers.ErrAuth, providers.ErrQuota, providers.ErrRateLimited:
 		return true
@@ -337,9 +343,13 @@ func (a *applier) update(ctx context.Context, hp *hosted, c *plans.Change) (stri
 	if err != nil {
 		return "", err
 	}
+	undo, err := a.intend(c, states.PendingUpdate)
+	if err != nil {
+		return "", err
+	}
 	resp := hp.p.Update(ctx, providers.UpdateRequest{Kind: c.Kind, ID: c.ID, Prior: c.Before, Planned: c.After, Refs: refs})
 	if err := resp.Diagnostics.Err(); err != nil {
-		return "", err
+		return "", undo(err)
 	}
 	r := &states.Resource{Address: c.Address, Kind: c.Kind, Provider: c.Provider, ID: c.ID,
 		Attributes: stored(hp, c, resp.Attributes), Dependencies: c.Dependencies}
@@ -348,11 +358,39 @@ func (a *applier) update(ctx context.Context, hp *hosted, c *plans.Change) (stri
 
 func (a *applier) delete(ctx context.Context, hp *hosted, c *plans.Change) error {
 	if c.ID != "" {
+		undo, err := a.intend(c, states.PendingDelete)
+		if err != nil {
+			return err
+		}
 		resp := hp.p.Delete(ctx, providers.DeleteRequest{Kind: c.Kind, ID: c.ID, Prior: c.Before})
 		if err := resp.Diagnostics.Err(); err != nil {
-			return err
+			return undo(err)
 		}
 	}
 	a.st.Remove(c.Address)
 	return a.journal.Remove(c.Address)
+}
+
+// intend journals an update or delete before the call, as create does its intent: if the
+// process dies meanwhile, the next plan shows what the system holds as Musubi's own change
+// cut short, not as an edit made outside it. The returned func takes the call's error and
+// withdraws the intent when the system surely did nothing.
+func (a *applier) intend(c *plans.Change, action string) (func(error) error, error) {
+	prior := a.st.Find(c.Address)
+	if prior == nil {
+		return func(err error) error { return err }, nil
+	}
+	intent := prior.Clone()
+	intent.Pending = &states.Pending{Action: action, Since: time.Now().UTC().Truncate(time.Second)}
+	if err := a.record(intent); err != nil {
+		return nil, err
+	}
+	return func(err error) error {
+		if surelyNotDone(err) {
+			if jerr := a.record(prior); jerr != nil {
+				return errors.Join(err, jerr)
+			}
+		}
+		return err
+	}, nil
 }

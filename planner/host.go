@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner/plugins"
+	"github.com/musubi-hq/musubi/planner/states"
 	"github.com/musubi-hq/musubi/providers"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -30,6 +31,7 @@ type hosted struct {
 	schema   providers.SchemaResponse
 	attrs    map[providers.Kind]map[string]bool
 	forceNew map[providers.Kind]map[string]bool
+	account  states.Account
 }
 
 // Source resolves a provider block's source to a provider. The default is plugins.Source:
@@ -57,6 +59,7 @@ func NewHost(ctx context.Context, cfg *lang.Config, workDir string, source Sourc
 		}
 		hp := &hosted{name: name, p: p, schema: p.Schema(ctx)}
 		conf, cdiags := providerConfig(pb, hp.schema.Config)
+		hp.account = accountOf(pb, conf, hp.schema.Config)
 		diags = append(diags, cdiags...)
 		if cdiags.HasErrors() {
 			p.Close()

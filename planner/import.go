@@ -13,6 +13,9 @@ import (
 // say), records it in the state at addr, which the configuration must declare, and saves the
 // state. The next plan shows any difference between the object and the configuration.
 func (pl *Planner) Import(ctx context.Context, backend states.Backend, addr addrs.Instance, id, toolVersion string) error {
+	if diags := checkAccounts(pl.State, pl.Host, pl.Config); diags.HasErrors() {
+		return diags
+	}
 	var want *Desired
 	for _, d := range Expand(pl.Config, pl.State, pl.Host) {
 		if d.Addr == addr {
@@ -43,5 +46,6 @@ func (pl *Planner) Import(ctx context.Context, backend states.Backend, addr addr
 	}
 	pl.State.Put(&states.Resource{Address: addr, Kind: addr.Kind, Provider: addr.Provider, ID: id,
 		Attributes: attrs, Dependencies: want.Deps()})
+	recordAccounts(pl.State, pl.Host)
 	return states.Save(ctx, backend, pl.State, toolVersion)
 }

@@ -65,7 +65,10 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 		p.Mode = plans.Normal
 	}
 	p.Targets = slices.Clone(opts.Targets)
-	var diags hcl.Diagnostics
+	diags := checkAccounts(pl.State, pl.Host, pl.Config)
+	if diags.HasErrors() {
+		return p, diags
+	}
 	var desired []*Desired
 	if p.Mode != plans.Destroy {
 		desired = Expand(pl.Config, pl.State, pl.Host)
@@ -170,7 +173,8 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 }
 
 // refresh reads every resource of the state from its system, in parallel. It returns the
-// refreshed state, what drifted, and which interrupted creates were found again.
+// refreshed state, what drifted (marking Musubi's own interrupted updates and deletes), and
+// which interrupted creates were found again.
 func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State, []*plans.Drift, []addrs.Instance, hcl.Diagnostics) {
 	current := pl.State.Resources()
 	refreshed := pl.State.CloneShallow() // resources below are replaced, never changed in place
@@ -213,13 +217,18 @@ func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State,
 		default:
 			live := mergeLive(r.Kind, hp, r.Attributes, resp.Attributes)
 			changed := managedDiff(r.Kind, hp, r.Attributes, live)
-			if len(changed) > 0 {
+			if len(changed) > 0 || r.Pending != nil {
 				results[i].drift = &plans.Drift{Address: r.Address, Block: r.Address.Block, Kind: r.Kind, Provider: r.Provider,
 					Changed: changed, Before: visible(r.Kind, r.Attributes), After: visible(r.Kind, live)}
 				nr := r.Clone()
-				nr.Attributes = live
+				nr.Attributes, nr.Pending = live, nil
 				refreshed.Put(nr)
 			}
+		}
+		if d := results[i].drift; d != nil && r.Pending != nil {
+			// An update or delete an apply started and did not see finish: what the system
+			// holds is Musubi's own change, cut short.
+			d.Interrupted = &plans.Interruption{Action: plans.Action(r.Pending.Action), Since: r.Pending.Since}
 		}
 	}
 	var drift []*plans.Drift

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
@@ -31,6 +32,18 @@ type memProvider struct {
 	codeless bool                         // coupons apply to the audience, without codes
 	topics   []string                     // the events its webhooks deliver; nil says nothing
 	refs     map[string]map[string]string // the refs each object was created with
+	// hangOn names an operation ("update", "delete") that does its work, says so on hung and
+	// then blocks until release is closed: a process killed in the middle of a call.
+	hangOn        string
+	hung, release chan struct{}
+}
+
+// hang blocks an operation named by hangOn, its work done; it is called without m.mu held.
+func (m *memProvider) hang(op string) {
+	if m.hangOn == op {
+		m.hung <- struct{}{}
+		<-m.release
+	}
 }
 
 func newMem() *memProvider {
@@ -91,14 +104,16 @@ func (m *memProvider) Read(_ context.Context, r providers.ReadRequest) providers
 }
 func (m *memProvider) Update(_ context.Context, r providers.UpdateRequest) providers.UpdateResponse {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.objects[r.ID] = r.Planned.Clone()
+	m.mu.Unlock()
+	m.hang("update")
 	return providers.UpdateResponse{Attributes: r.Planned.Clone()}
 }
 func (m *memProvider) Delete(_ context.Context, r providers.DeleteRequest) providers.DeleteResponse {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	delete(m.objects, r.ID)
+	m.mu.Unlock()
+	m.hang("delete")
 	return providers.DeleteResponse{}
 }
 func (m *memProvider) Import(_ context.Context, r providers.ImportRequest) providers.ImportResponse {
@@ -158,6 +173,16 @@ func newFixture(t *testing.T) *fixture {
 		backend: states.NewLocal(filepath.Join(t.TempDir(), "state.json"))}
 }
 
+// appliedFixture is a fixture whose configuration was planned and applied.
+func appliedFixture(t *testing.T) *fixture {
+	f := newFixture(t)
+	p, host := f.plan()
+	if _, err := f.apply(p, host); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func (f *fixture) load(vars ...string) *lang.Config {
 	f.t.Helper()
 	cfg, diags := lang.Load(fstest.MapFS{"main.hcl": {Data: []byte(f.config)}}, ".", lang.LoadOptions{Vars: vars, Environ: func() []string { return nil }})
@@ -168,6 +193,16 @@ func (f *fixture) load(vars ...string) *lang.Config {
 }
 
 func (f *fixture) plan(vars ...string) (*plans.Plan, *Host) {
+	f.t.Helper()
+	p, host, diags := f.planWith(vars...)
+	if diags.HasErrors() {
+		f.t.Fatal(diags.Error())
+	}
+	return p, host
+}
+
+// planWith plans the fixture's configuration and returns the diagnostics instead of failing.
+func (f *fixture) planWith(vars ...string) (*plans.Plan, *Host, hcl.Diagnostics) {
 	f.t.Helper()
 	cfg := f.load(vars...)
 	host, hdiags := NewHost(context.Background(), cfg, ".", func(p *lang.Provider) (providers.Provider, error) {
@@ -181,10 +216,7 @@ func (f *fixture) plan(vars ...string) (*plans.Plan, *Host) {
 		f.t.Fatal(err)
 	}
 	p, diags := (&Planner{Config: cfg, Host: host, State: st}).Plan(context.Background(), Options{})
-	if diags.HasErrors() {
-		f.t.Fatal(diags.Error())
-	}
-	return p, host
+	return p, host, diags
 }
 
 // at reads an address the test knows to be valid.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -18,7 +19,7 @@ import (
 func (a *app) stateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Inspect and edit the state: list, show, rm, mv",
+		Short: "Inspect and edit the state: list, show, rm, mv, rebind",
 		Long: `The state records every resource Musubi manages: its address, its ID in the system and
 its attributes. These commands inspect it and make careful edits; every edit is a new state
 serial and the previous file is kept as a backup.`,
@@ -34,8 +35,8 @@ serial and the previous file is kept as a backup.`,
 				return err
 			}
 			for _, r := range s.state.Select(args) {
-				if r.ID == "" && r.Pending != nil {
-					fmt.Fprintf(a.out, "%s (create pending)\n", r.Address)
+				if r.Pending != nil {
+					fmt.Fprintf(a.out, "%s (%s pending)\n", r.Address, pendingAction(r.Pending))
 				} else {
 					fmt.Fprintln(a.out, r.Address)
 				}
@@ -102,7 +103,35 @@ serial and the previous file is kept as a backup.`,
 			return nil
 		},
 	}
-	for _, c := range []*cobra.Command{list, show, rm, mv} {
+	var cf configFlags
+	rebind := &cobra.Command{
+		Use:   "rebind PROVIDER...",
+		Short: "Record that a provider now points at another account, after a deliberate move",
+		Long: `The state records the account each provider's resources were applied against (its
+non-secret settings: a shop domain, a contract ID, a sandbox file), and plan refuses a state
+whose provider now points elsewhere, as another project's state would. After moving a
+provider on purpose (the objects moved with it, or are meant to be made again there), rebind
+records the account the configuration points at now: musubi state rebind provider.shopify.jp`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := a.openSession(ctx, &cf, &lf, "state rebind", true)
+			defer s.close()
+			if err != nil {
+				return err
+			}
+			moved, err := planner.Rebind(ctx, s.backend, s.state, s.host, args, Version())
+			if err != nil {
+				return err
+			}
+			for _, p := range moved {
+				fmt.Fprintf(a.out, "provider.%s: the state now records the account the configuration points at.\n", p)
+			}
+			return nil
+		},
+	}
+	cf.register(rebind.Flags())
+	for _, c := range []*cobra.Command{list, show, rm, mv, rebind} {
 		lf.register(c.Flags())
 		cmd.AddCommand(c)
 	}
@@ -111,14 +140,26 @@ serial and the previous file is kept as a backup.`,
 
 func writeResource(w io.Writer, r *states.Resource) {
 	fmt.Fprintf(w, "%s\n  kind      %s\n  provider  %s\n  id        %s\n", r.Address, r.Kind, r.Provider, r.ID)
-	if r.Pending != nil {
-		fmt.Fprintf(w, "  pending   create started %s (idempotency key %s)\n", r.Pending.Since.Format(time.RFC3339), r.Pending.IdempotencyKey)
+	if p := r.Pending; p != nil {
+		fmt.Fprintf(w, "  pending   %s started %s", pendingAction(p), p.Since.Format(time.RFC3339))
+		if p.IdempotencyKey != "" {
+			fmt.Fprintf(w, " (idempotency key %s)", p.IdempotencyKey)
+		}
+		fmt.Fprintln(w)
 	}
 	if len(r.Dependencies) > 0 {
 		fmt.Fprintf(w, "  needs     %s\n", addrs.Join(r.Dependencies, ", "))
 	}
 	b, _ := json.MarshalIndent(visibleState(r), "  ", "  ")
 	fmt.Fprintf(w, "  attributes %s\n", b)
+}
+
+// pendingAction names a change an apply started and did not see finish.
+func pendingAction(p *states.Pending) string {
+	if p.Action == "" {
+		return "create"
+	}
+	return p.Action
 }
 
 func visibleState(r *states.Resource) providers.Attrs {
@@ -240,11 +281,12 @@ func (a *app) forceUnlockCommand() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "force-unlock LOCK_ID",
-		Short: "Remove a state lock whose holder died or hangs",
+		Short: "Remove a state lock whose holder hangs",
 		Long: `Force-unlock removes the state lock with the given ID (printed in the message of the
 command that found it locked). A holder that exited, even killed, releases its lock by itself;
 use this only for a holder that hangs and cannot be stopped, and only when it is surely not
-going to write the state again.`,
+going to write the state again. A holder still running on this machine is refused unless
+-force is given.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.openState(cmd.Context(), &configFlags{}, &lockFlags{}, "force-unlock", true)
@@ -252,16 +294,27 @@ going to write the state again.`,
 			if err != nil {
 				return err
 			}
-			if !force && !a.confirm("Musubi will remove the lock "+args[0]+". Another apply may then run beside its holder.") {
+			opts := states.UnlockOptions{Force: force}
+			if !force {
+				opts.Confirm = func(i states.LockInfo) bool {
+					return a.confirm(fmt.Sprintf("Musubi will remove the lock %s of %s by %s@%s (pid %d) since %s. Another apply may then run beside its holder.",
+						i.ID, i.Operation, i.Who, i.Host, i.PID, i.Created.Format(time.RFC3339)))
+				}
+			}
+			running, err := s.backend.ForceUnlock(cmd.Context(), args[0], opts)
+			if errors.Is(err, states.ErrNotConfirmed) {
 				return errCancelled
 			}
-			if err := s.backend.ForceUnlock(cmd.Context(), args[0]); err != nil {
+			if err != nil {
 				return err
+			}
+			if running != nil {
+				fmt.Fprintf(a.err, "Warning: removed the lock of %s, which is still running on this machine; if it writes the state again, it overwrites what others apply.\n", running)
 			}
 			fmt.Fprintln(a.out, "The state is unlocked.")
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&force, "force", false, "remove the lock even when its holder is still running on this machine, and do not ask")
 	return cmd
 }

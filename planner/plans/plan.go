@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/states"
@@ -108,6 +109,16 @@ type Drift struct {
 	Changed  []string        `json:"changed,omitempty"`
 	Before   providers.Attrs `json:"before,omitempty"`
 	After    providers.Attrs `json:"after,omitempty"`
+	// Interrupted marks Musubi's own update or delete, which an apply started and did not
+	// see finish (it was killed, or the call's outcome is unknown): not an edit made outside
+	// Musubi. Changed may then be empty: the system still holds what it held before.
+	Interrupted *Interruption `json:"interrupted,omitempty"`
+}
+
+// Interruption says which change was cut short, and when its apply started it.
+type Interruption struct {
+	Action Action    `json:"action"`
+	Since  time.Time `json:"since"`
 }
 
 // PolicyResult is a policy that failed on a block.
@@ -118,9 +129,10 @@ type PolicyResult struct {
 	Message  string      `json:"message"`
 }
 
-// Summary counts the changes by action.
+// Summary counts the changes by action. Drift counts edits made outside Musubi; Interrupted
+// Musubi's own changes cut short.
 type Summary struct {
-	Add, Change, Replace, Destroy, Drift int
+	Add, Change, Replace, Destroy, Drift, Interrupted int
 }
 
 // Summary counts the plan's changes.
@@ -138,7 +150,13 @@ func (p *Plan) Summary() Summary {
 			s.Destroy++
 		}
 	}
-	s.Drift = len(p.Drift)
+	for _, d := range p.Drift {
+		if d.Interrupted != nil {
+			s.Interrupted++
+		} else {
+			s.Drift++
+		}
+	}
 	return s
 }
 
@@ -147,7 +165,7 @@ func (p *Plan) Summary() Summary {
 func (p *Plan) HasChanges() bool {
 	s := p.Summary()
 	if p.Mode == RefreshOnly {
-		return s.Drift > 0 || len(p.Recovered) > 0
+		return s.Drift+s.Interrupted > 0 || len(p.Recovered) > 0
 	}
 	return s.Add+s.Change+s.Replace+s.Destroy > 0
 }

@@ -38,6 +38,8 @@ type jsonSummary struct {
 	Replace int `json:"replace"`
 	Destroy int `json:"destroy"`
 	Drift   int `json:"drift"`
+	// Interrupted counts Musubi's own changes cut short; drift counts only edits outside it.
+	Interrupted int `json:"interrupted,omitempty"`
 }
 
 type jsonChange struct {
@@ -63,6 +65,8 @@ type jsonDrift struct {
 	Changed  []string        `json:"changed,omitempty"`
 	Before   providers.Attrs `json:"before"`
 	After    providers.Attrs `json:"after"`
+	// Interrupted marks Musubi's own update or delete that an apply did not see finish.
+	Interrupted *plans.Interruption `json:"interrupted,omitempty"`
 }
 
 func actions(a plans.Action) []string {
@@ -78,7 +82,7 @@ func JSON(w io.Writer, p *plans.Plan, diags hcl.Diagnostics) error {
 	out := jsonPlan{
 		FormatVersion: plans.FormatVersion, ToolVersion: p.ToolVersion, Mode: p.Mode,
 		State:           jsonState{Lineage: p.Lineage, Serial: p.Serial},
-		Summary:         jsonSummary{s.Add, s.Change, s.Replace, s.Destroy, s.Drift},
+		Summary:         jsonSummary{s.Add, s.Change, s.Replace, s.Destroy, s.Drift, s.Interrupted},
 		HasChanges:      p.HasChanges(),
 		ResourceChanges: []jsonChange{}, Drift: []jsonDrift{}, Recovered: p.Recovered, Policies: p.Policies,
 		Diagnostics: lang.ToJSONDiagnostics(diags),
@@ -98,11 +102,14 @@ func JSON(w io.Writer, p *plans.Plan, diags hcl.Diagnostics) error {
 	}
 	for _, d := range p.Drift {
 		act := "update"
-		if d.Deleted {
+		switch {
+		case d.Deleted:
 			act = "delete"
+		case len(d.Changed) == 0:
+			act = string(plans.NoOp) // an interrupted change that left the object as it was
 		}
 		out.Drift = append(out.Drift, jsonDrift{Address: d.Address, Block: d.Block, Kind: d.Kind, Provider: d.Provider,
-			Actions: []string{act}, Changed: d.Changed, Before: d.Before, After: d.After})
+			Actions: []string{act}, Changed: d.Changed, Before: d.Before, After: d.After, Interrupted: d.Interrupted})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -16,6 +16,9 @@ func Markdown(w io.Writer, p *plans.Plan) {
 	if s := p.Summary(); s.Drift > 0 {
 		title += fmt.Sprintf(", %d drifted", s.Drift)
 	}
+	if s := p.Summary(); s.Interrupted > 0 {
+		title += fmt.Sprintf(", %d interrupted", s.Interrupted)
+	}
 	if !p.HasChanges() && len(p.Drift) == 0 {
 		title = "no changes"
 	}
@@ -36,18 +39,16 @@ func Markdown(w io.Writer, p *plans.Plan) {
 		}
 		fmt.Fprintf(w, "- %s %s: %s\n", mdSymbol(c.Action), what(c), mdDetail(c))
 	}
-	if len(p.Drift) > 0 {
+	outside, interrupted := splitDrift(p.Drift)
+	markdownInterrupted(w, interrupted)
+	if len(outside) > 0 {
 		fmt.Fprintf(w, "\n**Drift** — changed outside Musubi since the last apply:\n\n")
-		for _, d := range p.Drift {
+		for _, d := range outside {
 			if d.Deleted {
 				fmt.Fprintf(w, "- `%s` was deleted\n", d.Address)
 				continue
 			}
-			var parts []string
-			for _, n := range d.Changed {
-				parts = append(parts, fmt.Sprintf("%s is %s (was %s)", n, value(d.Kind, n, d.After[n], d.After), value(d.Kind, n, d.Before[n], d.Before)))
-			}
-			fmt.Fprintf(w, "- `%s`: %s\n", d.Address, strings.Join(parts, "; "))
+			fmt.Fprintf(w, "- `%s`: %s\n", d.Address, driftParts(d))
 		}
 	}
 	if len(p.Policies) > 0 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
@@ -142,5 +143,66 @@ func TestColorOnlyWhenAsked(t *testing.T) {
 	}
 	if !bytes.Contains(colored.Bytes(), []byte("\x1b[32m+")) {
 		t.Error("colored output has no green +")
+	}
+}
+
+// interruptedPlan is the sample plan after an apply was killed in the middle of its changes:
+// an update that landed, one that did not, a delete that landed and one that did not.
+func interruptedPlan() *plans.Plan {
+	p := samplePlan()
+	at0 := time.Date(2027, 2, 20, 10, 4, 5, 0, time.UTC)
+	cut := func(a plans.Action) *plans.Interruption { return &plans.Interruption{Action: a, Since: at0} }
+	p.Drift = append(p.Drift,
+		&plans.Drift{Address: at("campaign.spring.coupon[sandbox.pos]"), Block: block("campaign.spring"), Kind: providers.KindCoupon, Provider: provider("sandbox.pos"),
+			Changed: []string{"percent", "title"}, Before: providers.Attrs{"percent": 10.0, "title": "Spring 10% off"},
+			After: providers.Attrs{"percent": 15.0, "title": "Spring 15% off"}, Interrupted: cut(plans.Update)},
+		&plans.Drift{Address: at("segment.loyal.audience[sandbox.line]"), Block: block("segment.loyal"), Kind: providers.KindAudience, Provider: provider("sandbox.line"),
+			Before: providers.Attrs{"segment": "loyal"}, After: providers.Attrs{"segment": "loyal"}, Interrupted: cut(plans.Update)},
+		&plans.Drift{Address: at("campaign.winter.coupon[sandbox.pos]"), Block: block("campaign.winter"), Kind: providers.KindCoupon, Provider: provider("sandbox.pos"),
+			Deleted: true, Interrupted: cut(plans.Delete)},
+		&plans.Drift{Address: at("campaign.autumn.coupon[sandbox.pos]"), Block: block("campaign.autumn"), Kind: providers.KindCoupon, Provider: provider("sandbox.pos"),
+			Interrupted: cut(plans.Delete)},
+	)
+	return p
+}
+
+// Musubi's own interrupted changes are told apart from drift made outside it in every format.
+func TestInterruptedGolden(t *testing.T) {
+	var txt, md, js bytes.Buffer
+	Text(&txt, interruptedPlan(), false)
+	golden(t, "plan-interrupted.txt", txt.Bytes())
+	Markdown(&md, interruptedPlan())
+	golden(t, "plan-interrupted.md", md.Bytes())
+	if err := JSON(&js, interruptedPlan(), nil); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-interrupted.json", js.Bytes())
+	var doc struct {
+		Summary map[string]int `json:"summary"`
+		Drift   []struct {
+			Address     string `json:"address"`
+			Interrupted *struct {
+				Action string `json:"action"`
+				Since  string `json:"since"`
+			} `json:"interrupted"`
+		} `json:"drift"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Summary["drift"] != 2 || doc.Summary["interrupted"] != 4 {
+		t.Errorf("summary %v, want 2 drifted outside Musubi and 4 interrupted", doc.Summary)
+	}
+	marked := 0
+	for _, d := range doc.Drift {
+		if d.Interrupted != nil && d.Interrupted.Since == "2027-02-20T10:04:05Z" {
+			marked++
+		}
+	}
+	if marked != 4 {
+		t.Errorf("%d drift entries marked interrupted, want 4", marked)
+	}
+	if bytes.Contains(txt.Bytes(), []byte("campaign.winter.coupon[sandbox.pos] was deleted")) {
+		t.Error("an interrupted delete is shown as deleted outside Musubi")
 	}
 }

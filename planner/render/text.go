@@ -66,9 +66,11 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 		}
 		fmt.Fprintln(w)
 	}
-	if len(p.Drift) > 0 {
+	outside, interrupted := splitDrift(p.Drift)
+	writeInterrupted(w, pt, interrupted)
+	if len(outside) > 0 {
 		fmt.Fprintln(w, pt.paint(bold, "Drift: these objects changed outside Musubi since the last apply."))
-		for _, d := range p.Drift {
+		for _, d := range outside {
 			if d.Deleted {
 				fmt.Fprintf(w, "  %s %s %s\n", pt.paint(red, "-"), d.Address, pt.paint(dim, "was deleted"))
 				continue
@@ -185,11 +187,18 @@ func nameWidth(names []string) int {
 func SummaryLine(p *plans.Plan) string {
 	s := p.Summary()
 	if p.Mode == plans.RefreshOnly {
-		return fmt.Sprintf("Refresh: %d drifted, %d recovered.", s.Drift, len(p.Recovered))
+		line := fmt.Sprintf("Refresh: %d drifted, %d recovered", s.Drift, len(p.Recovered))
+		if s.Interrupted > 0 {
+			line += fmt.Sprintf(", %d interrupted", s.Interrupted)
+		}
+		return line + "."
 	}
 	line := "Plan: " + counts(p) + "."
 	if s.Drift > 0 {
 		line += fmt.Sprintf(" %d drifted.", s.Drift)
+	}
+	if s.Interrupted > 0 {
+		line += fmt.Sprintf(" %d interrupted.", s.Interrupted)
 	}
 	return line
 }

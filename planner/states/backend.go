@@ -2,6 +2,7 @@ package states
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -19,8 +20,10 @@ type Backend interface {
 	Read(ctx context.Context) (*State, error)
 	// Lock takes the state lock, waiting up to timeout for another holder to finish.
 	Lock(ctx context.Context, info LockInfo, timeout time.Duration) (Unlocker, error)
-	// ForceUnlock removes a lock left by a process that died, given the lock's ID.
-	ForceUnlock(ctx context.Context, id string) error
+	// ForceUnlock removes the lock with the given ID, for a holder that hangs. A holder still
+	// running on this machine is refused with a *HolderRunningError unless opts.Force is set;
+	// then it is returned, for a warning.
+	ForceUnlock(ctx context.Context, id string, opts UnlockOptions) (*LiveHolder, error)
 	// Write replaces the state atomically and clears the journal.
 	Write(ctx context.Context, s *State) error
 	// Journal opens the step journal of an apply on top of the state as read.
@@ -85,4 +88,52 @@ func (e *LockError) Error() string {
 		msg += fmt.Sprintf("; waited %s", e.Waited.Round(time.Millisecond))
 	}
 	return msg + fmt.Sprintf(".\nLock ID: %s\nIf that operation is no longer running, remove the lock with: musubi force-unlock %s", i.ID, i.ID)
+}
+
+// UnlockOptions steer ForceUnlock.
+type UnlockOptions struct {
+	// Force removes the lock even when its holder is still running on this machine.
+	Force bool
+	// Confirm, when set, is asked once the lock is known to be removable; false cancels
+	// with ErrNotConfirmed.
+	Confirm func(LockInfo) bool
+}
+
+// ErrNotConfirmed is returned when UnlockOptions.Confirm said no.
+var ErrNotConfirmed = errors.New("force-unlock not confirmed")
+
+// LiveHolder is a lock holder found running on this machine.
+type LiveHolder struct {
+	Info LockInfo
+	// Command is its command line, when the system tells it.
+	Command string
+}
+
+// Running returns the holder when it is a process on this machine that is still alive.
+// A holder on another machine cannot be checked and is never reported running.
+func (i LockInfo) Running() *LiveHolder {
+	if host, _ := os.Hostname(); i.Host == "" || i.Host != host || !processRunning(i.PID) {
+		return nil
+	}
+	return &LiveHolder{Info: i, Command: processCommand(i.PID)}
+}
+
+func (h *LiveHolder) String() string {
+	i := h.Info
+	msg := fmt.Sprintf("pid %d", i.PID)
+	if h.Command != "" {
+		msg += fmt.Sprintf(" (%s)", h.Command)
+	}
+	return msg + fmt.Sprintf(", %s by %s since %s", i.Operation, i.Who, i.Created.Format(time.RFC3339))
+}
+
+// HolderRunningError refuses to free a lock whose holder is still running.
+type HolderRunningError struct {
+	Holder  *LiveHolder
+	Backend string
+}
+
+func (e *HolderRunningError) Error() string {
+	return fmt.Sprintf("the %s is locked by %s, which is still running on this machine.\nStop it and its lock goes with it. If it hangs and will surely not write the state again, remove the lock anyway with: musubi force-unlock -force %s",
+		e.Backend, e.Holder, e.Holder.Info.ID)
 }

@@ -43,17 +43,33 @@ type journalRecord struct {
 	Remove  addrs.Instance `json:"remove,omitzero"`
 }
 
-// Read implements Backend.
+// Read implements Backend. A state file is checked against its backup, which the last
+// write left: a state of another lineage was copied in from elsewhere, and a missing one
+// beside a backup with resources was lost. Planning with either would create again
+// everything the project made, so both are refused with how to restore the backup.
 func (l *Local) Read(ctx context.Context) (*State, error) {
 	var s *State
 	b, err := os.ReadFile(l.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if bk, err := readHead(l.backupPath()); err == nil {
+			if !bk.Empty {
+				return nil, fmt.Errorf("%s is missing, but its backup %s holds the resources of serial %d: planning without them would create them all again.\n%s\nTo start a new state on purpose, move the backup away first.",
+					l.Path, l.backupPath(), bk.Serial, l.restoreCommand())
+			}
+			// A state emptied and then removed goes on with its lineage.
+			s = New("")
+			s.Lineage = bk.Lineage
+		}
 	case err != nil:
 		return nil, fmt.Errorf("reading %s: %w", l.Path, err)
 	default:
 		if s, err = Decode(b); err != nil {
-			return nil, fmt.Errorf("%s: %w", l.Path, err)
+			return nil, fmt.Errorf("%s: %w\n%s", l.Path, err, l.restoreHint())
+		}
+		if bk, err := readHead(l.backupPath()); err == nil && bk.Lineage != "" && bk.Lineage != s.Lineage {
+			return nil, fmt.Errorf("%s has lineage %s, but its backup %s, which the last write here left, has lineage %s: the state file was replaced by another state (copied from another project?), and planning with it would create again what this project made.\n%s\nIf %s is the state you mean to use, move the backup away: mv %s %s.old",
+				l.Path, s.Lineage, l.backupPath(), bk.Lineage, l.restoreCommand(), l.Path, l.backupPath(), l.backupPath())
 		}
 	}
 	if err := l.replay(&s); err != nil {
@@ -63,6 +79,71 @@ func (l *Local) Read(ctx context.Context) (*State, error) {
 		s = New("")
 	}
 	return s, nil
+}
+
+func (l *Local) backupPath() string { return l.Path + ".backup" }
+
+func (l *Local) restoreCommand() string {
+	return fmt.Sprintf("Restore this project's state with: cp %s %s", l.backupPath(), l.Path)
+}
+
+// restoreHint says how to go back to the backup, for a state that cannot be read.
+func (l *Local) restoreHint() string {
+	bk, err := readHead(l.backupPath())
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("There is no backup (%s) to restore from.", l.backupPath())
+	case err != nil:
+		return fmt.Sprintf("Its backup %s cannot be read either: %v", l.backupPath(), err)
+	}
+	return fmt.Sprintf("The previous state (serial %d) is kept in %s. %s\nIt is one write older: run musubi plan and check what it would create before applying.",
+		bk.Serial, l.backupPath(), l.restoreCommand())
+}
+
+// stateHead is what a state document says before its resources.
+type stateHead struct {
+	Serial  uint64
+	Lineage string
+	Empty   bool // it has no resources
+}
+
+// readHead reads the head of a state document without decoding its resources, which come
+// last: checking a large state's backup costs a few hundred bytes.
+func readHead(path string) (*stateHead, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(bufio.NewReader(f))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("%s is not a state document", path)
+	}
+	h := &stateHead{Empty: true}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		switch t {
+		case "serial":
+			err = dec.Decode(&h.Serial)
+		case "lineage":
+			err = dec.Decode(&h.Lineage)
+		case "resources":
+			if t, err := dec.Token(); err == nil && t == json.Delim('[') {
+				h.Empty = !dec.More()
+			}
+			return h, nil
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return h, nil
 }
 
 // replay applies a journal left by an interrupted apply. A torn last line (the process died
@@ -127,7 +208,7 @@ func (l *Local) Write(ctx context.Context, s *State) error {
 		}
 	}
 	if old, err := os.ReadFile(l.Path); err == nil {
-		if err := writeAtomic(l.Path+".backup", old); err != nil {
+		if err := writeAtomic(l.backupPath(), old); err != nil {
 			return fmt.Errorf("keeping the backup: %w", err)
 		}
 	}
@@ -259,28 +340,35 @@ func (l *Local) readLock() (LockInfo, error) {
 // ForceUnlock implements Backend. It removes the lock file, so the next operation takes a
 // fresh lock; a holder still running keeps its lock on the removed file and no longer blocks
 // anyone.
-func (l *Local) ForceUnlock(ctx context.Context, id string) error {
+func (l *Local) ForceUnlock(ctx context.Context, id string, opts UnlockOptions) (*LiveHolder, error) {
 	probe := flock.New(l.lockPath(), flock.SetFlag(os.O_RDONLY)) // no O_CREATE: a look leaves no file
 	ok, err := probe.TryLock()
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s is not locked", l.Path)
+		return nil, fmt.Errorf("%s is not locked", l.Path)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ok {
 		// Nobody holds it: a lock file left by a holder that died.
 		probe.Unlock()
-		return fmt.Errorf("%s is not locked (the lock's holder has exited)", l.Path)
+		return nil, fmt.Errorf("%s is not locked (the lock's holder has exited)", l.Path)
 	}
 	info, err := l.readLock()
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", l.lockPath(), err)
+		return nil, fmt.Errorf("reading %s: %w", l.lockPath(), err)
 	}
 	if info.ID != id {
-		return fmt.Errorf("the lock's ID is %s, not %s", info.ID, id)
+		return nil, fmt.Errorf("the lock's ID is %s, not %s", info.ID, id)
 	}
-	return os.Remove(l.lockPath())
+	running := info.Running()
+	if running != nil && !opts.Force {
+		return nil, &HolderRunningError{Holder: running, Backend: l.Describe()}
+	}
+	if opts.Confirm != nil && !opts.Confirm(info) {
+		return nil, ErrNotConfirmed
+	}
+	return running, os.Remove(l.lockPath())
 }
 
 type localLock struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"sync"
 	"time"
@@ -29,6 +30,10 @@ type State struct {
 	ToolVersion string    `json:"musubi_version"`
 	Git         *GitInfo  `json:"git,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+	// Accounts records, per provider, the account its resources were applied against, so a
+	// state planned against another account (another project's state, a moved provider) is
+	// refused instead of creating everything again there.
+	Accounts map[addrs.Provider]Account `json:"accounts,omitempty"`
 
 	// Recovered is set when a backend replayed the journal of an interrupted apply.
 	Recovered bool `json:"-"`
@@ -45,6 +50,11 @@ type GitInfo struct {
 	Dirty bool `json:"dirty"`
 }
 
+// Account names the account of a system a provider block points at: its non-secret settings
+// by name (a shop domain, a contract ID, a sandbox file), values read from the environment
+// only as digests. Credentials are never part of it.
+type Account map[string]string
+
 // Resource is one managed resource instance.
 type Resource struct {
 	Address      addrs.Instance   `json:"address"`
@@ -53,16 +63,26 @@ type Resource struct {
 	ID           string           `json:"id,omitempty"`
 	Attributes   providers.Attrs  `json:"attributes,omitempty"`
 	Dependencies []addrs.Instance `json:"dependencies,omitempty"`
-	// Pending records a create that was started and not known to have finished: the
-	// idempotency key finds the object if the system made it.
+	// Pending records a change that was started and not known to have finished. For a
+	// create (no ID yet) the idempotency key finds the object if the system made it; for an
+	// update or a delete it tells the next plan that what the system holds is Musubi's own
+	// half-finished change, not an edit made outside it.
 	Pending *Pending `json:"pending,omitempty"`
 }
 
-// Pending is an intent to create, written before the provider is called.
+// Pending is an intent to change a resource, written before the provider is called.
 type Pending struct {
-	IdempotencyKey string    `json:"idempotency_key"`
+	// Action is "update" or "delete"; empty for a create.
+	Action         string    `json:"action,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
 	Since          time.Time `json:"since"`
 }
+
+// The actions of a pending update and delete.
+const (
+	PendingUpdate = "update"
+	PendingDelete = "delete"
+)
 
 // New returns an empty state with a fresh lineage.
 func New(toolVersion string) *State {
@@ -100,19 +120,21 @@ func (s *State) Resources() []*Resource {
 	return out
 }
 
-type stateJSON struct {
-	FormatVersion int         `json:"format_version"`
-	Serial        uint64      `json:"serial"`
-	Lineage       string      `json:"lineage"`
-	ToolVersion   string      `json:"musubi_version"`
-	Git           *GitInfo    `json:"git,omitempty"`
-	UpdatedAt     time.Time   `json:"updated_at,omitzero"`
-	Resources     []*Resource `json:"resources"`
+// document is the state document; Decode reads its resources as raw JSON first.
+type document[R any] struct {
+	FormatVersion int                        `json:"format_version"`
+	Serial        uint64                     `json:"serial"`
+	Lineage       string                     `json:"lineage"`
+	ToolVersion   string                     `json:"musubi_version"`
+	Git           *GitInfo                   `json:"git,omitempty"`
+	UpdatedAt     time.Time                  `json:"updated_at,omitzero"`
+	Accounts      map[addrs.Provider]Account `json:"accounts,omitempty"`
+	Resources     []R                        `json:"resources"`
 }
 
 // MarshalJSON writes the resources sorted by address, so state diffs read well in git.
 func (s *State) MarshalJSON() ([]byte, error) {
-	return json.Marshal(stateJSON{s.FormatVersion, s.Serial, s.Lineage, s.ToolVersion, s.Git, s.UpdatedAt, s.Resources()})
+	return json.Marshal(document[*Resource]{s.FormatVersion, s.Serial, s.Lineage, s.ToolVersion, s.Git, s.UpdatedAt, s.Accounts, s.Resources()})
 }
 
 // UnmarshalJSON reads a state document as Decode does, so a state inside another document (a
@@ -145,6 +167,12 @@ func (s *State) Clone() *State {
 		g := *s.Git
 		c.Git = &g
 	}
+	if s.Accounts != nil {
+		c.Accounts = make(map[addrs.Provider]Account, len(s.Accounts))
+		for p, a := range s.Accounts {
+			c.Accounts[p] = maps.Clone(a)
+		}
+	}
 	c.resources = make(map[addrs.Instance]*Resource, len(s.resources))
 	for k, r := range s.resources {
 		c.resources[k] = r.Clone()
@@ -167,15 +195,7 @@ func (r *Resource) Clone() *Resource {
 // Decode reads a state document, normalising attribute values to their kinds' Go types.
 // Resources decode in parallel: the state of a large programme is megabytes of JSON.
 func Decode(b []byte) (*State, error) {
-	var head struct {
-		FormatVersion int               `json:"format_version"`
-		Serial        uint64            `json:"serial"`
-		Lineage       string            `json:"lineage"`
-		ToolVersion   string            `json:"musubi_version"`
-		Git           *GitInfo          `json:"git,omitempty"`
-		UpdatedAt     time.Time         `json:"updated_at,omitzero"`
-		Resources     []json.RawMessage `json:"resources"`
-	}
+	var head document[json.RawMessage]
 	if err := json.Unmarshal(b, &head); err != nil {
 		return nil, fmt.Errorf("not a state document: %w", err)
 	}
@@ -206,7 +226,7 @@ func Decode(b []byte) (*State, error) {
 		return nil, err
 	}
 	s := &State{FormatVersion: head.FormatVersion, Serial: head.Serial, Lineage: head.Lineage, ToolVersion: head.ToolVersion,
-		Git: head.Git, UpdatedAt: head.UpdatedAt, resources: make(map[addrs.Instance]*Resource, len(rs))}
+		Git: head.Git, UpdatedAt: head.UpdatedAt, Accounts: head.Accounts, resources: make(map[addrs.Instance]*Resource, len(rs))}
 	for _, r := range rs {
 		if _, dup := s.resources[r.Address]; dup {
 			return nil, fmt.Errorf("resource %s appears twice in the state", r.Address)
@@ -272,4 +292,13 @@ func (ss *Sync) Snapshot() *State {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return ss.s.Clone()
+}
+
+// Providers lists the providers that hold at least one resource.
+func (s *State) Providers() map[addrs.Provider]bool {
+	out := map[addrs.Provider]bool{}
+	for _, r := range s.resources {
+		out[r.Provider] = true
+	}
+	return out
 }

@@ -60,6 +60,7 @@ func (e *Engine) Handler(o ServerOptions) http.Handler {
 	mux.HandleFunc("POST /v1/events", ingest(e.handleEvents))
 	mux.HandleFunc("POST /v1/decide", ingest(e.handleDecide))
 	mux.HandleFunc("POST /v1/webhooks/{provider}", func(w http.ResponseWriter, r *http.Request) { e.handleWebhook(w, r, o.PublicURL) })
+	mux.HandleFunc("GET /v1/webhooks/{provider}", func(w http.ResponseWriter, r *http.Request) { e.handleWebhookCheck(w, r, o.PublicURL) })
 	mux.HandleFunc("GET /v1/admin/bundle", admin(e.handleGetBundle))
 	mux.HandleFunc("PUT /v1/admin/bundle", admin(e.handlePutBundle))
 	mux.HandleFunc("DELETE /v1/admin/bundle", admin(e.handleDeleteBundle))
@@ -219,16 +220,7 @@ func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("reading the body: %v", err))
 		return
 	}
-	u := publicURL
-	if u == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		u = scheme + "://" + r.Host
-	}
-	u = strings.TrimSuffix(u, "/") + r.URL.RequestURI()
-	resp := recv.ReceiveWebhook(r.Context(), providers.WebhookRequest{URL: u, Header: r.Header, Body: body})
+	resp := recv.ReceiveWebhook(r.Context(), providers.WebhookRequest{URL: calledURL(r, publicURL), Header: r.Header, Body: body})
 	if err := resp.Diagnostics.Err(); err != nil {
 		status := http.StatusBadRequest
 		if providers.CodeOf(err) == providers.ErrAuth {
@@ -255,23 +247,65 @@ func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL
 		writeError(w, http.StatusUnprocessableEntity, fmt.Errorf("no identity_source in the active rules uses provider %s", name))
 		return
 	}
+	var res []Result
 	evs := make([]*Event, 0, len(resp.Events))
 	for _, ie := range resp.Events {
 		evs = append(evs, &Event{ID: ie.ID, Type: ie.Type, Time: ie.Time, Channel: ie.Channel,
 			Source: source, Record: ie.Record, Data: ie.Data, scope: "webhook/" + name})
 	}
 	if len(evs) == 0 {
-		writeJSON(w, http.StatusOK, map[string]any{"results": []Result{}})
-		return
-	}
-	res, err := e.Ingest(r.Context(), evs)
-	if err != nil {
+		res = []Result{}
+	} else if res, err = e.Ingest(r.Context(), evs); err != nil {
 		e.metrics.webhooks.WithLabelValues(name, "error").Inc()
 		writeError(w, statusOf(err), err)
 		return
 	}
 	e.metrics.webhooks.WithLabelValues(name, "ok").Inc()
+	if resp.Reply != "" {
+		writeText(w, resp.Reply)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": res})
+}
+
+// calledURL is the URL the sender called, as it signed it: behind a proxy, publicURL's base.
+func calledURL(r *http.Request, publicURL string) string {
+	u := publicURL
+	if u == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		u = scheme + "://" + r.Host
+	}
+	return strings.TrimSuffix(u, "/") + r.URL.RequestURI()
+}
+
+func writeText(w http.ResponseWriter, s string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, s)
+}
+
+// handleWebhookCheck answers a system's check of its webhook URL (a GET), for receivers whose
+// systems make one.
+func (e *Engine) handleWebhookCheck(w http.ResponseWriter, r *http.Request, publicURL string) {
+	name := r.PathValue("provider")
+	v, ok := e.opts.Receivers[name].(providers.WebhookVerifier)
+	if !ok {
+		e.metrics.webhooks.WithLabelValues("(unknown)", "unknown").Inc()
+		writeError(w, http.StatusNotFound, fmt.Errorf("no provider %q on this server checks its webhook URL", name))
+		return
+	}
+	reply, ds := v.VerifyWebhookURL(providers.WebhookRequest{URL: calledURL(r, publicURL), Header: r.Header})
+	if err := ds.Err(); err != nil {
+		e.metrics.webhooks.WithLabelValues(name, "refused").Inc()
+		e.log.Warn("webhook URL check refused", "provider", name, "err", err)
+		writeError(w, http.StatusUnauthorized, err)
+		return
+	}
+	e.metrics.webhooks.WithLabelValues(name, "verified").Inc()
+	writeText(w, reply)
 }
 
 // webhookSource returns the identity_source a webhook of provider feeds: the one its URL's

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -144,4 +145,44 @@ func TestWebhookOfAProviderFeedingSeveralSources(t *testing.T) {
 		c.run(t, srv)
 	}
 	webhookCase{name: "line again", path: "/v1/webhooks/sandbox.line?source=line", body: "ev-9", status: 200, want: `"duplicate":true`}.run(t, srv)
+}
+
+// echoReceiver checks its URL as WeChat's does and asks for a text reply to its calls.
+type echoReceiver struct{ signedReceiver }
+
+func (echoReceiver) VerifyWebhookURL(req providers.WebhookRequest) (string, providers.Diagnostics) {
+	u, _ := url.Parse(req.URL)
+	if u.Query().Get("signature") != "ok" {
+		return "", providers.FromError("refused", &providers.APIError{Code: providers.ErrAuth, Message: "bad signature"})
+	}
+	return u.Query().Get("echostr"), nil
+}
+
+func (r echoReceiver) ReceiveWebhook(ctx context.Context, req providers.WebhookRequest) providers.WebhookResponse {
+	resp := r.signedReceiver.ReceiveWebhook(ctx, req)
+	resp.Reply = "success"
+	return resp
+}
+
+// A system that checks its webhook URL with a GET gets its echo; one that wants a text reply
+// gets it instead of the engine's JSON. Other receivers take no GET.
+func TestWebhookURLCheckAndTextReply(t *testing.T) {
+	_, srv := webhookEngine(t, nil, map[string]providers.WebhookReceiver{"sandbox.line": echoReceiver{}, "line.other": signedReceiver{}})
+	for _, c := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/v1/webhooks/sandbox.line?signature=ok&echostr=12345", 200, "12345"},
+		{"/v1/webhooks/sandbox.line?signature=forged&echostr=12345", 401, "bad signature"},
+		{"/v1/webhooks/line.other?signature=ok&echostr=12345", 404, "checks its webhook URL"},
+		{"/v1/webhooks/nope?echostr=1", 404, "checks its webhook URL"},
+	} {
+		status, body := get(t, srv.URL+c.path)
+		if status != c.status || !strings.Contains(body, c.body) {
+			t.Errorf("GET %s: %d %q, want %d with %q", c.path, status, body, c.status, c.body)
+		}
+	}
+	webhookCase{name: "text reply", path: "/v1/webhooks/sandbox.line", body: "ev-1", status: 200, want: "success"}.run(t, srv)
+	webhookCase{name: "text reply, no events", path: "/v1/webhooks/sandbox.line", status: 200, want: "success"}.run(t, srv)
 }

@@ -18,6 +18,15 @@ type WebhookReceiver interface {
 	ReceiveWebhook(ctx context.Context, req WebhookRequest) WebhookResponse
 }
 
+// WebhookVerifier is implemented by receivers whose systems check the webhook URL with a GET
+// before they post to it (WeChat's echostr): `musubi serve` routes GET /v1/webhooks/NAME to
+// it and answers with the text it returns.
+type WebhookVerifier interface {
+	// VerifyWebhookURL checks the request and returns the body to answer with; a forged
+	// check is an ErrAuth diagnostic.
+	VerifyWebhookURL(req WebhookRequest) (string, Diagnostics)
+}
+
 // WebhookRequest is an inbound webhook call as received.
 type WebhookRequest struct {
 	// URL is the full URL the sender called, as it signed it (Square signs the URL too).
@@ -30,6 +39,9 @@ type WebhookRequest struct {
 type WebhookResponse struct {
 	Events      []InboundEvent
 	Diagnostics Diagnostics
+	// Reply, when set, is the text the system expects in answer to a call taken (WeChat:
+	// "success"), sent instead of the engine's JSON.
+	Reply string
 }
 
 // InboundEvent is one event a system reported, in Musubi's terms.

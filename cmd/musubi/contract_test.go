@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -412,6 +414,17 @@ var wechatServer = contractServer[*wechattest.Server]{
 		// template ID TITLE CONTENT adds a template from WeChat's library, as the console does.
 		"template": {"ID TITLE CONTENT", 3, 3, func(_ *testscript.TestScript, srv *wechattest.Server, args []string) {
 			srv.AddTemplate(args[0], args[1], args[2])
+		}},
+		// verify URL ECHO checks URL as WeChat does when the server configuration is saved: a
+		// signed GET whose answer must be ECHO; it prints the status and the answer.
+		"verify": {"URL ECHO", 2, 2, func(ts *testscript.TestScript, srv *wechattest.Server, args []string) {
+			u, err := srv.Verification(args[0], args[1])
+			ts.Check(err)
+			res, err := http.Get(u)
+			ts.Check(err)
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			fmt.Fprintln(ts.Stdout(), res.StatusCode, string(b))
 		}},
 		// follow URL [OPENID] makes a user follow the account and posts the subscribe callback,
 		// in safe mode, to URL; it prints the openid and the answer's status.

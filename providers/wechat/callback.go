@@ -70,13 +70,13 @@ func (p *Provider) ReceiveWebhook(ctx context.Context, req providers.WebhookRequ
 	if err != nil {
 		return refuse(providers.ErrInvalid, "%v", err)
 	}
-	return providers.WebhookResponse{Events: events, Diagnostics: p.addUnionIDs(ctx, events)}
+	// WeChat shows the follower an error page for any answer but "success" or nothing.
+	return providers.WebhookResponse{Events: events, Diagnostics: p.addUnionIDs(ctx, events), Reply: "success"}
 }
 
-// VerifyURL answers WeChat's check of the callback URL, a GET with signature, timestamp,
-// nonce and echostr: when the signature holds, the echostr to answer with, as it is. (musubi
-// serve routes only POSTs to providers; see docs/providers/wechat.md.)
-func (p *Provider) VerifyURL(req providers.WebhookRequest) (string, providers.Diagnostics) {
+// VerifyWebhookURL answers WeChat's check of the callback URL, a GET with signature,
+// timestamp, nonce and echostr: when the signature holds, the echostr to answer with, as it is.
+func (p *Provider) VerifyWebhookURL(req providers.WebhookRequest) (string, providers.Diagnostics) {
 	q, err := p.verified(req)
 	if err != nil {
 		return "", providers.FromError("WeChat URL verification refused", &providers.APIError{Code: providers.ErrAuth, Message: err.Error()})

@@ -246,11 +246,11 @@ func TestVerifyURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if echo, ds := p.VerifyURL(providers.WebhookRequest{URL: u}); ds.HasErrors() || echo != "6593937946813549331" {
+	if echo, ds := p.VerifyWebhookURL(providers.WebhookRequest{URL: u}); ds.HasErrors() || echo != "6593937946813549331" {
 		t.Fatalf("%q %v", echo, ds.Err())
 	}
 	forged := strings.Replace(u, "signature=", "signature=0", 1)
-	if echo, ds := p.VerifyURL(providers.WebhookRequest{URL: forged}); providers.CodeOf(ds.Err()) != providers.ErrAuth || echo != "" {
+	if echo, ds := p.VerifyWebhookURL(providers.WebhookRequest{URL: forged}); providers.CodeOf(ds.Err()) != providers.ErrAuth || echo != "" {
 		t.Fatalf("a forged verification: %q %v", echo, ds.Err())
 	}
 }

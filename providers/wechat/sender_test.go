@@ -212,7 +212,7 @@ func TestNoSecretLeaks(t *testing.T) {
 				out = append(out, p.ReceiveWebhook(ctx, providers.WebhookRequest{URL: req.URL.String(), Header: req.Header, Body: body}))
 			}
 			verify, _ := srv.Verification("https://musubi.example/v1/webhooks/wechat.test", "echo")
-			echo, ds := p.VerifyURL(providers.WebhookRequest{URL: verify})
+			echo, ds := p.VerifyWebhookURL(providers.WebhookRequest{URL: verify})
 			// Credentials in attributes that are not marked sensitive must not be quoted back either.
 			mistaken := New().Configure(ctx, providers.ConfigureRequest{WorkDir: t.TempDir(), Config: map[string]any{"appid": srv.AppID,
 				"secret": p.cfg.secret, "api_url": "ftp://" + p.cfg.secret, "token_api": p.cfg.callbackToken, "ledger": "l.db"}})

@@ -54,6 +54,7 @@ var (
 	_ providers.Provider        = (*Provider)(nil)
 	_ providers.Sender          = (*Provider)(nil)
 	_ providers.WebhookReceiver = (*Provider)(nil)
+	_ providers.WebhookVerifier = (*Provider)(nil)
 )
 
 // Provider is one configured Official Account. Its methods are safe for concurrent use after

@@ -29,13 +29,9 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 		if path.IsAbs(p) || filepath.IsAbs(p) {
 			return nil, fmt.Errorf("%q is an absolute path; give a path relative to the configuration directory", p)
 		}
-		full := path.Clean(path.Join(dir, p))
-		if !fs.ValidPath(full) {
-			return nil, fmt.Errorf("%q is outside the configuration directory", p)
-		}
-		b, err := fs.ReadFile(fsys, full)
+		b, err := readInside(fsys, dir, path.Join(dir, p), "the configuration directory")
 		if err != nil {
-			return nil, fmt.Errorf("reading %q: %w", p, unwrapPathErr(err))
+			return nil, readError(p, err)
 		}
 		return b, nil
 	}

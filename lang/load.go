@@ -33,7 +33,8 @@ type LoadOptions struct {
 	VarFiles []string
 	// LookupEnv reads environment variables for env() and MUSUBI_VAR_*; os.LookupEnv if nil.
 	LookupEnv func(string) (string, bool)
-	// ReadFile reads var files; os.ReadFile if nil.
+	// ReadFile reads var files; if nil, regular files of at most MaxFileSize, with symbolic
+	// links kept inside the directory a path names.
 	ReadFile func(string) ([]byte, error)
 	// Environ lists the environment as "K=V", for MUSUBI_VAR_*; os.Environ if nil.
 	Environ func() []string
@@ -91,7 +92,7 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 		opts.LookupEnv = os.LookupEnv
 	}
 	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
+		opts.ReadFile = readVarFile
 	}
 	if opts.Environ == nil {
 		opts.Environ = os.Environ
@@ -183,9 +184,9 @@ func (l *loader) parseFiles() bool {
 		if l.dir == "." {
 			display = name
 		}
-		src, err := fs.ReadFile(l.fsys, full)
+		src, err := readInside(l.fsys, l.dir, full, "the configuration directory")
 		if err != nil {
-			results[i] = parsed{name: display, diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read file", Detail: fmt.Sprintf("%s: %v", display, unwrapPathErr(err))}}}
+			results[i] = parsed{name: display, diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read file", Detail: readErrorText(display, err) + "."}}}
 			return
 		}
 		var f *hcl.File

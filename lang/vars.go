@@ -116,7 +116,7 @@ func parseRawVar(raw string, t cty.Type) (cty.Value, error) {
 func (l *loader) readVarFile(path string, values map[string]cty.Value, from map[string]string) {
 	src, err := l.opts.ReadFile(path)
 	if err != nil {
-		l.errorf(nil, "Cannot read variable file", "%s: %v.", path, unwrapPathErr(err))
+		l.errorf(nil, "Cannot read variable file", "%s.", readErrorText(path, err))
 		return
 	}
 	var f *hcl.File

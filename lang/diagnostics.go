@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -76,6 +77,17 @@ func writeSnippet(w io.Writer, files map[string]*hcl.File, rng *hcl.Range, paint
 		width += runeWidth(r)
 	}
 	fmt.Fprintf(w, "%s | %s%s\n", pad, b.String(), paint("1;31", strings.Repeat("^", max(width, 1))))
+}
+
+// maxEcho is how much of a value given on the command line a message repeats.
+const maxEcho = 60
+
+// clipRunes shortens s to n characters, the last an ellipsis.
+func clipRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
 }
 
 // runeWidth counts East Asian wide characters as two columns, so underlines match what a

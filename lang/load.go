@@ -189,13 +189,7 @@ func (l *loader) parseFiles() bool {
 			results[i] = parsed{name: display, diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read file", Detail: readErrorText(display, err) + "."}}}
 			return
 		}
-		var f *hcl.File
-		var diags hcl.Diagnostics
-		if strings.HasSuffix(name, JSONSuffix) {
-			f, diags = hcljson.Parse(src, display)
-		} else {
-			f, diags = hclsyntax.ParseConfig(src, display, hcl.InitialPos)
-		}
+		f, diags := parseHCL(src, display, strings.HasSuffix(name, JSONSuffix))
 		var blocks hcl.Blocks
 		if f != nil {
 			content, cdiags := f.Body.Content(rootSchema)
@@ -214,6 +208,21 @@ func (l *loader) parseFiles() bool {
 		l.blocks = append(l.blocks, r.blocks...)
 	}
 	return true
+}
+
+// parseHCL parses a configuration or variable file, refusing one nested too deeply for the
+// parsers before they see it. Such a file comes back with no content, for its snippets.
+func parseHCL(src []byte, filename string, isJSON bool) (*hcl.File, hcl.Diagnostics) {
+	if isJSON {
+		if diags := checkJSON(src, filename); diags != nil {
+			return &hcl.File{Body: hcl.EmptyBody(), Bytes: src}, diags
+		}
+		return hcljson.Parse(src, filename)
+	}
+	if diags := checkHCL(src, filename, hclConfig); diags != nil {
+		return &hcl.File{Body: hcl.EmptyBody(), Bytes: src}, diags
+	}
+	return hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 }
 
 // blockAddr is the address a block is referred to by.

@@ -28,16 +28,16 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 		if d.Severity == hcl.DiagWarning {
 			sev = paint("1;33", "warning")
 		}
-		summary := paint("1", clipRunes(d.Summary, maxMessageLine))
+		summary := paint("1", EscapeControls(clipRunes(d.Summary, maxMessageLine)))
 		if d.Subject != nil {
-			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, summary)
+			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", EscapeControls(d.Subject.Filename), d.Subject.Start.Line, d.Subject.Start.Column, sev, summary)
 			writeSnippet(w, files, d.Subject, paint)
 		} else {
 			fmt.Fprintf(w, "%s: %s\n", sev, summary)
 		}
 		if d.Detail != "" {
 			for _, line := range strings.Split(d.Detail, "\n") {
-				fmt.Fprintf(w, "  %s\n", clipRunes(line, maxMessageLine))
+				fmt.Fprintf(w, "  %s\n", EscapeControls(clipRunes(line, maxMessageLine)))
 			}
 		}
 	}
@@ -88,11 +88,13 @@ func writeSnippet(w io.Writer, files map[string]*hcl.File, rng *hcl.Range, paint
 	}
 	gutter := fmt.Sprintf("%d", rng.Start.Line)
 	pad := strings.Repeat(" ", len(gutter))
-	fmt.Fprintf(w, "%s |\n%s | %s%s%s\n", pad, gutter, lead, src[from:to], trail)
-	// Underline in display columns; tabs keep their width so the marks line up.
+	before := EscapeControls(string(src[from:at]))
+	fmt.Fprintf(w, "%s |\n%s | %s%s%s%s\n", pad, gutter, lead, before, EscapeControls(string(src[at:to])), trail)
+	// Underline in display columns, as the escaped text shows; tabs keep their width so the
+	// marks line up.
 	var b strings.Builder
 	b.WriteString(strings.Repeat(" ", len([]rune(lead))))
-	for _, r := range string(src[from:at]) {
+	for _, r := range before {
 		if r == '\t' {
 			b.WriteByte('\t')
 		} else {
@@ -104,7 +106,7 @@ func writeSnippet(w io.Writer, files map[string]*hcl.File, rng *hcl.Range, paint
 		spanEnd = to
 	}
 	width := 0
-	for _, r := range string(src[at:max(spanEnd, at)]) {
+	for _, r := range EscapeControls(string(src[at:max(spanEnd, at)])) {
 		width += runeWidth(r)
 	}
 	fmt.Fprintf(w, "%s | %s%s\n", pad, b.String(), paint("1;31", strings.Repeat("^", max(width, 1))))

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 // A diagnostic shows the part of a long line around its column, however long the line.
@@ -34,6 +36,30 @@ func TestLongLinesAreCutInDiagnostics(t *testing.T) {
 		"2 | …" + strings.Repeat("a", snippetBefore-4) + "\" + nope + \"" + strings.Repeat("b", snippetAfter-8) + "…\n" +
 		"  |  " + strings.Repeat(" ", snippetBefore) + "^^^^\n"
 	if !strings.HasPrefix(b.String(), want) {
+		t.Errorf("rendered:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// Text from files reaches the terminal escaped: file names, source lines, messages.
+func TestDiagnosticsEscapeControlCharacters(t *testing.T) {
+	name := "a\x1b]0;x\x07.hcl"
+	src := "segment \"s\" {\n  condition = \"'\x1b[2J\u009b' == customer.nope\"\n}\n"
+	cfg, diags := Load(mapFS(name, src), ".", testOptions())
+	diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Hostile \x1b[2J summary", Detail: "line one\x07\nline \u202etwo"})
+	var b bytes.Buffer
+	WriteDiagnostics(&b, cfg.Files, diags, false)
+	want := `a\x1b]0;x\x07.hcl:2:36: error: CEL type error
+  |
+2 |   condition = "'\x1b[2J\u009b' == customer.nope"
+  | ` + strings.Repeat(" ", 43) + `^^^^
+  undefined field 'nope'
+  Did you mean "code"?
+
+warning: Hostile \x1b[2J summary
+  line one\x07
+  line \u202etwo
+`
+	if b.String() != want {
 		t.Errorf("rendered:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

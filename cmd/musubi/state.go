@@ -217,7 +217,7 @@ func notInState(st *states.State, addr string) error {
 }
 
 func writeResource(w io.Writer, r *states.Resource) {
-	fmt.Fprintf(w, "%s\n  kind      %s\n  provider  %s\n  id        %s\n", r.Address, r.Kind, r.Provider, r.ID)
+	fmt.Fprint(w, lang.EscapeControls(fmt.Sprintf("%s\n  kind      %s\n  provider  %s\n  id        %s\n", r.Address, r.Kind, r.Provider, r.ID)))
 	if r.Pending != nil {
 		fmt.Fprintf(w, "  pending   create started %s (idempotency key %s)\n", r.Pending.Since.Format(time.RFC3339), r.Pending.IdempotencyKey)
 	}
@@ -225,7 +225,7 @@ func writeResource(w io.Writer, r *states.Resource) {
 		fmt.Fprintf(w, "  needs     %s\n", strings.Join(r.Dependencies, ", "))
 	}
 	b, _ := json.MarshalIndent(visibleState(r), "  ", "  ")
-	fmt.Fprintf(w, "  attributes %s\n", b)
+	fmt.Fprintf(w, "  attributes %s\n", lang.EscapeControls(string(b)))
 }
 
 func visibleState(r *states.Resource) providers.Attrs {
@@ -285,7 +285,7 @@ func (a *app) showCommand() *cobra.Command {
 				if g.Dirty {
 					dirty = ", with uncommitted changes"
 				}
-				fmt.Fprintf(a.out, "\nfrom commit %s on %s by %s%s", shortHash(g.Commit), g.Branch, g.Author, dirty)
+				fmt.Fprint(a.out, lang.EscapeControls(fmt.Sprintf("\nfrom commit %s on %s by %s%s", shortHash(g.Commit), g.Branch, g.Author, dirty)))
 			}
 			fmt.Fprintln(a.out)
 			for _, r := range st.Resources() {

@@ -15,6 +15,7 @@ import (
 	hcljson "github.com/hashicorp/hcl/v2/json"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"golang.org/x/text/unicode/norm"
 )
 
 // File name suffixes. Test files are for `musubi test` and are not part of the programme.
@@ -192,9 +193,17 @@ func (l *loader) parseFiles() bool {
 		f, diags := parseHCL(src, display, strings.HasSuffix(name, JSONSuffix))
 		var blocks hcl.Blocks
 		if f != nil {
+			if body, ok := f.Body.(*hclsyntax.Body); ok && !norm.NFC.IsNormal(src) {
+				normalizeNames(body)
+			}
 			content, cdiags := f.Body.Content(rootSchema)
 			diags = append(diags, cdiags...)
 			blocks = content.Blocks
+			for _, b := range blocks { // JSON has no syntax tree to normalise
+				for i := range b.Labels {
+					b.Labels[i] = nfc(b.Labels[i])
+				}
+			}
 		}
 		results[i] = parsed{name: display, src: src, file: f, blocks: blocks, diags: diags}
 	})
@@ -254,14 +263,22 @@ func (l *loader) declare() {
 		case "locals":
 			attrs, diags := b.Body.JustAttributes()
 			l.diags = append(l.diags, diags...)
-			for _, a := range attrs {
-				l.declareName("local", a.Name, a.NameRange)
+			for _, a := range attrsInOrder(attrs) {
+				if why := mixedScripts(a.Name); why != "" {
+					l.errorf(a.NameRange.Ptr(), "Invalid name", "%s", why)
+				}
+				l.declareName("local", nfc(a.Name), a.NameRange)
 			}
 			continue
 		}
-		if !hclsyntax.ValidIdentifier(lastPart(name)) {
-			l.errorf(b.LabelRanges[len(b.LabelRanges)-1].Ptr(), "Invalid name",
-				"%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", lastPart(name))
+		for i, label := range b.Labels {
+			switch {
+			case i == len(b.Labels)-1 && !hclsyntax.ValidIdentifier(label):
+				l.errorf(b.LabelRanges[i].Ptr(), "Invalid name",
+					"%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", label)
+			case mixedScripts(label) != "":
+				l.errorf(b.LabelRanges[i].Ptr(), "Invalid name", "%s", mixedScripts(label))
+			}
 		}
 		l.declareName(kind, name, b.DefRange)
 	}

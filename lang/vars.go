@@ -41,6 +41,7 @@ func (l *loader) assignVariables() {
 		if !ok || !isVar {
 			continue
 		}
+		name = nfc(name)
 		if v := l.cfg.Variables[name]; v != nil {
 			if val, err := parseRawVar(raw, v.Type); err != nil {
 				l.errorf(nil, "Invalid value for variable", "%s%s: %v.", VarEnvPrefix, name, err)
@@ -54,7 +55,7 @@ func (l *loader) assignVariables() {
 	}
 	for _, arg := range l.opts.Vars {
 		name, raw, ok := strings.Cut(arg, "=")
-		shown := clipRunes(arg, maxEcho)
+		name, shown := nfc(name), clipRunes(arg, maxEcho)
 		if !ok || name == "" {
 			l.errorf(nil, "Invalid -var option", "%q: write -var NAME=VALUE.", shown)
 			continue
@@ -130,7 +131,8 @@ func (l *loader) readVarFile(path string, values map[string]cty.Value, from map[
 	l.cfg.Files[path] = f
 	attrs, diags := f.Body.JustAttributes()
 	l.diags = append(l.diags, diags...)
-	for name, a := range attrs {
+	for _, a := range attrsInOrder(attrs) {
+		name := nfc(a.Name)
 		v := l.cfg.Variables[name]
 		if v == nil {
 			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Value for undeclared variable",

@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -147,6 +148,16 @@ func specialFile(m fs.FileMode) string {
 		return "a device"
 	}
 	return "a special file"
+}
+
+// ReadFile reads a file named on the command line (a file to format) as a -var-file is read;
+// its errors name the file.
+func ReadFile(name string) ([]byte, error) {
+	b, err := readVarFile(name)
+	if err != nil {
+		return nil, errors.New(readErrorText(name, err))
+	}
+	return b, nil
 }
 
 // readVarFile reads a -var-file from disk as configuration files are read: a path inside the

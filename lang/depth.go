@@ -119,13 +119,13 @@ func scanJSON(src []byte, templates bool) *nestingError {
 	return nil
 }
 
-// mayNest reports whether a template could pass a limit: each level and each operator takes
-// one of these bytes, so a string with fewer cannot.
+// mayNest reports whether a template, as JSON writes it, could pass a limit: each level and
+// each operator takes one of these bytes or an escape, so a string with fewer cannot.
 func mayNest(s []byte) bool {
 	n := 0
 	for _, c := range s {
 		switch c {
-		case '{', '[', '(', '"', '<', '!', '-', '+', '*', '/', '%', '>', '=', '&', '|', '?':
+		case '{', '[', '(', '"', '<', '!', '-', '+', '*', '/', '%', '>', '=', '&', '|', '?', '\\':
 			n++
 		}
 	}

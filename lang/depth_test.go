@@ -63,6 +63,8 @@ func TestDeepNestingIsADiagnostic(t *testing.T) {
 			"main.hcl.json:1:" + fmt.Sprint(16+MaxNestingDepth) + ": " + tooDeep},
 		{"JSON template", []string{"main.hcl.json", `{"locals": {"x": "${` + nest("[", "", "]", deep) + `}"}}`},
 			"main.hcl.json:1:18: " + tooDeep},
+		{"JSON template in escapes", []string{"main.hcl.json", `{"locals": {"x": "\u0024\u007b` + nest(`\u005b`, "", `\u005d`, deep) + `\u007d"}}`},
+			"main.hcl.json:1:18: " + tooDeep},
 		{"file()", []string{"main.hcl", "output \"x\" {\n  value = jsondecode(file(\"deep.json\"))\n}\n", "deep.json", nest("[", "", "]", deep)},
 			`main.hcl:2:11: Error in function call: Call to function "jsondecode" failed: the JSON nests more than ` + depth + " levels deep"},
 		{"templatefile()", []string{"main.hcl", "output \"x\" {\n  value = templatefile(\"deep.tpl\", {})\n}\n", "deep.tpl", "${" + nest("[", "", "]", deep) + "}"},

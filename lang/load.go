@@ -284,13 +284,6 @@ func (l *loader) declare() {
 	}
 }
 
-func lastPart(s string) string {
-	if i := strings.LastIndexByte(s, '.'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
-}
-
 func (l *loader) declareName(kind, name string, rng hcl.Range) {
 	m := l.declared[kind]
 	if m == nil {

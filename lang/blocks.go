@@ -285,8 +285,8 @@ func (l *loader) decodeLocals() {
 	exprs := map[string]*hcl.Attribute{}
 	for _, b := range l.blocksOf("locals") {
 		attrs, _ := b.Body.JustAttributes() // diagnostics reported by declare
-		for name, a := range attrs {
-			if _, dup := exprs[name]; !dup {
+		for _, a := range attrsInOrder(attrs) {
+			if name := nfc(a.Name); exprs[name] == nil {
 				exprs[name] = a
 			}
 		}

@@ -19,6 +19,14 @@ import (
 // allows comprehensions over a few thousand list elements and stops runaway ones.
 const DefaultCELCostLimit = 1_000_000
 
+// MaxCELRecursion and MaxCELSize bound what the CEL parser reads (cel-go's defaults, held
+// here so that an upgrade cannot lift them): an expression nested deeper, or longer in code
+// points, is a syntax error rather than a parse that exhausts the stack or the memory.
+const (
+	MaxCELRecursion = 250
+	MaxCELSize      = 100_000
+)
+
 // Context names the place a CEL expression is written in, which decides its variables.
 type Context string
 
@@ -170,6 +178,8 @@ func sharedEnv() (*cel.Env, error) {
 			musubiFunctions(),
 			cel.Variable("now", types.TimestampType),
 			cel.EagerlyValidateDeclarations(true),
+			cel.ParserRecursionLimit(MaxCELRecursion),
+			cel.ParserExpressionSizeLimit(MaxCELSize),
 		)
 		if shared.err != nil {
 			shared.err = fmt.Errorf("building the CEL base environment: %w", shared.err)

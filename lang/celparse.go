@@ -46,6 +46,8 @@ func newFastParser(env *cel.Env) (*parser.Parser, error) {
 		parser.EnableOptionalSyntax(true),
 		parser.EnableHiddenAccumulatorName(true),
 		parser.EnableIdentEscapeSyntax(true),
+		parser.MaxRecursionDepth(MaxCELRecursion),
+		parser.ExpressionSizeCodePointLimit(MaxCELSize),
 	)
 }
 

@@ -42,6 +42,9 @@ type Config struct {
 // EvalHCL evaluates an HCL expression (var.x, local.y, function calls) as the configuration
 // would, for `musubi console`.
 func (c *Config) EvalHCL(src string) (cty.Value, hcl.Diagnostics) {
+	if diags := checkHCL([]byte(src), "<console>", hclExpression); diags != nil {
+		return cty.NilVal, diags
+	}
 	expr, diags := hclsyntax.ParseExpression([]byte(src), "<console>", hcl.InitialPos)
 	if diags.HasErrors() {
 		return cty.NilVal, diags

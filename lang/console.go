@@ -323,8 +323,13 @@ func FormatValue(v ref.Val) string {
 	return fmt.Sprint(v.Value())
 }
 
-// FormatCty writes an HCL value for people: strings quoted, others as JSON, sensitive hidden.
+// FormatCty writes an HCL value for people: strings quoted, others as JSON, sensitive hidden,
+// control characters escaped (JSON leaves C1 controls as they are).
 func FormatCty(v cty.Value) string {
+	return EscapeControls(formatCty(v))
+}
+
+func formatCty(v cty.Value) string {
 	if v.IsMarked() || v.ContainsMarked() {
 		return "(sensitive value)"
 	}

@@ -1,10 +1,12 @@
 package lang
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -26,19 +28,30 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 		if d.Severity == hcl.DiagWarning {
 			sev = paint("1;33", "warning")
 		}
+		summary := paint("1", EscapeControls(clipRunes(d.Summary, maxMessageLine)))
 		if d.Subject != nil {
-			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, paint("1", d.Summary))
+			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", EscapeControls(d.Subject.Filename), d.Subject.Start.Line, d.Subject.Start.Column, sev, summary)
 			writeSnippet(w, files, d.Subject, paint)
 		} else {
-			fmt.Fprintf(w, "%s: %s\n", sev, paint("1", d.Summary))
+			fmt.Fprintf(w, "%s: %s\n", sev, summary)
 		}
 		if d.Detail != "" {
 			for _, line := range strings.Split(d.Detail, "\n") {
-				fmt.Fprintf(w, "  %s\n", line)
+				fmt.Fprintf(w, "  %s\n", EscapeControls(clipRunes(line, maxMessageLine)))
 			}
 		}
 	}
 }
+
+// A snippet shows at most this many characters of its line before the column of the problem,
+// and after it, so a diagnostic on a megabyte-long line stays a few lines long.
+const (
+	snippetBefore = 80
+	snippetAfter  = 120
+)
+
+// maxMessageLine bounds a line of a summary or detail, which can quote what was written.
+const maxMessageLine = 500
 
 func writeSnippet(w io.Writer, files map[string]*hcl.File, rng *hcl.Range, paint func(string, string) string) {
 	f := files[rng.Filename]
@@ -46,21 +59,42 @@ func writeSnippet(w io.Writer, files map[string]*hcl.File, rng *hcl.Range, paint
 		return
 	}
 	src := f.Bytes
-	start := strings.LastIndexByte(string(src[:rng.Start.Byte]), '\n') + 1
-	end := strings.IndexByte(string(src[rng.Start.Byte:]), '\n')
+	at := rng.Start.Byte
+	start := bytes.LastIndexByte(src[:at], '\n') + 1
+	end := bytes.IndexByte(src[at:], '\n')
 	if end < 0 {
 		end = len(src)
 	} else {
-		end += rng.Start.Byte
+		end += at
 	}
-	line := strings.TrimRight(string(src[start:end]), "\r")
+	if end > start && src[end-1] == '\r' {
+		end = max(end-1, at)
+	}
+	from, to := at, at
+	for k := 0; k < snippetBefore && from > start; k++ {
+		_, n := utf8.DecodeLastRune(src[start:from])
+		from -= n
+	}
+	for k := 0; k < snippetAfter && to < end; k++ {
+		_, n := utf8.DecodeRune(src[to:end])
+		to += n
+	}
+	lead, trail := "", ""
+	if from > start {
+		lead = "…"
+	}
+	if to < end {
+		trail = "…"
+	}
 	gutter := fmt.Sprintf("%d", rng.Start.Line)
 	pad := strings.Repeat(" ", len(gutter))
-	fmt.Fprintf(w, "%s |\n%s | %s\n", pad, gutter, line)
-	// Underline in display columns; tabs keep their width so the marks line up.
-	prefix := []rune(string(src[start:rng.Start.Byte]))
+	before := EscapeControls(string(src[from:at]))
+	fmt.Fprintf(w, "%s |\n%s | %s%s%s%s\n", pad, gutter, lead, before, EscapeControls(string(src[at:to])), trail)
+	// Underline in display columns, as the escaped text shows; tabs keep their width so the
+	// marks line up.
 	var b strings.Builder
-	for _, r := range prefix {
+	b.WriteString(strings.Repeat(" ", len([]rune(lead))))
+	for _, r := range before {
 		if r == '\t' {
 			b.WriteByte('\t')
 		} else {
@@ -68,14 +102,25 @@ func writeSnippet(w io.Writer, files map[string]*hcl.File, rng *hcl.Range, paint
 		}
 	}
 	spanEnd := rng.End.Byte
-	if rng.End.Line != rng.Start.Line || spanEnd > end {
-		spanEnd = end
+	if rng.End.Line != rng.Start.Line || spanEnd > to {
+		spanEnd = to
 	}
 	width := 0
-	for _, r := range string(src[rng.Start.Byte:max(spanEnd, rng.Start.Byte)]) {
+	for _, r := range EscapeControls(string(src[at:max(spanEnd, at)])) {
 		width += runeWidth(r)
 	}
 	fmt.Fprintf(w, "%s | %s%s\n", pad, b.String(), paint("1;31", strings.Repeat("^", max(width, 1))))
+}
+
+// maxEcho is how much of a value given on the command line a message repeats.
+const maxEcho = 60
+
+// clipRunes shortens s to n characters, the last an ellipsis.
+func clipRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
 }
 
 // runeWidth counts East Asian wide characters as two columns, so underlines match what a

@@ -17,6 +17,9 @@ func IsFormattable(name string) bool {
 // Format returns src in canonical layout (aligned equals signs, two-space indents). A file
 // that does not parse is returned unchanged with its diagnostics, never half-formatted.
 func Format(src []byte, filename string) ([]byte, hcl.Diagnostics) {
+	if diags := checkHCL(src, filename, hclConfig); diags != nil {
+		return src, diags
+	}
 	_, diags := hclwrite.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return src, diags

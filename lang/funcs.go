@@ -29,13 +29,9 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 		if path.IsAbs(p) || filepath.IsAbs(p) {
 			return nil, fmt.Errorf("%q is an absolute path; give a path relative to the configuration directory", p)
 		}
-		full := path.Clean(path.Join(dir, p))
-		if !fs.ValidPath(full) {
-			return nil, fmt.Errorf("%q is outside the configuration directory", p)
-		}
-		b, err := fs.ReadFile(fsys, full)
+		b, err := readInside(fsys, dir, path.Join(dir, p), "the configuration directory")
 		if err != nil {
-			return nil, fmt.Errorf("reading %q: %w", p, unwrapPathErr(err))
+			return nil, readError(p, err)
 		}
 		return b, nil
 	}
@@ -67,6 +63,9 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 			b, err := readFile(p)
 			if err != nil {
 				return cty.NilVal, err
+			}
+			if diags := checkHCL(b, p, hclTemplate); diags != nil {
+				return cty.NilVal, templateError(diags)
 			}
 			tmpl, diags := hclsyntax.ParseTemplate(b, p, hcl.InitialPos)
 			if diags.HasErrors() {
@@ -130,6 +129,18 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 			return args[0].Mark(SensitiveMark), nil
 		},
 	})
+	// cty decodes JSON recursively: too deep a document would exhaust the stack.
+	jsondecodeFn := function.New(&function.Spec{
+		Description: stdlib.JSONDecodeFunc.Description(),
+		Params:      stdlib.JSONDecodeFunc.Params(),
+		Type: func(args []cty.Value) (cty.Type, error) {
+			if v := args[0]; v.IsKnown() && !v.IsNull() && scanJSON([]byte(v.AsString()), false) != nil {
+				return cty.NilType, fmt.Errorf("the JSON nests more than %d levels deep, the most Musubi reads", MaxNestingDepth)
+			}
+			return stdlib.JSONDecodeFunc.ReturnTypeForValues(args)
+		},
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) { return stdlib.JSONDecodeFunc.Call(args) },
+	})
 	funcs = map[string]function.Function{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "chomp": stdlib.ChompFunc,
 		"chunklist": stdlib.ChunklistFunc, "coalesce": stdlib.CoalesceFunc, "coalescelist": stdlib.CoalesceListFunc,
@@ -137,7 +148,7 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 		"csvdecode": stdlib.CSVDecodeFunc, "distinct": stdlib.DistinctFunc, "element": stdlib.ElementFunc,
 		"flatten": stdlib.FlattenFunc, "floor": stdlib.FloorFunc, "format": stdlib.FormatFunc,
 		"formatdate": stdlib.FormatDateFunc, "formatlist": stdlib.FormatListFunc, "indent": stdlib.IndentFunc,
-		"join": stdlib.JoinFunc, "jsondecode": stdlib.JSONDecodeFunc, "jsonencode": stdlib.JSONEncodeFunc,
+		"join": stdlib.JoinFunc, "jsondecode": jsondecodeFn, "jsonencode": stdlib.JSONEncodeFunc,
 		"keys": stdlib.KeysFunc, "length": stdlib.LengthFunc, "log": stdlib.LogFunc, "lookup": stdlib.LookupFunc,
 		"lower": stdlib.LowerFunc, "max": stdlib.MaxFunc, "merge": stdlib.MergeFunc, "min": stdlib.MinFunc,
 		"parseint": stdlib.ParseIntFunc, "pow": stdlib.PowFunc, "range": stdlib.RangeFunc, "regex": stdlib.RegexFunc,

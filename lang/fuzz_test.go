@@ -16,6 +16,7 @@ import (
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 	"google.golang.org/protobuf/proto"
@@ -316,4 +317,69 @@ func TestFuzzSeedsAreValid(t *testing.T) {
 			t.Errorf("seed %q loads without errors", s)
 		}
 	}
+}
+
+// nestingSeeds hide brackets where the parser does not see them, and nest where it does.
+var nestingSeeds = []string{
+	"a = \"[[[(\" # [[[\nb = [[1]] // ((\n/* {{{ */ c = {x = (1)}\n",
+	"a = <<EOT\n[[[ ${ [[1]] } \"\n  EOT\nEOT\nb = <<-X\n  %{ if true }[%{ for v in [1] }${v}%{ endfor }%{ endif }\n  X\n",
+	"a = \"${\"${\"${[1]}\"}\"}\" \"$${ [[[\" \"%%{ [[[\" \"\\\"[[[\"\n",
+	"a = {for k, v in {}:\nk => !\n!\ntrue}\nb = [for v in [1]: v if v > 0]\n",
+	"a = !!true ? -1 + 2 * 3 / 4 % 5 : x[0][*].y.*.z\nb = a == b != c && d || e <= f >= g < h > i\n",
+	"block \"l\" {\n  nested {\n    x = [\n      1,\n      -2,\n    ]\n  }\n}\n",
+	"a = /* unterminated [[[\nb = <<EOT\r\nx\r\nEOT\r\n",
+	"a = \"${ { } }\" \"${ [ }\" ~} } ] ) \"\n",
+	// hclsyntax's tables read some invalid UTF-8, and the byte after it, as an identifier.
+	"a = \xcb\" [[1]] \xcb\xcb[ x\xcb\"\nb = <<EOT\n\xffEOT\n[1]\nc = <<\xe3\x81\x82\n[\n\xe3\x81\x82\n",
+}
+
+// FuzzNesting holds the nesting scan to hclsyntax's own scanner: both find the same
+// brackets, strings, heredocs, template sequences and operators at the same places, so no
+// string, comment or heredoc can hide nesting from the scan, nor the scan see nesting in them.
+func FuzzNesting(f *testing.F) {
+	for _, s := range nestingSeeds {
+		for mode := range 3 {
+			f.Add(s, uint8(mode))
+		}
+	}
+	for _, src := range quickstartFiles(f) {
+		f.Add(src, uint8(hclConfig))
+	}
+	f.Fuzz(func(t *testing.T, src string, mode uint8) {
+		var got []nestEvent
+		s := newNestScanner([]byte(src), hclMode(mode%3))
+		s.trace = &got
+		if s.run() != nil {
+			return
+		}
+		var tokens hclsyntax.Tokens
+		switch hclMode(mode % 3) {
+		case hclConfig:
+			tokens, _ = hclsyntax.LexConfig([]byte(src), "f.hcl", hcl.InitialPos)
+		case hclExpression:
+			tokens, _ = hclsyntax.LexExpression([]byte(src), "f.hcl", hcl.InitialPos)
+		default:
+			tokens, _ = hclsyntax.LexTemplate([]byte(src), "f.hcl", hcl.InitialPos)
+		}
+		var want []nestEvent
+		for _, tok := range tokens {
+			if kind := nestKinds[tok.Type]; kind != 0 {
+				want = append(want, nestEvent{tok.Range.Start.Byte, kind})
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("scan:\n%v\nhclsyntax:\n%v", got, want)
+		}
+	})
+}
+
+var nestKinds = map[hclsyntax.TokenType]byte{
+	hclsyntax.TokenOBrace: 'o', hclsyntax.TokenOBrack: 'o', hclsyntax.TokenOParen: 'o', hclsyntax.TokenOQuote: 'o',
+	hclsyntax.TokenOHeredoc: 'o', hclsyntax.TokenTemplateInterp: 'o', hclsyntax.TokenTemplateControl: 'o',
+	hclsyntax.TokenCBrace: 'c', hclsyntax.TokenCBrack: 'c', hclsyntax.TokenCParen: 'c', hclsyntax.TokenCQuote: 'c',
+	hclsyntax.TokenCHeredoc: 'c', hclsyntax.TokenTemplateSeqEnd: 'c',
+	hclsyntax.TokenBang: 'x', hclsyntax.TokenMinus: 'x', hclsyntax.TokenPlus: 'x', hclsyntax.TokenStar: 'x',
+	hclsyntax.TokenSlash: 'x', hclsyntax.TokenPercent: 'x', hclsyntax.TokenLessThan: 'x', hclsyntax.TokenGreaterThan: 'x',
+	hclsyntax.TokenLessThanEq: 'x', hclsyntax.TokenGreaterThanEq: 'x', hclsyntax.TokenEqualOp: 'x',
+	hclsyntax.TokenNotEqual: 'x', hclsyntax.TokenAnd: 'x', hclsyntax.TokenOr: 'x', hclsyntax.TokenQuestion: 'x',
 }

@@ -15,6 +15,7 @@ import (
 	hcljson "github.com/hashicorp/hcl/v2/json"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"golang.org/x/text/unicode/norm"
 )
 
 // File name suffixes. Test files are for `musubi test` and are not part of the programme.
@@ -33,7 +34,8 @@ type LoadOptions struct {
 	VarFiles []string
 	// LookupEnv reads environment variables for env() and MUSUBI_VAR_*; os.LookupEnv if nil.
 	LookupEnv func(string) (string, bool)
-	// ReadFile reads var files; os.ReadFile if nil.
+	// ReadFile reads var files; if nil, regular files of at most MaxFileSize, with symbolic
+	// links kept inside the directory a path names.
 	ReadFile func(string) ([]byte, error)
 	// Environ lists the environment as "K=V", for MUSUBI_VAR_*; os.Environ if nil.
 	Environ func() []string
@@ -91,7 +93,7 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 		opts.LookupEnv = os.LookupEnv
 	}
 	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
+		opts.ReadFile = readVarFile
 	}
 	if opts.Environ == nil {
 		opts.Environ = os.Environ
@@ -183,23 +185,25 @@ func (l *loader) parseFiles() bool {
 		if l.dir == "." {
 			display = name
 		}
-		src, err := fs.ReadFile(l.fsys, full)
+		src, err := readInside(l.fsys, l.dir, full, "the configuration directory")
 		if err != nil {
-			results[i] = parsed{name: display, diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read file", Detail: fmt.Sprintf("%s: %v", display, unwrapPathErr(err))}}}
+			results[i] = parsed{name: display, diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read file", Detail: readErrorText(display, err) + "."}}}
 			return
 		}
-		var f *hcl.File
-		var diags hcl.Diagnostics
-		if strings.HasSuffix(name, JSONSuffix) {
-			f, diags = hcljson.Parse(src, display)
-		} else {
-			f, diags = hclsyntax.ParseConfig(src, display, hcl.InitialPos)
-		}
+		f, diags := parseHCL(src, display, strings.HasSuffix(name, JSONSuffix))
 		var blocks hcl.Blocks
 		if f != nil {
+			if body, ok := f.Body.(*hclsyntax.Body); ok && !norm.NFC.IsNormal(src) {
+				normalizeNames(body)
+			}
 			content, cdiags := f.Body.Content(rootSchema)
 			diags = append(diags, cdiags...)
 			blocks = content.Blocks
+			for _, b := range blocks { // JSON has no syntax tree to normalise
+				for i := range b.Labels {
+					b.Labels[i] = nfc(b.Labels[i])
+				}
+			}
 		}
 		results[i] = parsed{name: display, src: src, file: f, blocks: blocks, diags: diags}
 	})
@@ -213,6 +217,21 @@ func (l *loader) parseFiles() bool {
 		l.blocks = append(l.blocks, r.blocks...)
 	}
 	return true
+}
+
+// parseHCL parses a configuration or variable file, refusing one nested too deeply for the
+// parsers before they see it. Such a file comes back with no content, for its snippets.
+func parseHCL(src []byte, filename string, isJSON bool) (*hcl.File, hcl.Diagnostics) {
+	if isJSON {
+		if diags := checkJSON(src, filename); diags != nil {
+			return &hcl.File{Body: hcl.EmptyBody(), Bytes: src}, diags
+		}
+		return hcljson.Parse(src, filename)
+	}
+	if diags := checkHCL(src, filename, hclConfig); diags != nil {
+		return &hcl.File{Body: hcl.EmptyBody(), Bytes: src}, diags
+	}
+	return hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 }
 
 // blockAddr is the address a block is referred to by.
@@ -244,24 +263,25 @@ func (l *loader) declare() {
 		case "locals":
 			attrs, diags := b.Body.JustAttributes()
 			l.diags = append(l.diags, diags...)
-			for _, a := range attrs {
-				l.declareName("local", a.Name, a.NameRange)
+			for _, a := range attrsInOrder(attrs) {
+				if why := mixedScripts(a.Name); why != "" {
+					l.errorf(a.NameRange.Ptr(), "Invalid name", "%s", why)
+				}
+				l.declareName("local", nfc(a.Name), a.NameRange)
 			}
 			continue
 		}
-		if !hclsyntax.ValidIdentifier(lastPart(name)) {
-			l.errorf(b.LabelRanges[len(b.LabelRanges)-1].Ptr(), "Invalid name",
-				"%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", lastPart(name))
+		for i, label := range b.Labels {
+			switch {
+			case i == len(b.Labels)-1 && !hclsyntax.ValidIdentifier(label):
+				l.errorf(b.LabelRanges[i].Ptr(), "Invalid name",
+					"%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", label)
+			case mixedScripts(label) != "":
+				l.errorf(b.LabelRanges[i].Ptr(), "Invalid name", "%s", mixedScripts(label))
+			}
 		}
 		l.declareName(kind, name, b.DefRange)
 	}
-}
-
-func lastPart(s string) string {
-	if i := strings.LastIndexByte(s, '.'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }
 
 func (l *loader) declareName(kind, name string, rng hcl.Range) {

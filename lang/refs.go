@@ -200,7 +200,7 @@ func (l *loader) resolveTraversal(t hcl.Traversal) (reference, hcl.Diagnostics) 
 		if !ok {
 			break
 		}
-		names = append(names, a.Name)
+		names = append(names, nfc(a.Name))
 		if len(names) == parts {
 			break
 		}

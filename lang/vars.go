@@ -8,7 +8,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	hcljson "github.com/hashicorp/hcl/v2/json"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -42,6 +41,7 @@ func (l *loader) assignVariables() {
 		if !ok || !isVar {
 			continue
 		}
+		name = nfc(name)
 		if v := l.cfg.Variables[name]; v != nil {
 			if val, err := parseRawVar(raw, v.Type); err != nil {
 				l.errorf(nil, "Invalid value for variable", "%s%s: %v.", VarEnvPrefix, name, err)
@@ -55,19 +55,20 @@ func (l *loader) assignVariables() {
 	}
 	for _, arg := range l.opts.Vars {
 		name, raw, ok := strings.Cut(arg, "=")
+		name, shown := nfc(name), clipRunes(arg, maxEcho)
 		if !ok || name == "" {
-			l.errorf(nil, "Invalid -var option", "%q: write -var NAME=VALUE.", arg)
+			l.errorf(nil, "Invalid -var option", "%q: write -var NAME=VALUE.", shown)
 			continue
 		}
 		v := l.cfg.Variables[name]
 		if v == nil {
-			l.errorf(nil, "Value for undeclared variable", "-var %s: no variable %q is declared%s", arg, name,
+			l.errorf(nil, "Value for undeclared variable", "-var %s: no variable %q is declared%s", shown, clipRunes(name, maxEcho),
 				didYouMean(name, slices.Sorted(maps.Keys(l.cfg.Variables))))
 			continue
 		}
 		val, err := parseRawVar(raw, v.Type)
 		if err != nil {
-			l.errorf(nil, "Invalid value for variable", "-var %s: %v.", arg, err)
+			l.errorf(nil, "Invalid value for variable", "-var %s: %v.", shown, err)
 			continue
 		}
 		values[name], from[name] = val, "-var"
@@ -102,13 +103,16 @@ func parseRawVar(raw string, t cty.Type) (cty.Value, error) {
 	if t == cty.String || t == cty.DynamicPseudoType {
 		return cty.StringVal(raw), nil
 	}
+	if e := scanHCL([]byte(raw), hclExpression); e != nil {
+		return cty.NilVal, fmt.Errorf("%v at column %d", e, posAt([]byte(raw), e.offset).Column)
+	}
 	expr, diags := hclsyntax.ParseExpression([]byte(raw), "<value>", hcl.InitialPos)
 	if diags.HasErrors() {
-		return cty.NilVal, fmt.Errorf("%q is not a valid value: %s", raw, diags[0].Summary)
+		return cty.NilVal, fmt.Errorf("%q is not a valid value: %s", clipRunes(raw, maxEcho), diags[0].Summary)
 	}
 	v, diags := expr.Value(nil)
 	if diags.HasErrors() {
-		return cty.NilVal, fmt.Errorf("%q is not a literal value", raw)
+		return cty.NilVal, fmt.Errorf("%q is not a literal value", clipRunes(raw, maxEcho))
 	}
 	return convertVar(v, t)
 }
@@ -116,16 +120,10 @@ func parseRawVar(raw string, t cty.Type) (cty.Value, error) {
 func (l *loader) readVarFile(path string, values map[string]cty.Value, from map[string]string) {
 	src, err := l.opts.ReadFile(path)
 	if err != nil {
-		l.errorf(nil, "Cannot read variable file", "%s: %v.", path, unwrapPathErr(err))
+		l.errorf(nil, "Cannot read variable file", "%s.", readErrorText(path, err))
 		return
 	}
-	var f *hcl.File
-	var diags hcl.Diagnostics
-	if strings.HasSuffix(path, ".json") {
-		f, diags = hcljson.Parse(src, path)
-	} else {
-		f, diags = hclsyntax.ParseConfig(src, path, hcl.InitialPos)
-	}
+	f, diags := parseHCL(src, path, strings.HasSuffix(path, ".json"))
 	l.diags = append(l.diags, diags...)
 	if f == nil {
 		return
@@ -133,7 +131,8 @@ func (l *loader) readVarFile(path string, values map[string]cty.Value, from map[
 	l.cfg.Files[path] = f
 	attrs, diags := f.Body.JustAttributes()
 	l.diags = append(l.diags, diags...)
-	for name, a := range attrs {
+	for _, a := range attrsInOrder(attrs) {
+		name := nfc(a.Name)
 		v := l.cfg.Variables[name]
 		if v == nil {
 			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Value for undeclared variable",

@@ -135,7 +135,7 @@ func (a *app) execute(ctx context.Context, s *session, p *plans.Plan, parallelis
 		default:
 			id := ""
 			if e.ID != "" {
-				id = " (id " + e.ID + ")"
+				id = " (id " + lang.EscapeControls(e.ID) + ")"
 			}
 			fmt.Fprintf(a.out, "%s: %s%s [%s]\n", c.Address, pastTense(c.Action), id, e.Elapsed.Round(msRound))
 		}
@@ -148,7 +148,7 @@ func (a *app) execute(ctx context.Context, s *session, p *plans.Plan, parallelis
 	if err != nil {
 		var ae *planner.ApplyError
 		if errors.As(err, &ae) {
-			fmt.Fprintf(a.err, "\nApply stopped: %v\n", err)
+			fmt.Fprintf(a.err, "\nApply stopped: %s\n", lang.EscapeControls(err.Error()))
 			return exitError{1}
 		}
 		return err

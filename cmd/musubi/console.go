@@ -44,12 +44,12 @@ Type :help for the commands. Lines can be piped in: echo 'customer.consent.line'
 				}
 				out, err := c.Exec(line)
 				if err != nil {
-					fmt.Fprintf(a.out, "error: %v\n", err)
+					fmt.Fprintf(a.out, "error: %s\n", lang.EscapeControls(err.Error()))
 					failed = true
 					continue
 				}
 				if out != "" {
-					fmt.Fprintln(a.out, out)
+					fmt.Fprintln(a.out, lang.EscapeControls(out))
 				}
 			}
 			if failed && !interactive {

@@ -351,7 +351,8 @@ taken again, and tie it to a new customer. Use it when a forgotten person signs 
 
 // writeCustomer prints a customer for people.
 func writeCustomer(w io.Writer, v *engine.CustomerView) {
-	fmt.Fprintf(w, "Customer %s\n", v.ID)
+	esc := lang.EscapeControls // everything shown came in with events
+	fmt.Fprintf(w, "Customer %s\n", esc(v.ID))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if !v.FirstSeen.IsZero() {
 		fmt.Fprintf(tw, "  first seen\t%s\n", v.FirstSeen.Local().Format(time.RFC3339))
@@ -361,7 +362,7 @@ func writeCustomer(w io.Writer, v *engine.CustomerView) {
 	fmt.Fprintln(w, "\nIdentifiers")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, id := range v.Identifiers {
-		fmt.Fprintf(tw, "  %s\t%s\n", id.Type, id.Value)
+		fmt.Fprintf(tw, "  %s\t%s\n", esc(id.Type), esc(id.Value))
 	}
 	tw.Flush()
 	if len(v.Consent) > 0 {
@@ -371,7 +372,7 @@ func writeCustomer(w io.Writer, v *engine.CustomerView) {
 			if v.Consent[ch] {
 				yes = "yes"
 			}
-			parts = append(parts, ch+" "+yes)
+			parts = append(parts, esc(ch)+" "+yes)
 		}
 		fmt.Fprintf(w, "\nConsent: %s\n", strings.Join(parts, ", "))
 	}
@@ -379,7 +380,7 @@ func writeCustomer(w io.Writer, v *engine.CustomerView) {
 		fmt.Fprintln(w, "\nAttributes")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, k := range slices.Sorted(maps.Keys(v.Attributes)) {
-			fmt.Fprintf(tw, "  %s\t%s\n", k, formatValue(v.Attributes[k]))
+			fmt.Fprintf(tw, "  %s\t%s\n", esc(k), esc(formatValue(v.Attributes[k])))
 		}
 		tw.Flush()
 	}
@@ -387,7 +388,7 @@ func writeCustomer(w io.Writer, v *engine.CustomerView) {
 		fmt.Fprintln(w, "\nTraits")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, k := range slices.Sorted(maps.Keys(v.Traits)) {
-			fmt.Fprintf(tw, "  %s\t%s\n", k, formatValue(v.Traits[k]))
+			fmt.Fprintf(tw, "  %s\t%s\n", esc(k), esc(formatValue(v.Traits[k])))
 		}
 		tw.Flush()
 	}
@@ -395,17 +396,17 @@ func writeCustomer(w io.Writer, v *engine.CustomerView) {
 	if len(v.Segments) > 0 {
 		s := append([]string(nil), v.Segments...)
 		sort.Strings(s)
-		segs = strings.Join(s, ", ")
+		segs = esc(strings.Join(s, ", "))
 	}
 	fmt.Fprintf(w, "\nSegments: %s\n", segs)
 	if len(v.Merges) == 0 {
 		fmt.Fprintln(w, "\nMerges: none")
 		return
 	}
-	fmt.Fprintln(w, "\nMerges (undo one with musubi customer unmerge "+v.ID+" MERGE)")
+	fmt.Fprintln(w, "\nMerges (undo one with musubi customer unmerge "+esc(v.ID)+" MERGE)")
 	for _, m := range v.Merges {
-		fmt.Fprintf(w, "  %s  %s  %s merged in, brought %s; the event carried %s\n", m.ID,
-			m.At.Local().Format("2006-01-02 15:04:05"), m.From, idList(m.Moved), idList(m.Cause))
+		fmt.Fprintf(w, "  %s  %s  %s merged in, brought %s; the event carried %s\n", esc(m.ID),
+			m.At.Local().Format("2006-01-02 15:04:05"), esc(m.From), idList(m.Moved), idList(m.Cause))
 	}
 }
 
@@ -417,7 +418,7 @@ func idList(ids []identity.ID) string {
 	for i, id := range ids {
 		parts[i] = id.Type + " " + id.Value
 	}
-	return strings.Join(parts, ", ")
+	return lang.EscapeControls(strings.Join(parts, ", "))
 }
 
 // formatValue prints a trait or attribute: whole numbers without a fraction (JSON gives

@@ -39,7 +39,7 @@ so CI can enforce the layout. Files that do not parse are reported and left alon
 			}
 			changed, broken := 0, false
 			for _, path := range files {
-				src, err := os.ReadFile(path)
+				src, err := lang.ReadFile(path) // only what lies inside the directory, bounded
 				if err != nil {
 					return err
 				}

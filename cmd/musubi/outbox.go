@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/engine"
+	"github.com/musubi-hq/musubi/lang"
 	"github.com/spf13/cobra"
 )
 
@@ -104,7 +105,7 @@ when musubi serve next starts.`,
 				}
 				done = append(done, it)
 				if !f.asJSON {
-					fmt.Fprintf(a.out, "Queued %d (%s to %s via %s) again.\n", it.Seq, it.Name, it.To, it.Via)
+					fmt.Fprintf(a.out, "Queued %d (%s) again.\n", it.Seq, lang.EscapeControls(it.Name+" to "+it.To+" via "+it.Via))
 				}
 			}
 			if f.asJSON {
@@ -150,9 +151,10 @@ func writeOutbox(w io.Writer, items []engine.OutboxItem) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	// The text goes last: tabwriter counts runes, and Japanese is two columns wide.
 	fmt.Fprintln(tw, "SEQ\tSTATUS\tCREATED\tNAME\tVIA\tTO\tDETAIL\tTEXT")
+	esc := lang.EscapeControls // names, addresses, texts and provider errors
 	for _, it := range items {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Seq, outboxState(&it, now), it.CreatedAt.Local().Format("2006-01-02 15:04:05"),
-			it.Name, it.Via, orDash(it.To), orDash(outboxDetail(&it, now)), orDash(clip(it.Text, 40)))
+			esc(it.Name), esc(it.Via), esc(orDash(it.To)), esc(orDash(outboxDetail(&it, now))), esc(orDash(clip(it.Text, 40))))
 	}
 	return tw.Flush()
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/musubi-hq/musubi/lang"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -56,7 +57,7 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	if err := setupLogging(errOut); err != nil {
-		fmt.Fprintf(errOut, "musubi: %v\n", err)
+		fmt.Fprintf(errOut, "musubi: %s\n", lang.EscapeControls(err.Error()))
 		return 1
 	}
 	err := root.ExecuteContext(context.Background())
@@ -67,7 +68,7 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	case errors.As(err, &ee):
 		return ee.code
 	default:
-		fmt.Fprintf(errOut, "musubi: %v\n", err)
+		fmt.Fprintf(errOut, "musubi: %s\n", lang.EscapeControls(err.Error()))
 		return 1
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner"
 	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
@@ -139,7 +140,7 @@ records the account the configuration points at now: musubi state rebind provide
 }
 
 func writeResource(w io.Writer, r *states.Resource) {
-	fmt.Fprintf(w, "%s\n  kind      %s\n  provider  %s\n  id        %s\n", r.Address, r.Kind, r.Provider, r.ID)
+	fmt.Fprint(w, lang.EscapeControls(fmt.Sprintf("%s\n  kind      %s\n  provider  %s\n  id        %s\n", r.Address, r.Kind, r.Provider, r.ID)))
 	if p := r.Pending; p != nil {
 		fmt.Fprintf(w, "  pending   %s started %s", pendingAction(p), p.Since.Format(time.RFC3339))
 		if p.IdempotencyKey != "" {
@@ -151,7 +152,7 @@ func writeResource(w io.Writer, r *states.Resource) {
 		fmt.Fprintf(w, "  needs     %s\n", addrs.Join(r.Dependencies, ", "))
 	}
 	b, _ := json.MarshalIndent(visibleState(r), "  ", "  ")
-	fmt.Fprintf(w, "  attributes %s\n", b)
+	fmt.Fprintf(w, "  attributes %s\n", lang.EscapeControls(string(b)))
 }
 
 // pendingAction names a change an apply started and did not see finish.
@@ -220,7 +221,7 @@ func (a *app) showCommand() *cobra.Command {
 				if g.Dirty {
 					dirty = ", with uncommitted changes"
 				}
-				fmt.Fprintf(a.out, "\nfrom commit %s on %s by %s%s", shortHash(g.Commit), g.Branch, g.Author, dirty)
+				fmt.Fprint(a.out, lang.EscapeControls(fmt.Sprintf("\nfrom commit %s on %s by %s%s", shortHash(g.Commit), g.Branch, g.Author, dirty)))
 			}
 			fmt.Fprintln(a.out)
 			for _, r := range st.Resources() {

@@ -55,10 +55,10 @@ func writeInterrupted(w io.Writer, pt painter, ds []*plans.Drift) {
 			sym, col = "-", red
 		}
 		if o := outcome(d); o != "" {
-			fmt.Fprintf(w, "  %s %s: %s; %s\n", pt.paint(col, sym), d.Address, cutShort(d), o)
+			fmt.Fprintf(w, "  %s %s: %s; %s\n", pt.paint(col, sym), esc(d.Address), cutShort(d), o)
 			continue
 		}
-		fmt.Fprintf(w, "  %s %s: %s; the system holds:\n", pt.paint(col, sym), d.Address, cutShort(d))
+		fmt.Fprintf(w, "  %s %s: %s; the system holds:\n", pt.paint(col, sym), esc(d.Address), cutShort(d))
 		writeDriftValues(w, pt, d)
 	}
 	fmt.Fprintln(w)
@@ -74,7 +74,7 @@ func markdownInterrupted(w io.Writer, ds []*plans.Drift) {
 		if what == "" {
 			what = "what the system holds: " + driftParts(d)
 		}
-		fmt.Fprintf(w, "- `%s`: %s; %s\n", d.Address, cutShort(d), what)
+		fmt.Fprintf(w, "- `%s`: %s; %s\n", esc(d.Address), cutShort(d), what)
 	}
 }
 
@@ -82,7 +82,7 @@ func markdownInterrupted(w io.Writer, ds []*plans.Drift) {
 func driftParts(d *plans.Drift) string {
 	var parts []string
 	for _, n := range d.Changed {
-		parts = append(parts, fmt.Sprintf("%s is %s (was %s)", n, value(d.Kind, n, d.After[n], d.After), value(d.Kind, n, d.Before[n], d.Before)))
+		parts = append(parts, fmt.Sprintf("%s is %s (was %s)", esc(n), value(d.Kind, n, d.After[n], d.After), value(d.Kind, n, d.Before[n], d.Before)))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -92,6 +92,6 @@ func driftParts(d *plans.Drift) string {
 func writeDriftValues(w io.Writer, pt painter, d *plans.Drift) {
 	width := nameWidth(d.Changed)
 	for _, n := range d.Changed {
-		fmt.Fprintf(w, "      %-*s %s %s %s\n", width, n, value(d.Kind, n, d.Before[n], d.Before), pt.paint(dim, "→"), value(d.Kind, n, d.After[n], d.After))
+		fmt.Fprintf(w, "      %-*s %s %s %s\n", width, esc(n), value(d.Kind, n, d.Before[n], d.Before), pt.paint(dim, "→"), value(d.Kind, n, d.After[n], d.After))
 	}
 }

@@ -31,9 +31,9 @@ func Markdown(w io.Writer, p *plans.Plan) {
 		}
 		if c.Block != block {
 			block = c.Block
-			head := "**" + block.String() + "**"
+			head := "**" + esc(block.String()) + "**"
 			if d := p.Descriptions[block]; d != "" {
-				head += " — " + d
+				head += " — " + esc(d)
 			}
 			fmt.Fprintf(w, "\n%s\n\n", head)
 		}
@@ -45,10 +45,10 @@ func Markdown(w io.Writer, p *plans.Plan) {
 		fmt.Fprintf(w, "\n**Drift** — changed outside Musubi since the last apply:\n\n")
 		for _, d := range outside {
 			if d.Deleted {
-				fmt.Fprintf(w, "- `%s` was deleted\n", d.Address)
+				fmt.Fprintf(w, "- `%s` was deleted\n", esc(d.Address))
 				continue
 			}
-			fmt.Fprintf(w, "- `%s`: %s\n", d.Address, driftParts(d))
+			fmt.Fprintf(w, "- `%s`: %s\n", esc(d.Address.String()), driftParts(d))
 		}
 	}
 	if len(p.Policies) > 0 {
@@ -58,11 +58,11 @@ func Markdown(w io.Writer, p *plans.Plan) {
 			if r.Severity != "error" {
 				mark = "⚠️"
 			}
-			fmt.Fprintf(w, "- %s `%s` on %s: %s\n", mark, r.Policy, r.Block, r.Message)
+			fmt.Fprintf(w, "- %s `%s` on %s: %s\n", mark, esc(r.Policy), esc(r.Block), esc(r.Message))
 		}
 	}
 	if len(p.Recovered) > 0 {
-		fmt.Fprintf(w, "\n**Recovered** from an interrupted apply: %s\n", addrs.Join(p.Recovered, ", "))
+		fmt.Fprintf(w, "\n**Recovered** from an interrupted apply: %s\n", esc(addrs.Join(p.Recovered, ", ")))
 	}
 }
 
@@ -87,19 +87,19 @@ func mdDetail(c *plans.Change) string {
 	case plans.Delete:
 		msg := "delete"
 		if c.Reason != "" {
-			msg += " (" + c.Reason + ")"
+			msg += " (" + esc(c.Reason) + ")"
 		}
 		return msg
 	}
 	var parts []string
 	for _, n := range orderedAttrs(c.Kind, pick(c.Changed, c.Before), pick(c.Changed, c.After)) {
-		parts = append(parts, fmt.Sprintf("%s %s → %s", n, value(c.Kind, n, c.Before[n], c.Before), value(c.Kind, n, c.After[n], c.After)))
+		parts = append(parts, fmt.Sprintf("%s %s → %s", esc(n), value(c.Kind, n, c.Before[n], c.Before), value(c.Kind, n, c.After[n], c.After)))
 	}
 	verb := "update"
 	if c.Action == plans.Replace {
 		verb = "replace"
 		if c.Reason != "" {
-			parts = append(parts, c.Reason)
+			parts = append(parts, esc(c.Reason))
 		}
 	}
 	return verb + " — " + strings.Join(parts, "; ")

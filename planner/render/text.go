@@ -62,7 +62,7 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 	if len(p.Recovered) > 0 {
 		fmt.Fprintln(w, pt.paint(bold, "Recovered from an interrupted apply (found by idempotency key):"))
 		for _, a := range p.Recovered {
-			fmt.Fprintf(w, "  %s\n", a)
+			fmt.Fprintf(w, "  %s\n", esc(a))
 		}
 		fmt.Fprintln(w)
 	}
@@ -72,14 +72,11 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 		fmt.Fprintln(w, pt.paint(bold, "Drift: these objects changed outside Musubi since the last apply."))
 		for _, d := range outside {
 			if d.Deleted {
-				fmt.Fprintf(w, "  %s %s %s\n", pt.paint(red, "-"), d.Address, pt.paint(dim, "was deleted"))
+				fmt.Fprintf(w, "  %s %s %s\n", pt.paint(red, "-"), esc(d.Address), pt.paint(dim, "was deleted"))
 				continue
 			}
-			fmt.Fprintf(w, "  %s %s\n", pt.paint(yellow, "~"), d.Address)
-			width := nameWidth(d.Changed)
-			for _, n := range d.Changed {
-				fmt.Fprintf(w, "      %-*s %s %s %s\n", width, n, value(d.Kind, n, d.Before[n], d.Before), pt.paint(dim, "→"), value(d.Kind, n, d.After[n], d.After))
-			}
+			fmt.Fprintf(w, "  %s %s\n", pt.paint(yellow, "~"), esc(d.Address))
+			writeDriftValues(w, pt, d)
 		}
 		fmt.Fprintln(w)
 	}
@@ -110,9 +107,9 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 			if c.Block != block {
 				block = c.Block
 				fmt.Fprintln(w)
-				head := pt.paint(bold, block.String())
+				head := pt.paint(bold, esc(block.String()))
 				if d := p.Descriptions[block]; d != "" {
-					head += pt.paint(dim, " — "+d)
+					head += pt.paint(dim, " — "+esc(d))
 				}
 				fmt.Fprintln(w, head)
 			}
@@ -127,7 +124,7 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 			if r.Severity != "error" {
 				mark = pt.paint(yellow, "! warning")
 			}
-			fmt.Fprintf(w, "  %s %s on %s: %s\n", mark, r.Policy, r.Block, r.Message)
+			fmt.Fprintf(w, "  %s %s on %s: %s\n", mark, esc(r.Policy), esc(r.Block), esc(r.Message))
 		}
 	}
 	fmt.Fprintln(w)
@@ -136,9 +133,9 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 
 func writeChange(w io.Writer, pt painter, c *plans.Change) {
 	sym, col := symbol(c.Action)
-	line := fmt.Sprintf("  %s %s %s", pt.paint(col, sym), c.Address, pt.paint(dim, verb(c.Action)))
+	line := fmt.Sprintf("  %s %s %s", pt.paint(col, sym), esc(c.Address), pt.paint(dim, verb(c.Action)))
 	if c.Reason != "" {
-		line += pt.paint(dim, " ("+c.Reason+")")
+		line += pt.paint(dim, " ("+esc(c.Reason)+")")
 	}
 	fmt.Fprintln(w, line)
 	indent := "      "
@@ -147,7 +144,7 @@ func writeChange(w io.Writer, pt painter, c *plans.Change) {
 		names := orderedAttrs(c.Kind, c.After)
 		width := nameWidth(names)
 		for _, n := range names {
-			fmt.Fprintf(w, "%s%-*s %s\n", indent, width, n, value(c.Kind, n, c.After[n], c.After))
+			fmt.Fprintf(w, "%s%-*s %s\n", indent, width, esc(n), value(c.Kind, n, c.After[n], c.After))
 		}
 	case plans.Update, plans.Replace:
 		names := orderedAttrs(c.Kind, pick(c.Changed, c.Before), pick(c.Changed, c.After))
@@ -157,11 +154,11 @@ func writeChange(w io.Writer, pt painter, c *plans.Change) {
 			if slices.Contains(c.ReplacePaths, n) {
 				note = pt.paint(red, "  # forces replacement")
 			}
-			fmt.Fprintf(w, "%s%-*s %s %s %s%s\n", indent, width, n, value(c.Kind, n, c.Before[n], c.Before), pt.paint(dim, "→"), value(c.Kind, n, c.After[n], c.After), note)
+			fmt.Fprintf(w, "%s%-*s %s %s %s%s\n", indent, width, esc(n), value(c.Kind, n, c.Before[n], c.Before), pt.paint(dim, "→"), value(c.Kind, n, c.After[n], c.After), note)
 		}
 	case plans.Delete:
 		if c.ID != "" {
-			fmt.Fprintf(w, "%sid %s\n", indent, c.ID)
+			fmt.Fprintf(w, "%sid %s\n", indent, esc(c.ID))
 		}
 	}
 }
@@ -178,7 +175,7 @@ func pick(names []string, a map[string]any) map[string]any {
 func nameWidth(names []string) int {
 	w := 0
 	for _, n := range names {
-		w = max(w, len(n))
+		w = max(w, len(esc(n)))
 	}
 	return w
 }

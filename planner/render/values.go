@@ -15,6 +15,15 @@ import (
 	"github.com/musubi-hq/musubi/providers"
 )
 
+// esc escapes control characters in text from files, providers and live systems; every
+// string a text or Markdown plan shows from them goes through it or through quote.
+func esc(v any) string {
+	if s, ok := v.(fmt.Stringer); ok { // an address, parsed from a state or plan file
+		return lang.EscapeControls(s.String())
+	}
+	return lang.EscapeControls(fmt.Sprint(v))
+}
+
 // attrOrder lists attributes in the order people read a kind, most telling first.
 var attrOrder = map[providers.Kind][]string{
 	providers.KindCoupon: {"title", "discount_type", "percent", "amount", "currency", "min_total", "code", "per_customer",
@@ -72,7 +81,7 @@ func value(k providers.Kind, name string, v any, attrs providers.Attrs) string {
 	switch name {
 	case "amount", "min_total":
 		if n, ok := v.(int64); ok && k == providers.KindCoupon {
-			return lang.FormatMoney(n, attrs.String("currency"))
+			return esc(lang.FormatMoney(n, attrs.String("currency")))
 		}
 	case "percent":
 		if f, ok := v.(float64); ok {
@@ -112,11 +121,11 @@ func value(k providers.Kind, name string, v any, attrs providers.Attrs) string {
 		sort.Strings(keys)
 		parts := make([]string, len(keys))
 		for i, key := range keys {
-			parts[i] = key + " = " + quote(x[key])
+			parts[i] = esc(key) + " = " + quote(x[key])
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
-	return fmt.Sprint(v)
+	return esc(fmt.Sprint(v))
 }
 
 // quote writes a string quoted on one line; long texts (message templates) are shortened.
@@ -148,7 +157,7 @@ func groupDigits(n int64) string {
 
 // what names an instance for people: "coupon on sandbox.ec".
 func what(c *plans.Change) string {
-	return fmt.Sprintf("%s on %s", kindWord(c.Kind), c.Provider)
+	return fmt.Sprintf("%s on %s", kindWord(c.Kind), esc(c.Provider))
 }
 
 func kindWord(k providers.Kind) string { return strings.ReplaceAll(string(k), "_", " ") }
@@ -187,7 +196,7 @@ func oneLine(k providers.Kind, a providers.Attrs) string {
 	case providers.KindRules:
 		parts = append(parts, a.String("summary"))
 	}
-	return strings.Join(parts, ", ")
+	return esc(strings.Join(parts, ", "))
 }
 
 func dateOr(t time.Time, none string) string {

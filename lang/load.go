@@ -219,6 +219,12 @@ func (l *loader) parseFiles() bool {
 	return true
 }
 
+// ParseFile parses an HCL file that is not part of the programme (the lock file) as the
+// programme's files are parsed: one nested too deeply is refused before the parser sees it.
+func ParseFile(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
+	return parseHCL(src, filename, false)
+}
+
 // parseHCL parses a configuration or variable file, refusing one nested too deeply for the
 // parsers before they see it. Such a file comes back with no content, for its snippets.
 func parseHCL(src []byte, filename string, isJSON bool) (*hcl.File, hcl.Diagnostics) {

@@ -86,7 +86,7 @@ into the next calls, and read the messages the sandbox's messaging systems deliv
 				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tPROVIDER\tKIND\tSUMMARY")
 				for _, o := range objs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.ID, o.Provider, o.Kind, summaryOf(o.Attributes))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.ID, o.Provider, o.Kind, lang.EscapeControls(summaryOf(o.Attributes)))
 				}
 				return tw.Flush()
 			})
@@ -214,7 +214,7 @@ apply.`,
 					return err
 				}
 				for _, c := range codes {
-					fmt.Fprintln(a.out, c)
+					fmt.Fprintln(a.out, lang.EscapeControls(c))
 				}
 				return nil
 			})

@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/musubi-hq/musubi/lang"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -46,14 +46,15 @@ type lockBody struct {
 func ReadLock(workDir string) (*Lock, error) {
 	path := filepath.Join(workDir, LockFile)
 	l := &Lock{Providers: map[string]Locked{}}
-	src, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		return l, nil
 	}
+	// Read as the configuration is: a regular file inside the directory, of bounded size.
+	src, err := lang.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	f, diags := hclsyntax.ParseConfig(src, LockFile, hcl.InitialPos)
+	f, diags := lang.ParseFile(src, LockFile)
 	var body lockBody
 	if !diags.HasErrors() {
 		diags = append(diags, gohcl.DecodeBody(f.Body, nil, &body)...)

@@ -221,3 +221,22 @@ func FuzzReadLock(f *testing.F) {
 		}
 	})
 }
+
+// The lock file is read as the configuration is: nesting too deep for the parser is an error,
+// not a crash, and a link out of the directory is not followed.
+func TestReadLockRefusesHostileFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, LockFile), []byte("x = "+strings.Repeat("[", 100000)), 0o644)
+	if _, err := ReadLock(dir); err == nil || !strings.Contains(err.Error(), "nest") {
+		t.Errorf("deep nesting: %v", err)
+	}
+	outside := filepath.Join(t.TempDir(), "secret.txt")
+	os.WriteFile(outside, []byte("TOKEN=shh"), 0o644)
+	os.Remove(filepath.Join(dir, LockFile))
+	if err := os.Symlink(outside, filepath.Join(dir, LockFile)); err != nil {
+		t.Skip(err)
+	}
+	if _, err := ReadLock(dir); err == nil || strings.Contains(err.Error(), "shh") {
+		t.Errorf("a link out of the directory: %v", err)
+	}
+}

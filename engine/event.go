@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -359,7 +358,16 @@ func numbersToGo(v any) any {
 	return v
 }
 
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+// sortedKeys returns m's keys in order. It sizes the slice once: an event's identifiers are
+// sorted for every event, and slices.Collect would grow it step by step.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
 
 // suggest returns ` (did you mean "x"?)` for a close name.
 func suggest(got string, names []string) string {

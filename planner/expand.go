@@ -59,7 +59,8 @@ type Capabilities interface {
 	// by API where to send events. Other sources' events arrive without one: a webhook set in
 	// the system's own console, or posts to the engine.
 	Subscribes(provider string) bool
-	// Sends reports whether a provider delivers messages (providers.Sender).
+	// Sends reports whether a provider delivers messages: a providers.Sender that addresses
+	// customers by some identifier type.
 	Sends(provider string) bool
 	// Manages reports whether a provider manages a kind.
 	Manages(provider string, k providers.Kind) bool

@@ -10,14 +10,18 @@ import (
 	"github.com/musubi-hq/musubi/providers"
 )
 
-// memSender sends messages and keeps none, as the webhook provider does.
-type memSender struct{ *memProvider }
+// memSender sends messages and keeps none, as the webhook provider does; with no address,
+// it has Send and reaches nobody, as a sandbox simulating a POS.
+type memSender struct {
+	*memProvider
+	address string
+}
 
 func (memSender) Schema(context.Context) providers.SchemaResponse {
 	return providers.SchemaResponse{Kinds: map[providers.Kind]providers.KindSupport{}}
 }
-func (memSender) Messaging() providers.MessagingSupport {
-	return providers.MessagingSupport{Address: "member"}
+func (s memSender) Messaging() providers.MessagingSupport {
+	return providers.MessagingSupport{Address: s.address}
 }
 func (memSender) Send(context.Context, providers.SendRequest) providers.SendResponse {
 	return providers.SendResponse{}
@@ -76,7 +80,7 @@ trigger "pickup_ready" {
 func pureSenderFixture(t *testing.T) *fixture {
 	f := newFixture(t)
 	f.config = pureSenderConfig
-	f.others = map[string]providers.Provider{"mem.tablet": memSender{newMem()}, "engine.main": memRules{newMem()}}
+	f.others = map[string]providers.Provider{"mem.tablet": memSender{newMem(), "member"}, "engine.main": memRules{newMem()}}
 	return f
 }
 
@@ -134,18 +138,25 @@ func TestPureSenderInVia(t *testing.T) {
 }
 
 // A provider that neither keeps messages nor sends them (a POS) stays refused in via, with an
-// error on the block that names it.
+// error on the block that names it; so does one that has Send and addresses nobody.
 func TestViaRefusesAProviderThatCannotSend(t *testing.T) {
-	f := pureSenderFixture(t)
-	f.config = strings.Replace(f.config, "action \"send\" {\n    via      = provider.mem.tablet", "action \"send\" {\n    via      = provider.mem.pos", 1)
-	_, _, diags := f.planWith()
-	if len(diags) != 1 {
-		t.Fatalf("want one error, got %v", diags)
-	}
-	d := diags[0]
-	want := "trigger.pickup_ready sends a message through provider.mem.pos, which neither keeps messages nor sends them " +
-		"(it manages only: audience, code_pool, coupon, subscription). Name a messaging provider in via."
-	if d.Detail != want || d.Subject == nil || d.Subject.Start.Line != 31 {
-		t.Errorf("got %s at %v\nwant %s at line 31", d.Detail, d.Subject, want)
+	for via, manages := range map[string]string{
+		"mem.pos":  "manages only: audience, code_pool, coupon, subscription",
+		"mem.mute": "manages no resources",
+	} {
+		f := pureSenderFixture(t)
+		f.others["mem.mute"] = memSender{newMem(), ""}
+		f.config = strings.Replace(f.config, "action \"send\" {\n    via      = provider.mem.tablet", "action \"send\" {\n    via      = provider."+via, 1) +
+			"provider \"mem\" \"mute\" {}\n"
+		_, _, diags := f.planWith()
+		if len(diags) != 1 {
+			t.Fatalf("%s: want one error, got %v", via, diags)
+		}
+		d := diags[0]
+		want := "trigger.pickup_ready sends a message through provider." + via + ", which neither keeps messages nor sends them " +
+			"(it " + manages + "). Name a messaging provider in via."
+		if d.Detail != want || d.Subject == nil || d.Subject.Start.Line != 31 {
+			t.Errorf("got %s at %v\nwant %s at line 31", d.Detail, d.Subject, want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/planner/addrs"
+	"github.com/musubi-hq/musubi/planner/plans"
 	"github.com/musubi-hq/musubi/planner/states"
 	"github.com/musubi-hq/musubi/providers"
 )
@@ -58,16 +59,29 @@ type Capabilities interface {
 	// by API where to send events. Other sources' events arrive without one: a webhook set in
 	// the system's own console, or posts to the engine.
 	Subscribes(provider string) bool
+	// Sends reports whether a provider delivers messages: a providers.Sender that addresses
+	// customers by some identifier type.
+	Sends(provider string) bool
+	// Manages reports whether a provider manages a kind.
+	Manages(provider string, k providers.Kind) bool
 }
 
 // Expand turns the configuration's domain blocks into resource instances: a campaign's coupon
 // becomes one coupon per channel, its codes one code pool per channel, its messages one
 // message per messaging provider plus the audience it goes to, each identity source a webhook
 // subscription. prior supplies values that must stay stable, such as a code pool's seed.
-// caps is nil when no provider is known: every channel then takes codes, and every source
-// is asked for what the rules use.
+// caps is nil when no provider is known: every channel then takes codes, every source is
+// asked for what the rules use, and every messaging provider keeps its messages.
 func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired {
+	out, _ := expand(cfg, prior, caps)
+	return out
+}
+
+// expand is Expand, and lists the messages sent through pure senders, which become no
+// resource: nothing is kept on the receiver, and the engine sends them from the rule bundle.
+func expand(cfg *lang.Config, prior *states.State, caps Capabilities) ([]*Desired, []*plans.Send) {
 	var out []*Desired
+	var sends []*plans.Send
 	seen := map[string]*Desired{}
 	seeds := map[string]string{} // code seed per campaign: pools and the rule bundle share it
 	add := func(d *Desired) *Desired {
@@ -80,6 +94,11 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 		return d
 	}
 	prov := func(r lang.ProviderRef) addrs.Provider { return addrs.Provider{Type: r.Type, Name: r.Name} }
+	// A pure sender sends and keeps no messages (a webhook): no audience or message is
+	// planned on it, since the engine picks the recipients and renders every text itself.
+	pure := func(via lang.ProviderRef) bool {
+		return caps != nil && caps.Sends(via.String()) && !caps.Manages(via.String(), providers.KindMessage)
+	}
 
 	audienceFor := func(segment string, via lang.ProviderRef) addrs.Instance {
 		s := cfg.Segments[segment]
@@ -137,7 +156,12 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 				}
 			}
 		}
+		pureIndex := map[addrs.Provider]int{}
 		for _, m := range c.Messages {
+			if pure(m.Via) {
+				sends = append(sends, pureSend(block, prov(m.Via), pureIndex, m))
+				continue
+			}
 			aud := audienceFor(c.Audience, m.Via)
 			d := messageDesired(addrs.Instance{Block: block, Kind: providers.KindMessage, Provider: prov(m.Via)}, "campaign."+name, m)
 			d.Attrs["audience"] = aud.String()
@@ -155,6 +179,10 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 				continue
 			}
 			p := prov(a.Message.Via)
+			if pure(a.Message.Via) {
+				sends = append(sends, pureSend(block, p, perProvider, a.Message))
+				continue
+			}
 			idx := perProvider[p]
 			perProvider[p]++
 			add(messageDesired(addrs.Instance{Block: block, Kind: providers.KindMessage, Provider: p, Index: idx}, "trigger."+name, a.Message))
@@ -196,7 +224,20 @@ func Expand(cfg *lang.Config, prior *states.State, caps Capabilities) []*Desired
 		}
 	}
 	addrs.Sort(out, func(d *Desired) addrs.Instance { return d.Addr })
-	return out
+	// By block and provider as changes are, and in the order written within them.
+	slices.SortStableFunc(sends, func(a, b *plans.Send) int {
+		return addrs.Compare(addrs.Instance{Block: a.Block, Provider: a.Provider}, addrs.Instance{Block: b.Block, Provider: b.Provider})
+	})
+	return out, sends
+}
+
+// pureSend is a message through a pure sender, numbered per block and provider as messages
+// are in addresses.
+func pureSend(block addrs.Block, p addrs.Provider, index map[addrs.Provider]int, m *lang.Message) *plans.Send {
+	s := &plans.Send{Block: block, Provider: p, Index: index[p]}
+	index[p]++
+	s.Template, s.Subject, s.Variants = messageTexts(m)
+	return s
 }
 
 func couponAttrs(c *lang.Campaign) providers.Attrs {
@@ -260,23 +301,37 @@ func poolSeed(prior *states.State, block addrs.Block, cu *lang.Coupon) string {
 
 func messageDesired(a addrs.Instance, name string, m *lang.Message) *Desired {
 	attrs := providers.Attrs{"name": name}
+	template, subject, variants := messageTexts(m)
 	if m.Template != nil {
-		attrs["template"] = m.Template.Source
+		attrs["template"] = template
 	}
 	if m.Subject != nil {
-		attrs["subject"] = m.Subject.Source
+		attrs["subject"] = subject
 	}
 	if len(m.Variants) > 0 {
-		v := map[string]string{}
-		for _, mv := range m.Variants {
-			if mv.Template != nil {
-				v[mv.Name] = mv.Template.Source
-			}
-		}
-		attrs["variants"] = v
+		attrs["variants"] = variants
 	}
 	return &Desired{Addr: a, Attrs: attrs, Range: m.Range,
 		AttrRanges: map[string]hcl.Range{"template": m.Range, "subject": m.Range, "name": m.Range}}
+}
+
+// messageTexts returns a message's template, subject and variant templates by name, as written.
+func messageTexts(m *lang.Message) (template, subject string, variants map[string]string) {
+	if m.Template != nil {
+		template = m.Template.Source
+	}
+	if m.Subject != nil {
+		subject = m.Subject.Source
+	}
+	if len(m.Variants) > 0 {
+		variants = map[string]string{}
+		for _, mv := range m.Variants {
+			if mv.Template != nil {
+				variants[mv.Name] = mv.Template.Source
+			}
+		}
+	}
+	return template, subject, variants
 }
 
 // defaultTopics are the topics of an identity source that does not list its events: of the

@@ -234,6 +234,25 @@ func (h *Host) Receives(provider string) bool {
 	return receives
 }
 
+// Sends reports whether a provider delivers messages: it is a providers.Sender that
+// addresses customers by some identifier type (a sandbox simulating a POS has Send, and
+// addresses nobody). A provider that is not started is taken not to: its messages are then
+// planned, and the plan says why not.
+func (h *Host) Sends(provider string) bool {
+	hp, ok := h.get(provider)
+	if !ok {
+		return false
+	}
+	s, sends := hp.p.(providers.Sender)
+	return sends && s.Messaging().Address != ""
+}
+
+// Manages reports whether a provider manages a kind. A provider that is not started is taken to.
+func (h *Host) Manages(provider string, k providers.Kind) bool {
+	hp, ok := h.get(provider)
+	return !ok || hp.supports(k)
+}
+
 // supportedKinds lists the kinds a provider manages.
 func (hp *hosted) supportedKinds() []string {
 	var out []string

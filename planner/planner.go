@@ -70,8 +70,9 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 		return p, diags
 	}
 	var desired []*Desired
+	var sends []*plans.Send
 	if p.Mode != plans.Destroy {
-		desired = Expand(pl.Config, pl.State, pl.Host)
+		desired, sends = expand(pl.Config, pl.State, pl.Host)
 		diags = append(diags, pl.validate(ctx, desired)...)
 		diags = append(diags, pl.checkSources()...)
 	}
@@ -98,11 +99,23 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 	changes, cdiags := pl.diff(ctx, desired, prior, opts)
 	diags = append(diags, cdiags...)
 	p.Changes = changes
+	p.Sends = withBundle(sends, changes)
 	p.Descriptions = descriptions(pl.Config, changes)
 	if p.Mode != plans.Destroy {
 		p.Policies = pl.checkPolicies()
 	}
 	return p, diags
+}
+
+// withBundle returns the messages through pure senders when the plan pushes a rule bundle:
+// they live only in it, so they change, and go live, with it.
+func withBundle(sends []*plans.Send, changes []*plans.Change) []*plans.Send {
+	for _, c := range changes {
+		if c.Kind == providers.KindRules && c.Action != plans.NoOp && c.Action != plans.Delete {
+			return sends
+		}
+	}
+	return nil
 }
 
 // checkSources refuses an identity_source whose provider cannot bring its events in: one
@@ -145,10 +158,17 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 		}
 		block := d.Addr.Block.String()
 		if !hp.supports(d.Addr.Kind) {
-			report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot do this",
-				Detail: fmt.Sprintf("%s needs a %s on provider.%s, which manages only: %s.",
-					block, d.Addr.Kind, hp.name, strings.Join(hp.supportedKinds(), ", ")),
-				Subject: d.Range.Ptr()})
+			manages := "manages only: " + strings.Join(hp.supportedKinds(), ", ")
+			if len(hp.schema.Kinds) == 0 {
+				manages = "manages no resources"
+			}
+			detail := fmt.Sprintf("%s needs a %s on provider.%s, which %s.", block, d.Addr.Kind, hp.name, manages)
+			if d.Addr.Kind == providers.KindMessage {
+				// Pure senders were planned no message: this provider cannot send at all.
+				detail = fmt.Sprintf("%s sends a message through provider.%s, which neither keeps messages nor sends them (it %s). "+
+					"Name a messaging provider in via.", block, hp.name, manages)
+			}
+			report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot do this", Detail: detail, Subject: d.Range.Ptr()})
 			return
 		}
 		for _, name := range slices.Sorted(maps.Keys(d.Attrs)) {

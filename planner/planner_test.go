@@ -162,9 +162,11 @@ campaign "summer" {
 `
 
 type fixture struct {
-	t       *testing.T
-	config  string
-	mems    map[string]*memProvider
+	t      *testing.T
+	config string
+	mems   map[string]*memProvider
+	// others are providers other than memProviders, by name.
+	others  map[string]providers.Provider
 	backend *states.Local
 }
 
@@ -206,6 +208,9 @@ func (f *fixture) planWith(vars ...string) (*plans.Plan, *Host, hcl.Diagnostics)
 	f.t.Helper()
 	cfg := f.load(vars...)
 	host, hdiags := NewHost(context.Background(), cfg, ".", func(p *lang.Provider) (providers.Provider, error) {
+		if o, ok := f.others[p.Ref.String()]; ok {
+			return o, nil
+		}
 		return f.mems[p.Ref.String()], nil
 	}, nil)
 	if hdiags.HasErrors() {

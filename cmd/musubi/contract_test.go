@@ -19,6 +19,7 @@ import (
 	"github.com/musubi-hq/musubi/providers/smaregi/smaregitest"
 	"github.com/musubi-hq/musubi/providers/square"
 	"github.com/musubi-hq/musubi/providers/square/squaretest"
+	"github.com/musubi-hq/musubi/providers/webhook/webhooktest"
 	"github.com/musubi-hq/musubi/providers/wechat/wechattest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -45,6 +46,7 @@ func init() {
 	contractServers["smaregi"] = smaregiServer.command("smaregi")
 	contractServers["square"] = squareServer.command("square")
 	contractServers["wechat"] = wechatServer.command("wechat")
+	contractServers["webhook"] = webhookServer.command("webhook")
 }
 
 // fake is what the harness needs of every contract server: the controls of contracttest.
@@ -436,6 +438,40 @@ var wechatServer = contractServer[*wechattest.Server]{
 			fmt.Fprintln(ts.Stdout(), openID, res.StatusCode)
 		}},
 	}),
+}
+
+// webhookServer is a system taking the webhook provider's messages (a staff tablet, a CRM).
+var webhookServer = contractServer[*webhooktest.Server]{
+	start: func() (*webhooktest.Server, map[string]string) {
+		srv := webhooktest.New()
+		return srv, map[string]string{"WEBHOOK_URL": srv.URL, "WEBHOOK_SECRET": srv.Secret}
+	},
+	// list prints the messages taken, once each: all were signed validly and in time.
+	list: func(srv *webhooktest.Server) []string {
+		var out []string
+		for _, m := range srv.Messages() {
+			out = append(out, fmt.Sprintf("%s to=%s name=%s text=%q", m.ID, m.To, m.Name, m.Text))
+		}
+		return out
+	},
+	none: "no messages",
+	cmds: map[string]subcommand[*webhooktest.Server]{
+		// refused prints the requests refused: STATUS REASON.
+		"refused": {"", 0, 0, func(ts *testscript.TestScript, srv *webhooktest.Server, _ []string) {
+			lines := srv.Refused()
+			if len(lines) == 0 {
+				lines = []string{"no refusals"}
+			}
+			fmt.Fprintln(ts.Stdout(), strings.Join(lines, "\n"))
+		}},
+		// replay [N] posts the Nth request received (default the last) again as it was, and
+		// prints HTTP STATUS and the answer.
+		"replay": {"[N]", 0, 1, func(ts *testscript.TestScript, srv *webhooktest.Server, args []string) {
+			status, answer, err := srv.Replay(argv{ts, args}.int(0, 0))
+			ts.Check(err)
+			fmt.Fprintf(ts.Stdout(), "HTTP %d\n%s", status, answer)
+		}},
+	},
 }
 
 // with returns a's subcommands and b's.

@@ -70,6 +70,9 @@ type Plan struct {
 	// Recovered lists resources an interrupted apply had created, found again by their
 	// idempotency keys.
 	Recovered []addrs.Instance `json:"recovered,omitempty"`
+	// Sends lists the messages that go out through pure senders, when the plan pushes the
+	// rule bundle that carries them.
+	Sends []*Send `json:"sends,omitempty"`
 
 	// Prior is the refreshed state the changes apply to.
 	Prior *states.State `json:"prior"`
@@ -119,6 +122,19 @@ type Drift struct {
 type Interruption struct {
 	Action Action    `json:"action"`
 	Since  time.Time `json:"since"`
+}
+
+// Send is a message of a campaign or trigger that goes out through a pure sender: a provider
+// that sends messages and keeps none (a webhook). Nothing is created for it in any system;
+// the engine renders it from the rule bundle and sends it, so it is shown with the bundle.
+type Send struct {
+	Block    addrs.Block    `json:"block"`
+	Provider addrs.Provider `json:"provider"`
+	// Index tells apart several messages of one block through one provider, as in addresses.
+	Index    int               `json:"index,omitempty"`
+	Subject  string            `json:"subject,omitempty"`
+	Template string            `json:"template"`
+	Variants map[string]string `json:"variants,omitempty"`
 }
 
 // PolicyResult is a policy that failed on a block.

@@ -41,6 +41,7 @@ func hostilePlan() *plans.Plan {
 		},
 		Policies:  []*plans.PolicyResult{{Policy: hostile, Block: block, Severity: hostile, Message: hostile}},
 		Recovered: []addrs.Instance{{Block: block, Kind: providers.KindCoupon, Provider: prov}},
+		Sends:     []*plans.Send{{Block: block, Provider: prov, Subject: hostile, Template: hostile}},
 	}
 }
 

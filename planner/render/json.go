@@ -25,6 +25,8 @@ type jsonPlan struct {
 	Recovered       []addrs.Instance      `json:"recovered"`
 	Policies        []*plans.PolicyResult `json:"policies"`
 	Diagnostics     []lang.JSONDiagnostic `json:"diagnostics"`
+	// Sends appears only when there are some, so plans without pure senders read as before.
+	Sends []*plans.Send `json:"sends,omitempty"`
 }
 
 type jsonState struct {
@@ -85,7 +87,7 @@ func JSON(w io.Writer, p *plans.Plan, diags hcl.Diagnostics) error {
 		Summary:         jsonSummary{s.Add, s.Change, s.Replace, s.Destroy, s.Drift, s.Interrupted},
 		HasChanges:      p.HasChanges(),
 		ResourceChanges: []jsonChange{}, Drift: []jsonDrift{}, Recovered: p.Recovered, Policies: p.Policies,
-		Diagnostics: lang.ToJSONDiagnostics(diags),
+		Diagnostics: lang.ToJSONDiagnostics(diags), Sends: p.Sends,
 	}
 	if out.Recovered == nil {
 		out.Recovered = []addrs.Instance{}

@@ -24,19 +24,27 @@ func Markdown(w io.Writer, p *plans.Plan) {
 	}
 	fmt.Fprintf(w, "### Musubi plan: %s\n", title)
 
-	var block addrs.Block
+	var shown []*plans.Change
 	for _, c := range p.Changes {
-		if c.Action == plans.NoOp {
-			continue
+		if c.Action != plans.NoOp {
+			shown = append(shown, c)
 		}
-		if c.Block != block {
-			block = c.Block
+	}
+	var block addrs.Block
+	for _, e := range entries(shown, p.Sends) {
+		if e.block() != block {
+			block = e.block()
 			head := "**" + esc(block.String()) + "**"
 			if d := p.Descriptions[block]; d != "" {
 				head += " — " + esc(d)
 			}
 			fmt.Fprintf(w, "\n%s\n\n", head)
 		}
+		if e.send != nil {
+			fmt.Fprintln(w, markdownSend(e.send))
+			continue
+		}
+		c := e.change
 		fmt.Fprintf(w, "- %s %s: %s\n", mdSymbol(c.Action), what(c), mdDetail(c))
 	}
 	outside, interrupted := splitDrift(p.Drift)

@@ -206,3 +206,61 @@ func TestInterruptedGolden(t *testing.T) {
 		t.Error("an interrupted delete is shown as deleted outside Musubi")
 	}
 }
+
+// sendsPlan pushes a first rule bundle whose triggers and campaign send through a pure
+// sender, besides a message a provider keeps.
+func sendsPlan() *plans.Plan {
+	return &plans.Plan{
+		FormatVersion: plans.FormatVersion, ToolVersion: "v0.1.0", Mode: plans.Normal, Lineage: "lineage-1", Serial: 1,
+		Changes: []*plans.Change{
+			{Address: at("musubi.rules.rules[engine.main]"), Block: block("musubi.rules"), Kind: providers.KindRules, Provider: provider("engine.main"),
+				Action: plans.Create, After: providers.Attrs{"summary": "1 source, 0 traits, 0 segments, 2 triggers", "bundle_hash": "9f2c", "bundle": "{}"}},
+			{Address: at("trigger.nudge.message[sandbox.line]"), Block: block("trigger.nudge"), Kind: providers.KindMessage, Provider: provider("sandbox.line"),
+				Action: plans.Create, After: providers.Attrs{"name": "trigger.nudge", "template": "あと{{ 3000 - event.cart.total }}円で10%オフ"}},
+		},
+		Sends: []*plans.Send{
+			{Block: block("campaign.spring"), Provider: provider("webhook.crm"), Subject: "Spring", Template: "Spring sale for {{ customer.id }}",
+				Variants: map[string]string{"formal": "Our spring sale"}},
+			{Block: block("trigger.nudge"), Provider: provider("webhook.app"), Template: "Spend ¥{{ 3000 - event.cart.total }} more"},
+			{Block: block("trigger.pickup_ready"), Provider: provider("webhook.tablet"),
+				Template: "{{ customer.attributes.name }} picks up order {{ event.order_id }}"},
+			{Block: block("trigger.pickup_ready"), Provider: provider("webhook.tablet"), Index: 1, Template: "Order {{ event.order_id }} is late"},
+		},
+	}
+}
+
+// A message through a pure sender is shown under its block, with no create and no count in
+// the summary: nothing is made for it anywhere.
+func TestSendsGolden(t *testing.T) {
+	var txt, md, js bytes.Buffer
+	Text(&txt, sendsPlan(), false)
+	golden(t, "plan-sends.txt", txt.Bytes())
+	Markdown(&md, sendsPlan())
+	golden(t, "plan-sends.md", md.Bytes())
+	if err := JSON(&js, sendsPlan(), nil); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-sends.json", js.Bytes())
+	var doc struct {
+		Summary map[string]int `json:"summary"`
+		Sends   []struct {
+			Block, Provider, Template string
+			Index                     int
+		} `json:"sends"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Summary["add"] != 2 || len(doc.Sends) != 4 || doc.Sends[3].Block != "trigger.pickup_ready" ||
+		doc.Sends[3].Provider != "webhook.tablet" || doc.Sends[3].Index != 1 {
+		t.Errorf("summary %v and sends %+v; want 2 to add and the 4 sends in order", doc.Summary, doc.Sends)
+	}
+	if !bytes.Contains(txt.Bytes(), []byte("Plan: 2 to add, 0 to change")) {
+		t.Error("a send is counted as a change")
+	}
+	var plain bytes.Buffer
+	JSON(&plain, samplePlan(), nil)
+	if bytes.Contains(plain.Bytes(), []byte(`"sends"`)) {
+		t.Error("a plan without sends has a sends field")
+	}
+}

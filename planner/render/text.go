@@ -103,9 +103,9 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 	default:
 		fmt.Fprintln(w, pt.paint(bold, "Musubi will make these changes:"))
 		var block addrs.Block
-		for _, c := range shown {
-			if c.Block != block {
-				block = c.Block
+		for _, e := range entries(shown, p.Sends) {
+			if e.block() != block {
+				block = e.block()
 				fmt.Fprintln(w)
 				head := pt.paint(bold, esc(block.String()))
 				if d := p.Descriptions[block]; d != "" {
@@ -113,7 +113,11 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 				}
 				fmt.Fprintln(w, head)
 			}
-			writeChange(w, pt, c)
+			if e.send != nil {
+				writeSend(w, pt, e.send)
+				continue
+			}
+			writeChange(w, pt, e.change)
 		}
 	}
 	if len(p.Policies) > 0 {

@@ -504,8 +504,12 @@ func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) prov
 }
 
 // Messaging says how the simulated messaging system addresses customers: by LINE user ID,
-// gated by LINE consent, like the channel it stands in for.
+// gated by LINE consent, like the channel it stands in for. A simulated EC or POS sends
+// nothing and addresses nobody, so the planner refuses it in via.
 func (p *Provider) Messaging() providers.MessagingSupport {
+	if p.system != "" && p.system != "messaging" {
+		return providers.MessagingSupport{}
+	}
 	return providers.MessagingSupport{Address: "line_user", Consent: "line"}
 }
 

@@ -344,6 +344,17 @@ func TestDeliverIsIdempotent(t *testing.T) {
 	}
 }
 
+// Only the messaging system addresses customers: the planner takes a sender that addresses
+// nobody for one that cannot send.
+func TestOnlyMessagingAddressesCustomers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sandbox.db")
+	for system, want := range map[string]string{"messaging": "line_user", "ec": "", "pos": ""} {
+		if got := configure(t, path, "sandbox."+system, system).Messaging().Address; got != want {
+			t.Errorf("a sandbox %s addresses %q, want %q", system, got, want)
+		}
+	}
+}
+
 func TestConfigureErrors(t *testing.T) {
 	p := &Provider{}
 	r := p.Configure(context.Background(), providers.ConfigureRequest{Name: "sandbox.x", Config: map[string]any{"system": "erp"}})

@@ -7,9 +7,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Header names the schemes use.
@@ -17,15 +20,24 @@ const (
 	LINEHeader    = "X-Line-Signature"
 	ShopifyHeader = "X-Shopify-Hmac-Sha256"
 	SquareHeader  = "X-Square-Hmacsha256-Signature"
-	// MusubiHeader signs payloads Musubi's webhook provider posts: "sha256=" + hex HMAC of the body.
+	// MusubiHeader signs payloads Musubi's webhook provider posts: "t=<unix seconds>,v1=<hex
+	// HMAC-SHA256 of "<t>.<body>">", as Stripe and Slack sign theirs.
 	MusubiHeader = "X-Musubi-Signature"
 )
+
+// MusubiTolerance is how far from the receiver's clock the time of a Musubi signature may be,
+// unless the receiver says otherwise: Stripe's and Slack's five minutes.
+const MusubiTolerance = 5 * time.Minute
 
 // ErrMissing is returned when a request carries no signature at all.
 var ErrMissing = errors.New("the request carries no signature")
 
 // ErrMismatch is returned when a signature does not match the body.
 var ErrMismatch = errors.New("the signature does not match the body")
+
+// ErrStale is returned when a valid signature was made too long ago, or too far ahead of the
+// receiver's clock: a request recorded and posted again, or a clock that is wrong.
+var ErrStale = errors.New("the signature's time is outside the tolerance")
 
 // HMACBase64 returns base64(HMAC-SHA256(secret, parts...)).
 func HMACBase64(secret []byte, parts ...[]byte) string {
@@ -88,23 +100,65 @@ func VerifySquare(signatureKey, notificationURL string, body []byte, header stri
 	return verifyBase64(header, mac([]byte(signatureKey), []byte(notificationURL), body))
 }
 
-// SignMusubi signs a payload Musubi posts: "sha256=" followed by the hex HMAC-SHA256 of the body.
-func SignMusubi(secret string, body []byte) string {
-	return "sha256=" + fmt.Sprintf("%x", mac([]byte(secret), body))
+// SignMusubi signs a payload Musubi posts at time at: "t=<unix seconds>,v1=<hex HMAC-SHA256
+// of "<t>.<body>">". The time is inside the signed content, so an old request cannot be
+// posted again under a new time.
+func SignMusubi(secret string, at time.Time, body []byte) string {
+	t := strconv.FormatInt(at.Unix(), 10)
+	return "t=" + t + ",v1=" + musubiMAC(secret, t, body)
 }
 
-// VerifyMusubi checks an X-Musubi-Signature header.
-func VerifyMusubi(secret string, body []byte, header string) error {
+func musubiMAC(secret, t string, body []byte) string {
+	return hex.EncodeToString(mac([]byte(secret), []byte(t), []byte("."), body))
+}
+
+// VerifyMusubi checks an X-Musubi-Signature header: one of its v1 values must be the MAC of
+// its t and the body, and t must lie within tolerance of now, either way (MusubiTolerance when
+// tolerance is 0). It returns the time the request was signed. Schemes other than v1 are
+// ignored, as Stripe's are, so a later one can be added beside it; the old "sha256=HEX"
+// without a time is refused.
+func VerifyMusubi(secret string, body []byte, header string, now time.Time, tolerance time.Duration) (time.Time, error) {
 	header = strings.TrimSpace(header)
 	if header == "" {
-		return ErrMissing
+		return time.Time{}, ErrMissing
 	}
-	hexSig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return fmt.Errorf("%w (expected sha256=HEX)", ErrMismatch)
+	malformed := fmt.Errorf("%w (expected t=UNIX-SECONDS,v1=HEX)", ErrMismatch)
+	var t string
+	var v1 []string
+	for _, part := range strings.Split(header, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		switch {
+		case !ok || k == "t" && t != "":
+			return time.Time{}, malformed
+		case k == "sha256":
+			return time.Time{}, fmt.Errorf("%w (sha256=HEX is the old form, signed without a time; expected t=UNIX-SECONDS,v1=HEX)", ErrMismatch)
+		case k == "t":
+			t = v
+		case k == "v1":
+			v1 = append(v1, strings.ToLower(v))
+		}
 	}
-	if !hmac.Equal([]byte(strings.ToLower(hexSig)), []byte(fmt.Sprintf("%x", mac([]byte(secret), body)))) {
-		return ErrMismatch
+	sec, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || sec <= 0 || len(v1) == 0 {
+		return time.Time{}, malformed
 	}
-	return nil
+	want := []byte(musubiMAC(secret, t, body))
+	matched := false
+	for _, got := range v1 {
+		matched = hmac.Equal([]byte(got), want) || matched // every one compared: constant time
+	}
+	if !matched {
+		return time.Time{}, ErrMismatch
+	}
+	at := time.Unix(sec, 0)
+	if tolerance <= 0 {
+		tolerance = MusubiTolerance
+	}
+	switch age := now.Sub(at); {
+	case age > tolerance:
+		return at, fmt.Errorf("%w: signed %s ago, more than the %s allowed", ErrStale, age.Round(time.Second), tolerance)
+	case -age > tolerance:
+		return at, fmt.Errorf("%w: signed %s ahead of this clock, more than the %s allowed; is a clock wrong?", ErrStale, (-age).Round(time.Second), tolerance)
+	}
+	return at, nil
 }

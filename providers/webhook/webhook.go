@@ -9,21 +9,23 @@
 //	POST <url>
 //	Content-Type: application/json
 //	Idempotency-Key: <the send's idempotency key>
-//	X-Musubi-Signature: sha256=<hex HMAC-SHA256 of the body, keyed by the secret>
+//	X-Musubi-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>", keyed by the secret>
 //
 //	{"id": KEY, "name": "trigger.cart_nudge", "customer": UNI-ID, "to": ADDRESS,
 //	 "subject": "", "text": "...", "sent_at": "2027-03-01T09:00:00Z"}
 //
 // A 2xx answer is delivered; 409 means the receiver has the key already, which counts as a
 // delivery (Duplicate). 429 and 5xx, and requests that got no answer, are retried a few
-// times honouring Retry-After: a receiver must treat a repeated key as the same message.
-// The signature covers the body only, so the key a receiver goes by is the payload's id,
-// never the Idempotency-Key header alone; Verify checks a delivery that way.
+// times honouring Retry-After, each attempt signed afresh at its own time: a receiver must
+// treat a repeated id as the same message. The signature covers its time and the body, no
+// header, so the key a receiver goes by is the payload's id, never the Idempotency-Key
+// header alone. A Receiver checks a delivery that way, refusing old and replayed signatures.
 package webhook
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +38,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
@@ -211,12 +214,52 @@ type Payload struct {
 	SentAt string `json:"sent_at"`
 }
 
-// Verify checks a delivery as its receiver must before acting on it: the X-Musubi-Signature
-// of the body, then an Idempotency-Key header, when present, equal to the payload's id. The
-// header is not signed, so the payload's id is the key to deduplicate by: a signed body
-// posted again under a fresh Idempotency-Key is still the same message.
-func Verify(secret string, header http.Header, body []byte) (Payload, error) {
-	if err := signature.VerifyMusubi(secret, body, header.Get(signature.MusubiHeader)); err != nil {
+// DefaultTolerance is how far from a receiver's clock a signature's time may be, unless its
+// Receiver says otherwise.
+const DefaultTolerance = signature.MusubiTolerance
+
+// ErrReplayed is returned for a signed request a Receiver has accepted already.
+var ErrReplayed = errors.New("the request was accepted already: a replay")
+
+// Receiver checks deliveries as their receiver must before acting on one: the signature of
+// the body and its time, within Tolerance of the receiver's clock; the payload; an
+// Idempotency-Key header, when present, equal to the payload's id; and, with a Memory, that
+// the same signed request was not accepted before.
+//
+// Musubi signs every attempt afresh, so a retry of a message is a new signed request with the
+// same payload id: the receiver deduplicates messages by that id. The Memory only refuses a
+// request posted again as it was, by someone who recorded it.
+type Receiver struct {
+	// Secret is the webhook provider's secret.
+	Secret string
+	// Tolerance bounds the age of a signature, either way; 0 is DefaultTolerance.
+	Tolerance time.Duration
+	// Memory remembers the signed requests accepted within the tolerance; nil remembers
+	// none, and a request posted again within the tolerance then passes.
+	Memory Memory
+	// Now reads the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// NewReceiver returns a Receiver with the default tolerance and a Memory in this process.
+func NewReceiver(secret string) *Receiver {
+	return &Receiver{Secret: secret, Memory: NewMemory()}
+}
+
+// Verify checks a delivery and returns its payload. Errors are signature.ErrMissing,
+// signature.ErrMismatch, signature.ErrStale, ErrReplayed, or say what is wrong with the
+// payload.
+func (r *Receiver) Verify(header http.Header, body []byte) (Payload, error) {
+	now := time.Now()
+	if r.Now != nil {
+		now = r.Now()
+	}
+	tolerance := r.Tolerance
+	if tolerance <= 0 {
+		tolerance = DefaultTolerance
+	}
+	at, err := signature.VerifyMusubi(r.Secret, body, header.Get(signature.MusubiHeader), now, tolerance)
+	if err != nil {
 		return Payload{}, err
 	}
 	var pl Payload
@@ -229,11 +272,64 @@ func Verify(secret string, header http.Header, body []byte) (Payload, error) {
 	if k := header.Get("Idempotency-Key"); k != "" && k != pl.ID {
 		return Payload{}, fmt.Errorf("Idempotency-Key %q is not the signed payload's id %q", k, pl.ID)
 	}
+	// Keyed by what is signed, not by the header: extra v1 values would make a new header.
+	key := fmt.Sprintf("%d.%x", at.Unix(), sha256.Sum256(body))
+	if r.Memory != nil && !r.Memory.Remember(key, now, at.Add(tolerance)) {
+		return Payload{}, fmt.Errorf("%w: message %s signed at %s", ErrReplayed, pl.ID, at.UTC().Format(time.RFC3339))
+	}
 	return pl, nil
 }
 
-// Send posts one message. The body and its signature stay the same through the retries of
-// one call, so a receiver sees identical requests.
+// Verify checks a delivery with the default tolerance and no memory of the requests accepted:
+// a Receiver from NewReceiver also refuses a request posted again.
+func Verify(secret string, header http.Header, body []byte) (Payload, error) {
+	return (&Receiver{Secret: secret}).Verify(header, body)
+}
+
+// Memory remembers the signed requests a Receiver accepted. A receiver run as several
+// processes shares one, such as a Redis SET with NX and an expiry of until - now.
+type Memory interface {
+	// Remember records key until the time until, and reports false when it holds key already.
+	// now is the receiver's clock.
+	Remember(key string, now, until time.Time) bool
+}
+
+// NewMemory returns a Memory in this process. It forgets a key once its time is over, when the
+// signature is too old to pass anyway, so it holds the requests of one tolerance at most.
+func NewMemory() Memory {
+	return &memory{keys: map[string]time.Time{}, sweepAt: minSweep}
+}
+
+// minSweep is how many keys a memory holds before it first forgets the expired ones.
+const minSweep = 1024
+
+type memory struct {
+	mu      sync.Mutex
+	keys    map[string]time.Time
+	sweepAt int
+}
+
+func (m *memory) Remember(key string, now, until time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if exp, ok := m.keys[key]; ok && now.Before(exp) {
+		return false
+	}
+	m.keys[key] = until
+	if len(m.keys) >= m.sweepAt {
+		// Sweeping when the map has doubled keeps the cost per key constant.
+		for k, exp := range m.keys {
+			if !now.Before(exp) {
+				delete(m.keys, k)
+			}
+		}
+		m.sweepAt = max(2*len(m.keys), minSweep)
+	}
+	return true
+}
+
+// Send posts one message. The body and its Idempotency-Key stay the same through the retries
+// of one call; the signature is made for each.
 func (p *Provider) Send(ctx context.Context, req providers.SendRequest) providers.SendResponse {
 	if p.url == "" {
 		return providers.SendResponse{Diagnostics: providers.Errorf("Webhook provider not configured", "Configure was not called, or failed")}
@@ -247,12 +343,16 @@ func (p *Provider) Send(ctx context.Context, req providers.SendRequest) provider
 	if err != nil {
 		return providers.SendResponse{Diagnostics: providers.FromError("send failed", err)}
 	}
-	sig := signature.SignMusubi(p.secret, body)
 	var res providers.SendResponse
+	var last int64
 	retry := providers.Retry{Attempts: maxAttempts, Backoff: time.Second, MaxWait: maxRetryWait, Sleep: p.Sleep}
 	err = retry.Do(ctx, func(int) error {
+		// Each attempt is signed at its own time, a second after the last at least, so a
+		// receiver that refuses a signature it has seen still takes a retry.
+		t := max(p.Now().Unix(), last+1)
+		last = t
 		var err error
-		res, err = p.post(ctx, body, sig, req.IdempotencyKey)
+		res, err = p.post(ctx, body, signature.SignMusubi(p.secret, time.Unix(t, 0), body), req.IdempotencyKey)
 		return err
 	}, nil)
 	if err != nil {

@@ -49,9 +49,10 @@ func newReceiver(t testing.TB, answers ...answer) *receiver {
 	r := &receiver{seen: map[string]bool{}, answers: answers}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
-		d := delivery{header: req.Header.Clone(), body: body, sigErr: signature.VerifyMusubi(secret, body, req.Header.Get(signature.MusubiHeader))}
+		d := delivery{header: req.Header.Clone(), body: body}
+		_, d.sigErr = signature.VerifyMusubi(secret, body, req.Header.Get(signature.MusubiHeader), now, 0)
 		json.Unmarshal(body, &d.payload)
-		_, verr := Verify(secret, req.Header, body)
+		_, verr := atNow().Verify(req.Header, body)
 		r.mu.Lock()
 		r.got = append(r.got, d)
 		var a *answer
@@ -99,6 +100,9 @@ func (r *receiver) deliveries() []delivery {
 }
 
 var now = time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// atNow is a receiver whose clock shows the test's time, which remembers no requests.
+func atNow() *Receiver { return &Receiver{Secret: secret, Now: func() time.Time { return now }} }
 
 func configured(t testing.TB, url string, extra map[string]any) (*Provider, *providertest.Sleeps) {
 	t.Helper()
@@ -153,19 +157,27 @@ func TestSendSignsThePayload(t *testing.T) {
 		}
 	}
 
+	sig := d.header.Get(signature.MusubiHeader)
+	if want := signature.SignMusubi(secret, now, d.body); sig != want || !strings.HasPrefix(sig, "t=1803891600,v1=") {
+		t.Errorf("X-Musubi-Signature %q, want %q: signed at the time of sending", sig, want)
+	}
+
 	// The other way round: what a receiver must refuse.
 	for name, c := range map[string]struct {
 		secret, header string
 		body           []byte
+		at             time.Time
 		want           error
 	}{
-		"body changed":  {secret, d.header.Get(signature.MusubiHeader), []byte(strings.Replace(string(d.body), "M-000123", "M-999999", 1)), signature.ErrMismatch},
-		"other secret":  {"another-secret-of-16+", d.header.Get(signature.MusubiHeader), d.body, signature.ErrMismatch},
-		"no signature":  {secret, "", d.body, signature.ErrMissing},
-		"bare hex":      {secret, strings.TrimPrefix(d.header.Get(signature.MusubiHeader), "sha256="), d.body, signature.ErrMismatch},
-		"our own again": {secret, signature.SignMusubi(secret, d.body), d.body, nil},
+		"body changed":  {secret, sig, []byte(strings.Replace(string(d.body), "M-000123", "M-999999", 1)), now, signature.ErrMismatch},
+		"other secret":  {"another-secret-of-16+", sig, d.body, now, signature.ErrMismatch},
+		"no signature":  {secret, "", d.body, now, signature.ErrMissing},
+		"bare hex":      {secret, sig[strings.Index(sig, "v1=")+3:], d.body, now, signature.ErrMismatch},
+		"other time":    {secret, strings.Replace(sig, "t=1803891600", "t=1803891660", 1), d.body, now.Add(time.Minute), signature.ErrMismatch},
+		"an hour later": {secret, sig, d.body, now.Add(time.Hour), signature.ErrStale},
+		"our own again": {secret, signature.SignMusubi(secret, now, d.body), d.body, now, nil},
 	} {
-		if err := signature.VerifyMusubi(c.secret, c.body, c.header); !errors.Is(err, c.want) && !(c.want == nil && err == nil) {
+		if _, err := signature.VerifyMusubi(c.secret, c.body, c.header, c.at, 0); !errors.Is(err, c.want) && !(c.want == nil && err == nil) {
 			t.Errorf("%s: VerifyMusubi = %v, want %v", name, err, c.want)
 		}
 	}
@@ -184,7 +196,7 @@ func TestSendDuplicateIsDelivered(t *testing.T) {
 
 func TestSendRetries(t *testing.T) {
 	t.Parallel()
-	t.Run("5xx then success, same body and signature", func(t *testing.T) {
+	t.Run("5xx then success, same body and key, each attempt signed", func(t *testing.T) {
 		t.Parallel()
 		r := newReceiver(t, answer{status: 503, header: map[string]string{"Retry-After": "2"}}, answer{status: 500})
 		p, s := configured(t, r.URL, nil)
@@ -195,10 +207,15 @@ func TestSendRetries(t *testing.T) {
 		if len(got) != 3 || len(s.Waits()) != 2 || s.Waits()[0] != 2*time.Second || s.Waits()[1] != 2*time.Second {
 			t.Fatalf("%d attempts after waiting %v; want 3 after [2s 2s]", len(got), s.Waits())
 		}
-		for _, d := range got[1:] {
-			if string(d.body) != string(got[0].body) || d.header.Get(signature.MusubiHeader) != got[0].header.Get(signature.MusubiHeader) ||
-				d.header.Get("Idempotency-Key") != "k" {
-				t.Fatal("a retry changed the body, signature or key")
+		// The test's clock stands still: each attempt is still signed a second after the last,
+		// so none is the replay of another.
+		for i, d := range got {
+			if string(d.body) != string(got[0].body) || d.header.Get("Idempotency-Key") != "k" {
+				t.Fatal("a retry changed the body or key")
+			}
+			at := now.Add(time.Duration(i) * time.Second)
+			if sig := d.header.Get(signature.MusubiHeader); sig != signature.SignMusubi(secret, at, d.body) || d.sigErr != nil {
+				t.Errorf("attempt %d signed %q (%v), want the signature at %s", i+1, sig, d.sigErr, at)
 			}
 		}
 	})
@@ -345,16 +362,16 @@ func TestReplayUnderAFreshIdempotencyKey(t *testing.T) {
 		}
 	}
 
-	if got, err := Verify(secret, d.header, d.body); err != nil || got != d.payload || got.ID != "k1" {
+	if got, err := atNow().Verify(d.header, d.body); err != nil || got != d.payload || got.ID != "k1" {
 		t.Errorf("Verify = %+v, %v; want the payload of k1", got, err)
 	}
 	h := d.header.Clone()
 	h.Set("Idempotency-Key", "k2")
-	if _, err := Verify(secret, h, d.body); err == nil || !strings.Contains(err.Error(), `Idempotency-Key "k2"`) {
+	if _, err := atNow().Verify(h, d.body); err == nil || !strings.Contains(err.Error(), `Idempotency-Key "k2"`) {
 		t.Errorf("Verify with another key: %v", err)
 	}
-	h.Set(signature.MusubiHeader, signature.SignMusubi("another-secret-of-16+", d.body))
-	if _, err := Verify(secret, h, d.body); !errors.Is(err, signature.ErrMismatch) {
+	h.Set(signature.MusubiHeader, signature.SignMusubi("another-secret-of-16+", now, d.body))
+	if _, err := atNow().Verify(h, d.body); !errors.Is(err, signature.ErrMismatch) {
 		t.Errorf("Verify with another secret: %v", err)
 	}
 }

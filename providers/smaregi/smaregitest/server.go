@@ -684,10 +684,16 @@ func (s *Server) AddCoupon(c Coupon) (Coupon, error) {
 	return c, nil
 }
 
-// AddCustomers stores members, as the register or the admin would register them.
+// AddCustomers stores members, as the register or the admin would register them; a member
+// without a customerId gets the next one.
 func (s *Server) AddCustomers(cs ...Customer) {
 	s.mu.Lock()
-	s.customers = append(s.customers, cs...)
+	for _, c := range cs {
+		if _, ok := c["customerId"]; !ok {
+			c["customerId"] = strconv.Itoa(len(s.customers) + 1)
+		}
+		s.customers = append(s.customers, c)
+	}
 	s.mu.Unlock()
 }
 

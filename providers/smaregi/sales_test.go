@@ -377,3 +377,20 @@ func TestPollInterval(t *testing.T) {
 func faultOf(status, times int, retryAfter time.Duration) contracttest.Fault {
 	return contracttest.Fault{Status: status, Times: times, RetryAfter: retryAfter}
 }
+
+// Smaregi waits 3 seconds for a webhook's answer: a sale the API is slow to give is left to
+// the next poll, and the answer says the call was not taken.
+func TestWebhookAnswersWithinSmaregisDeadline(t *testing.T) {
+	t.Parallel()
+	f, _ := startSales(t, map[string]any{"webhook_secret": "s3cret"})
+	tx := f.sell(t, "M0001")
+	if err := f.srv.Inject("transaction", contracttest.Fault{Delay: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"contractId": f.srv.ContractID(), "event": "pos:transactions", "action": "created", "transactionHeadIds": []string{tx.TransactionHeadID}})
+	start := time.Now()
+	r := f.p.ReceiveWebhook(ctx, providers.WebhookRequest{Header: http.Header{DefaultWebhookHeader: {"s3cret"}}, Body: body})
+	if took := time.Since(start); took >= smaregitest.WebhookDeadline || providers.CodeOf(r.Diagnostics.Err()) != providers.ErrUnavailable {
+		t.Fatalf("after %s: %v", took, r.Diagnostics.Err())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/musubi-hq/musubi/providers"
 )
@@ -13,9 +14,13 @@ import (
 // shared secret in, unless webhook_header names another.
 const DefaultWebhookHeader = "X-Musubi-Webhook-Secret"
 
-// maxWebhookIDs bounds the transactions one notification may make the provider read: Smaregi
-// waits 3 seconds for the answer.
-const maxWebhookIDs = 20
+// maxWebhookIDs bounds the transactions one notification may make the provider read, and
+// webhookBudget the time reading them: Smaregi waits 3 seconds for the answer. What does not
+// fit is left to the next poll.
+const (
+	maxWebhookIDs = 20
+	webhookBudget = 2500 * time.Millisecond
+)
 
 // notification is the body of a Smaregi webhook: it names what changed, it does not hold it.
 type notification struct {
@@ -56,6 +61,8 @@ func (p *Provider) ReceiveWebhook(ctx context.Context, req providers.WebhookRequ
 		// Too many to read within Smaregi's 3 seconds: the next poll reads them.
 		return providers.WebhookResponse{}
 	}
+	ctx, cancel := context.WithTimeout(ctx, webhookBudget)
+	defer cancel()
 	var evs []providers.InboundEvent
 	for _, id := range n.TransactionHeadIDs {
 		t, err := p.client.GetTransaction(ctx, id)

@@ -64,6 +64,10 @@ func (p *Provider) PollEvents(ctx context.Context, cursor string) (providers.Pol
 			to = end // catching up after a long stop, a period at a time
 		}
 	}
+	if !to.After(cur.Since) {
+		// The clock is behind the last period read (set back, or another host's): wait for it.
+		return providers.PollResult{Cursor: cursor}, nil
+	}
 	heads, err := p.client.ListTransactions(ctx, TransactionQuery{UpdatedFrom: cur.Since.In(zone), UpdatedTo: to.In(zone), IDFrom: nextID(cur.After)})
 	if err != nil {
 		return providers.PollResult{}, err

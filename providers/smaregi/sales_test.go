@@ -283,6 +283,24 @@ func TestPollCatchesUpAPeriodAtATime(t *testing.T) {
 	}
 }
 
+// A clock set back behind the last period read makes polls wait for it, not fail.
+func TestPollWaitsForAClockSetBack(t *testing.T) {
+	t.Parallel()
+	f, cursor := startSales(t, nil)
+	f.clock.Advance(time.Minute)
+	cursor = f.poll(t, cursor).Cursor
+	f.clock.Advance(-time.Hour)
+	if r := f.poll(t, cursor); r.Cursor != cursor || len(r.Events) != 0 || r.More {
+		t.Fatalf("with the clock an hour back: %+v", r)
+	}
+	f.clock.Advance(time.Hour + time.Minute)
+	f.sell(t, "M0001")
+	f.clock.Advance(time.Second)
+	if r := f.poll(t, cursor); len(r.Events) != 1 {
+		t.Fatalf("once the clock is back: %v", ids(r.Events))
+	}
+}
+
 // The contract server refuses a list without a period, or with one longer than 31 days.
 func TestTransactionListNeedsAPeriod(t *testing.T) {
 	t.Parallel()

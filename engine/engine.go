@@ -33,6 +33,9 @@ type Options struct {
 	Senders map[string]providers.Sender
 	// Receivers are the providers whose webhooks the engine accepts, by "TYPE.NAME".
 	Receivers map[string]providers.WebhookReceiver
+	// Pollers are the providers whose systems the engine polls for events, by "TYPE.NAME";
+	// each feeds the identity_source that names it (see pollLoop).
+	Pollers map[string]providers.EventPoller
 	// Now is the clock; time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -221,6 +224,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.wg.Add(1)
 	go e.sweepLoop(runCtx)
+	e.startPollers(runCtx)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

@@ -250,8 +250,7 @@ func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL
 	var res []Result
 	evs := make([]*Event, 0, len(resp.Events))
 	for _, ie := range resp.Events {
-		evs = append(evs, &Event{ID: ie.ID, Type: ie.Type, Time: ie.Time, Channel: ie.Channel,
-			Source: source, Record: ie.Record, Data: ie.Data, scope: "webhook/" + name})
+		evs = append(evs, inboundEvent(name, source, ie))
 	}
 	if len(evs) == 0 {
 		res = []Result{}

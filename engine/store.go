@@ -61,6 +61,11 @@ type Store interface {
 	// Suppressions returns the store's random key for suppression digests, made on first use,
 	// and the digests stored.
 	Suppressions(ctx context.Context) (key []byte, hashes [][]byte, err error)
+	// PollCursor returns where the next poll of a provider starts ("" before its first).
+	PollCursor(ctx context.Context, provider string) (string, error)
+	// PutPollCursor stores a provider's cursor, once the events of the poll that returned
+	// it are committed (see pollOnce).
+	PutPollCursor(ctx context.Context, provider, cursor string) error
 	Close() error
 }
 
@@ -148,6 +153,8 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at) WHERE status = 'pendin
 CREATE TABLE IF NOT EXISTS codes (campaign TEXT NOT NULL, idx INTEGER NOT NULL, customer TEXT NOT NULL, key TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, PRIMARY KEY (campaign, idx));
 -- HMAC-SHA256 digests of forgotten identifiers and event keys (see suppressions).
 CREATE TABLE IF NOT EXISTS suppressions (hash BLOB PRIMARY KEY) WITHOUT ROWID;
+-- Where the next poll of each polled provider starts (see pollOnce).
+CREATE TABLE IF NOT EXISTS poll_cursors (provider TEXT PRIMARY KEY, cursor TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 `
 
@@ -436,6 +443,25 @@ func (s *SQLiteStore) ActiveHash(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return hash, err
+}
+
+// PollCursor returns a provider's stored poll cursor, "" when it has none.
+func (s *SQLiteStore) PollCursor(ctx context.Context, provider string) (string, error) {
+	var cursor string
+	err := s.db.QueryRowContext(ctx, `SELECT cursor FROM poll_cursors WHERE provider = ?`, provider).Scan(&cursor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return cursor, err
+}
+
+// PutPollCursor stores a provider's poll cursor.
+func (s *SQLiteStore) PutPollCursor(ctx context.Context, provider, cursor string) error {
+	return s.Update(ctx, func(t Tx) error {
+		_, err := t.(*sqliteTx).exec(`INSERT OR REPLACE INTO poll_cursors (provider, cursor, at) VALUES (?, ?, ?)`,
+			provider, cursor, time.Now().UnixMilli())
+		return err
+	})
 }
 
 // Identity streams the identity records in order.

@@ -55,6 +55,8 @@ type InboundEvent struct {
 	Time time.Time
 	// Channel is where it happened: pos, ec, line, email.
 	Channel string
+	// StoreID is the store it happened in, for in-store events whose system says.
+	StoreID string
 	// Record holds the source record's fields by their name in the system (userId, email,
 	// phone_number); the identity_source's identifiers say which are identifiers.
 	Record map[string]any

@@ -16,6 +16,7 @@ import (
 	"github.com/musubi-hq/musubi/providers/email/sendgridtest"
 	"github.com/musubi-hq/musubi/providers/line/linetest"
 	"github.com/musubi-hq/musubi/providers/shopify/shopifytest"
+	"github.com/musubi-hq/musubi/providers/smaregi"
 	"github.com/musubi-hq/musubi/providers/smaregi/smaregitest"
 	"github.com/musubi-hq/musubi/providers/square"
 	"github.com/musubi-hq/musubi/providers/square/squaretest"
@@ -304,6 +305,31 @@ var smaregiServer = contractServer[*smaregitest.Server]{
 		}},
 		// expire-tokens expires every access token the server issued.
 		"expire-tokens": {"", 0, 0, func(_ *testscript.TestScript, srv *smaregitest.Server, _ []string) { srv.ExpireTokens() }},
+		// member CODE registers a member (会員) at the register.
+		"member": {"CODE", 1, 1, func(_ *testscript.TestScript, srv *smaregitest.Server, args []string) {
+			srv.AddCustomers(smaregitest.Customer{"customerCode": args[0]})
+		}},
+		// sale MEMBER|- PRICE [SERIAL...] rings up one product of PRICE yen for a member (- for
+		// none), with coupons; it prints the transaction and the webhook's answer (0: none set).
+		"sale": {"MEMBER|- PRICE [SERIAL...]", 2, 10, func(ts *testscript.TestScript, srv *smaregitest.Server, args []string) {
+			member := strings.TrimPrefix(args[0], "-")
+			t, status, err := srv.AddSale(smaregitest.Sale{CustomerCode: member, Coupons: args[2:],
+				Lines: []smaregitest.TransactionDetail{{ProductID: "1", ProductCode: "ITEM-1", ProductName: "Item", Price: args[1]}}})
+			ts.Check(err)
+			fmt.Fprintf(ts.Stdout(), "transaction %s total %s webhook %d\n", t.TransactionHeadID, t.Total, status)
+		}},
+		// webhook URL [SECRET] notifies URL of every sale, with SECRET in the custom header the
+		// provider checks (none: no header); webhook off stops the notifications.
+		"webhook": {"URL|off [SECRET]", 1, 2, func(_ *testscript.TestScript, srv *smaregitest.Server, args []string) {
+			h := http.Header{}
+			if len(args) == 2 {
+				h.Set(smaregi.DefaultWebhookHeader, args[1])
+			}
+			if args[0] == "off" {
+				args[0] = ""
+			}
+			srv.SetWebhook(args[0], h)
+		}},
 	},
 }
 

@@ -53,8 +53,9 @@ The rules are the bundle "musubi apply" pushed to the configuration's engine pro
 local engine (provider "engine" "main" {}) writes it into the store file, .musubi/engine.db
 unless the provider's path says otherwise, and a running serve switches to a new one within a
 second. Serve reads the configuration for the providers only: the messaging providers
-deliver the messages, and providers that receive their system's webhooks (LINE, Shopify,
-Square) verify and translate them. It does not take the state lock, so plan and apply run
+deliver the messages, providers that receive their system's webhooks (LINE, Shopify,
+Square) verify and translate them, and providers whose systems are read on a schedule
+(Smaregi's sales) are polled. It does not take the state lock, so plan and apply run
 beside it; it claims the store file (STORE.lock), so one serve runs per store.
 
 Environment:
@@ -163,7 +164,7 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 	if diags.HasErrors() {
 		return exitError{1}
 	}
-	senders, receivers := map[string]providers.Sender{}, map[string]providers.WebhookReceiver{}
+	senders, receivers, pollers := map[string]providers.Sender{}, map[string]providers.WebhookReceiver{}, map[string]providers.EventPoller{}
 	for _, name := range host.Names() {
 		p, _ := host.Provider(name)
 		if s, ok := p.(providers.Sender); ok {
@@ -172,9 +173,12 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 		if r, ok := p.(providers.WebhookReceiver); ok {
 			receivers[name] = r
 		}
+		if pl, ok := p.(providers.EventPoller); ok {
+			pollers[name] = pl
+		}
 	}
 
-	e, err := engine.Open(ctx, engine.Options{Store: store, Senders: senders, Receivers: receivers, Logger: log})
+	e, err := engine.Open(ctx, engine.Options{Store: store, Senders: senders, Receivers: receivers, Pollers: pollers, Logger: log})
 	if err != nil {
 		return fmt.Errorf("starting the engine on %s: %w", loc.Path, err)
 	}
@@ -197,7 +201,7 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 	}
 	log.Info("musubi serve is listening", "url", url, "store", loc.Path,
 		"senders", strings.Join(slices.Sorted(maps.Keys(senders)), ","), "webhooks", strings.Join(slices.Sorted(maps.Keys(receivers)), ","),
-		"gc_percent", gcPercent)
+		"polls", strings.Join(slices.Sorted(maps.Keys(pollers)), ","), "gc_percent", gcPercent)
 
 	err = e.ServeListener(ctx, ln, opts)
 	stop()

@@ -32,6 +32,7 @@ type (
 		Currency      string           `json:"currency"`
 		TotalPrice    string           `json:"total_price"`
 		SourceName    string           `json:"source_name"`
+		LocationID    json.Number      `json:"location_id"` // where a POS order was rung up
 		CartToken     string           `json:"cart_token"`
 		Customer      *customerPayload `json:"customer"`
 		LineItems     []linePayload    `json:"line_items"`
@@ -107,9 +108,9 @@ func (p *Provider) ReceiveWebhook(ctx context.Context, req providers.WebhookRequ
 // ParseWebhook turns a verified delivery of topic (X-Shopify-Topic) into Musubi events;
 // currency is the shop's, for carts whose lines carry none:
 //
-//   - orders/create → purchase, channel ec (pos for orders of Shopify POS); total is
-//     total_price in minor units, with order_id, items and the coupon_codes redeemed; the
-//     record carries customer_id, email, phone and cart_token.
+//   - orders/create → purchase, channel ec (pos for orders of Shopify POS, with the
+//     location_id as the store); total is total_price in minor units, with order_id, items
+//     and the coupon_codes redeemed; the record carries customer_id, email, phone and cart_token.
 //   - customers/create, customers/update → account.linked, channel ec; the record carries
 //     customer_id, email and phone; data.account is shopify.
 //   - carts/create, carts/update → cart.updated, channel ec, with the cart's total,
@@ -167,7 +168,7 @@ func ParseWebhook(topic string, at time.Time, currency string, body []byte) ([]p
 			channel = "pos"
 		}
 		return []providers.InboundEvent{{ID: "order:" + o.ID.String(), Type: "purchase", Time: providers.TimeOr(o.CreatedAt, at),
-			Channel: channel, Record: record, Data: data}}, nil
+			Channel: channel, StoreID: o.LocationID.String(), Record: record, Data: data}}, nil
 	case "customers/create", "customers/update":
 		var c customerPayload
 		if err := json.Unmarshal(body, &c); err != nil {

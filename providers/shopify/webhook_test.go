@@ -177,6 +177,16 @@ func TestParseWebhookSkips(t *testing.T) {
 	}
 }
 
+// An order rung up on Shopify POS is a pos purchase at its location.
+func TestParseWebhookPOSOrder(t *testing.T) {
+	t.Parallel()
+	evs, err := shopify.ParseWebhook("orders/create", time.Time{}, "JPY",
+		[]byte(`{"id":7,"email":"a@b.jp","currency":"JPY","total_price":"1500","source_name":"pos","location_id":655441491}`))
+	if err != nil || len(evs) != 1 || evs[0].Channel != "pos" || evs[0].StoreID != "655441491" {
+		t.Fatalf("%+v %v", evs, err)
+	}
+}
+
 func FuzzParseWebhook(f *testing.F) {
 	f.Add("orders/create", []byte(vectorBody))
 	f.Add("customers/update", []byte(`{"id":5,"email":"a@b.c"}`))

@@ -24,8 +24,9 @@ const (
 	DefaultIDURL  = "https://id.smaregi.jp"
 )
 
-// DefaultScopes are the scopes an app token asks for: coupons to manage, members to read.
-var DefaultScopes = []string{"pos.coupons:read", "pos.coupons:write", "pos.customers:read"}
+// DefaultScopes are the scopes an app token asks for: coupons to manage, members and sales
+// to read.
+var DefaultScopes = []string{"pos.coupons:read", "pos.coupons:write", "pos.customers:read", "pos.transactions:read"}
 
 // MaxPageSize is the largest page a list call returns (the API's limit parameter, 1 to 1000).
 const MaxPageSize = 1000

@@ -1,6 +1,7 @@
 package smaregi
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -126,4 +127,14 @@ func checkPage(page, limit int) error {
 		return fmt.Errorf("limit %d: a page holds 1 to %d items", limit, MaxPageSize)
 	}
 	return nil
+}
+
+// pageQuery is the query of a list call's page (0 means the first) and its size (0 means
+// MaxPageSize).
+func pageQuery(page, limit int) (url.Values, error) {
+	page, limit = cmp.Or(page, 1), cmp.Or(limit, MaxPageSize)
+	if err := checkPage(page, limit); err != nil {
+		return nil, err
+	}
+	return url.Values{"page": {strconv.Itoa(page)}, "limit": {strconv.Itoa(limit)}}, nil
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"iter"
 	"net/http"
-	"net/url"
-	"strconv"
 )
 
 // Customer is a Smaregi POS member (会員), with the fields an identity source reads. The
@@ -87,16 +85,10 @@ type CustomerQuery struct {
 
 // ListCustomers returns one page of members (GET /pos/customers).
 func (c *Client) ListCustomers(ctx context.Context, q CustomerQuery) ([]Customer, error) {
-	if q.Page == 0 {
-		q.Page = 1
-	}
-	if q.Limit == 0 {
-		q.Limit = MaxPageSize
-	}
-	if err := checkPage(q.Page, q.Limit); err != nil {
+	v, err := pageQuery(q.Page, q.Limit)
+	if err != nil {
 		return nil, err
 	}
-	v := url.Values{"page": {strconv.Itoa(q.Page)}, "limit": {strconv.Itoa(q.Limit)}}
 	if q.CustomerCode != "" {
 		v.Set("customer_code", q.CustomerCode)
 	}

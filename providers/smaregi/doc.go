@@ -1,7 +1,7 @@
 // Package smaregi is the built-in provider for Smaregi POS, through the Smaregi Platform API
 // (POS API version 1.0.0 as its specification documents it): a campaign's coupon lands at
-// every register of a contract as a Smaregi coupon, and the contract's members (会員) are an
-// identity source the engine can read.
+// every register of a contract as a Smaregi coupon, the contract's members (会員) can be
+// read, and its sales (取引) to members reach the engine as purchases.
 //
 // Auth: an app access token from the ID server (POST /app/{contract_id}/token, client
 // credentials as Basic auth, the scopes in the provider block), cached until a minute before
@@ -42,8 +42,16 @@
 //
 // Members: Client.ListCustomers and Client.Customers read GET /pos/customers a page (up to
 // 1,000) at a time; Customer.Record gives the fields an identity_source's identifiers name
-// (customerCode, customerId, phoneNumber, mobileNumber, mailAddress...). Smaregi webhooks carry
-// no signature the API documents, so the provider receives none: the engine polls instead.
+// (customerCode, customerId, phoneNumber, mobileNumber, mailAddress...).
+//
+// Sales: the provider is a providers.EventPoller. `musubi serve` polls GET /pos/transactions
+// by upd_date_time periods (the API needs one, of at most 31 days), in the order of the
+// transaction IDs, and reads each sale to a member with its lines and coupons
+// (GET /pos/transactions/{id}); each becomes one purchase whose record holds the member's
+// customerCode and customerId. The cursor (sales.go) is kept by the engine. Smaregi's
+// pos:transactions webhooks are also taken (ReceiveWebhook), authenticated by a custom
+// header the app sets, since Smaregi signs nothing; they only name the sales, which are read
+// from the API, and a webhook and a poll give a sale the same event ID.
 //
 // No vendor SDK is used: none for Go is reachable from here, so the small typed client in this
 // package is written against the documented API, pinned to the version above, and tested

@@ -1,6 +1,7 @@
 package smaregi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,14 +18,16 @@ import (
 func init() {
 	providers.Register(providers.Registration{
 		Type:        "smaregi",
-		Description: "Smaregi POS (Smaregi Platform API): coupons at every register, members as an identity source",
+		Description: "Smaregi POS (Smaregi Platform API): coupons at every register, sales to members as purchases",
 		New:         func() providers.Provider { return &Provider{} },
 	})
 }
 
 var (
-	_ providers.Provider    = (*Provider)(nil)
-	_ providers.BatchReader = (*Provider)(nil)
+	_ providers.Provider        = (*Provider)(nil)
+	_ providers.BatchReader     = (*Provider)(nil)
+	_ providers.EventPoller     = (*Provider)(nil)
+	_ providers.WebhookReceiver = (*Provider)(nil)
 )
 
 // couponSupport is what a Smaregi coupon holds of the canonical coupon.
@@ -51,6 +54,11 @@ type Provider struct {
 	zone     *time.Location
 	zoneName string
 
+	pollInterval time.Duration
+	// webhookHeader and webhookSecret are the custom header the app's Smaregi webhooks carry
+	// and its value, which authenticates them (see ReceiveWebhook); never shown.
+	webhookHeader, webhookSecret string
+
 	// Set by tests before Configure: the transport and clock the client uses.
 	httpClient *http.Client
 	now        func() time.Time
@@ -72,6 +80,9 @@ func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 			{Name: "id_url", Type: providers.String, Description: "the ID server issuing app tokens (default " + DefaultIDURL + "; https://id.smaregi.dev for the sandbox)"},
 			{Name: "scopes", Type: providers.Strings, Description: "scopes the app token asks for (default " + strings.Join(DefaultScopes, " ") + ")"},
 			{Name: "timezone", Type: providers.String, Description: "the contract's time zone, which coupon dates are days in (default " + DefaultTimezone + ")"},
+			{Name: "poll_interval", Type: providers.String, Description: "how often musubi serve reads the contract's new sales, e.g. \"30s\" (default 1m, at least 1s)"},
+			{Name: "webhook_secret", Type: providers.String, Sensitive: true, Description: "the value of the custom header set on the app's webhooks in Smaregi Developers; without it webhooks are refused and sales come by polling only"},
+			{Name: "webhook_header", Type: providers.String, Description: "the name of that custom header (default " + DefaultWebhookHeader + ")"},
 		},
 		Kinds: map[providers.Kind]providers.KindSupport{providers.KindCoupon: couponSupport},
 	}
@@ -110,6 +121,15 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	if err != nil {
 		ds = append(ds, providers.AttributeError("timezone", "Invalid Smaregi configuration", "timezone must be an IANA time zone, not %s", req.Show("timezone", zoneName)))
 	}
+	interval := DefaultPollInterval
+	if v := str("poll_interval"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			ds = append(ds, providers.AttributeError("poll_interval", "Invalid Smaregi configuration",
+				"poll_interval must be a duration of at least 1s, such as \"30s\" or \"5m\", not %s", req.Show("poll_interval", v)))
+		}
+		interval = d
+	}
 	if ds.HasErrors() {
 		return providers.ConfigureResponse{Diagnostics: ds}
 	}
@@ -117,7 +137,8 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	if err != nil {
 		return providers.ConfigureResponse{Diagnostics: providers.Errorf("Invalid Smaregi configuration", "%v", err)}
 	}
-	p.name, p.client, p.zone, p.zoneName = req.Name, client, zone, zoneName
+	p.name, p.client, p.zone, p.zoneName, p.pollInterval = req.Name, client, zone, zoneName, interval
+	p.webhookSecret, p.webhookHeader = str("webhook_secret"), cmp.Or(str("webhook_header"), DefaultWebhookHeader)
 	return providers.ConfigureResponse{}
 }
 

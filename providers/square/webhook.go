@@ -35,6 +35,7 @@ type payment struct {
 	Status             string `json:"status"`
 	OrderID            string `json:"order_id"`
 	CustomerID         string `json:"customer_id"`
+	LocationID         string `json:"location_id"`
 	BuyerEmailAddress  string `json:"buyer_email_address"`
 	CreatedAt          string `json:"created_at"`
 	AmountMoney        *Money `json:"amount_money"`
@@ -83,9 +84,9 @@ func (p *Provider) ReceiveWebhook(_ context.Context, req providers.WebhookReques
 // ParseNotification turns a verified notification body into Musubi events:
 //
 //   - payment.created / payment.updated with status COMPLETED → purchase (channel pos, or ec
-//     for Square Online), total in minor units. Its ID is the payment's, not the event's:
-//     Square reports a completed payment again when a refund or a fee changes it, and each
-//     of those must not count as another purchase. A payment naming no customer is skipped,
+//     for Square Online), total in minor units, the payment's location as the store. Its ID
+//     is the payment's, not the event's: Square reports a completed payment again when a
+//     refund or a fee changes it, and each of those must not count as another purchase. A payment naming no customer is skipped,
 //     as nothing ties it to one.
 //   - customer.created / customer.updated → account.linked, whose record carries the
 //     profile's identifiers (customer_id, phone_number, email_address, reference_id). Its ID
@@ -123,7 +124,7 @@ func ParseNotification(body []byte) ([]providers.InboundEvent, error) {
 			data["order_id"] = pm.OrderID
 		}
 		return []providers.InboundEvent{{ID: "payment:" + pm.ID, Type: "purchase", Time: providers.TimeOr(pm.CreatedAt, at),
-			Channel: channel, Record: record, Data: data}}, nil
+			Channel: channel, StoreID: pm.LocationID, Record: record, Data: data}}, nil
 	case "customer.created", "customer.updated":
 		c := n.Data.Object.Customer
 		if c == nil || c.ID == "" {

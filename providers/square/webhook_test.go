@@ -54,7 +54,8 @@ func TestWebhookPurchase(t *testing.T) {
 	}
 	ev := r.Events[0]
 	if ev.Type != "purchase" || ev.Channel != "pos" || ev.ID != "payment:PAY1" || ev.Data["total"] != int64(3200) ||
-		ev.Data["currency"] != "JPY" || ev.Data["order_id"] != "ORD1" || ev.Record["customer_id"] != "CUST1" || ev.Time.IsZero() {
+		ev.Data["currency"] != "JPY" || ev.Data["order_id"] != "ORD1" || ev.Record["customer_id"] != "CUST1" || ev.Time.IsZero() ||
+		ev.StoreID != "L1" {
 		t.Fatalf("event %+v", ev)
 	}
 

@@ -1,22 +1,31 @@
 // Package smaregitest is a local contract server for the Smaregi Platform API: the ID server's
-// app-token endpoint and the POS coupon and member endpoints, in one httptest.Server. It
+// app-token endpoint and the POS coupon, member and transaction endpoints, in one
+// httptest.Server, and Smaregi's transaction webhooks. It
 // enforces the rules the API documents, so the smaregi provider is tested against them rather
 // than against a mock that accepts anything:
 //
 //   - POST /app/{contract_id}/token takes Basic client credentials, a form body with
 //     grant_type=client_credentials and known scopes, and issues bearer tokens that expire;
 //   - every API path carries the contract ID, and a call needs an unexpired token of that
-//     contract with the scope of the call (pos.coupons:read|write, pos.customers:read);
+//     contract with the scope of the call (pos.coupons:read|write, pos.customers:read,
+//     pos.transactions:read);
 //   - coupons need couponName, serialNumber, awardType (1, 2, 3), awardValue and
 //     applyConditionDivision (0, 1); amounts are whole yen, percentages above 0 and at most
 //     100, dates YYYY-MM-DD with the start not after the end; a serial number is unique in a
 //     contract;
-//   - list calls take limit 1 to 1000 (default 100) and page from 1;
+//   - list calls take limit 1 to 1000 (default 100) and page from 1; a transaction list
+//     needs a period (transaction_date_time, terminal_tran_date_time or upd_date_time,
+//     [YYYY-MM-DDThh:mm:ssTZD]) of at most 31 days, and sorts by the fields the API names;
+//   - a transaction's lines and coupons come with GET /pos/transactions/{id} on
+//     with_details=all and with_coupons=all;
+//   - a webhook, when set (SetWebhook), is told of every sale and edit as Smaregi tells an
+//     app: event pos:transactions, the IDs in the body, the app's custom headers, 3 s to answer;
 //   - errors are application/problem+json {type, title, detail, status, invalid-params};
 //   - GET calls above ReadsPerSecond and other calls above WritesPerSecond in one second are
 //     refused with 429 and Retry-After.
 //
-// Tests reach behind the API with SetField, Remove and ExpireTokens; calls fail, lose their
+// Tests reach behind the API with SetField, Remove, AddSale, EditTransaction and
+// ExpireTokens; calls fail, lose their
 // answers or wait through the controls of package contracttest, which the server embeds.
 package smaregitest
 
@@ -98,6 +107,11 @@ type Server struct {
 	window    int64
 	reads     int
 	writes    int
+
+	transactions  []*Transaction
+	nextTxID      int
+	webhookURL    string
+	webhookHeader http.Header
 }
 
 // New starts a server; Close it when done.
@@ -138,6 +152,8 @@ func New(opts Options) *Server {
 	mux.HandleFunc("PATCH /{contract}/pos/coupons/{id}", s.api("update", "pos.coupons:write", s.updateCoupon))
 	mux.HandleFunc("DELETE /{contract}/pos/coupons/{id}", s.api("delete", "pos.coupons:write", s.deleteCoupon))
 	mux.HandleFunc("GET /{contract}/pos/customers", s.api("customers", "pos.customers:read", s.listCustomers))
+	mux.HandleFunc("GET /{contract}/pos/transactions", s.api("transactions", "pos.transactions:read", s.listTransactions))
+	mux.HandleFunc("GET /{contract}/pos/transactions/{id}", s.api("transaction", "pos.transactions:read", s.getTransaction))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "Not Found", fmt.Sprintf("no API at %s %s", r.Method, r.URL.Path))
 	})
@@ -668,15 +684,21 @@ func (s *Server) AddCoupon(c Coupon) (Coupon, error) {
 	return c, nil
 }
 
-// AddCustomers stores members, as the register or the admin would register them.
+// AddCustomers stores members, as the register or the admin would register them; a member
+// without a customerId gets the next one.
 func (s *Server) AddCustomers(cs ...Customer) {
 	s.mu.Lock()
-	s.customers = append(s.customers, cs...)
+	for _, c := range cs {
+		if _, ok := c["customerId"]; !ok {
+			c["customerId"] = strconv.Itoa(len(s.customers) + 1)
+		}
+		s.customers = append(s.customers, c)
+	}
 	s.mu.Unlock()
 }
 
 // Ops are the calls faults target.
-var Ops = []string{"token", "list", "create", "read", "update", "delete", "customers"}
+var Ops = []string{"token", "list", "create", "read", "update", "delete", "customers", "transactions", "transaction"}
 
 // ExpireTokens makes every issued token expire now.
 func (s *Server) ExpireTokens() {

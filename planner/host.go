@@ -223,7 +223,8 @@ func (h *Host) Subscribes(provider string) bool {
 	return !ok || hp.supports(providers.KindSubscription)
 }
 
-// Receives reports whether a provider takes its system's webhooks (providers.WebhookReceiver).
+// Receives reports whether a provider brings its system's events in by itself: it takes the
+// system's webhooks (providers.WebhookReceiver) or the engine polls it (providers.EventPoller).
 // A provider that is not started is taken to.
 func (h *Host) Receives(provider string) bool {
 	hp, ok := h.get(provider)
@@ -231,7 +232,8 @@ func (h *Host) Receives(provider string) bool {
 		return true
 	}
 	_, receives := hp.p.(providers.WebhookReceiver)
-	return receives
+	_, polled := hp.p.(providers.EventPoller)
+	return receives || polled
 }
 
 // Sends reports whether a provider delivers messages: it is a providers.Sender that

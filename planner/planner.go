@@ -119,8 +119,8 @@ func withBundle(sends []*plans.Send, changes []*plans.Change) []*plans.Send {
 }
 
 // checkSources refuses an identity_source whose provider cannot bring its events in: one
-// that neither has its system send webhooks by API (a subscription) nor receives webhooks set
-// up in the system's console, and is not the engine taking posted events.
+// that neither has its system send webhooks by API (a subscription), nor receives webhooks set
+// up in the system's console, nor is polled, and is not the engine taking posted events.
 func (pl *Planner) checkSources() hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, name := range slices.Sorted(maps.Keys(pl.Config.IdentitySources)) {
@@ -130,7 +130,7 @@ func (pl *Planner) checkSources() hcl.Diagnostics {
 			continue
 		}
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot deliver events",
-			Detail: fmt.Sprintf("identity_source.%s names provider.%s, which neither subscribes to its system's webhooks nor receives them. "+
+			Detail: fmt.Sprintf("identity_source.%s names provider.%s, which neither subscribes to its system's webhooks, nor receives them, nor is polled for events. "+
 				"Name a provider that does, or an engine provider (provider.engine.NAME) for events your systems post to musubi serve.", name, provider),
 			Subject: s.Range.Ptr()})
 	}

@@ -23,6 +23,21 @@ import (
 // The clock moves 40 s per event, so a customer's next event is often, not always, inside the
 // triggers' 24-hour cooldowns; a quarter of the customers can be reached on LINE.
 func BenchmarkProcess(b *testing.B) {
+	benchProcess(b, func(rng *rand.Rand, id, phone string) map[string]any { return benchEvent(rng, id, phone) })
+}
+
+// BenchmarkProcessPurchase is BenchmarkProcess with purchases only, none of them carrying a
+// coupon code: the path every sale takes, whether or not the engine looks for redemptions.
+func BenchmarkProcessPurchase(b *testing.B) {
+	benchProcess(b, func(rng *rand.Rand, id, phone string) map[string]any {
+		return map[string]any{"id": id, "type": "purchase", "source": "pos", "channel": "pos",
+			"record": map[string]any{"phone_number": phone}, "store_id": "store-" + strconv.Itoa(rng.IntN(7)),
+			"data": map[string]any{"order_id": id, "total": 500 + rng.IntN(9000), "currency": "JPY"}}
+	})
+}
+
+// benchProcess runs e.process on the events gen makes, after every customer has a profile.
+func benchProcess(b *testing.B, gen func(rng *rand.Rand, id, phone string) map[string]any) {
 	const customers, pool = 4096, 8192
 	dir := b.TempDir()
 	line := &sandbox.Provider{}
@@ -62,7 +77,7 @@ func BenchmarkProcess(b *testing.B) {
 		if i < customers {
 			c = i // every customer has a profile before the timer starts
 		}
-		ev := benchEvent(rng, "p"+strconv.Itoa(i), phone(c))
+		ev := gen(rng, "p"+strconv.Itoa(i), phone(c))
 		if c%4 == 0 {
 			ev["consent"] = map[string]bool{"line": true}
 		}

@@ -64,6 +64,8 @@ type Engine struct {
 	jobs   chan *job
 	pacers pacers
 	codes  *codeCounters
+	// redeemed is the ledger of codes redeemed (see redeem.go).
+	redeemed *redemptions
 	// claims are the event keys of requests being processed (see claim).
 	claimMu sync.Mutex
 	claims  map[string]struct{}
@@ -82,14 +84,16 @@ type Engine struct {
 // program is a compiled bundle with its code lists, generated on first use.
 type program struct {
 	*rules.Program
-	broadcasts []string // campaigns with messages to their audience, by name
-	codesMu    sync.Mutex
-	codes      map[string][]string
-	textsOnce  sync.Once
-	texts      *ruleTexts // see Engine.texts
-	fieldsOnce sync.Once  // see customerFields
-	custFields []customerField
-	custNames  []string
+	broadcasts  []string // campaigns with messages to their audience, by name
+	codesMu     sync.Mutex
+	codes       map[string][]string
+	textsOnce   sync.Once
+	texts       *ruleTexts // see Engine.texts
+	fieldsOnce  sync.Once  // see customerFields
+	custFields  []customerField
+	custNames   []string
+	codeIdxOnce sync.Once // see codeIndex
+	codeIdx     map[string]codeRef
 }
 
 func (p *program) codeList(c *rules.CCampaign) []string {
@@ -198,6 +202,9 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("reading the codes given out: %w", err)
 	}
 	e.codes = &codeCounters{issued: issued, byKey: byKey}
+	if err := e.loadRedemptions(ctx); err != nil {
+		return nil, err
+	}
 	e.log.Info("engine started", "bundle", short(e.prog.Load().Hash), "identity_records", n,
 		"customers", e.graph.Len(), "profiles", len(e.profiles), "took", time.Since(start).Round(time.Millisecond))
 	e.metrics.customers.Set(float64(e.graph.Len()))

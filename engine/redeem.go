@@ -269,8 +269,10 @@ func (e *Engine) fillRedemption(prog *program, ev *Event, customer string) redem
 			r.owner = e.codes.owner(ref.campaign.Name, ref.idx)
 		}
 	}
-	if r.owner != "" {
-		r.owner = e.graph.Canonical(r.owner)
+	if r.owner != "" { // a sender may name the owner by Uni-ID or by TYPE:VALUE, as the CLI does
+		if c, err := e.resolveCustomer(r.owner); err == nil {
+			r.owner = c
+		}
 	}
 	if c := prog.Campaigns[r.campaign]; c != nil {
 		r.referral = c.Referral
@@ -287,8 +289,7 @@ func (e *Engine) fillRedemption(prog *program, ev *Event, customer string) redem
 	return r
 }
 
-// ownerOf is whom an action addressed to the code's owner runs for, or why it runs for
-// nobody. A referral rewards the owner for a friend's first order with the code, and never for
+// ownerOf is whom an action addressed to the code's owner runs for, or why it does not run. A referral rewards the owner for a friend's first order with the code, and never for
 // the owner's own use of it.
 func ownerOf(prog *program, ev *Event, friend string) (owner, reason string) {
 	owner, _ = ev.fields.Get("owner").(string)
@@ -303,9 +304,9 @@ func ownerOf(prog *program, ev *Event, friend string) (owner, reason string) {
 		}
 		return "", fmt.Sprintf("code %s was issued to no customer: it has no owner", code)
 	case referral && owner == friend:
-		return "", "the owner redeemed their own referral code: a referral rewards only other customers' orders"
+		return owner, "the owner redeemed their own referral code: a referral rewards only other customers' orders"
 	case referral && !first:
-		return "", "the customer redeemed this referral code in an earlier order: its owner is rewarded once per friend"
+		return owner, "the customer redeemed this referral code in an earlier order: its owner is rewarded once per friend"
 	}
 	return owner, ""
 }

@@ -252,6 +252,13 @@ func TestAnOrderRedeemsACodeOnce(t *testing.T) {
 	if got := f.redemptions(r4.Customer); len(got) != 1 || got[0]["owner"] != hanako || got[0]["campaign"] != "friends" {
 		t.Fatalf("posted redemption: %v", got)
 	}
+	// One that knows the owner names her, by an identifier as well as by Uni-ID.
+	named := `{"id": "pos-redeem-3", "type": "coupon.redeemed", "source": "pos", "record": {"member_code": "M-6"},
+		"data": {"code": "PAPER-REFERRAL", "order_id": "T-p1", "owner": "line_user:U-hanako"}}`
+	r5 := f.ingest(named)[0]
+	if got := f.redemptions(r5.Customer); strings.Join(r5.Redeemed, ",") != "PAPER-REFERRAL" || len(got) != 1 || got[0]["owner"] != hanako {
+		t.Fatalf("a redemption naming its owner: %+v, %v", r5, got)
+	}
 }
 
 // A shared code is a redemption of its campaign with no owner: an action addressed to the

@@ -373,3 +373,23 @@ trait "referrals" {
 		t.Fatalf("after the owner unfollowed: %+v", o)
 	}
 }
+
+// BenchmarkRedemptionCheck is what the engine adds to a purchase that carries no code:
+// looking for codes, and for a redemption to record.
+func BenchmarkRedemptionCheck(b *testing.B) {
+	f := newFixture(b, quickstartWith(b, referral))
+	evs, err := DecodeEvents([]byte(buy("b1", "M-2")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev, prog := evs[0], f.eng.prog.Load()
+	if err := ev.validate(prog, noon); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if redeems(ev) || redemptionsOf(prog, ev, "c") != nil {
+			b.Fatal("a redemption without a code")
+		}
+	}
+}

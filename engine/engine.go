@@ -84,16 +84,16 @@ type Engine struct {
 // program is a compiled bundle with its code lists, generated on first use.
 type program struct {
 	*rules.Program
-	broadcasts  []string // campaigns with messages to their audience, by name
-	codesMu     sync.Mutex
-	codes       map[string][]string
-	textsOnce   sync.Once
-	texts       *ruleTexts // see Engine.texts
-	fieldsOnce  sync.Once  // see customerFields
-	custFields  []customerField
-	custNames   []string
-	codeIdxOnce sync.Once // see codeIndex
-	codeIdx     map[string]codeRef
+	broadcasts []string // campaigns with messages to their audience, by name
+	codesMu    sync.Mutex
+	codes      map[string][]string
+	textsOnce  sync.Once
+	texts      *ruleTexts // see Engine.texts
+	fieldsOnce sync.Once  // see customerFields
+	custFields []customerField
+	custNames  []string
+	idxOnce    sync.Once // see codeIndex
+	codeIdx    map[string]codeRef
 }
 
 func (p *program) codeList(c *rules.CCampaign) []string {

@@ -306,7 +306,7 @@ type codeCounters struct {
 	mu     sync.Mutex
 	issued map[string]int // codes given out, by campaign: the next free index
 	byKey  map[string]int
-	owners map[string]map[int]string // by campaign and index: a redeemed code's owner
+	owners map[string][]string // by campaign, by index: whom a redeemed code was issued to
 }
 
 // take returns key's code index for campaign: the one it got before, or the next free one

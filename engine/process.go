@@ -25,7 +25,7 @@ type Result struct {
 	Exited    []string `json:"exited,omitempty"`
 	Fired     []string `json:"fired,omitempty"` // triggers whose actions ran (incl. derived events)
 	Dropped   []string `json:"dropped,omitempty"`
-	// Redeemed are the codes the event redeemed (a purchase carrying a campaign's code).
+	// Redeemed are the codes the event redeemed: a coupon.redeemed's, a purchase's campaign codes.
 	Redeemed []string `json:"redeemed,omitempty"`
 	// Suppressed: the event is a forgotten person's, dropped (see suppressions).
 	Suppressed bool `json:"suppressed,omitempty"`

@@ -37,7 +37,7 @@ func codeKey(code string) string { return strings.ToUpper(strings.TrimSpace(code
 // codeIndex maps the codes of the program's campaigns, by codeKey, to what they are. It is
 // made on first use: a pool's codes are generated, not stored.
 func (p *program) codeIndex() map[string]codeRef {
-	p.codeIdxOnce.Do(func() {
+	p.idxOnce.Do(func() {
 		idx := map[string]codeRef{}
 		add := func(r codeRef) {
 			if _, taken := idx[codeKey(r.code)]; !taken {
@@ -62,31 +62,34 @@ func (p *program) codeIndex() map[string]codeRef {
 // the counters to itself.
 func (c *codeCounters) own(campaign string, idx int, customer string) {
 	if c.owners == nil {
-		c.owners = map[string]map[int]string{}
+		c.owners = map[string][]string{}
 	}
-	m := c.owners[campaign]
-	if m == nil {
-		m = map[int]string{}
-		c.owners[campaign] = m
+	l := c.owners[campaign]
+	if idx >= len(l) {
+		l = slices.Grow(l, idx+1-len(l))[:idx+1]
 	}
-	m[idx] = customer
+	l[idx] = customer
+	c.owners[campaign] = l
 }
 
 // owner is the customer a campaign's code number idx was given to, "" for none.
 func (c *codeCounters) owner(campaign string, idx int) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.owners[campaign][idx]
+	if l := c.owners[campaign]; idx < len(l) {
+		return l[idx]
+	}
+	return ""
 }
 
 // forget drops customers as owners: their codes stay taken, and are nobody's.
 func (c *codeCounters) forget(customers []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, m := range c.owners {
-		for idx, owner := range m {
-			if slices.Contains(customers, owner) {
-				delete(m, idx)
+	for _, l := range c.owners {
+		for i, owner := range l {
+			if owner != "" && slices.Contains(customers, owner) {
+				l[i] = ""
 			}
 		}
 	}

@@ -292,8 +292,9 @@ func (e *Engine) fillRedemption(prog *program, ev *Event, customer string) redem
 	return r
 }
 
-// ownerOf is whom an action addressed to the code's owner runs for, or why it does not run. A referral rewards the owner for a friend's first order with the code, and never for
-// the owner's own use of it.
+// ownerOf is whom an action addressed to the code's owner runs for, or why it does not run.
+// A referral rewards the owner for a friend's first order with the code, and never for the
+// owner's own use of it.
 func ownerOf(prog *program, ev *Event, friend string) (owner, reason string) {
 	owner, _ = ev.fields.Get("owner").(string)
 	code, _ := ev.fields.Get("code").(string)
@@ -386,7 +387,7 @@ func (e *Engine) decideRedemptions(prog *program, p *Profile, ev *Event, custome
 	var out []Redemption
 	for _, d := range redemptionsOf(prog, ev, customer) {
 		if err := d.validate(prog, now); err != nil {
-			return nil, err
+			continue // as process skips it
 		}
 		d.key = engineKey(d)
 		code, order := redemptionKey(d)

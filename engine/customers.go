@@ -243,6 +243,8 @@ func (e *Engine) Forget(ctx context.Context, ref string) (*ForgetResult, error) 
 		}
 		st.tx.AppendIdentity(body)
 		st.tx.Forget(labels)
+		e.codes.forget(labels)
+		e.redeemed.forget(labels)
 		// The suppressions hold from the next event on, before this commits.
 		sup := e.forgetDigests(ids, keys)
 		e.suppress.change(sup)

@@ -22,6 +22,9 @@ type DecideResponse struct {
 	Decisions []Decision `json:"decisions"`
 	Offers    []Offer    `json:"offers"`
 	Bundle    string     `json:"bundle"`
+	// Redemptions are the codes the event would redeem: a coupon.redeemed's own, or each
+	// campaign code a purchase carries, with what the triggers on coupon.redeemed would do.
+	Redemptions []Redemption `json:"redemptions,omitempty"`
 }
 
 // Offer is a campaign's answer for the cart: eligible, or how far from it.
@@ -65,15 +68,26 @@ func (e *Engine) Decide(ctx context.Context, req DecideRequest) (*DecideResponse
 	if p == nil {
 		p = newProfile(customer, ev.Time)
 	}
-	profileChanged := applyProfileFields(p, ev)
-	changed := e.updateTraits(prog, p, ev, now)
-	c := e.customerValue(prog, p, now)
-	e.updateSegments(prog, p, c, changed, profileChanged, now)
-	_, decisions, _, err := e.runTriggers(nil, prog, p, c, ev, now)
+	var redeemed []Redemption
+	if redeems(ev) {
+		code, order := redemptionKey(ev)
+		repeat := e.redeemed.seen(code, order)
+		redeemed = append(redeemed, e.fillRedemption(prog, ev, customer).view(repeat))
+		if repeat { // redeemed in this order before: ingesting it would run nothing
+			return &DecideResponse{Customer: customer, Decisions: []Decision{}, Offers: []Offer{}, Bundle: prog.Hash,
+				Segments: []string{}, Redemptions: redeemed}, nil
+		}
+	}
+	decisions, err := e.dryRun(prog, p, ev, applyProfileFields(p, ev), now)
 	if err != nil {
 		return nil, err
 	}
-	resp := &DecideResponse{Customer: customer, Decisions: decisions, Bundle: prog.Hash, Segments: []string{}}
+	if ev.Type == "purchase" {
+		if redeemed, err = e.decideRedemptions(prog, p, ev, customer, now); err != nil {
+			return nil, err
+		}
+	}
+	resp := &DecideResponse{Customer: customer, Decisions: decisions, Bundle: prog.Hash, Segments: []string{}, Redemptions: redeemed}
 	if resp.Decisions == nil {
 		resp.Decisions = []Decision{}
 	}
@@ -84,6 +98,15 @@ func (e *Engine) Decide(ctx context.Context, req DecideRequest) (*DecideResponse
 	}
 	resp.Offers = offers(prog, p, ev, now)
 	return resp, nil
+}
+
+// dryRun runs an event on a decision's copy of a profile: its traits, segments and triggers.
+func (e *Engine) dryRun(prog *program, p *Profile, ev *Event, profileChanged bool, now time.Time) ([]Decision, error) {
+	changed := e.updateTraits(prog, p, ev, now)
+	c := e.customerValue(prog, p, now)
+	e.updateSegments(prog, p, c, changed, profileChanged, now)
+	_, decisions, _, err := e.runTriggers(nil, prog, p, c, ev, now)
+	return decisions, err
 }
 
 // offers answers, for each campaign with a coupon, whether the event's cart qualifies.

@@ -67,6 +67,8 @@ type Engine struct {
 	jobs   chan *job
 	pacers pacers
 	codes  *codeCounters
+	// redeemed is the ledger of codes redeemed (see redeem.go).
+	redeemed *redemptions
 	// claims are the event keys of requests being processed (see claim).
 	claimMu sync.Mutex
 	claims  map[string]struct{}
@@ -93,6 +95,8 @@ type program struct {
 	fieldsOnce sync.Once  // see customerFields
 	custFields []customerField
 	custNames  []string
+	idxOnce    sync.Once // see codeIndex
+	codeIdx    map[string]codeRef
 }
 
 func (p *program) codeList(c *rules.CCampaign) []string {
@@ -201,6 +205,9 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("reading the codes given out: %w", err)
 	}
 	e.codes = &codeCounters{issued: issued, byKey: byKey}
+	if err := e.loadRedemptions(ctx); err != nil {
+		return nil, err
+	}
 	e.log.Info("engine started", "bundle", short(e.prog.Load().Hash), "identity_records", n,
 		"customers", e.graph.Len(), "profiles", len(e.profiles), "took", time.Since(start).Round(time.Millisecond))
 	e.metrics.customers.Set(float64(e.graph.Len()))

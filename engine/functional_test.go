@@ -23,7 +23,7 @@ func (f *fixture) outbox() []OutboxItem {
 }
 
 // quickstartWith is the quickstart programme with one more file, as a rule bundle.
-func quickstartWith(t *testing.T, extra string) []byte {
+func quickstartWith(t testing.TB, extra string) []byte {
 	t.Helper()
 	files := fstest.MapFS{"extra.hcl": {Data: []byte(extra)}}
 	root := os.DirFS("../examples/quickstart")

@@ -293,7 +293,7 @@ func (t *pendingTx) MoveEvents(keys []string, customer string) {
 
 // AllocateCode gives customer the campaign's next code under key.
 func (t *pendingTx) AllocateCode(campaign string, size int, customer, key string) (int, bool) {
-	idx, fresh, full := t.codes.take(campaign, size, key)
+	idx, fresh, full := t.codes.take(campaign, size, customer, key)
 	if fresh {
 		t.record(func(tx Tx) error { return tx.AssignCode(campaign, idx, customer, key) })
 	}
@@ -301,16 +301,17 @@ func (t *pendingTx) AllocateCode(campaign string, size int, customer, key string
 }
 
 // codeCounters hands out code numbers: each campaign's next unused index, loaded from the
-// store at start, and the index each idempotency key got.
+// store at start, the index each idempotency key got, and whom each code went to.
 type codeCounters struct {
 	mu     sync.Mutex
 	issued map[string]int // codes given out, by campaign: the next free index
 	byKey  map[string]int
+	owners map[string][]string // by campaign, by index: whom a redeemed code was issued to
 }
 
 // take returns key's code index for campaign: the one it got before, or the next free one
-// (fresh). full reports that all size codes are taken.
-func (c *codeCounters) take(campaign string, size int, key string) (idx int, fresh, full bool) {
+// (fresh), which is customer's. full reports that all size codes are taken.
+func (c *codeCounters) take(campaign string, size int, customer, key string) (idx int, fresh, full bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if i, ok := c.byKey[key]; ok {
@@ -322,5 +323,6 @@ func (c *codeCounters) take(campaign string, size int, key string) (idx int, fre
 	}
 	c.issued[campaign] = i + 1
 	c.byKey[key] = i
+	c.own(campaign, i, customer)
 	return i, true, false
 }

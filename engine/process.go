@@ -25,6 +25,8 @@ type Result struct {
 	Exited    []string `json:"exited,omitempty"`
 	Fired     []string `json:"fired,omitempty"` // triggers whose actions ran (incl. derived events)
 	Dropped   []string `json:"dropped,omitempty"`
+	// Redeemed are the codes the event redeemed: a coupon.redeemed's, a purchase's campaign codes.
+	Redeemed []string `json:"redeemed,omitempty"`
 	// Suppressed: the event is a forgotten person's, dropped (see suppressions).
 	Suppressed bool `json:"suppressed,omitempty"`
 }
@@ -167,17 +169,21 @@ func (e *Engine) process(st *txState, ev *Event) (Result, error) {
 			e.log.Warn("an engine event is invalid; skipped", "event", d.ID, "err", verr)
 			continue
 		}
-		d.key = "engine:" + d.ID
+		d.key = engineKey(d)
 		var r Result
 		var more []*Event
 		r, more, err = e.processOne(st, prog, d, now)
 		res.Fired = append(res.Fired, r.Fired...)
 		res.Entered = append(res.Entered, r.Entered...)
 		res.Exited = append(res.Exited, r.Exited...)
+		res.Redeemed = append(res.Redeemed, r.Redeemed...)
 		derived = append(derived, more...)
 	}
 	return res, err
 }
+
+// engineKey is the de-duplication key of an event the engine raised.
+func engineKey(d *Event) string { return "engine:" + d.ID }
 
 // unheard reports a segment move no trait or trigger of the program listens to. It changes
 // nothing, so it is neither run nor kept in the event log: a purchase typically moves a
@@ -200,6 +206,14 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	}
 	if res.Suppressed = e.suppressed(ev); res.Suppressed {
 		return res, nil, nil
+	}
+	redeem := redeems(ev)
+	if redeem {
+		// A code counts once per order: the same order reported again redeems nothing.
+		if code, order := redemptionKey(ev); e.redeemed.seen(code, order) {
+			res.Duplicate, res.Customer = true, e.knownCustomer(ev)
+			return res, nil, nil
+		}
 	}
 	var customer string
 	var profileChanged bool
@@ -250,6 +264,12 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 		return res, nil, err
 	}
 	res.Customer = customer
+	if redeem {
+		r := e.fillRedemption(prog, ev, customer)
+		e.redeemed.add(r.key, r.order, customer)
+		st.tx.RecordRedemption(r.key, r.order, r.campaign, customer, ev.Time)
+		res.Redeemed = []string{r.code}
+	}
 	body, err := ev.marshal()
 	if err != nil {
 		return res, nil, err
@@ -278,9 +298,12 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 		return res, nil, err
 	}
 	res.Fired = fired
-	// Segment moves are events too: triggers and traits may listen to them.
-	// Those nothing listens to are not even made (see unheard).
+	// A purchase's redemptions and segment moves are events too: triggers and traits may
+	// listen to them. Segment moves nothing listens to are not even made (see unheard).
 	if ev.depth < maxDepth {
+		if ev.Type == "purchase" {
+			derived = append(derived, redemptionsOf(prog, ev, customer)...)
+		}
 		for _, name := range entered {
 			if !unheard(prog, "segment.entered") {
 				derived = append(derived, e.segmentEvent(ev, customer, "segment.entered", name))

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/engine/identity"
+	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/sandbox"
 )
@@ -23,6 +25,35 @@ import (
 // The clock moves 40 s per event, so a customer's next event is often, not always, inside the
 // triggers' 24-hour cooldowns; a quarter of the customers can be reached on LINE.
 func BenchmarkProcess(b *testing.B) {
+	benchProcess(b, benchBundle(), func(rng *rand.Rand, id, phone string) map[string]any { return benchEvent(rng, id, phone) })
+}
+
+// BenchmarkProcessPurchase is BenchmarkProcess with purchases only, none of them carrying a
+// coupon code: the path every sale takes, whether or not the engine looks for redemptions.
+// With codes, each purchase carries one of a campaign's 5,000 codes, which the engine finds
+// in its code index and raises as a coupon.redeemed.
+func BenchmarkProcessPurchase(b *testing.B) {
+	purchase := func(rng *rand.Rand, id, phone string) map[string]any {
+		return map[string]any{"id": id, "type": "purchase", "source": "pos", "channel": "pos",
+			"record": map[string]any{"phone_number": phone}, "store_id": "store-" + strconv.Itoa(rng.IntN(7)),
+			"data": map[string]any{"order_id": id, "total": 500 + rng.IntN(9000), "currency": "JPY"}}
+	}
+	b.Run("no_codes", func(b *testing.B) { benchProcess(b, benchBundle(), purchase) })
+	b.Run("codes", func(b *testing.B) {
+		bundle := benchBundle()
+		pool := &rules.CodePool{Pattern: "SPR-####-####", Charset: lang.DefaultCodeCharset, Count: 5000, Seed: "bench"}
+		bundle.Campaigns = append(bundle.Campaigns, rules.Campaign{Name: "spring", Codes: pool, Currency: "JPY", Percent: 10})
+		codes := providers.GenerateCodes(pool.Pattern, pool.Charset, pool.Seed, pool.Count)
+		benchProcess(b, bundle, func(rng *rand.Rand, id, phone string) map[string]any {
+			ev := purchase(rng, id, phone)
+			ev["data"].(map[string]any)["coupon_codes"] = []string{codes[rng.IntN(len(codes))]}
+			return ev
+		})
+	})
+}
+
+// benchProcess runs e.process on the events gen makes, after every customer has a profile.
+func benchProcess(b *testing.B, bundle *rules.Bundle, gen func(rng *rand.Rand, id, phone string) map[string]any) {
 	const customers, pool = 4096, 8192
 	dir := b.TempDir()
 	line := &sandbox.Provider{}
@@ -41,7 +72,7 @@ func BenchmarkProcess(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	if _, err := e.PushBundle(context.Background(), benchBundle().Encode(), "bench"); err != nil {
+	if _, err := e.PushBundle(context.Background(), bundle.Encode(), "bench"); err != nil {
 		b.Fatal(err)
 	}
 	records := make([][]identity.ID, customers)
@@ -62,7 +93,7 @@ func BenchmarkProcess(b *testing.B) {
 		if i < customers {
 			c = i // every customer has a profile before the timer starts
 		}
-		ev := benchEvent(rng, "p"+strconv.Itoa(i), phone(c))
+		ev := gen(rng, "p"+strconv.Itoa(i), phone(c))
 		if c%4 == 0 {
 			ev["consent"] = map[string]bool{"line": true}
 		}

@@ -58,6 +58,11 @@ type Store interface {
 	// CodesIssued counts the codes given out per campaign and says which code number each
 	// idempotency key got.
 	CodesIssued(ctx context.Context) (issued, byKey map[string]int, err error)
+	// CodeOwners calls fn with every code number given out and the customer it went to
+	// ("" once that customer was forgotten).
+	CodeOwners(ctx context.Context, fn func(campaign string, idx int, customer string) error) error
+	// Redemptions calls fn with every code redeemed, the order it was redeemed in and by whom.
+	Redemptions(ctx context.Context, fn func(code, orderID, customer string) error) error
 	// Suppressions returns the store's random key for suppression digests, made on first use,
 	// and the digests stored.
 	Suppressions(ctx context.Context) (key []byte, hashes [][]byte, err error)
@@ -86,6 +91,9 @@ type Tx interface {
 	UpdateOutbox(it *OutboxItem) error
 	// AssignCode records that customer got the campaign's code number idx under key.
 	AssignCode(campaign string, idx int, customer, key string) error
+	// RecordRedemption records that customer redeemed code in an order; the same code and
+	// order again changes nothing.
+	RecordRedemption(code, orderID, campaign, customer string, at time.Time) error
 	// Forget erases a person's events, profiles, outbox addresses and texts, and code
 	// assignments. Once it commits, no deleted byte is left in the store's files.
 	Forget(customers []string) error
@@ -151,6 +159,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_key ON outbox (key) WHERE status != 'suppressed';
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS codes (campaign TEXT NOT NULL, idx INTEGER NOT NULL, customer TEXT NOT NULL, key TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, PRIMARY KEY (campaign, idx));
+CREATE TABLE IF NOT EXISTS redemptions (code TEXT NOT NULL, order_id TEXT NOT NULL, campaign TEXT NOT NULL, customer TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (code, order_id)) WITHOUT ROWID;
 -- HMAC-SHA256 digests of forgotten identifiers and event keys (see suppressions).
 CREATE TABLE IF NOT EXISTS suppressions (hash BLOB PRIMARY KEY) WITHOUT ROWID;
 -- Where the next poll of each polled provider starts (see pollOnce).
@@ -986,6 +995,7 @@ func (t *sqliteTx) Forget(customers []string) error {
 				status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END,
 				reason = CASE WHEN status = 'pending' THEN 'customer forgotten' ELSE reason END WHERE customer = ?`,
 			`UPDATE codes SET customer = '' WHERE customer = ?`,
+			`DELETE FROM redemptions WHERE customer = ?`,
 		} {
 			if _, err := t.exec(q, c); err != nil {
 				return err

@@ -24,6 +24,7 @@ type Decision struct {
 type Outcome struct {
 	Type     string `json:"type"`
 	Via      string `json:"via,omitempty"`
+	Customer string `json:"customer,omitempty"` // whom it ran for, when addressed to the code's owner
 	To       string `json:"to,omitempty"`
 	Campaign string `json:"campaign,omitempty"`
 	Code     string `json:"code,omitempty"`
@@ -70,8 +71,14 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customer
 			e.metrics.triggerFired(t.Name).Inc()
 		}
 		for i, a := range t.Actions {
-			key := &actionKey{parts: []string{t.Name, strconv.Itoa(i), ev.key, p.ID}}
-			o, em, err := e.runAction(st, prog, p, vars, t, a, key, ev, now)
+			var o Outcome
+			var em *Event
+			if a.To == lang.RecipientCodeOwner {
+				o, em, err = e.runForOwner(st, prog, p, t, i, a, ev, now)
+			} else {
+				key := &actionKey{parts: []string{t.Name, strconv.Itoa(i), ev.key, p.ID}}
+				o, em, err = e.runAction(st, prog, p, vars, t, a, key, ev, now, "")
+			}
 			if err != nil {
 				return nil, nil, nil, err
 			}
@@ -139,7 +146,9 @@ func ruleOut(prog *program, ev *Event) {
 	}
 }
 
-func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars, t *rules.CTrigger, a *rules.CAction, key *actionKey, ev *Event, now time.Time) (Outcome, *Event, error) {
+// runAction runs one action for the customer of p. friend, when set, is the customer whose
+// redemption of p's code the action rewards (see runForOwner).
+func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars, t *rules.CTrigger, a *rules.CAction, key *actionKey, ev *Event, now time.Time, friend string) (Outcome, *Event, error) {
 	o := Outcome{Type: a.Type, Campaign: a.Campaign}
 	switch a.Type {
 	case string(lang.ActionEmit):
@@ -166,7 +175,7 @@ func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars
 			Channel: engineChannel, Data: data, depth: ev.depth + 1}, nil
 	case string(lang.ActionIssueCoupon):
 		c := prog.Campaigns[a.Campaign]
-		draw := func() (string, string) { return e.drawCode(st, prog, c, p.ID) }
+		draw := func() (string, string) { return e.drawCode(st, prog, c, p.ID, friend) }
 		if a.Msg == nil {
 			code, reason := draw()
 			o.Code, o.Status, o.Reason = code, "issued", reason
@@ -186,9 +195,10 @@ func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars
 }
 
 // drawCode gives a customer a campaign's code: its shared code, or one of its pool that is
-// the customer's for good, whichever trigger or broadcast asks for it. In a dry run (st nil)
-// nothing is drawn. reason says why there is no code.
-func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, customer string) (code, reason string) {
+// the customer's for good, whichever trigger or broadcast asks for it — or, as a reward for a
+// friend's redemption, one for good for that friend. In a dry run (st nil) nothing is drawn.
+// reason says why there is no code.
+func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, customer, friend string) (code, reason string) {
 	switch {
 	case c.Code != "":
 		return c.Code, ""
@@ -197,7 +207,11 @@ func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, custom
 	case st == nil:
 		return "", ""
 	}
-	idx, full := st.tx.AllocateCode(c.Name, c.Codes.Count, customer, idempotencyKey("code", c.Name, customer))
+	key := idempotencyKey("code", c.Name, customer)
+	if friend != "" {
+		key = idempotencyKey("code", c.Name, customer, "friend", friend)
+	}
+	idx, full := st.tx.AllocateCode(c.Name, c.Codes.Count, customer, key)
 	if full {
 		return "", fmt.Sprintf("campaign %s has given out all %d codes", c.Name, c.Codes.Count)
 	}

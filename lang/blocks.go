@@ -61,7 +61,7 @@ var (
 		{Name: "condition", Required: true}, {Name: "description"},
 	}}
 	campaignSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "audience"}, {Name: "channels"}},
+		Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "audience"}, {Name: "channels"}, {Name: "referral"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "coupon"}, {Type: "message"}},
 	}
 	couponSchema = &hcl.BodySchema{
@@ -82,6 +82,11 @@ var (
 		Attributes: []hcl.AttributeSchema{{Name: "via", Required: true}, {Name: "template", Required: true}, {Name: "subject"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "variant", LabelNames: []string{"name"}}},
 	}
+	// A trigger's send is a message with a recipient.
+	sendSchema = &hcl.BodySchema{
+		Attributes: append(slices.Clone(messageSchema.Attributes), hcl.AttributeSchema{Name: "to"}),
+		Blocks:     messageSchema.Blocks,
+	}
 	variantSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "when", Required: true}, {Name: "template", Required: true}, {Name: "subject"},
 	}}
@@ -90,10 +95,10 @@ var (
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "action", LabelNames: []string{"type"}}},
 	}
 	issueCouponSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "campaign", Required: true}, {Name: "via"}, {Name: "template"}, {Name: "subject"}},
+		Attributes: []hcl.AttributeSchema{{Name: "campaign", Required: true}, {Name: "via"}, {Name: "template"}, {Name: "subject"}, {Name: "to"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "variant", LabelNames: []string{"name"}}},
 	}
-	emitSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "event", Required: true}, {Name: "data"}}}
+	emitSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "event", Required: true}, {Name: "data"}, {Name: "to"}}}
 	policySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "condition", Required: true}, {Name: "message", Required: true}, {Name: "applies_to"}, {Name: "severity"},
 	}}
@@ -633,6 +638,9 @@ func (l *loader) decodeCampaign(b *hcl.Block) {
 	if a := c.Attributes["channels"]; a != nil {
 		cp.Channels, _ = l.providerRefs(a, addr)
 	}
+	if a := c.Attributes["referral"]; a != nil {
+		cp.Referral, _ = l.boolean(a, addr)
+	}
 	hasMessage := false
 	for _, bb := range c.Blocks {
 		switch bb.Type {
@@ -660,6 +668,12 @@ func (l *loader) decodeCampaign(b *hcl.Block) {
 	}
 	if hasMessage && c.Attributes["audience"] == nil {
 		l.errorf(b.DefRange.Ptr(), "Missing audience", "A campaign that sends messages needs audience = segment.NAME: who receives them.")
+	}
+	// A referral code tells whose friend used it: it must be the customer's own.
+	if a := c.Attributes["referral"]; cp.Referral && cp.Coupon != nil && cp.Coupon.Code != "" {
+		l.errorf(a.Expr.Range().Ptr(), "Referral with a shared code", "A referral campaign gives each customer a code of their own for their friends; it needs a codes { … } block of unique codes, not code = %q.", cp.Coupon.Code)
+	} else if cp.Referral && !slices.ContainsFunc(c.Blocks, func(b *hcl.Block) bool { return b.Type == "coupon" }) {
+		l.errorf(a.Expr.Range().Ptr(), "Referral without a coupon", "A referral campaign gives each customer a code of their own for their friends; add a coupon block with codes { … }.")
 	}
 }
 
@@ -895,12 +909,14 @@ func (l *loader) decodeTrigger(b *hcl.Block) {
 		act := &Action{Type: ActionType(ab.Labels[0]), Range: ab.DefRange}
 		switch act.Type {
 		case ActionSend:
-			mc := l.content(ab.Body, messageSchema)
+			mc := l.content(ab.Body, sendSchema)
+			act.To = l.recipient(mc.Attributes["to"], addr, t.On)
 			if t.On != "" {
 				act.Message = l.decodeMessage(mc, ab.DefRange, addr, CtxTrigger, env)
 			}
 		case ActionIssueCoupon:
 			ic := l.content(ab.Body, issueCouponSchema)
+			act.To = l.recipient(ic.Attributes["to"], addr, t.On)
 			if a := ic.Attributes["campaign"]; a != nil {
 				if r, ok := l.ref(a, addr, "campaign"); ok {
 					act.Campaign = r.Name
@@ -913,6 +929,7 @@ func (l *loader) decodeTrigger(b *hcl.Block) {
 			}
 		case ActionEmit:
 			ec := l.content(ab.Body, emitSchema)
+			act.To = l.recipient(ec.Attributes["to"], addr, t.On)
 			if a := ec.Attributes["event"]; a != nil {
 				if ev, ok := l.str(a, addr); ok {
 					if !strings.HasPrefix(ev, CustomEventPrefix) {
@@ -948,6 +965,36 @@ func (l *loader) decodeTrigger(b *hcl.Block) {
 	if len(c.Blocks) == 0 {
 		l.errorf(b.DefRange.Ptr(), "No actions", "A trigger needs at least one action block: send, issue_coupon or emit.")
 	}
+}
+
+// recipient reads an action's `to`: "" for the event's customer, or a recipient the trigger's
+// event type carries (the owner of a redeemed code).
+func (l *loader) recipient(a *hcl.Attribute, addr, on string) string {
+	if a == nil {
+		return ""
+	}
+	to, ok := l.str(a, addr)
+	if !ok || to == RecipientCustomer || on == "" {
+		return ""
+	}
+	et, _ := LookupEventType(on)
+	if slices.Contains(et.Recipients, to) {
+		return to
+	}
+	known := []string{RecipientCustomer, RecipientCodeOwner}
+	if !slices.Contains(known, to) {
+		l.errorf(a.Expr.Range().Ptr(), "Unknown recipient", "%q is not a recipient%s An action goes to %q (the event's customer, the default) or, on events naming another customer, to that customer: %q on coupon.redeemed.",
+			to, didYouMean(to, known), RecipientCustomer, RecipientCodeOwner)
+		return ""
+	}
+	var on2 []string
+	for _, n := range EventTypeNames() {
+		if e, _ := LookupEventType(n); slices.Contains(e.Recipients, to) {
+			on2 = append(on2, n)
+		}
+	}
+	l.errorf(a.Expr.Range().Ptr(), "Invalid recipient", "A %s event names no %s: to = %q is valid on %s only.", on, strings.ReplaceAll(to, "_", " "), to, strings.Join(on2, ", "))
+	return ""
 }
 
 func (l *loader) decodePolicy(b *hcl.Block) {

@@ -233,7 +233,10 @@ type Campaign struct {
 	Audience    string  // segment name, or ""
 	Channels    []ProviderRef
 	Messages    []*Message
-	Range       hcl.Range
+	// Referral: each customer's code is for their friends to use, and its use by another
+	// customer is a referral (see docs/language.md).
+	Referral bool
+	Range    hcl.Range
 	// AttrRanges points at attributes for plan-time errors ("channels", "coupon.percent"…).
 	AttrRanges map[string]hcl.Range
 }
@@ -311,7 +314,10 @@ type Action struct {
 	Campaign string   // issue_coupon
 	Event    string   // emit
 	Data     map[string]*Expr
-	Range    hcl.Range
+	// To is whom the action is for: "" for the event's customer, or a recipient of the
+	// event type (RecipientCodeOwner).
+	To    string
+	Range hcl.Range
 }
 
 // Policy is a `policy` block: a CEL rule every planned object of a kind must pass.

@@ -59,6 +59,7 @@ var (
 		Field{Name: "audience", Type: types.StringType, Doc: "segment name, or empty"},
 		Field{Name: "channels", Type: types.NewListType(types.StringType), Doc: "providers the coupon must work on, e.g. shopify.jp"},
 		Field{Name: "message_channels", Type: types.NewListType(types.StringType), Doc: "providers the campaign messages through"},
+		Field{Name: "referral", Type: types.BoolType, Doc: "each customer's code is for their friends to use"},
 	)
 	SegmentType = NewObjectType("musubi.Segment", "A segment as declared, for policies.",
 		Field{Name: "name", Type: types.StringType, Doc: "block label"},
@@ -84,7 +85,17 @@ type EventType struct {
 	// Raised marks the events the engine raises itself (segment moves): no system may post
 	// one, or it could fire a segment's trigger for a customer outside the segment.
 	Raised bool
+	// Recipients are whom an action's `to` may name on this event besides its customer:
+	// RecipientCodeOwner on a redemption, whose code may be another customer's.
+	Recipients []string
 }
+
+// The recipients an action may be addressed to: the event's customer (the default), or the
+// customer a redeemed code was issued to.
+const (
+	RecipientCustomer  = "customer"
+	RecipientCodeOwner = "code_owner"
+)
 
 // commonEventFields are present on every event.
 var commonEventFields = []Field{
@@ -104,6 +115,11 @@ func eventType(name, doc string, fields ...Field) EventType {
 
 func raised(et EventType) EventType {
 	et.Raised = true
+	return et
+}
+
+func recipients(et EventType, names ...string) EventType {
+	et.Recipients = names
 	return et
 }
 
@@ -181,12 +197,16 @@ func init() {
 			str("currency", "ISO 4217 code"),
 			ItemType.ListOf("items", "purchased lines"),
 		),
-		eventType("coupon.redeemed", "A coupon code was used at a checkout.",
+		recipients(eventType("coupon.redeemed", "A coupon code was used at a checkout: posted by the system, or raised by the engine for a purchase carrying a campaign's code.",
 			str("code", "the code"),
 			str("campaign", "campaign name"),
 			str("order_id", "order ID"),
 			money("total", "order total"),
-		),
+			str("currency", "ISO 4217 code"),
+			str("owner", "Uni-ID of the customer the code was issued to; empty for a shared code"),
+			Field{Name: "referral", Type: types.BoolType, Doc: "the campaign is a referral campaign (set by the engine)"},
+			Field{Name: "first_use", Type: types.BoolType, Doc: "the customer's first order with this code (set by the engine)"},
+		), RecipientCodeOwner),
 		eventType("account.linked", "A messaging or app account was linked to a member or EC account.",
 			str("account", "account that was linked"),
 		),

@@ -140,7 +140,7 @@ func summarize(cfg *Config) string {
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Campaigns)) {
 		c := cfg.Campaigns[k]
-		w("campaign %s %q audience=%s channels=%v", k, c.Description, c.Audience, c.Channels)
+		w("campaign %s %q audience=%s channels=%v referral=%v", k, c.Description, c.Audience, c.Channels, c.Referral)
 		if cu := c.Coupon; cu != nil {
 			w("  coupon title=%q percent=%v amount=%d %s min=%d code=%q codes=%v per=%d total=%d valid=%s..%s %s combines=%v",
 				cu.Title, cu.Percent, cu.Amount, cu.Currency, cu.MinTotal, cu.Code, cu.Codes, cu.PerCustomer, cu.TotalLimit,
@@ -158,7 +158,7 @@ func summarize(cfg *Config) string {
 			for dk, e := range a.Data {
 				data[dk] = expr(e)
 			}
-			w("  action %s campaign=%s event=%s data=%v message=%s", a.Type, a.Campaign, a.Event, data, msg(a.Message))
+			w("  action %s to=%s campaign=%s event=%s data=%v message=%s", a.Type, a.To, a.Campaign, a.Event, data, msg(a.Message))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Policies)) {

@@ -102,6 +102,8 @@ type Action struct {
 	Campaign string            `json:"campaign,omitempty"`
 	Event    string            `json:"event,omitempty"`
 	Data     map[string]string `json:"data,omitempty"` // CEL per field of the emitted event
+	// To is whom the action is for: empty for the event's customer, or "code_owner".
+	To string `json:"to,omitempty"`
 }
 
 // Message is what a send or issue_coupon action delivers.
@@ -139,6 +141,8 @@ type Campaign struct {
 	From        string    `json:"valid_from,omitempty"` // RFC 3339
 	Until       string    `json:"valid_until,omitempty"`
 	Messages    []Message `json:"messages,omitempty"`
+	// Referral campaigns give each customer a code for their friends (see the engine).
+	Referral bool `json:"referral,omitempty"`
 }
 
 // CodePool is a campaign's unique codes: the same generator and seed as every channel's pool.
@@ -224,7 +228,7 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 			bt.Cooldown = lang.FormatDuration(t.Cooldown)
 		}
 		for _, a := range t.Actions {
-			ba := Action{Type: string(a.Type), Campaign: a.Campaign, Event: a.Event, Message: message(a.Message)}
+			ba := Action{Type: string(a.Type), Campaign: a.Campaign, Event: a.Event, Message: message(a.Message), To: a.To}
 			if len(a.Data) > 0 {
 				ba.Data = map[string]string{}
 				for k, e := range a.Data {
@@ -265,7 +269,7 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 
 // CampaignOf is a campaign as the engine and CEL see it; seed is its code pool's seed.
 func CampaignOf(c *lang.Campaign, seed string) Campaign {
-	bc := Campaign{Name: c.Name, Description: c.Description, Audience: c.Audience}
+	bc := Campaign{Name: c.Name, Description: c.Description, Audience: c.Audience, Referral: c.Referral}
 	for _, ch := range c.Channels {
 		bc.Channels = append(bc.Channels, ch.String())
 	}
@@ -300,7 +304,7 @@ func (c *Campaign) Value() map[string]any {
 	}
 	v := map[string]any{
 		"name": c.Name, "description": c.Description, "audience": c.Audience,
-		"channels": channels, "message_channels": msgChannels,
+		"channels": channels, "message_channels": msgChannels, "referral": c.Referral,
 	}
 	if c.Currency == "" { // no coupon
 		return v

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -258,6 +259,9 @@ func Compile(b *Bundle) (*Program, error) {
 				if _, ok := p.Campaigns[a.Campaign]; !ok {
 					return nil, fmt.Errorf("%s: campaign %q is not in the bundle", an, a.Campaign)
 				}
+			}
+			if et, _ := lang.LookupEventType(t.On); a.To != "" && !slices.Contains(et.Recipients, a.To) {
+				return nil, fmt.Errorf("%s.to: a %s event names no %q", an, t.On, a.To)
 			}
 			if a.Message != nil {
 				if ca.Msg, err = compileMessage(env, lang.CtxTrigger, an, a.Message, cost); err != nil {

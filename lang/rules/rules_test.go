@@ -71,6 +71,7 @@ func TestCompileErrorsNameTheRule(t *testing.T) {
 		{func(b *Bundle) { b.Triggers[0].Actions[0].Message.Template = "{{ event.nope }}" }, "trigger.cart_nudge.action[0].template"},
 		{func(b *Bundle) { b.Traits[0].On = "purchased" }, `trait.spend_90d.on: unknown event type "purchased"`},
 		{func(b *Bundle) { b.Triggers[1].Actions[0].Campaign = "autumn" }, `campaign "autumn" is not in the bundle`},
+		{func(b *Bundle) { b.Triggers[0].Actions[0].To = "code_owner" }, `trigger.cart_nudge.action[0].to: a cart.updated event names no "code_owner"`},
 		{func(b *Bundle) { b.Identity.Blocked[0].Patterns = []string{"("} }, "identity.blocked.email"},
 		{func(b *Bundle) { b.Delivery.FrequencyCaps[0].Per = "soon" }, "delivery.frequency_cap.sandbox.per"},
 		{func(b *Bundle) { b.Campaigns[0].Messages[0].Template = "{{ campaign.nope }}" }, "campaign.spring.message[0].template"},

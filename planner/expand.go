@@ -366,5 +366,8 @@ func usedEventTypes(cfg *lang.Config) []string {
 			set[t.On] = true
 		}
 	}
+	if set["coupon.redeemed"] {
+		set["purchase"] = true // the engine finds most redemptions in purchases carrying codes
+	}
 	return slices.Sorted(maps.Keys(set))
 }

@@ -3,7 +3,9 @@ package planner
 import (
 	"slices"
 	"testing"
+	"testing/fstest"
 
+	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/providers"
 )
 
@@ -104,5 +106,25 @@ func TestHostSaysWhatAProviderDelivers(t *testing.T) {
 	}
 	if got := host.Topics("mem.nowhere"); got != nil {
 		t.Errorf("a provider not started delivers %v", got)
+	}
+}
+
+// A programme that reads only redemptions still hears of purchases: the engine finds most
+// redemptions in the codes a purchase carries.
+func TestRedemptionsAskForPurchases(t *testing.T) {
+	cfg, diags := lang.Load(fstest.MapFS{"main.hcl": {Data: []byte(`
+trigger "thanks" {
+  on = "coupon.redeemed"
+  action "emit" {
+    event = "custom.thanked"
+  }
+}
+`)}}, ".", lang.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	got := usedEventTypes(cfg)
+	if !slices.Contains(got, "purchase") || !slices.Contains(got, "coupon.redeemed") {
+		t.Errorf("used event types: %v", got)
 	}
 }

@@ -188,11 +188,19 @@ func sessionID(key, op, audienceID string, rs []row) int64 {
 	return max(id, 1)
 }
 
+// unreserved marks the bytes a form value keeps as they are.
+var unreserved = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~") {
+		t[c] = true
+	}
+	return t
+}()
+
 // appendEscaped appends s form-encoded: hex digits as they are, JSON's punctuation escaped.
 func appendEscaped(buf, s []byte) []byte {
 	const hexDigits = "0123456789ABCDEF"
 	for _, c := range s {
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+		if unreserved[c] {
 			buf = append(buf, c)
 		} else {
 			buf = append(buf, '%', hexDigits[c>>4], hexDigits[c&15])

@@ -218,6 +218,14 @@ func TestUploadRules(t *testing.T) {
 	if got := s.Members(id); len(got) != 2 || strings.Contains(strings.Join(got, ","), email) {
 		t.Fatalf("after the removal: %v", got)
 	}
+	// A schema of one key takes a list of values.
+	single, _ := json.Marshal(map[string]any{"schema": "EMAIL_SHA256", "data": []string{hash("c@example.jp"), hash("d@example.jp")}})
+	if _, code, out := graph(t, s, http.MethodPost, "/v26.0/"+id+"/users", url.Values{"payload": {string(single)}, "session": {session(9, 1, true)}}, s.Token); code != 0 || out["num_received"] != 2.0 {
+		t.Fatalf("a single-key upload: %v", out)
+	}
+	if got := s.Members(id); len(got) != 4 {
+		t.Fatalf("after a single-key upload: %v", got)
+	}
 }
 
 // An injected failure is worded as Meta's error object; a rate limit says when access

@@ -52,11 +52,16 @@ type sessionParam struct {
 	Estimated int64 `json:"estimated_num_total"`
 }
 
-// payloadParam is the payload parameter: a schema of one key and a list of values, or of
-// several keys and a list of rows.
+// payloadParam is the payload parameter: a schema of several keys and a list of rows, or
+// (oneKey) of one key and a list of values.
 type payloadParam struct {
 	Schema json.RawMessage `json:"schema"`
-	Data   json.RawMessage `json:"data"`
+	Data   [][]string      `json:"data"`
+}
+
+type oneKey struct {
+	Schema string   `json:"schema"`
+	Data   []string `json:"data"`
 }
 
 // isHash reports whether v is a SHA-256 hash in lower-case hex.
@@ -77,32 +82,26 @@ func readPayload(raw string) ([][]string, *graphErr) {
 	if raw == "" {
 		return nil, invalid("payload is required: {\"schema\": …, \"data\": […]}")
 	}
-	var p payloadParam
-	if err := json.Unmarshal([]byte(raw), &p); err != nil {
-		return nil, invalid("payload is not JSON: %v", err)
-	}
 	var schema []string
-	var one string
-	if json.Unmarshal(p.Schema, &one) == nil {
-		schema = []string{one}
-	} else if err := json.Unmarshal(p.Schema, &schema); err != nil || len(schema) == 0 {
-		return nil, invalid("payload.schema must be a key or a list of keys")
+	var rows [][]string
+	var p payloadParam
+	var one oneKey
+	switch {
+	case json.Unmarshal([]byte(raw), &p) == nil && json.Unmarshal(p.Schema, &schema) == nil && len(schema) > 0:
+		rows = p.Data
+	case json.Unmarshal([]byte(raw), &one) == nil && one.Schema != "":
+		schema = []string{one.Schema}
+		rows = make([][]string, len(one.Data))
+		for i := range one.Data {
+			rows[i] = one.Data[i : i+1]
+		}
+	default:
+		return nil, invalid("payload must be {\"schema\": [keys…], \"data\": [[values…]…]} or {\"schema\": key, \"data\": [values…]}")
 	}
 	for i, k := range schema {
 		if !slices.Contains(keys, k) || slices.Index(schema, k) != i {
 			return nil, invalid("payload.schema: %q is not one of %s, or is there twice", k, strings.Join(keys, ", "))
 		}
-	}
-	// A schema of one key takes a list of values; of several, a list of rows.
-	var rows [][]string
-	var values []string
-	if len(schema) == 1 && json.Unmarshal(p.Data, &values) == nil {
-		rows = make([][]string, len(values))
-		for i := range values {
-			rows[i] = values[i : i+1]
-		}
-	} else if err := json.Unmarshal(p.Data, &rows); err != nil {
-		return nil, invalid("payload.data must be a list of rows, each a list of values: %v", err)
 	}
 	if len(rows) < 1 || len(rows) > MaxRows {
 		return nil, invalid("payload.data has %d rows; a request takes 1 to %d", len(rows), MaxRows)

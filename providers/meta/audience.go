@@ -115,7 +115,8 @@ var audienceIDRE = regexp.MustCompile(`^[0-9]{1,30}$`)
 func (a *audience) read(prior providers.Attrs) providers.ReadResponse {
 	r := providers.ReadResponse{Found: true, ID: a.ID, Attributes: a.attrs(prior)}
 	if a.Operation.Code >= 400 {
-		// Meta flags audiences it restricts (471) and failed uploads; ads cannot use them.
+		// Meta reports an audience's problems as operation status codes of 400 and up, such
+		// as 471 for one its policies restrict, which ads cannot use.
 		r.Diagnostics = providers.Diagnostics{{Severity: providers.Warning, Summary: "Meta reports a problem with the custom audience",
 			Detail: fmt.Sprintf("custom audience %s: operation status %d %s", a.ID, a.Operation.Code, a.Operation.Description)}}
 	}

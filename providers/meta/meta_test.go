@@ -183,3 +183,15 @@ func TestRenameKeepsMark(t *testing.T) {
 		t.Fatalf("a removed mark: read %v", r.Attributes)
 	}
 }
+
+// An audience Meta reports a problem with reads with a warning, not an error.
+func TestFlaggedAudienceWarns(t *testing.T) {
+	t.Parallel()
+	url, _ := providertest.Stub(t, providertest.Respond(200, `{"id":"238500000000001","name":"Low awareness",`+
+		`"description":"[musubi low_awareness 0123456789abcdef]","operation_status":{"code":471,"description":"Restricted"}}`))
+	p, _ := configure(t, map[string]any{"api_url": url})
+	r := p.Read(context.Background(), providers.ReadRequest{Kind: providers.KindAudience, ID: "238500000000001"})
+	if !r.Found || r.Diagnostics.HasErrors() || len(r.Diagnostics) != 1 || !strings.Contains(r.Diagnostics[0].Detail, "operation status 471 Restricted") {
+		t.Fatalf("%+v", r)
+	}
+}

@@ -1,6 +1,6 @@
 // Package meta is the built-in `meta` provider: Custom Audiences of a Meta (Facebook and
-// Instagram) ad account, through the Marketing API of the Graph API (Meta's Go SDK is
-// unofficial and unmaintained, so the provider speaks HTTP itself).
+// Instagram) ad account, through the Marketing API of the Graph API (Meta publishes no Go
+// SDK, so the provider speaks HTTP itself).
 //
 // What each kind lands as:
 //

@@ -60,6 +60,9 @@ var (
 	segmentSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "condition", Required: true}, {Name: "description"},
 	}}
+	audienceExportSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "segment", Required: true}, {Name: "to", Required: true},
+	}}
 	campaignSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "audience"}, {Name: "channels"}, {Name: "referral"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "coupon"}, {Type: "message"}},
@@ -345,6 +348,8 @@ func (l *loader) decodeBlocks() {
 			l.decodeTrait(b)
 		case "segment":
 			l.decodeSegment(b)
+		case "audience_export":
+			l.decodeAudienceExport(b)
 		case "campaign":
 			l.decodeCampaign(b)
 		case "trigger":
@@ -612,6 +617,29 @@ func (l *loader) decodeSegment(b *hcl.Block) {
 	}
 	if a := c.Attributes["condition"]; a != nil {
 		l.cel(a, addr, CtxSegment, (*Schema).segmentEnv, cel.BoolType, func(e *Expr) { s.Condition = e })
+	}
+}
+
+// decodeAudienceExport reads an audience_export block. Whether each provider can hold an
+// audience is the planner's to say: the language does not know providers' kinds.
+func (l *loader) decodeAudienceExport(b *hcl.Block) {
+	name := b.Labels[0]
+	addr := "audience_export." + name
+	c := l.content(b.Body, audienceExportSchema)
+	e := &AudienceExport{Name: name, Range: b.DefRange}
+	l.cfg.AudienceExports[name] = e
+	if a := c.Attributes["segment"]; a != nil {
+		if r, ok := l.ref(a, addr, "segment"); ok {
+			e.Segment = r.Name
+		}
+	}
+	if a := c.Attributes["to"]; a != nil {
+		e.ToRange = a.Expr.Range()
+		if to, ok := l.providerRefs(a, addr); ok && len(to) == 0 {
+			l.errorf(a.Expr.Range().Ptr(), "Missing providers", "to lists the providers the audience goes to, such as [provider.meta.ads].")
+		} else {
+			e.To = to
+		}
 	}
 }
 

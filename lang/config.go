@@ -27,6 +27,7 @@ type Config struct {
 	Identity        *Identity // nil when no identity block is declared
 	Traits          map[string]*Trait
 	Segments        map[string]*Segment
+	AudienceExports map[string]*AudienceExport
 	Campaigns       map[string]*Campaign
 	Triggers        map[string]*Trigger
 	Policies        map[string]*Policy
@@ -223,6 +224,17 @@ type Segment struct {
 	Description string
 	Condition   *Expr
 	Range       hcl.Range
+}
+
+// AudienceExport is an `audience_export` block: a segment kept as an audience on systems
+// that take one without a campaign messaging it, such as an ad account's custom audience.
+type AudienceExport struct {
+	Name    string
+	Segment string        // segment name
+	To      []ProviderRef // the providers the audience lives on
+	Range   hcl.Range
+	// ToRange is where `to` is written, for a provider that cannot hold an audience.
+	ToRange hcl.Range
 }
 
 // Campaign is a `campaign` block.

@@ -31,12 +31,13 @@ var (
 		Field{Name: "item_count", Type: types.IntType, Doc: "number of units in the cart", Bounds: CountBounds},
 		ItemType.ListOf("items", "cart lines"),
 	)
-	ConsentType = NewObjectType("musubi.Consent", "Whether the customer agreed to be messaged on each channel.",
+	ConsentType = NewObjectType("musubi.Consent", "Whether the customer agreed to be messaged on each channel, and to ads.",
 		Field{Name: "line", Type: types.BoolType, Doc: "LINE official account messages"},
 		Field{Name: "email", Type: types.BoolType, Doc: "marketing email"},
 		Field{Name: "sms", Type: types.BoolType, Doc: "SMS"},
 		Field{Name: "push", Type: types.BoolType, Doc: "app push notifications"},
 		Field{Name: "wechat", Type: types.BoolType, Doc: "WeChat official account messages"},
+		Field{Name: "ads", Type: types.BoolType, Doc: "being shown ads matched from their email address or phone number (ad audiences)"},
 	)
 	CouponType = NewObjectType("musubi.Coupon", "A campaign's coupon as declared.",
 		Field{Name: "title", Type: types.StringType, Doc: "title shown to staff and customers"},

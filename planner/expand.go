@@ -170,6 +170,10 @@ func expand(cfg *lang.Config, prior *states.State, caps Capabilities) ([]*Desire
 		}
 	}
 
+	for _, d := range exportedAudiences(cfg) {
+		add(d)
+	}
+
 	for _, name := range slices.Sorted(maps.Keys(cfg.Triggers)) {
 		t := cfg.Triggers[name]
 		block := addrs.Block{Type: "trigger", Name: name}
@@ -238,6 +242,28 @@ func pureSend(block addrs.Block, p addrs.Provider, index map[addrs.Provider]int,
 	index[p]++
 	s.Template, s.Subject, s.Variants = messageTexts(m)
 	return s
+}
+
+// exportedAudiences expands each audience_export into an audience of its segment on every
+// provider it names. The instance is the one a campaign messaging the segment through that
+// provider uses, so a segment has one audience per provider however many blocks ask for it.
+// A provider that cannot hold an audience is refused when planning, at the export's `to`.
+func exportedAudiences(cfg *lang.Config) []*Desired {
+	var out []*Desired
+	for _, name := range slices.Sorted(maps.Keys(cfg.AudienceExports)) {
+		e := cfg.AudienceExports[name]
+		attrs := providers.Attrs{"segment": e.Segment}
+		if s := cfg.Segments[e.Segment]; s != nil && s.Description != "" {
+			attrs["description"] = s.Description
+		}
+		for _, to := range e.To {
+			out = append(out, &Desired{
+				Addr:  addrs.Instance{Block: addrs.Block{Type: "segment", Name: e.Segment}, Kind: providers.KindAudience, Provider: addrs.Provider{Type: to.Type, Name: to.Name}},
+				Attrs: attrs.Clone(), Range: e.ToRange,
+			})
+		}
+	}
+	return out
 }
 
 func couponAttrs(c *lang.Campaign) providers.Attrs {

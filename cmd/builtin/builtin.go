@@ -7,6 +7,7 @@ import (
 	_ "github.com/musubi-hq/musubi/engine/provider"   // "engine": Musubi's rules engine
 	_ "github.com/musubi-hq/musubi/providers/email"   // "email": SMTP and SendGrid
 	_ "github.com/musubi-hq/musubi/providers/line"    // "line": the LINE Messaging API
+	_ "github.com/musubi-hq/musubi/providers/meta"    // "meta": Meta custom audiences (Facebook, Instagram ads)
 	_ "github.com/musubi-hq/musubi/providers/sandbox" // "sandbox": simulated systems in one local file
 	_ "github.com/musubi-hq/musubi/providers/shopify" // "shopify": Shopify's Admin GraphQL API
 	_ "github.com/musubi-hq/musubi/providers/smaregi" // "smaregi": Smaregi POS

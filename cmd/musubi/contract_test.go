@@ -15,6 +15,7 @@ import (
 	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/email/sendgridtest"
 	"github.com/musubi-hq/musubi/providers/line/linetest"
+	"github.com/musubi-hq/musubi/providers/meta/metatest"
 	"github.com/musubi-hq/musubi/providers/shopify/shopifytest"
 	"github.com/musubi-hq/musubi/providers/smaregi"
 	"github.com/musubi-hq/musubi/providers/smaregi/smaregitest"
@@ -42,6 +43,7 @@ import (
 // behind Musubi's back, as the vendor's admin would.
 func init() {
 	contractServers["line"] = lineServer.command("line")
+	contractServers["meta"] = metaServer.command("meta")
 	contractServers["sendgrid"] = sendgridServer.command("sendgrid")
 	contractServers["shopify"] = shopifyServer.command("shopify")
 	contractServers["smaregi"] = smaregiServer.command("smaregi")
@@ -372,6 +374,17 @@ var lineServer = contractServer[*linetest.Server]{
 			ts.Fatalf("no audience group's name starts with %q", args[0])
 		}},
 	},
+}
+
+var metaServer = contractServer[*metatest.Server]{
+	start: func() (*metatest.Server, map[string]string) {
+		srv := metatest.NewServer()
+		return srv, map[string]string{"META_API_URL": srv.URL, "META_AD_ACCOUNT": srv.AdAccount, "META_TOKEN": srv.Token}
+	},
+	// list prints the custom audiences: ID, hashes held, name, description.
+	list: (*metatest.Server).Objects,
+	none: "no audiences",
+	cmds: kindCommands[*metatest.Server](),
 }
 
 var sendgridServer = contractServer[*sendgridtest.Server]{

@@ -113,7 +113,7 @@ audience_export "e" {
 	}
 	_, diags = (&Planner{Config: cfg, Host: host, State: states.New("test")}).Plan(context.Background(), Options{})
 	if len(diags) != 1 || diags[0].Summary != "Provider cannot do this" || diags[0].Subject == nil || diags[0].Subject.Start.Line != 7 ||
-		!strings.Contains(diags[0].Detail, "needs a audience on provider.mem.hook, which manages only: code_pool, coupon, subscription") {
+		!strings.Contains(diags[0].Detail, "needs an audience on provider.mem.hook, which manages only: code_pool, coupon, subscription") {
 		t.Fatalf("diagnostics: %v", diags)
 	}
 }

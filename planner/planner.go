@@ -162,7 +162,11 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 			if len(hp.schema.Kinds) == 0 {
 				manages = "manages no resources"
 			}
-			detail := fmt.Sprintf("%s needs a %s on provider.%s, which %s.", block, d.Addr.Kind, hp.name, manages)
+			article := "a"
+			if strings.ContainsRune("aeiou", rune(d.Addr.Kind[0])) {
+				article = "an"
+			}
+			detail := fmt.Sprintf("%s needs %s %s on provider.%s, which %s.", block, article, d.Addr.Kind, hp.name, manages)
 			if d.Addr.Kind == providers.KindMessage {
 				// Pure senders were planned no message: this provider cannot send at all.
 				detail = fmt.Sprintf("%s sends a message through provider.%s, which neither keeps messages nor sends them (it %s). "+

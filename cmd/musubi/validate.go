@@ -93,6 +93,7 @@ func summarize(cfg *lang.Config) string {
 	add(len(cfg.Traits), "trait", "traits")
 	add(len(cfg.Segments), "segment", "segments")
 	add(len(cfg.Campaigns), "campaign", "campaigns")
+	add(len(cfg.AudienceExports), "audience export", "audience exports")
 	add(len(cfg.Triggers), "trigger", "triggers")
 	add(len(cfg.Policies), "policy", "policies")
 	if len(parts) == 0 {

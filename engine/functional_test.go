@@ -152,3 +152,39 @@ trigger "welcome_to_town" {
 		t.Error("the welcome does not name both cities")
 	}
 }
+
+// A trigger's issue_coupon of a campaign with a shared code (a register's coupon, which has
+// one serial number) sends the customer that code.
+func TestIssueCouponOfASharedCode(t *testing.T) {
+	f := newFixture(t, quickstartWith(t, `
+campaign "till" {
+  coupon {
+    percent = 10
+    code    = "TILL10"
+  }
+  channels = [provider.sandbox.pos]
+}
+
+trigger "till_coupon" {
+  on = "follow"
+  action "issue_coupon" {
+    campaign = campaign.till
+    via      = provider.sandbox.line
+    template = "レジでご提示ください: {{ code }}"
+  }
+}
+`))
+	res := f.ingest(follow)
+	if !slices.Contains(res[0].Fired, "till_coupon") {
+		t.Fatalf("the trigger did not fire: %+v", res[0])
+	}
+	var texts []string
+	for _, it := range f.outbox() {
+		if it.Name == "trigger.till_coupon" {
+			texts = append(texts, it.Text)
+		}
+	}
+	if !slices.Equal(texts, []string{"レジでご提示ください: TILL10"}) {
+		t.Fatalf("the outbox holds %q", texts)
+	}
+}

@@ -159,10 +159,11 @@ func (l *loader) crossCheck() {
 			if a.Type != ActionIssueCoupon || a.Campaign == "" {
 				continue
 			}
+			// A register's coupon has one serial number: issuing it hands out the shared code.
 			c := l.cfg.Campaigns[a.Campaign]
-			if c != nil && (c.Coupon == nil || c.Coupon.Codes == nil) {
-				l.errorf(a.Range.Ptr(), "Campaign has no code pool",
-					"issue_coupon draws a unique code from campaign.%s, which needs a coupon with a codes block.", a.Campaign)
+			if c != nil && (c.Coupon == nil || (c.Coupon.Codes == nil && c.Coupon.Code == "")) {
+				l.errorf(a.Range.Ptr(), "Campaign has no code",
+					"issue_coupon gives the customer a code of campaign.%s, which needs a coupon with a shared code or a codes block.", a.Campaign)
 			}
 		}
 	}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"maps"
 	"net/http"
@@ -262,7 +265,117 @@ var shopifyServer = contractServer[*shopifytest.Server]{
 		"drain": {"[AVAILABLE]", 0, 1, func(ts *testscript.TestScript, srv *shopifytest.Server, args []string) {
 			srv.SetBucket(shopifytest.DefaultBucketSize, float64(argv{ts, args}.int(0, 0)), shopifytest.DefaultRestoreRate)
 		}},
+		"order": {"URL ID EMAIL TOTAL [CODE...]", 4, 10, shopifyOrder},
 	}),
+}
+
+// shopifyCheckouts are the orders the scripts placed, and who used which discount, by server.
+var shopifyCheckouts sync.Map // *shopifytest.Server → *shopifyCheckout
+
+type shopifyCheckout struct {
+	mu     sync.Mutex
+	orders map[string]shopifyPlaced // by order ID
+	used   map[[2]string]string     // (discount, email) → the order that used it
+}
+
+type shopifyPlaced struct {
+	args string // ID EMAIL TOTAL CODE...
+	body []byte
+}
+
+// shopifyOrder is order URL ID EMAIL TOTAL [CODE...]: the customer EMAIL checks out order ID
+// (a number) in the online store, paying TOTAL in the shop's currency with the discount
+// CODEs, and Shopify posts the orders/create webhook to URL, signed with the app's client
+// secret. The checkout takes a code the shop holds, once per customer when its discount says
+// so (appliesOncePerCustomer); otherwise it prints "order ID refused: WHY" and nothing is
+// posted. The same ID again is Shopify redelivering that order: the same body under a new
+// webhook ID. It prints "order ID webhook STATUS", then the answer's body.
+func shopifyOrder(ts *testscript.TestScript, srv *shopifytest.Server, args []string) {
+	id, email, total, codes := args[1], args[2], args[3], args[4:]
+	if _, err := strconv.ParseUint(id, 10, 64); err != nil {
+		ts.Fatalf("order ID: %q is not a Shopify order ID (a number)", id)
+	}
+	v, loaded := shopifyCheckouts.LoadOrStore(srv, &shopifyCheckout{orders: map[string]shopifyPlaced{}, used: map[[2]string]string{}})
+	if !loaded {
+		ts.Defer(func() { shopifyCheckouts.Delete(srv) })
+	}
+	co := v.(*shopifyCheckout)
+	co.mu.Lock()
+	placed, again := co.orders[id]
+	if again && placed.args != strings.Join(args[1:], " ") {
+		co.mu.Unlock()
+		ts.Fatalf("order %s was placed as %q; a redelivery is the same order", id, placed.args)
+	}
+	if !again {
+		discounts := []map[string]any{}
+		var uses [][2]string
+		for _, c := range codes {
+			discount, once := shopifyDiscountOf(srv, c)
+			use := [2]string{discount, strings.ToLower(email)}
+			why := ""
+			switch prev := co.used[use]; {
+			case discount == "":
+				why = "the shop holds no discount code " + c
+			case once && prev != "":
+				why = fmt.Sprintf("the discount of %s is once per customer, and %s used it in order %s", c, email, prev)
+			}
+			if why != "" {
+				co.mu.Unlock()
+				fmt.Fprintf(ts.Stdout(), "order %s refused: %s\n", id, why)
+				return
+			}
+			uses = append(uses, use)
+			discounts = append(discounts, map[string]any{"code": c, "amount": "0", "type": "fixed_amount"})
+		}
+		body, err := json.Marshal(map[string]any{
+			"id": json.Number(id), "email": email, "created_at": srv.Now().Format(time.RFC3339),
+			"currency": srv.Currency, "total_price": total, "source_name": "web", "discount_codes": discounts,
+			"customer":   map[string]any{"id": shopifyCustomerID(email), "email": email},
+			"line_items": []map[string]any{{"sku": "ITEM-1", "title": "Item", "price": total, "quantity": 1}},
+		})
+		if err != nil {
+			co.mu.Unlock()
+			ts.Fatalf("order %s: %v", id, err)
+		}
+		placed = shopifyPlaced{args: strings.Join(args[1:], " "), body: body}
+		co.orders[id] = placed
+		for _, u := range uses {
+			co.used[u] = id
+		}
+	}
+	co.mu.Unlock()
+	req, err := http.NewRequest(http.MethodPost, args[0], bytes.NewReader(placed.body))
+	ts.Check(err)
+	req.Header = srv.WebhookHeaders(srv.Secret, "orders/create", placed.body)
+	res, err := http.DefaultClient.Do(req)
+	ts.Check(err)
+	answer, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	fmt.Fprintf(ts.Stdout(), "order %s webhook %d\n%s\n", id, res.StatusCode, answer)
+}
+
+// shopifyDiscountOf returns the ID of the shop's discount holding code (Shopify's codes are
+// not case-sensitive), "" for none, and whether it applies once per customer.
+func shopifyDiscountOf(srv *shopifytest.Server, code string) (id string, once bool) {
+	for _, d := range srv.IDs(providers.KindCoupon) {
+		if slices.ContainsFunc(srv.Codes(d), func(c string) bool { return strings.EqualFold(c, code) }) {
+			id = d
+			break
+		}
+	}
+	for _, line := range srv.Objects() {
+		if id != "" && strings.HasPrefix(line, "DISCOUNT "+id+" ") {
+			once = strings.Contains(line, " once=true ")
+		}
+	}
+	return id, once
+}
+
+// shopifyCustomerID is the ID of the shop's customer with an email: the same for every order.
+func shopifyCustomerID(email string) json.Number {
+	h := fnv.New32a()
+	h.Write([]byte(strings.ToLower(email)))
+	return json.Number(strconv.FormatUint(7_000_000_000_000+uint64(h.Sum32()), 10))
 }
 
 var squareServer = contractServer[*squaretest.Server]{
@@ -466,6 +579,17 @@ var wechatServer = contractServer[*wechattest.Server]{
 			b, _ := io.ReadAll(res.Body)
 			res.Body.Close()
 			fmt.Fprintln(ts.Stdout(), res.StatusCode, string(b))
+		}},
+		// sent prints the template messages sent, oldest first, a line each: OPENID
+		// TEMPLATE_ID and the fields, KEY=VALUE in the order of their keys.
+		"sent": {"", 0, 0, func(ts *testscript.TestScript, srv *wechattest.Server, _ []string) {
+			for _, d := range srv.Deliveries() {
+				line := d.To + " " + d.TemplateID
+				for _, k := range slices.Sorted(maps.Keys(d.Data)) {
+					line += " " + k + "=" + d.Data[k]
+				}
+				fmt.Fprintln(ts.Stdout(), line)
+			}
 		}},
 		// follow URL [OPENID] makes a user follow the account and posts the subscribe callback,
 		// in safe mode, to URL; it prints the openid and the answer's status.

@@ -84,9 +84,10 @@ func newReceiver(t testing.TB, answers ...answer) *receiver {
 		default:
 			r.mu.Lock()
 			r.seen[key] = true
+			n := len(r.seen)
 			r.mu.Unlock()
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"id":"crm-%d"}`, len(r.seen))
+			fmt.Fprintf(w, `{"id":"crm-%d"}`, n)
 		}
 	}))
 	t.Cleanup(r.Close)

@@ -308,9 +308,14 @@ func (e *Engine) handleWebhookCheck(w http.ResponseWriter, r *http.Request, publ
 }
 
 // webhookSource returns the identity_source a webhook of provider feeds: the one its URL's
-// query names with source=NAME, which must be fed by that provider, else the provider's only
-// one. It is "" when no source in the rules uses the provider and the URL names none.
+// query names with source=NAME (or musubi_source=NAME, as Shopify subscriptions carry it,
+// out of the way of the shop's own parameters), which must be fed by that provider, else the
+// provider's only one. It is "" when no source in the rules uses the provider and the URL
+// names none.
 func webhookSource(prog *rules.Program, provider string, query url.Values) (string, error) {
+	if !query.Has("source") && query.Has("musubi_source") {
+		query = url.Values{"source": query["musubi_source"]}
+	}
 	var fed []string
 	for _, s := range prog.SourcesByProvider[provider] {
 		fed = append(fed, s.Name)

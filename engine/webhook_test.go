@@ -139,6 +139,7 @@ func TestWebhookOfAProviderFeedingSeveralSources(t *testing.T) {
 		{name: "app again", path: "/v1/webhooks/sandbox.line?source=app", body: "ev-1", status: 200, want: `"duplicate":true`},
 		{name: "line, replaying app's", path: "/v1/webhooks/sandbox.line?source=line", body: "ev-1", status: 200, want: `"duplicate":true`},
 		{name: "line", path: "/v1/webhooks/sandbox.line?source=line", body: "ev-9", status: 200, want: `"customer":"c_`},
+		{name: "named as Shopify names it", path: "/v1/webhooks/sandbox.line?musubi_marker=x&musubi_source=app", body: "ev-10", status: 200, want: `"customer":"c_`},
 		{name: "misspelt", path: "/v1/webhooks/sandbox.line?source=ap", body: "ev-2", status: 400,
 			want: jsonText(`(did you mean "app"?); provider sandbox.line feeds "app", "line"`)},
 	} {

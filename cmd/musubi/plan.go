@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner"
@@ -102,8 +104,11 @@ Exit status: 0 success, 1 error or a failed policy; with -detailed-exitcode, 0 n
 			s, err := a.openSession(ctx, &pf.configFlags, &pf.lockFlags, "plan", !asJSON)
 			defer s.close()
 			if err != nil {
-				if asJSON && s.cfg != nil {
+				switch {
+				case asJSON && s.cfg != nil:
 					render.JSON(a.out, &plans.Plan{FormatVersion: plans.FormatVersion, ToolVersion: Version(), Mode: mode}, s.diags)
+				case markdown:
+					render.MarkdownFailure(a.out, a.problems(s, err))
 				}
 				return err
 			}
@@ -115,6 +120,11 @@ Exit status: 0 success, 1 error or a failed policy; with -detailed-exitcode, 0 n
 				lang.WriteDiagnostics(a.err, s.cfg.Files, diags, a.color(a.err))
 			}
 			if diags.HasErrors() {
+				if markdown {
+					var b strings.Builder
+					lang.WriteDiagnostics(&b, s.cfg.Files, diags, false)
+					render.MarkdownFailure(a.out, b.String())
+				}
 				return exitError{1}
 			}
 			switch {
@@ -152,6 +162,19 @@ Exit status: 0 success, 1 error or a failed policy; with -detailed-exitcode, 0 n
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
 	cmd.Flags().BoolVar(&destroy, "destroy", false, "plan to destroy everything Musubi manages")
 	return cmd
+}
+
+// problems is what a session that failed to open printed: its diagnostics, else its error.
+func (a *app) problems(s *session, err error) string {
+	var b strings.Builder
+	if s != nil && s.cfg != nil && len(s.diags) > 0 {
+		lang.WriteDiagnostics(&b, s.cfg.Files, s.diags, false)
+	}
+	var ex exitError
+	if b.Len() == 0 && !errors.As(err, &ex) {
+		b.WriteString(err.Error())
+	}
+	return b.String()
 }
 
 func plural(n int, one, many string) string {

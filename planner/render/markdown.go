@@ -112,3 +112,13 @@ func mdDetail(c *plans.Change) string {
 	}
 	return verb + " — " + strings.Join(parts, "; ")
 }
+
+// MarkdownFailure writes the comment for a plan that could not be made: the title says so and
+// the problems follow as they were printed, so a pull request never gets an empty comment.
+func MarkdownFailure(w io.Writer, problems string) {
+	fence := "```"
+	for strings.Contains(problems, fence) {
+		fence += "`"
+	}
+	fmt.Fprintf(w, "### Musubi plan: failed\n\nThe plan could not be made:\n\n%s\n%s\n%s\n", fence, strings.TrimRight(esc(problems), "\n"), fence)
+}

@@ -139,6 +139,15 @@ func (c *Client) Unsuppress(ctx context.Context, ref string) (found bool, err er
 	return err == nil, err
 }
 
+// Segments reports the segments' sizes and their audiences' sync.
+func (c *Client) Segments(ctx context.Context) ([]SegmentStatus, error) {
+	var v struct {
+		Segments []SegmentStatus `json:"segments"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/admin/segments", nil, &v)
+	return v.Segments, err
+}
+
 // Outbox lists outbox items with a status ("" for all).
 func (c *Client) Outbox(ctx context.Context, status string) ([]OutboxItem, error) {
 	var v struct {

@@ -206,7 +206,9 @@ func (e *Engine) rebuild(ctx context.Context, st *txState, labels, customers []s
 	}
 	for _, p := range fresh {
 		c := e.customerValue(prog, p, now)
-		e.countMoves(e.updateSegments(prog, p, c, nil, true, now))
+		entered, exited := e.updateSegments(prog, p, c, nil, true, now)
+		e.countMoves(entered, exited)
+		e.audiences.moved(p.ID, entered, exited)
 		e.profiles[p.ID] = p
 		st.touch(p)
 	}

@@ -36,6 +36,9 @@ type Options struct {
 	// Pollers are the providers whose systems the engine polls for events, by "TYPE.NAME";
 	// each feeds the identity_source that names it (see pollLoop).
 	Pollers map[string]providers.EventPoller
+	// Syncers are the providers that keep a segment's members in an audience, by "TYPE.NAME"
+	// (see audiences.go).
+	Syncers map[string]providers.MemberSyncer
 	// Now is the clock; time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -63,6 +66,8 @@ type Engine struct {
 
 	mu       sync.RWMutex // guards profiles
 	profiles map[string]*Profile
+	// audiences are the systems' audiences the engine keeps in step (see audiences.go).
+	audiences *audiences
 
 	jobs   chan *job
 	pacers pacers
@@ -153,7 +158,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		opts.BundlePoll = time.Second
 	}
 	e := &Engine{opts: opts, store: opts.Store, log: opts.Logger, now: opts.Now, metrics: newMetrics(),
-		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}, seen: newSeenKeys()}
+		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}, seen: newSeenKeys(),
+		audiences: newAudiences()}
 	e.prog.Store(emptyProgram())
 	hash, data, err := e.store.ActiveBundle(ctx)
 	if err != nil {
@@ -231,6 +237,10 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.wg.Add(1)
 	go e.sweepLoop(runCtx)
+	if !opts.DisableDelivery && len(opts.Syncers) > 0 {
+		e.wg.Add(1)
+		go e.syncLoop(runCtx)
+	}
 	e.startPollers(runCtx)
 	e.wg.Add(1)
 	go func() {
@@ -344,6 +354,7 @@ func (e *Engine) activate(p *program) {
 	case e.sweep <- struct{}{}:
 	default:
 	}
+	e.audiences.compareWhole() // a segment's condition may have changed: backfill
 	e.log.Info("rule bundle activated", "bundle", short(p.Hash), "summary", p.Bundle.Summary())
 }
 

@@ -57,17 +57,14 @@ type fixture struct {
 	store *SQLiteStore
 	line  *sandbox.Provider
 	eng   *Engine
+	// syncers keep audiences, when a test gives some before open.
+	syncers map[string]providers.MemberSyncer
 }
 
 func newFixture(t testing.TB, bundle []byte) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), clock: &clock{t: noon}}
-	f.line = &sandbox.Provider{}
-	if ds := f.line.Configure(context.Background(), providers.ConfigureRequest{Name: "sandbox.line",
-		Config: map[string]any{"system": "messaging", "path": filepath.Join(f.dir, "sandbox.db")}}).Diagnostics; ds.HasErrors() {
-		t.Fatal(ds.Err())
-	}
-	t.Cleanup(func() { f.line.Close() })
+	f.line = newLineSandbox(t, f.dir)
 	f.open()
 	if bundle != nil {
 		if _, err := f.eng.PushBundle(context.Background(), bundle, "test"); err != nil {
@@ -77,6 +74,18 @@ func newFixture(t testing.TB, bundle []byte) *fixture {
 	return f
 }
 
+// newLineSandbox is the sandbox's messaging system, in dir.
+func newLineSandbox(t testing.TB, dir string) *sandbox.Provider {
+	t.Helper()
+	line := &sandbox.Provider{}
+	if ds := line.Configure(context.Background(), providers.ConfigureRequest{Name: "sandbox.line",
+		Config: map[string]any{"system": "messaging", "path": filepath.Join(dir, "sandbox.db")}}).Diagnostics; ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	t.Cleanup(func() { line.Close() })
+	return line
+}
+
 func (f *fixture) open() {
 	f.t.Helper()
 	s, err := OpenSQLite(filepath.Join(f.dir, "engine.db"))
@@ -84,7 +93,7 @@ func (f *fixture) open() {
 		f.t.Fatal(err)
 	}
 	e, err := Open(context.Background(), Options{Store: s, Now: f.clock.Now, BundlePoll: -1, DisableDelivery: true,
-		Senders: map[string]providers.Sender{"sandbox.line": f.line}})
+		Senders: map[string]providers.Sender{"sandbox.line": f.line}, Syncers: f.syncers})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -289,6 +289,9 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	c := e.customerValue(prog, p, now)
 	entered, exited := e.updateSegments(prog, p, c, changed, profileChanged, now)
 	e.countMoves(entered, exited)
+	if len(entered)+len(exited) > 0 && len(prog.Bundle.Audiences) > 0 {
+		e.audiences.moved(customer, entered, exited)
+	}
 	res.Entered, res.Exited = entered, exited
 	if len(entered) > 0 {
 		e.broadcast(st, prog, p, c, entered, now, false)

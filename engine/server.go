@@ -68,6 +68,7 @@ func (e *Engine) Handler(o ServerOptions) http.Handler {
 	mux.HandleFunc("POST /v1/admin/customers/{id}/unmerge", admin(e.handleUnmerge))
 	mux.HandleFunc("DELETE /v1/admin/customers/{id}", admin(e.handleForget))
 	mux.HandleFunc("DELETE /v1/admin/suppressions/{id}", admin(e.handleUnsuppress))
+	mux.HandleFunc("GET /v1/admin/segments", admin(e.handleSegments))
 	mux.HandleFunc("GET /v1/admin/outbox", admin(e.handleOutbox))
 	mux.HandleFunc("POST /v1/admin/outbox/{item}/retry", admin(e.handleRetry))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.Registry, promhttp.HandlerOpts{}))
@@ -434,6 +435,18 @@ func (e *Engine) handleForget(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+func (e *Engine) handleSegments(w http.ResponseWriter, r *http.Request) {
+	segs, err := e.Segments(r.Context())
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	if segs == nil {
+		segs = []SegmentStatus{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"segments": segs})
 }
 
 func (e *Engine) handleOutbox(w http.ResponseWriter, r *http.Request) {

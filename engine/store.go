@@ -71,6 +71,12 @@ type Store interface {
 	// PutPollCursor stores a provider's cursor, once the events of the poll that returned
 	// it are committed (see pollOnce).
 	PutPollCursor(ctx context.Context, provider, cursor string) error
+	// AudienceMembers calls fn with every customer a system's audience holds as the engine
+	// last pushed it (unmatched: the system could not match them).
+	AudienceMembers(ctx context.Context, fn func(provider, segment, customer string, unmatched bool) error) error
+	// PutAudienceMembers records what a sync pushed: customers now in the audience (unmatched
+	// or not) and customers taken out.
+	PutAudienceMembers(ctx context.Context, provider, segment string, in map[string]bool, out []string) error
 	Close() error
 }
 
@@ -164,6 +170,7 @@ CREATE TABLE IF NOT EXISTS redemptions (code TEXT NOT NULL, order_id TEXT NOT NU
 CREATE TABLE IF NOT EXISTS suppressions (hash BLOB PRIMARY KEY) WITHOUT ROWID;
 -- Where the next poll of each polled provider starts (see pollOnce).
 CREATE TABLE IF NOT EXISTS poll_cursors (provider TEXT PRIMARY KEY, cursor TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audience_members (provider TEXT NOT NULL, segment TEXT NOT NULL, customer TEXT NOT NULL, unmatched INTEGER NOT NULL, PRIMARY KEY (provider, segment, customer)) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 `
 
@@ -470,6 +477,45 @@ func (s *SQLiteStore) PutPollCursor(ctx context.Context, provider, cursor string
 		_, err := t.(*sqliteTx).exec(`INSERT OR REPLACE INTO poll_cursors (provider, cursor, at) VALUES (?, ?, ?)`,
 			provider, cursor, time.Now().UnixMilli())
 		return err
+	})
+}
+
+// AudienceMembers implements Store.
+func (s *SQLiteStore) AudienceMembers(ctx context.Context, fn func(provider, segment, customer string, unmatched bool) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT provider, segment, customer, unmatched FROM audience_members`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p, seg, c string
+		var u bool
+		if err := rows.Scan(&p, &seg, &c, &u); err != nil {
+			return err
+		}
+		if err := fn(p, seg, c, u); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// PutAudienceMembers implements Store.
+func (s *SQLiteStore) PutAudienceMembers(ctx context.Context, provider, segment string, in map[string]bool, out []string) error {
+	return s.Update(ctx, func(t Tx) error {
+		tx := t.(*sqliteTx)
+		for c, unmatched := range in {
+			if _, err := tx.exec(`INSERT OR REPLACE INTO audience_members (provider, segment, customer, unmatched) VALUES (?, ?, ?, ?)`,
+				provider, segment, c, unmatched); err != nil {
+				return err
+			}
+		}
+		for _, c := range out {
+			if _, err := tx.exec(`DELETE FROM audience_members WHERE provider = ? AND segment = ? AND customer = ?`, provider, segment, c); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -996,6 +1042,7 @@ func (t *sqliteTx) Forget(customers []string) error {
 				reason = CASE WHEN status = 'pending' THEN 'customer forgotten' ELSE reason END WHERE customer = ?`,
 			`UPDATE codes SET customer = '' WHERE customer = ?`,
 			`DELETE FROM redemptions WHERE customer = ?`,
+			`DELETE FROM audience_members WHERE customer = ?`,
 		} {
 			if _, err := t.exec(q, c); err != nil {
 				return err

@@ -172,6 +172,7 @@ type engineAdmin interface {
 	Forget(ctx context.Context, ref string) (*engine.ForgetResult, error)
 	Unsuppress(ctx context.Context, ref string) (bool, error)
 	RetryOutbox(ctx context.Context, ref string) (*engine.OutboxItem, error)
+	Segments(ctx context.Context) ([]engine.SegmentStatus, error)
 }
 
 var (

@@ -113,6 +113,7 @@ Flags may also be written with one dash, as in Terraform: -chdir=DIR, -auto-appr
 		a.serveCommand(),
 		a.customerCommand(),
 		a.outboxCommand(),
+		a.segmentsCommand(),
 		a.versionCommand(),
 		a.initCommand(),
 	)

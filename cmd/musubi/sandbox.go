@@ -220,7 +220,27 @@ apply.`,
 			})
 		},
 	}
-	cmd.AddCommand(list, show, set, del, fail, outbox, codes)
+	members := &cobra.Command{
+		Use:   "members ID|ADDRESS",
+		Short: "List the members an audience holds, as musubi serve keeps them in step with its segment",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return useObject(cmd, args[0], func(s *sandbox.Store, id string) error {
+				ms, err := s.Members(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				if len(ms) == 0 {
+					fmt.Fprintln(a.out, "The audience has no members.")
+				}
+				for _, m := range ms {
+					fmt.Fprintln(a.out, lang.EscapeControls(m))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(list, show, set, del, fail, outbox, codes, members)
 	return cmd
 }
 

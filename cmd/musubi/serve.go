@@ -165,6 +165,7 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 		return exitError{1}
 	}
 	senders, receivers, pollers := map[string]providers.Sender{}, map[string]providers.WebhookReceiver{}, map[string]providers.EventPoller{}
+	syncers := map[string]providers.MemberSyncer{}
 	for _, name := range host.Names() {
 		p, _ := host.Provider(name)
 		if s, ok := p.(providers.Sender); ok {
@@ -176,9 +177,13 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 		if pl, ok := p.(providers.EventPoller); ok {
 			pollers[name] = pl
 		}
+		if ms, ok := p.(providers.MemberSyncer); ok {
+			syncers[name] = ms
+		}
 	}
 
-	e, err := engine.Open(ctx, engine.Options{Store: store, Senders: senders, Receivers: receivers, Pollers: pollers, Logger: log})
+	e, err := engine.Open(ctx, engine.Options{Store: store, Senders: senders, Receivers: receivers, Pollers: pollers,
+		Syncers: syncers, Logger: log})
 	if err != nil {
 		return fmt.Errorf("starting the engine on %s: %w", loc.Path, err)
 	}

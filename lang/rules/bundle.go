@@ -6,6 +6,7 @@
 package rules
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -32,6 +33,16 @@ type Bundle struct {
 	Triggers      []Trigger  `json:"triggers,omitempty"`
 	Campaigns     []Campaign `json:"campaigns,omitempty"`
 	Delivery      Delivery   `json:"delivery"`
+	// Audiences are the segments systems hold as audiences, which the engine keeps in step.
+	Audiences []Audience `json:"audiences,omitempty"`
+}
+
+// Audience is a segment held as an audience on a provider: a campaign's audience on the
+// providers it messages through, or an audience_export's on each of its providers. The
+// engine syncs it where the provider keeps members (providers.MemberSyncer).
+type Audience struct {
+	Segment  string `json:"segment"`
+	Provider string `json:"provider"` // "TYPE.NAME"
 }
 
 // Settings are the programme-wide defaults.
@@ -250,6 +261,7 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 		}
 		b.Campaigns = append(b.Campaigns, bc)
 	}
+	b.Audiences = audiences(cfg)
 	d := cfg.Settings.Delivery
 	if q := d.QuietHours; q != nil {
 		tz := q.Timezone
@@ -390,4 +402,27 @@ func (b *Bundle) Summary() string {
 	}
 	return strings.Join([]string{part(len(b.Sources), "source"), part(len(b.Traits), "trait"),
 		part(len(b.Segments), "segment"), part(len(b.Triggers), "trigger")}, ", ")
+}
+
+// audiences lists the segments held as audiences, sorted and each once.
+func audiences(cfg *lang.Config) []Audience {
+	set := map[Audience]bool{}
+	for _, c := range cfg.Campaigns {
+		if c.Audience == "" {
+			continue
+		}
+		for _, m := range c.Messages {
+			set[Audience{Segment: c.Audience, Provider: m.Via.String()}] = true
+		}
+	}
+	for _, x := range cfg.AudienceExports {
+		for _, to := range x.To {
+			set[Audience{Segment: x.Segment, Provider: to.String()}] = true
+		}
+	}
+	out := slices.Collect(maps.Keys(set))
+	slices.SortFunc(out, func(a, b Audience) int {
+		return cmp.Or(cmp.Compare(a.Segment, b.Segment), cmp.Compare(a.Provider, b.Provider))
+	})
+	return out
 }

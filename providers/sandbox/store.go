@@ -114,6 +114,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	at        TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS deliveries_key ON deliveries (provider, key) WHERE key != '';
+CREATE TABLE IF NOT EXISTS members (audience TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (audience, member)) WITHOUT ROWID;
 `
 
 // Store is an open sandbox file: every simulated system's objects, the pending faults and
@@ -582,6 +583,44 @@ func (s *Store) Outbox(ctx context.Context, provider string) ([]Delivery, error)
 		}
 		d.At, _ = time.Parse(time.RFC3339Nano, at)
 		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// SetMembers adds and removes members of an audience object; repeats change nothing.
+func (s *Store) SetMembers(ctx context.Context, audience string, add, remove []string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, m := range add {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO members (audience, member) VALUES (?, ?)`, audience, m); err != nil {
+			return err
+		}
+	}
+	for _, m := range remove {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM members WHERE audience = ? AND member = ?`, audience, m); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Members lists an audience object's members, sorted.
+func (s *Store) Members(ctx context.Context, audience string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT member FROM members WHERE audience = ? ORDER BY member`, audience)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
 	}
 	return out, rows.Err()
 }

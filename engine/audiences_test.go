@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/musubi-hq/musubi/providers"
+)
+
+// fakeAudiences is a system that keeps segments' members by LINE user ID, as a real one
+// would: adds and removes are idempotent, an unknown member is unmatched.
+type fakeAudiences struct {
+	mu      sync.Mutex
+	members map[string]map[string]bool // segment → user IDs
+	calls   int
+	fail    *providers.APIError // the next call fails so
+}
+
+func newFakeAudiences() *fakeAudiences { return &fakeAudiences{members: map[string]map[string]bool{}} }
+
+func (f *fakeAudiences) MemberRules() providers.MemberRules {
+	return providers.MemberRules{Fields: []string{"userId"}, Batch: 2}
+}
+
+func (f *fakeAudiences) SyncMembers(_ context.Context, req providers.SyncMembersRequest) providers.SyncMembersResponse {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.fail != nil {
+		err := f.fail
+		f.fail = nil
+		return providers.SyncMembersResponse{Diagnostics: providers.FromError("sync", err)}
+	}
+	set := f.members[req.Segment]
+	if set == nil {
+		set = map[string]bool{}
+		f.members[req.Segment] = set
+	}
+	var resp providers.SyncMembersResponse
+	for _, m := range req.Add {
+		if len(m.Values["userId"]) == 0 {
+			resp.Unmatched = append(resp.Unmatched, m.Customer)
+		}
+		for _, v := range m.Values["userId"] {
+			set[v] = true
+		}
+	}
+	for _, m := range req.Remove {
+		for _, v := range m.Values["userId"] {
+			delete(set, v)
+		}
+	}
+	return resp
+}
+
+func (f *fakeAudiences) holds(segment string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for v := range f.members[segment] {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The quickstart's spring campaign messages loyal_store through sandbox.line: that system's
+// audience follows the segment — in when the customer enters, out when they leave — and a
+// restart pushes nothing again.
+func TestAudienceFollowsItsSegment(t *testing.T) {
+	sys := newFakeAudiences()
+	f := &fixture{t: t, dir: t.TempDir(), clock: &clock{t: noon}, syncers: map[string]providers.MemberSyncer{"sandbox.line": sys}}
+	f.line = newLineSandbox(t, f.dir)
+	f.open()
+	if _, err := f.eng.PushBundle(context.Background(), quickstartBundle(t, nil), "test"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sync := func() {
+		t.Helper()
+		if err := f.eng.SyncAudiences(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.ingest(purchase)
+	f.ingest(follow)
+	sync()
+	if got := sys.holds("loyal_store"); !slices.Equal(got, []string{"U4af4980629"}) {
+		t.Fatalf("after the follow the system holds %v", got)
+	}
+	// A customer in the segment whom the system cannot know: counted, not an error.
+	f.ingest(`{"id": "s-1", "type": "survey.submitted", "identifiers": {"email": "ken@example.jp"}, "data": {"consent": {"line": true}}}`)
+	f.ingest(`{"id": "pos-9", "type": "purchase", "source": "pos", "channel": "pos", "identifiers": {"email": "ken@example.jp"}, "data": {"total": 100}}`)
+	sync()
+	segs, err := f.eng.Segments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := segs[slices.IndexFunc(segs, func(s SegmentStatus) bool { return s.Name == "loyal_store" })]; s.Members != 2 ||
+		len(s.Audiences) != 1 || s.Audiences[0].Pushed != 1 || s.Audiences[0].Unmatched != 1 || s.Audiences[0].Pending != 0 {
+		t.Errorf("segments: %+v", s)
+	}
+
+	calls := sys.calls
+	f.restart()
+	sync()
+	if sys.calls != calls {
+		t.Errorf("a restart pushed %d batches again", sys.calls-calls)
+	}
+
+	// Leaving: unfollowing withdraws LINE consent, so the customer leaves loyal_store.
+	sys.fail = &providers.APIError{Code: providers.ErrRateLimited, RetryAfter: time.Minute}
+	f.ingest(`{"id": "line-2", "type": "unfollow", "source": "line", "channel": "line", "record": {"userId": "U4af4980629"}}`)
+	if err := f.eng.SyncAudiences(ctx); err == nil {
+		t.Fatal("a rate-limited sync reported no error")
+	}
+	if got := sys.holds("loyal_store"); len(got) != 1 {
+		t.Fatalf("the failed sync changed the system: %v", got)
+	}
+	sync() // still held: the system asked to wait a minute
+	f.clock.Add(2 * time.Minute)
+	sync()
+	if got := sys.holds("loyal_store"); len(got) != 0 {
+		t.Fatalf("after the unfollow the system holds %v", got)
+	}
+}

@@ -36,7 +36,18 @@ type audienceState struct {
 	holdUntil time.Time       // after a rate limit or an outage
 	lastErr   string
 	lastSync  time.Time
+	// stale are members a system that cannot remove still holds (MemberRules.AddOnly), since
+	// the first of them left.
+	stale      map[string]bool
+	staleSince time.Time
 }
+
+// A system that cannot remove members is rebuilt once its stale members reach a tenth of
+// what it holds, or a day after the first of them left.
+const (
+	rebuildShare = 10
+	rebuildAfter = 24 * time.Hour
+)
 
 type audiences struct {
 	mu     sync.Mutex
@@ -283,6 +294,24 @@ func (e *Engine) syncAudience(ctx context.Context, prog *program, t rules.Audien
 	a.mu.Unlock()
 	e.mu.RUnlock()
 	if mr.AddOnly {
+		a.mu.Lock()
+		if st.stale == nil {
+			st.stale = map[string]bool{}
+		}
+		if len(st.stale) == 0 && len(remove) > 0 {
+			st.staleSince = e.now()
+		}
+		for _, c := range remove {
+			st.stale[c] = true
+		}
+		for _, c := range add {
+			delete(st.stale, c)
+		}
+		rebuild := len(st.stale) > 0 && (len(st.stale)*rebuildShare >= len(st.pushed) || e.now().Sub(st.staleSince) >= rebuildAfter)
+		a.mu.Unlock()
+		if rb, ok := syncer.(providers.MemberRebuilder); ok && rebuild {
+			return e.rebuildAudience(ctx, prog, t, st, rb, mr, want)
+		}
 		remove = nil // the system cannot lose members: they stay until a rebuild
 	}
 	add, remove = uniqueSorted(add), uniqueSorted(remove)
@@ -302,17 +331,7 @@ func (e *Engine) syncAudience(ctx context.Context, prog *program, t rules.Audien
 		}
 		resp := syncer.SyncMembers(ctx, req)
 		if err := resp.Diagnostics.Err(); err != nil {
-			a.mu.Lock()
-			st.lastErr = err.Error()
-			var ae *providers.APIError
-			if errors.As(err, &ae) && ae.Temporary() {
-				st.holdUntil = e.now().Add(max(ae.RetryAfter, syncInterval))
-			} else {
-				st.holdUntil = e.now().Add(time.Minute) // reported; tried again a minute on
-			}
-			a.mu.Unlock()
-			e.log.Warn("audience sync failed", "provider", t.Provider, "segment", t.Segment, "err", err)
-			return fmt.Errorf("syncing audience %s on %s: %w", t.Segment, t.Provider, err)
+			return e.syncFailed(t, st, err)
 		}
 		in := map[string]bool{}
 		unmatched := map[string]bool{}
@@ -337,6 +356,73 @@ func (e *Engine) syncAudience(ctx context.Context, prog *program, t rules.Audien
 		e.metrics.audienceSyncs.WithLabelValues(t.Provider).Add(float64(len(addB) + len(remB)))
 	}
 	return nil
+}
+
+// rebuildAudience replaces a system's audience of a segment with one of exactly its members,
+// for a system that cannot remove members.
+func (e *Engine) rebuildAudience(ctx context.Context, prog *program, t rules.Audience, st *audienceState, rb providers.MemberRebuilder,
+	mr providers.MemberRules, want func(*Profile) bool) error {
+	var members []string
+	e.mu.RLock()
+	for c, p := range e.profiles {
+		if want(p) {
+			members = append(members, c)
+		}
+	}
+	e.mu.RUnlock()
+	members = uniqueSorted(members)
+	fields := fieldTypes(prog, t.Provider, mr)
+	req := providers.RebuildMembersRequest{Segment: t.Segment, IdempotencyKey: membersKey(t, members, []string{"rebuild"})}
+	for _, c := range members {
+		req.Members = append(req.Members, e.member(c, fields))
+	}
+	resp := rb.RebuildMembers(ctx, req)
+	if err := resp.Diagnostics.Err(); err != nil {
+		return e.syncFailed(t, st, err)
+	}
+	unmatched := map[string]bool{}
+	for _, c := range resp.Unmatched {
+		unmatched[c] = true
+	}
+	in := map[string]bool{}
+	for _, c := range members {
+		in[c] = unmatched[c]
+	}
+	a := e.audiences
+	a.mu.Lock()
+	var out []string
+	for c := range st.pushed {
+		if _, ok := in[c]; !ok {
+			out = append(out, c)
+		}
+	}
+	a.mu.Unlock()
+	if err := e.store.PutAudienceMembers(ctx, t.Provider, t.Segment, in, out); err != nil {
+		return fmt.Errorf("recording audience %s on %s: %w", t.Segment, t.Provider, err)
+	}
+	a.mu.Lock()
+	st.pushed = in
+	st.stale = nil
+	st.lastSync, st.lastErr, st.holdUntil = e.now(), "", time.Time{}
+	a.mu.Unlock()
+	e.log.Info("audience rebuilt without the members who left", "provider", t.Provider, "segment", t.Segment, "members", len(in))
+	return nil
+}
+
+// syncFailed records a failed call and how long to wait before the next.
+func (e *Engine) syncFailed(t rules.Audience, st *audienceState, err error) error {
+	a := e.audiences
+	a.mu.Lock()
+	st.lastErr = err.Error()
+	var ae *providers.APIError
+	if errors.As(err, &ae) && ae.Temporary() {
+		st.holdUntil = e.now().Add(max(ae.RetryAfter, syncInterval))
+	} else {
+		st.holdUntil = e.now().Add(time.Minute) // reported; tried again a minute on
+	}
+	a.mu.Unlock()
+	e.log.Warn("audience sync failed", "provider", t.Provider, "segment", t.Segment, "err", err)
+	return fmt.Errorf("syncing audience %s on %s: %w", t.Segment, t.Provider, err)
 }
 
 // fieldTypes maps what a system knows members by to the programme's identifier types: its

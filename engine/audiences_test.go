@@ -13,16 +13,32 @@ import (
 // fakeAudiences is a system that keeps segments' members by LINE user ID, as a real one
 // would: adds and removes are idempotent, an unknown member is unmatched.
 type fakeAudiences struct {
-	mu      sync.Mutex
-	members map[string]map[string]bool // segment → user IDs
-	calls   int
-	fail    *providers.APIError // the next call fails so
+	mu       sync.Mutex
+	members  map[string]map[string]bool // segment → user IDs
+	calls    int
+	fail     *providers.APIError // the next call fails so
+	addOnly  bool                // as LINE: removals are refused, audiences are rebuilt
+	rebuilds int
 }
 
 func newFakeAudiences() *fakeAudiences { return &fakeAudiences{members: map[string]map[string]bool{}} }
 
 func (f *fakeAudiences) MemberRules() providers.MemberRules {
-	return providers.MemberRules{Fields: []string{"userId"}, Batch: 2}
+	return providers.MemberRules{Fields: []string{"userId"}, Batch: 2, AddOnly: f.addOnly}
+}
+
+func (f *fakeAudiences) RebuildMembers(_ context.Context, req providers.RebuildMembersRequest) providers.SyncMembersResponse {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rebuilds++
+	set := map[string]bool{}
+	for _, m := range req.Members {
+		for _, v := range m.Values["userId"] {
+			set[v] = true
+		}
+	}
+	f.members[req.Segment] = set
+	return providers.SyncMembersResponse{}
 }
 
 func (f *fakeAudiences) SyncMembers(_ context.Context, req providers.SyncMembersRequest) providers.SyncMembersResponse {
@@ -49,6 +65,9 @@ func (f *fakeAudiences) SyncMembers(_ context.Context, req providers.SyncMembers
 		}
 	}
 	for _, m := range req.Remove {
+		if f.addOnly {
+			panic("a removal sent to a system that cannot remove")
+		}
 		for _, v := range m.Values["userId"] {
 			delete(set, v)
 		}
@@ -125,5 +144,36 @@ func TestAudienceFollowsItsSegment(t *testing.T) {
 	sync()
 	if got := sys.holds("loyal_store"); len(got) != 0 {
 		t.Fatalf("after the unfollow the system holds %v", got)
+	}
+}
+
+// A system that cannot remove members (as LINE's audiences) gets none to remove: once enough
+// have left, its audience is rebuilt with exactly the members.
+func TestAudienceThatCannotRemoveIsRebuilt(t *testing.T) {
+	sys := newFakeAudiences()
+	sys.addOnly = true
+	f := &fixture{t: t, dir: t.TempDir(), clock: &clock{t: noon}, syncers: map[string]providers.MemberSyncer{"sandbox.line": sys}}
+	f.line = newLineSandbox(t, f.dir)
+	f.open()
+	if _, err := f.eng.PushBundle(context.Background(), quickstartBundle(t, nil), "test"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, u := range []string{"Uaaaa", "Ubbbb"} {
+		f.ingest(`{"id": "f-` + u + `", "type": "follow", "source": "line", "channel": "line", "record": {"userId": "` + u + `"}}`)
+		f.ingest(`{"id": "p-` + u + `", "type": "purchase", "source": "pos", "channel": "pos", "customer": "", "identifiers": {"line_user": "` + u + `"}, "data": {"total": 100}}`)
+	}
+	if err := f.eng.SyncAudiences(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := sys.holds("loyal_store"); len(got) != 2 {
+		t.Fatalf("the system holds %v", got)
+	}
+	f.ingest(`{"id": "u-1", "type": "unfollow", "source": "line", "channel": "line", "record": {"userId": "Uaaaa"}}`)
+	if err := f.eng.SyncAudiences(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := sys.holds("loyal_store"); !slices.Equal(got, []string{"Ubbbb"}) || sys.rebuilds != 1 {
+		t.Fatalf("after one of two left: the system holds %v after %d rebuilds", got, sys.rebuilds)
 	}
 }

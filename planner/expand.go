@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -214,6 +215,17 @@ func expand(cfg *lang.Config, prior *states.State, caps Capabilities) ([]*Desire
 		})
 	}
 	if b := rules.FromConfig(cfg, seeds); b != nil {
+		// The engine keeps in step exactly the audiences planned here, including those a
+		// codeless channel's coupon needs, which the configuration alone does not tell.
+		b.Audiences = nil
+		for _, d := range out {
+			if d.Addr.Kind == providers.KindAudience {
+				b.Audiences = append(b.Audiences, rules.Audience{Segment: d.Addr.Block.Name, Provider: d.Addr.Provider.String()})
+			}
+		}
+		slices.SortFunc(b.Audiences, func(x, y rules.Audience) int {
+			return cmp.Or(strings.Compare(x.Segment, y.Segment), strings.Compare(x.Provider, y.Provider))
+		})
 		enc := b.Encode()
 		for _, name := range slices.Sorted(maps.Keys(cfg.Providers)) {
 			pb := cfg.Providers[name]

@@ -404,7 +404,8 @@ func (b *Bundle) Summary() string {
 		part(len(b.Segments), "segment"), part(len(b.Triggers), "trigger")}, ", ")
 }
 
-// audiences lists the segments held as audiences, sorted and each once.
+// audiences lists the segments held as audiences, sorted and each once, as the configuration
+// alone tells: the planner, which knows the providers, lists the audiences it plans instead.
 func audiences(cfg *lang.Config) []Audience {
 	set := map[Audience]bool{}
 	for _, c := range cfg.Campaigns {
@@ -413,6 +414,11 @@ func audiences(cfg *lang.Config) []Audience {
 		}
 		for _, m := range c.Messages {
 			set[Audience{Segment: c.Audience, Provider: m.Via.String()}] = true
+		}
+		if c.Coupon != nil && c.Coupon.AudienceOnly {
+			for _, ch := range c.Channels {
+				set[Audience{Segment: c.Audience, Provider: ch.String()}] = true
+			}
 		}
 	}
 	for _, x := range cfg.AudienceExports {

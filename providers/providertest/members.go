@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/contracttest"
 )
 
 // MemberHarness describes a MemberSyncer under test, as `musubi serve` drives it: batches of
@@ -30,13 +31,37 @@ type MemberHarness struct {
 	// Unknown are the Values of a member the system knows nothing of: a well-formed ID of
 	// no customer. Nil skips that case, for systems that cannot tell (hashed identifiers).
 	Unknown map[string][]string
-	// Remove deletes an object behind the provider's back, as Harness.Remove does (and
-	// WithBackstage fills it). Nil skips the case of a deleted audience.
+	// Remove deletes an object behind the provider's back, as Harness.Remove does
+	// (WithMemberBackstage fills it). Nil skips the case of a deleted audience.
 	Remove func(t *testing.T, p providers.Provider, kind providers.Kind, id string)
 	// Fail makes the call that carries the next SyncMembers' single added member fail with
 	// the HTTP status, through every attempt the provider makes, and returns the wait a 429
-	// names (0 where the system names none). Nil skips the failure cases.
+	// names (0 where the system names none). WithMemberBackstage fills it. Nil skips the
+	// failure cases.
 	Fail func(t *testing.T, p providers.Provider, status int) time.Duration
+}
+
+// memberRetryAfter is the wait the 429s of WithMemberBackstage ask for.
+const memberRetryAfter = 3 * time.Second
+
+// WithMemberBackstage fills h's Remove and Fail with calls to the contract server kept in
+// servers for each provider: op is the operation ("update", …) of the server that carries
+// an added member, attempts how many calls of it the provider makes when they fail with a
+// status; the fault meets every one, and a 429 asks for a wait of three seconds.
+func WithMemberBackstage[S Backstage](h MemberHarness, servers *Fixtures[S], op string, attempts func(op string, status int, lose bool) int) MemberHarness {
+	h.Remove = func(t *testing.T, p providers.Provider, k providers.Kind, id string) {
+		if err := servers.Of(p).Remove(k, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Fail = func(t *testing.T, p providers.Provider, status int) time.Duration {
+		f := contracttest.Fault{Status: status, RetryAfter: memberRetryAfter, Times: attempts(op, status, false)}
+		if err := servers.Of(p).Inject(op, f); err != nil {
+			t.Fatal(err)
+		}
+		return memberRetryAfter
+	}
+	return h
 }
 
 // memberSegment is the segment whose audience the suite fills.

@@ -6,10 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/musubi-hq/musubi/providers"
-	"github.com/musubi-hq/musubi/providers/contracttest"
 	"github.com/musubi-hq/musubi/providers/providertest"
 	"github.com/musubi-hq/musubi/providers/shopify"
 )
@@ -34,9 +32,8 @@ func customers(t *testing.T, p providers.Provider, n int) []providers.Member {
 }
 
 func memberHarness() providertest.MemberHarness {
-	h := harness()
-	return providertest.MemberHarness{
-		New:       h.New,
+	h := providertest.MemberHarness{
+		New:       providertest.Fresh(configure, nil),
 		Customers: customers,
 		Members: func(t *testing.T, p providers.Provider, segment string) []string {
 			return servers.Of(p).Tagged("musubi:" + segment)
@@ -45,16 +42,8 @@ func memberHarness() providertest.MemberHarness {
 			return customerGID + strings.TrimPrefix(m.Values["customer_id"][0], customerGID)
 		},
 		Unknown: map[string][]string{"customer_id": {customerGID + "999999"}},
-		Remove:  h.Remove,
-		Fail: func(t *testing.T, p providers.Provider, status int) time.Duration {
-			wait := 3 * time.Second
-			f := contracttest.Fault{Status: status, RetryAfter: wait, Times: attempts("update", status, false)}
-			if err := servers.Of(p).Inject("update", f); err != nil {
-				t.Fatal(err)
-			}
-			return wait
-		},
 	}
+	return providertest.WithMemberBackstage(h, &servers, "update", attempts)
 }
 
 func TestMemberSyncer(t *testing.T) {
@@ -62,7 +51,7 @@ func TestMemberSyncer(t *testing.T) {
 	providertest.RunMemberSyncer(t, memberHarness())
 }
 
-// sync syncs one batch to segment loyal_store, whose audience it makes first when asked.
+// sync syncs one batch to segment loyal_store.
 func sync(t *testing.T, p *shopify.Provider, add, remove []providers.Member) providers.SyncMembersResponse {
 	t.Helper()
 	return p.SyncMembers(context.Background(), providers.SyncMembersRequest{Segment: "loyal_store", Add: add, Remove: remove, IdempotencyKey: "k"})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/musubi-hq/musubi/providers"
@@ -21,6 +22,13 @@ const (
 	// discountsPerNodes keeps a nodes query of discounts under the 1,000-point query cost
 	// limit: each discount as selected below costs 14 points.
 	discountsPerNodes = 60
+	// MaxTagChanges is the most tagsAdd and tagsRemove mutations one TagsSync document
+	// carries. Each takes one customer and costs 10 points, and a document may ask for at
+	// most 1,000: 50 ask for half of that, which a Standard plan's bucket (2,000 points,
+	// 100 restored a second) pays four times over, and a throttled document waits 5 s.
+	MaxTagChanges = 50
+	// mutationCost is what Shopify charges each mutation of a document.
+	mutationCost = 10
 )
 
 // Shop holds what the provider reads of the shop: money and times are in its currency and
@@ -238,6 +246,9 @@ var (
 		doc: `mutation TagsAdd($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) { node { id } userErrors { field message } } }`})
 	opTagsRemove = define(operation{name: "TagsRemove", cost: 10,
 		doc: `mutation TagsRemove($id: ID!, $tags: [String!]!) { tagsRemove(id: $id, tags: $tags) { node { id } userErrors { field message } } }`})
+	// opTagsSync is the shape of SyncTags' documents: the one checked here holds an add and
+	// a remove; those sent hold one aliased mutation per change.
+	opTagsSync = define(operation{name: "TagsSync", cost: 2 * mutationCost, doc: tagsSyncDoc([]bool{false, true})})
 	opWebhooks = define(operation{name: "WebhookSubscriptions", cost: 2 + 100 + 1,
 		doc: `query WebhookSubscriptions($after: String) { webhookSubscriptions(first: 100, after: $after) {
   nodes { id topic uri } pageInfo { hasNextPage endCursor } } }`})
@@ -865,6 +876,75 @@ func (c *Client) tags(ctx context.Context, op operation, field, id string, tags 
 		return err
 	}
 	return userErrors(op.name, out[field].UserErrors)
+}
+
+// TagChange puts a tag on a customer (tagsAdd), or with Remove takes it off (tagsRemove).
+type TagChange struct {
+	ID     string
+	Remove bool
+}
+
+// SyncTags applies changes of one tag, as aliased mutations in TagsSync documents of at most
+// MaxTagChanges: one round trip and one cost check for up to 50 customers, where Shopify's
+// tagsAdd and tagsRemove take one ID each (a bulk operation would take a staged upload, a
+// poll and a result file for what fits in a document). Both mutations are idempotent, so a
+// document repeated after a lost answer or a 5xx changes nothing twice. refused holds, by
+// index in changes, the userErrors of each change Shopify refused; the others were applied.
+func (c *Client) SyncTags(ctx context.Context, tag string, changes []TagChange) (refused map[int]error, err error) {
+	refused = map[int]error{}
+	for start := 0; start < len(changes); start += MaxTagChanges {
+		chunk := changes[start:min(start+MaxTagChanges, len(changes))]
+		removes := make([]bool, len(chunk))
+		vars := map[string]any{"tags": []string{tag}}
+		for i, ch := range chunk {
+			removes[i] = ch.Remove
+			vars[tagAlias(i)] = ch.ID
+		}
+		op := opTagsSync
+		op.doc, op.cost = tagsSyncDoc(removes), len(chunk)*mutationCost
+		var out map[string]*struct {
+			UserErrors []userError `json:"userErrors"`
+		}
+		if err := c.do(ctx, op, vars, &out); err != nil {
+			return refused, err
+		}
+		for i, ch := range chunk {
+			payload := out[tagAlias(i)]
+			if payload == nil {
+				return refused, apiError(providers.ErrUnavailable, 0, "", "%s: the answer holds no result for customer %s", op.name, ch.ID)
+			}
+			if err := userErrors(tagMutation(ch.Remove), payload.UserErrors); err != nil {
+				refused[start+i] = err
+			}
+		}
+	}
+	return refused, nil
+}
+
+func tagAlias(i int) string { return "c" + strconv.Itoa(i) }
+
+func tagMutation(remove bool) string {
+	if remove {
+		return "tagsRemove"
+	}
+	return "tagsAdd"
+}
+
+// tagsSyncDoc is a TagsSync document: for each change, in order, a tagsAdd or (removes[i])
+// tagsRemove of $tags on $cI, aliased cI. Mutations of a document run one after another.
+func tagsSyncDoc(removes []bool) string {
+	var b strings.Builder
+	b.WriteString("mutation TagsSync($tags: [String!]!")
+	for i := range removes {
+		b.WriteString(", $" + tagAlias(i) + ": ID!")
+	}
+	b.WriteString(") {")
+	for i, remove := range removes {
+		a := tagAlias(i)
+		b.WriteString("\n  " + a + ": " + tagMutation(remove) + "(id: $" + a + ", tags: $tags) { userErrors { field message } }")
+	}
+	b.WriteString("\n}")
+	return b.String()
 }
 
 // searchTerm quotes a value for Shopify's search syntax.

@@ -14,7 +14,7 @@ import (
 // Shopify's segment language reads Shopify's own customer data (tags, orders, amount spent,
 // email subscription), not Musubi's unified profiles and traits, and the audience the planner
 // asks for carries the segment's name, not its CEL condition; so membership is kept as a tag,
-// written by TagCustomers and UntagCustomers, which Shopify's segment then reflects.
+// written by SyncMembers (members.go), which Shopify's segment then reflects.
 
 func checkAudience(a providers.Attrs, bad func(attr, format string, args ...any)) {
 	seg := a.String("segment")
@@ -65,6 +65,14 @@ func (p *Provider) findSegment(ctx context.Context, match func(Segment) bool) (*
 		return found == nil
 	})
 	return found, err
+}
+
+// tagSegment returns the shop's segment that selects a segment's tag, or nil.
+func (p *Provider) tagSegment(ctx context.Context, segment string) (*Segment, error) {
+	return p.findSegment(ctx, func(sg Segment) bool {
+		s, ok := parseSegmentQuery(sg.Query)
+		return ok && s == segment
+	})
 }
 
 func (p *Provider) createAudience(ctx context.Context, req providers.CreateRequest) (string, providers.Attrs, error) {

@@ -333,6 +333,14 @@ func (c *Client) graphQLErrors(op operation, raw json.RawMessage, requested floa
 	return apiError(providers.ErrInvalid, http.StatusOK, rid, "%s: %s", op.name, msg)
 }
 
+// RestoreRate is the points a second the shop's bucket restores, as Shopify last reported
+// it; 0 before the first answer.
+func (c *Client) RestoreRate() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.throttle.RestoreRate
+}
+
 // refillTime is how long the bucket needs to hold cost points.
 func (c *Client) refillTime(cost float64) time.Duration {
 	c.mu.Lock()

@@ -329,10 +329,7 @@ func (p *Provider) segmentIDs(ctx context.Context, segment string, refs map[stri
 	if id := refs["audience"]; id != "" {
 		return []string{id}, nil
 	}
-	sg, err := p.findSegment(ctx, func(sg Segment) bool {
-		s, ok := parseSegmentQuery(sg.Query)
-		return ok && s == segment
-	})
+	sg, err := p.tagSegment(ctx, segment)
 	if err != nil {
 		return nil, err
 	}

@@ -204,6 +204,8 @@ func exerciseClient(t *testing.T, c *Client, srv *shopifytest.Server) {
 	customer := srv.AddCustomer("hana@example.jp")
 	must(c.AddTags(ctx, customer, []string{"musubi-loyal_store"}))
 	must(c.RemoveTags(ctx, customer, []string{"musubi-loyal_store"}))
+	_, err = c.SyncTags(ctx, "musubi:loyal_store", []TagChange{{ID: customer}, {ID: customer, Remove: true}, {ID: "gid://shopify/Customer/999"}})
+	must(err)
 	wh, err := c.CreateWebhook(ctx, "ORDERS_CREATE", "https://rules.example.jp/v1/webhooks/shopify.jp")
 	must(err)
 	_, err = c.UpdateWebhook(ctx, wh.ID, "https://rules.example.jp/v1/webhooks/shopify.jp?m=1")

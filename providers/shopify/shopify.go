@@ -22,7 +22,7 @@
 //     the customers carrying the segment's tag, musubi:SEGMENT. Shopify's segment language
 //     sees Shopify's customer attributes, not Musubi's profiles, and the canonical audience
 //     carries the segment's name, not its CEL condition: membership is synced as a tag (see
-//     Provider.TagCustomers), which Shopify's segment then reflects.
+//     Provider.SyncMembers), which Shopify's segment then reflects.
 //   - subscription: one webhook subscription per Shopify topic (webhookSubscriptionCreate),
 //     derived from the identity source's topics: purchase → ORDERS_CREATE, account.linked →
 //     CUSTOMERS_CREATE and CUSTOMERS_UPDATE, cart.updated → CARTS_UPDATE.
@@ -76,6 +76,7 @@ var (
 	_ providers.Provider        = (*Provider)(nil)
 	_ providers.BatchReader     = (*Provider)(nil)
 	_ providers.WebhookReceiver = (*Provider)(nil)
+	_ providers.MemberSyncer    = (*Provider)(nil)
 )
 
 var kinds = map[providers.Kind]providers.KindSupport{
@@ -125,6 +126,10 @@ type Provider struct {
 	// back without a prior in the zone.
 	shopMu   sync.Mutex
 	shopInfo *Shop
+
+	// segIDs remembers the Shopify segment of each segment whose members were synced.
+	segMu  sync.Mutex
+	segIDs map[string]string
 }
 
 // Schema describes the provider block and what a shop can hold.
@@ -194,6 +199,9 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	p.name, p.shop, p.webhookURL, p.secret = req.Name, shop, hook, secret
 	p.client = NewVersionClient(base, token, version)
 	p.shopInfo = nil
+	p.segMu.Lock()
+	p.segIDs = nil
+	p.segMu.Unlock()
 	return providers.ConfigureResponse{}
 }
 

@@ -21,6 +21,19 @@ func groupAttrs(g *CustomerGroup) providers.Attrs {
 	return a
 }
 
+// findGroup returns the ID of the first customer group Musubi named whose segment and marker
+// match accepts: "" when none does.
+func (p *Provider) findGroup(ctx context.Context, match func(segment, marker string) bool) (string, error) {
+	var id string
+	err := p.client.ListCustomerGroups(ctx, func(g CustomerGroup) bool {
+		if s, _, m, ok := parseGroupName(g.Name); ok && match(s, m) {
+			id = g.ID
+		}
+		return id == ""
+	})
+	return id, err
+}
+
 func (p *Provider) createAudience(ctx context.Context, req providers.CreateRequest) providers.CreateResponse {
 	name := groupName(req.Attributes.String("segment"), req.Attributes.String("description"), markerOf(req.IdempotencyKey))
 	g, err := p.client.CreateCustomerGroup(ctx, req.IdempotencyKey, name)

@@ -418,6 +418,21 @@ func (c *Client) ListCustomerGroups(ctx context.Context, fn func(CustomerGroup) 
 	}
 }
 
+// membershipPath is the path of a customer's membership of a group.
+func membershipPath(customerID, groupID string) string {
+	return "/v2/customers/" + url.PathEscape(customerID) + "/groups/" + url.PathEscape(groupID)
+}
+
+// AddGroupToCustomer puts a customer into a customer group; a member stays one.
+func (c *Client) AddGroupToCustomer(ctx context.Context, customerID, groupID string) error {
+	return c.call(ctx, http.MethodPut, membershipPath(customerID, groupID), nil, nil, nil)
+}
+
+// RemoveGroupFromCustomer takes a customer out of a customer group.
+func (c *Client) RemoveGroupFromCustomer(ctx context.Context, customerID, groupID string) error {
+	return c.call(ctx, http.MethodDelete, membershipPath(customerID, groupID), nil, nil, nil)
+}
+
 // CreateWebhookSubscription subscribes a notification URL to event types. The response
 // carries the signature key; callers must not keep it anywhere Musubi stores things.
 func (c *Client) CreateWebhookSubscription(ctx context.Context, key string, s WebhookSubscription) (*WebhookSubscription, error) {

@@ -234,13 +234,7 @@ func (p *Provider) audienceGroup(ctx context.Context, segment string, refs map[s
 	if id := refs["audience"]; id != "" {
 		return id, nil
 	}
-	var id string
-	err := p.client.ListCustomerGroups(ctx, func(g CustomerGroup) bool {
-		if s, _, _, ok := parseGroupName(g.Name); ok && s == segment {
-			id = g.ID
-		}
-		return id == ""
-	})
+	id, err := p.segmentGroup(ctx, segment)
 	if err == nil && id == "" {
 		err = &Error{API: &providers.APIError{Code: providers.ErrNotFound,
 			Message: fmt.Sprintf("no Square customer group mirrors segment %q; a coupon limited to its audience needs the segment's audience on this provider first", segment)},

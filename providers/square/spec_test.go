@@ -62,7 +62,8 @@ var specTypes = []struct {
 	{subscriptionRequest{}, []string{"UpdateWebhookSubscriptionRequest"}},
 	{subscriptionResponse{}, []string{"CreateWebhookSubscriptionResponse", "RetrieveWebhookSubscriptionResponse", "UpdateWebhookSubscriptionResponse"}},
 	{listSubscriptionsResponse{}, []string{"ListWebhookSubscriptionsResponse"}},
-	{errorBody{}, []string{"BatchUpsertCatalogObjectsResponse", "CreateWebhookSubscriptionResponse"}},
+	{errorBody{}, []string{"BatchUpsertCatalogObjectsResponse", "CreateWebhookSubscriptionResponse",
+		"AddGroupToCustomerResponse", "RemoveGroupFromCustomerResponse"}},
 	{ErrorDetail{}, []string{"Error"}},
 }
 
@@ -72,6 +73,7 @@ var specOperations = [][2]string{
 	{"get", "/v2/catalog/object/{object_id}"}, {"get", "/v2/catalog/list"},
 	{"post", "/v2/customers/groups"}, {"get", "/v2/customers/groups"}, {"get", "/v2/customers/groups/{group_id}"},
 	{"put", "/v2/customers/groups/{group_id}"}, {"delete", "/v2/customers/groups/{group_id}"},
+	{"put", "/v2/customers/{customer_id}/groups/{group_id}"}, {"delete", "/v2/customers/{customer_id}/groups/{group_id}"},
 	{"post", "/v2/webhooks/subscriptions"}, {"get", "/v2/webhooks/subscriptions"},
 	{"get", "/v2/webhooks/subscriptions/{subscription_id}"}, {"put", "/v2/webhooks/subscriptions/{subscription_id}"},
 	{"delete", "/v2/webhooks/subscriptions/{subscription_id}"},
@@ -311,7 +313,7 @@ func TestCallsMatchOpenAPISubset(t *testing.T) {
 		mu.Unlock()
 		return http.DefaultTransport.RoundTrip(req)
 	})}
-	exerciseProvider(t, p)
+	exerciseProvider(t, p, srv)
 
 	seen := map[string]bool{}
 	for _, c := range calls {
@@ -428,8 +430,9 @@ func deref(p *int) any {
 }
 
 // exerciseProvider makes every call the provider makes: coupons, audiences and subscriptions
-// created, read (by ID, by key, in a batch), updated and deleted.
-func exerciseProvider(t *testing.T, p *Provider) {
+// created, read (by ID, by key, in a batch), updated and deleted, and an audience's member
+// added and removed.
+func exerciseProvider(t *testing.T, p *Provider, srv *squaretest.Server) {
 	t.Helper()
 	ctx := context.Background()
 	// Planners' keys can be long; the subscription create takes 45 characters.
@@ -469,6 +472,9 @@ func exerciseProvider(t *testing.T, p *Provider) {
 	planned = aud.Attributes.Clone()
 	planned["description"] = "Regulars"
 	must(p.Update(ctx, providers.UpdateRequest{Kind: providers.KindAudience, ID: aud.ID, Prior: aud.Attributes, Planned: planned}).Diagnostics)
+	member := []providers.Member{{Customer: "uni-1", Values: map[string][]string{"customer_id": {srv.AddCustomer("hana@example.jp")}}}}
+	must(p.SyncMembers(ctx, providers.SyncMembersRequest{Segment: "loyal_store", Add: member, IdempotencyKey: key + "add"}).Diagnostics)
+	must(p.SyncMembers(ctx, providers.SyncMembersRequest{Segment: "loyal_store", Remove: member, IdempotencyKey: key + "remove"}).Diagnostics)
 	planned = sub.Attributes.Clone()
 	planned["topics"] = []string{"purchase"}
 	must(p.Update(ctx, providers.UpdateRequest{Kind: providers.KindSubscription, ID: sub.ID, Prior: sub.Attributes, Planned: planned}).Diagnostics)

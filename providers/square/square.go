@@ -13,7 +13,7 @@
 //     rule's. Updates carry each object's version: an object changed in Square since it was
 //     read is a conflict, reported and never overwritten.
 //   - audience: a customer group named after the segment (see groupName); the engine keeps
-//     its members in sync.
+//     its members in sync through SyncMembers.
 //   - subscription: a webhook subscription whose event types are derived from the identity
 //     source's topics (purchase → payment.created/payment.updated, account.linked →
 //     customer.created/customer.updated) and whose notification URL is Musubi's engine.
@@ -56,6 +56,7 @@ var (
 	_ providers.Provider        = (*Provider)(nil)
 	_ providers.BatchReader     = (*Provider)(nil)
 	_ providers.WebhookReceiver = (*Provider)(nil)
+	_ providers.MemberSyncer    = (*Provider)(nil)
 )
 
 var kinds = map[providers.Kind]providers.KindSupport{
@@ -100,6 +101,8 @@ type Provider struct {
 	zoneName     string
 	webhookURL   string
 	signatureKey string
+	// groups remembers the customer group of each segment whose members were synced.
+	groups *memberGroups
 }
 
 // Schema describes the provider block and what Square can hold.
@@ -127,7 +130,7 @@ func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) providers.ConfigureResponse {
 	str := func(k string) string { s, _ := req.Config[k].(string); return strings.TrimSpace(s) }
 	var ds providers.Diagnostics
-	next := Provider{name: req.Name, webhookURL: str("webhook_url"), signatureKey: str("webhook_signature_key")}
+	next := Provider{name: req.Name, webhookURL: str("webhook_url"), signatureKey: str("webhook_signature_key"), groups: &memberGroups{}}
 	token := str("token")
 	if token == "" {
 		ds = append(ds, providers.AttributeError("token", "Missing Square token", "token is empty; set it from the environment, e.g. token = env(\"SQUARE_TOKEN\")"))
@@ -283,14 +286,7 @@ func (p *Provider) findByKey(ctx context.Context, k providers.Kind, key string) 
 	case providers.KindCoupon:
 		return p.findCoupon(ctx, marker)
 	case providers.KindAudience:
-		var id string
-		err := p.client.ListCustomerGroups(ctx, func(g CustomerGroup) bool {
-			if _, _, m, ok := parseGroupName(g.Name); ok && m == marker {
-				id = g.ID
-			}
-			return id == ""
-		})
-		return id, err
+		return p.findGroup(ctx, func(_, m string) bool { return m == marker })
 	default:
 		var id string
 		err := p.client.ListWebhookSubscriptions(ctx, func(s WebhookSubscription) bool {

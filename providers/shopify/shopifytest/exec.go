@@ -25,8 +25,20 @@ type resolver func(args map[string]any) any
 // maxFirst is the largest page a connection serves.
 const maxFirst = 250
 
-// mutationCost is what every mutation costs, whatever it selects.
+// mutationCost is what every mutation costs, whatever it selects: a document of several
+// (aliased) mutations costs that many times over.
 const mutationCost = 10
+
+// mutationsCost is what a mutation document costs: mutationCost for each root field.
+func mutationsCost(op *Operation) int {
+	n := 0
+	for _, sel := range op.Selection {
+		if sel.Field != nil && sel.Field.Name != "__typename" {
+			n++
+		}
+	}
+	return n * mutationCost
+}
 
 // validate checks an operation against the schema and the variables against their declared
 // types, and returns the operation's requested cost.
@@ -67,7 +79,7 @@ func validate(op *Operation, vars map[string]any) (int, *gqlError) {
 		return 0, err
 	}
 	if op.Type == "mutation" {
-		cost = mutationCost
+		cost = mutationsCost(op)
 	}
 	return cost, nil
 }

@@ -513,6 +513,24 @@ func (s *Server) CustomerTags(id string) []string {
 	return nil
 }
 
+// Tagged returns the GIDs of the customers carrying a tag, whatever its case, in the order
+// they were added.
+func (s *Server) Tagged(tag string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, id := range sortedIDs(s.customers) {
+		if hasTag(s.customers[id], tag) {
+			out = append(out, gid("Customer", id))
+		}
+	}
+	return out
+}
+
+func hasTag(c *customer, tag string) bool {
+	return slices.ContainsFunc(c.tags, func(t string) bool { return strings.EqualFold(t, tag) })
+}
+
 // Members returns the emails of the customers a segment's query selects, for the tag
 // queries Musubi writes (customer_tags CONTAINS 'TAG'), sorted.
 func (s *Server) Members(segmentID string) []string {
@@ -529,8 +547,7 @@ func (s *Server) Members(segmentID string) []string {
 	}
 	var out []string
 	for _, id := range sortedIDs(s.customers) {
-		c := s.customers[id]
-		if slices.ContainsFunc(c.tags, func(t string) bool { return strings.EqualFold(t, tag) }) {
+		if c := s.customers[id]; hasTag(c, tag) {
 			out = append(out, c.email)
 		}
 	}

@@ -14,10 +14,10 @@
 //     a misspelt input field is a top-level error and no mutation takes effect;
 //   - cost-based throttling: a leaky bucket (2,000 points, 100 restored per second, by the
 //     wall clock, which Advance moves ahead); each query costs what it asks for (objects 1,
-//     connections 2 plus first × the cost of a node, mutations 10), a query over 1,000 is
-//     MAX_COST_EXCEEDED, one over what is left is THROTTLED with actualQueryCost null; every
-//     answer carries extensions.cost with the bucket's throttleStatus; an injected 429 has
-//     Retry-After;
+//     connections 2 plus first × the cost of a node, each mutation of a document 10, so
+//     aliased mutations add up), a query over 1,000 is MAX_COST_EXCEEDED, one over what is
+//     left is THROTTLED with actualQueryCost null; every answer carries extensions.cost with
+//     the bucket's throttleStatus; an injected 429 has Retry-After;
 //   - connections need first or last, at most 250; nodes takes at most 250 IDs;
 //   - codes are unique in the shop, case-insensitively: a taken code is a userError with
 //     code TAKEN on create, a per-code error in a bulk creation;
@@ -34,10 +34,10 @@
 // mistake.
 //
 // Hooks let tests act as a merchant in the Shopify admin would (Tamper, Remove, AddCustomer),
-// refuse mutations with a userError (Refuse), drain the bucket (SetBucket), move the clock
-// (Advance), and build deliveries signed as Shopify signs them (Webhook). Calls fail, lose
-// their answers or wait through the controls of package contracttest, which the server
-// embeds.
+// read customers' tags (CustomerTags, Tagged), refuse mutations with a userError (Refuse),
+// drain the bucket (SetBucket), move the clock (Advance), and build deliveries signed as
+// Shopify signs them (Webhook). Calls fail, lose their answers or wait through the controls
+// of package contracttest, which the server embeds.
 package shopifytest
 
 import (
@@ -326,7 +326,7 @@ func (s *Server) serve(w http.ResponseWriter, op *Operation, class string, vars 
 		actual += actualCost(op.root(), fld, data[fld.Key()])
 	}
 	if op.Type == "mutation" {
-		actual = mutationCost
+		actual = mutationsCost(op)
 	}
 	s.bucket -= float64(actual)
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "extensions": s.costExtension(cost, actual)})

@@ -2,6 +2,7 @@ package squaretest
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -93,8 +94,14 @@ func (s *Server) deleteGroup(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	delete(s.groups, g.ID)
+	s.dropGroup(g.ID)
 	return struct{}{}, nil
+}
+
+// dropGroup deletes a group and its memberships.
+func (s *Server) dropGroup(id string) {
+	delete(s.groups, id)
+	delete(s.members, id)
 }
 
 func (s *Server) listGroups(r *http.Request) (any, error) {
@@ -119,4 +126,73 @@ func (s *Server) listGroups(r *http.Request) (any, error) {
 		out.Groups = append(out.Groups, g.copy())
 	}
 	return out, nil
+}
+
+// membership finds the customer and the group of a group membership call: an unknown one of
+// either is 404 NOT_FOUND, as Square answers.
+func (s *Server) membership(r *http.Request) (customerID, groupID string, err error) {
+	customerID, groupID = r.PathValue("customer_id"), r.PathValue("group_id")
+	if _, ok := s.customers[customerID]; !ok {
+		return "", "", notFound("customer_id", "Customer with ID `%s` not found.", customerID)
+	}
+	if s.groups[groupID] == nil {
+		return "", "", notFound("group_id", "Customer group with ID `%s` not found.", groupID)
+	}
+	return customerID, groupID, nil
+}
+
+// addGroupToCustomer puts a customer into a group (AddGroupToCustomer); a member stays one.
+func (s *Server) addGroupToCustomer(r *http.Request) (any, error) {
+	c, g, err := s.membership(r)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(s.members[g], c) {
+		s.members[g] = append(s.members[g], c)
+	}
+	return struct{}{}, nil
+}
+
+// removeGroupFromCustomer takes a customer out of a group (RemoveGroupFromCustomer); one not
+// in it stays out.
+func (s *Server) removeGroupFromCustomer(r *http.Request) (any, error) {
+	c, g, err := s.membership(r)
+	if err != nil {
+		return nil, err
+	}
+	s.members[g] = slices.DeleteFunc(s.members[g], func(m string) bool { return m == c })
+	return struct{}{}, nil
+}
+
+// AddCustomer registers a customer profile, as the register or the Customer Directory would,
+// and returns its ID.
+func (s *Server) AddCustomer(email string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := newID()
+	s.customers[id] = email
+	return id
+}
+
+// GroupMembers returns the IDs of the customers in a group, sorted.
+func (s *Server) GroupMembers(groupID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.members[groupID])
+	slices.Sort(out)
+	return out
+}
+
+// SegmentGroup returns the ID of the group Musubi named after a segment, or "".
+func (s *Server) SegmentGroup(segment string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range sortedKeys(s.groups) {
+		if m := groupNameRE.FindStringSubmatch(s.groups[id].Name); m != nil {
+			if seg, _, _ := strings.Cut(m[1], ": "); seg == segment {
+				return id
+			}
+		}
+	}
+	return ""
 }

@@ -174,7 +174,7 @@ func (s *Server) removeGroup(id string) error {
 	if s.groups[id] == nil {
 		return fmt.Errorf("no customer group %s", id)
 	}
-	delete(s.groups, id)
+	s.dropGroup(id)
 	return nil
 }
 

@@ -1,9 +1,9 @@
 // Package squaretest is a local contract server of the Square REST API, for testing the
 // square provider and the CLI without a Square account. It implements the endpoints the
 // provider uses — catalog batch upsert, batch retrieve, retrieve, list and batch delete;
-// customer groups; webhook subscriptions — and CalculateOrder, which prices an order with
-// the seller's pricing rules as Square applies them (see orders.go), and enforces the rules
-// Square documents for them:
+// customer groups and customers' memberships of them; webhook subscriptions — and
+// CalculateOrder, which prices an order with the seller's pricing rules as Square applies
+// them (see orders.go), and enforces the rules Square documents for them:
 //
 //   - Authorization: Bearer with the server's token, and a Square-Version header;
 //   - errors as {"errors":[{category, code, detail, field}]} with Square's codes and statuses;
@@ -21,14 +21,17 @@
 //   - one catalog write at a time per seller: a write while another holds the catalog is
 //     429 RATE_LIMITED with Retry-After;
 //   - webhook notification URLs are absolute HTTPS URLs, and the signature key is returned
-//     only by the create.
+//     only by the create;
+//   - a group membership names a customer profile and a group that exist, else 404
+//     NOT_FOUND; adding a member or removing a non-member changes nothing and succeeds.
 //
 // The server decodes requests with its own types, not the provider's, so a field the client
 // misspells is an error here rather than an agreement between two copies of one mistake.
 //
-// Hooks let tests act as someone in Square's dashboard would (Tamper, Remove), hold the
-// catalog as another writer (HoldCatalog), and build signed notifications. Calls fail, lose
-// their answers or wait through the controls of package contracttest, which the server embeds.
+// Hooks let tests act as someone in Square's dashboard would (Tamper, Remove, AddCustomer,
+// AddToGroup), read a group's members (SegmentGroup, GroupMembers), hold the catalog as
+// another writer (HoldCatalog), and build signed notifications. Calls fail, lose their
+// answers or wait through the controls of package contracttest, which the server embeds.
 package squaretest
 
 import (
@@ -71,6 +74,7 @@ type Server struct {
 	groups      map[string]*group
 	subs        map[string]*subscription
 	members     map[string][]string // customer IDs by group ID
+	customers   map[string]string   // emails by customer ID
 	idem        map[string]idemEntry
 	catalogHeld bool
 	version     int64
@@ -86,7 +90,7 @@ type idemEntry struct {
 func New() *Server {
 	s := &Server{Token: "EAAA" + randomHex(24), Currency: "JPY",
 		catalog: map[string]*object{}, groups: map[string]*group{}, subs: map[string]*subscription{},
-		members: map[string][]string{}, idem: map[string]idemEntry{}}
+		members: map[string][]string{}, customers: map[string]string{}, idem: map[string]idemEntry{}}
 	s.Admin = s.admin()
 	s.Control = contracttest.New(contracttest.Vendor{Ops: Ops, RetryAfter: retryAfter,
 		Fail: func(w http.ResponseWriter, status int, retryAfter time.Duration) {
@@ -114,6 +118,8 @@ func (s *Server) routes() {
 	s.handle("GET /v2/customers/groups/{id}", s.getGroup)
 	s.handle("PUT /v2/customers/groups/{id}", s.updateGroup)
 	s.handle("DELETE /v2/customers/groups/{id}", s.deleteGroup)
+	s.handle("PUT /v2/customers/{customer_id}/groups/{group_id}", s.addGroupToCustomer)
+	s.handle("DELETE /v2/customers/{customer_id}/groups/{group_id}", s.removeGroupFromCustomer)
 	s.handle("POST /v2/webhooks/subscriptions", s.createSubscription)
 	s.handle("GET /v2/webhooks/subscriptions", s.listSubscriptions)
 	s.handle("GET /v2/webhooks/subscriptions/{id}", s.getSubscription)

@@ -317,7 +317,13 @@ func (e *Engine) syncAudience(ctx context.Context, prog *program, t rules.Audien
 	add, remove = uniqueSorted(add), uniqueSorted(remove)
 	batch := max(mr.Batch, 1)
 	fields := fieldTypes(prog, t.Provider, mr)
-	for len(add)+len(remove) > 0 {
+	for first := true; len(add)+len(remove) > 0; first = false {
+		// Paced as the system allows: one call every 1/PerSecond seconds.
+		if !first && mr.PerSecond > 0 {
+			if err := providers.Sleep(ctx, time.Duration(float64(time.Second)/mr.PerSecond)); err != nil {
+				return err
+			}
+		}
 		n := min(len(add), batch)
 		addB := add[:n]
 		remB := remove[:min(len(remove), batch-n)]

@@ -266,6 +266,22 @@ var shopifyServer = contractServer[*shopifytest.Server]{
 			srv.SetBucket(shopifytest.DefaultBucketSize, float64(argv{ts, args}.int(0, 0)), shopifytest.DefaultRestoreRate)
 		}},
 		"order": {"URL ID EMAIL TOTAL [CODE...]", 4, 10, shopifyOrder},
+		// customer EMAIL registers a customer of the shop and prints its ID (a number), the
+		// customer_id Shopify's webhooks carry.
+		"customer": {"EMAIL", 1, 1, func(ts *testscript.TestScript, srv *shopifytest.Server, args []string) {
+			fmt.Fprintln(ts.Stdout(), strings.TrimPrefix(srv.AddCustomer(args[0]), "gid://shopify/Customer/"))
+		}},
+		// tagged TAG prints the IDs (numbers) of the customers carrying TAG, a line each, in
+		// the order they were registered, or "no customers".
+		"tagged": {"TAG", 1, 1, func(ts *testscript.TestScript, srv *shopifytest.Server, args []string) {
+			ids := srv.Tagged(args[0])
+			if len(ids) == 0 {
+				fmt.Fprintln(ts.Stdout(), "no customers")
+			}
+			for _, id := range ids {
+				fmt.Fprintln(ts.Stdout(), strings.TrimPrefix(id, "gid://shopify/Customer/"))
+			}
+		}},
 	}),
 }
 
@@ -386,7 +402,28 @@ var squareServer = contractServer[*squaretest.Server]{
 	list: (*squaretest.Server).Objects,
 	none: "no objects",
 	lose: square.DefaultMaxAttempts, // as many as the client tries
-	cmds: kindCommands[*squaretest.Server](),
+	cmds: with(kindCommands[*squaretest.Server](), map[string]subcommand[*squaretest.Server]{
+		// customer EMAIL registers a customer profile and prints its ID.
+		"customer": {"EMAIL", 1, 1, func(ts *testscript.TestScript, srv *squaretest.Server, args []string) {
+			fmt.Fprintln(ts.Stdout(), srv.AddCustomer(args[0]))
+		}},
+		// members SEGMENT prints the IDs of the customers in the group Musubi named after
+		// SEGMENT, sorted, a line each, or "no members"; "no group" when there is none.
+		"members": {"SEGMENT", 1, 1, func(ts *testscript.TestScript, srv *squaretest.Server, args []string) {
+			g := srv.SegmentGroup(args[0])
+			if g == "" {
+				fmt.Fprintln(ts.Stdout(), "no group")
+				return
+			}
+			ids := srv.GroupMembers(g)
+			if len(ids) == 0 {
+				fmt.Fprintln(ts.Stdout(), "no members")
+			}
+			for _, id := range ids {
+				fmt.Fprintln(ts.Stdout(), id)
+			}
+		}},
+	}),
 }
 
 var smaregiServer = contractServer[*smaregitest.Server]{

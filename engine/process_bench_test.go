@@ -52,8 +52,44 @@ func BenchmarkProcessPurchase(b *testing.B) {
 	})
 }
 
+// BenchmarkProcessAudiences is BenchmarkProcess with every one of the 50 segments held as an
+// audience on the LINE sandbox: what keeping audiences in step costs ingest. tracked only
+// notes the moves; synced also syncs them beside the processor every second, as serve does,
+// after a backfill that is not timed (run it for a few seconds: -benchtime 100000x). The sync's own work, on another
+// goroutine, counts in the allocations.
+func BenchmarkProcessAudiences(b *testing.B) {
+	bundle := benchBundle()
+	for _, s := range bundle.Segments {
+		bundle.Audiences = append(bundle.Audiences, rules.Audience{Segment: s.Name, Provider: "sandbox.line"})
+	}
+	gen := func(rng *rand.Rand, id, phone string) map[string]any { return benchEvent(rng, id, phone) }
+	// tracked: the processor notes the moves, nothing syncs them.
+	b.Run("tracked", func(b *testing.B) { benchProcessWith(b, bundle, gen, nil) })
+	b.Run("synced", func(b *testing.B) { benchProcessWith(b, bundle, gen, benchAudiences{}) })
+}
+
+// benchSyncInterval is how often BenchmarkProcessAudiences/synced syncs: as serve does.
+var benchSyncInterval = syncInterval
+
+// benchAudiences is a system that takes every batch, 10,000 members a call, as an ad
+// platform does.
+type benchAudiences struct{}
+
+func (benchAudiences) MemberRules() providers.MemberRules {
+	return providers.MemberRules{Fields: []string{"userId"}, Batch: 10_000}
+}
+
+func (benchAudiences) SyncMembers(context.Context, providers.SyncMembersRequest) providers.SyncMembersResponse {
+	return providers.SyncMembersResponse{}
+}
+
 // benchProcess runs e.process on the events gen makes, after every customer has a profile.
 func benchProcess(b *testing.B, bundle *rules.Bundle, gen func(rng *rand.Rand, id, phone string) map[string]any) {
+	benchProcessWith(b, bundle, gen, nil)
+}
+
+// benchProcessWith is benchProcess, with audiences synced to syncer every second if not nil.
+func benchProcessWith(b *testing.B, bundle *rules.Bundle, gen func(rng *rand.Rand, id, phone string) map[string]any, syncer providers.MemberSyncer) {
 	const customers, pool = 4096, 8192
 	dir := b.TempDir()
 	line := &sandbox.Provider{}
@@ -66,8 +102,12 @@ func benchProcess(b *testing.B, bundle *rules.Bundle, gen func(rng *rand.Rand, i
 	}
 	defer st.Close()
 	clk := &clock{t: noon}
+	var syncers map[string]providers.MemberSyncer
+	if syncer != nil {
+		syncers = map[string]providers.MemberSyncer{"sandbox.line": syncer}
+	}
 	e, err := Open(context.Background(), Options{Store: st, Now: clk.Now, BundlePoll: -1, DisableDelivery: true, Logger: slog.New(slog.DiscardHandler),
-		Senders: map[string]providers.Sender{"sandbox.line": line}})
+		Senders: map[string]providers.Sender{"sandbox.line": line}, Syncers: syncers})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -129,6 +169,28 @@ func benchProcess(b *testing.B, bundle *rules.Bundle, gen func(rng *rand.Rand, i
 	}
 	for i := range customers {
 		run(i)
+	}
+	if syncer != nil { // as the engine's sync loop does, beside the processor
+		// The backfill of the profiles made so far, as at serve's start, is not timed.
+		if err := e.SyncAudiences(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() {
+			defer close(done)
+			t := time.NewTicker(benchSyncInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				e.SyncAudiences(ctx)
+			}
+		}()
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

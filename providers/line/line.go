@@ -89,6 +89,7 @@ type Provider struct {
 
 	groupsMu sync.Mutex
 	groups   map[string][]int64 // the live groups of a segment, as last listed, for syncs
+	members  chan struct{}      // held by a membership call: they go one at a time
 }
 
 // New returns an unconfigured provider.
@@ -98,6 +99,7 @@ func New() *Provider {
 		retry:     defaultRetrying,
 		templates: map[string]template{},
 		groups:    map[string][]int64{},
+		members:   make(chan struct{}, 1),
 	}
 }
 

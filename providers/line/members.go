@@ -51,9 +51,21 @@ func (p *Provider) SyncMembers(ctx context.Context, req providers.SyncMembersReq
 	out := providers.SyncMembersResponse{Unmatched: unmatched}
 	if len(ids) > 0 {
 		out.Diagnostics = providers.FromError(fmt.Sprintf("Cannot add members to the LINE audience of segment %s", req.Segment),
-			p.addToSegment(ctx, req.Segment, ids))
+			p.oneAtATime(ctx, func() error { return p.addToSegment(ctx, req.Segment, ids) }))
 	}
 	return out
+}
+
+// oneAtATime runs a membership call once no other runs. LINE's rate is the channel's, and a
+// sync meeting a rebuild half-way could add to the group the rebuild is about to delete.
+func (p *Provider) oneAtATime(ctx context.Context, call func() error) error {
+	select {
+	case p.members <- struct{}{}:
+		defer func() { <-p.members }()
+		return call()
+	case <-ctx.Done():
+		return &providers.APIError{Code: providers.ErrUnavailable, Message: "interrupted waiting for another membership call: " + ctx.Err().Error()}
+	}
 }
 
 // addToSegment uploads user IDs to the segment's live groups. A group gone since it was listed
@@ -124,8 +136,9 @@ func (p *Provider) forgetGroups(segment string) {
 // them: one group remains. Its requests are paced at LINE's rate, as one call makes many.
 func (p *Provider) RebuildMembers(ctx context.Context, req providers.RebuildMembersRequest) providers.SyncMembersResponse {
 	ids, unmatched := userIDs(req.Members)
+	err := p.oneAtATime(ctx, func() error { return p.rebuild(ctx, req.Segment, req.IdempotencyKey, ids) })
 	return providers.SyncMembersResponse{Unmatched: unmatched, Diagnostics: providers.FromError(
-		fmt.Sprintf("Cannot rebuild the LINE audience of segment %s", req.Segment), p.rebuild(ctx, req.Segment, req.IdempotencyKey, ids))}
+		fmt.Sprintf("Cannot rebuild the LINE audience of segment %s", req.Segment), err)}
 }
 
 func (p *Provider) rebuild(ctx context.Context, segment, key string, ids []string) error {

@@ -159,6 +159,14 @@ func TestSyncMembersErrors(t *testing.T) {
 	if providers.CodeOf(r.Diagnostics.Err()) != providers.ErrNotFound {
 		t.Errorf("a segment without a group: %v, want not_found", r.Diagnostics.Err())
 	}
+	// A call waiting for another (a rebuild) gives up when its context ends, to be repeated.
+	p.members <- struct{}{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	r = p.SyncMembers(ctx, providers.SyncMembersRequest{Segment: "loyal_store", Add: members(0, 2)})
+	if providers.CodeOf(r.Diagnostics.Err()) != providers.ErrUnavailable {
+		t.Errorf("a sync waiting on a rebuild past its deadline: %v, want unavailable", r.Diagnostics.Err())
+	}
 }
 
 // A group replaced behind this process's back (an apply elsewhere replaced the audience) is

@@ -159,6 +159,9 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	defer p.mu.Unlock()
 	p.name, p.token, p.secret, p.apiURL, p.engineURL = req.Name, token, str("channel_secret"), apiURL, engineURL
 	p.botUserID = ""
+	p.groupsMu.Lock()
+	defer p.groupsMu.Unlock()
+	p.groups = map[string][]int64{} // another channel, maybe
 	return providers.ConfigureResponse{}
 }
 

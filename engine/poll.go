@@ -121,13 +121,16 @@ func (e *Engine) pollOnce(ctx context.Context, name string, p providers.EventPol
 	if err != nil {
 		return false, "", err
 	}
+	// Once polled, the events are taken and the cursor stored even while the engine stops:
+	// a stop between the two would read the same sales again at the next start.
+	done := context.WithoutCancel(ctx)
 	if len(res.Events) > 0 {
-		if err := e.ingestPolled(ctx, name, source, res.Events, m); err != nil {
+		if err := e.ingestPolled(done, name, source, res.Events, m); err != nil {
 			return false, "", err
 		}
 	}
 	if res.Cursor != cursor {
-		if err := e.store.PutPollCursor(ctx, name, res.Cursor); err != nil {
+		if err := e.store.PutPollCursor(done, name, res.Cursor); err != nil {
 			return false, "", fmt.Errorf("storing the poll cursor: %w", err)
 		}
 	}

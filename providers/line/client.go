@@ -131,7 +131,9 @@ func classify(ctx context.Context, res *http.Response, err error) *providers.API
 	le := readError(res)
 	ae := &providers.APIError{Status: res.StatusCode, Message: le.String(), RequestID: res.Header.Get(requestIDHeader)}
 	switch s := res.StatusCode; {
-	case s == http.StatusBadRequest && le.hasDetail("AUDIENCE_GROUP_NOT_FOUND"):
+	case s == http.StatusBadRequest && le.hasDetail("AUDIENCE_GROUP_NOT_FOUND"),
+		// An expired group takes no uploads: it is gone, as its reads say.
+		s == http.StatusBadRequest && le.hasDetail("AUDIENCE_GROUP_CAN_NOT_UPLOAD_STATUS_EXPIRED"):
 		ae.Code = providers.ErrNotFound
 	case s == http.StatusTooManyRequests && strings.Contains(strings.ToLower(le.Message), "monthly limit"):
 		ae.Code = providers.ErrQuota

@@ -6,9 +6,12 @@
 //
 //   - audience: an audience group for uploading user IDs. LINE keeps one name per group and
 //     no other field, so the name carries the description and a mark of the segment and of
-//     the create that made the group: "Store regulars [musubi loyal_store 3f9a1c2e]". Members
-//     are uploaded with AddMembers, 10,000 a request. The build is asynchronous; an EXPIRED
-//     group reads as gone, so the next apply makes a fresh one.
+//     the create that made the group: "Store regulars [musubi loyal_store 3f9a1c2e]". The
+//     build is asynchronous; an EXPIRED group reads as gone, so the next apply makes a fresh
+//     one. SyncMembers adds a segment's members, 10,000 user IDs a request; LINE cannot take
+//     one out, so RebuildMembers makes a fresh group of exactly the members, marked with the
+//     segment and the rebuild, and deletes the old one. The resource keeps its first ID:
+//     reads, renames and deletes by it find the segment's group by the mark.
 //   - subscription: the channel's one webhook endpoint (PUT /v2/bot/channel/webhook/endpoint),
 //     pointing at `musubi serve` (engine_url + /v1/webhooks/NAME) with the identity source in
 //     its query. Its ID is the bot's user ID, the `destination` of every webhook. LINE sends
@@ -65,6 +68,8 @@ var (
 	_ providers.Provider        = (*Provider)(nil)
 	_ providers.Sender          = (*Provider)(nil)
 	_ providers.WebhookReceiver = (*Provider)(nil)
+	_ providers.MemberRebuilder = (*Provider)(nil)
+	_ providers.MemberSyncer    = (*Provider)(nil)
 )
 
 // Provider is one configured LINE channel. Its methods are safe for concurrent use after
@@ -81,6 +86,10 @@ type Provider struct {
 	mu        sync.Mutex
 	botUserID string
 	templates map[string]template // message templates written by this process, by ID
+
+	groupsMu sync.Mutex
+	groups   map[string][]int64 // the live groups of a segment, as last listed, for syncs
+	members  chan struct{}      // held by a membership call: they go one at a time
 }
 
 // New returns an unconfigured provider.
@@ -89,6 +98,8 @@ func New() *Provider {
 		http:      &http.Client{Timeout: 30 * time.Second},
 		retry:     defaultRetrying,
 		templates: map[string]template{},
+		groups:    map[string][]int64{},
+		members:   make(chan struct{}, 1),
 	}
 }
 
@@ -148,6 +159,9 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	defer p.mu.Unlock()
 	p.name, p.token, p.secret, p.apiURL, p.engineURL = req.Name, token, str("channel_secret"), apiURL, engineURL
 	p.botUserID = ""
+	p.groupsMu.Lock()
+	defer p.groupsMu.Unlock()
+	p.groups = map[string][]int64{} // another channel, maybe
 	return providers.ConfigureResponse{}
 }
 
@@ -222,7 +236,7 @@ func (p *Provider) Read(ctx context.Context, req providers.ReadRequest) provider
 	var err error
 	switch req.Kind {
 	case providers.KindAudience:
-		r, err = p.readAudience(ctx, req.ID, req.IdempotencyKey)
+		r, err = p.readAudience(ctx, req.ID, req.IdempotencyKey, req.Prior)
 	case providers.KindSubscription:
 		r, err = p.readSubscription(ctx, req.ID)
 	case providers.KindMessage:
@@ -261,7 +275,7 @@ func (p *Provider) Delete(ctx context.Context, req providers.DeleteRequest) prov
 	var err error
 	switch req.Kind {
 	case providers.KindAudience:
-		err = p.deleteAudience(ctx, req.ID)
+		err = p.deleteAudience(ctx, req.ID, req.Prior)
 	case providers.KindSubscription:
 		err = p.clearSubscription(ctx, req.Prior)
 	case providers.KindMessage:

@@ -145,11 +145,24 @@ func (p *Provider) createAudience(ctx context.Context, a providers.Attrs, key st
 	if !audienceIDRE.MatchString(made.ID) {
 		return "", nil, &providers.APIError{Code: providers.ErrUnavailable, Message: "Meta answered the create without an audience ID"}
 	}
+	p.forgetAudiences(a.String("segment"))
 	return made.ID, made.attrs(a), nil
 }
 
 // findAudience looks for the audience a create with this tag made, among the ad account's.
 func (p *Provider) findAudience(ctx context.Context, tag string) (*audience, error) {
+	var found *audience
+	err := p.eachAudience(ctx, func(a audience) bool {
+		if _, t := parseMark(a.Description); t == tag {
+			found = &a
+		}
+		return found == nil
+	})
+	return found, err
+}
+
+// eachAudience lists the ad account's audiences, page by page, while more says to go on.
+func (p *Provider) eachAudience(ctx context.Context, more func(audience) bool) error {
 	q := url.Values{"fields": {"id,name,description"}, "limit": {fmt.Sprint(pageSize)}}
 	for range maxPages {
 		var page struct {
@@ -164,20 +177,20 @@ func (p *Provider) findAudience(ctx context.Context, tag string) (*audience, err
 		err := p.call(ctx, request{what: "list the custom audiences", method: http.MethodGet,
 			path: "/" + p.cfg.account + "/customaudiences", query: q}, &page)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for i, a := range page.Data {
-			if _, t := parseMark(a.Description); t == tag {
-				return &page.Data[i], nil
+		for _, a := range page.Data {
+			if !more(a) {
+				return nil
 			}
 		}
 		// No next link is the last page, whatever the cursors say.
 		if page.Paging.Next == "" || page.Paging.Cursors.After == "" {
-			return nil, nil
+			return nil
 		}
 		q.Set("after", page.Paging.Cursors.After)
 	}
-	return nil, nil
+	return nil
 }
 
 // getAudience reads an audience by ID; one that does not exist (any more) is nil.
@@ -241,6 +254,7 @@ func (p *Provider) deleteAudience(ctx context.Context, id string) error {
 		return nil // never a Graph ID: nothing to delete
 	}
 	err := p.call(ctx, request{what: "delete the custom audience", method: http.MethodDelete, path: "/" + id}, nil)
+	p.forgetAudience(id)
 	if isNotFound(err) {
 		return nil
 	}

@@ -349,3 +349,134 @@ func TestUploadErrors(t *testing.T) {
 		t.Fatalf("a refused token: %v", err)
 	}
 }
+
+// customers are the test customers from to to-1 as the engine sends them: identifiers by
+// type, no consent (the engine sent only those who gave it).
+func customers(from, to int) ([]providers.Member, []Member) {
+	var out []providers.Member
+	var ms []Member
+	for i := from; i < to; i++ {
+		m := member(i)
+		ms = append(ms, m)
+		out = append(out, providers.Member{Customer: m.Customer, Values: map[string][]string{"email": m.Emails, "phone": m.Phones}})
+	}
+	return out, ms
+}
+
+func syncAudience(p *Provider, add, remove []providers.Member, key string) providers.SyncMembersResponse {
+	return p.SyncMembers(context.Background(), providers.SyncMembersRequest{Segment: "low_awareness", Add: add, Remove: remove, IdempotencyKey: key})
+}
+
+func TestMemberRules(t *testing.T) {
+	t.Parallel()
+	r := New().MemberRules()
+	if !slices.Equal(r.Types, []string{"email", "phone"}) || len(r.Fields) != 0 || r.Batch != 10_000 || r.PerSecond != 1 || r.Consent != "ads" || r.AddOnly {
+		t.Fatalf("%+v", r)
+	}
+}
+
+// Joiners are added and leavers removed, so the audience holds exactly the members' hashes;
+// a customer with nothing Meta can match is unmatched; a batch repeated after a crash is the
+// same sessions, and Meta applies no row twice.
+func TestSyncMembers(t *testing.T) {
+	t.Parallel()
+	p, srv := configure(t, nil)
+	id := newAudience(t, p)
+	add, ms := customers(0, 30)
+	nothing := providers.Member{Customer: "c-nothing", Values: map[string][]string{"email": {"not an address"}, "phone": {"090-1234-5678"}}}
+	for try := range 2 {
+		r := syncAudience(p, append(slices.Clone(add), nothing), nil, "b1")
+		if err := r.Diagnostics.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(r.Unmatched, []string{"c-nothing"}) {
+			t.Fatalf("try %d: unmatched %v", try, r.Unmatched)
+		}
+		if got := srv.Members(id); !slices.Equal(got, hashes(ms...)) {
+			t.Fatalf("try %d: %d hashes, want %d", try, len(got), len(hashes(ms...)))
+		}
+	}
+	if s := srv.Sessions(id); len(s) != 1 || s[0].Received != 30 {
+		t.Fatalf("sessions %+v: want one of 30 rows, the repeat applied once", s)
+	}
+	join, joined := customers(30, 35)
+	leave, _ := customers(0, 10)
+	if err := syncAudience(p, join, leave, "b2").Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := srv.Members(id), hashes(slices.Concat(ms[10:], joined)...); !slices.Equal(got, want) {
+		t.Fatalf("%d hashes, want %d", len(got), len(want))
+	}
+}
+
+// A batch whose upload failed half-way goes back to the engine, which repeats it under the
+// same key: the session continues and no batch is applied twice.
+func TestSyncMembersRepeatedAfterFailure(t *testing.T) {
+	t.Parallel()
+	p, srv := configure(t, nil)
+	id := newAudience(t, p)
+	add, ms := customers(0, MaxRows+5)
+	srv.Inject(metatest.OpUsers, contracttest.Fault{Delay: time.Millisecond})              // the first batch goes
+	srv.Inject(metatest.OpUsers, contracttest.Fault{Status: 500, Times: retries.Attempts}) // the second fails every try
+	r := syncAudience(p, add, nil, "b1")
+	if providers.CodeOf(r.Diagnostics.Err()) != providers.ErrUnavailable {
+		t.Fatalf("%v, want unavailable", r.Diagnostics.Err())
+	}
+	if err := syncAudience(p, add, nil, "b1").Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Members(id); !slices.Equal(got, hashes(ms...)) {
+		t.Fatalf("%d hashes, want %d", len(got), len(hashes(ms...)))
+	}
+	if s := srv.Sessions(id); len(s) != 1 || s[0].Received != int64(len(ms)) || !s[0].Closed || s[0].Batches != 2 {
+		t.Fatalf("sessions %+v: want one, every row applied once", s)
+	}
+}
+
+// Failures are classified as every provider error is: the engine repeats a rate limit or an
+// outage, and reports the rest.
+func TestSyncMembersErrors(t *testing.T) {
+	t.Parallel()
+	p, srv := configure(t, nil)
+	newAudience(t, p)
+	p.retry.Attempts = 1
+	add, _ := customers(0, 2)
+	for status, want := range map[int]providers.ErrorCode{429: providers.ErrRateLimited, 500: providers.ErrUnavailable,
+		503: providers.ErrUnavailable, 401: providers.ErrAuth, 403: providers.ErrAuth} {
+		srv.Fail(metatest.OpUsers, status, 1)
+		if got := providers.CodeOf(syncAudience(p, add, nil, "b").Diagnostics.Err()); got != want {
+			t.Errorf("HTTP %d: %q, want %q", status, got, want)
+		}
+	}
+	r := p.SyncMembers(context.Background(), providers.SyncMembersRequest{Segment: "lapsed", Add: add})
+	if providers.CodeOf(r.Diagnostics.Err()) != providers.ErrNotFound {
+		t.Errorf("a segment without an audience: %v, want not_found", r.Diagnostics.Err())
+	}
+}
+
+// The segment's audience is found by its mark, once; an audience replaced since (an apply
+// elsewhere) is found again.
+func TestSyncMembersFindsAudience(t *testing.T) {
+	t.Parallel()
+	p, srv := configure(t, nil)
+	id := newAudience(t, p)
+	add, ms := customers(0, 3)
+	syncAudience(p, add, nil, "b1")
+	reads := srv.Calls(metatest.OpRead)
+	syncAudience(p, add, nil, "b2")
+	if n := srv.Calls(metatest.OpRead) - reads; n != 0 {
+		t.Fatalf("a second sync listed the audiences %d times", n)
+	}
+	if err := srv.Remove(providers.KindAudience, id); err != nil {
+		t.Fatal(err)
+	}
+	other := New() // another process on the same ad account
+	providertest.Configure(t, other, "meta.ads", map[string]any{"ad_account_id": srv.AdAccount, "access_token": srv.Token, "api_url": srv.URL}, nil)
+	again := newAudience(t, other)
+	if err := syncAudience(p, add, nil, "b3").Diagnostics.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Members(again); !slices.Equal(got, hashes(ms...)) {
+		t.Fatalf("the audience made again holds %d hashes, want %d", len(got), len(hashes(ms...)))
+	}
+}

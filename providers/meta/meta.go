@@ -7,10 +7,11 @@
 //   - audience: a customer-file custom audience (POST /act_{id}/customaudiences, subtype
 //     CUSTOM), named after the audience's description. Its Meta description carries a mark of
 //     the segment and of the create that made it, which is how a create whose answer was lost
-//     finds its audience on the next apply instead of making a second. A segment's members
-//     are added with AddMembers and removed with RemoveMembers: only SHA-256 hashes of
-//     normalised email addresses and phone numbers leave Musubi, only of customers who
-//     consented to ads, 10,000 rows a request, in sessions a retried upload continues.
+//     finds its audience on the next apply instead of making a second. SyncMembers adds a
+//     segment's joiners and removes its leavers, in the audience marked with the segment:
+//     only SHA-256 hashes of normalised email addresses and phone numbers leave Musubi, only
+//     of customers who consented to ads, 10,000 rows a request, in sessions a retried upload
+//     continues.
 //   - coupon, code_pool, message, subscription: not managed. An ad audience is where Meta
 //     fits Musubi's programme; ads themselves are made in Ads Manager.
 //
@@ -38,8 +39,11 @@ func init() {
 	})
 }
 
-// Interface guard: a broken contract is a compile error.
-var _ providers.Provider = (*Provider)(nil)
+// Interface guards: a broken contract is a compile error.
+var (
+	_ providers.Provider     = (*Provider)(nil)
+	_ providers.MemberSyncer = (*Provider)(nil)
+)
 
 // Provider is one configured ad account. Its methods are safe for concurrent use after
 // Configure.
@@ -50,11 +54,14 @@ type Provider struct {
 
 	mu  sync.Mutex // held by Configure
 	cfg config
+
+	audiencesMu sync.Mutex
+	audiences   map[string][]string // the audience IDs of a segment, as last listed, for syncs
 }
 
 // New returns an unconfigured provider.
 func New() *Provider {
-	return &Provider{http: &http.Client{Timeout: 60 * time.Second}, retry: retries, now: time.Now}
+	return &Provider{http: &http.Client{Timeout: 60 * time.Second}, retry: retries, now: time.Now, audiences: map[string][]string{}}
 }
 
 var kinds = map[providers.Kind]providers.KindSupport{
@@ -76,6 +83,9 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cfg = cfg
+	p.audiencesMu.Lock()
+	defer p.audiencesMu.Unlock()
+	p.audiences = map[string][]string{}
 	return providers.ConfigureResponse{Diagnostics: ds}
 }
 

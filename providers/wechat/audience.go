@@ -211,8 +211,9 @@ func (p tagKind) remove(ctx context.Context, id string) error {
 	return p.ledger.setSegment(ctx, n, "")
 }
 
-// LeftOut is the error of AddMembers and RemoveMembers when some openids do not follow the
-// account: the others were tagged (or untagged). It is a not_found error.
+// LeftOut is the error of AddMembers and RemoveMembers when WeChat would not take some
+// openids: they do not follow the account, or (tagging) carry the 20 tags a follower may. The
+// others were tagged (or untagged). It is a not_found error.
 type LeftOut struct {
 	OpenIDs []string
 }
@@ -224,13 +225,14 @@ func (e *LeftOut) Error() string {
 // Unwrap returns the classified error.
 func (e *LeftOut) Unwrap() error {
 	return &providers.APIError{Code: providers.ErrNotFound,
-		Message: fmt.Sprintf("%d openids do not follow the account (any more) and were left out", len(e.OpenIDs))}
+		Message: fmt.Sprintf("%d openids do not follow the account (any more), or carry 20 tags already, and were left out", len(e.OpenIDs))}
 }
 
 // AddMembers tags followers, MaxTagging openids a call; tagging a follower twice changes
 // nothing, so a retry is harmless. When WeChat refuses a call because an openid in it does
-// not follow the account, the call is split until the others are tagged, and the error is a
-// *LeftOut naming the rest. The engine keeps a segment's tag in sync through it.
+// not follow the account or carries 20 tags, the call is split until the others are tagged,
+// and the error is a *LeftOut naming the rest. SyncMembers keeps a segment's tag in step
+// through it.
 func (p *Provider) AddMembers(ctx context.Context, audienceID string, openIDs []string) error {
 	return p.members(ctx, "tag followers", "tags/members/batchtagging", audienceID, openIDs)
 }
@@ -268,11 +270,12 @@ func (p *Provider) members(ctx context.Context, what, path, audienceID string, o
 }
 
 // tagBatch makes one tagging call. WeChat refuses the whole call for one openid that does not
-// follow, so a refused call is halved until that openid is alone, and left out.
+// follow, or that carries 20 tags, so a refused call is halved until that openid is alone,
+// and left out: one follower does not hold up the others.
 func (p *Provider) tagBatch(ctx context.Context, what, path string, tagID int64, ids []string) ([]string, error) {
 	err := p.call(ctx, request{what: what, path: path, body: map[string]any{"openid_list": ids, "tagid": tagID}}, nil)
 	switch errcodeOf(err) {
-	case errInvalidOpenID, errNotFollowing, errOpenIDNotOfApp:
+	case errInvalidOpenID, errNotFollowing, errOpenIDNotOfApp, errUserTagLimit:
 	default:
 		return nil, err
 	}

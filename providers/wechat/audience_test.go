@@ -88,6 +88,30 @@ func TestMembersLeaveOutUnfollowed(t *testing.T) {
 	}
 }
 
+// A follower carrying WeChat's 20 tags refuses a whole call as well: left out, the others
+// tagged.
+func TestMembersLeaveOutFullFollower(t *testing.T) {
+	t.Parallel()
+	srv, p := contract(t)
+	ids := followers(srv, 10)
+	for i := range wechattest.MaxUserTags {
+		other := createTag(t, p, fmt.Sprint("other", i), providers.Attrs{"segment": fmt.Sprint("s", i)})
+		if err := p.AddMembers(context.Background(), other, ids[3:4]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := createTag(t, p, "k", providers.Attrs{"segment": "loyal_store"})
+	var left *LeftOut
+	if err := p.AddMembers(context.Background(), id, ids); !errors.As(err, &left) || !slices.Equal(left.OpenIDs, ids[3:4]) {
+		t.Fatalf("%v, want %s left out", err, ids[3])
+	}
+	var tagID int64
+	fmt.Sscan(id, &tagID)
+	if got := srv.Members(tagID); len(got) != 9 || slices.Contains(got, ids[3]) {
+		t.Fatalf("%d tagged, want the 9 others", len(got))
+	}
+}
+
 func TestMembersRefusals(t *testing.T) {
 	t.Parallel()
 	srv, p := contract(t)

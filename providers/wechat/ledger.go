@@ -188,6 +188,24 @@ func (l *ledger) segment(ctx context.Context, tagID int64) (string, error) {
 	return l.text(ctx, `SELECT segment FROM tag_segments WHERE account = ? AND tag_id = ?`, l.account, tagID)
 }
 
+// segmentTags returns the tags the ledger says hold a segment, by ID.
+func (l *ledger) segmentTags(ctx context.Context, segment string) ([]int64, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT tag_id FROM tag_segments WHERE account = ? AND segment = ? ORDER BY tag_id`, l.account, segment)
+	if err != nil {
+		return nil, l.fail(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, l.fail(err)
+		}
+		out = append(out, id)
+	}
+	return out, l.fail(rows.Err())
+}
+
 // text returns the one value a query selects, or "" when it selects no row.
 func (l *ledger) text(ctx context.Context, query string, args ...any) (string, error) {
 	var v string

@@ -6,8 +6,8 @@
 //   - audience: a user tag (POST /cgi-bin/tags/create). A tag keeps only its name, of at most
 //     30 bytes, so the segment and the create that made the tag are kept in the provider's
 //     ledger; tag names are unique in an account, which is how a create whose answer was
-//     lost finds its tag. Followers are tagged with AddMembers and untagged with
-//     RemoveMembers, 50 openids a call.
+//     lost finds its tag. SyncMembers tags the followers entering a segment and untags
+//     those leaving it, in the tag the ledger names for the segment, 50 openids a call.
 //   - message: a template message. The template itself (its title and {{key.DATA}} fields) is
 //     chosen from WeChat's template library in the console and has a template_id; Musubi's
 //     message says which template and what goes in each field, as lines of "key: value"
@@ -55,6 +55,7 @@ var (
 	_ providers.Sender          = (*Provider)(nil)
 	_ providers.WebhookReceiver = (*Provider)(nil)
 	_ providers.WebhookVerifier = (*Provider)(nil)
+	_ providers.MemberSyncer    = (*Provider)(nil)
 )
 
 // Provider is one configured Official Account. Its methods are safe for concurrent use after

@@ -107,6 +107,9 @@ func (s *Server) addAudience(c call) reply {
 	if !ok {
 		return audienceNotFound
 	}
+	if a.Status == "EXPIRED" {
+		return invalidBody(errorDetail{Message: "AUDIENCE_GROUP_CAN_NOT_UPLOAD_STATUS_EXPIRED"})
+	}
 	a.add(req.Audiences)
 	if a.Status == "READY" {
 		a.Status = "IN_PROGRESS" // the added IDs are being processed

@@ -16,7 +16,8 @@
 //     and a different 429 when an endpoint's rate limit is exceeded (LINE sends no Retry-After);
 //   - audience groups: at most 1,000 a channel, named with 1 to 120 characters and no control
 //     characters, at most 10,000 user IDs an upload; an unknown group is 400
-//     AUDIENCE_GROUP_NOT_FOUND; the build is asynchronous (IN_PROGRESS, then READY);
+//     AUDIENCE_GROUP_NOT_FOUND; the build is asynchronous (IN_PROGRESS, then READY); an
+//     EXPIRED group takes no uploads (400 AUDIENCE_GROUP_CAN_NOT_UPLOAD_STATUS_EXPIRED);
 //   - the channel's one webhook endpoint: an HTTPS URL of at most 500 characters.
 //
 // Tests and scripts make calls fail, lose their answers or wait through the controls of

@@ -534,7 +534,22 @@ var metaServer = contractServer[*metatest.Server]{
 	// list prints the custom audiences: ID, hashes held, name, description.
 	list: (*metatest.Server).Objects,
 	none: "no audiences",
-	cmds: kindCommands[*metatest.Server](),
+	cmds: with(kindCommands[*metatest.Server](), map[string]subcommand[*metatest.Server]{
+		// members prints the hashed rows every custom audience holds, a line each: the
+		// audience's ID and the SHA-256 hash (hex), sorted; "no members" when none holds any.
+		"members": {"", 0, 0, func(ts *testscript.TestScript, srv *metatest.Server, _ []string) {
+			n := 0
+			for _, a := range srv.Audiences() {
+				for _, h := range srv.Members(a.ID) {
+					fmt.Fprintln(ts.Stdout(), a.ID, h)
+					n++
+				}
+			}
+			if n == 0 {
+				fmt.Fprintln(ts.Stdout(), "no members")
+			}
+		}},
+	}),
 }
 
 var sendgridServer = contractServer[*sendgridtest.Server]{

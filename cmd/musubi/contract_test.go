@@ -513,6 +513,20 @@ var lineServer = contractServer[*linetest.Server]{
 			}
 			srv.SetWebhookEndpoint(args[2])
 		}},
+		// members prints the user IDs every audience group holds, a line each: the group's ID
+		// and the user ID, sorted; "no members" when no group holds any.
+		"members": {"", 0, 0, func(ts *testscript.TestScript, srv *linetest.Server, _ []string) {
+			n := 0
+			for _, a := range srv.Audiences() {
+				for _, u := range slices.Sorted(slices.Values(a.UserIDs)) {
+					fmt.Fprintln(ts.Stdout(), a.ID, u)
+					n++
+				}
+			}
+			if n == 0 {
+				fmt.Fprintln(ts.Stdout(), "no members")
+			}
+		}},
 		// rename OLD NEW renames the group whose name starts with OLD, as Official Account Manager does.
 		"rename": {"OLD NEW", 2, 2, func(ts *testscript.TestScript, srv *linetest.Server, args []string) {
 			for _, a := range srv.Audiences() {

@@ -631,6 +631,23 @@ var wechatServer = contractServer[*wechattest.Server]{
 	},
 	none: "no tags",
 	cmds: with(kindCommands[*wechattest.Server](), map[string]subcommand[*wechattest.Server]{
+		// members prints the followers each of the account's own tags holds, a line each: the
+		// tag's ID and the openid, sorted; "no members" when no tag holds any.
+		"members": {"", 0, 0, func(ts *testscript.TestScript, srv *wechattest.Server, _ []string) {
+			n := 0
+			for _, t := range srv.Tags() {
+				if t.ID <= 2 {
+					continue
+				}
+				for _, o := range srv.Members(t.ID) {
+					fmt.Fprintln(ts.Stdout(), t.ID, o)
+					n++
+				}
+			}
+			if n == 0 {
+				fmt.Fprintln(ts.Stdout(), "no members")
+			}
+		}},
 		// template ID TITLE CONTENT adds a template from WeChat's library, as the console does.
 		"template": {"ID TITLE CONTENT", 3, 3, func(_ *testscript.TestScript, srv *wechattest.Server, args []string) {
 			srv.AddTemplate(args[0], args[1], args[2])

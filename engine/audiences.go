@@ -489,3 +489,67 @@ func (e *Engine) syncLoop(ctx context.Context) {
 		}
 	}
 }
+
+// leaveAudiences takes customers out of every system's audience that holds them, before a
+// forget erases what would name them there. It says which audiences they left and which
+// could not be reached.
+func (e *Engine) leaveAudiences(ctx context.Context, customers []string) (removed, failed []string) {
+	if err := e.loadAudiences(ctx); err != nil {
+		return nil, []string{err.Error()}
+	}
+	prog := e.prog.Load()
+	a := e.audiences
+	for _, t := range prog.Bundle.Audiences {
+		syncer, ok := e.opts.Syncers[t.Provider]
+		if !ok {
+			continue
+		}
+		st := a.get(audienceKey{t.Provider, t.Segment})
+		var held []string
+		a.mu.Lock()
+		for _, c := range customers {
+			if _, ok := st.pushed[c]; ok {
+				held = append(held, c)
+			}
+		}
+		a.mu.Unlock()
+		if len(held) == 0 {
+			continue
+		}
+		what := t.Provider + " " + t.Segment
+		mr := syncer.MemberRules()
+		if mr.AddOnly {
+			// The system cannot take one out: its next sync rebuilds it without them.
+			a.mu.Lock()
+			if st.stale == nil {
+				st.stale = map[string]bool{}
+			}
+			for _, c := range held {
+				st.stale[c] = true
+			}
+			st.staleSince, st.whole = time.Time{}, true
+			a.mu.Unlock()
+			removed = append(removed, what+" (rebuilt without them)")
+			continue
+		}
+		fields := fieldTypes(prog, t.Provider, mr)
+		req := providers.SyncMembersRequest{Segment: t.Segment, IdempotencyKey: membersKey(t, nil, held)}
+		for _, c := range held {
+			req.Remove = append(req.Remove, e.member(c, fields))
+		}
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		resp := syncer.SyncMembers(sctx, req)
+		cancel()
+		if err := resp.Diagnostics.Err(); err != nil {
+			failed = append(failed, what+": "+err.Error())
+			continue
+		}
+		a.mu.Lock()
+		for _, c := range held {
+			delete(st.pushed, c)
+		}
+		a.mu.Unlock()
+		removed = append(removed, what)
+	}
+	return removed, failed
+}

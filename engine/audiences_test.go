@@ -177,3 +177,37 @@ func TestAudienceThatCannotRemoveIsRebuilt(t *testing.T) {
 		t.Fatalf("after one of two left: the system holds %v after %d rebuilds", got, sys.rebuilds)
 	}
 }
+
+// A forget takes the person out of the systems' audiences first, while the engine still knows
+// what names them there; a system that cannot remove one is rebuilt without them.
+func TestForgetLeavesTheAudiences(t *testing.T) {
+	for _, addOnly := range []bool{false, true} {
+		sys := newFakeAudiences()
+		sys.addOnly = addOnly
+		f := &fixture{t: t, dir: t.TempDir(), clock: &clock{t: noon}, syncers: map[string]providers.MemberSyncer{"sandbox.line": sys}}
+		f.line = newLineSandbox(t, f.dir)
+		f.open()
+		if _, err := f.eng.PushBundle(context.Background(), quickstartBundle(t, nil), "test"); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		f.ingest(purchase)
+		f.ingest(follow)
+		if err := f.eng.SyncAudiences(ctx); err != nil {
+			t.Fatal(err)
+		}
+		res, err := f.eng.Forget(ctx, "line_user:U4af4980629")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Audiences) != 1 || len(res.AudienceErrors) != 0 {
+			t.Errorf("addOnly %v: forget left %v, failed %v", addOnly, res.Audiences, res.AudienceErrors)
+		}
+		if err := f.eng.SyncAudiences(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := sys.holds("loyal_store"); len(got) != 0 {
+			t.Errorf("addOnly %v: after the forget the system holds %v", addOnly, got)
+		}
+	}
+}

@@ -43,6 +43,10 @@ type ForgetResult struct {
 	Customer    string        `json:"customer"`
 	Identifiers []identity.ID `json:"identifiers"`
 	Customers   []string      `json:"customers"` // every ID the person had (merged-away ones too)
+	// Audiences are the systems' audiences the person was taken out of first ("TYPE.NAME
+	// segment"); AudienceErrors those that could not be reached, to be cleaned there.
+	Audiences      []string `json:"audiences,omitempty"`
+	AudienceErrors []string `json:"audience_errors,omitempty"`
 }
 
 // resolveCustomer finds a customer by Uni-ID or by "TYPE:VALUE" (email:hanako@example.jp).
@@ -224,6 +228,8 @@ func (e *Engine) Forget(ctx context.Context, ref string) (*ForgetResult, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Out of the systems' audiences first: once erased, nothing says who to take out.
+	removed, failed := e.leaveAudiences(ctx, e.labels(id))
 	var res *ForgetResult
 	err = e.submitTx(ctx, func(st *txState) error {
 		labels := e.labels(id)
@@ -263,7 +269,7 @@ func (e *Engine) Forget(ctx context.Context, ref string) (*ForgetResult, error) 
 			st.deleted[l] = true
 		}
 		e.mu.Unlock()
-		res = &ForgetResult{Customer: id, Identifiers: ids, Customers: labels}
+		res = &ForgetResult{Customer: id, Identifiers: ids, Customers: labels, Audiences: removed, AudienceErrors: failed}
 		return nil
 	})
 	return res, err

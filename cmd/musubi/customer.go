@@ -314,6 +314,12 @@ The systems the person is known to (EC, POS, LINE) keep their own records: erase
 				fmt.Fprintf(a.out, " and %d customer%s merged into it", n, plural(n, "", "s"))
 			}
 			fmt.Fprintln(a.out, "; its profile, events, queued messages and code assignments are erased.")
+			for _, au := range res.Audiences {
+				fmt.Fprintf(a.out, "Taken out of the audience %s.\n", au)
+			}
+			for _, au := range res.AudienceErrors {
+				fmt.Fprintf(a.out, "Could not take them out of the audience %s: remove them there.\n", lang.EscapeControls(au))
+			}
 			fmt.Fprintln(a.out, "Sent messages stay in the ledger without address or text. Erase the person in the EC, POS and messaging systems too.")
 			return nil
 		},

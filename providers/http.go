@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,17 @@ func TransportCause(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// Unanswered is the error of a call to path that got no answer, so its outcome is unknown:
+// unavailable, saying why. Only the transport's cause is kept: a *url.Error would quote the
+// URL, and with it any credential in its query.
+func Unanswered(ctx context.Context, path string, err error) *APIError {
+	msg := fmt.Sprintf("no answer to %s: %v", path, TransportCause(err))
+	if ctx.Err() != nil {
+		msg = fmt.Sprintf("%s interrupted: %v", path, ctx.Err())
+	}
+	return &APIError{Code: ErrUnavailable, Message: msg}
 }
 
 // WithoutQuery drops a URL's query, for messages.

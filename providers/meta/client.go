@@ -77,12 +77,12 @@ func (p *Provider) exchange(ctx context.Context, r request, out any) error {
 	}
 	res, err := p.http.Do(req)
 	if err != nil {
-		return unanswered(ctx, r.path, err)
+		return providers.Unanswered(ctx, r.path, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxResponse))
 	if err != nil {
-		return unanswered(ctx, r.path, err)
+		return providers.Unanswered(ctx, r.path, err)
 	}
 	if res.StatusCode/100 != 2 {
 		return classify(res.StatusCode, res.Header, raw, p.now())
@@ -95,15 +95,6 @@ func (p *Provider) exchange(ctx context.Context, r request, out any) error {
 			Message: fmt.Sprintf("reading the answer of %s: %v", r.path, err)}
 	}
 	return nil
-}
-
-// unanswered is the error of a call that got no answer: its outcome is unknown.
-func unanswered(ctx context.Context, path string, err error) error {
-	msg := fmt.Sprintf("no answer to %s: %v", path, providers.TransportCause(err))
-	if ctx.Err() != nil {
-		msg = fmt.Sprintf("%s interrupted: %v", path, ctx.Err())
-	}
-	return &providers.APIError{Code: providers.ErrUnavailable, Message: msg}
 }
 
 // graphError is the Graph API's error object.

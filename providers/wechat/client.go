@@ -94,12 +94,12 @@ func (p *Provider) exchange(ctx context.Context, path string, q url.Values, body
 	}
 	res, err := p.http.Do(req)
 	if err != nil {
-		return unanswered(ctx, path, err)
+		return providers.Unanswered(ctx, path, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxResponse))
 	if err != nil {
-		return unanswered(ctx, path, err)
+		return providers.Unanswered(ctx, path, err)
 	}
 	if res.StatusCode != http.StatusOK {
 		return httpError(res, raw)
@@ -122,20 +122,6 @@ func (p *Provider) exchange(ctx context.Context, path string, q url.Values, body
 		return &providers.APIError{Code: providers.ErrUnavailable, Status: res.StatusCode, Message: fmt.Sprintf("reading the answer of %s: %v", path, err)}
 	}
 	return nil
-}
-
-// unanswered is the error of a call that got no answer: its outcome is unknown. Only the
-// cause is kept; a *url.Error would quote the URL and with it the access token.
-func unanswered(ctx context.Context, path string, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	msg := fmt.Sprintf("no answer to %s: %v", path, err)
-	if ctx.Err() != nil {
-		msg = fmt.Sprintf("%s interrupted: %v", path, ctx.Err())
-	}
-	return &providers.APIError{Code: providers.ErrUnavailable, Message: msg}
 }
 
 // gatewayCodes classify the HTTP statuses of a gateway or proxy on the way: WeChat's own

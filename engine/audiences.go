@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -66,17 +65,22 @@ func newAudiences() *audiences {
 // moved notes customers whose membership of segments changed; the processor calls it.
 func (a *audiences) moved(customer string, segments ...[]string) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, segs := range segments {
 		for _, s := range segs {
-			m := a.dirty[s]
-			if m == nil {
-				m = map[string]struct{}{}
-				a.dirty[s] = m
-			}
-			m[customer] = struct{}{}
+			a.note(s, customer)
 		}
 	}
-	a.mu.Unlock()
+}
+
+// note marks a customer of a segment for the next sync; a.mu is held.
+func (a *audiences) note(segment, customer string) {
+	m := a.dirty[segment]
+	if m == nil {
+		m = map[string]struct{}{}
+		a.dirty[segment] = m
+	}
+	m[customer] = struct{}{}
 }
 
 func (a *audiences) compareWhole() {
@@ -214,18 +218,11 @@ func (e *Engine) SyncAudiences(ctx context.Context) error {
 			if !errors.Is(err, errHeld) {
 				errs = append(errs, err)
 			}
-			if candidates != nil { // looked at again next time
-				a.mu.Lock()
-				m := a.dirty[t.Segment]
-				if m == nil {
-					m = map[string]struct{}{}
-					a.dirty[t.Segment] = m
-				}
-				for c := range candidates {
-					m[c] = struct{}{}
-				}
-				a.mu.Unlock()
+			a.mu.Lock()
+			for c := range candidates { // looked at again next time
+				a.note(t.Segment, c)
 			}
+			a.mu.Unlock()
 			continue
 		}
 		a.mu.Lock()
@@ -468,7 +465,7 @@ func membersKey(t rules.Audience, add, remove []string) string {
 }
 
 func uniqueSorted(s []string) []string {
-	sort.Strings(s)
+	slices.Sort(s)
 	return slices.Compact(s)
 }
 

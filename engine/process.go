@@ -92,7 +92,7 @@ func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 
 // refuseRaised refuses, from outside, an event type the engine raises itself.
 func refuseRaised(typ string) error {
-	if et, ok := lang.LookupEventType(typ); ok && et.Raised {
+	if lang.IsRaised(typ) {
 		return fmt.Errorf("type: %s is raised by the engine itself, when a customer's profile changes; it cannot be posted", typ)
 	}
 	return nil

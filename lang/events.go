@@ -220,6 +220,13 @@ func init() {
 	)
 }
 
+// IsRaised reports whether events of a type are raised by the engine itself (EventType.Raised).
+// It builds no type: a custom event's name is not looked up as LookupEventType builds it.
+func IsRaised(name string) bool {
+	et, ok := eventTypes[name]
+	return ok && et.Raised
+}
+
 // LookupEventType returns the event type for a trigger's `on`. Names starting with "custom."
 // are the programme's own events, with an untyped `data` map.
 func LookupEventType(name string) (EventType, bool) {

@@ -86,17 +86,24 @@ func (f *fakeAudiences) holds(segment string) []string {
 	return out
 }
 
-// The quickstart's spring campaign messages loyal_store through sandbox.line: that system's
-// audience follows the segment — in when the customer enters, out when they leave — and a
-// restart pushes nothing again.
-func TestAudienceFollowsItsSegment(t *testing.T) {
-	sys := newFakeAudiences()
+// audienceFixture is the quickstart's engine with sys keeping sandbox.line's audiences.
+func audienceFixture(t *testing.T, sys providers.MemberSyncer) *fixture {
+	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), clock: &clock{t: noon}, syncers: map[string]providers.MemberSyncer{"sandbox.line": sys}}
 	f.line = newLineSandbox(t, f.dir)
 	f.open()
 	if _, err := f.eng.PushBundle(context.Background(), quickstartBundle(t, nil), "test"); err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// The quickstart's spring campaign messages loyal_store through sandbox.line: that system's
+// audience follows the segment — in when the customer enters, out when they leave — and a
+// restart pushes nothing again.
+func TestAudienceFollowsItsSegment(t *testing.T) {
+	sys := newFakeAudiences()
+	f := audienceFixture(t, sys)
 	ctx := context.Background()
 	sync := func() {
 		t.Helper()
@@ -152,12 +159,7 @@ func TestAudienceFollowsItsSegment(t *testing.T) {
 func TestAudienceThatCannotRemoveIsRebuilt(t *testing.T) {
 	sys := newFakeAudiences()
 	sys.addOnly = true
-	f := &fixture{t: t, dir: t.TempDir(), clock: &clock{t: noon}, syncers: map[string]providers.MemberSyncer{"sandbox.line": sys}}
-	f.line = newLineSandbox(t, f.dir)
-	f.open()
-	if _, err := f.eng.PushBundle(context.Background(), quickstartBundle(t, nil), "test"); err != nil {
-		t.Fatal(err)
-	}
+	f := audienceFixture(t, sys)
 	ctx := context.Background()
 	for _, u := range []string{"Uaaaa", "Ubbbb"} {
 		f.ingest(`{"id": "f-` + u + `", "type": "follow", "source": "line", "channel": "line", "record": {"userId": "` + u + `"}}`)
@@ -184,12 +186,7 @@ func TestForgetLeavesTheAudiences(t *testing.T) {
 	for _, addOnly := range []bool{false, true} {
 		sys := newFakeAudiences()
 		sys.addOnly = addOnly
-		f := &fixture{t: t, dir: t.TempDir(), clock: &clock{t: noon}, syncers: map[string]providers.MemberSyncer{"sandbox.line": sys}}
-		f.line = newLineSandbox(t, f.dir)
-		f.open()
-		if _, err := f.eng.PushBundle(context.Background(), quickstartBundle(t, nil), "test"); err != nil {
-			t.Fatal(err)
-		}
+		f := audienceFixture(t, sys)
 		ctx := context.Background()
 		f.ingest(purchase)
 		f.ingest(follow)

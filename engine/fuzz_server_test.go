@@ -2,21 +2,28 @@ package engine
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/line"
 	"github.com/musubi-hq/musubi/providers/shopify"
 	"github.com/musubi-hq/musubi/providers/signature"
+	"github.com/musubi-hq/musubi/providers/smaregi"
 	"github.com/musubi-hq/musubi/providers/square"
+	"github.com/musubi-hq/musubi/providers/wechat"
 )
 
 // The secrets the fuzzed server's receivers verify with: the fuzzer signs its bodies, so
@@ -26,6 +33,8 @@ const (
 	fuzzSquareKey     = "square-fuzz-signature-key"
 	fuzzLINESecret    = "line-fuzz-channel-secret"
 	fuzzSquareURL     = "https://rules.example.jp/v1/webhooks/square.store"
+	fuzzWeChatToken   = "wechatfuzztoken"
+	fuzzSmaregiSecret = "smaregi-fuzz-webhook-secret"
 )
 
 // fuzzServer is one engine, with the quickstart's rules and a source fed by each real
@@ -49,6 +58,11 @@ func (fuzzServer *fuzzServer) handler(t *testing.T) http.Handler {
 				"api_url": "http://127.0.0.1:1"}},
 			"square.store": {&square.Provider{}, map[string]any{"token": "sq-x", "webhook_signature_key": fuzzSquareKey, "webhook_url": fuzzSquareURL}},
 			"line.oa":      {&line.Provider{}, map[string]any{"channel_token": "line-x", "channel_secret": fuzzLINESecret}},
+			// WeChat and Smaregi read nothing but what is posted, or ask only this machine.
+			"wechat.oa": {wechat.New(), map[string]any{"appid": "wx0123456789abcdef", "secret": "wechat-x", "token": fuzzWeChatToken,
+				"api_url": "http://127.0.0.1:1"}},
+			"smaregi.store": {&smaregi.Provider{}, map[string]any{"contract_id": "fuzz", "client_id": "c", "client_secret": "s",
+				"api_url": "http://127.0.0.1:1", "id_url": "http://127.0.0.1:1", "webhook_secret": fuzzSmaregiSecret}},
 		} {
 			if ds := c.p.Configure(context.Background(), providers.ConfigureRequest{Name: name, Config: c.config}).Diagnostics; ds.HasErrors() {
 				fuzzServer.err = ds.Err()
@@ -71,7 +85,9 @@ func (fuzzServer *fuzzServer) handler(t *testing.T) http.Handler {
 			b.Sources = append(b.Sources,
 				rules.Source{Name: "shop", Provider: "shopify.jp", Identifiers: map[string]string{"email": "email", "ec_id": "customer_id"}},
 				rules.Source{Name: "register", Provider: "square.store", Identifiers: map[string]string{"phone": "phone_number"}},
-				rules.Source{Name: "oa", Provider: "line.oa", Identifiers: map[string]string{"line_user": "userId"}})
+				rules.Source{Name: "oa", Provider: "line.oa", Identifiers: map[string]string{"line_user": "userId"}},
+				rules.Source{Name: "wx", Provider: "wechat.oa", Identifiers: map[string]string{"wechat_openid": "openid"}},
+				rules.Source{Name: "till", Provider: "smaregi.store", Identifiers: map[string]string{"member": "customerCode"}})
 		})
 		if _, err := e.PushBundle(context.Background(), bundle, "fuzz"); err != nil {
 			fuzzServer.err = err
@@ -130,12 +146,14 @@ func FuzzWebhookRoutes(f *testing.F) {
 	f.Add(uint8(0), "customers/update", []byte(`{"id": 706405506, "email": "hanako@example.jp", "updated_at": "2027-03-01T10:00:00+09:00"}`))
 	f.Add(uint8(1), "", []byte(`{"merchant_id": "M", "type": "payment.updated", "event_id": "e-1", "data": {"type": "payment", "id": "p-1", "object": {"payment": {"id": "p-1", "status": "COMPLETED", "amount_money": {"amount": 3200, "currency": "JPY"}}}}}`))
 	f.Add(uint8(2), "", []byte(`{"destination": "U0", "events": [{"type": "follow", "webhookEventId": "01H", "timestamp": 1700000000000, "source": {"type": "user", "userId": "U4af4980629a1b2c3d4e5f60718293a4b"}, "deliveryContext": {"isRedelivery": false}}]}`))
-	f.Add(uint8(3), "orders/create", []byte(`{}`))
+	f.Add(uint8(3), "", []byte(`<xml><ToUserName>gh_x</ToUserName><FromUserName>oFuzz</FromUserName><CreateTime>1700000000</CreateTime><MsgType>event</MsgType><Event>subscribe</Event></xml>`))
+	f.Add(uint8(4), "", []byte(`{"contractId": "fuzz", "event": "pos:transactions", "action": "created", "transactionHeadIds": ["1"]}`))
+	f.Add(uint8(5), "orders/create", []byte(`{}`))
 	srv := &fuzzServer{dir: f.TempDir()}
 	f.Fuzz(func(t *testing.T, route uint8, topic string, body []byte) {
 		h := srv.handler(t)
 		var req *http.Request
-		switch route % 4 {
+		switch route % 6 {
 		case 0:
 			req = httptest.NewRequest("POST", "/v1/webhooks/shopify.jp", strings.NewReader(string(body)))
 			req.Header.Set(signature.ShopifyHeader, signature.SignShopify(fuzzShopifySecret, body))
@@ -148,6 +166,17 @@ func FuzzWebhookRoutes(f *testing.F) {
 		case 2:
 			req = httptest.NewRequest("POST", "/v1/webhooks/line.oa", strings.NewReader(string(body)))
 			req.Header.Set(signature.LINEHeader, signature.SignLINE(fuzzLINESecret, body))
+		case 3:
+			// WeChat signs the URL's timestamp and nonce with the token, not the body.
+			ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "fuzz"
+			parts := []string{fuzzWeChatToken, ts, nonce}
+			slices.Sort(parts)
+			sum := sha1.Sum([]byte(strings.Join(parts, "")))
+			req = httptest.NewRequest("POST", "/v1/webhooks/wechat.oa?timestamp="+ts+"&nonce="+nonce+"&signature="+hex.EncodeToString(sum[:]),
+				strings.NewReader(string(body)))
+		case 4:
+			req = httptest.NewRequest("POST", "/v1/webhooks/smaregi.store", strings.NewReader(string(body)))
+			req.Header.Set(smaregi.DefaultWebhookHeader, fuzzSmaregiSecret)
 		default: // forged: signed with another secret
 			req = httptest.NewRequest("POST", "/v1/webhooks/line.oa", strings.NewReader(string(body)))
 			req.Header.Set(signature.LINEHeader, signature.SignLINE("not-the-secret", body))

@@ -87,21 +87,30 @@ var (
 	}
 	// A trigger's send is a message with a recipient.
 	sendSchema = &hcl.BodySchema{
-		Attributes: append(slices.Clone(messageSchema.Attributes), hcl.AttributeSchema{Name: "to"}),
+		Attributes: append(slices.Clone(messageSchema.Attributes), hcl.AttributeSchema{Name: "to"}, hcl.AttributeSchema{Name: "delay"}, hcl.AttributeSchema{Name: "at"}),
 		Blocks:     messageSchema.Blocks,
 	}
 	variantSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "when", Required: true}, {Name: "template", Required: true}, {Name: "subject"},
 	}}
 	triggerSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "on", Required: true}, {Name: "condition"}, {Name: "cooldown"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "action", LabelNames: []string{"type"}}},
+		Attributes: []hcl.AttributeSchema{{Name: "on", Required: true}, {Name: "condition"}, {Name: "cooldown"},
+			{Name: "delay"}, {Name: "at"}, {Name: "recheck"}},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "action", LabelNames: []string{"type"}}, {Type: "wait"}},
 	}
+	waitSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "for", Required: true}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "unless"}},
+	}
+	unlessSchema      = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "on", Required: true}, {Name: "condition"}}}
 	issueCouponSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "campaign", Required: true}, {Name: "via"}, {Name: "template"}, {Name: "subject"}, {Name: "to"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "variant", LabelNames: []string{"name"}}},
+		Attributes: []hcl.AttributeSchema{{Name: "campaign", Required: true}, {Name: "via"}, {Name: "template"}, {Name: "subject"}, {Name: "to"},
+			{Name: "delay"}, {Name: "at"}, {Name: "valid_until"}},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "variant", LabelNames: []string{"name"}}},
 	}
-	emitSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "event", Required: true}, {Name: "data"}, {Name: "to"}}}
+	emitSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "event", Required: true}, {Name: "data"}, {Name: "to"},
+		{Name: "delay"}, {Name: "at"}}}
+	answerSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "template", Required: true}, {Name: "delay"}, {Name: "at"}}}
 	policySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "condition", Required: true}, {Name: "message", Required: true}, {Name: "applies_to"}, {Name: "severity"},
 	}}
@@ -917,7 +926,7 @@ func (l *loader) decodeTrigger(b *hcl.Block) {
 	name := b.Labels[0]
 	addr := "trigger." + name
 	c := l.content(b.Body, triggerSchema)
-	t := &Trigger{Name: name, Range: b.DefRange}
+	t := &Trigger{Name: name, Range: b.DefRange, Recheck: true}
 	l.cfg.Triggers[name] = t
 	if a := c.Attributes["on"]; a != nil {
 		if on, ok := l.str(a, addr); ok && l.checkEventType(on, a.Expr.Range()) {
@@ -927,38 +936,57 @@ func (l *loader) decodeTrigger(b *hcl.Block) {
 	if a := c.Attributes["cooldown"]; a != nil {
 		t.Cooldown, _ = l.duration(a, addr)
 	}
+	t.Timing = l.timing(c.Attributes, addr)
+	if a := c.Attributes["recheck"]; a != nil {
+		t.Recheck, _ = l.boolean(a, addr)
+	}
 	env := func(s *Schema) (*cel.Env, error) { return s.Trigger(t.On) }
 	if t.On != "" {
 		if a := c.Attributes["condition"]; a != nil {
 			l.cel(a, addr, CtxTrigger, env, cel.BoolType, func(e *Expr) { t.Condition = e })
 		}
 	}
+	actions := 0
 	for _, ab := range c.Blocks {
+		if ab.Type == "wait" {
+			l.decodeWait(t, ab, addr)
+			continue
+		}
+		actions++
 		act := &Action{Type: ActionType(ab.Labels[0]), Range: ab.DefRange}
+		var ac *hcl.BodyContent
 		switch act.Type {
 		case ActionSend:
-			mc := l.content(ab.Body, sendSchema)
-			act.To = l.recipient(mc.Attributes["to"], addr, t.On)
+			ac = l.content(ab.Body, sendSchema)
+			act.To = l.recipient(ac.Attributes["to"], addr, t.On)
 			if t.On != "" {
-				act.Message = l.decodeMessage(mc, ab.DefRange, addr, CtxTrigger, env)
+				act.Message = l.decodeMessage(ac, ab.DefRange, addr, CtxTrigger, env)
 			}
 		case ActionIssueCoupon:
-			ic := l.content(ab.Body, issueCouponSchema)
-			act.To = l.recipient(ic.Attributes["to"], addr, t.On)
-			if a := ic.Attributes["campaign"]; a != nil {
+			ac = l.content(ab.Body, issueCouponSchema)
+			act.To = l.recipient(ac.Attributes["to"], addr, t.On)
+			if a := ac.Attributes["campaign"]; a != nil {
 				if r, ok := l.ref(a, addr, "campaign"); ok {
 					act.Campaign = r.Name
 				}
 			}
-			if ic.Attributes["via"] != nil && t.On != "" {
-				act.Message = l.decodeMessage(ic, ab.DefRange, addr, CtxTrigger, env)
-			} else if ic.Attributes["template"] != nil {
-				l.errorf(ab.DefRange.Ptr(), "Missing via", "A template needs via = provider.TYPE.NAME: the channel that delivers the code.")
+			switch {
+			case ac.Attributes["via"] != nil && t.On != "":
+				act.Message = l.decodeMessage(ac, ab.DefRange, addr, CtxTrigger, env)
+			case ac.Attributes["via"] == nil && ac.Attributes["template"] != nil && t.On != "":
+				// No channel: the text carrying the code is the caller's answer (a receipt).
+				act.Answer = l.template(ac.Attributes["template"], addr, CtxTrigger, env)
+				if ac.Attributes["subject"] != nil || len(ac.Blocks) > 0 {
+					l.errorf(ab.DefRange.Ptr(), "Missing via", "A subject or variants need via = provider.TYPE.NAME: the channel that delivers the code. Without via, the template is the answer to the caller.")
+				}
+			}
+			if a := ac.Attributes["valid_until"]; a != nil && t.On != "" {
+				l.cel(a, addr, CtxTrigger, env, cel.TimestampType, func(e *Expr) { act.ValidUntil = e })
 			}
 		case ActionEmit:
-			ec := l.content(ab.Body, emitSchema)
-			act.To = l.recipient(ec.Attributes["to"], addr, t.On)
-			if a := ec.Attributes["event"]; a != nil {
+			ac = l.content(ab.Body, emitSchema)
+			act.To = l.recipient(ac.Attributes["to"], addr, t.On)
+			if a := ac.Attributes["event"]; a != nil {
 				if ev, ok := l.str(a, addr); ok {
 					if !strings.HasPrefix(ev, CustomEventPrefix) {
 						l.errorf(a.Expr.Range().Ptr(), "Invalid event", "Triggers emit the programme's own events, named custom.NAME; got %q.", ev)
@@ -966,7 +994,7 @@ func (l *loader) decodeTrigger(b *hcl.Block) {
 					act.Event = ev
 				}
 			}
-			if a := ec.Attributes["data"]; a != nil && t.On != "" {
+			if a := ac.Attributes["data"]; a != nil && t.On != "" {
 				pairs, diags := hcl.ExprMap(a.Expr)
 				if diags.HasErrors() {
 					l.errorf(a.Expr.Range().Ptr(), "Invalid data", "data is a map of CEL expressions: { key = \"event.total\" }.")
@@ -983,15 +1011,81 @@ func (l *loader) decodeTrigger(b *hcl.Block) {
 						func(e *Expr) { act.Data[key] = e })
 				}
 			}
+		case ActionAnswer:
+			ac = l.content(ab.Body, answerSchema)
+			if a := ac.Attributes["template"]; a != nil && t.On != "" {
+				act.Answer = l.template(a, addr, CtxTrigger, env)
+			}
 		default:
-			l.errorf(ab.LabelRanges[0].Ptr(), "Unknown action", "%q is not an action%s Actions: send, issue_coupon, emit.",
-				ab.Labels[0], didYouMean(ab.Labels[0], []string{"send", "issue_coupon", "emit"}))
+			l.errorf(ab.LabelRanges[0].Ptr(), "Unknown action", "%q is not an action%s Actions: send, issue_coupon, emit, answer.",
+				ab.Labels[0], didYouMean(ab.Labels[0], []string{"send", "issue_coupon", "emit", "answer"}))
 			continue
 		}
+		act.Timing = l.timing(ac.Attributes, addr)
 		t.Actions = append(t.Actions, act)
 	}
-	if len(c.Blocks) == 0 {
-		l.errorf(b.DefRange.Ptr(), "No actions", "A trigger needs at least one action block: send, issue_coupon or emit.")
+	for _, act := range t.Actions {
+		if act.Answer != nil && (act.Timing.Timed() || t.Wait != nil || t.Timing.Timed()) {
+			l.errorf(act.Range.Ptr(), "Answer cannot wait", "An answer is returned to the caller that posted the event, so it runs at once: remove delay, at and wait, or send the text through a channel.")
+		}
+	}
+	if actions == 0 {
+		l.errorf(b.DefRange.Ptr(), "No actions", "A trigger needs at least one action block: send, issue_coupon, emit or answer.")
+	}
+	if t.Wait != nil && t.Delay > 0 {
+		l.errorf(c.Attributes["delay"].Expr.Range().Ptr(), "Delay and wait", "A wait is a delay that a later event can cancel: set wait { for = ... } or delay, not both.")
+	}
+}
+
+// timing reads the delay and at attributes of a trigger or an action.
+func (l *loader) timing(attrs hcl.Attributes, addr string) Timing {
+	var t Timing
+	if a := attrs["delay"]; a != nil {
+		t.Delay, _ = l.duration(a, addr)
+	}
+	if a := attrs["at"]; a != nil {
+		if v, ok := l.str(a, addr); ok {
+			if _, err := parseClock(v); err != nil {
+				l.errorf(a.Expr.Range().Ptr(), "Invalid time of day", "at: %v, in the programme's time zone.", err)
+			} else {
+				t.At = v
+			}
+		}
+	}
+	return t
+}
+
+// decodeWait reads a trigger's wait block: how long, and the events that cancel it.
+func (l *loader) decodeWait(t *Trigger, b *hcl.Block, addr string) {
+	if t.Wait != nil {
+		l.errorf(b.DefRange.Ptr(), "Duplicate wait", "A trigger has at most one wait block; list every cancelling event as an unless block in it.")
+		return
+	}
+	c := l.content(b.Body, waitSchema)
+	w := &Wait{Range: b.DefRange}
+	t.Wait = w
+	if a := c.Attributes["for"]; a != nil {
+		if d, ok := l.duration(a, addr); ok {
+			if d <= 0 {
+				l.errorf(a.Expr.Range().Ptr(), "Invalid duration", "for: a wait lasts some time, such as \"3h\".")
+			}
+			w.For = d
+		}
+	}
+	for _, ub := range c.Blocks {
+		uc := l.content(ub.Body, unlessSchema)
+		u := &Unless{Range: ub.DefRange}
+		if a := uc.Attributes["on"]; a != nil {
+			if on, ok := l.str(a, addr); ok && l.checkEventType(on, a.Expr.Range()) {
+				u.On = on
+			}
+		}
+		if a := uc.Attributes["condition"]; a != nil && u.On != "" && t.On != "" {
+			on := u.On
+			l.cel(a, addr, CtxUnless, func(s *Schema) (*cel.Env, error) { return s.Unless(t.On, on) }, cel.BoolType,
+				func(e *Expr) { u.Condition = e })
+		}
+		w.Unless = append(w.Unless, u)
 	}
 }
 

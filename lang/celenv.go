@@ -37,6 +37,7 @@ const (
 	CtxTrait    Context = "trait"    // event, now
 	CtxPolicy   Context = "policy"   // campaign | segment | trigger
 	CtxCampaign Context = "campaign" // message templates: customer, now, code, campaign
+	CtxUnless   Context = "unless"   // a wait's cancelling event: customer, event, trigger.event, now
 )
 
 // Schema holds the CEL types and environments of one configuration. Environments are built
@@ -52,7 +53,8 @@ type Schema struct {
 	policy   map[string]*cel.Env
 
 	mu       sync.Mutex
-	triggers map[string]*cel.Env // by event type
+	triggers map[string]*cel.Env    // by event type
+	unless   map[[2]string]*cel.Env // by (trigger's event type, cancelling event type)
 }
 
 // TraitField is a trait's name and the CEL type of its value.
@@ -76,6 +78,7 @@ func NewSchema(traits []TraitField, segments []string) (*Schema, error) {
 		Segments: NewObjectType("musubi.Segments", "Segment membership, one field per segment block.", sf...),
 		policy:   map[string]*cel.Env{},
 		triggers: map[string]*cel.Env{},
+		unless:   map[[2]string]*cel.Env{},
 	}
 	s.Customer = NewObjectType("musubi.Customer", "The unified customer profile (one Uni-ID across every channel).",
 		Field{Name: "id", Type: types.StringType, Doc: "unified customer ID"},
@@ -151,6 +154,49 @@ func (s *Schema) Trigger(on string) (*cel.Env, error) {
 	}
 	s.triggers[on] = e
 	return e, nil
+}
+
+// Unless returns the environment of the condition of a wait's cancelling event: customer,
+// event (the later event, of type on), trigger.event (the event of type triggerOn that fired
+// the waiting trigger), now.
+func (s *Schema) Unless(triggerOn, on string) (*cel.Env, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := [2]string{triggerOn, on}
+	if e, ok := s.unless[key]; ok {
+		return e, nil
+	}
+	tt, ok := LookupEventType(triggerOn)
+	if !ok {
+		return nil, fmt.Errorf("unknown event type %q", triggerOn)
+	}
+	et, ok := LookupEventType(on)
+	if !ok {
+		return nil, fmt.Errorf("unknown event type %q", on)
+	}
+	waiting := WaitingType(tt)
+	e, err := s.segment.Extend(cel.Types(tt.Type, et.Type, waiting), cel.Variable("event", et.Type.CELType()),
+		cel.Variable("trigger", waiting.CELType()))
+	if err != nil {
+		return nil, err
+	}
+	s.unless[key] = e
+	return e, nil
+}
+
+// waitingTypes are the types of `trigger` in an unless condition, by the trigger's event type.
+var waitingTypes sync.Map // event type name → *ObjectType
+
+// WaitingType is the type of `trigger` in the unless condition of a trigger on et: an object
+// whose field event is the event that fired it.
+func WaitingType(et EventType) *ObjectType {
+	if t, ok := waitingTypes.Load(et.Name); ok {
+		return t.(*ObjectType)
+	}
+	t := NewObjectType("musubi.waiting."+strings.ReplaceAll(et.Name, ".", "_"), "A waiting trigger, in its unless conditions.",
+		Field{Name: "event", Type: et.Type.CELType(), Object: et.Type, Doc: "the event that fired the trigger"})
+	got, _ := waitingTypes.LoadOrStore(et.Name, t)
+	return got.(*ObjectType)
 }
 
 // Trait returns the environment of trait expressions on an event type: event, now. It does
@@ -368,6 +414,21 @@ func InDailyWindow(t time.Time, from, until, tz string) (bool, error) {
 		return m >= f && m < u, nil
 	}
 	return m >= f || m < u, nil
+}
+
+// NextClock is the first time of day hhmm ("HH:MM") in loc at or after t. A time of day that a
+// daylight-saving jump skips on some day falls where time.Date puts it.
+func NextClock(t time.Time, hhmm string, loc *time.Location) (time.Time, error) {
+	m, err := parseClock(hhmm)
+	if err != nil {
+		return time.Time{}, err
+	}
+	lt := t.In(loc)
+	at := time.Date(lt.Year(), lt.Month(), lt.Day(), m/60, m%60, 0, 0, loc)
+	if at.Before(t) {
+		at = time.Date(lt.Year(), lt.Month(), lt.Day()+1, m/60, m%60, 0, 0, loc)
+	}
+	return at, nil
 }
 
 func parseClock(s string) (int, error) {

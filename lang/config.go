@@ -307,6 +307,9 @@ const (
 	ActionSend        ActionType = "send"
 	ActionIssueCoupon ActionType = "issue_coupon"
 	ActionEmit        ActionType = "emit"
+	// ActionAnswer renders a text for the caller that posted the event (a till's receipt, a
+	// kiosk's screen): it is returned, not sent.
+	ActionAnswer ActionType = "answer"
 )
 
 // Trigger is a `trigger` block.
@@ -315,8 +318,53 @@ type Trigger struct {
 	On        string
 	Condition *Expr // nil: always
 	Cooldown  time.Duration
-	Actions   []*Action
+	// When its actions run: at once, or later (see Timing). Wait, when set, holds the
+	// actions for Wait.For unless a later event cancels them.
+	Timing
+	Wait *Wait
+	// Recheck: a later action runs only if the condition still holds then, for the
+	// customer as they are then (default true).
+	Recheck bool
+	Actions []*Action
+	Range   hcl.Range
+}
+
+// Timing is when an action runs: Delay after the event, then at the next At ("HH:MM" in the
+// programme's time zone) if set. Zero: at once.
+type Timing struct {
+	Delay time.Duration
+	At    string
+}
+
+// Timed reports whether the timing holds an action back.
+func (t Timing) Timed() bool { return t.Delay > 0 || t.At != "" }
+
+// Wait holds a trigger's actions for For; an Unless event for the same customer cancels them.
+type Wait struct {
+	For    time.Duration
+	Unless []*Unless
+	Range  hcl.Range
+}
+
+// Unless is an event that cancels a waiting trigger's actions: its type, and a condition over
+// it (event) and the event that fired the trigger (trigger.event).
+type Unless struct {
+	On        string
+	Condition *Expr // nil: any such event cancels
 	Range     hcl.Range
+}
+
+// Timed reports whether a trigger's actions (any of them) run later.
+func (t *Trigger) Timed() bool {
+	if t.Wait != nil || t.Timing.Timed() {
+		return true
+	}
+	for _, a := range t.Actions {
+		if a.Timing.Timed() {
+			return true
+		}
+	}
+	return false
 }
 
 // Action is an `action` block of a trigger.
@@ -328,8 +376,17 @@ type Action struct {
 	Data     map[string]*Expr
 	// To is whom the action is for: "" for the event's customer, or a recipient of the
 	// event type (RecipientCodeOwner).
-	To    string
-	Range hcl.Range
+	To string
+	// Timing runs the action later than its trigger's own timing: its Delay adds to the
+	// trigger's, its At replaces the trigger's.
+	Timing
+	// ValidUntil (issue_coupon) is when the code drawn stops being good, from the event (a
+	// pickup deadline); nil: the campaign's own validity.
+	ValidUntil *Expr
+	// Answer is the text returned to the caller that posted the event (answer, and an
+	// issue_coupon with a template and no via).
+	Answer *Template
+	Range  hcl.Range
 }
 
 // Policy is a `policy` block: a CEL rule every planned object of a kind must pass.

@@ -254,6 +254,7 @@ var contextVars = map[Context]struct{ where, has string }{
 	CtxSegment:  {"a segment condition", "customer and now"},
 	CtxCampaign: {"a campaign message", "customer, now, code and campaign"},
 	CtxTrigger:  {"a trigger", "customer, event, now and code"},
+	CtxUnless:   {"a wait's unless", "customer, event (the later event), trigger.event (the event that fired the trigger) and now"},
 	CtxTrait:    {"a trait", "event and now"},
 	CtxPolicy:   {"a policy", "only the kind of block its applies_to names: campaign, segment or trigger"},
 }

@@ -103,7 +103,26 @@ type Trigger struct {
 	On        string   `json:"on"`
 	Condition string   `json:"condition,omitempty"`
 	Cooldown  string   `json:"cooldown,omitempty"`
+	// Delay and At hold every action back (see lang.Timing); Wait holds them unless a later
+	// event cancels them.
+	Delay string `json:"delay,omitempty"`
+	At    string `json:"at,omitempty"`
+	Wait  *Wait  `json:"wait,omitempty"`
+	// NoRecheck: a later action runs without checking the condition again.
+	NoRecheck bool     `json:"no_recheck,omitempty"`
 	Actions   []Action `json:"actions"`
+}
+
+// Wait is a trigger's `wait` block.
+type Wait struct {
+	For    string   `json:"for"`
+	Unless []Unless `json:"unless,omitempty"`
+}
+
+// Unless is an event that cancels a wait.
+type Unless struct {
+	On        string `json:"on"`
+	Condition string `json:"condition,omitempty"`
 }
 
 // Action is one action of a trigger.
@@ -115,6 +134,13 @@ type Action struct {
 	Data     map[string]string `json:"data,omitempty"` // CEL per field of the emitted event
 	// To is whom the action is for: empty for the event's customer, or "code_owner".
 	To string `json:"to,omitempty"`
+	// Delay and At run the action later than its trigger's timing.
+	Delay string `json:"delay,omitempty"`
+	At    string `json:"at,omitempty"`
+	// ValidUntil is CEL: when the drawn code stops being good (issue_coupon).
+	ValidUntil string `json:"valid_until,omitempty"`
+	// Answer is the template of the text returned to the caller.
+	Answer string `json:"answer,omitempty"`
 }
 
 // Message is what a send or issue_coupon action delivers.
@@ -234,12 +260,20 @@ func FromConfig(cfg *lang.Config, seeds map[string]string) *Bundle {
 	used := map[string]bool{}
 	for _, n := range slices.Sorted(maps.Keys(cfg.Triggers)) {
 		t := cfg.Triggers[n]
-		bt := Trigger{Name: n, On: t.On, Condition: src(t.Condition)}
+		bt := Trigger{Name: n, On: t.On, Condition: src(t.Condition), Delay: durString(t.Delay), At: t.At}
 		if t.Cooldown > 0 {
 			bt.Cooldown = lang.FormatDuration(t.Cooldown)
 		}
+		if w := t.Wait; w != nil {
+			bt.Wait = &Wait{For: durString(w.For)}
+			for _, u := range w.Unless {
+				bt.Wait.Unless = append(bt.Wait.Unless, Unless{On: u.On, Condition: src(u.Condition)})
+			}
+		}
+		bt.NoRecheck = !t.Recheck && t.Timed()
 		for _, a := range t.Actions {
-			ba := Action{Type: string(a.Type), Campaign: a.Campaign, Event: a.Event, Message: message(a.Message), To: a.To}
+			ba := Action{Type: string(a.Type), Campaign: a.Campaign, Event: a.Event, Message: message(a.Message), To: a.To,
+				Delay: durString(a.Delay), At: a.At, ValidUntil: src(a.ValidUntil), Answer: tmpl(a.Answer)}
 			if len(a.Data) > 0 {
 				ba.Data = map[string]string{}
 				for k, e := range a.Data {
@@ -336,6 +370,14 @@ func (c *Campaign) Value() map[string]any {
 	}
 	v["coupon"] = coupon
 	return v
+}
+
+// durString is a duration as the language writes it, "" for none.
+func durString(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return lang.FormatDuration(d)
 }
 
 func src(e *lang.Expr) string {

@@ -23,6 +23,10 @@ type Program struct {
 	Segments        []*CSegment
 	Triggers        []*CTrigger
 	TriggersByEvent map[string][]*CTrigger
+	// TriggersByName finds the trigger of a pending step; UnlessByEvent lists, by event type,
+	// the waiting triggers an event of that type may cancel.
+	TriggersByName map[string]*CTrigger
+	UnlessByEvent  map[string][]*CTrigger
 	Campaigns       map[string]*CCampaign
 	// SourcesByProvider maps "TYPE.NAME" to the identity sources fed by that provider.
 	SourcesByProvider map[string][]Source
@@ -72,14 +76,54 @@ type CTrigger struct {
 	// where it is false the trigger does not fire, which is known before the customer is.
 	EventPart   *lang.Expr
 	CooldownDur time.Duration
-	Actions     []*CAction
+	// Delay, At and Wait hold the actions back (see lang.Timing); Unless are the events that
+	// cancel a wait; Recheck evaluates the condition again when a held action runs.
+	Delay   time.Duration
+	At      string
+	Wait    time.Duration
+	Unless  []CUnless
+	Recheck bool
+	Actions []*CAction
+}
+
+// CUnless is a compiled cancelling event of a wait.
+type CUnless struct {
+	On        string
+	Condition *lang.Expr // nil: any such event
+}
+
+// Waits reports whether the trigger's actions can be cancelled by a later event.
+func (t *CTrigger) Waits() bool { return len(t.Unless) > 0 }
+
+// Due is when the trigger's action a runs for an event at t: t itself when nothing holds it
+// back. Delays add up; the action's At replaces the trigger's.
+func (t *CTrigger) Due(a *CAction, at time.Time, loc *time.Location) time.Time {
+	due := at.Add(t.Delay + t.Wait + a.DelayDur)
+	clock := t.At
+	if a.At != "" {
+		clock = a.At
+	}
+	if clock != "" {
+		if next, err := lang.NextClock(due, clock, loc); err == nil {
+			due = next
+		}
+	}
+	return due
+}
+
+// Timed reports whether action a runs later than its event.
+func (t *CTrigger) Timed(a *CAction) bool {
+	return t.Delay > 0 || t.Wait > 0 || t.At != "" || a.DelayDur > 0 || a.At != ""
 }
 
 // CAction is a compiled action.
 type CAction struct {
 	Action
-	Msg  *CMessage
-	Data map[string]*lang.Expr
+	Msg        *CMessage
+	Data       map[string]*lang.Expr
+	DelayDur   time.Duration
+	ValidUntil *lang.Expr
+	Answer     *lang.Template
 }
 
 // CMessage is a compiled message.
@@ -124,7 +168,8 @@ type CFrequencyCap struct {
 func Compile(b *Bundle) (*Program, error) {
 	enc := b.Encode()
 	p := &Program{Bundle: b, Hash: Hash(enc), TraitsByEvent: map[string][]*CTrait{},
-		TriggersByEvent: map[string][]*CTrigger{}, Campaigns: map[string]*CCampaign{},
+		TriggersByEvent: map[string][]*CTrigger{}, TriggersByName: map[string]*CTrigger{}, UnlessByEvent: map[string][]*CTrigger{},
+		Campaigns: map[string]*CCampaign{},
 		SourcesByProvider: map[string][]Source{}, Sources: map[string]Source{},
 		IdentityLimits: map[string]Limit{}, BlockedPatterns: map[string][]*regexp.Regexp{}}
 	cost := b.Settings.CELCostLimit
@@ -234,9 +279,36 @@ func Compile(b *Bundle) (*Program, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s.on: %w", name, err)
 		}
-		ct := &CTrigger{Name: t.Name, On: t.On}
+		ct := &CTrigger{Name: t.Name, On: t.On, At: t.At, Recheck: !t.NoRecheck}
 		if ct.CooldownDur, err = dur(t.Cooldown); err != nil {
 			return nil, fmt.Errorf("%s.cooldown: %w", name, err)
+		}
+		if ct.Delay, err = dur(t.Delay); err != nil {
+			return nil, fmt.Errorf("%s.delay: %w", name, err)
+		}
+		if err := checkClock(t.At); err != nil {
+			return nil, fmt.Errorf("%s.at: %w", name, err)
+		}
+		if w := t.Wait; w != nil {
+			if ct.Wait, err = dur(w.For); err != nil || ct.Wait <= 0 {
+				return nil, fmt.Errorf("%s.wait.for: %q is not a duration above zero", name, w.For)
+			}
+			for i, u := range w.Unless {
+				cu := CUnless{On: u.On}
+				if u.Condition != "" {
+					uenv, err := schema.Unless(t.On, u.On)
+					if err != nil {
+						return nil, fmt.Errorf("%s.wait.unless[%d]: %w", name, i, err)
+					}
+					if cu.Condition, err = lang.CompileExpr(uenv, lang.CtxUnless, fmt.Sprintf("%s.wait.unless[%d].condition", name, i), u.Condition, types.BoolType, cost); err != nil {
+						return nil, err
+					}
+				}
+				ct.Unless = append(ct.Unless, cu)
+				if !slices.Contains(p.UnlessByEvent[u.On], ct) {
+					p.UnlessByEvent[u.On] = append(p.UnlessByEvent[u.On], ct)
+				}
+			}
 		}
 		if t.Condition != "" {
 			if ct.Condition, err = lang.CompileExpr(env, lang.CtxTrigger, name+".condition", t.Condition, types.BoolType, cost); err != nil {
@@ -251,9 +323,28 @@ func Compile(b *Bundle) (*Program, error) {
 			an := fmt.Sprintf("%s.action[%d]", name, i)
 			ca := &CAction{Action: a}
 			switch a.Type {
-			case string(lang.ActionSend), string(lang.ActionIssueCoupon), string(lang.ActionEmit):
+			case string(lang.ActionSend), string(lang.ActionIssueCoupon), string(lang.ActionEmit), string(lang.ActionAnswer):
 			default:
 				return nil, fmt.Errorf("%s: unknown action type %q", an, a.Type)
+			}
+			if ca.DelayDur, err = dur(a.Delay); err != nil {
+				return nil, fmt.Errorf("%s.delay: %w", an, err)
+			}
+			if err := checkClock(a.At); err != nil {
+				return nil, fmt.Errorf("%s.at: %w", an, err)
+			}
+			if a.ValidUntil != "" {
+				if ca.ValidUntil, err = lang.CompileExpr(env, lang.CtxTrigger, an+".valid_until", a.ValidUntil, types.TimestampType, cost); err != nil {
+					return nil, err
+				}
+			}
+			if a.Answer != "" {
+				if ca.Answer, err = lang.CompileTemplate(env, lang.CtxTrigger, an+".answer", a.Answer, cost); err != nil {
+					return nil, err
+				}
+				if ct.Timed(ca) {
+					return nil, fmt.Errorf("%s: an answer is returned to the caller at once; it cannot wait", an)
+				}
 			}
 			if a.Campaign != "" {
 				if _, ok := p.Campaigns[a.Campaign]; !ok {
@@ -280,6 +371,7 @@ func Compile(b *Bundle) (*Program, error) {
 		}
 		p.Triggers = append(p.Triggers, ct)
 		p.TriggersByEvent[t.On] = append(p.TriggersByEvent[t.On], ct)
+		p.TriggersByName[t.Name] = ct
 	}
 	if q := b.Delivery.QuietHours; q != nil {
 		if _, err := lang.InDailyWindow(time.Now(), q.From, q.Until, q.Timezone); err != nil {
@@ -332,6 +424,15 @@ func compileMessage(env *cel.Env, ctx lang.Context, name string, m *Message, cos
 		cm.Variants = append(cm.Variants, cv)
 	}
 	return cm, nil
+}
+
+// checkClock checks a time of day "HH:MM" ("" for none).
+func checkClock(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, err := lang.NextClock(time.Time{}, s, time.UTC)
+	return err
 }
 
 func dur(s string) (time.Duration, error) {

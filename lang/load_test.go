@@ -216,7 +216,7 @@ func TestDiagnostics(t *testing.T) {
 		{
 			name:  "unknown action",
 			files: []string{"main.hcl", providers + "trigger \"t\" {\n  on = \"follow\"\n  action \"sned\" {}\n}\n"},
-			want:  []string{`main.hcl:5:10: Unknown action: "sned" is not an action. Did you mean "send"? Actions: send, issue_coupon, emit.`},
+			want:  []string{`main.hcl:5:10: Unknown action: "sned" is not an action. Did you mean "send"? Actions: send, issue_coupon, emit, answer.`},
 		},
 		{
 			name:  "trigger without actions",

@@ -44,7 +44,7 @@ func (e *Engine) broadcast(st *txState, prog *program, p *Profile, c *customerVa
 		vars.code, vars.campaign = noCode, camp.Value
 		var draw func() (string, string) // a campaign without a coupon only says something
 		if camp.Code != "" || camp.Codes != nil {
-			draw = func() (string, string) { return e.drawCode(st, prog, camp, p.ID, "") }
+			draw = func() (string, string) { return e.drawCode(st, prog, camp, p.ID) }
 		}
 		sent := false
 		for i, m := range camp.Msgs {

@@ -20,6 +20,7 @@ type celVars struct {
 	now      any          // types.Timestamp
 	code     any          // types.String: the coupon code a message carries, noCode when none
 	campaign any
+	trigger  any // waitingVal: in a wait's unless condition, the trigger's own event
 }
 
 // noCode is the value of `code` outside a message that carries one.
@@ -44,6 +45,8 @@ func (v *celVars) ResolveName(name string) (any, bool) {
 		x = v.code
 	case "campaign":
 		x = v.campaign
+	case "trigger":
+		x = v.trigger
 	}
 	return x, x != nil
 }

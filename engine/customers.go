@@ -27,6 +27,8 @@ type CustomerView struct {
 	Segments    []string         `json:"segments"`
 	FirstSeen   time.Time        `json:"first_seen,omitzero"`
 	LastSeen    time.Time        `json:"last_seen,omitzero"`
+	// Pending are the customer's actions held back to run later, soonest first.
+	Pending []Step `json:"pending"`
 }
 
 // UnmergeResult is what an unmerge restored.
@@ -95,6 +97,12 @@ func (e *Engine) Customer(ctx context.Context, ref string) (*CustomerView, error
 	}
 	if v.Merges == nil {
 		v.Merges = []identity.Merge{}
+	}
+	if v.Pending, err = e.store.Steps(ctx, []string{id}); err != nil {
+		return nil, fmt.Errorf("reading the pending steps: %w", err)
+	}
+	if v.Pending == nil {
+		v.Pending = []Step{}
 	}
 	return v, nil
 }
@@ -265,6 +273,7 @@ func (e *Engine) Forget(ctx context.Context, ref string) (*ForgetResult, error) 
 		e.mu.Lock()
 		for _, l := range labels {
 			delete(e.profiles, l)
+			delete(e.waits, l)
 			delete(st.dirty, l)
 			st.deleted[l] = true
 		}

@@ -105,7 +105,7 @@ func (e *Engine) dryRun(prog *program, p *Profile, ev *Event, profileChanged boo
 	changed := e.updateTraits(prog, p, ev, now)
 	c := e.customerValue(prog, p, now)
 	e.updateSegments(prog, p, c, changed, profileChanged, now)
-	_, decisions, _, err := e.runTriggers(nil, prog, p, c, ev, now)
+	_, decisions, _, err := e.runTriggers(nil, prog, p, c, ev, now, nil)
 	return decisions, err
 }
 

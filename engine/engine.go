@@ -64,8 +64,11 @@ type Engine struct {
 	graph    *identity.Graph
 	suppress *suppressions
 
-	mu       sync.RWMutex // guards profiles
+	mu       sync.RWMutex // guards profiles and waits
 	profiles map[string]*Profile
+	// waits are the pending steps a later event may cancel, by customer (see journey.go).
+	waits    map[string][]wait
+	stepKick chan struct{}
 	// audiences are the systems' audiences the engine keeps in step (see audiences.go).
 	audiences *audiences
 
@@ -158,7 +161,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		opts.BundlePoll = time.Second
 	}
 	e := &Engine{opts: opts, store: opts.Store, log: opts.Logger, now: opts.Now, metrics: newMetrics(),
-		profiles: map[string]*Profile{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}, seen: newSeenKeys(),
+		profiles: map[string]*Profile{}, waits: map[string][]wait{}, stepKick: make(chan struct{}, 1), jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}, seen: newSeenKeys(),
 		audiences: newAudiences()}
 	e.prog.Store(emptyProgram())
 	hash, data, err := e.store.ActiveBundle(ctx)
@@ -214,6 +217,9 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if err := e.loadRedemptions(ctx); err != nil {
 		return nil, err
 	}
+	if err := e.loadWaits(ctx); err != nil {
+		return nil, fmt.Errorf("reading the waiting steps: %w", err)
+	}
 	e.log.Info("engine started", "bundle", short(e.prog.Load().Hash), "identity_records", n,
 		"customers", e.graph.Len(), "profiles", len(e.profiles), "took", time.Since(start).Round(time.Millisecond))
 	e.metrics.customers.Set(float64(e.graph.Len()))
@@ -234,6 +240,10 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		}
 		e.wg.Add(1)
 		go e.deliverLoop(runCtx)
+		// Held actions run where messages are delivered: a local engine opened to read a
+		// customer leaves them to the server.
+		e.wg.Add(1)
+		go e.stepLoop(runCtx)
 	}
 	e.wg.Add(1)
 	go e.sweepLoop(runCtx)

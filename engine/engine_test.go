@@ -368,7 +368,6 @@ func TestBadEventsAreRefusedWithTheFieldAndNothingIsStored(t *testing.T) {
 		{`{"id": 1}`, "invalid JSON"},
 		{`{"id": "x", "type": "purchase", "identifiers": {"email": "a@b.jp"}, "data": {"total": "3200"}}`, "data.total: want a whole number, got a string"},
 		{`{"id": "x", "type": "purchse", "identifiers": {"email": "a@b.jp"}}`, `type: unknown event type "purchse" (did you mean "purchase"?)`},
-		{`{"id": "x", "type": "purchase"}`, "identifiers: the event names no customer"},
 		{`{"id": "x", "type": "purchase", "source": "pso", "record": {"phone_number": "1"}}`, `source: no identity_source "pso" in the active rules (did you mean "pos"?)`},
 		{`{"id": "x", "type": "purchase", "identifiers": {"email": "a@b.jp"}, "data": {"totl": 1}}`, `unknown field "totl"`},
 		{`[` + purchase + `, {"id": "", "type": "purchase"}]`, `event 1 (id ""): id: required`},

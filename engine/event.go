@@ -259,8 +259,7 @@ func (e *Event) validate(p *program, now time.Time) error {
 	if len(e.ID) > maxIDLen {
 		return fmt.Errorf("id: longer than %d characters", maxIDLen)
 	}
-	et, ok := lang.LookupEventType(e.Type)
-	if !ok {
+	if _, ok := lang.LookupEventType(e.Type); !ok {
 		return fmt.Errorf("type: unknown event type %q%s", e.Type, suggest(e.Type, lang.EventTypeNames()))
 	}
 	if e.Time.IsZero() {
@@ -294,9 +293,6 @@ func (e *Event) validate(p *program, now time.Time) error {
 	} else if len(e.Record) > 0 {
 		return fmt.Errorf("record: needs source, the identity_source whose identifiers name its fields")
 	}
-	if len(e.Identifiers) == 0 && e.Customer == "" {
-		return fmt.Errorf("identifiers: the event names no customer (give identifiers, a record with a source, or customer)")
-	}
 	if len(e.Identifiers) > identity.MaxPerEvent {
 		return fmt.Errorf("identifiers: %d identifiers; at most %d", len(e.Identifiers), identity.MaxPerEvent)
 	}
@@ -304,6 +300,20 @@ func (e *Event) validate(p *program, now time.Time) error {
 		if len(v) > maxIDLen {
 			return fmt.Errorf("identifiers.%s: longer than %d characters", typ, maxIDLen)
 		}
+	}
+	if err := e.coerce(); err != nil {
+		return err
+	}
+	e.key = cmp.Or(e.scope, src) + ":" + e.ID
+	e.Attributes = numbersToGo(e.Attributes).(map[string]any)
+	return nil
+}
+
+// coerce checks the event's data against its type and makes `event`, its CEL value.
+func (e *Event) coerce() error {
+	et, ok := lang.LookupEventType(e.Type)
+	if !ok {
+		return fmt.Errorf("type: unknown event type %q", e.Type)
 	}
 	data := numbersToGo(e.Data).(map[string]any)
 	for _, common := range []string{"id", "type", "time", "channel", "source", "store_id"} {
@@ -325,8 +335,6 @@ func (e *Event) validate(p *program, now time.Time) error {
 	fields.Set("source", e.Source)
 	fields.Set("store_id", e.StoreID)
 	e.fields = fields
-	e.key = cmp.Or(e.scope, src) + ":" + e.ID
-	e.Attributes = numbersToGo(e.Attributes).(map[string]any)
 	return nil
 }
 

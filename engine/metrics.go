@@ -21,6 +21,7 @@ type Metrics struct {
 	webhooks      *prometheus.CounterVec
 	refusedConns  prometheus.Counter
 	audienceSyncs *prometheus.CounterVec
+	steps         *prometheus.CounterVec
 	ingestSeconds prometheus.Histogram
 	commitSeconds prometheus.Histogram
 	decideSeconds prometheus.Histogram
@@ -46,17 +47,20 @@ func newMetrics() *Metrics {
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_webhooks_total", Help: "Provider webhook calls, by provider and result."}, []string{"provider", "result"})
 	m.refusedConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "musubi_connections_refused_total", Help: "Connections closed on arrival: their client already had the most open connections allowed."})
 	m.audienceSyncs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_audience_members_synced_total", Help: "Audience members added or removed in systems, by provider."}, []string{"provider"})
+	m.steps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "musubi_steps_total", Help: "Actions held back to run later: scheduled, run, cancelled (by a wait's unless), dropped (customer gone, condition no longer true)."}, []string{"status"})
 	m.ingestSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "musubi_ingest_seconds", Help: "Time from validated request to committed events.", Buckets: fast})
 	m.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "musubi_commit_seconds", Help: "Time of one group commit (processing and write).", Buckets: fast})
 	m.decideSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "musubi_decide_seconds", Help: "Time of a synchronous decision.", Buckets: fast})
 	m.sendSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "musubi_send_seconds", Help: "Time of a provider send.", Buckets: fast}, []string{"via"})
 	m.bundle = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "musubi_rule_bundle_info", Help: "The active rule bundle (value 1)."}, []string{"hash"})
 	m.Registry.MustRegister(m.events, m.merges, m.customers, m.segmentMoves, m.triggers, m.outcomes, m.deliveries,
-		m.codes, m.celErrors, m.webhooks, m.refusedConns, m.audienceSyncs, m.ingestSeconds, m.commitSeconds, m.decideSeconds, m.sendSeconds, m.bundle,
+		m.codes, m.celErrors, m.webhooks, m.refusedConns, m.audienceSyncs, m.steps, m.ingestSeconds, m.commitSeconds, m.decideSeconds, m.sendSeconds, m.bundle,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.firedBy, m.movesBy, m.outcomesBy = newCounterCache(m.triggers, 1), newCounterCache(m.segmentMoves, 2), newCounterCache(m.outcomes, 1)
 	return m
 }
+
+func (m *Metrics) step(status string) prometheus.Counter { return m.steps.WithLabelValues(status) }
 
 func (m *Metrics) triggerFired(trigger string) prometheus.Counter { return m.firedBy.get(trigger, "") }
 

@@ -29,6 +29,9 @@ type Result struct {
 	Redeemed []string `json:"redeemed,omitempty"`
 	// Suppressed: the event is a forgotten person's, dropped (see suppressions).
 	Suppressed bool `json:"suppressed,omitempty"`
+	// Answers are what the actions that ran gave out (codes drawn, texts rendered, steps
+	// scheduled), for a caller that asks for them: a till printing a receipt.
+	Answers []Outcome `json:"answers,omitempty"`
 }
 
 // engineChannel is the channel of the events the engine derives itself (segment moves, emits).
@@ -159,6 +162,16 @@ func (e *Engine) process(st *txState, ev *Event) (Result, error) {
 	prog := e.prog.Load()
 	now := e.now()
 	res, derived, err := e.processOne(st, prog, ev, now)
+	if err == nil {
+		err = e.processDerived(st, prog, &res, derived, now)
+	}
+	return res, err
+}
+
+// processDerived runs the engine events an event led to, and those they lead to, adding what
+// they did to res.
+func (e *Engine) processDerived(st *txState, prog *program, res *Result, derived []*Event, now time.Time) error {
+	var err error
 	for len(derived) > 0 && err == nil {
 		d := derived[0]
 		derived = derived[1:]
@@ -177,9 +190,10 @@ func (e *Engine) process(st *txState, ev *Event) (Result, error) {
 		res.Entered = append(res.Entered, r.Entered...)
 		res.Exited = append(res.Exited, r.Exited...)
 		res.Redeemed = append(res.Redeemed, r.Redeemed...)
+		res.Answers = append(res.Answers, r.Answers...)
 		derived = append(derived, more...)
 	}
-	return res, err
+	return err
 }
 
 // engineKey is the de-duplication key of an event the engine raised.
@@ -256,12 +270,14 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 		}
 	}
 	if customer == "" {
-		// Every identifier was blocked or invalid: keep the event for audit, tie it to nobody.
+		// No identifiers (an anonymous buyer at a till), or every one was blocked or invalid:
+		// the event is kept tied to nobody, and its triggers run for nobody.
 		body, err := ev.marshal()
-		if err == nil {
-			st.tx.InsertEvent(ev.key, "", ev.Type, ev.Time, body)
+		if err != nil {
+			return res, nil, err
 		}
-		return res, nil, err
+		st.tx.InsertEvent(ev.key, "", ev.Type, ev.Time, body)
+		return e.processAnonymous(st, prog, ev, res, now)
 	}
 	res.Customer = customer
 	if redeem {
@@ -296,7 +312,8 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	if len(entered) > 0 {
 		e.broadcast(st, prog, p, c, entered, now, false)
 	}
-	fired, _, derived, err := e.runTriggers(st, prog, p, c, ev, now)
+	e.cancelWaits(st, prog, p, c, ev, now)
+	fired, _, derived, err := e.runTriggers(st, prog, p, c, ev, now, &res.Answers)
 	if err != nil {
 		return res, nil, err
 	}
@@ -321,6 +338,21 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 		derived = nil
 	}
 	return res, derived, nil
+}
+
+// processAnonymous runs the triggers of an event with no customer, for a profile of no one
+// that is not kept: actions that need no one to come back to (draw a code, answer the
+// caller) run; sends find no address, held actions no one to hold them for. Nothing is
+// merged, no segment or trait moves.
+func (e *Engine) processAnonymous(st *txState, prog *program, ev *Event, res Result, now time.Time) (Result, []*Event, error) {
+	if len(prog.TriggersByEvent[ev.Type]) == 0 {
+		return res, nil, nil
+	}
+	p := newProfile("", ev.Time)
+	c := e.customerValue(prog, p, now)
+	fired, _, derived, err := e.runTriggers(st, prog, p, c, ev, now, &res.Answers)
+	res.Fired = fired
+	return res, derived, err
 }
 
 func (e *Engine) segmentEvent(parent *Event, customer, typ, segment string) *Event {
@@ -516,6 +548,7 @@ func intersects(a, b []string) bool {
 
 // mergeProfiles folds the profile of a merged-away customer into the survivor's.
 func (e *Engine) mergeProfiles(st *txState, prog *program, into, from string) {
+	e.moveWaits(st, into, from)
 	src := e.profiles[from]
 	if src == nil {
 		return

@@ -179,6 +179,11 @@ func (e *Engine) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(err), err)
 		return
 	}
+	// What the actions gave out goes to a caller that asks (?answer=true): a till printing
+	// a receipt. Others are not sent the codes and texts of every event they post.
+	if ok, _ := strconv.ParseBool(r.URL.Query().Get("answer")); !ok {
+		withoutAnswers(res)
+	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"results": res})
 }
 
@@ -261,6 +266,7 @@ func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL
 		return
 	}
 	e.metrics.webhooks.WithLabelValues(name, "ok").Inc()
+	withoutAnswers(res)
 	if resp.Reply != "" {
 		writeText(w, resp.Reply)
 		return
@@ -568,4 +574,11 @@ type clientConn struct {
 func (c *clientConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
+}
+
+// withoutAnswers leaves out what the events' actions gave out, for a caller that did not ask.
+func withoutAnswers(res []Result) {
+	for i := range res {
+		res[i].Answers = nil
+	}
 }

@@ -77,6 +77,15 @@ type Store interface {
 	// PutAudienceMembers records what a sync pushed: customers now in the audience (unmatched
 	// or not) and customers taken out.
 	PutAudienceMembers(ctx context.Context, provider, segment string, in map[string]bool, out []string) error
+	// DueSteps lists the pending steps due at now, soonest first, at most limit.
+	DueSteps(ctx context.Context, now time.Time, limit int) ([]Step, error)
+	// Steps lists the pending steps of the given customers, soonest first.
+	Steps(ctx context.Context, customers []string) ([]Step, error)
+	// WaitingSteps calls fn with every pending step a later event may cancel (Step.Waits),
+	// with its event.
+	WaitingSteps(ctx context.Context, fn func(Step) error) error
+	// CountSteps counts the pending steps.
+	CountSteps(ctx context.Context) (int, error)
 	Close() error
 }
 
@@ -110,6 +119,12 @@ type Tx interface {
 	Unsuppress(hash []byte) error
 	// MoveEvents re-labels events of one customer to another (after a merge or an unmerge).
 	MoveEvents(keys []string, customer string) error
+	// ScheduleStep keeps an action to run later; a step with the same key is left as it is.
+	ScheduleStep(s *Step) error
+	// DeleteSteps removes pending steps (run, cancelled or dropped) by key.
+	DeleteSteps(keys []string) error
+	// MoveSteps gives one customer's pending steps to another (after a merge).
+	MoveSteps(from, into string) error
 }
 
 // OutboxItem is one message waiting for, or done with, delivery.
@@ -170,6 +185,13 @@ CREATE TABLE IF NOT EXISTS redemptions (code TEXT NOT NULL, order_id TEXT NOT NU
 CREATE TABLE IF NOT EXISTS suppressions (hash BLOB PRIMARY KEY) WITHOUT ROWID;
 -- Where the next poll of each polled provider starts (see pollOnce).
 CREATE TABLE IF NOT EXISTS poll_cursors (provider TEXT PRIMARY KEY, cursor TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+-- Actions held back to run later (see Step): found by due time, and by customer for merges,
+-- forgets and musubi customer show.
+CREATE TABLE IF NOT EXISTS steps (seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, customer TEXT NOT NULL, trigger TEXT NOT NULL,
+	action INTEGER NOT NULL, type TEXT NOT NULL, due INTEGER NOT NULL, waits INTEGER NOT NULL, created_at INTEGER NOT NULL,
+	event_key TEXT NOT NULL, event_type TEXT NOT NULL, event BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS steps_due ON steps (due);
+CREATE INDEX IF NOT EXISTS steps_customer ON steps (customer);
 CREATE TABLE IF NOT EXISTS audience_members (provider TEXT NOT NULL, segment TEXT NOT NULL, customer TEXT NOT NULL, unmatched INTEGER NOT NULL, PRIMARY KEY (provider, segment, customer)) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 `
@@ -1043,6 +1065,7 @@ func (t *sqliteTx) Forget(customers []string) error {
 			`UPDATE codes SET customer = '' WHERE customer = ?`,
 			`DELETE FROM redemptions WHERE customer = ?`,
 			`DELETE FROM audience_members WHERE customer = ?`,
+			`DELETE FROM steps WHERE customer = ?`,
 		} {
 			if _, err := t.exec(q, c); err != nil {
 				return err

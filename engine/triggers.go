@@ -32,11 +32,16 @@ type Outcome struct {
 	Text     string `json:"text,omitempty"`
 	Variant  string `json:"variant,omitempty"`
 	// Status: queued, held (quiet hours), suppressed (consent, cap, no codes left), unreachable
-	// (the customer has no address on the channel: nothing is kept in the outbox),
-	// emitted, or for decisions would_send / would_issue.
+	// (the customer has no address on the channel: nothing is kept in the outbox), emitted,
+	// issued, answered, scheduled (held back to run at At), or for decisions would_send,
+	// would_issue, would_answer, would_schedule.
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	Key    string `json:"key,omitempty"`
+	// At is when a held action runs (scheduled, would_schedule).
+	At time.Time `json:"at,omitzero"`
+	// ExpiresAt is when the code given stops being good, when it does.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // runTriggers evaluates the triggers on the event's type for a customer and returns the
@@ -46,7 +51,9 @@ type Outcome struct {
 // not fire and why, and each action's outcome: the live path needs the names, and the
 // reasons (a formatted cooldown for every trigger still cooling down) and decisions were a
 // large part of its cost.
-func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customerVal, ev *Event, now time.Time) (fired []string, decisions []Decision, derived []*Event, err error) {
+//
+// answers, when not nil, collects what the actions that ran gave out, for the caller.
+func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customerVal, ev *Event, now time.Time, answers *[]Outcome) (fired []string, decisions []Decision, derived []*Event, err error) {
 	triggers := prog.TriggersByEvent[ev.Type]
 	if len(triggers) == 0 {
 		return nil, nil, nil, nil
@@ -63,27 +70,30 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customer
 		}
 		fired = append(fired, t.Name)
 		d := Decision{Trigger: t.Name, Fired: true}
-		if !dry {
+		if !dry && p.ID != "" {
 			if p.Fired == nil {
 				p.Fired = map[string]time.Time{}
 			}
 			p.Fired[t.Name] = now
+		}
+		if !dry {
 			e.metrics.triggerFired(t.Name).Inc()
 		}
 		for i, a := range t.Actions {
 			var o Outcome
 			var em *Event
-			if a.To == lang.RecipientCodeOwner {
-				o, em, err = e.runForOwner(st, prog, p, t, i, a, ev, now)
+			if t.Timed(a) {
+				o, err = e.schedule(st, prog, p, t, i, a, ev)
 			} else {
-				key := &actionKey{parts: []string{t.Name, strconv.Itoa(i), ev.key, p.ID}}
-				o, em, err = e.runAction(st, prog, p, vars, t, a, key, ev, now, "")
+				o, em, err = e.runOne(st, prog, p, vars, t, i, ev, now, nil)
 			}
 			if err != nil {
 				return nil, nil, nil, err
 			}
 			if dry {
 				d.Actions = append(d.Actions, o)
+			} else if answers != nil {
+				*answers = append(*answers, o)
 			}
 			if em != nil {
 				derived = append(derived, em)
@@ -146,6 +156,19 @@ func ruleOut(prog *program, ev *Event) {
 	}
 }
 
+// runOne runs action i of a trigger now, for the customer of p or the one it names (to). key
+// is its idempotency key; nil for the one it has when it runs with its event.
+func (e *Engine) runOne(st *txState, prog *program, p *Profile, vars *celVars, t *rules.CTrigger, i int, ev *Event, now time.Time, key *actionKey) (Outcome, *Event, error) {
+	a := t.Actions[i]
+	if a.To == lang.RecipientCodeOwner {
+		return e.runForOwner(st, prog, p, t, i, a, ev, now)
+	}
+	if key == nil {
+		key = &actionKey{parts: []string{t.Name, strconv.Itoa(i), ev.key, p.ID}}
+	}
+	return e.runAction(st, prog, p, vars, t, a, key, ev, now, "")
+}
+
 // runAction runs one action for the customer of p. friend, when set, is the customer whose
 // redemption of p's code the action rewards (see runForOwner).
 func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars, t *rules.CTrigger, a *rules.CAction, key *actionKey, ev *Event, now time.Time, friend string) (Outcome, *Event, error) {
@@ -173,20 +196,57 @@ func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars
 		}
 		return o, &Event{ID: ev.key + "/" + t.Name + "/emit", Type: a.Event, Time: now, Customer: p.ID,
 			Channel: engineChannel, Data: data, depth: ev.depth + 1}, nil
+	case string(lang.ActionAnswer):
+		o.Status = "answered"
+		if st == nil {
+			o.Status = "would_answer"
+		}
+		text, err := a.Answer.Render(vars)
+		if err != nil {
+			e.celError("trigger."+t.Name+".answer", err)
+			o.Status, o.Reason = "suppressed", "rule error: "+err.Error()
+		}
+		o.Text = text
+		return o, nil, nil
 	case string(lang.ActionIssueCoupon):
 		c := prog.Campaigns[a.Campaign]
-		draw := func() (string, string) { return e.drawCode(st, prog, c, p.ID, friend) }
-		if a.Msg == nil {
-			code, reason := draw()
-			o.Code, o.Status, o.Reason = code, "issued", reason
-			if reason != "" {
-				o.Status = "suppressed"
-			} else if st == nil {
-				o.Status = "would_issue"
-			}
-			return o, nil, nil
+		var scope []string // whose code it is beside the customer's: a friend's, or an event's
+		switch {
+		case friend != "":
+			scope = []string{"friend", friend}
+		case p.ID == "":
+			// No customer: the code is the event's, a bearer code printed for whoever holds it.
+			scope = []string{"event", ev.key}
 		}
-		return e.send(st, prog, p, vars, e.texts(prog).rule(t.Name), a.Msg, key, o, now, draw)
+		draw := func() (string, string) { return e.drawCode(st, prog, c, p.ID, scope...) }
+		if a.Msg != nil {
+			o, em, err := e.send(st, prog, p, vars, e.texts(prog).rule(t.Name), a.Msg, key, o, now, draw)
+			if o.Code != "" && o.Status != "suppressed" {
+				o.ExpiresAt = e.codeExpiry(c, a, vars, now)
+			}
+			return o, em, err
+		}
+		code, reason := draw()
+		o.Code, o.Status, o.Reason = code, "issued", reason
+		switch {
+		case reason != "":
+			o.Status = "suppressed"
+			return o, nil, nil
+		case st == nil:
+			o.Status = "would_issue"
+		}
+		o.ExpiresAt = e.codeExpiry(c, a, vars, now)
+		if a.Answer != nil {
+			vars.code = types.String(code)
+			text, err := a.Answer.Render(vars)
+			vars.code = noCode
+			if err != nil {
+				e.celError("trigger."+t.Name+".answer", err)
+				o.Reason = "rule error: " + err.Error()
+			}
+			o.Text = text
+		}
+		return o, nil, nil
 	}
 	if a.Msg == nil {
 		return o, nil, nil
@@ -194,11 +254,31 @@ func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars
 	return e.send(st, prog, p, vars, e.texts(prog).rule(t.Name), a.Msg, key, o, now, nil)
 }
 
+// codeExpiry is when a code a campaign gives now stops being good: the campaign's end, the
+// issue_coupon's valid_until from the event, whichever comes first; zero when never.
+func (e *Engine) codeExpiry(c *rules.CCampaign, a *rules.CAction, vars *celVars, now time.Time) time.Time {
+	exp := c.Until
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (exp.IsZero() || t.Before(exp)) {
+			exp = t
+		}
+	}
+	if a.ValidUntil != nil {
+		v, err := a.ValidUntil.Eval(vars)
+		if err != nil {
+			e.celError("valid_until", err)
+		} else if t, ok := v.Value().(time.Time); ok {
+			earlier(t)
+		}
+	}
+	return exp
+}
+
 // drawCode gives a customer a campaign's code: its shared code, or one of its pool that is
 // the customer's for good, whichever trigger or broadcast asks for it — or, as a reward for a
 // friend's redemption, one for good for that friend. In a dry run (st nil) nothing is drawn.
 // reason says why there is no code.
-func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, customer, friend string) (code, reason string) {
+func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, customer string, scope ...string) (code, reason string) {
 	switch {
 	case c.Code != "":
 		return c.Code, ""
@@ -207,10 +287,7 @@ func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, custom
 	case st == nil:
 		return "", ""
 	}
-	key := idempotencyKey("code", c.Name, customer)
-	if friend != "" {
-		key = idempotencyKey("code", c.Name, customer, "friend", friend)
-	}
+	key := idempotencyKey(append([]string{"code", c.Name, customer}, scope...)...)
 	idx, full := st.tx.AllocateCode(c.Name, c.Codes.Count, customer, key)
 	if full {
 		return "", fmt.Sprintf("campaign %s has given out all %d codes", c.Name, c.Codes.Count)

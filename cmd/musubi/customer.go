@@ -406,6 +406,21 @@ func writeCustomer(w io.Writer, v *engine.CustomerView) {
 		segs = esc(strings.Join(s, ", "))
 	}
 	fmt.Fprintf(w, "\nSegments: %s\n", segs)
+	if len(v.Pending) == 0 {
+		fmt.Fprintln(w, "\nPending: none")
+	} else {
+		fmt.Fprintln(w, "\nPending (actions held back to run later)")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, s := range v.Pending {
+			cancel := ""
+			if s.Waits {
+				cancel = "unless cancelled"
+			}
+			fmt.Fprintf(tw, "  %s\ttrigger.%s\taction %d (%s)\tafter %s %s\t%s\n", s.Due.Local().Format("2006-01-02 15:04:05"),
+				esc(s.Trigger), s.Action+1, esc(s.Type), esc(s.EventType), esc(s.EventKey), cancel)
+		}
+		tw.Flush()
+	}
 	if len(v.Merges) == 0 {
 		fmt.Fprintln(w, "\nMerges: none")
 		return

@@ -1,0 +1,124 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Step is an action held back to run later: a trigger's delay, time of day or wait. Steps live
+// in the store, written in the transaction of the event that scheduled them, and are found by
+// their due time, so millions pending cost the engine no memory; only those a later event may
+// cancel (Waits) are also indexed in memory, with their event (see waits).
+type Step struct {
+	// Key is the action's idempotency key: the key its send carries, as if it ran at once.
+	Key       string    `json:"key"`
+	Customer  string    `json:"customer"`
+	Trigger   string    `json:"trigger"`
+	Action    int       `json:"action"` // position in the trigger's actions
+	Type      string    `json:"type"`   // the action's type
+	Due       time.Time `json:"due"`
+	Waits     bool      `json:"waits,omitempty"` // a later event may cancel it
+	CreatedAt time.Time `json:"created_at"`
+	EventKey  string    `json:"event_key"`
+	EventType string    `json:"event_type"`
+	// Event is the event that fired the trigger, as the event log keeps it.
+	Event []byte `json:"-"`
+}
+
+const stepColumns = `key, customer, trigger, action, type, due, waits, created_at, event_key, event_type, event`
+
+func scanSteps(rows *sql.Rows, fn func(Step) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		var s Step
+		var due, created int64
+		if err := rows.Scan(&s.Key, &s.Customer, &s.Trigger, &s.Action, &s.Type, &due, &s.Waits, &created, &s.EventKey, &s.EventType, &s.Event); err != nil {
+			return err
+		}
+		s.Due, s.CreatedAt = fromMillis(due), fromMillis(created)
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func collectSteps(rows *sql.Rows, err error) ([]Step, error) {
+	if err != nil {
+		return nil, err
+	}
+	var out []Step
+	err = scanSteps(rows, func(s Step) error {
+		out = append(out, s)
+		return nil
+	})
+	return out, err
+}
+
+// DueSteps lists the steps due at now.
+func (s *SQLiteStore) DueSteps(ctx context.Context, now time.Time, limit int) ([]Step, error) {
+	return collectSteps(s.db.QueryContext(ctx, `SELECT `+stepColumns+` FROM steps WHERE due <= ? ORDER BY due, seq LIMIT ?`, now.UnixMilli(), limit))
+}
+
+// Steps lists the customers' pending steps.
+func (s *SQLiteStore) Steps(ctx context.Context, customers []string) ([]Step, error) {
+	var out []Step
+	for _, c := range customers {
+		got, err := collectSteps(s.db.QueryContext(ctx, `SELECT `+stepColumns+` FROM steps WHERE customer = ? ORDER BY due, seq`, c))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// WaitingSteps streams the steps a later event may cancel.
+func (s *SQLiteStore) WaitingSteps(ctx context.Context, fn func(Step) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+stepColumns+` FROM steps WHERE waits = 1 ORDER BY seq`)
+	if err != nil {
+		return err
+	}
+	return scanSteps(rows, fn)
+}
+
+// CountSteps counts the pending steps.
+func (s *SQLiteStore) CountSteps(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM steps`).Scan(&n)
+	return n, err
+}
+
+func (t *sqliteTx) ScheduleStep(s *Step) error {
+	_, err := t.exec(`INSERT OR IGNORE INTO steps (`+stepColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.Key, s.Customer, s.Trigger, s.Action, s.Type, s.Due.UnixMilli(), s.Waits, s.CreatedAt.UnixMilli(), s.EventKey, s.EventType, s.Event)
+	return err
+}
+
+func (t *sqliteTx) DeleteSteps(keys []string) error {
+	for _, k := range keys {
+		if _, err := t.exec(`DELETE FROM steps WHERE key = ?`, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTx) MoveSteps(from, into string) error {
+	_, err := t.exec(`UPDATE steps SET customer = ? WHERE customer = ?`, into, from)
+	return err
+}
+
+func (t *pendingTx) ScheduleStep(s *Step) {
+	step := *s
+	t.record(func(tx Tx) error { return tx.ScheduleStep(&step) })
+}
+
+func (t *pendingTx) DeleteSteps(keys []string) {
+	t.record(func(tx Tx) error { return tx.DeleteSteps(keys) })
+}
+
+func (t *pendingTx) MoveSteps(from, into string) {
+	t.record(func(tx Tx) error { return tx.MoveSteps(from, into) })
+}

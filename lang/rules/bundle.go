@@ -99,10 +99,10 @@ type Segment struct {
 
 // Trigger is a `trigger` block.
 type Trigger struct {
-	Name      string   `json:"name"`
-	On        string   `json:"on"`
-	Condition string   `json:"condition,omitempty"`
-	Cooldown  string   `json:"cooldown,omitempty"`
+	Name      string `json:"name"`
+	On        string `json:"on"`
+	Condition string `json:"condition,omitempty"`
+	Cooldown  string `json:"cooldown,omitempty"`
 	// Delay and At hold every action back (see lang.Timing); Wait holds them unless a later
 	// event cancels them.
 	Delay string `json:"delay,omitempty"`

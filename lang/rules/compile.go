@@ -27,7 +27,7 @@ type Program struct {
 	// the waiting triggers an event of that type may cancel.
 	TriggersByName map[string]*CTrigger
 	UnlessByEvent  map[string][]*CTrigger
-	Campaigns       map[string]*CCampaign
+	Campaigns      map[string]*CCampaign
 	// SourcesByProvider maps "TYPE.NAME" to the identity sources fed by that provider.
 	SourcesByProvider map[string][]Source
 	Sources           map[string]Source
@@ -169,7 +169,7 @@ func Compile(b *Bundle) (*Program, error) {
 	enc := b.Encode()
 	p := &Program{Bundle: b, Hash: Hash(enc), TraitsByEvent: map[string][]*CTrait{},
 		TriggersByEvent: map[string][]*CTrigger{}, TriggersByName: map[string]*CTrigger{}, UnlessByEvent: map[string][]*CTrigger{},
-		Campaigns: map[string]*CCampaign{},
+		Campaigns:         map[string]*CCampaign{},
 		SourcesByProvider: map[string][]Source{}, Sources: map[string]Source{},
 		IdentityLimits: map[string]Limit{}, BlockedPatterns: map[string][]*regexp.Regexp{}}
 	cost := b.Settings.CELCostLimit

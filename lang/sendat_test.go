@@ -1,6 +1,8 @@
 package lang
 
 import (
+	"os"
+	"regexp"
 	"testing"
 	"time"
 )
@@ -107,5 +109,27 @@ func TestCampaignMessageSendAtDiagnostics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkDiags(t, tt, testOptions()) })
+	}
+}
+
+// The campaign example of docs/language.md, scheduled message included, loads.
+func TestLanguageDocCampaignLoads(t *testing.T) {
+	doc, err := os.ReadFile("../docs/language.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```hcl\n(campaign \"spring\" \\{\n  description.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/language.md shows no campaign example")
+	}
+	cfg := loadClean(t, mapFS(
+		"context.hcl", "provider \"line\" \"oa\" {}\nprovider \"shopify\" \"jp\" {}\nprovider \"square\" \"store\" {}\nsegment \"loyal_store\" {\n  condition = \"true\"\n}\n",
+		"campaign.hcl", string(m[1]),
+		"messages/spring.txt", "春のセール {{ code }}",
+		"messages/spring-formal.txt", "春のセールのご案内 {{ code }}",
+	), ".", testOptions())
+	ms := cfg.Campaigns["spring"].Messages
+	if len(ms) != 2 || !ms[0].SendAt.IsZero() || ms[1].SendAt.Format(time.RFC3339) != "2027-03-30T10:00:00+09:00" {
+		t.Fatalf("messages: %+v", ms)
 	}
 }

@@ -286,8 +286,9 @@ type Message struct {
 	Subject  *Template // email subject; nil elsewhere
 	Template *Template
 	Variants []*MessageVariant
-	// SendAt is when a campaign's message goes out, in the zone it was written in; zero for
-	// at once (and for a trigger's messages, which go out when it fires).
+	// SendAt is when a campaign's message goes out, in the message's timezone (default
+	// musubi.timezone); zero for at once, and for a trigger's messages, which go out when it
+	// fires.
 	SendAt time.Time
 	Range  hcl.Range
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	"github.com/hashicorp/hcl/v2"
@@ -84,6 +85,11 @@ var (
 	messageSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "via", Required: true}, {Name: "template", Required: true}, {Name: "subject"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "variant", LabelNames: []string{"name"}}},
+	}
+	// A campaign's message may wait for a set time; a trigger's goes out when it fires.
+	campaignMessageSchema = &hcl.BodySchema{
+		Attributes: append(slices.Clone(messageSchema.Attributes), hcl.AttributeSchema{Name: "send_at"}, hcl.AttributeSchema{Name: "timezone"}),
+		Blocks:     messageSchema.Blocks,
 	}
 	// A trigger's send is a message with a recipient.
 	sendSchema = &hcl.BodySchema{
@@ -679,6 +685,7 @@ func (l *loader) decodeCampaign(b *hcl.Block) {
 		cp.Referral, _ = l.boolean(a, addr)
 	}
 	hasMessage := false
+	sendAts := map[*Message]hcl.Range{} // where each scheduled message's send_at is written
 	for _, bb := range c.Blocks {
 		switch bb.Type {
 		case "coupon":
@@ -690,11 +697,16 @@ func (l *loader) decodeCampaign(b *hcl.Block) {
 			cp.Coupon = l.decodeCoupon(bb, cp, addr)
 		case "message":
 			hasMessage = true
-			if m := l.decodeMessage(l.content(bb.Body, messageSchema), bb.DefRange, addr, CtxCampaign, (*Schema).campaignEnv); m != nil {
+			mc := l.content(bb.Body, campaignMessageSchema)
+			if m := l.decodeMessage(mc, bb.DefRange, addr, CtxCampaign, (*Schema).campaignEnv); m != nil {
+				if m.SendAt, _ = l.sendAt(mc, addr); !m.SendAt.IsZero() {
+					sendAts[m] = mc.Attributes["send_at"].Expr.Range()
+				}
 				cp.Messages = append(cp.Messages, m)
 			}
 		}
 	}
+	l.checkSendAt(cp, sendAts)
 	if cp.Coupon != nil && len(cp.Channels) == 0 && c.Attributes["channels"] == nil {
 		l.errorf(b.DefRange.Ptr(), "Missing channels", "A campaign with a coupon needs channels = [provider.TYPE.NAME, …]: the EC and POS systems the coupon must work on.")
 	}
@@ -860,6 +872,54 @@ func (l *loader) decodeCoupon(b *hcl.Block, cp *Campaign, addr string) *Coupon {
 		cu.PerCustomer = 1
 	}
 	return cu
+}
+
+// sendAt reads a campaign message's send_at: a local time in the message's timezone (default
+// musubi.timezone), or an RFC 3339 time with an offset. The time returned is in that zone,
+// so a plan shows it as the campaign's team wrote it.
+func (l *loader) sendAt(c *hcl.BodyContent, addr string) (time.Time, bool) {
+	a, tza := c.Attributes["send_at"], c.Attributes["timezone"]
+	if a == nil {
+		if tza != nil {
+			l.errorf(tza.Expr.Range().Ptr(), "Timezone without send_at", "A message's timezone is the zone of its send_at; set send_at = \"2026-12-24T10:00:00\" or remove timezone.")
+		}
+		return time.Time{}, false
+	}
+	_, loc, ok := l.zone(tza, addr, l.cfg.Settings.Timezone)
+	s, good := l.str(a, addr)
+	if !ok || !good {
+		return time.Time{}, false
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.In(loc), true
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, true
+		}
+	}
+	hint := ""
+	if _, err := time.Parse("2006-01-02", s); err == nil {
+		hint = " A date alone is not enough: say the time of day it goes out."
+	}
+	l.errorf(a.Expr.Range().Ptr(), "Invalid send_at",
+		"send_at is when the message goes out: a local time such as \"2026-12-24T10:00:00\" (in %s), or an RFC 3339 time with an offset such as \"2026-12-24T10:00:00+09:00\"; got %q.%s",
+		loc, s, hint)
+	return time.Time{}, false
+}
+
+// checkSendAt refuses a scheduled message that could never go out: one set for after the
+// campaign's coupon stops being valid, when the campaign no longer runs.
+func (l *loader) checkSendAt(cp *Campaign, ranges map[*Message]hcl.Range) {
+	if cp.Coupon == nil || cp.Coupon.ValidUntil.IsZero() {
+		return
+	}
+	for _, m := range cp.Messages {
+		if rng, ok := ranges[m]; ok && m.SendAt.After(cp.Coupon.ValidUntil) {
+			l.errorf(rng.Ptr(), "Message after the campaign", "send_at (%s) is after the coupon's validity ends (%s): the campaign no longer runs then, and the message would never go out.",
+				m.SendAt.Format("2006-01-02 15:04 MST"), cp.Coupon.ValidUntil.In(m.SendAt.Location()).Format("2006-01-02 15:04 MST"))
+		}
+	}
 }
 
 var couponCode = regexp.MustCompile(`^[A-Za-z0-9_-]{3,64}$`)

@@ -286,7 +286,11 @@ type Message struct {
 	Subject  *Template // email subject; nil elsewhere
 	Template *Template
 	Variants []*MessageVariant
-	Range    hcl.Range
+	// SendAt is when a campaign's message goes out, in the message's timezone (default
+	// musubi.timezone); zero for at once, and for a trigger's messages, which go out when it
+	// fires.
+	SendAt time.Time
+	Range  hcl.Range
 }
 
 // MessageVariant replaces a message's text for the customers its condition selects (tone,

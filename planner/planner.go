@@ -41,6 +41,9 @@ type Options struct {
 	SkipRefresh bool
 	Parallelism int
 	ToolVersion string
+	// Now is when the plan is made, to tell scheduled messages whose time has passed;
+	// time.Now when nil.
+	Now func() time.Time
 }
 
 // Planner plans one configuration against one state.
@@ -100,6 +103,13 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 	diags = append(diags, cdiags...)
 	p.Changes = changes
 	p.Sends = withBundle(sends, changes)
+	if pushesBundle(changes) {
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		p.Schedules = schedules(pl.Config, now())
+	}
 	p.Descriptions = descriptions(pl.Config, changes)
 	if p.Mode != plans.Destroy {
 		p.Policies = pl.checkPolicies()
@@ -110,12 +120,20 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 // withBundle returns the messages through pure senders when the plan pushes a rule bundle:
 // they live only in it, so they change, and go live, with it.
 func withBundle(sends []*plans.Send, changes []*plans.Change) []*plans.Send {
-	for _, c := range changes {
-		if c.Kind == providers.KindRules && c.Action != plans.NoOp && c.Action != plans.Delete {
-			return sends
-		}
+	if pushesBundle(changes) {
+		return sends
 	}
 	return nil
+}
+
+// pushesBundle reports whether the changes push a rule bundle to an engine.
+func pushesBundle(changes []*plans.Change) bool {
+	for _, c := range changes {
+		if c.Kind == providers.KindRules && c.Action != plans.NoOp && c.Action != plans.Delete {
+			return true
+		}
+	}
+	return false
 }
 
 // checkSources refuses an identity_source whose provider cannot bring its events in: one

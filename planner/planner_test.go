@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
@@ -168,6 +169,8 @@ type fixture struct {
 	// others are providers other than memProviders, by name.
 	others  map[string]providers.Provider
 	backend *states.Local
+	// now is the plans' clock; time.Now when nil.
+	now func() time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -220,7 +223,7 @@ func (f *fixture) planWith(vars ...string) (*plans.Plan, *Host, hcl.Diagnostics)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	p, diags := (&Planner{Config: cfg, Host: host, State: st}).Plan(context.Background(), Options{})
+	p, diags := (&Planner{Config: cfg, Host: host, State: st}).Plan(context.Background(), Options{Now: f.now})
 	return p, host, diags
 }
 

@@ -149,6 +149,9 @@ type Message struct {
 	Subject  string    `json:"subject,omitempty"`
 	Template string    `json:"template"`
 	Variants []Variant `json:"variants,omitempty"`
+	// SendAt is when a campaign's message goes out to its audience, RFC 3339 in UTC; empty
+	// for at once. A trigger's messages go out when it fires and have none.
+	SendAt string `json:"send_at,omitempty"`
 }
 
 // Variant replaces a message's text for the customers its condition selects.
@@ -392,6 +395,9 @@ func message(m *lang.Message) *Message {
 		return nil
 	}
 	bm := &Message{Via: m.Via.String(), Subject: tmpl(m.Subject), Template: tmpl(m.Template)}
+	if !m.SendAt.IsZero() {
+		bm.SendAt = m.SendAt.UTC().Format(time.RFC3339)
+	}
 	for _, v := range m.Variants {
 		bm.Variants = append(bm.Variants, Variant{Name: v.Name, When: src(v.When), Subject: tmpl(v.Subject), Template: tmpl(v.Template)})
 	}

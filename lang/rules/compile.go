@@ -132,6 +132,8 @@ type CMessage struct {
 	Subject  *lang.Template
 	Template *lang.Template
 	Variants []CVariant
+	// SendAt is when a campaign's message goes out; zero for at once.
+	SendAt time.Time
 }
 
 // CVariant is a compiled message variant.
@@ -264,9 +266,15 @@ func Compile(b *Bundle) (*Program, error) {
 			return nil, fmt.Errorf("campaign.%s: a campaign's messages go to its audience, and it has none", c.Name)
 		}
 		for i, m := range c.Messages {
-			cm, err := compileMessage(schema.Campaign(), lang.CtxCampaign, fmt.Sprintf("campaign.%s.message[%d]", c.Name, i), &m, cost)
+			mn := fmt.Sprintf("campaign.%s.message[%d]", c.Name, i)
+			cm, err := compileMessage(schema.Campaign(), lang.CtxCampaign, mn, &m, cost)
 			if err != nil {
 				return nil, err
+			}
+			if m.SendAt != "" {
+				if cm.SendAt, err = time.Parse(time.RFC3339, m.SendAt); err != nil {
+					return nil, fmt.Errorf("%s.send_at: %w", mn, err)
+				}
 			}
 			cc.Msgs = append(cc.Msgs, cm)
 		}
@@ -353,6 +361,9 @@ func Compile(b *Bundle) (*Program, error) {
 			}
 			if et, _ := lang.LookupEventType(t.On); a.To != "" && !slices.Contains(et.Recipients, a.To) {
 				return nil, fmt.Errorf("%s.to: a %s event names no %q", an, t.On, a.To)
+			}
+			if a.Message != nil && a.Message.SendAt != "" {
+				return nil, fmt.Errorf("%s.send_at: a trigger's message goes out when the trigger fires; only a campaign's message has a send_at", an)
 			}
 			if a.Message != nil {
 				if ca.Msg, err = compileMessage(env, lang.CtxTrigger, an, a.Message, cost); err != nil {

@@ -3,6 +3,8 @@ package rules
 import (
 	"strings"
 	"testing"
+	"testing/fstest"
+	"time"
 
 	"github.com/musubi-hq/musubi/lang"
 )
@@ -76,6 +78,8 @@ func TestCompileErrorsNameTheRule(t *testing.T) {
 		{func(b *Bundle) { b.Delivery.FrequencyCaps[0].Per = "soon" }, "delivery.frequency_cap.sandbox.per"},
 		{func(b *Bundle) { b.Campaigns[0].Messages[0].Template = "{{ campaign.nope }}" }, "campaign.spring.message[0].template"},
 		{func(b *Bundle) { b.Campaigns[0].Audience = "" }, "campaign.spring: a campaign's messages go to its audience"},
+		{func(b *Bundle) { b.Campaigns[0].Messages[0].SendAt = "2027-03-02 10:00" }, "campaign.spring.message[0].send_at: parsing time"},
+		{func(b *Bundle) { b.Triggers[0].Actions[0].Message.SendAt = "2027-03-02T01:00:00Z" }, "trigger.cart_nudge.action[0].send_at: a trigger's message goes out when the trigger fires"},
 	}
 	for _, c := range cases {
 		b := FromConfig(quickstart(t), nil)
@@ -93,5 +97,57 @@ func TestDecodeRefusesOtherVersionsAndUnknownFields(t *testing.T) {
 	}
 	if _, err := Decode([]byte(`{"format_version": 1, "segmentz": []}`)); err == nil || !strings.Contains(err.Error(), "segmentz") {
 		t.Errorf("unknown field: %v", err)
+	}
+}
+
+// A scheduled campaign message carries its send_at through the bundle as RFC 3339 in UTC,
+// whatever zone it was written in, and compiles to the same instant; a message without one
+// adds nothing to the bundle, so bundles without schedules keep their hashes.
+func TestSendAtRoundTrip(t *testing.T) {
+	const src = `provider "sandbox" "line" {
+  system = "messaging"
+}
+segment "s" {
+  condition = "true"
+}
+campaign "xmas" {
+  audience = segment.s
+  message {
+    via      = provider.sandbox.line
+    template = "Merry Christmas"
+    send_at  = "2026-12-24T10:00:00"
+  }
+  message {
+    via      = provider.sandbox.line
+    template = "Welcome"
+  }
+}
+`
+	cfg, diags := lang.Load(fstest.MapFS{"main.hcl": {Data: []byte(src)}}, ".", lang.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	b := FromConfig(cfg, nil)
+	enc := b.Encode()
+	if !strings.Contains(string(enc), `"send_at":"2026-12-24T01:00:00Z"`) || strings.Count(string(enc), "send_at") != 1 {
+		t.Fatalf("bundle: %s", enc)
+	}
+	back, err := Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := p.Campaigns["xmas"].Msgs
+	if want := time.Date(2026, 12, 24, 10, 0, 0, 0, time.FixedZone("JST", 9*3600)); !msgs[0].SendAt.Equal(want) || !msgs[1].SendAt.IsZero() {
+		t.Fatalf("send_at compiled to %v and %v", msgs[0].SendAt, msgs[1].SendAt)
+	}
+	if p.Hash != Hash(enc) || string(back.Encode()) != string(enc) {
+		t.Error("the bundle does not survive the trip unchanged")
+	}
+	if strings.Contains(string(FromConfig(quickstart(t), nil).Encode()), "send_at") {
+		t.Error("a bundle without scheduled messages mentions send_at")
 	}
 }

@@ -73,6 +73,9 @@ type Plan struct {
 	// Sends lists the messages that go out through pure senders, when the plan pushes the
 	// rule bundle that carries them.
 	Sends []*Send `json:"sends,omitempty"`
+	// Schedules lists the campaign messages that go out at a set time, when the plan pushes
+	// the rule bundle that carries the time.
+	Schedules []*Schedule `json:"schedules,omitempty"`
 
 	// Prior is the refreshed state the changes apply to.
 	Prior *states.State `json:"prior"`
@@ -135,6 +138,22 @@ type Send struct {
 	Subject  string            `json:"subject,omitempty"`
 	Template string            `json:"template"`
 	Variants map[string]string `json:"variants,omitempty"`
+}
+
+// Schedule is a campaign message that goes out at a set time (its send_at) rather than at
+// once. No system holds the time: the engine sends the message to the campaign's audience
+// then, from the rule bundle, so it is shown with the bundle.
+type Schedule struct {
+	Block    addrs.Block    `json:"block"`
+	Provider addrs.Provider `json:"provider"`
+	// Index tells apart several messages of one campaign through one provider, as in addresses.
+	Index int `json:"index,omitempty"`
+	// SendAt is RFC 3339, in the zone Timezone names: the one send_at was written in.
+	SendAt   string `json:"send_at"`
+	Timezone string `json:"timezone"`
+	// Past says send_at had passed when the plan was made: the message goes out as soon as
+	// the bundle is pushed, to the members of the audience who have not had it.
+	Past bool `json:"past,omitempty"`
 }
 
 // PolicyResult is a policy that failed on a block.

@@ -27,6 +27,8 @@ type jsonPlan struct {
 	Diagnostics     []lang.JSONDiagnostic `json:"diagnostics"`
 	// Sends appears only when there are some, so plans without pure senders read as before.
 	Sends []*plans.Send `json:"sends,omitempty"`
+	// Schedules appears only when there are some: campaign messages sent at a set time.
+	Schedules []*plans.Schedule `json:"schedules,omitempty"`
 }
 
 type jsonState struct {
@@ -87,7 +89,7 @@ func JSON(w io.Writer, p *plans.Plan, diags hcl.Diagnostics) error {
 		Summary:         jsonSummary{s.Add, s.Change, s.Replace, s.Destroy, s.Drift, s.Interrupted},
 		HasChanges:      p.HasChanges(),
 		ResourceChanges: []jsonChange{}, Drift: []jsonDrift{}, Recovered: p.Recovered, Policies: p.Policies,
-		Diagnostics: lang.ToJSONDiagnostics(diags), Sends: p.Sends,
+		Diagnostics: lang.ToJSONDiagnostics(diags), Sends: p.Sends, Schedules: p.Schedules,
 	}
 	if out.Recovered == nil {
 		out.Recovered = []addrs.Instance{}

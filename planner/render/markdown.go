@@ -31,7 +31,7 @@ func Markdown(w io.Writer, p *plans.Plan) {
 		}
 	}
 	var block addrs.Block
-	for _, e := range entries(shown, p.Sends) {
+	for _, e := range entries(shown, p.Sends, p.Schedules) {
 		if e.block() != block {
 			block = e.block()
 			head := "**" + esc(block.String()) + "**"
@@ -40,8 +40,12 @@ func Markdown(w io.Writer, p *plans.Plan) {
 			}
 			fmt.Fprintf(w, "\n%s\n\n", head)
 		}
-		if e.send != nil {
+		switch {
+		case e.send != nil:
 			fmt.Fprintln(w, markdownSend(e.send))
+			continue
+		case e.schedule != nil:
+			fmt.Fprintln(w, markdownSchedule(e.schedule))
 			continue
 		}
 		c := e.change

@@ -264,3 +264,64 @@ func TestSendsGolden(t *testing.T) {
 		t.Error("a plan without sends has a sends field")
 	}
 }
+
+// schedulesPlan pushes a rule bundle with campaign messages that go out at set times: one
+// through a provider that keeps messages, which is created, one through a pure sender, and
+// one whose time had passed when the plan was made.
+func schedulesPlan() *plans.Plan {
+	return &plans.Plan{
+		FormatVersion: plans.FormatVersion, ToolVersion: "v0.1.0", Mode: plans.Normal, Lineage: "lineage-1", Serial: 4,
+		Descriptions: map[addrs.Block]string{block("campaign.xmas"): "Christmas"},
+		Changes: []*plans.Change{
+			{Address: at("campaign.xmas.message[sandbox.line]"), Block: block("campaign.xmas"), Kind: providers.KindMessage, Provider: provider("sandbox.line"),
+				Action: plans.Create, After: providers.Attrs{"name": "campaign.xmas", "template": "メリークリスマス", "audience": "segment.loyal.audience[sandbox.line]"}},
+			{Address: at("musubi.rules.rules[engine.main]"), Block: block("musubi.rules"), Kind: providers.KindRules, Provider: provider("engine.main"),
+				Action: plans.Update, ID: "rules", Before: providers.Attrs{"summary": "1 source, 0 traits, 1 segment, 0 triggers", "bundle_hash": "77aa"},
+				After: providers.Attrs{"summary": "1 source, 0 traits, 1 segment, 0 triggers", "bundle_hash": "9f2c"}, Changed: []string{"bundle_hash"}},
+		},
+		Sends: []*plans.Send{
+			{Block: block("campaign.xmas"), Provider: provider("webhook.crm"), Template: "Christmas sale for {{ customer.id }}"},
+		},
+		Schedules: []*plans.Schedule{
+			{Block: block("campaign.spring"), Provider: provider("sandbox.line"), SendAt: "2026-11-01T10:00:00+08:00", Timezone: "Asia/Shanghai", Past: true},
+			{Block: block("campaign.xmas"), Provider: provider("sandbox.line"), SendAt: "2026-12-24T10:00:00+09:00", Timezone: "Asia/Tokyo"},
+			{Block: block("campaign.xmas"), Provider: provider("sandbox.line"), Index: 1, SendAt: "2026-12-25T09:00:00+09:00", Timezone: "Asia/Tokyo"},
+			{Block: block("campaign.xmas"), Provider: provider("webhook.crm"), SendAt: "2026-12-24T01:00:00Z", Timezone: "Asia/Tokyo"},
+		},
+	}
+}
+
+// A scheduled campaign message shows when it goes out, under its campaign and in the zone it
+// was written in; one whose time has passed says it goes out at once.
+func TestSchedulesGolden(t *testing.T) {
+	var txt, md, js bytes.Buffer
+	Text(&txt, schedulesPlan(), false)
+	golden(t, "plan-schedules.txt", txt.Bytes())
+	Markdown(&md, schedulesPlan())
+	golden(t, "plan-schedules.md", md.Bytes())
+	if err := JSON(&js, schedulesPlan(), nil); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-schedules.json", js.Bytes())
+	for _, want := range []string{"message through provider.sandbox.line sends at 2026-12-24 10:00 JST", "message 2 through provider.sandbox.line sends at 2026-12-25 09:00 JST",
+		"message through provider.webhook.crm sends at 2026-12-24 10:00 JST", "2026-11-01 10:00 CST (already past"} {
+		if !bytes.Contains(txt.Bytes(), []byte(want)) {
+			t.Errorf("the text plan does not say %q", want)
+		}
+	}
+	var doc struct {
+		Summary   map[string]int    `json:"summary"`
+		Schedules []*plans.Schedule `json:"schedules"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Summary["add"] != 1 || doc.Summary["change"] != 1 || len(doc.Schedules) != 4 || !doc.Schedules[0].Past || doc.Schedules[2].Index != 1 {
+		t.Errorf("summary %v and schedules %+v", doc.Summary, doc.Schedules)
+	}
+	var plain bytes.Buffer
+	JSON(&plain, sendsPlan(), nil)
+	if bytes.Contains(plain.Bytes(), []byte(`"schedules"`)) {
+		t.Error("a plan without schedules has a schedules field")
+	}
+}

@@ -103,7 +103,7 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 	default:
 		fmt.Fprintln(w, pt.paint(bold, "Musubi will make these changes:"))
 		var block addrs.Block
-		for _, e := range entries(shown, p.Sends) {
+		for _, e := range entries(shown, p.Sends, p.Schedules) {
 			if e.block() != block {
 				block = e.block()
 				fmt.Fprintln(w)
@@ -113,8 +113,12 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 				}
 				fmt.Fprintln(w, head)
 			}
-			if e.send != nil {
+			switch {
+			case e.send != nil:
 				writeSend(w, pt, e.send)
+				continue
+			case e.schedule != nil:
+				writeSchedule(w, pt, e.schedule)
 				continue
 			}
 			writeChange(w, pt, e.change)

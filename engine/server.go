@@ -40,6 +40,8 @@ type ServerOptions struct {
 	// they arrive. Zero is DefaultMaxConnsPerClient; negative is no bound (behind a proxy
 	// that itself bounds its clients).
 	MaxConnsPerClient int
+	// Clock, when set, is the engine's manual clock, moved by POST /v1/admin/clock (tests).
+	Clock *ManualClock
 }
 
 // The server's defaults: generous for a retailer's systems posting batches, tight enough
@@ -71,6 +73,9 @@ func (e *Engine) Handler(o ServerOptions) http.Handler {
 	mux.HandleFunc("GET /v1/admin/segments", admin(e.handleSegments))
 	mux.HandleFunc("GET /v1/admin/outbox", admin(e.handleOutbox))
 	mux.HandleFunc("POST /v1/admin/outbox/{item}/retry", admin(e.handleRetry))
+	if o.Clock != nil {
+		mux.HandleFunc("POST /v1/admin/clock", admin(e.handleClock(o.Clock)))
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := e.Broken(); err != nil {

@@ -182,8 +182,22 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 		}
 	}
 
-	e, err := engine.Open(ctx, engine.Options{Store: store, Senders: senders, Receivers: receivers, Pollers: pollers,
-		Syncers: syncers, Logger: log})
+	// MUSUBI_TEST_CLOCK runs the engine on a manual clock that POST /v1/admin/clock moves:
+	// for scripts that test journeys of days in seconds, never for production.
+	var clock *engine.ManualClock
+	if v := os.Getenv("MUSUBI_TEST_CLOCK"); v != "" {
+		start, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return fmt.Errorf("MUSUBI_TEST_CLOCK: want an RFC 3339 time such as 2027-02-16T12:00:00+09:00, got %q", v)
+		}
+		clock = engine.NewManualClock(start)
+		log.Warn("the engine runs on a test clock, moved only by POST /v1/admin/clock: unset MUSUBI_TEST_CLOCK outside tests", "now", start)
+	}
+	eopts := engine.Options{Store: store, Senders: senders, Receivers: receivers, Pollers: pollers, Syncers: syncers, Logger: log}
+	if clock != nil {
+		eopts.Now = clock.Now
+	}
+	e, err := engine.Open(ctx, eopts)
 	if err != nil {
 		return fmt.Errorf("starting the engine on %s: %w", loc.Path, err)
 	}
@@ -193,7 +207,7 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 	}
 
 	opts := engine.ServerOptions{AdminToken: os.Getenv("MUSUBI_ADMIN_TOKEN"), IngestToken: os.Getenv("MUSUBI_INGEST_TOKEN"), PublicURL: f.publicURL,
-		RequestTimeout: f.requestTimeout, MaxConnsPerClient: f.maxConnsPerClient}
+		RequestTimeout: f.requestTimeout, MaxConnsPerClient: f.maxConnsPerClient, Clock: clock}
 	if opts.AdminToken == "" {
 		log.Warn("the admin API is off: set MUSUBI_ADMIN_TOKEN to use musubi customer, musubi outbox and remote bundle pushes")
 	}

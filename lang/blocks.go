@@ -71,7 +71,7 @@ var (
 	couponSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "title"}, {Name: "percent"}, {Name: "amount"}, {Name: "currency"}, {Name: "min_total"},
-			{Name: "code"}, {Name: "combines_with"}, {Name: "audience_only"},
+			{Name: "code"}, {Name: "combines_with"}, {Name: "audience_only"}, {Name: "stores"}, {Name: "valid_for"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "codes"}, {Type: "limits"}, {Type: "valid"}},
 	}
@@ -808,6 +808,17 @@ func (l *loader) decodeCoupon(b *hcl.Block, cp *Campaign, addr string) *Coupon {
 			cu.CombinesWith = vs
 		}
 	}
+	if a := c.Attributes["stores"]; a != nil {
+		cu.Stores, _ = l.couponStores(a, addr)
+	}
+	if a := c.Attributes["valid_for"]; a != nil {
+		if d, ok := l.duration(a, addr); ok {
+			if d == 0 {
+				l.errorf(a.Expr.Range().Ptr(), "Invalid duration", "valid_for must be longer than 0: how long each customer's code is good for after it is given.")
+			}
+			cu.ValidFor = d
+		}
+	}
 	for _, bb := range c.Blocks {
 		switch bb.Type {
 		case "codes":
@@ -923,6 +934,33 @@ func (l *loader) checkSendAt(cp *Campaign, ranges map[*Message]hcl.Range) {
 }
 
 var couponCode = regexp.MustCompile(`^[A-Za-z0-9_-]{3,64}$`)
+
+// couponStores reads a coupon's stores: the IDs of the stores or locations it may be redeemed
+// at, as the channels' systems name them. They are sorted, and each is written once.
+func (l *loader) couponStores(a *hcl.Attribute, addr string) ([]string, bool) {
+	vs, ok := l.strings(a, addr)
+	if !ok {
+		return nil, false
+	}
+	if len(vs) == 0 {
+		l.errorf(a.Expr.Range().Ptr(), "Invalid stores", "stores lists the stores the coupon may be redeemed at; leave it out for every store.")
+		return nil, false
+	}
+	seen := map[string]bool{}
+	for _, v := range vs {
+		switch {
+		case strings.TrimSpace(v) == "" || v != strings.TrimSpace(v):
+			l.errorf(a.Expr.Range().Ptr(), "Invalid stores", "%q is not a store ID: IDs are written as the system shows them, without spaces around.", v)
+			return nil, false
+		case seen[v]:
+			l.errorf(a.Expr.Range().Ptr(), "Invalid stores", "%q is listed twice.", v)
+			return nil, false
+		}
+		seen[v] = true
+	}
+	slices.Sort(vs)
+	return vs, true
+}
 
 // checkCodePattern makes sure a pattern has room for its codes, with a margin of 100x so that
 // guessing a valid code stays hard and generation never runs out.

@@ -270,7 +270,13 @@ type Coupon struct {
 	CombinesWith []string
 	// AudienceOnly restricts redemption to the campaign's audience, where a channel can.
 	AudienceOnly bool
-	Range        hcl.Range
+	// Stores are the IDs of the stores (locations) the coupon may be redeemed at, sorted;
+	// nil for every store.
+	Stores []string
+	// ValidFor is how long each customer's code is good for from when it is given them;
+	// 0 when codes last the campaign.
+	ValidFor time.Duration
+	Range    hcl.Range
 }
 
 // CodePool is a coupon's set of unique codes.

@@ -47,6 +47,7 @@ var couponAttrRanges = map[string]string{
 	"min_total": "coupon.min_total", "code": "coupon.code", "combines_with": "coupon.combines_with",
 	"audience": "coupon.audience_only", "per_customer": "coupon", "usage_limit": "coupon",
 	"starts_at": "coupon", "ends_at": "coupon", "timezone": "coupon", "discount_type": "coupon",
+	"stores": "coupon.stores",
 }
 
 // Capabilities is what expanding needs to know of the configured providers; a Host has it.
@@ -316,6 +317,11 @@ func couponAttrs(c *lang.Campaign) providers.Attrs {
 	}
 	if cu.AudienceOnly {
 		a["audience"] = c.Audience
+	}
+	if len(cu.Stores) > 0 {
+		stores := slices.Clone(cu.Stores)
+		slices.Sort(stores)
+		a["stores"] = stores
 	}
 	return a
 }

@@ -193,18 +193,7 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 			report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot do this", Detail: detail, Subject: d.Range.Ptr()})
 			return
 		}
-		for _, name := range slices.Sorted(maps.Keys(d.Attrs)) {
-			if !hp.attrs[d.Addr.Kind][name] && !providers.IsZero(d.Attrs[name]) {
-				rng := d.Range
-				if r, ok := d.AttrRanges[name]; ok {
-					rng = r
-				}
-				report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot do this",
-					Detail: fmt.Sprintf("%s sets %s on its %s, but provider.%s cannot express %s for a %s.",
-						block, name, d.Addr.Kind, hp.name, name, d.Addr.Kind),
-					Subject: rng.Ptr()})
-			}
-		}
+		report(unheld(d, hp.name, hp.schema.Kinds[d.Addr.Kind])...)
 		resp := hp.p.Validate(ctx, providers.ValidateRequest{Kind: d.Addr.Kind, Attributes: d.Attrs})
 		if len(resp.Diagnostics) > 0 {
 			report(providerDiags(resp.Diagnostics, fmt.Sprintf("%s (provider.%s)", block, hp.name), d.Range, d.AttrRanges)...)

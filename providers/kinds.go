@@ -112,6 +112,7 @@ func init() {
 		AttributeSchema{Name: "timezone", Type: String, Description: "IANA zone the campaign is planned in"},
 		AttributeSchema{Name: "combines_with", Type: Strings, Description: "discount classes it stacks with: order, product, shipping"},
 		AttributeSchema{Name: "audience", Type: String, Description: "segment the coupon is restricted to; empty for everyone"},
+		AttributeSchema{Name: "stores", Type: Strings, Description: "IDs of the stores (locations) it may be redeemed at, sorted; empty for every store"},
 	)
 	defineKind(KindCodePool, "A set of unique single-use codes attached to a coupon.",
 		AttributeSchema{Name: "coupon", Type: Ref, Description: "the coupon the codes redeem"},

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner"
 	"github.com/spf13/cobra"
 )
 
@@ -17,8 +19,10 @@ func (a *app) validateCommand() *cobra.Command {
 		Use:   "validate",
 		Short: "Check the configuration: syntax, references, CEL types",
 		Long: `Validate loads every *.hcl and *.hcl.json file of the directory, checks every block,
-reference and CEL expression, and reports every problem at once as file:line:col. It calls no
-provider and touches no state, so it is safe anywhere, e.g. as a pre-commit hook.
+reference and CEL expression, and reports every problem at once as file:line:col. It also
+refuses what a built-in provider named in the configuration cannot hold (a coupon's stores on
+a channel that cannot limit it to some stores), as plan would. It starts no provider, reads no
+secret, calls no system and touches no state, so it is safe anywhere, e.g. as a pre-commit hook.
 
 Exit status: 0 valid, 1 problems found.`,
 		Args: cobra.NoArgs,
@@ -29,6 +33,12 @@ Exit status: 0 valid, 1 problems found.`,
 			cfg, _, err := a.loadConfig(&cf)
 			if err != nil {
 				return err
+			}
+			if diags := planner.CheckHeld(context.Background(), cfg); len(diags) > 0 {
+				lang.WriteDiagnostics(a.err, cfg.Files, diags, a.color(a.err))
+				if diags.HasErrors() {
+					return exitError{1}
+				}
 			}
 			fmt.Fprintf(a.out, "The configuration is valid: %s.\n", summarize(cfg))
 			return nil
@@ -46,6 +56,9 @@ func (a *app) validateJSON(cf *configFlags) error {
 	a.err = saved
 	if _, isExit := err.(exitError); err != nil && !isExit {
 		return err
+	}
+	if err == nil {
+		diags = append(diags, planner.CheckHeld(context.Background(), cfg)...)
 	}
 	out := struct {
 		Valid        bool                  `json:"valid"`

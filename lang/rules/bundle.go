@@ -180,7 +180,10 @@ type Campaign struct {
 	TotalLimit  int       `json:"total_limit,omitempty"`
 	From        string    `json:"valid_from,omitempty"` // RFC 3339
 	Until       string    `json:"valid_until,omitempty"`
-	Messages    []Message `json:"messages,omitempty"`
+	// ValidFor is how long each customer's code is good for from when it was given
+	// (lang.FormatDuration); "" when codes last the campaign.
+	ValidFor string    `json:"valid_for,omitempty"`
+	Messages []Message `json:"messages,omitempty"`
 	// Referral campaigns give each customer a code for their friends (see the engine).
 	Referral bool `json:"referral,omitempty"`
 }
@@ -333,6 +336,9 @@ func CampaignOf(c *lang.Campaign, seed string) Campaign {
 		}
 		if !cu.ValidUntil.IsZero() {
 			bc.Until = cu.ValidUntil.Format(time.RFC3339)
+		}
+		if cu.ValidFor > 0 {
+			bc.ValidFor = lang.FormatDuration(cu.ValidFor)
 		}
 		if cu.Codes != nil {
 			bc.Codes = &CodePool{Pattern: cu.Codes.Pattern, Charset: cu.Codes.Charset, Count: cu.Codes.Count, Seed: seed}

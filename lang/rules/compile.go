@@ -148,6 +148,9 @@ type CVariant struct {
 type CCampaign struct {
 	Campaign
 	From, Until time.Time
+	// ValidFor is how long each customer's code is good for from when it was given; 0 when
+	// codes last the campaign.
+	ValidFor time.Duration
 	// Msgs are the compiled broadcast messages; Value is the CEL value `campaign` they see.
 	Msgs  []*CMessage
 	Value map[string]any
@@ -260,6 +263,14 @@ func Compile(b *Bundle) (*Program, error) {
 		if c.Until != "" {
 			if cc.Until, err = time.Parse(time.RFC3339, c.Until); err != nil {
 				return nil, fmt.Errorf("campaign.%s.valid_until: %w", c.Name, err)
+			}
+		}
+		if c.ValidFor != "" {
+			if cc.ValidFor, err = lang.ParseDuration(c.ValidFor); err != nil {
+				return nil, fmt.Errorf("campaign.%s.valid_for: %w", c.Name, err)
+			}
+			if cc.ValidFor <= 0 {
+				return nil, fmt.Errorf("campaign.%s.valid_for: %s is not a length of time", c.Name, c.ValidFor)
 			}
 		}
 		if len(c.Messages) > 0 && c.Audience == "" {

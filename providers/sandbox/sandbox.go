@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -47,8 +48,9 @@ var systems = map[string]map[providers.Kind]providers.KindSupport{
 		providers.KindSubscription: subscription("account.linked", "cart.updated", "purchase"),
 	},
 	"pos": {
-		// Registers apply one discount at a time and know no customer segments.
-		providers.KindCoupon: {Attributes: without(couponAttrs, "combines_with", "audience"), ForceNew: couponForceNew,
+		// Registers apply one discount at a time and know no customer segments; a register
+		// knows its store, so a coupon may be limited to some.
+		providers.KindCoupon: {Attributes: append(without(couponAttrs, "combines_with", "audience"), "stores"), ForceNew: couponForceNew,
 			Description: "a coupon in the simulated POS"},
 		providers.KindCodePool:     codePool,
 		providers.KindSubscription: subscription("account.linked", "purchase"),
@@ -79,6 +81,24 @@ func subscription(topics ...string) providers.KindSupport {
 
 func audience(desc string) providers.KindSupport {
 	return providers.KindSupport{Attributes: []string{"segment", "description"}, ForceNew: []string{"segment"}, Description: desc}
+}
+
+// union is what two systems' support of one kind allows together: every attribute and topic
+// of either, and the attributes either cannot change in place.
+func union(a, b providers.KindSupport) providers.KindSupport {
+	if a.Description == "" {
+		return b
+	}
+	merge := func(x, y []string) []string {
+		out := slices.Concat(x, y)
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	a.Attributes, a.ForceNew = merge(a.Attributes, b.Attributes), merge(a.ForceNew, b.ForceNew)
+	if a.Topics != nil || b.Topics != nil {
+		a.Topics = merge(a.Topics, b.Topics)
+	}
+	return a
 }
 
 func without(list []string, drop ...string) []string {
@@ -115,9 +135,10 @@ func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 	if p.system != "" {
 		kinds = systems[p.system]
 	} else {
-		for _, ks := range systems {
-			for k, s := range ks {
-				kinds[k] = s
+		// Before it is configured, the sandbox can do what any of its systems can.
+		for _, sys := range slices.Sorted(maps.Keys(systems)) {
+			for k, s := range systems[sys] {
+				kinds[k] = union(kinds[k], s)
 			}
 		}
 	}

@@ -45,6 +45,10 @@ var unsupported = map[string]string{
 	"usage_limit":   "a Smaregi coupon has no usage limit: the coupon API cannot express one",
 	"combines_with": "the Smaregi coupon API has no setting for which discounts a coupon stacks with",
 	"audience":      "a Smaregi coupon cannot be restricted to a segment: whoever presents its serial number can use it",
+	// The coupon API's fields (couponName, serialNumber, awardType, awardValue,
+	// applyConditionDivision, min/maxTargetPrice, start/endDate, summary) and its coupon
+	// products (departments, products, groups) name no store: a coupon works at every store.
+	"stores": "a Smaregi coupon cannot be limited to some stores: the POS API's coupons and coupon products name no store, so a coupon works at every store of the contract",
 }
 
 // Provider manages coupons in one Smaregi contract.

@@ -149,6 +149,7 @@ func TestConformance(t *testing.T) {
 		"usage_limit":   {"usage_limit": int64(500)},
 		"combines_with": {"combines_with": []string{"order"}},
 		"audience":      {"audience": "loyal_store"},
+		"stores":        {"stores": []string{"1", "2"}},
 		"percent":       {"percent": 120.0},
 		"currency":      {"currency": "USD"},
 		"code":          {"code": "spring sale!"},

@@ -24,16 +24,28 @@ const (
 
 // CatalogObject is one object of the seller's catalog. Version is Square's optimistic
 // concurrency token: an update must carry the version it read.
+//
+// Where an object is present is three fields: present_at_all_locations (true when absent,
+// as Square defaults it) makes it present everywhere but at absent_at_location_ids; false,
+// nowhere but at present_at_location_ids.
 type CatalogObject struct {
 	Type                  string              `json:"type"`
 	ID                    string              `json:"id"`
 	Version               int64               `json:"version,omitempty"`
 	UpdatedAt             string              `json:"updated_at,omitempty"`
 	IsDeleted             bool                `json:"is_deleted,omitempty"`
-	PresentAtAllLocations bool                `json:"present_at_all_locations,omitempty"`
+	PresentAtAllLocations *bool               `json:"present_at_all_locations,omitempty"`
+	PresentAtLocationIDs  []string            `json:"present_at_location_ids,omitempty"`
+	AbsentAtLocationIDs   []string            `json:"absent_at_location_ids,omitempty"`
 	DiscountData          *CatalogDiscount    `json:"discount_data,omitempty"`
 	ProductSetData        *CatalogProductSet  `json:"product_set_data,omitempty"`
 	PricingRuleData       *CatalogPricingRule `json:"pricing_rule_data,omitempty"`
+}
+
+// AtAllLocations reports whether the object is present at every location but those it is
+// absent at; false when it is present only at the locations it lists.
+func (o *CatalogObject) AtAllLocations() bool {
+	return o.PresentAtAllLocations == nil || *o.PresentAtAllLocations
 }
 
 // CatalogDiscount is the amount a pricing rule takes off.

@@ -124,7 +124,7 @@ func TestRetriesBackOffOn5xx(t *testing.T) {
 }
 
 func discount(id, name string) square.CatalogObject {
-	return square.CatalogObject{Type: square.TypeDiscount, ID: id, PresentAtAllLocations: true,
+	return square.CatalogObject{Type: square.TypeDiscount, ID: id,
 		DiscountData: &square.CatalogDiscount{Name: name, DiscountType: square.FixedPercentage, Percentage: "5"}}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,46 @@ func couponOf(ruleID string, idx map[string]*CatalogObject) (coupon, bool) {
 	return c, true
 }
 
+// stores are the locations the coupon works at, sorted: those where its pricing rule, discount
+// and product set are all present, nil when that is every location. Presence Musubi does not
+// write reads back so that it shows as drift: an object present everywhere but some locations
+// as "-ID" for each of them, a coupon present nowhere as noStores.
+func (c coupon) stores() []string {
+	var only, absent []string
+	limited := false
+	for _, o := range []*CatalogObject{c.rule, c.discount, c.products} {
+		switch {
+		case o == nil:
+		case o.AtAllLocations():
+			absent = append(absent, o.AbsentAtLocationIDs...)
+		case !limited:
+			limited, only = true, slices.Clone(o.PresentAtLocationIDs)
+		default:
+			only = slices.DeleteFunc(only, func(id string) bool { return !slices.Contains(o.PresentAtLocationIDs, id) })
+		}
+	}
+	if !limited {
+		if len(absent) == 0 {
+			return nil
+		}
+		out := make([]string, 0, len(absent))
+		for _, id := range absent {
+			out = append(out, "-"+id)
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	only = slices.DeleteFunc(only, func(id string) bool { return slices.Contains(absent, id) })
+	if len(only) == 0 {
+		return []string{noStores}
+	}
+	slices.Sort(only)
+	return slices.Compact(only)
+}
+
+// noStores is how a coupon present at no location reads back.
+const noStores = "(none)"
+
 // marker is the idempotency marker the coupon's product set carries.
 func (c coupon) marker() string {
 	if c.products != nil {
@@ -89,18 +130,25 @@ func (p *Provider) zoneFor(a providers.Attrs) *time.Location {
 // as read, whose IDs and versions an update must carry.
 func (p *Provider) couponObjects(a providers.Attrs, marker, groupID string, cur coupon) []CatalogObject {
 	title := a.String("title")
-	disc := CatalogObject{Type: TypeDiscount, ID: tmpDiscount, PresentAtAllLocations: true,
-		DiscountData: &CatalogDiscount{Name: title}}
+	disc := CatalogObject{Type: TypeDiscount, ID: tmpDiscount, DiscountData: &CatalogDiscount{Name: title}}
 	// Only a percentage: check refuses an amount off, which Square would take off each item.
 	disc.DiscountData.DiscountType = FixedPercentage
 	disc.DiscountData.Percentage = strconv.FormatFloat(a.Float("percent"), 'f', -1, 64)
-	prods := CatalogObject{Type: TypeProductSet, ID: tmpProducts, PresentAtAllLocations: true,
+	prods := CatalogObject{Type: TypeProductSet, ID: tmpProducts,
 		ProductSetData: &CatalogProductSet{Name: productSetName(marker), AllProducts: true}}
-	rule := CatalogObject{Type: TypePricingRule, ID: tmpRule, PresentAtAllLocations: true,
-		PricingRuleData: &CatalogPricingRule{Name: title}}
+	rule := CatalogObject{Type: TypePricingRule, ID: tmpRule, PricingRuleData: &CatalogPricingRule{Name: title}}
+	stores := a.Strings("stores")
 	for _, o := range []struct{ to, from *CatalogObject }{{&disc, cur.discount}, {&prods, cur.products}, {&rule, cur.rule}} {
 		if o.from != nil {
 			o.to.ID, o.to.Version = o.from.ID, o.from.Version
+		}
+		// Each object is where the coupon works: a rule applies at a location only when it,
+		// its discount and its product set are all present there. An update rewrites the
+		// whole object, so a coupon no longer limited is present everywhere again.
+		all := len(stores) == 0
+		o.to.PresentAtAllLocations = &all
+		if !all {
+			o.to.PresentAtLocationIDs = slices.Clone(stores)
 		}
 	}
 	r := rule.PricingRuleData
@@ -185,6 +233,9 @@ func (p *Provider) couponAttrs(c coupon, segments map[string]string, prior provi
 		audience = append(audience, segments[id])
 	}
 	set("audience", strings.Join(audience, ","))
+	if stores := c.stores(); stores != nil {
+		a["stores"] = stores
+	}
 	if _, ok := a["currency"]; !ok {
 		set("currency", prior.String("currency"))
 	}

@@ -8,9 +8,10 @@
 //   - coupon: three catalog objects written in one all-or-nothing batch upsert — a DISCOUNT
 //     (title, percent or amount off), a PRODUCT_SET of all products, and a PRICING_RULE that
 //     ties them together with the validity dates, the minimum order subtotal and, for a
-//     coupon limited to its audience, the customer group of that segment. Square applies the
-//     rule by itself at the register and in the Orders API; the resource ID is the pricing
-//     rule's. Updates carry each object's version: an object changed in Square since it was
+//     coupon limited to its audience, the customer group of that segment. A coupon limited to
+//     some stores has all three objects present at those locations only
+//     (present_at_all_locations false, present_at_location_ids). Square applies the rule by
+//     itself at the register and in the Orders API; the resource ID is the pricing rule's. Updates carry each object's version: an object changed in Square since it was
 //     read is a conflict, reported and never overwritten.
 //   - audience: a customer group named after the segment (see groupName); the engine keeps
 //     its members in sync through SyncMembers.
@@ -36,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -62,7 +64,7 @@ var (
 var kinds = map[providers.Kind]providers.KindSupport{
 	providers.KindCoupon: {
 		Attributes: []string{"title", "discount_type", "percent", "currency", "min_total",
-			"starts_at", "ends_at", "timezone", "audience"},
+			"starts_at", "ends_at", "timezone", "audience", "stores"},
 		Description: "a Square pricing rule with its discount and product set, applied automatically at the register",
 		Codeless:    true,
 	},
@@ -220,7 +222,16 @@ func checkCoupon(a providers.Attrs, bad func(attr, format string, args ...any)) 
 		bad("title", "the title is %d characters; Square takes at most %d", n, maxName)
 	}
 	providers.CheckOffer(a, "Square", bad)
+	for _, id := range a.Strings("stores") {
+		if !locationID.MatchString(id) {
+			bad("stores", "%q is not a Square location ID (the ID the Locations API and the Dashboard show, such as L8S2VBGHJ6DK5)", id)
+			break
+		}
+	}
 }
+
+// locationID is the shape of a Square location ID: letters and digits, with no spaces.
+var locationID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
 // Plan fills what Square will hold: a coupon's discount type, a subscription's endpoint and
 // the topics Square can deliver.

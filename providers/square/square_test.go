@@ -86,6 +86,21 @@ var audienceCouponCase = providertest.Case{
 	},
 }
 
+// A coupon limited to some of the seller's locations: each of its objects is present there
+// only, the seller narrowing the pricing rule in the Dashboard reads back as drift, and an
+// update moves it in place.
+var storesCouponCase = providertest.Case{
+	Kind: providers.KindCoupon,
+	Attrs: providers.Attrs{"title": "Shibuya 10% off", "discount_type": "percent", "percent": 10.0, "currency": "JPY",
+		"min_total": int64(1000), "stores": []string{"L1", "L2"}, "timezone": "Asia/Tokyo"},
+	Update:     providers.Attrs{"stores": []string{"L2", "L3"}},
+	DriftAttr:  "stores",
+	DriftValue: "L1",
+	Invalid: map[string]providers.Attrs{
+		"stores": {"stores": []string{"L 1"}},
+	},
+}
+
 var audienceCase = providertest.AudienceCase("edited in the dashboard", map[string]providers.Attrs{"segment": {"segment": ""}})
 
 var subscriptionCase = providertest.Case{
@@ -106,6 +121,6 @@ var subscriptionCase = providertest.Case{
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	h := harness()
-	h.Cases = []providertest.Case{couponCase, audienceCouponCase, audienceCase, subscriptionCase}
+	h.Cases = []providertest.Case{couponCase, audienceCouponCase, storesCouponCase, audienceCase, subscriptionCase}
 	providertest.Run(t, h)
 }

@@ -33,7 +33,9 @@ type object struct {
 	Version               int64            `json:"version,omitempty"`
 	UpdatedAt             string           `json:"updated_at,omitempty"`
 	IsDeleted             bool             `json:"is_deleted,omitempty"`
-	PresentAtAllLocations bool             `json:"present_at_all_locations,omitempty"`
+	PresentAtAllLocations *bool            `json:"present_at_all_locations,omitempty"`
+	PresentAtLocationIDs  []string         `json:"present_at_location_ids,omitempty"`
+	AbsentAtLocationIDs   []string         `json:"absent_at_location_ids,omitempty"`
 	DiscountData          *discountData    `json:"discount_data,omitempty"`
 	ProductSetData        *productSetData  `json:"product_set_data,omitempty"`
 	PricingRuleData       *pricingRuleData `json:"pricing_rule_data,omitempty"`
@@ -71,6 +73,31 @@ type pricingRuleData struct {
 	ExcludeStrategy           string   `json:"exclude_strategy,omitempty"`
 	MinimumOrderSubtotalMoney *money   `json:"minimum_order_subtotal_money,omitempty"`
 	CustomerGroupIDsAny       []string `json:"customer_group_ids_any,omitempty"`
+}
+
+// presentAt reports whether the object is present at a location, as Square documents
+// CatalogObject: present_at_all_locations (true when not given) makes it present everywhere
+// but at absent_at_location_ids, false nowhere but at present_at_location_ids.
+func (o *object) presentAt(location string) bool {
+	if o.PresentAtAllLocations == nil || *o.PresentAtAllLocations {
+		return !contains(o.AbsentAtLocationIDs, location)
+	}
+	return contains(o.PresentAtLocationIDs, location)
+}
+
+// checkLocations refuses location IDs that name none of the seller's locations.
+func (s *Server) checkLocations(f string, o *object) error {
+	for _, l := range []struct {
+		field string
+		ids   []string
+	}{{"present_at_location_ids", o.PresentAtLocationIDs}, {"absent_at_location_ids", o.AbsentAtLocationIDs}} {
+		for _, id := range l.ids {
+			if !contains(s.Locations, id) {
+				return invalid("INVALID_VALUE", f+"."+l.field, "location %s is not a location of this seller", id)
+			}
+		}
+	}
+	return nil
 }
 
 // clone copies an object deeply, so what a client sent never aliases what the server keeps.
@@ -220,7 +247,14 @@ func (s *Server) applyBatch(bi int, objs []object, temp map[string]string) ([]*o
 	for i := range objs {
 		f := fmt.Sprintf("batches[%d].objects[%d]", bi, i)
 		o := staged[resolve(objs[i].ID)]
-		var err error
+		if o.PresentAtAllLocations == nil {
+			all := true // Square's default, which it then returns
+			o.PresentAtAllLocations = &all
+		}
+		err := s.checkLocations(f, o)
+		if err != nil {
+			return nil, nil, err
+		}
 		switch o.Type {
 		case "DISCOUNT":
 			err = s.checkDiscount(f, o)

@@ -152,6 +152,14 @@ func (s *Server) tamperCoupon(id, attr, str string) error {
 		if str != "" {
 			pr.CustomerGroupIDsAny = []string{str}
 		}
+	case "stores":
+		// The pricing rule's locations, as the seller sets an automatic discount's in the
+		// Dashboard: comma-separated IDs, or "" for every location.
+		all := str == ""
+		rule.PresentAtAllLocations, rule.PresentAtLocationIDs, rule.AbsentAtLocationIDs = &all, nil, nil
+		if !all {
+			rule.PresentAtLocationIDs = strings.Split(str, ",")
+		}
 	default:
 		return fmt.Errorf("the contract server cannot change a coupon's %s", attr)
 	}
@@ -195,6 +203,12 @@ func (s *Server) Objects() []string {
 	var out []string
 	for _, o := range s.catalog {
 		line := o.Type + " " + o.ID
+		if o.PresentAtAllLocations != nil && !*o.PresentAtAllLocations {
+			line += " locations=" + strings.Join(o.PresentAtLocationIDs, ",")
+		}
+		if len(o.AbsentAtLocationIDs) > 0 {
+			line += " absent=" + strings.Join(o.AbsentAtLocationIDs, ",")
+		}
 		switch {
 		case o.DiscountData != nil:
 			d := o.DiscountData

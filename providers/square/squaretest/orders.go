@@ -12,6 +12,9 @@ import (
 // pricing_options.auto_apply_discounts the server applies the seller's pricing rules as
 // Square documents them:
 //
+//   - a rule applies at the order's location when the rule, its discount and its product set
+//     are all present there (present_at_all_locations, present_at_location_ids,
+//     absent_at_location_ids);
 //   - a rule applies while today is within its valid dates, to a customer of one of its
 //     customer groups when it names any, and to an order whose subtotal before discounts
 //     reaches minimum_order_subtotal_money;
@@ -106,6 +109,11 @@ func (s *Server) calculateOrder(r *http.Request) (any, error) {
 			}
 			disc, set := s.catalog[rule.PricingRuleData.DiscountID], s.catalog[rule.PricingRuleData.MatchProductsID]
 			if disc == nil || disc.DiscountData == nil || set == nil || set.ProductSetData == nil {
+				continue
+			}
+			// Catalog objects exist only at the locations they are present at: a rule applies
+			// at the order's location when it, its discount and its product set are there.
+			if !rule.presentAt(o.LocationID) || !disc.presentAt(o.LocationID) || !set.presentAt(o.LocationID) {
 				continue
 			}
 			od := orderDiscount{UID: "discount-" + strconv.Itoa(len(discounts)), CatalogObjectID: disc.ID, Name: disc.DiscountData.Name,

@@ -17,7 +17,10 @@
 //     VERSION_MISMATCH (stricter than Square, which also takes an update without version:
 //     Musubi never writes blind, and the server makes sure);
 //   - referenced IDs exist and have the right type (a pricing rule's discount and product set,
-//     its customer groups);
+//     its customer groups), and the locations an object is present or absent at are the
+//     seller's (Locations);
+//   - an object without present_at_all_locations is present at all locations, as Square
+//     defaults it, and is returned with the field set;
 //   - one catalog write at a time per seller: a write while another holds the catalog is
 //     429 RATE_LIMITED with Retry-After;
 //   - webhook notification URLs are absolute HTTPS URLs, and the signature key is returned
@@ -65,6 +68,9 @@ type Server struct {
 	Token string
 	// Currency is the seller's currency; money in another currency is refused.
 	Currency string
+	// Locations are the IDs of the seller's locations; a catalog object present or absent
+	// at another is refused. New gives the seller L1, L2 and L3.
+	Locations []string
 
 	hs  *httptest.Server
 	mux *http.ServeMux
@@ -88,7 +94,7 @@ type idemEntry struct {
 
 // New starts a contract server on a local port. Close it when done.
 func New() *Server {
-	s := &Server{Token: "EAAA" + randomHex(24), Currency: "JPY",
+	s := &Server{Token: "EAAA" + randomHex(24), Currency: "JPY", Locations: []string{"L1", "L2", "L3"},
 		catalog: map[string]*object{}, groups: map[string]*group{}, subs: map[string]*subscription{},
 		members: map[string][]string{}, customers: map[string]string{}, idem: map[string]idemEntry{}}
 	s.Admin = s.admin()

@@ -254,14 +254,18 @@ func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars
 	return e.send(st, prog, p, vars, e.texts(prog).rule(t.Name), a.Msg, key, o, now, nil)
 }
 
-// codeExpiry is when a code a campaign gives now stops being good: the campaign's end, the
-// issue_coupon's valid_until from the event, whichever comes first; zero when never.
+// codeExpiry is when a code a campaign gives now stops being good: the campaign's end, its
+// valid_for from now, the issue_coupon's valid_until from the event, whichever comes first;
+// zero when never.
 func (e *Engine) codeExpiry(c *rules.CCampaign, a *rules.CAction, vars *celVars, now time.Time) time.Time {
 	exp := c.Until
 	earlier := func(t time.Time) {
 		if !t.IsZero() && (exp.IsZero() || t.Before(exp)) {
 			exp = t
 		}
+	}
+	if c.ValidFor > 0 {
+		earlier(now.Add(c.ValidFor))
 	}
 	if a.ValidUntil != nil {
 		v, err := a.ValidUntil.Eval(vars)

@@ -1,6 +1,9 @@
 package lang
 
 import (
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,6 +101,32 @@ func TestNextClock(t *testing.T) {
 		got, err := NextClock(at(c.from), c.clock, tokyo)
 		if err != nil || !got.Equal(at(c.want)) {
 			t.Errorf("NextClock(%s, %s) = %v, %v; want %s", c.from, c.clock, got, err, c.want)
+		}
+	}
+}
+
+// The journey and answer examples of docs/language.md load, with the blocks they name.
+func TestLanguageDocJourneysLoad(t *testing.T) {
+	doc, err := os.ReadFile("../docs/language.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := strings.Index(string(doc), "#### Journeys: actions that wait")
+	end := strings.Index(string(doc), "### `policy`")
+	if start < 0 || end < start {
+		t.Fatal("docs/language.md has no journeys section before the policy block")
+	}
+	blocks := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllStringSubmatch(string(doc[start:end]), -1)
+	if len(blocks) != 2 {
+		t.Fatalf("want the journey example and the answer example, found %d", len(blocks))
+	}
+	context := journeyHead + "provider \"sandbox\" \"pos\" {\n  system = \"pos\"\n}\nsegment \"loyal_store\" {\n  condition = \"true\"\n}\n" +
+		"campaign \"vending\" {\n  coupon {\n    percent   = 10\n    stores    = [\"shibuya\"]\n    valid_for = \"14d\"\n    codes {\n      pattern = \"VND-####\"\n      count   = 10\n    }\n  }\n  channels = [provider.sandbox.pos]\n}\n" +
+		"campaign \"pickup\" {\n  coupon {\n    percent = 5\n    code    = \"PICKUP5\"\n  }\n  channels = [provider.sandbox.pos]\n}\n"
+	cfg := loadClean(t, mapFS("context.hcl", context, "journeys.hcl", blocks[0][1], "answers.hcl", blocks[1][1]), ".", testOptions())
+	for _, name := range []string{"tryon_recommend", "browse_next_morning", "vending_receipt", "pickup_day"} {
+		if cfg.Triggers[name] == nil {
+			t.Errorf("trigger %s did not load", name)
 		}
 	}
 }

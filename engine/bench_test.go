@@ -149,6 +149,17 @@ func setupBench(b *testing.B) *benchEnv {
 			return
 		}
 		fmt.Fprintf(os.Stderr, "bench: %d customers resolved in %s\n", n, time.Since(start).Round(time.Millisecond))
+		// MUSUBI_BENCH_PENDING keeps that many held actions in the store, due a day later, to
+		// show that pending steps cost ingest nothing.
+		if pending, _ := strconv.Atoi(os.Getenv("MUSUBI_BENCH_PENDING")); pending > 0 {
+			ids := make([]string, 0, 1000)
+			for i := range min(n, 1000) {
+				c, _ := e.Graph().Lookup(identity.ID{Type: "phone", Value: phone(i)})
+				ids = append(ids, c)
+			}
+			addSteps(b, st, pending, ids, time.Now().Add(24*time.Hour))
+			fmt.Fprintf(os.Stderr, "bench: %d pending steps\n", pending)
+		}
 		env.srv = httptest.NewServer(e.Handler(ServerOptions{}))
 		benchOnce.env = env
 	})

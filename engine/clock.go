@@ -57,15 +57,9 @@ func (e *Engine) handleClock(c *ManualClock) http.HandlerFunc {
 			return
 		}
 		now := c.Advance(d)
-		for {
-			n, err := e.RunDueSteps(r.Context())
-			if err != nil {
-				writeError(w, statusOf(err), err)
-				return
-			}
-			if n < stepBatch {
-				break
-			}
+		if _, err := e.RunDueSteps(r.Context()); err != nil {
+			writeError(w, statusOf(err), err)
+			return
 		}
 		if !e.opts.DisableDelivery {
 			if err := e.DeliverDue(r.Context()); err != nil {

@@ -146,9 +146,9 @@ func (e *Engine) moveWaits(st *txState, into, from string) {
 }
 
 // runStep runs a due step, or drops it: its customer is gone, its trigger or action is no
-// longer in the rules, it was cancelled, or (recheck) the condition no longer holds.
+// longer in the rules, it was cancelled, or (recheck) the condition no longer holds. The
+// caller deletes it from the store in the same transaction.
 func (e *Engine) runStep(st *txState, prog *program, s Step, now time.Time) error {
-	st.tx.DeleteSteps([]string{s.Key})
 	customer := e.graph.Canonical(s.Customer)
 	e.mu.Lock()
 	o, em, err := e.runStepLocked(st, prog, s, customer, now)
@@ -222,17 +222,8 @@ func (e *Engine) stepLoop(ctx context.Context) {
 	t := time.NewTicker(stepTick)
 	defer t.Stop()
 	for {
-		for {
-			n, err := e.RunDueSteps(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					e.log.Warn("running due steps failed; trying again", "err", err)
-				}
-				break
-			}
-			if n < stepBatch {
-				break
-			}
+		if _, err := e.RunDueSteps(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("running due steps failed; trying again", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -243,22 +234,62 @@ func (e *Engine) stepLoop(ctx context.Context) {
 	}
 }
 
-// RunDueSteps runs one batch of the steps due now and reports how many it took.
+// RunDueSteps runs the steps due now, in batches, and reports how many it ran. While one
+// batch commits the next is read and processed: the store is read past the last step handed
+// over, so no step is read twice while its deletion is not yet committed.
 func (e *Engine) RunDueSteps(ctx context.Context) (int, error) {
-	steps, err := e.store.DueSteps(ctx, e.now(), stepBatch)
-	if err != nil || len(steps) == 0 {
-		return 0, err
+	now := e.now()
+	var after StepCursor
+	var prev *job
+	ran := 0
+	wait := func() error {
+		if prev == nil {
+			return nil
+		}
+		select {
+		case <-prev.done:
+			return prev.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	err = e.submit(ctx, &job{events: len(steps), run: func(st *txState) error {
+	for {
+		steps, err := e.store.DueSteps(ctx, now, after, stepBatch)
+		if err != nil {
+			return ran, err
+		}
+		if len(steps) == 0 {
+			return ran, wait()
+		}
+		after = steps[len(steps)-1].Cursor()
+		j := e.stepsJob(steps)
+		if err := e.enqueue(ctx, j); err != nil {
+			return ran, err
+		}
+		if err := wait(); err != nil {
+			return ran, err
+		}
+		prev = j
+		ran += len(steps)
+	}
+}
+
+// stepsJob runs a batch of due steps and deletes them, in one job of the processor.
+func (e *Engine) stepsJob(steps []Step) *job {
+	return &job{events: len(steps), run: func(st *txState) error {
 		prog, now := e.prog.Load(), e.now()
+		keys := make([]string, len(steps))
+		for i, s := range steps {
+			keys[i] = s.Key
+		}
+		st.tx.DeleteSteps(keys)
 		for _, s := range steps {
 			if err := e.runStep(st, prog, s, now); err != nil {
 				return err
 			}
 		}
 		return nil
-	}})
-	return len(steps), err
+	}}
 }
 
 // KickSteps asks the step loop to look for due steps now (a clock moved in a test).

@@ -59,6 +59,20 @@ func (e *Engine) newGroup() *group {
 
 // submit hands work to the processor and waits until it is committed.
 func (e *Engine) submit(ctx context.Context, j *job) error {
+	if err := e.enqueue(ctx, j); err != nil {
+		return err
+	}
+	select {
+	case <-j.done:
+		return j.err
+	case <-ctx.Done():
+		// The work is queued and will be committed; the caller stops waiting.
+		return ctx.Err()
+	}
+}
+
+// enqueue hands work to the processor; j.done is closed once it is committed or failed.
+func (e *Engine) enqueue(ctx context.Context, j *job) error {
 	if errp := e.broken.Load(); errp != nil {
 		if j.release != nil {
 			j.release()
@@ -84,13 +98,7 @@ func (e *Engine) submit(ctx context.Context, j *job) error {
 		return ctx.Err()
 	}
 	e.closeMu.RUnlock()
-	select {
-	case <-j.done:
-		return j.err
-	case <-ctx.Done():
-		// The work is queued and will be committed; the caller stops waiting.
-		return ctx.Err()
-	}
+	return nil
 }
 
 // submitTx runs an administrative change (unmerge, forget, retry) after everything before it

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 )
 
@@ -24,16 +25,21 @@ type Step struct {
 	EventType string    `json:"event_type"`
 	// Event is the event that fired the trigger, as the event log keeps it.
 	Event []byte `json:"-"`
+	// Seq orders steps of the same due time, in the order they were scheduled.
+	Seq int64 `json:"-"`
 }
 
 const stepColumns = `key, customer, trigger, action, type, due, waits, created_at, event_key, event_type, event`
+
+// stepSelect is what reading a step selects: its columns and its seq.
+const stepSelect = `SELECT ` + stepColumns + `, seq FROM steps `
 
 func scanSteps(rows *sql.Rows, fn func(Step) error) error {
 	defer rows.Close()
 	for rows.Next() {
 		var s Step
 		var due, created int64
-		if err := rows.Scan(&s.Key, &s.Customer, &s.Trigger, &s.Action, &s.Type, &due, &s.Waits, &created, &s.EventKey, &s.EventType, &s.Event); err != nil {
+		if err := rows.Scan(&s.Key, &s.Customer, &s.Trigger, &s.Action, &s.Type, &due, &s.Waits, &created, &s.EventKey, &s.EventType, &s.Event, &s.Seq); err != nil {
 			return err
 		}
 		s.Due, s.CreatedAt = fromMillis(due), fromMillis(created)
@@ -56,16 +62,23 @@ func collectSteps(rows *sql.Rows, err error) ([]Step, error) {
 	return out, err
 }
 
-// DueSteps lists the steps due at now.
-func (s *SQLiteStore) DueSteps(ctx context.Context, now time.Time, limit int) ([]Step, error) {
-	return collectSteps(s.db.QueryContext(ctx, `SELECT `+stepColumns+` FROM steps WHERE due <= ? ORDER BY due, seq LIMIT ?`, now.UnixMilli(), limit))
+// DueSteps lists the steps due at now, after the given one (zero: from the first).
+func (s *SQLiteStore) DueSteps(ctx context.Context, now time.Time, after StepCursor, limit int) ([]Step, error) {
+	return collectSteps(s.db.QueryContext(ctx, stepSelect+`WHERE due <= ? AND (due > ? OR (due = ? AND seq > ?)) ORDER BY due, seq LIMIT ?`,
+		now.UnixMilli(), after.Due, after.Due, after.Seq, limit))
 }
+
+// StepCursor is a place in the order steps come due: (due time in Unix milliseconds, seq).
+type StepCursor struct{ Due, Seq int64 }
+
+// Cursor is the place of s in the order steps come due.
+func (s Step) Cursor() StepCursor { return StepCursor{Due: s.Due.UnixMilli(), Seq: s.Seq} }
 
 // Steps lists the customers' pending steps.
 func (s *SQLiteStore) Steps(ctx context.Context, customers []string) ([]Step, error) {
 	var out []Step
 	for _, c := range customers {
-		got, err := collectSteps(s.db.QueryContext(ctx, `SELECT `+stepColumns+` FROM steps WHERE customer = ? ORDER BY due, seq`, c))
+		got, err := collectSteps(s.db.QueryContext(ctx, stepSelect+`WHERE customer = ? ORDER BY due, seq`, c))
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +89,7 @@ func (s *SQLiteStore) Steps(ctx context.Context, customers []string) ([]Step, er
 
 // WaitingSteps streams the steps a later event may cancel.
 func (s *SQLiteStore) WaitingSteps(ctx context.Context, fn func(Step) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+stepColumns+` FROM steps WHERE waits = 1 ORDER BY seq`)
+	rows, err := s.db.QueryContext(ctx, stepSelect+`WHERE waits = 1 ORDER BY seq`)
 	if err != nil {
 		return err
 	}
@@ -97,10 +110,18 @@ func (t *sqliteTx) ScheduleStep(s *Step) error {
 }
 
 func (t *sqliteTx) DeleteSteps(keys []string) error {
-	for _, k := range keys {
-		if _, err := t.exec(`DELETE FROM steps WHERE key = ?`, k); err != nil {
+	// In statements of up to 100 keys, one prepared statement per size: a batch of due steps
+	// is deleted in a few statements, not one per step.
+	for len(keys) > 0 {
+		n := min(len(keys), 100)
+		args := make([]any, n)
+		for i, k := range keys[:n] {
+			args[i] = k
+		}
+		if _, err := t.exec(`DELETE FROM steps WHERE key IN (?`+strings.Repeat(`, ?`, n-1)+`)`, args...); err != nil {
 			return err
 		}
+		keys = keys[n:]
 	}
 	return nil
 }

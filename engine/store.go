@@ -77,8 +77,9 @@ type Store interface {
 	// PutAudienceMembers records what a sync pushed: customers now in the audience (unmatched
 	// or not) and customers taken out.
 	PutAudienceMembers(ctx context.Context, provider, segment string, in map[string]bool, out []string) error
-	// DueSteps lists the pending steps due at now, soonest first, at most limit.
-	DueSteps(ctx context.Context, now time.Time, limit int) ([]Step, error)
+	// DueSteps lists the pending steps due at now that come after the cursor (the zero
+	// cursor: from the first), soonest first, at most limit.
+	DueSteps(ctx context.Context, now time.Time, after StepCursor, limit int) ([]Step, error)
 	// Steps lists the pending steps of the given customers, soonest first.
 	Steps(ctx context.Context, customers []string) ([]Step, error)
 	// WaitingSteps calls fn with every pending step a later event may cancel (Step.Waits),

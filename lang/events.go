@@ -3,6 +3,8 @@ package lang
 import (
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"cel.dev/cel-go/common/types"
 )
@@ -234,12 +236,28 @@ func LookupEventType(name string) (EventType, bool) {
 		return et, true
 	}
 	if strings.HasPrefix(name, CustomEventPrefix) && len(name) > len(CustomEventPrefix) {
-		return eventType(name, "A custom event.",
+		if et, ok := customTypes.Load(name); ok {
+			return et.(EventType), true
+		}
+		et := eventType(name, "A custom event.",
 			Field{Name: "data", Type: types.NewMapType(types.StringType, types.DynType), Doc: "payload"},
-		), true
+		)
+		// Building the type costs more than the event; the names a programme uses are kept,
+		// up to a bound, so posted names cannot grow memory without end.
+		if customCount.Add(1) <= maxCustomTypes {
+			customTypes.Store(name, et)
+		}
+		return et, true
 	}
 	return EventType{}, false
 }
+
+var (
+	customTypes sync.Map // custom event type name → EventType
+	customCount atomic.Int64
+)
+
+const maxCustomTypes = 4096
 
 // EventTypeNames lists the built-in event types, sorted.
 func EventTypeNames() []string {

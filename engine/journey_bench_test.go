@@ -27,7 +27,7 @@ func benchSteps() int {
 // in large transactions: what a day of delayed triggers leaves behind.
 func addSteps(tb testing.TB, st Store, n int, customers []string, due time.Time) {
 	tb.Helper()
-	body := []byte(`{"id":"ping","type":"custom.ping","time":"2027-02-16T03:00:00Z","data":{"data":{"page":"/coats/a"}}}`)
+	body := []byte(`{"id":"ping","type":"custom.ping","time":"2027-02-16T03:00:00Z","data":{"page":"/coats/a"}}`)
 	const tx = 20_000
 	for done := 0; done < n; done += tx {
 		err := st.Update(context.Background(), func(t Tx) error {

@@ -64,8 +64,9 @@ func collectSteps(rows *sql.Rows, err error) ([]Step, error) {
 
 // DueSteps lists the steps due at now, after the given one (zero: from the first).
 func (s *SQLiteStore) DueSteps(ctx context.Context, now time.Time, after StepCursor, limit int) ([]Step, error) {
-	return collectSteps(s.db.QueryContext(ctx, stepSelect+`WHERE due <= ? AND (due > ? OR (due = ? AND seq > ?)) ORDER BY due, seq LIMIT ?`,
-		now.UnixMilli(), after.Due, after.Due, after.Seq, limit))
+	// A row value, so the index on due (which holds seq, the rowid, after it) finds the place.
+	return collectSteps(s.db.QueryContext(ctx, stepSelect+`WHERE (due, seq) > (?, ?) AND due <= ? ORDER BY due, seq LIMIT ?`,
+		after.Due, after.Seq, now.UnixMilli(), limit))
 }
 
 // StepCursor is a place in the order steps come due: (due time in Unix milliseconds, seq).

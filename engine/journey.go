@@ -20,7 +20,7 @@ import (
 const stepTick = 500 * time.Millisecond
 
 // stepBatch bounds the steps one job runs.
-const stepBatch = 1000
+const stepBatch = 2000
 
 // wait is a step a later event may cancel, held in memory with the event that scheduled it
 // so that the unless conditions can read trigger.event without reading the store.
@@ -93,7 +93,7 @@ func (e *Engine) cancelWaits(st *txState, prog *program, p *Profile, c *customer
 	} else {
 		e.waits[p.ID] = kept
 	}
-	st.tx.DeleteSteps(gone)
+	st.tx.CancelSteps(p.ID, gone)
 	e.metrics.step("cancelled").Add(float64(len(gone)))
 }
 
@@ -188,7 +188,7 @@ func (e *Engine) runStepLocked(st *txState, prog *program, s Step, customer stri
 	if err != nil {
 		return drop("its event cannot be read: " + err.Error())
 	}
-	st.touch(p)
+	// The profile is written only if the action changes it (a send's record for the caps).
 	vars := newCELVars(e.customerValue(prog, p, now), ev.fields, now)
 	vars.code = noCode
 	if t.Recheck && t.Condition != nil {
@@ -278,11 +278,11 @@ func (e *Engine) RunDueSteps(ctx context.Context) (int, error) {
 func (e *Engine) stepsJob(steps []Step) *job {
 	return &job{events: len(steps), run: func(st *txState) error {
 		prog, now := e.prog.Load(), e.now()
-		keys := make([]string, len(steps))
+		seqs := make([]int64, len(steps))
 		for i, s := range steps {
-			keys[i] = s.Key
+			seqs[i] = s.Seq
 		}
-		st.tx.DeleteSteps(keys)
+		st.tx.DoneSteps(seqs)
 		for _, s := range steps {
 			if err := e.runStep(st, prog, s, now); err != nil {
 				return err

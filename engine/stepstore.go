@@ -105,24 +105,33 @@ func (s *SQLiteStore) CountSteps(ctx context.Context) (int, error) {
 }
 
 func (t *sqliteTx) ScheduleStep(s *Step) error {
-	_, err := t.exec(`INSERT OR IGNORE INTO steps (`+stepColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(`INSERT INTO steps (`+stepColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.Key, s.Customer, s.Trigger, s.Action, s.Type, s.Due.UnixMilli(), s.Waits, s.CreatedAt.UnixMilli(), s.EventKey, s.EventType, s.Event)
 	return err
 }
 
-func (t *sqliteTx) DeleteSteps(keys []string) error {
-	// In statements of up to 100 keys, one prepared statement per size: a batch of due steps
-	// is deleted in a few statements, not one per step.
-	for len(keys) > 0 {
-		n := min(len(keys), 100)
-		args := make([]any, n)
-		for i, k := range keys[:n] {
-			args[i] = k
-		}
-		if _, err := t.exec(`DELETE FROM steps WHERE key IN (?`+strings.Repeat(`, ?`, n-1)+`)`, args...); err != nil {
+func (t *sqliteTx) CancelSteps(customer string, keys []string) error {
+	for _, k := range keys {
+		if _, err := t.exec(`DELETE FROM steps WHERE customer = ? AND key = ?`, customer, k); err != nil {
 			return err
 		}
-		keys = keys[n:]
+	}
+	return nil
+}
+
+func (t *sqliteTx) DoneSteps(seqs []int64) error {
+	// In statements of up to 100 rowids: a batch of due steps is deleted in a few
+	// statements, not one per step.
+	for len(seqs) > 0 {
+		n := min(len(seqs), 100)
+		args := make([]any, n)
+		for i, s := range seqs[:n] {
+			args[i] = s
+		}
+		if _, err := t.exec(`DELETE FROM steps WHERE seq IN (?`+strings.Repeat(`, ?`, n-1)+`)`, args...); err != nil {
+			return err
+		}
+		seqs = seqs[n:]
 	}
 	return nil
 }
@@ -137,8 +146,12 @@ func (t *pendingTx) ScheduleStep(s *Step) {
 	t.record(func(tx Tx) error { return tx.ScheduleStep(&step) })
 }
 
-func (t *pendingTx) DeleteSteps(keys []string) {
-	t.record(func(tx Tx) error { return tx.DeleteSteps(keys) })
+func (t *pendingTx) CancelSteps(customer string, keys []string) {
+	t.record(func(tx Tx) error { return tx.CancelSteps(customer, keys) })
+}
+
+func (t *pendingTx) DoneSteps(seqs []int64) {
+	t.record(func(tx Tx) error { return tx.DoneSteps(seqs) })
 }
 
 func (t *pendingTx) MoveSteps(from, into string) {

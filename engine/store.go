@@ -122,8 +122,10 @@ type Tx interface {
 	MoveEvents(keys []string, customer string) error
 	// ScheduleStep keeps an action to run later; a step with the same key is left as it is.
 	ScheduleStep(s *Step) error
-	// DeleteSteps removes pending steps (run, cancelled or dropped) by key.
-	DeleteSteps(keys []string) error
+	// CancelSteps removes a customer's pending steps by key (a wait's unless came).
+	CancelSteps(customer string, keys []string) error
+	// DoneSteps removes pending steps that came due (run or dropped), by Step.Seq.
+	DoneSteps(seqs []int64) error
 	// MoveSteps gives one customer's pending steps to another (after a merge).
 	MoveSteps(from, into string) error
 }
@@ -188,7 +190,9 @@ CREATE TABLE IF NOT EXISTS suppressions (hash BLOB PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS poll_cursors (provider TEXT PRIMARY KEY, cursor TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 -- Actions held back to run later (see Step): found by due time, and by customer for merges,
 -- forgets and musubi customer show.
-CREATE TABLE IF NOT EXISTS steps (seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, customer TEXT NOT NULL, trigger TEXT NOT NULL,
+-- A step's key is unique by construction (an event is processed once), so it has no index of its
+-- own: due steps are deleted by seq, cancelled ones by customer.
+CREATE TABLE IF NOT EXISTS steps (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, customer TEXT NOT NULL, trigger TEXT NOT NULL,
 	action INTEGER NOT NULL, type TEXT NOT NULL, due INTEGER NOT NULL, waits INTEGER NOT NULL, created_at INTEGER NOT NULL,
 	event_key TEXT NOT NULL, event_type TEXT NOT NULL, event BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS steps_due ON steps (due);

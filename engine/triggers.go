@@ -337,9 +337,11 @@ func (e *Engine) send(st *txState, prog *program, p *Profile, vars *celVars, nam
 		}
 		return o, nil, nil
 	}
-	if o.Status == "queued" || o.Status == "held" {
+	if (o.Status == "queued" || o.Status == "held") && len(prog.FrequencyCaps) > 0 {
+		// Kept for the caps only: without any, the profile has nothing to note.
 		p.Sent = append(p.Sent, Sent{Channel: channelOf(m.Via), At: now})
 		pruneSent(p, prog, now)
+		st.touch(p)
 	}
 	e.metrics.outcome(o.Status).Inc()
 	item.Status, item.Reason = outboxStatus(o.Status), o.Reason

@@ -76,6 +76,8 @@ var (
 		Field{Name: "cooldown", Type: types.DurationType, Doc: "minimum time between firings per customer"},
 		Field{Name: "actions", Type: types.NewListType(types.StringType), Doc: "action types in order, e.g. send"},
 		Field{Name: "channels", Type: types.NewListType(types.StringType), Doc: "providers the trigger sends through"},
+		Field{Name: "delay", Type: types.DurationType, Doc: "how long its actions are held: its delay, or its wait's for"},
+		Field{Name: "at", Type: types.StringType, Doc: "the time of day its actions run at, HH:MM, or empty"},
 	)
 )
 

@@ -63,7 +63,10 @@ func policySubjects(cfg *lang.Config, kind string) []policySubject {
 	case "trigger":
 		for _, n := range slices.Sorted(maps.Keys(cfg.Triggers)) {
 			t := cfg.Triggers[n]
-			v := map[string]any{"name": n, "on": t.On, "cooldown": t.Cooldown}
+			v := map[string]any{"name": n, "on": t.On, "cooldown": t.Cooldown, "delay": t.Delay, "at": t.At}
+			if t.Wait != nil {
+				v["delay"] = t.Wait.For
+			}
 			if t.Condition != nil {
 				v["condition"] = t.Condition.Source
 			}

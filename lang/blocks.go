@@ -401,10 +401,12 @@ func (l *loader) decodeProvider(b *hcl.Block) {
 		if !ok {
 			continue
 		}
-		if v.ContainsMarked() {
+		if isSensitive(v) {
 			p.Sensitive[name] = true
-			v, _ = v.UnmarkDeep()
 		}
+		// A value from an environment variable that is not set stays unknown: the provider
+		// block is checked without it (LoadOptions.DeferEnv).
+		v, _ = v.UnmarkDeep()
 		p.Config[name] = v
 	}
 	l.cfg.Providers[ref.String()] = p
@@ -422,7 +424,7 @@ func (l *loader) decodeOutput(b *hcl.Block) {
 	}
 	if a := c.Attributes["value"]; a != nil {
 		if v, ok := l.evalExpr(a.Expr, "output."+name); ok {
-			if v.ContainsMarked() && !o.Sensitive {
+			if isSensitive(v) && !o.Sensitive {
 				l.errorf(a.Expr.Range().Ptr(), "Output refers to sensitive values",
 					"output %q shows a sensitive value; declare it with sensitive = true to keep it hidden.", name)
 			}

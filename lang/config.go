@@ -36,6 +36,10 @@ type Config struct {
 	Graph *Graph
 	// Schema holds the CEL environments and types built for this configuration.
 	Schema *Schema
+	// UnsetEnv lists, sorted, the environment variables env() read that were not set, when
+	// loaded with LoadOptions.DeferEnv. What depends on them is checked by plan, which needs
+	// them set.
+	UnsetEnv []string
 
 	hclCtx *hcl.EvalContext // variables, locals and functions, for EvalHCL
 }

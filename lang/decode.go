@@ -62,23 +62,37 @@ func (l *loader) typed(attr *hcl.Attribute, from string, want cty.Type, what str
 		l.errorf(attr.Expr.Range().Ptr(), "Missing value", "%s must be %s, not null.", attr.Name, what)
 		return cty.NilVal, false
 	}
+	if isSensitive(v) {
+		l.errorf(attr.Expr.Range().Ptr(), "Sensitive value not allowed here",
+			"%s is written into plans and state, so it cannot hold a sensitive value (from env() or a sensitive variable).", attr.Name)
+		return cty.NilVal, false
+	}
+	if names := unsetEnvNames(v); len(names) > 0 {
+		l.deferred(attr, names)
+		return cty.NilVal, false
+	}
 	if !v.IsWhollyKnown() {
 		// Every value is known at load unless something it depends on failed: a syntax error, a
 		// required variable without a value, a local in a cycle. That error is already reported,
 		// so saying the value is unknown would only repeat it.
 		return cty.NilVal, false
 	}
-	if v.ContainsMarked() {
-		l.errorf(attr.Expr.Range().Ptr(), "Sensitive value not allowed here",
-			"%s is written into plans and state, so it cannot hold a sensitive value (from env() or a sensitive variable).", attr.Name)
-		return cty.NilVal, false
-	}
+	v, _ = v.UnmarkDeep() // marks of nothing sensitive
 	cv, err := convert.Convert(v, want)
 	if err != nil {
 		l.errorf(attr.Expr.Range().Ptr(), "Invalid value for "+attr.Name, "%s must be %s: %v.", attr.Name, what, err)
 		return cty.NilVal, false
 	}
 	return cv, true
+}
+
+// deferred warns that an attribute is computed from environment variables that are not set
+// (LoadOptions.DeferEnv), so its checks are left to plan.
+func (l *loader) deferred(attr *hcl.Attribute, names []string) {
+	l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Checked by plan",
+		Detail: fmt.Sprintf("%s is computed from the environment variable %s, which is not set here, so it is not checked now; plan needs the variable and checks it.",
+			attr.Name, strings.Join(names, ", ")),
+		Subject: attr.Expr.Range().Ptr()})
 }
 
 func (l *loader) str(attr *hcl.Attribute, from string) (string, bool) {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -20,10 +21,37 @@ import (
 // read with env() and every variable declared sensitive.
 const SensitiveMark = "sensitive"
 
+// unsetEnv marks the unknown value env() gives for an environment variable that is not set,
+// when loading with LoadOptions.DeferEnv. It names the variable, so what needs the value can
+// say which one; nonsensitive keeps it.
+type unsetEnv struct{ name string }
+
+// unsetEnvNames lists the variables of the unsetEnv marks of v, sorted, nil for none.
+func unsetEnvNames(v cty.Value) []string {
+	_, marks := v.UnmarkDeep()
+	var out []string
+	for m := range marks {
+		if u, ok := m.(unsetEnv); ok {
+			out = append(out, u.name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// isSensitive reports whether v, or anything in it, is marked sensitive.
+func isSensitive(v cty.Value) bool {
+	_, marks := v.UnmarkDeep()
+	_, ok := marks[SensitiveMark]
+	return ok
+}
+
 // functions returns the HCL functions of the language: go-cty's standard library under the
 // names Terraform users know, plus file, templatefile, env, timeadd and formatdate. Files are
-// read from fsys relative to dir, so a git ref loads exactly like the working tree.
-func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) map[string]function.Function {
+// read from fsys relative to dir, so a git ref loads exactly like the working tree. When unset
+// is not nil, env() of a variable that is not set and has no default is an unknown sensitive
+// string, reported to unset, instead of an error.
+func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool), unset func(name string)) map[string]function.Function {
 	readFile := func(p string) ([]byte, error) {
 		// Files come from the configuration's own tree (a git ref has no disk to reach into).
 		if path.IsAbs(p) || filepath.IsAbs(p) {
@@ -109,21 +137,30 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool)) ma
 			if len(args) > 1 {
 				return args[1].Mark(SensitiveMark), nil
 			}
+			if unset != nil {
+				unset(name)
+				return cty.UnknownVal(cty.String).WithMarks(cty.NewValueMarks(SensitiveMark, unsetEnv{name})), nil
+			}
 			return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
 		},
 	})
 	nonsensitiveFn := function.New(&function.Spec{
 		Description: "Removes the sensitive mark, for values that are not secret (a shop domain read with env).",
-		Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowMarked: true, AllowNull: true}},
+		Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowMarked: true, AllowNull: true, AllowUnknown: true}},
 		Type:        func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			v, _ := args[0].UnmarkDeep()
+			v, marks := args[0].UnmarkDeep()
+			for m := range marks {
+				if _, ok := m.(unsetEnv); ok { // still not known: what needs it says so
+					v = v.Mark(m)
+				}
+			}
 			return v, nil
 		},
 	})
 	sensitiveFn := function.New(&function.Spec{
 		Description: "Marks a value sensitive.",
-		Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowMarked: true, AllowNull: true}},
+		Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowMarked: true, AllowNull: true, AllowUnknown: true}},
 		Type:        func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			return args[0].Mark(SensitiveMark), nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -39,6 +40,13 @@ type LoadOptions struct {
 	ReadFile func(string) ([]byte, error)
 	// Environ lists the environment as "K=V", for MUSUBI_VAR_*; os.Environ if nil.
 	Environ func() []string
+	// DeferEnv checks the configuration without the environment variables env() reads that
+	// are not set (the secrets a pull request from a fork has none of): each stands for an
+	// unknown sensitive string instead of being an error, and Config.UnsetEnv lists them. A
+	// provider block takes such a value as it takes the variable's, and an attribute whose
+	// check needs it gets a warning that the check is left to plan. A configuration loaded
+	// so with UnsetEnv not empty is for checking only: it cannot be planned.
+	DeferEnv bool
 }
 
 // IsConfigFile reports whether a file name is loaded as part of the programme.
@@ -123,7 +131,20 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 			Graph:           newGraph(),
 		},
 	}
-	l.funcs = functions(fsys, dir, opts.LookupEnv)
+	var unset func(string)
+	if opts.DeferEnv {
+		var mu sync.Mutex
+		seen := map[string]bool{}
+		unset = func(name string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !seen[name] {
+				seen[name] = true
+				l.cfg.UnsetEnv = append(l.cfg.UnsetEnv, name)
+			}
+		}
+	}
+	l.funcs = functions(fsys, dir, opts.LookupEnv, unset)
 	l.ctx = &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: l.funcs}
 
 	if !l.parseFiles() {
@@ -139,6 +160,7 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l.compileAll()
 	l.checkCycles()
 	l.cfg.hclCtx = l.ctx
+	slices.Sort(l.cfg.UnsetEnv)
 	clampDiags(l.diags, l.cfg.Files)
 	sortDiags(l.diags)
 	l.diags = dedupeDiags(l.diags)

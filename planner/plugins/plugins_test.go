@@ -40,6 +40,7 @@ func TestResolve(t *testing.T) {
 	}{
 		{source: "builtin/sandbox", builtin: "sandbox"},
 		{source: "builtin/shopifyy", err: `there is no built-in provider "shopifyy" (built-in providers: `},
+		{source: "builtin/sandbx", err: `there is no built-in provider "sandbx" (did you mean "sandbox"? built-in providers: `},
 		{source: "./bin/musubi-provider-loyalty", path: bin},
 		{source: "bin/musubi-provider-loyalty", path: bin},
 		{source: bin, path: bin},

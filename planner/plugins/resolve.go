@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/providers"
 	"github.com/musubi-hq/musubi/providers/plugin"
 )
@@ -38,23 +39,17 @@ var pluginName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 //   - a bare NAME is .musubi/plugins/musubi-provider-NAME in workDir.
 func Resolve(workDir, source string) (Resolved, error) {
 	r := Resolved{Source: source}
-	if typ, ok := strings.CutPrefix(source, "builtin/"); ok {
-		if _, found := providers.Lookup(typ); !found {
-			return r, unknownBuiltin(typ)
-		}
+	typ, err := CheckSource(source)
+	if err != nil {
+		return r, err
+	}
+	if typ != "" {
 		r.Builtin = typ
 		return r, nil
 	}
-	path, bare := source, false
-	switch {
-	case source == "":
-		return r, fmt.Errorf("the source is empty; write builtin/TYPE, a path to a plugin binary, or a plugin name")
-	case filepath.IsAbs(source) || strings.HasPrefix(source, ".") || strings.ContainsAny(source, `/\`):
-		path = filepath.FromSlash(source)
-	case pluginName.MatchString(source):
+	path, bare := filepath.FromSlash(source), false
+	if !isPath(source) {
 		path, bare = filepath.Join(PluginDir, plugin.BinaryName(source)), true
-	default:
-		return r, fmt.Errorf("source %q is neither builtin/TYPE, a path, nor a plugin name (lower-case letters, digits, - and _)", source)
 	}
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(workDir, path)
@@ -74,13 +69,41 @@ func Resolve(workDir, source string) (Resolved, error) {
 	return r, nil
 }
 
+// CheckSource refuses what Resolve would from the source alone, without looking for a plugin
+// binary: a built-in type there is none of, or a source that is neither builtin/TYPE, a path
+// nor a plugin name. It returns the type a builtin/TYPE source names, "" for a plugin's.
+func CheckSource(source string) (builtin string, err error) {
+	if typ, ok := strings.CutPrefix(source, "builtin/"); ok {
+		if _, found := providers.Lookup(typ); !found {
+			return "", unknownBuiltin(typ)
+		}
+		return typ, nil
+	}
+	switch {
+	case source == "":
+		return "", fmt.Errorf("the source is empty; write builtin/TYPE, a path to a plugin binary, or a plugin name")
+	case isPath(source) || pluginName.MatchString(source):
+		return "", nil
+	}
+	return "", fmt.Errorf("source %q is neither builtin/TYPE, a path, nor a plugin name (lower-case letters, digits, - and _)", source)
+}
+
+// isPath reports whether a plugin source is a path rather than a bare plugin name.
+func isPath(source string) bool {
+	return filepath.IsAbs(source) || strings.HasPrefix(source, ".") || strings.ContainsAny(source, `/\`)
+}
+
 func unknownBuiltin(typ string) error {
 	var names []string
 	for _, reg := range providers.Registered() {
 		names = append(names, reg.Type)
 	}
-	return fmt.Errorf("there is no built-in provider %q (built-in providers: %s); for a plugin, set source to its binary's path or put it at %s",
-		typ, strings.Join(names, ", "), filepath.ToSlash(filepath.Join(PluginDir, plugin.BinaryPrefix+typ)))
+	mean := ""
+	if s := lang.Suggest(typ, names); s != "" {
+		mean = fmt.Sprintf("did you mean %q? ", s)
+	}
+	return fmt.Errorf("there is no built-in provider %q (%sbuilt-in providers: %s); for a plugin, set source to its binary's path or put it at %s",
+		typ, mean, strings.Join(names, ", "), filepath.ToSlash(filepath.Join(PluginDir, plugin.BinaryPrefix+typ)))
 }
 
 // Checksum returns the hex SHA-256 of a file.

@@ -3,6 +3,7 @@ package planner
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
@@ -15,30 +16,67 @@ const DefaultStatePath = "musubi.state.json"
 // Backend returns the state backend the configuration's musubi block chooses, relative to
 // workDir: `backend "local" { path = "…" }`, the default.
 func Backend(cfg *lang.Config, workDir string) (states.Backend, hcl.Diagnostics) {
+	if diags := requireEnv(cfg); diags != nil {
+		return nil, diags
+	}
+	path, diags := backendPath(cfg)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(workDir, path)
+	}
+	return states.NewLocal(path), nil
+}
+
+// requireEnv refuses a configuration loaded without some of the environment variables it
+// reads (lang.LoadOptions.DeferEnv): it is for checking only, and nothing standing for a
+// missing value may reach a provider or name a state file.
+func requireEnv(cfg *lang.Config) hcl.Diagnostics {
+	if len(cfg.UnsetEnv) == 0 {
+		return nil
+	}
+	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Environment variable not set",
+		Detail: fmt.Sprintf("the configuration reads %s with env(), which %s not set.", strings.Join(cfg.UnsetEnv, ", "), plural(len(cfg.UnsetEnv), "is", "are"))}}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// backendPath checks the backend block, without opening anything, and returns the local
+// state file it names. A path not known yet (from an environment variable that is not set
+// when validating) is "".
+func backendPath(cfg *lang.Config) (string, hcl.Diagnostics) {
 	b := cfg.Settings.Backend
 	if b == nil {
-		return states.NewLocal(filepath.Join(workDir, DefaultStatePath)), nil
+		return DefaultStatePath, nil
 	}
 	switch b.Type {
 	case "local":
 		path := DefaultStatePath
 		for name, v := range b.Config {
+			v, _ = v.UnmarkDeep()
 			switch name {
 			case "path":
+				if !v.IsKnown() {
+					path = ""
+					continue
+				}
 				if v.Type().FriendlyName() != "string" || v.IsNull() {
-					return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid backend", Detail: "path must be a string.", Subject: b.Range.Ptr()}}
+					return "", hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid backend", Detail: "path must be a string.", Subject: b.Range.Ptr()}}
 				}
 				path = v.AsString()
 			default:
-				return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid backend",
+				return "", hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid backend",
 					Detail: fmt.Sprintf("the local backend has no attribute %q; it takes path.", name), Subject: b.Range.Ptr()}}
 			}
 		}
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(workDir, path)
-		}
-		return states.NewLocal(path), nil
+		return path, nil
 	}
-	return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown backend",
+	return "", hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown backend",
 		Detail: fmt.Sprintf("backend %q is not available; use \"local\".", b.Type), Subject: b.Range.Ptr()}}
 }

@@ -108,20 +108,30 @@ campaign "spring" {
 	if len(diags) == 0 || diagAt(diags[0]) != want {
 		t.Fatalf("diagnostics %v, want first %s", diags, want)
 	}
-	held := CheckHeld(context.Background(), f.load())
+	held := Check(context.Background(), f.load())
 	if len(held) != 1 || diagAt(held[0]) != want {
-		t.Errorf("CheckHeld: %v, want %s", held, want)
+		t.Errorf("Check: %v, want %s", held, want)
 	}
 }
 
-// CheckHeld runs plan's attribute check against the built-in providers' schemas without
-// starting any: what a channel cannot hold is refused at its attribute; what it can, and
-// what a plugin is asked, passes.
-func TestCheckHeldRefusesWhatBuiltInsCannotHold(t *testing.T) {
+// Check runs plan's attribute check against the built-in providers' schemas without
+// starting any: what a channel cannot hold is refused at its attribute, and an audience-only
+// coupon on a register that keeps no audiences at the audience it needs; what a channel can
+// hold, and what a plugin is asked, passes.
+func TestCheckRefusesWhatBuiltInsCannotHold(t *testing.T) {
 	cfg := loadHCL(t, `
-provider "shopify" "jp" {}
-provider "square" "store" {}
-provider "smaregi" "store" {}
+provider "shopify" "jp" {
+  shop  = "example.myshopify.com"
+  token = env("SHOPIFY_TOKEN", "shpat_test")
+}
+provider "square" "store" {
+  token = env("SQUARE_TOKEN", "sq_test")
+}
+provider "smaregi" "store" {
+  contract_id   = "c1"
+  client_id     = "id"
+  client_secret = env("SMAREGI_SECRET", "secret")
+}
 provider "sandbox" "pos" {
   system = "pos"
 }
@@ -152,15 +162,16 @@ campaign "everywhere" {
 }
 `)
 	var got []string
-	for _, d := range CheckHeld(context.Background(), cfg) {
+	for _, d := range Check(context.Background(), cfg) {
 		got = append(got, diagAt(d))
 	}
 	want := []string{
-		"27:21: Provider cannot do this: campaign.everywhere sets stores on its coupon, but provider.shopify.jp cannot express stores for a coupon.",
-		"27:21: Provider cannot do this: campaign.everywhere sets stores on its coupon, but provider.smaregi.store cannot express stores for a coupon.",
-		"28:21: Provider cannot do this: campaign.everywhere sets audience on its coupon, but provider.smaregi.store cannot express audience for a coupon.",
+		"20:1: Provider cannot do this: segment.regulars needs an audience on provider.smaregi.store, which manages only: coupon.",
+		"36:21: Provider cannot do this: campaign.everywhere sets stores on its coupon, but provider.shopify.jp cannot express stores for a coupon.",
+		"36:21: Provider cannot do this: campaign.everywhere sets stores on its coupon, but provider.smaregi.store cannot express stores for a coupon.",
+		"37:21: Provider cannot do this: campaign.everywhere sets audience on its coupon, but provider.smaregi.store cannot express audience for a coupon.",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("CheckHeld:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		t.Errorf("Check:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

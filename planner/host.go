@@ -45,6 +45,9 @@ func NewHost(ctx context.Context, cfg *lang.Config, workDir string, source Sourc
 		source = plugins.Source(workDir, nil)
 	}
 	h := &Host{providers: map[string]*hosted{}}
+	if diags := requireEnv(cfg); diags != nil {
+		return h, diags
+	}
 	var diags hcl.Diagnostics
 	for _, name := range slices.Sorted(maps.Keys(cfg.Providers)) {
 		if only != nil && !only[name] {
@@ -53,8 +56,7 @@ func NewHost(ctx context.Context, cfg *lang.Config, workDir string, source Sourc
 		pb := cfg.Providers[name]
 		p, err := source(pb)
 		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot start provider " + name,
-				Detail: err.Error(), Subject: pb.Range.Ptr()})
+			diags = append(diags, cannotStart(name, pb, err))
 			continue
 		}
 		hp := &hosted{name: name, p: p, schema: p.Schema(ctx)}
@@ -87,6 +89,11 @@ func NewHost(ctx context.Context, cfg *lang.Config, workDir string, source Sourc
 	return h, diags
 }
 
+// cannotStart reports a provider whose source names no provider that can run.
+func cannotStart(name string, pb *lang.Provider, err error) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot start provider " + name, Detail: err.Error(), Subject: pb.Range.Ptr()}
+}
+
 func setOf(names []string) map[string]bool {
 	m := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -97,6 +104,8 @@ func setOf(names []string) map[string]bool {
 
 // providerConfig checks a provider block against the provider's schema and converts it to
 // plain Go values. A credential written literally in a file is refused: it would live in git.
+// A value not known (from an environment variable not set when validating) is checked for
+// all but its value, and left out.
 func providerConfig(pb *lang.Provider, schema []providers.ConfigAttribute) (map[string]any, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	byName := map[string]providers.ConfigAttribute{}
@@ -125,6 +134,9 @@ func providerConfig(pb *lang.Provider, schema []providers.ConfigAttribute) (map[
 			continue
 		}
 		v := pb.Config[name]
+		if !v.IsWhollyKnown() {
+			continue
+		}
 		b, err := ctyjson.Marshal(v, v.Type())
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid provider attribute", Detail: err.Error(), Subject: rng.Ptr()})
@@ -253,16 +265,6 @@ func (h *Host) Sends(provider string) bool {
 func (h *Host) Manages(provider string, k providers.Kind) bool {
 	hp, ok := h.get(provider)
 	return !ok || hp.supports(k)
-}
-
-// supportedKinds lists the kinds a provider manages.
-func (hp *hosted) supportedKinds() []string {
-	var out []string
-	for k := range hp.schema.Kinds {
-		out = append(out, string(k))
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Close stops every provider.

@@ -77,7 +77,7 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 	if p.Mode != plans.Destroy {
 		desired, sends = expand(pl.Config, pl.State, pl.Host)
 		diags = append(diags, pl.validate(ctx, desired)...)
-		diags = append(diags, pl.checkSources()...)
+		diags = append(diags, checkSources(pl.Config, pl.Host)...)
 	}
 	if diags.HasErrors() {
 		return p, diags
@@ -136,15 +136,21 @@ func pushesBundle(changes []*plans.Change) bool {
 	return false
 }
 
+// sourceCaps is what checkSources needs to know of the providers; a Host has it.
+type sourceCaps interface {
+	Subscribes(provider string) bool
+	Receives(provider string) bool
+}
+
 // checkSources refuses an identity_source whose provider cannot bring its events in: one
 // that neither has its system send webhooks by API (a subscription), nor receives webhooks set
 // up in the system's console, nor is polled, and is not the engine taking posted events.
-func (pl *Planner) checkSources() hcl.Diagnostics {
+func checkSources(cfg *lang.Config, caps sourceCaps) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	for _, name := range slices.Sorted(maps.Keys(pl.Config.IdentitySources)) {
-		s := pl.Config.IdentitySources[name]
+	for _, name := range slices.Sorted(maps.Keys(cfg.IdentitySources)) {
+		s := cfg.IdentitySources[name]
 		provider := s.Provider.String()
-		if s.Provider.Type == providers.EngineType || pl.Host.Subscribes(provider) || pl.Host.Receives(provider) {
+		if s.Provider.Type == providers.EngineType || caps.Subscribes(provider) || caps.Receives(provider) {
 			continue
 		}
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot deliver events",
@@ -175,22 +181,8 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 			return // a provider that failed to start was reported already
 		}
 		block := d.Addr.Block.String()
-		if !hp.supports(d.Addr.Kind) {
-			manages := "manages only: " + strings.Join(hp.supportedKinds(), ", ")
-			if len(hp.schema.Kinds) == 0 {
-				manages = "manages no resources"
-			}
-			article := "a"
-			if strings.ContainsRune("aeiou", rune(d.Addr.Kind[0])) {
-				article = "an"
-			}
-			detail := fmt.Sprintf("%s needs %s %s on provider.%s, which %s.", block, article, d.Addr.Kind, hp.name, manages)
-			if d.Addr.Kind == providers.KindMessage {
-				// Pure senders were planned no message: this provider cannot send at all.
-				detail = fmt.Sprintf("%s sends a message through provider.%s, which neither keeps messages nor sends them (it %s). "+
-					"Name a messaging provider in via.", block, hp.name, manages)
-			}
-			report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot do this", Detail: detail, Subject: d.Range.Ptr()})
+		if ds := unsupported(d, hp.name, hp.schema.Kinds); ds != nil {
+			report(ds...)
 			return
 		}
 		report(unheld(d, hp.name, hp.schema.Kinds[d.Addr.Kind])...)
@@ -201,6 +193,41 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 	})
 	sortDiags(diags)
 	return diags
+}
+
+// unsupported refuses a desired instance of a kind its provider does not manage; nil when it
+// does. Plan runs it against each started provider, and Check against the built-in
+// providers' schemas, so validate and plan refuse the same things in the same words.
+func unsupported(d *Desired, provider string, kinds map[providers.Kind]providers.KindSupport) hcl.Diagnostics {
+	if _, ok := kinds[d.Addr.Kind]; ok {
+		return nil
+	}
+	block := d.Addr.Block.String()
+	manages := "manages only: " + strings.Join(kindNames(kinds), ", ")
+	if len(kinds) == 0 {
+		manages = "manages no resources"
+	}
+	article := "a"
+	if strings.ContainsRune("aeiou", rune(d.Addr.Kind[0])) {
+		article = "an"
+	}
+	detail := fmt.Sprintf("%s needs %s %s on provider.%s, which %s.", block, article, d.Addr.Kind, provider, manages)
+	if d.Addr.Kind == providers.KindMessage {
+		// Pure senders were planned no message: this provider cannot send at all.
+		detail = fmt.Sprintf("%s sends a message through provider.%s, which neither keeps messages nor sends them (it %s). "+
+			"Name a messaging provider in via.", block, provider, manages)
+	}
+	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Provider cannot do this", Detail: detail, Subject: d.Range.Ptr()}}
+}
+
+// kindNames lists kinds by name, sorted.
+func kindNames(kinds map[providers.Kind]providers.KindSupport) []string {
+	var out []string
+	for k := range kinds {
+		out = append(out, string(k))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // refresh reads every resource of the state from its system, in parallel. It returns the

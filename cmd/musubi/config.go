@@ -13,6 +13,9 @@ type configFlags struct {
 	vars     []string
 	varFiles []string
 	ref      string
+	// deferEnv loads without the environment variables env() reads that are not set
+	// (lang.LoadOptions.DeferEnv): validate's, never a command that calls a provider.
+	deferEnv bool
 }
 
 func (f *configFlags) register(fs *pflag.FlagSet) {
@@ -24,7 +27,7 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 // loadConfig loads the configuration of the current directory, or of the same directory at a
 // git ref, and prints its diagnostics. It fails after printing when there are errors.
 func (a *app) loadConfig(f *configFlags) (*lang.Config, hcl.Diagnostics, error) {
-	opts := lang.LoadOptions{Vars: f.vars, VarFiles: f.varFiles}
+	opts := lang.LoadOptions{Vars: f.vars, VarFiles: f.varFiles, DeferEnv: f.deferEnv}
 	var cfg *lang.Config
 	var diags hcl.Diagnostics
 	if f.ref != "" {

@@ -202,6 +202,11 @@ func (d *decoder) customerChecks(b *hcl.Block, name string) []Check {
 				case "attributes":
 					got, has = c.Attributes[k]
 				}
+				if !has && field == "traits" {
+					// A trait never set reads as its zero value, as in the rules' CEL.
+					zero := zeroLike(want)
+					return zero == want, exp, zero + " (never set)"
+				}
 				if !has {
 					return false, exp, "not set"
 				}
@@ -615,4 +620,19 @@ func clip(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n]) + "…"
+}
+
+// zeroLike is the zero value of the kind of a canonical JSON value.
+func zeroLike(v string) string {
+	switch {
+	case v == "true" || v == "false":
+		return "false"
+	case strings.HasPrefix(v, `"`):
+		return `""`
+	case strings.HasPrefix(v, "["):
+		return "[]"
+	case strings.HasPrefix(v, "{"):
+		return "{}"
+	}
+	return "0"
 }

@@ -443,7 +443,7 @@ func (d *decoder) matcher(b *hcl.Block, customers []string) (*matcher, bool) {
 		case "status":
 			m.status = d.str(a.Expr)
 			if m.status != "" && !slices.Contains(statuses[b.Type], m.status) {
-				d.errorf(a.Expr.Range(), "Unknown status", "%q is not a status of %s: use %s.", m.status, plural(2, b.Type), strings.Join(statuses[b.Type], ", "))
+				d.errorf(a.Expr.Range(), "Unknown status", "%q is not a status of %ss: use %s.", m.status, b.Type, strings.Join(statuses[b.Type], ", "))
 			}
 		case "type":
 			m.typ = d.str(a.Expr)

@@ -110,6 +110,7 @@ Flags may also be written with one dash, as in Terraform: -chdir=DIR, -auto-appr
 		a.sandboxCommand(),
 		a.fmtCommand(),
 		a.consoleCommand(),
+		a.testCommand(),
 		a.serveCommand(),
 		a.customerCommand(),
 		a.outboxCommand(),

@@ -158,8 +158,12 @@ func TestGitLabPipelineShape(t *testing.T) {
 		}
 		jobs[name] = j
 	}
-	onMR := func(j job) bool { return len(j.Rules) > 0 && strings.Contains(j.Rules[0].If, `$CI_PIPELINE_SOURCE == "merge_request_event"`) }
-	onDefault := func(j job) bool { return len(j.Rules) > 0 && strings.Contains(j.Rules[0].If, "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH") }
+	onMR := func(j job) bool {
+		return len(j.Rules) > 0 && strings.Contains(j.Rules[0].If, `$CI_PIPELINE_SOURCE == "merge_request_event"`)
+	}
+	onDefault := func(j job) bool {
+		return len(j.Rules) > 0 && strings.Contains(j.Rules[0].If, "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH")
+	}
 	all := func(j job) string { return strings.Join(j.Script, "\n") }
 
 	if v := jobs["validate"]; !onMR(v) || !strings.Contains(all(v), "musubi validate") || !strings.Contains(all(v), "musubi test") {

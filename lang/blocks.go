@@ -163,15 +163,22 @@ func (l *loader) decodeSettings() {
 			}
 			attrs, diags := bb.Body.JustAttributes()
 			l.diags = append(l.diags, diags...)
-			be := &Backend{Type: bb.Labels[0], Config: map[string]cty.Value{}, Range: bb.DefRange}
-			for name, a := range attrs {
-				if v, ok := l.evalExpr(a.Expr, ""); ok {
-					be.Config[name] = v
-				}
-			}
-			s.Backend = be
+			s.Backend = &Backend{Type: bb.Labels[0], Config: map[string]cty.Value{}, Range: bb.DefRange}
+			l.backendAttrs = attrs
 		case "delivery":
 			l.decodeDelivery(bb)
+		}
+	}
+}
+
+// decodeBackend evaluates the backend's settings once variables and locals are known, so one
+// programme can keep a state per environment: path = "state/${var.environment}.json". The
+// settings are not recorded anywhere, so a value read with env() may be used as it is.
+func (l *loader) decodeBackend() {
+	be := l.cfg.Settings.Backend
+	for name, a := range l.backendAttrs {
+		if v, ok := l.evalExpr(a.Expr, ""); ok {
+			be.Config[name], _ = v.UnmarkDeep()
 		}
 	}
 }

@@ -92,6 +92,8 @@ type loader struct {
 	funcs    map[string]function.Function
 	ctx      *hcl.EvalContext
 	jobs     []celJob
+	// backendAttrs are the backend block's settings, evaluated after the variables.
+	backendAttrs hcl.Attributes
 }
 
 // Load reads every configuration file of dir in fsys (a directory on disk, or a git tree),
@@ -154,6 +156,7 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l.decodeSettings()
 	l.decodeVariables()
 	l.decodeLocals()
+	l.decodeBackend()
 	l.decodeBlocks()
 	l.checkSendRates()
 	l.buildSchema()

@@ -20,6 +20,9 @@ type ApplyOptions struct {
 	Parallelism int
 	ToolVersion string
 	Git         *states.GitInfo
+	// Outputs are recorded in the state as the configuration's outputs (see Outputs); nil
+	// records none, as after a destroy.
+	Outputs map[string]*states.Output
 	// Progress, when set, hears about every change as it starts and ends. It may be called
 	// from several goroutines at once.
 	Progress func(Event)
@@ -89,6 +92,7 @@ func Apply(ctx context.Context, p *plans.Plan, host *Host, backend states.Backen
 	final := st.Snapshot() // at the prior's serial
 	final.Advance(opts.ToolVersion)
 	final.Git = opts.Git
+	final.Outputs = opts.Outputs
 	recordAccounts(final, host)
 	if err := backend.Write(context.WithoutCancel(ctx), final); err != nil {
 		return final, errors.Join(walkErr, fmt.Errorf("writing the state: %w (every step is kept in the journal and will be recovered by the next command)", err))

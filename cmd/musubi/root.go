@@ -103,6 +103,7 @@ Flags may also be written with one dash, as in Terraform: -chdir=DIR, -auto-appr
 		a.applyCommand(),
 		a.destroyCommand(),
 		a.showCommand(),
+		a.outputCommand(),
 		a.stateCommand(),
 		a.importCommand(),
 		a.graphCommand(),

@@ -34,6 +34,9 @@ type State struct {
 	// state planned against another account (another project's state, a moved provider) is
 	// refused instead of creating everything again there.
 	Accounts map[addrs.Provider]Account `json:"accounts,omitempty"`
+	// Outputs are the values of the configuration's output blocks as of the last apply, for
+	// `musubi output` and for scripts that read the state.
+	Outputs map[string]*Output `json:"outputs,omitempty"`
 
 	// Recovered is set when a backend replayed the journal of an interrupted apply.
 	Recovered bool `json:"-"`
@@ -48,6 +51,16 @@ type GitInfo struct {
 	Author string `json:"author,omitempty"`
 	// Dirty is true when the working tree had uncommitted changes.
 	Dirty bool `json:"dirty"`
+}
+
+// Output is the value of an output block as of the last apply. A sensitive output's value is
+// never written: secrets stay out of the state, so only the fact that it is sensitive is.
+type Output struct {
+	Sensitive bool `json:"sensitive"`
+	// Type is the value's type in cty's JSON type notation ("string", ["list","number"]).
+	Type json.RawMessage `json:"type,omitempty"`
+	// Value is the value as JSON; absent for a sensitive output.
+	Value json.RawMessage `json:"value,omitempty"`
 }
 
 // Account names the account of a system a provider block points at: its non-secret settings
@@ -129,12 +142,13 @@ type document[R any] struct {
 	Git           *GitInfo                   `json:"git,omitempty"`
 	UpdatedAt     time.Time                  `json:"updated_at,omitzero"`
 	Accounts      map[addrs.Provider]Account `json:"accounts,omitempty"`
+	Outputs       map[string]*Output         `json:"outputs,omitempty"`
 	Resources     []R                        `json:"resources"`
 }
 
 // MarshalJSON writes the resources sorted by address, so state diffs read well in git.
 func (s *State) MarshalJSON() ([]byte, error) {
-	return json.Marshal(document[*Resource]{s.FormatVersion, s.Serial, s.Lineage, s.ToolVersion, s.Git, s.UpdatedAt, s.Accounts, s.Resources()})
+	return json.Marshal(document[*Resource]{s.FormatVersion, s.Serial, s.Lineage, s.ToolVersion, s.Git, s.UpdatedAt, s.Accounts, s.Outputs, s.Resources()})
 }
 
 // UnmarshalJSON reads a state document as Decode does, so a state inside another document (a
@@ -171,6 +185,13 @@ func (s *State) Clone() *State {
 		c.Accounts = make(map[addrs.Provider]Account, len(s.Accounts))
 		for p, a := range s.Accounts {
 			c.Accounts[p] = maps.Clone(a)
+		}
+	}
+	if s.Outputs != nil {
+		c.Outputs = make(map[string]*Output, len(s.Outputs))
+		for n, o := range s.Outputs {
+			oc := *o
+			c.Outputs[n] = &oc
 		}
 	}
 	c.resources = make(map[addrs.Instance]*Resource, len(s.resources))
@@ -226,7 +247,7 @@ func Decode(b []byte) (*State, error) {
 		return nil, err
 	}
 	s := &State{FormatVersion: head.FormatVersion, Serial: head.Serial, Lineage: head.Lineage, ToolVersion: head.ToolVersion,
-		Git: head.Git, UpdatedAt: head.UpdatedAt, Accounts: head.Accounts, resources: make(map[addrs.Instance]*Resource, len(rs))}
+		Git: head.Git, UpdatedAt: head.UpdatedAt, Accounts: head.Accounts, Outputs: head.Outputs, resources: make(map[addrs.Instance]*Resource, len(rs))}
 	for _, r := range rs {
 		if _, dup := s.resources[r.Address]; dup {
 			return nil, fmt.Errorf("resource %s appears twice in the state", r.Address)

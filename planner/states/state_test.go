@@ -127,3 +127,31 @@ func TestJournalReplaysByAddress(t *testing.T) {
 		t.Errorf("replayed state: %s", addresses(got.Resources()))
 	}
 }
+
+// Outputs survive a write and a read, and a clone does not share them.
+func TestOutputsRoundTrip(t *testing.T) {
+	s := New("v1")
+	s.Outputs = map[string]*Output{
+		"prefix": {Type: []byte(`"string"`), Value: []byte(`"SPR"`)},
+		"token":  {Sensitive: true, Type: []byte(`"string"`)},
+	}
+	b, err := Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := got.Outputs["prefix"]; o == nil || string(o.Value) != `"SPR"` || o.Sensitive {
+		t.Errorf("prefix after a round trip: %+v", o)
+	}
+	if o := got.Outputs["token"]; o == nil || !o.Sensitive || o.Value != nil {
+		t.Errorf("token after a round trip: %+v", o)
+	}
+	c := got.Clone()
+	c.Outputs["prefix"].Sensitive = true
+	if got.Outputs["prefix"].Sensitive {
+		t.Error("a clone shares its outputs with the original")
+	}
+}

@@ -921,6 +921,9 @@ func (l *loader) sendAt(c *hcl.BodyContent, addr string) (time.Time, bool) {
 	hint := ""
 	if _, err := time.Parse("2006-01-02", s); err == nil {
 		hint = " A date alone is not enough: say the time of day it goes out."
+	} else if why := timeProblem(s); why != "" {
+		l.errorf(a.Expr.Range().Ptr(), "Invalid send_at", "send_at: %q is not a time: %s.", s, why)
+		return time.Time{}, false
 	}
 	l.errorf(a.Expr.Range().Ptr(), "Invalid send_at",
 		"send_at is when the message goes out: a local time such as \"2026-12-24T10:00:00\" (in %s), or an RFC 3339 time with an offset such as \"2026-12-24T10:00:00+09:00\"; got %q.%s",

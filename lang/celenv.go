@@ -436,8 +436,11 @@ func parseClock(s string) (int, error) {
 	if len(s) != 5 || s[2] != ':' {
 		return 0, fmt.Errorf("want a time of day as HH:MM, got %q", s)
 	}
-	if _, err := fmt.Sscanf(s, "%02d:%02d", &h, &m); err != nil || h > 23 || m > 59 {
+	if _, err := fmt.Sscanf(s, "%02d:%02d", &h, &m); err != nil || h < 0 || m < 0 {
 		return 0, fmt.Errorf("want a time of day as HH:MM, got %q", s)
+	}
+	if why := clockProblem(h, m); why != "" {
+		return 0, fmt.Errorf("%q: %s", s, why)
 	}
 	return h*60 + m, nil
 }

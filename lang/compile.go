@@ -95,6 +95,7 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 			}
 		}
 	}
+	l.diags = dropSuperseded(l.diags)
 }
 
 // schemaNames lists every variable and field name CEL expressions can use, for suggestions.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -204,8 +206,63 @@ func (l *loader) timestamp(attr *hcl.Attribute, from string, zone *time.Location
 	if t, err := time.ParseInLocation("2006-01-02T15:04:05", s, zone); err == nil {
 		return t, true
 	}
+	if why := timeProblem(s); why != "" {
+		l.errorf(attr.Expr.Range().Ptr(), "Invalid time", "%s: %q is not a date or time: %s.", attr.Name, s, why)
+		return time.Time{}, false
+	}
 	l.errorf(attr.Expr.Range().Ptr(), "Invalid time", "%s must be an RFC 3339 time such as \"2027-03-01T00:00:00+09:00\", or a date such as \"2027-03-01\"; got %q.", attr.Name, s)
 	return time.Time{}, false
+}
+
+// dateTimeShape is a date, optionally with a time of day and an offset, loosely enough to say
+// what is wrong with one that does not parse.
+var dateTimeShape = regexp.MustCompile(`^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?)?(?:[Zz]|([+-])(\d{2}):(\d{2}))?$`)
+
+// timeProblem says why s, written like a date or a time, is not one: "month 13 does not
+// exist", "February 2027 has 28 days", "hour 25 is not a time of day". It returns "" when s
+// is a valid date and time or does not look like one at all.
+func timeProblem(s string) string {
+	m := dateTimeShape.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return ""
+	}
+	num := func(i int) int { n, _ := strconv.Atoi(m[i]); return n }
+	year, month, day := num(1), num(2), num(3)
+	switch {
+	case month < 1 || month > 12:
+		return fmt.Sprintf("month %d does not exist", month)
+	case day < 1:
+		return fmt.Sprintf("day %d does not exist", day)
+	}
+	if days := time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day(); day > days {
+		return fmt.Sprintf("%s %d has %d days", time.Month(month), year, days)
+	}
+	if m[4] != "" {
+		if why := clockProblem(num(4), num(5)); why != "" {
+			return why
+		}
+		if m[6] != "" && num(6) > 59 {
+			return fmt.Sprintf("second %d does not exist", num(6))
+		}
+	}
+	if m[8] != "" && (num(8) > 23 || num(9) > 59) {
+		return fmt.Sprintf("%s%s:%s is not an offset from UTC", m[7], m[8], m[9])
+	}
+	if len(m[2]) < 2 || len(m[3]) < 2 || m[4] != "" && (len(m[4]) < 2 || len(m[5]) < 2) {
+		return "write months, days, hours and minutes with two digits, as in 2027-03-01T09:05"
+	}
+	return ""
+}
+
+// clockProblem says why hour:minute is not a time of day, or "".
+func clockProblem(hour, minute int) string {
+	switch {
+	case hour > 23:
+		return fmt.Sprintf("hour %d is not a time of day", hour)
+	case minute > 59:
+		return fmt.Sprintf("minute %d does not exist", minute)
+	}
+	return ""
 }
 
 // ref reads an attribute that names a block (segment.x, campaign.y, provider.t.n) and records

@@ -140,7 +140,10 @@ func compileCELWith(fast bool, env *cel.Env, ctx Context, src string, site celSi
 	}
 	ast, iss := env.Parse(src)
 	if iss.Err() != nil {
-		return nil, celDiags("CEL syntax error", iss, site, src, ctx, names)
+		if diags := cutShortQuote(env, src, site); diags != nil {
+			return nil, diags
+		}
+		return nil, celDiags("CEL syntax error", iss, site, src, ctx, names, nil)
 	}
 	return checkCEL(env, ctx, ast, src, site, want, costLimit, names)
 }
@@ -149,7 +152,7 @@ func compileCELWith(fast bool, env *cel.Env, ctx Context, src string, site celSi
 func checkCEL(env *cel.Env, ctx Context, ast *cel.Ast, src string, site celSite, want *cel.Type, costLimit uint64, names func() []string) (*Expr, hcl.Diagnostics) {
 	checked, iss := env.Check(ast)
 	if iss.Err() != nil {
-		return nil, celDiags("CEL type error", iss, site, src, ctx, names)
+		return nil, celDiags("CEL type error", iss, site, src, ctx, names, ast)
 	}
 	if want != nil {
 		got := checked.OutputType()
@@ -174,10 +177,16 @@ func checkCEL(env *cel.Env, ctx Context, ast *cel.Ast, src string, site celSite,
 				_, size := utf8.DecodeRuneInString(src[start:])
 				rng = site.rangeOf(src, start, start+max(size, 1))
 			}
+			why := err.Error()
+			if n == 1 {
+				if lit, ok := stringLiteral(newCELText(checked, src).find(id)); ok && timeProblem(lit) != "" {
+					why = fmt.Sprintf("%s is not a time: %s", singleQuoted(lit), timeProblem(lit))
+				}
+			}
 			return nil, hcl.Diagnostics{{
 				Severity: hcl.DiagError,
 				Summary:  "CEL error",
-				Detail:   fmt.Sprintf("This expression can never be evaluated: %v.", err),
+				Detail:   fmt.Sprintf("This expression can never be evaluated: %s.", why),
 				Subject:  rng.Ptr(),
 			}}
 		}
@@ -213,29 +222,57 @@ func constantCalls(a *cel.Ast) (first int64, n int) {
 	return first, n
 }
 
-func celDiags(summary string, iss *cel.Issues, site celSite, src string, ctx Context, names func() []string) hcl.Diagnostics {
+// celDiags turns cel-go's issues into diagnostics at their place in the file, in words. parsed
+// is the parsed tree of a type error, nil for a syntax error. Of a syntax error only the first
+// is reported: the parser's later complaints follow from it.
+func celDiags(summary string, iss *cel.Issues, site celSite, src string, ctx Context, names func() []string, parsed *cel.Ast) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	text := newCELText(parsed, src)
+	skip := map[int]bool{} // errors that follow from one already explained
 	for _, e := range iss.Errors() {
 		line, col := e.Location.Line(), e.Location.Column()
 		start := runeOffset(src, line, col)
+		if skip[start] {
+			continue
+		}
 		end := start
 		if start < len(src) {
 			_, n := utf8.DecodeRuneInString(src[start:])
 			end = start + n
 		}
 		msg := e.Message
-		// Point at the misspelt name itself rather than the dot before it.
-		if rest, ok := strings.CutPrefix(msg, "undefined field '"); ok && start < len(src) && src[start] == '.' {
-			name, _, _ := strings.Cut(rest, "'")
-			if strings.HasPrefix(src[start+1:], name) {
-				start, end = start+1, start+1+len(name)
+		var words celWords
+		var said bool
+		if parsed == nil {
+			words, said = syntaxWords(msg, src, start), true
+		} else {
+			words, said = typeErrorWords(msg, e.ExprID, text)
+		}
+		switch {
+		case said:
+			msg = words.detail
+			if words.moved {
+				start, end = words.start, words.end
+			}
+		default:
+			// Point at the misspelt name itself rather than the dot before it.
+			if rest, ok := strings.CutPrefix(msg, "undefined field '"); ok && start < len(src) && src[start] == '.' {
+				name, _, _ := strings.Cut(rest, "'")
+				if strings.HasPrefix(src[start+1:], name) {
+					start, end = start+1, start+1+len(name)
+					if h, next := dashHint(src, start, name, names); h != "" {
+						msg += "\n" + h
+						skip[next] = true
+						break
+					}
+				}
+			}
+			if h := celHint(msg, ctx, names); h != "" {
+				msg += "\n" + h
 			}
 		}
-		if h := celHint(msg, ctx, names); h != "" {
-			msg += "\n" + h
-		}
 		rng := site.rangeOf(src, start, end)
-		if line <= 0 {
+		if line <= 0 && !words.moved {
 			rng = site.rng
 		}
 		diags = append(diags, &hcl.Diagnostic{
@@ -244,6 +281,9 @@ func celDiags(summary string, iss *cel.Issues, site celSite, src string, ctx Con
 			Detail:   msg,
 			Subject:  rng.Ptr(),
 		})
+		if parsed == nil {
+			break
+		}
 	}
 	return diags
 }
@@ -276,15 +316,34 @@ func celHint(msg string, ctx Context, names func() []string) string {
 			}
 		}
 	}
-	switch {
-	case strings.Contains(msg, "applied to '(int, string)'") || strings.Contains(msg, "applied to '(string, int)'"):
-		return "A number is compared with a string: write the number without quotes."
-	case strings.Contains(msg, "applied to '(int, double)'") || strings.Contains(msg, "applied to '(double, int)'"):
-		return "Arithmetic mixes a whole number and a decimal: write 3.0 instead of 3, or convert with double()."
-	case strings.Contains(msg, "undeclared reference to 'var'"):
+	if strings.Contains(msg, "undeclared reference to 'var'") {
 		return "Use HCL interpolation for variables inside a condition: \"… ${var.name} …\"."
 	}
 	return ""
+}
+
+// dashHint explains a name with a dash in a condition, customer.segments.big-spenders, which
+// CEL reads as customer.segments.big minus spenders. It returns the advice and the offset of
+// the name after the dash, whose own error it explains too.
+func dashHint(src string, start int, name string, names func() []string) (string, int) {
+	after := start + len(name)
+	if after >= len(src) || src[after] != '-' {
+		return "", 0
+	}
+	n := after + 1
+	for n < len(src) && (src[n] == '_' || src[n] >= 'a' && src[n] <= 'z' || src[n] >= 'A' && src[n] <= 'Z' || src[n] >= '0' && src[n] <= '9') {
+		n++
+	}
+	if n == after+1 {
+		return "", 0
+	}
+	dashed := src[start:n]
+	under := strings.ReplaceAll(dashed, "-", "_")
+	h := fmt.Sprintf("In a condition a dash is a minus: %s reads as %s minus %s, so names there have no dashes.", dashed, name, src[after+1:n])
+	if names != nil && slices.Contains(names(), under) {
+		h += fmt.Sprintf(" Did you mean %q?", under)
+	}
+	return h, after + 1
 }
 
 // runeOffset converts a CEL location (1-based line, 0-based column in code points) to a byte

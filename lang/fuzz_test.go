@@ -63,6 +63,7 @@ func checkDiagRanges(t *testing.T, cfg *Config, diags hcl.Diagnostics) {
 		if r.Start.Byte < 0 || r.Start.Byte > r.End.Byte || r.End.Byte > len(f.Bytes) || r.Start.Line < 1 || r.Start.Column < 1 {
 			t.Fatalf("diagnostic range %s out of its file (%d bytes): %s", r, len(f.Bytes), diagLine(d))
 		}
+		checkPosition(t, f.Bytes, *r, d)
 	}
 	WriteDiagnostics(io.Discard, cfg.Files, diags, true)
 	if _, err := MarshalDiagnostics(diags); err != nil {

@@ -311,6 +311,8 @@ func (l *loader) declare() {
 					"%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", label)
 			case mixedScripts(label) != "":
 				l.errorf(b.LabelRanges[i].Ptr(), "Invalid name", "%s", mixedScripts(label))
+			case i == len(b.Labels)-1 && dashedName(kind, label) != "":
+				l.errorf(b.LabelRanges[i].Ptr(), "Invalid name", "%s", dashedName(kind, label))
 			}
 		}
 		l.declareName(kind, name, b.DefRange)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
@@ -109,4 +110,20 @@ func mixedScripts(name string) string {
 		}
 	}
 	return ""
+}
+
+// celNamed are the blocks whose names conditions read as CEL field names:
+// customer.traits.NAME and customer.segments.NAME.
+var celNamed = map[string]string{"trait": "customer.traits", "segment": "customer.segments"}
+
+// dashedName explains why the name of a trait or segment may not have a dash: a condition
+// reads customer.segments.big-spenders as customer.segments.big minus spenders. Other blocks
+// are named in HCL only (segment.x, provider.t.n, var.x), where a dash is part of a name.
+func dashedName(kind, name string) string {
+	path, ok := celNamed[kind]
+	if !ok || !strings.Contains(name, "-") {
+		return ""
+	}
+	return fmt.Sprintf("%q cannot name a %s: conditions read it as %s.%s, where the dash is a minus. Use an underscore: %s.",
+		name, kind, path, name, strings.ReplaceAll(name, "-", "_"))
 }

@@ -53,7 +53,7 @@ func TestLookAlikeNames(t *testing.T) {
 
 	// Names that keep to a script, or mix Latin with Japanese, Chinese or Korean, are fine.
 	cfg := loadClean(t, mapFS("main.hcl", seg("常連_vip")+seg("カート放棄_2")+seg("ひらがな_カタカナ_漢字")+seg("단골_vip")+
-		seg("熟客ㄅ")+seg("лояльные")+seg("αβγ")+seg("naïve-x")), ".", testOptions())
+		seg("熟客ㄅ")+seg("лояльные")+seg("αβγ")+seg("naïve_x")), ".", testOptions())
 	if len(cfg.Segments) != 8 {
 		t.Errorf("segments: %d", len(cfg.Segments))
 	}
@@ -89,5 +89,71 @@ func TestLookAlikeNames(t *testing.T) {
 	opts.VarFiles, opts.Vars = nil, nil
 	if got := ctyString(loadClean(t, fsys, ".", opts).Variables[cafeNFC].Value); got != `"16"` {
 		t.Errorf("environment: var.café = %s, want 16", got)
+	}
+}
+
+// Conditions read traits and segments as customer.traits.NAME and customer.segments.NAME,
+// where a dash is a minus: their names are refused with a dash. Every other name is referred
+// to in HCL only, where a dash is part of the name.
+func TestDashedNames(t *testing.T) {
+	checkDiags(t, diagCase{
+		name: "trait and segment",
+		files: []string{"main.hcl", "trait \"spend-90d\" {\n  on        = \"purchase\"\n  aggregate = \"count\"\n}\n" +
+			"segment \"big-spenders\" {\n  condition = \"true\"\n}\n"},
+		want: []string{
+			`main.hcl:1:7: Invalid name: "spend-90d" cannot name a trait: conditions read it as customer.traits.spend-90d, where the dash is a minus. Use an underscore: spend_90d.$`,
+			`main.hcl:5:9: Invalid name: "big-spenders" cannot name a segment: conditions read it as customer.segments.big-spenders, where the dash is a minus. Use an underscore: big_spenders.$`,
+		},
+	}, testOptions())
+
+	cfg := loadClean(t, mapFS("main.hcl", `
+provider "line" "main-oa" {}
+provider "shopify" "jp-store" {}
+variable "spring-percent" {
+  default = 10
+}
+locals {
+  half-percent = var.spring-percent / 2
+}
+output "half-percent" {
+  value = local.half-percent
+}
+segment "regulars" {
+  condition = "customer.traits.visits_90d > ${local.half-percent}"
+}
+trait "visits_90d" {
+  on        = "store.visit"
+  aggregate = "count"
+}
+campaign "spring-sale" {
+  audience = segment.regulars
+  channels = [provider.shopify.jp-store]
+  coupon {
+    percent = var.spring-percent
+    code    = "SPRING10"
+  }
+  message {
+    via      = provider.line.main-oa
+    template = "hi"
+  }
+}
+trigger "welcome-back" {
+  on = "follow"
+  action "issue_coupon" {
+    campaign = campaign.spring-sale
+    via      = provider.line.main-oa
+    template = "{{ code }}"
+  }
+}
+policy "no-deep-discounts" {
+  condition = "campaign.coupon.percent <= 30.0"
+  message   = "Too deep."
+}
+`), ".", testOptions())
+	if cfg.Campaigns["spring-sale"] == nil || cfg.Triggers["welcome-back"] == nil || cfg.Providers["line.main-oa"] == nil {
+		t.Errorf("dashed names did not load: campaigns %v, triggers %v, providers %v", cfg.Campaigns, cfg.Triggers, cfg.Providers)
+	}
+	if got := ctyString(cfg.Outputs["half-percent"].Value); got != "5" {
+		t.Errorf("output = %s", got)
 	}
 }

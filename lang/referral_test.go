@@ -93,7 +93,7 @@ func TestActionRecipientDiagnostics(t *testing.T) {
 			name: "owner is a string, referral a bool",
 			files: []string{"main.hcl", head + "trigger \"t\" {\n  on        = \"coupon.redeemed\"\n  condition = \"event.owner && event.referral\"\n" +
 				"  action \"emit\" {\n    event = \"custom.x\"\n  }\n}\n"},
-			want: []string{`main.hcl:5:21: CEL type error: expected type 'bool' but found 'string'$`},
+			want: []string{`main.hcl:5:16: CEL type error: event.owner is a string, where a condition (true or false) is expected; compare it, as in event.owner != ''.$`},
 		},
 	}
 	for _, tt := range tests {

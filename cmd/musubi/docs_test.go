@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/musubi-hq/musubi/engine/scenario"
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner"
 	"github.com/musubi-hq/musubi/planner/plugins"
@@ -29,9 +30,33 @@ import (
 //	<!-- fragment: WHY -->       a piece of a block, not loadable alone; skipped
 //	<!-- lock file -->           a .musubi.lock.hcl, read as musubi init reads one
 //	<!-- vars: NAME=VALUE ... --> values for variables that have no default
+//	<!-- test file -->           a *.test.hcl, read as musubi test reads one, against the quickstart
+//	<!-- test step -->           a step of a run (expect, decide, event), read inside one
+//	<!-- event expect -->        an event's expect block, read inside an event of a run
 func TestDocsConfigurationsLoad(t *testing.T) {
 	t.Parallel()
 	pages := docPages(t)
+	// Test-file examples are read against the quickstart, with the journey of the language
+	// page's examples added.
+	qdir := t.TempDir()
+	if err := copyDir("../../examples/quickstart", qdir); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(qdir, "journey.hcl"), []byte(`trigger "tryon_recommend" {
+  on = "tryon"
+  wait {
+    for = "3h"
+  }
+  action "send" {
+    via      = provider.sandbox.line
+    template = "{{ event.item.name }}"
+  }
+}
+`))
+	quickstart, qd := scenario.LoadConfig(qdir, lang.LoadOptions{})
+	if qd.HasErrors() {
+		t.Fatal(qd.Error())
+	}
 	library := parseDecls(t, "testdata/docs/context.hcl", mustRead(t, "testdata/docs/context.hcl"))
 	checked := 0
 	for _, page := range pages {
@@ -52,6 +77,12 @@ func TestDocsConfigurationsLoad(t *testing.T) {
 				write(t, filepath.Join(dir, plugins.LockFile), b.src)
 				if _, err := plugins.ReadLock(dir); err != nil {
 					t.Errorf("%s: the lock file does not read: %v", where, err)
+				}
+				checked++
+				continue
+			case strings.HasPrefix(b.note, "test file"), b.note == "test step", b.note == "event expect":
+				if err := docTestFile(quickstart, where, b); err != "" {
+					t.Errorf("%s: the test file does not read:\n%s", where, err)
 				}
 				checked++
 				continue
@@ -249,4 +280,22 @@ func write(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// docTestFile reads a test-file example of the docs as musubi test reads one, against the
+// quickstart; a step or an event's expect block is read inside a run of one customer.
+func docTestFile(cfg *lang.Config, where string, b docBlock) string {
+	src := string(b.src)
+	const customer = "customer \"hanako\" {\n  identifiers = { phone = \"090-1234-5678\" }\n}\n"
+	switch b.note {
+	case "test step":
+		src = customer + "run \"doc\" {\n" + src + "}\n"
+	case "event expect":
+		src = customer + "run \"doc\" {\n  event \"purchase\" {\n    customer = customer.hanako\n" + src + "  }\n}\n"
+	}
+	_, diags := scenario.Parse([]byte(src), "example.test.hcl", scenario.KnownFrom(cfg))
+	if !diags.HasErrors() {
+		return ""
+	}
+	return diags.Error()
 }

@@ -27,7 +27,9 @@ provider "wechat" "oa" {
 }
 
 provider "email" "news" {
-  from = "news@example.jp"
+  transport = "sendgrid"
+  api_key   = env("SENDGRID_API_KEY")
+  from      = "news@example.jp"
 }
 
 trait "store_purchases_90d" {

@@ -121,3 +121,34 @@ func (pl *Planner) fillEstimate(e *plans.Estimate, resp *providers.EstimateRespo
 		e.Previews = append(e.Previews, pv)
 	}
 }
+
+// describeEstimates adds the descriptions of the blocks only estimates are shown under.
+func describeEstimates(cfg *lang.Config, out map[addrs.Block]string, es []*plans.Estimate) {
+	add := func(b addrs.Block) {
+		var d string
+		switch b.Type {
+		case "campaign":
+			if x := cfg.Campaigns[b.Name]; x != nil {
+				d = x.Description
+			}
+		case "segment":
+			if x := cfg.Segments[b.Name]; x != nil {
+				d = x.Description
+			}
+		}
+		if d != "" {
+			out[b] = d
+		}
+	}
+	for _, e := range es {
+		for _, s := range e.Segments {
+			add(s.Block)
+		}
+		for _, c := range e.Campaigns {
+			add(c.Block)
+		}
+		for _, p := range e.Previews {
+			add(p.Block)
+		}
+	}
+}

@@ -118,6 +118,7 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 		p.Estimates, members = pl.estimates(ctx, changes)
 	}
 	p.Descriptions = descriptions(pl.Config, changes)
+	describeEstimates(pl.Config, p.Descriptions, p.Estimates)
 	if p.Mode != plans.Destroy {
 		p.Policies = pl.checkPolicies(members)
 	}

@@ -38,7 +38,7 @@ const estimateChunk = 10_000
 // changes nothing in the store. A nil store is an engine with no data yet: the counts are 0
 // and messages are previewed for a synthetic customer.
 func Estimate(ctx context.Context, store Store, req providers.EstimateRequest) (*providers.EstimateResponse, error) {
-	x, err := newEstimator(req, time.Now())
+	x, err := newEstimator(req, estimateNow())
 	if err != nil {
 		return nil, err
 	}
@@ -736,3 +736,6 @@ func sampleEvent(typ string, now time.Time) *lang.Record {
 	r.Set("time", now)
 	return r
 }
+
+// estimateNow is when an estimate over a store evaluates the rules (tests set it).
+var estimateNow = time.Now

@@ -148,6 +148,19 @@ func (c *Client) Segments(ctx context.Context) ([]SegmentStatus, error) {
 	return v.Segments, err
 }
 
+// Estimate asks the server what a rule bundle would make of its customers.
+func (c *Client) Estimate(ctx context.Context, req providers.EstimateRequest) (*providers.EstimateResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var resp providers.EstimateResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/admin/estimate", body, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
 // Outbox lists outbox items with a status ("" for all).
 func (c *Client) Outbox(ctx context.Context, status string) ([]OutboxItem, error) {
 	var v struct {

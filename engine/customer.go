@@ -137,6 +137,9 @@ func (c *customerVal) Map() map[string]any {
 // identifiers are the customer's identifier values by type, in the identity graph's order.
 func (c *customerVal) identifiers() map[string]any {
 	if c.ids == nil {
+		if c.e.graphReady != nil {
+			<-c.e.graphReady // an estimate reads profiles while the graph is rebuilt
+		}
 		c.ids = map[string]any{}
 		for _, id := range c.e.graph.Identifiers(c.p.ID) {
 			l, _ := c.ids[id.Type].([]any)

@@ -60,9 +60,12 @@ type Engine struct {
 	now     func() time.Time
 	metrics *Metrics
 
-	prog     atomic.Pointer[program]
-	graph    *identity.Graph
-	suppress *suppressions
+	prog  atomic.Pointer[program]
+	graph *identity.Graph
+	// graphReady, when set, is closed once graph is in place: an estimate evaluates profiles
+	// while it replays the identity log (see Estimate). A running engine has none.
+	graphReady chan struct{}
+	suppress   *suppressions
 
 	mu       sync.RWMutex // guards profiles and waits
 	profiles map[string]*Profile

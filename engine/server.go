@@ -71,6 +71,7 @@ func (e *Engine) Handler(o ServerOptions) http.Handler {
 	mux.HandleFunc("DELETE /v1/admin/customers/{id}", admin(e.handleForget))
 	mux.HandleFunc("DELETE /v1/admin/suppressions/{id}", admin(e.handleUnsuppress))
 	mux.HandleFunc("GET /v1/admin/segments", admin(e.handleSegments))
+	mux.HandleFunc("POST /v1/admin/estimate", admin(e.handleEstimate))
 	mux.HandleFunc("GET /v1/admin/outbox", admin(e.handleOutbox))
 	mux.HandleFunc("POST /v1/admin/outbox/{item}/retry", admin(e.handleRetry))
 	if o.Clock != nil {
@@ -458,6 +459,24 @@ func (e *Engine) handleSegments(w http.ResponseWriter, r *http.Request) {
 		segs = []SegmentStatus{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"segments": segs})
+}
+
+func (e *Engine) handleEstimate(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var req providers.EstimateRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("the estimate request: %w", err))
+		return
+	}
+	resp, err := e.Estimate(r.Context(), req)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (e *Engine) handleOutbox(w http.ResponseWriter, r *http.Request) {

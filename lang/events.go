@@ -68,6 +68,7 @@ var (
 		Field{Name: "name", Type: types.StringType, Doc: "block label"},
 		Field{Name: "description", Type: types.StringType, Doc: "description"},
 		Field{Name: "condition", Type: types.StringType, Doc: "the CEL condition's source"},
+		Field{Name: "estimated_members", Type: types.IntType, Doc: "customers in it once the plan's rules are pushed, as the engine estimates them; 0 when unknown"},
 	)
 	TriggerType = NewObjectType("musubi.Trigger", "A trigger as declared, for policies.",
 		Field{Name: "name", Type: types.StringType, Doc: "block label"},

@@ -44,6 +44,9 @@ type Options struct {
 	// Now is when the plan is made, to tell scheduled messages whose time has passed;
 	// time.Now when nil.
 	Now func() time.Time
+	// SkipEstimates leaves out what a pushed rule bundle would make of the engine's
+	// customers (audience sizes, reach, message previews).
+	SkipEstimates bool
 }
 
 // Planner plans one configuration against one state.
@@ -110,9 +113,14 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 		}
 		p.Schedules = schedules(pl.Config, now())
 	}
+	var members map[string]int
+	if pushesBundle(changes) && !opts.SkipEstimates {
+		p.Estimates, members = pl.estimates(ctx, changes)
+	}
 	p.Descriptions = descriptions(pl.Config, changes)
+	describeEstimates(pl.Config, p.Descriptions, p.Estimates)
 	if p.Mode != plans.Destroy {
-		p.Policies = pl.checkPolicies()
+		p.Policies = pl.checkPolicies(members)
 	}
 	return p, diags
 }

@@ -14,8 +14,8 @@ import (
 
 // checkPolicies evaluates every policy on every block it applies to. A policy that cannot be
 // evaluated fails, with the evaluation error as its message: a rule nobody can check must not
-// pass silently.
-func (pl *Planner) checkPolicies() []*plans.PolicyResult {
+// pass silently. members are the segments' estimated members (absent: unknown, 0).
+func (pl *Planner) checkPolicies(members map[string]int) []*plans.PolicyResult {
 	var out []*plans.PolicyResult
 	cfg := pl.Config
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
@@ -23,7 +23,7 @@ func (pl *Planner) checkPolicies() []*plans.PolicyResult {
 		if p.Condition == nil {
 			continue
 		}
-		for _, obj := range policySubjects(cfg, p.AppliesTo) {
+		for _, obj := range policySubjects(cfg, p.AppliesTo, members) {
 			ok, err := p.Condition.EvalBool(map[string]any{p.AppliesTo: obj.value, "now": time.Now()})
 			msg := p.Message
 			if err != nil {
@@ -44,7 +44,7 @@ type policySubject struct {
 
 // policySubjects builds the CEL values of the blocks a policy applies to, in the shape of
 // lang's CampaignType, SegmentType and TriggerType.
-func policySubjects(cfg *lang.Config, kind string) []policySubject {
+func policySubjects(cfg *lang.Config, kind string, members map[string]int) []policySubject {
 	var out []policySubject
 	switch kind {
 	case "campaign":
@@ -54,7 +54,7 @@ func policySubjects(cfg *lang.Config, kind string) []policySubject {
 	case "segment":
 		for _, n := range slices.Sorted(maps.Keys(cfg.Segments)) {
 			s := cfg.Segments[n]
-			v := map[string]any{"name": n, "description": s.Description}
+			v := map[string]any{"name": n, "description": s.Description, "estimated_members": int64(members[n])}
 			if s.Condition != nil {
 				v["condition"] = s.Condition.Source
 			}

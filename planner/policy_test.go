@@ -40,11 +40,11 @@ policy "short_journeys" {
 }
 `)
 	pl := &Planner{Config: cfg}
-	got := pl.checkPolicies()
+	got := pl.checkPolicies(nil)
 	if len(got) != 1 || got[0].Block.Name != "slow" {
 		t.Fatalf("policy results: %+v", got)
 	}
-	if v := policySubjects(cfg, "trigger"); v[0].value["delay"] != time.Hour || v[1].value["delay"] != 72*time.Hour {
+	if v := policySubjects(cfg, "trigger", nil); v[0].value["delay"] != time.Hour || v[1].value["delay"] != 72*time.Hour {
 		t.Errorf("delays: %v, %v", v[0].value["delay"], v[1].value["delay"])
 	}
 }

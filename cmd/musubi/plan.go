@@ -39,7 +39,7 @@ func (f *planFlags) register(fs *pflag.FlagSet) {
 }
 
 func (f *planFlags) options(mode plans.Mode) (planner.Options, error) {
-	o := planner.Options{Mode: mode, SkipRefresh: !f.refresh, Parallelism: f.parallelism, ToolVersion: Version()}
+	o := planner.Options{Mode: mode, SkipRefresh: !f.refresh, SkipEstimates: !f.refresh, Parallelism: f.parallelism, ToolVersion: Version()}
 	if f.refreshOnly {
 		if mode == plans.Destroy {
 			return o, fmt.Errorf("-refresh-only and -destroy cannot be combined")

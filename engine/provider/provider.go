@@ -11,6 +11,7 @@ package provider
 import (
 	"context"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -224,3 +225,32 @@ func (p *Provider) Import(ctx context.Context, req providers.ImportRequest) prov
 	}
 	return providers.ImportResponse{Attributes: attrs, Diagnostics: ds}
 }
+
+// Estimate tells what a rule bundle would make of the engine's customers: those of the local
+// store, read without a server (or beside the one running on it), or those of the remote
+// server, asked through its admin API. A local store that does not exist yet is an engine
+// with no data; it is not created.
+func (p *Provider) Estimate(ctx context.Context, req providers.EstimateRequest) providers.EstimateResponse {
+	if p.client != nil {
+		resp, err := p.client.Estimate(ctx, req)
+		if err != nil {
+			return providers.EstimateResponse{Diagnostics: providers.FromError("estimating on "+p.client.URL, err)}
+		}
+		return *resp
+	}
+	var store eng.Store
+	if _, err := os.Stat(p.path); err == nil {
+		s, err := p.localStore()
+		if err != nil {
+			return providers.EstimateResponse{Diagnostics: providers.FromError("opening the engine store", err)}
+		}
+		store = s
+	}
+	resp, err := eng.Estimate(ctx, store, req)
+	if err != nil {
+		return providers.EstimateResponse{Diagnostics: providers.FromError("estimating on the engine store", err)}
+	}
+	return *resp
+}
+
+var _ providers.Estimator = (*Provider)(nil)

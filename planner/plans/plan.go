@@ -76,6 +76,9 @@ type Plan struct {
 	// Schedules lists the campaign messages that go out at a set time, when the plan pushes
 	// the rule bundle that carries the time.
 	Schedules []*Schedule `json:"schedules,omitempty"`
+	// Estimates are what the rule bundle the plan pushes would make of each engine's
+	// customers, where the engine could be read.
+	Estimates []*Estimate `json:"estimates,omitempty"`
 
 	// Prior is the refreshed state the changes apply to.
 	Prior *states.State `json:"prior"`
@@ -154,6 +157,76 @@ type Schedule struct {
 	// Past says send_at had passed when the plan was made: the message goes out as soon as
 	// the bundle is pushed, to the members of the audience who have not had it.
 	Past bool `json:"past,omitempty"`
+}
+
+// Estimate is what a rule bundle the plan pushes would make of one engine's customers: the
+// members of its new and changed segments, its campaigns' reach, its new and changed messages
+// rendered for sample customers. Nothing of it is applied; it is shown for the people who
+// review the plan.
+type Estimate struct {
+	Provider addrs.Provider `json:"provider"`
+	// Customers is how many customer profiles the counts are over; NoData says the engine has
+	// none yet. Error says why the engine could not be read: the plan goes on without counts.
+	Customers int                 `json:"customers"`
+	NoData    bool                `json:"no_data,omitempty"`
+	Error     string              `json:"error,omitempty"`
+	Segments  []*SegmentEstimate  `json:"segments,omitempty"`
+	Campaigns []*CampaignEstimate `json:"campaigns,omitempty"`
+	Previews  []*Preview          `json:"previews,omitempty"`
+}
+
+// SegmentEstimate is a new or changed segment's members now and once the bundle is pushed.
+type SegmentEstimate struct {
+	Block  addrs.Block `json:"block"`
+	Status string      `json:"status"` // new or changed
+	Now    int         `json:"now"`
+	New    int         `json:"new"`
+}
+
+// CampaignEstimate is a campaign's audience once the bundle is pushed and how many of it the
+// campaign's messages reach; CodeCount is its code pool's size (0: none), and a pool smaller
+// than the audience is warned of.
+type CampaignEstimate struct {
+	Block     addrs.Block    `json:"block"`
+	Audience  addrs.Block    `json:"audience"`
+	Members   int            `json:"members"`
+	Reach     int            `json:"reach"`
+	ByChannel map[string]int `json:"by_channel,omitempty"`
+	CodeCount int            `json:"code_count,omitempty"`
+}
+
+// CodesShort is how many members of the audience the code pool has no code for.
+func (c *CampaignEstimate) CodesShort() int {
+	if c.CodeCount == 0 || c.Members <= c.CodeCount {
+		return 0
+	}
+	return c.Members - c.CodeCount
+}
+
+// Preview is a new or changed message rendered for sample customers.
+type Preview struct {
+	Block    addrs.Block     `json:"block"`
+	Provider addrs.Provider  `json:"provider"`
+	Index    int             `json:"index,omitempty"`
+	Status   string          `json:"status"`
+	Code     string          `json:"code,omitempty"`
+	Samples  []PreviewSample `json:"samples"`
+}
+
+// PreviewSample is a message as one sample customer reads it, in every variant. Customer is
+// empty for the synthetic customer of an engine with no data.
+type PreviewSample struct {
+	Customer string            `json:"customer,omitempty"`
+	Gets     string            `json:"gets,omitempty"`
+	Variants []RenderedVariant `json:"variants"`
+}
+
+// RenderedVariant is one variant of a message ("" for the message's own text), rendered.
+type RenderedVariant struct {
+	Name    string `json:"name,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	Text    string `json:"text"`
+	Error   string `json:"error,omitempty"`
 }
 
 // PolicyResult is a policy that failed on a block.

@@ -29,6 +29,9 @@ type jsonPlan struct {
 	Sends []*plans.Send `json:"sends,omitempty"`
 	// Schedules appears only when there are some: campaign messages sent at a set time.
 	Schedules []*plans.Schedule `json:"schedules,omitempty"`
+	// Estimates appears only when the plan pushes a rule bundle to an engine that can tell
+	// what it would make of its customers; message previews are for people and left out.
+	Estimates []*plans.Estimate `json:"estimates,omitempty"`
 }
 
 type jsonState struct {
@@ -90,6 +93,11 @@ func JSON(w io.Writer, p *plans.Plan, diags hcl.Diagnostics) error {
 		HasChanges:      p.HasChanges(),
 		ResourceChanges: []jsonChange{}, Drift: []jsonDrift{}, Recovered: p.Recovered, Policies: p.Policies,
 		Diagnostics: lang.ToJSONDiagnostics(diags), Sends: p.Sends, Schedules: p.Schedules,
+	}
+	for _, e := range p.Estimates {
+		c := *e
+		c.Previews = nil
+		out.Estimates = append(out.Estimates, &c)
 	}
 	if out.Recovered == nil {
 		out.Recovered = []addrs.Instance{}

@@ -31,7 +31,7 @@ func Markdown(w io.Writer, p *plans.Plan) {
 		}
 	}
 	var block addrs.Block
-	for _, e := range entries(shown, p.Sends, p.Schedules) {
+	for _, e := range entries(shown, p) {
 		if e.block() != block {
 			block = e.block()
 			head := "**" + esc(block.String()) + "**"
@@ -47,10 +47,14 @@ func Markdown(w io.Writer, p *plans.Plan) {
 		case e.schedule != nil:
 			fmt.Fprintln(w, markdownSchedule(e.schedule))
 			continue
+		case e.change == nil:
+			markdownEstimate(w, e)
+			continue
 		}
 		c := e.change
 		fmt.Fprintf(w, "- %s %s: %s\n", mdSymbol(c.Action), what(c), mdDetail(c))
 	}
+	markdownEstimateNotes(w, p.Estimates)
 	outside, interrupted := splitDrift(p.Drift)
 	markdownInterrupted(w, interrupted)
 	if len(outside) > 0 {

@@ -24,6 +24,11 @@ type entry struct {
 	change   *plans.Change
 	send     *plans.Send
 	schedule *plans.Schedule
+	// segment, campaign and preview are what a pushed rule bundle would make of the engine's
+	// customers (estimates.go).
+	segment  *plans.SegmentEstimate
+	campaign *plans.CampaignEstimate
+	preview  *plans.Preview
 }
 
 func (e entry) block() addrs.Block {
@@ -32,24 +37,36 @@ func (e entry) block() addrs.Block {
 		return e.change.Block
 	case e.send != nil:
 		return e.send.Block
+	case e.segment != nil:
+		return e.segment.Block
+	case e.campaign != nil:
+		return e.campaign.Block
+	case e.preview != nil:
+		return e.preview.Block
 	}
 	return e.schedule.Block
 }
 
-// rank orders a block's entries: its changes, then its sends, then its schedules.
+// rank orders a block's entries: its changes, then its sends, its schedules, the estimates
+// of its members and reach, and its messages' previews.
 func (e entry) rank() int {
 	switch {
 	case e.change != nil:
 		return 0
 	case e.send != nil:
 		return 1
+	case e.schedule != nil:
+		return 2
+	case e.segment != nil, e.campaign != nil:
+		return 3
 	}
-	return 2
+	return 4
 }
 
-// entries merges the changes with the sends and schedules, all sorted by block as addresses
-// sort, so each send and schedule is shown under its block, after the block's changes.
-func entries(changes []*plans.Change, sends []*plans.Send, schedules []*plans.Schedule) []entry {
+// entries merges the changes with the sends, schedules and estimates, all sorted by block as
+// addresses sort, so each is shown under its block, after the block's changes.
+func entries(changes []*plans.Change, p *plans.Plan) []entry {
+	sends, schedules := p.Sends, p.Schedules
 	out := make([]entry, 0, len(changes)+len(sends)+len(schedules))
 	for _, c := range changes {
 		out = append(out, entry{change: c})
@@ -59,6 +76,17 @@ func entries(changes []*plans.Change, sends []*plans.Send, schedules []*plans.Sc
 	}
 	for _, s := range schedules {
 		out = append(out, entry{schedule: s})
+	}
+	for _, est := range p.Estimates {
+		for _, s := range est.Segments {
+			out = append(out, entry{segment: s})
+		}
+		for _, c := range est.Campaigns {
+			out = append(out, entry{campaign: c})
+		}
+		for _, pv := range est.Previews {
+			out = append(out, entry{preview: pv})
+		}
 	}
 	slices.SortStableFunc(out, func(a, b entry) int {
 		return cmp.Or(addrs.Compare(addrs.Instance{Block: a.block()}, addrs.Instance{Block: b.block()}), cmp.Compare(a.rank(), b.rank()))

@@ -103,7 +103,7 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 	default:
 		fmt.Fprintln(w, pt.paint(bold, "Musubi will make these changes:"))
 		var block addrs.Block
-		for _, e := range entries(shown, p.Sends, p.Schedules) {
+		for _, e := range entries(shown, p) {
 			if e.block() != block {
 				block = e.block()
 				fmt.Fprintln(w)
@@ -120,9 +120,13 @@ func Text(w io.Writer, p *plans.Plan, color bool) {
 			case e.schedule != nil:
 				writeSchedule(w, pt, e.schedule)
 				continue
+			case e.change == nil:
+				writeEstimate(w, pt, e)
+				continue
 			}
 			writeChange(w, pt, e.change)
 		}
+		writeEstimateNotes(w, pt, p.Estimates)
 	}
 	if len(p.Policies) > 0 {
 		fmt.Fprintln(w)

@@ -326,7 +326,11 @@ func newEstimator(req providers.EstimateRequest, now time.Time) (*estimator, err
 	if err != nil {
 		return nil, fmt.Errorf("the rule bundle: %w", err)
 	}
-	x := &estimator{prog: prog, req: req, now: now, samples: min(max(req.Samples, 0), providers.MaxPreviewSamples),
+	samples := min(max(req.Samples, 0), providers.MaxPreviewSamples)
+	if len(req.Customers) > 0 {
+		samples = 0 // the previews are the given customers'
+	}
+	x := &estimator{prog: prog, req: req, now: now, samples: samples,
 		e: &Engine{log: slog.New(slog.DiscardHandler), metrics: newMetrics(), now: func() time.Time { return now }}}
 	for _, s := range prog.Segments {
 		x.segments = append(x.segments, s.Name)
@@ -508,7 +512,15 @@ func (x *estimator) finish(accs []*estimateAcc) *providers.EstimateResponse {
 		}
 		resp.Campaigns = append(resp.Campaigns, ce)
 	}
-	if x.samples > 0 {
+	switch {
+	case len(x.req.Customers) > 0:
+		given := make([][]*Profile, 1+len(x.camps))
+		for _, c := range x.req.Customers[:min(len(x.req.Customers), providers.MaxPreviewSamples)] {
+			given[0] = append(given[0], &Profile{ID: c.Name, Consent: c.Consent, Attributes: c.Attributes,
+				Segments: map[string]bool{}, FirstSeen: x.now, LastSeen: x.now})
+		}
+		resp.Previews = x.previews(given)
+	case x.samples > 0:
 		for k, l := range total.samples {
 			slices.SortFunc(l, func(a, b *Profile) int { return strings.Compare(a.ID, b.ID) })
 			total.samples[k] = l[:min(len(l), x.samples)]

@@ -20,7 +20,7 @@ const estimateTimeout = 2 * time.Minute
 // of its customers (providers.Estimator). An engine that cannot tell says why in the plan;
 // the plan never fails for it. members are every segment's members under the bundle, from the
 // first engine with data, for policies.
-func (pl *Planner) estimates(ctx context.Context, changes []*plans.Change) (out []*plans.Estimate, members map[string]int) {
+func (pl *Planner) estimates(ctx context.Context, changes []*plans.Change, opts Options) (out []*plans.Estimate, members map[string]int) {
 	members = map[string]int{}
 	for _, c := range changes {
 		if c.Kind != providers.KindRules || c.Action == plans.NoOp || c.Action == plans.Delete {
@@ -34,7 +34,15 @@ func (pl *Planner) estimates(ctx context.Context, changes []*plans.Change) (out 
 		if !ok {
 			continue
 		}
-		req := providers.EstimateRequest{Bundle: c.After.String("bundle"), Channels: pl.channels(), Samples: providers.MaxPreviewSamples}
+		req := providers.EstimateRequest{Bundle: c.After.String("bundle"), Channels: pl.channels()}
+		switch {
+		case opts.PreviewFromEngine:
+			req.Samples = providers.MaxPreviewSamples
+		case len(opts.PreviewCustomers) > 0:
+			req.Customers = opts.PreviewCustomers
+		default:
+			req.Customers = []providers.SampleCustomer{{Name: "sample"}}
+		}
 		start := time.Now()
 		ectx, cancel := context.WithTimeout(ctx, estimateTimeout)
 		resp := est.Estimate(ectx, req)

@@ -41,7 +41,7 @@ policy "small" {
 	f.others["engine.main"] = est
 	p, _ := f.plan()
 	if len(est.reqs) != 1 || !strings.Contains(est.reqs[0].Bundle, `"regulars"`) || est.reqs[0].Channels["mem.tablet"].Address != "member" ||
-		est.reqs[0].Samples != providers.MaxPreviewSamples {
+		est.reqs[0].Samples != 0 || len(est.reqs[0].Customers) != 1 || est.reqs[0].Customers[0].Name != "sample" {
 		t.Fatalf("requests: %+v", est.reqs)
 	}
 	if len(p.Estimates) != 1 {

@@ -47,6 +47,12 @@ type Options struct {
 	// SkipEstimates leaves out what a pushed rule bundle would make of the engine's
 	// customers (audience sizes, reach, message previews).
 	SkipEstimates bool
+	// PreviewCustomers are the made-up customers message previews are rendered for (the
+	// programme's test customers); without them, one customer with no data.
+	// PreviewFromEngine renders them for some of the engine's own customers instead, whose
+	// data then appears in the plan.
+	PreviewCustomers  []providers.SampleCustomer
+	PreviewFromEngine bool
 }
 
 // Planner plans one configuration against one state.
@@ -115,7 +121,7 @@ func (pl *Planner) Plan(ctx context.Context, opts Options) (*plans.Plan, hcl.Dia
 	}
 	var members map[string]int
 	if pushesBundle(changes) && !opts.SkipEstimates {
-		p.Estimates, members = pl.estimates(ctx, changes)
+		p.Estimates, members = pl.estimates(ctx, changes, opts)
 	}
 	p.Descriptions = descriptions(pl.Config, changes)
 	describeEstimates(pl.Config, p.Descriptions, p.Estimates)

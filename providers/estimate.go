@@ -20,9 +20,20 @@ type EstimateRequest struct {
 	// reaches customers: the identifier type it addresses and the consent it needs. A
 	// campaign's reach counts only channels named here.
 	Channels map[string]ChannelSupport `json:"channels,omitempty"`
-	// Samples is how many sample customers each message preview is rendered for (at most
-	// MaxPreviewSamples); 0 renders no previews.
+	// Samples is how many of the engine's customers each message preview is rendered for (at
+	// most MaxPreviewSamples); 0 takes none of them.
 	Samples int `json:"samples,omitempty"`
+	// Customers, when set, are the customers previews are rendered for instead of the
+	// engine's: the programme's test customers, made up, so no real person's data reaches a
+	// plan (a pull-request comment) unless asked for.
+	Customers []SampleCustomer `json:"customers,omitempty"`
+}
+
+// SampleCustomer is a made-up customer a message preview is rendered for.
+type SampleCustomer struct {
+	Name       string          `json:"name"`
+	Consent    map[string]bool `json:"consent,omitempty"`
+	Attributes map[string]any  `json:"attributes,omitempty"`
 }
 
 // ChannelSupport is what of a provider's MessagingSupport reach needs.

@@ -123,6 +123,7 @@ func (a *app) planAndApply(pf *planFlags, mode plans.Mode, autoApprove bool, jr 
 		}
 		return err
 	}
+	pf.previews(&opts, s.cfg)
 	p, diags := (&planner.Planner{Config: s.cfg, Host: s.host, State: s.state}).Plan(ctx, opts)
 	if jr != nil {
 		jr.Plan, jr.Mode, jr.Diagnostics, jr.State = p, p.Mode, append(s.diags, diags...), s.state

@@ -8,11 +8,13 @@ import (
 	"os/signal"
 	"strings"
 
+	"github.com/musubi-hq/musubi/engine/scenario"
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/planner"
 	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
 	"github.com/musubi-hq/musubi/planner/render"
+	"github.com/musubi-hq/musubi/providers"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -26,6 +28,9 @@ type planFlags struct {
 	refreshOnly bool
 	refresh     bool
 	parallelism int
+	// previewFrom is whose data message previews show: "test" (the test files' customers)
+	// or "engine" (some of the engine's own).
+	previewFrom string
 }
 
 func (f *planFlags) register(fs *pflag.FlagSet) {
@@ -36,6 +41,31 @@ func (f *planFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.refreshOnly, "refresh-only", false, "only record what changed outside Musubi; change nothing in the systems")
 	fs.BoolVar(&f.refresh, "refresh", true, "read the live systems before planning")
 	fs.IntVar(&f.parallelism, "parallelism", planner.DefaultParallelism, "how many provider calls may run at once")
+	fs.StringVar(&f.previewFrom, "preview-customers", "test", `whom message previews are rendered for: "test", the customers of the *.test.hcl files (made up, safe in a pull-request comment), or "engine", up to 3 of the engine's own customers, whose data then appears in the plan`)
+}
+
+// previews fills the options' preview customers from the programme's test files, which read
+// against cfg; a test file that does not read is musubi test's to report, not plan's.
+func (f *planFlags) previews(o *planner.Options, cfg *lang.Config) {
+	if o.PreviewFromEngine {
+		return
+	}
+	files, err := scenario.Find(".")
+	if err != nil {
+		return
+	}
+	known := scenario.KnownFrom(cfg)
+	for _, path := range files {
+		tf, diags := scenario.ReadFile(path, known)
+		if diags.HasErrors() {
+			continue
+		}
+		for _, c := range tf.Customers {
+			if len(o.PreviewCustomers) < providers.MaxPreviewSamples {
+				o.PreviewCustomers = append(o.PreviewCustomers, providers.SampleCustomer{Name: c.Name, Consent: c.Consent, Attributes: c.Attributes})
+			}
+		}
+	}
 }
 
 func (f *planFlags) options(mode plans.Mode) (planner.Options, error) {
@@ -62,6 +92,13 @@ func (f *planFlags) options(mode plans.Mode) (planner.Options, error) {
 	}
 	if f.parallelism < 1 {
 		return o, fmt.Errorf("-parallelism must be at least 1")
+	}
+	switch f.previewFrom {
+	case "test":
+	case "engine":
+		o.PreviewFromEngine = true
+	default:
+		return o, fmt.Errorf(`-preview-customers: want "test" or "engine", not %q`, f.previewFrom)
 	}
 	return o, nil
 }
@@ -112,6 +149,7 @@ Exit status: 0 success, 1 error or a failed policy; with -detailed-exitcode, 0 n
 				}
 				return err
 			}
+			pf.previews(&opts, s.cfg)
 			p, diags := (&planner.Planner{Config: s.cfg, Host: s.host, State: s.state}).Plan(ctx, opts)
 			diags = append(s.diags, diags...)
 			if asJSON {

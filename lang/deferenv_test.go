@@ -110,3 +110,18 @@ output "token" {
 		}
 	}
 }
+
+// An empty environment variable is not set: a pull request from a fork gets its secrets as
+// empty strings, and validate must pass without them as without the variables.
+func TestEmptyEnvIsNotSet(t *testing.T) {
+	src := "provider \"line\" \"oa\" {\n  channel_access_token = env(\"LINE_TOKEN\")\n  channel_secret       = env(\"LINE_SECRET\")\n}\n"
+	opts := testOptions("LINE_TOKEN=", "LINE_SECRET=")
+	if _, diags := Load(mapFS("main.hcl", src), ".", opts); !diags.HasErrors() || !strings.Contains(diags.Error(), "LINE_TOKEN is not set (or is empty)") {
+		t.Fatalf("an empty secret was taken: %v", diags)
+	}
+	opts.DeferEnv = true
+	cfg, diags := Load(mapFS("main.hcl", src), ".", opts)
+	if diags.HasErrors() || len(cfg.UnsetEnv) != 2 {
+		t.Fatalf("validate's load: %v, unset %v", diags, cfg.UnsetEnv)
+	}
+}

@@ -131,7 +131,9 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool), un
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			name := args[0].AsString()
-			if v, ok := lookupEnv(name); ok {
+			// An empty value is no value: CI systems give a pull request from a fork its
+			// secrets as empty strings, and no setting is meant to be an empty secret.
+			if v, ok := lookupEnv(name); ok && v != "" {
 				return cty.StringVal(v).Mark(SensitiveMark), nil
 			}
 			if len(args) > 1 {
@@ -141,7 +143,7 @@ func functions(fsys fs.FS, dir string, lookupEnv func(string) (string, bool), un
 				unset(name)
 				return cty.UnknownVal(cty.String).WithMarks(cty.NewValueMarks(SensitiveMark, unsetEnv{name})), nil
 			}
-			return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
+			return cty.NilVal, fmt.Errorf("environment variable %s is not set (or is empty)", name)
 		},
 	})
 	nonsensitiveFn := function.New(&function.Spec{

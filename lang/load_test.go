@@ -632,7 +632,7 @@ func TestSensitiveValues(t *testing.T) {
 		{
 			name:  "missing environment variable",
 			files: []string{"main.hcl", "provider \"line\" \"oa\" {\n  token = env(\"LINE_TOKEN\")\n}\n"},
-			want:  []string{"main.hcl:2:11: Error in function call: Call to function \"env\" failed: environment variable LINE_TOKEN is not set."},
+			want:  []string{"main.hcl:2:11: Error in function call: Call to function \"env\" failed: environment variable LINE_TOKEN is not set (or is empty)."},
 		},
 	}
 	for _, tt := range tests {

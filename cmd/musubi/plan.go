@@ -55,13 +55,15 @@ func (f *planFlags) previews(o *planner.Options, cfg *lang.Config) {
 		return
 	}
 	known := scenario.KnownFrom(cfg)
+	seen := map[string]bool{}
 	for _, path := range files {
 		tf, diags := scenario.ReadFile(path, known)
 		if diags.HasErrors() {
 			continue
 		}
 		for _, c := range tf.Customers {
-			if len(o.PreviewCustomers) < providers.MaxPreviewSamples {
+			if !seen[c.Name] && len(o.PreviewCustomers) < providers.MaxPreviewSamples {
+				seen[c.Name] = true
 				o.PreviewCustomers = append(o.PreviewCustomers, providers.SampleCustomer{Name: c.Name, Consent: c.Consent, Attributes: c.Attributes})
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -513,36 +512,10 @@ func (d *decoder) refs(a *hcl.Attribute, kind string, names []string) []string {
 	return out
 }
 
-// missingEnv finds the env() calls a load failed on.
-var missingEnv = regexp.MustCompile(`environment variable ([A-Za-z_][A-Za-z0-9_]*) is not set`)
-
 // LoadConfig loads the programme of dir for a test. A run never starts a provider, so
-// secrets are not needed: an env() call with no value and no default reads as a placeholder
-// ("musubi-test") instead of failing the load, and every other call reads the environment as
-// usual.
+// secrets are not needed: it loads as validate does (lang.LoadOptions.DeferEnv), an env()
+// call with no value standing for one not known yet.
 func LoadConfig(dir string, opts lang.LoadOptions) (*lang.Config, hcl.Diagnostics) {
-	lookup := opts.LookupEnv
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	cfg, diags := lang.LoadDir(dir, opts)
-	missing := map[string]bool{}
-	for _, d := range diags {
-		for _, m := range missingEnv.FindAllStringSubmatch(d.Summary+" "+d.Detail, -1) {
-			missing[m[1]] = true
-		}
-	}
-	if len(missing) == 0 {
-		return cfg, diags
-	}
-	opts.LookupEnv = func(name string) (string, bool) {
-		if v, ok := lookup(name); ok {
-			return v, true
-		}
-		if missing[name] {
-			return "musubi-test", true
-		}
-		return "", false
-	}
+	opts.DeferEnv = true
 	return lang.LoadDir(dir, opts)
 }

@@ -46,6 +46,8 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"JournalWithoutState", testJournalWithoutState},
 		{"ForceUnlock", testForceUnlock},
 		{"ForceUnlockUnlocked", testForceUnlockUnlocked},
+		{"Push", testPush},
+		{"MigrateFromLocal", testMigrate},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newHarness(t)) })
 	}
@@ -361,5 +363,81 @@ func testForceUnlockUnlocked(t *testing.T, h Harness) {
 	k.Unlock()
 	if _, err := a.ForceUnlock(ctx, info.ID, states.UnlockOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "not locked") {
 		t.Fatalf("force-unlock of a free lock: %v, want \"not locked\"", err)
+	}
+}
+
+// state push: the next serial of the same state goes in; an older copy, another lineage, or
+// over the steps of an interrupted apply only with force.
+func testPush(t *testing.T, h Harness) {
+	ctx := context.Background()
+	b := h.Open(t)
+	if err := b.Write(ctx, Sample()); err != nil {
+		t.Fatal(err)
+	}
+	pulled := read(t, b)
+	edited := pulled.Clone()
+	edited.Remove(poolAt)
+	if err := states.Push(ctx, b, read(t, b), edited, "test", false); err != nil {
+		t.Fatalf("pushing an edited pull: %v", err)
+	}
+	if got := read(t, b); got.Serial != 2 || got.Find(poolAt) != nil {
+		t.Fatalf("after the push: serial %d [%s]", got.Serial, ids(got))
+	}
+	var conflict *states.ConflictError
+	if err := states.Push(ctx, b, read(t, b), pulled.Clone(), "test", false); !errors.As(err, &conflict) {
+		t.Fatalf("pushing an older copy: %v, want a ConflictError", err)
+	}
+	other := Sample()
+	if err := states.Push(ctx, b, read(t, b), other, "test", false); !errors.As(err, &conflict) {
+		t.Fatalf("pushing another lineage: %v, want a ConflictError", err)
+	}
+	j, err := b.Journal(ctx, read(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Put(pulled.Find(poolAt))
+	j.Close()
+	if err := states.Push(ctx, b, read(t, b), read(t, b), "test", false); err == nil || !strings.Contains(err.Error(), "did not finish") {
+		t.Fatalf("pushing over a journal: %v", err)
+	}
+	other = Sample()
+	if err := states.Push(ctx, b, read(t, b), other, "test", true); err != nil {
+		t.Fatalf("push -force: %v", err)
+	}
+	if got := read(t, b); got.Lineage != other.Lineage || got.Serial != 3 || got.Recovered {
+		t.Fatalf("after push -force: lineage %s serial %d recovered %v", got.Lineage, got.Serial, got.Recovered)
+	}
+}
+
+// A local state file moves into the backend, keeping its lineage and serial, once.
+func testMigrate(t *testing.T, h Harness) {
+	ctx := context.Background()
+	from := states.NewLocal(t.TempDir() + "/musubi.state.json")
+	s := Sample()
+	s.Serial = 7
+	if err := from.Write(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	to := h.Open(t)
+	info := states.NewLockInfo("init -migrate-state", "test")
+	m, err := states.Migrate(ctx, from, to, info, 0, "test")
+	if err != nil || m.Already || m.Serial != 7 || m.Resources != 2 {
+		t.Fatalf("migrate: %+v, %v", m, err)
+	}
+	if got := read(t, h.Open(t)); got.Lineage != s.Lineage || got.Serial != 7 || ids(got) != ids(s) {
+		t.Fatalf("migrated: lineage %s serial %d [%s]", got.Lineage, got.Serial, ids(got))
+	}
+	if m, err := states.Migrate(ctx, from, to, info, 0, "test"); err != nil || !m.Already {
+		t.Fatalf("migrating again: %+v, %v", m, err)
+	}
+	otherFrom := states.NewLocal(t.TempDir() + "/musubi.state.json")
+	if err := otherFrom.Write(ctx, Sample()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := states.Migrate(ctx, otherFrom, to, info, 0, "test"); err == nil || !strings.Contains(err.Error(), "already holds a state") {
+		t.Fatalf("migrating another state over it: %v", err)
+	}
+	if _, err := states.Migrate(ctx, states.NewLocal(t.TempDir()+"/none.json"), h.Open(t), info, 0, "test"); err == nil || !strings.Contains(err.Error(), "no state to migrate") {
+		t.Fatalf("migrating nothing: %v", err)
 	}
 }

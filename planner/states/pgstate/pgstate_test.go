@@ -170,3 +170,33 @@ func TestFirstUseAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkJournalPut is one journal step of an apply holding the lock: a row committed.
+func BenchmarkJournalPut(b *testing.B) {
+	ctx := context.Background()
+	be, err := New(Config{ConnString: pgtest.DSN(b), Name: "production"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	k, err := be.Lock(ctx, states.NewLockInfo("apply", "bench"), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Unlock()
+	s := statestest.Sample()
+	j, err := be.Journal(ctx, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := s.Resources()[0]
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := j.Put(r); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/planner/states"
 	"github.com/musubi-hq/musubi/providers"
 )
 
@@ -72,7 +73,7 @@ func TestStateWithoutAccountsIsAccepted(t *testing.T) {
 		t.Fatalf("accounts recorded: %v", st.Accounts)
 	}
 	st.Accounts = nil
-	if err := f.backend.Write(context.Background(), st); err != nil {
+	if err := states.Save(context.Background(), f.backend, st, "dev"); err != nil {
 		t.Fatal(err)
 	}
 	f.config = strings.Replace(testConfig, `system = "ec"`, `system = "ec-osaka"`, 1)

@@ -28,7 +28,7 @@ import (
 // of each resource), plugins, whose schemas come from a running binary, and what depends on
 // the state (the account it was made with) or the live systems.
 func Check(ctx context.Context, cfg *lang.Config) hcl.Diagnostics {
-	_, diags := backendPath(cfg)
+	_, _, diags := backendPath(cfg)
 	caps := staticCaps{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Providers)) {
 		pb := cfg.Providers[name]

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/musubi-hq/musubi/examples/plugin/loyalty/loyaltytest"
+	"github.com/musubi-hq/musubi/providers/pgtest"
 	"github.com/musubi-hq/musubi/providers/signature"
 	"github.com/musubi-hq/musubi/providers/smaregi/smaregitest"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -30,7 +31,7 @@ import (
 var updateScripts = flag.Bool("update", false, "rewrite the expected output in testdata/script")
 
 func TestMain(m *testing.M) {
-	testscript.Main(loyaltytest.M{Tests: m}, map[string]func(){
+	testscript.Main(stopPG{loyaltytest.M{Tests: m}}, map[string]func(){
 		"musubi": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }
@@ -44,6 +45,7 @@ func TestScripts(t *testing.T) {
 		UpdateScripts: *updateScripts,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("NO_COLOR", "1")
+			env.Values[scriptT{}] = env.T()
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -78,6 +80,7 @@ func TestScripts(t *testing.T) {
 			"serverurl":      serverURL,
 			"eventually":     eventually,
 			"secrets-absent": secretsAbsent,
+			"pgdsn":          pgDSN,
 			// replace FILE OLD NEW replaces every OLD in FILE with NEW.
 			"replace": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {
@@ -93,6 +96,36 @@ func TestScripts(t *testing.T) {
 		},
 	})
 }
+
+// stopPG stops the test PostgreSQL (pgdsn) once the tests have run.
+type stopPG struct{ m interface{ Run() int } }
+
+func (s stopPG) Run() int {
+	defer pgtest.Stop()
+	return s.m.Run()
+}
+
+// pgDSN VAR sets VAR to the connection string of a new, empty PostgreSQL database; the
+// script is skipped where PostgreSQL is not installed.
+func pgDSN(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: pgdsn VAR")
+	}
+	ts.Setenv(args[0], pgtest.DSN(scriptTB{ts: ts}))
+}
+
+// scriptT keys the script's testscript.T in its values, for pgdsn to skip the script.
+type scriptT struct{}
+
+// scriptTB is the little of testing.TB that pgtest.DSN uses, for a script.
+type scriptTB struct {
+	testing.TB
+	ts *testscript.TestScript
+}
+
+func (t scriptTB) Helper()                           {}
+func (t scriptTB) Skip(args ...any)                  { t.ts.Value(scriptT{}).(testscript.T).Skip(args...) }
+func (t scriptTB) Fatalf(format string, args ...any) { t.ts.Fatalf(format, args...) }
 
 // contractServers drive the local contract servers that stand in for real APIs (Shopify,
 // Square, LINE...) in scripts: `contract NAME start` starts one for the script and exports its

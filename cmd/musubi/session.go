@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -70,6 +71,10 @@ func (a *app) openState(ctx context.Context, cf *configFlags, lf *lockFlags, ope
 		s.close()
 		return s, err
 	}
+	if err := planner.Unmigrated(backend, s.state, "."); err != nil && operation != "state push" {
+		s.close()
+		return s, err
+	}
 	slog.Debug("read the state", "backend", backend.Describe(), "resources", s.state.Len(), "took", time.Since(start))
 	return s, nil
 }
@@ -109,6 +114,9 @@ func (s *session) close() {
 	if s.unlock != nil {
 		s.unlock.Unlock()
 		s.unlock = nil
+	}
+	if c, ok := s.backend.(io.Closer); ok {
+		c.Close()
 	}
 }
 

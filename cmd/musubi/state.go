@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/musubi-hq/musubi/lang"
@@ -20,10 +21,11 @@ import (
 func (a *app) stateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Inspect and edit the state: list, show, rm, mv, rebind",
+		Short: "Inspect and edit the state: list, show, rm, mv, rebind, pull, push",
 		Long: `The state records every resource Musubi manages: its address, its ID in the system and
 its attributes. These commands inspect it and make careful edits; every edit is a new state
-serial and the previous file is kept as a backup.`,
+serial (a local state file keeps the previous one as a backup). Pull prints the state and push
+replaces it, with whichever backend keeps it.`,
 	}
 	var lf lockFlags
 	list := &cobra.Command{
@@ -132,7 +134,57 @@ records the account the configuration points at now: musubi state rebind provide
 		},
 	}
 	cf.register(rebind.Flags())
-	for _, c := range []*cobra.Command{list, show, rm, mv, rebind} {
+	pull := &cobra.Command{
+		Use:   "pull",
+		Short: "Print the state as JSON, wherever its backend keeps it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := a.openState(cmd.Context(), &configFlags{}, &lockFlags{}, "state pull", true)
+			defer s.close()
+			if err != nil {
+				return err
+			}
+			b, err := states.Encode(s.state)
+			if err != nil {
+				return err
+			}
+			_, err = a.out.Write(b)
+			return err
+		},
+	}
+	var force bool
+	push := &cobra.Command{
+		Use:   "push FILE",
+		Short: "Replace the state with a state file, refusing an older serial or another lineage",
+		Long: `Push replaces the state, wherever its backend keeps it, with FILE (from musubi state pull,
+or a local state file), as the next serial. It refuses a state of another lineage (another
+project's or environment's), one older than the state it would replace, and a state holding
+the steps of an interrupted apply, unless -force is given. Use - to read from standard input.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := readFileOrStdin(a, args[0])
+			if err != nil {
+				return err
+			}
+			st, err := states.Decode(b)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			ctx := cmd.Context()
+			s, err := a.openState(ctx, &configFlags{}, &lf, "state push", true)
+			defer s.close()
+			if err != nil {
+				return err
+			}
+			if err := states.Push(ctx, s.backend, s.state, st, Version(), force); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "Pushed %d resource%s to the %s as serial %d.\n", st.Len(), plural(st.Len(), "", "s"), s.backend.Describe(), st.Serial)
+			return nil
+		},
+	}
+	push.Flags().BoolVar(&force, "force", false, "replace the state even with another lineage or an older serial")
+	for _, c := range []*cobra.Command{list, show, rm, mv, rebind, pull, push} {
 		lf.register(c.Flags())
 		cmd.AddCommand(c)
 	}
@@ -291,7 +343,7 @@ going to write the state again. A holder still running on this machine is refuse
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.openState(cmd.Context(), &configFlags{}, &lockFlags{}, "force-unlock", true)
-			s.close()
+			defer s.close()
 			if err != nil {
 				return err
 			}
@@ -318,4 +370,12 @@ going to write the state again. A holder still running on this machine is refuse
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "remove the lock even when its holder is still running on this machine, and do not ask")
 	return cmd
+}
+
+// readFileOrStdin reads a file, or standard input for "-".
+func readFileOrStdin(a *app, name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(a.in)
+	}
+	return os.ReadFile(name)
 }

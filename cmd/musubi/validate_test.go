@@ -61,7 +61,7 @@ musubi {
   backend "s3" {
     bucket = "state"
   }
-}`, `28:3: Unknown backend: backend "s3" is not available; use "local".`},
+}`, `28:3: Unknown backend: backend "s3" is not available; use "local" or "pg".`},
 		{"unknown provider type", `
 provider "shopfy" "jp" {
   shop = "example.myshopify.com"

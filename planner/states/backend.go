@@ -24,8 +24,12 @@ type Backend interface {
 	// running on this machine is refused with a *HolderRunningError unless opts.Force is set;
 	// then it is returned, for a warning.
 	ForceUnlock(ctx context.Context, id string, opts UnlockOptions) (*LiveHolder, error)
-	// Write replaces the state atomically and clears the journal.
+	// Write replaces the state atomically and clears the journal. It refuses, with a
+	// *ConflictError, a state of another lineage than the stored one, or one whose serial is
+	// not above the stored serial: a write made from a copy older than the stored state.
 	Write(ctx context.Context, s *State) error
+	// Overwrite writes s as Write does, without its checks: for state push -force.
+	Overwrite(ctx context.Context, s *State) error
 	// Journal opens the step journal of an apply on top of the state as read.
 	Journal(ctx context.Context, base *State) (Journal, error)
 	// Describe names the backend for messages: "local state file musubi.state.json".
@@ -136,4 +140,69 @@ type HolderRunningError struct {
 func (e *HolderRunningError) Error() string {
 	return fmt.Sprintf("the %s is locked by %s, which is still running on this machine.\nStop it and its lock goes with it. If it hangs and will surely not write the state again, remove the lock anyway with: musubi force-unlock -force %s",
 		e.Backend, e.Holder, e.Holder.Info.ID)
+}
+
+// Head is what identifies a stored state: its lineage and serial.
+type Head struct {
+	Serial  uint64
+	Lineage string
+}
+
+// ConflictError refuses a write that would replace a newer state, or another one.
+type ConflictError struct {
+	Backend string
+	Stored  Head // what the backend holds
+	Writing Head // what was to be written
+}
+
+func (e *ConflictError) Error() string {
+	if e.Stored.Lineage != e.Writing.Lineage {
+		return fmt.Sprintf("the %s holds another state (lineage %s, serial %d) than the one being written (lineage %s): refusing to replace it. If it really is to be replaced, use musubi state push -force",
+			e.Backend, e.Stored.Lineage, e.Stored.Serial, e.Writing.Lineage)
+	}
+	return fmt.Sprintf("the %s is at serial %d, and the state being written (serial %d) was made from an older copy: someone else wrote the state since it was read. Refusing to overwrite their changes; run musubi plan again",
+		e.Backend, e.Stored.Serial, e.Writing.Serial)
+}
+
+// CheckWrite refuses, with a *ConflictError, to write s over the stored state (nil when there
+// is none): another lineage, or a serial not above the stored one.
+func CheckWrite(backend string, stored *Head, s *State) error {
+	if stored == nil || (stored.Lineage == s.Lineage && s.Serial > stored.Serial) {
+		return nil
+	}
+	return &ConflictError{Backend: backend, Stored: *stored, Writing: Head{Serial: s.Serial, Lineage: s.Lineage}}
+}
+
+// Step is one record of an apply's journal: a header naming the lineage of the state the
+// apply started from, a resource as it is now, or a resource's removal.
+type Step struct {
+	Lineage string         `json:"lineage,omitempty"`
+	Put     *Resource      `json:"put,omitempty"`
+	Remove  addrs.Instance `json:"remove,omitzero"`
+}
+
+// Replay applies one journal step to *sp, the state as stored (nil when none was written yet),
+// and marks it recovered. journal names the journal for messages.
+func Replay(sp **State, step Step, journal string) error {
+	s := *sp
+	switch {
+	case step.Lineage != "":
+		if s == nil {
+			*sp = New("")
+			(*sp).Lineage = step.Lineage
+		} else if s.Lineage != step.Lineage {
+			return fmt.Errorf("%s belongs to another state (lineage %s, not %s); move it away if it is stale", journal, step.Lineage, s.Lineage)
+		}
+	case s == nil:
+		return fmt.Errorf("%s has no header", journal)
+	case step.Put != nil:
+		if err := step.Put.normalize(); err != nil {
+			return err
+		}
+		s.Put(step.Put)
+	case step.Remove != addrs.Instance{}:
+		s.Remove(step.Remove)
+	}
+	(*sp).Recovered = true
+	return nil
 }

@@ -139,3 +139,67 @@ func (s *State) move(src, dst string) error {
 	}
 	return nil
 }
+
+// Push replaces the state with s, read from a file (state push), as the next serial. It
+// refuses, with a *ConflictError, a state of another lineage or one older than the stored
+// one, and a stored state with steps of an interrupted apply to recover; force replaces it
+// whatever it holds.
+func Push(ctx context.Context, b Backend, stored, s *State, toolVersion string, force bool) error {
+	if !force {
+		if stored.Recovered {
+			return fmt.Errorf("the %s holds steps of an apply that did not finish, which the next plan recovers: pushing now would lose them. Run musubi plan (and apply) first, or push with -force", b.Describe())
+		}
+		s.Advance(toolVersion)
+		return b.Write(ctx, s)
+	}
+	s.Serial = max(s.Serial, stored.Serial)
+	s.Advance(toolVersion)
+	return b.Overwrite(ctx, s)
+}
+
+// Migrated says what Migrate did.
+type Migrated struct {
+	Resources int
+	Serial    uint64
+	// Already is set when the target held this very state already.
+	Already bool
+}
+
+// Migrate copies the state of from into to (a local state file into a new pg backend, say)
+// under both locks. It refuses when from holds no state, and when to holds another state, or
+// a newer one; to holding this state already is done. The state keeps its lineage and serial
+// (a recovered journal makes it the next serial), so saved plans stay valid.
+func Migrate(ctx context.Context, from, to Backend, info LockInfo, timeout time.Duration, toolVersion string) (*Migrated, error) {
+	for _, b := range []Backend{from, to} {
+		u, err := b.Lock(ctx, info, timeout)
+		if err != nil {
+			return nil, err
+		}
+		defer u.Unlock()
+	}
+	s, err := from.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.Serial == 0 && s.Len() == 0 && !s.Recovered {
+		return nil, fmt.Errorf("the %s holds no state to migrate", from.Describe())
+	}
+	cur, err := to.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Lineage == s.Lineage && cur.Serial == s.Serial && !cur.Recovered && !s.Recovered {
+		return &Migrated{Resources: s.Len(), Serial: s.Serial, Already: true}, nil
+	}
+	if cur.Serial > 0 || cur.Len() > 0 || cur.Recovered {
+		return nil, fmt.Errorf("the %s already holds a state (lineage %s, serial %d, %d resources), not the one of the %s (lineage %s, serial %d): refusing to replace it. Choose another name for this state, or, if the one there is surely unwanted, replace it with: musubi state push -force FILE",
+			to.Describe(), cur.Lineage, cur.Serial, cur.Len(), from.Describe(), s.Lineage, s.Serial)
+	}
+	if s.Recovered {
+		s.Advance(toolVersion)
+	}
+	if err := to.Write(ctx, s); err != nil {
+		return nil, err
+	}
+	return &Migrated{Resources: s.Len(), Serial: s.Serial}, nil
+}

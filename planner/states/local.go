@@ -37,11 +37,7 @@ func (l *Local) journalPath() string { return l.Path + ".journal" }
 func (l *Local) lockPath() string    { return l.Path + ".lock" }
 
 // journalRecord is one line of the journal: a header, a put or a remove.
-type journalRecord struct {
-	Lineage string         `json:"lineage,omitempty"`
-	Put     *Resource      `json:"put,omitempty"`
-	Remove  addrs.Instance `json:"remove,omitzero"`
-}
+type journalRecord = Step
 
 // Read implements Backend. A state file is checked against its backup, which the last
 // write left: a state of another lineage was copied in from elsewhere, and a missing one
@@ -167,27 +163,8 @@ func (l *Local) replay(sp **State) error {
 		if jerr := json.Unmarshal(line, &rec); jerr != nil {
 			return fmt.Errorf("%s line %d: %w", l.journalPath(), n, jerr)
 		}
-		s := *sp
-		switch {
-		case rec.Lineage != "":
-			if s == nil {
-				*sp = New("")
-				(*sp).Lineage = rec.Lineage
-			} else if s.Lineage != rec.Lineage {
-				return fmt.Errorf("%s belongs to another state (lineage %s, not %s); move it away if it is stale", l.journalPath(), rec.Lineage, s.Lineage)
-			}
-		case s == nil:
-			return fmt.Errorf("%s has no header", l.journalPath())
-		case rec.Put != nil:
-			if err := rec.Put.normalize(); err != nil {
-				return err
-			}
-			s.Put(rec.Put)
-		case rec.Remove != addrs.Instance{}:
-			s.Remove(rec.Remove)
-		}
-		if *sp != nil {
-			(*sp).Recovered = true
+		if err := Replay(sp, rec, l.journalPath()); err != nil {
+			return err
 		}
 		if err != nil {
 			break
@@ -196,8 +173,35 @@ func (l *Local) replay(sp **State) error {
 	return nil
 }
 
-// Write implements Backend.
+// Write implements Backend. Only one musubi writes at a time (the lock), so the check of the
+// stored state's head and the rename that follows need no more.
 func (l *Local) Write(ctx context.Context, s *State) error {
+	if h, err := readHead(l.Path); err == nil {
+		if err := CheckWrite(l.Describe(), &Head{Serial: h.Serial, Lineage: h.Lineage}, s); err != nil {
+			return err
+		}
+	}
+	return l.write(s, true)
+}
+
+// Overwrite implements Backend. A state of another lineage replaces the stored one, which is
+// kept as PATH.replaced instead of the backup: Read refuses a state beside the backup of
+// another lineage.
+func (l *Local) Overwrite(ctx context.Context, s *State) error {
+	h, err := readHead(l.Path)
+	if err != nil || h.Lineage == s.Lineage {
+		return l.write(s, true)
+	}
+	if err := os.Rename(l.Path, l.Path+".replaced"); err != nil {
+		return err
+	}
+	if err := os.Remove(l.backupPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return l.write(s, false)
+}
+
+func (l *Local) write(s *State, backup bool) error {
 	b, err := Encode(s)
 	if err != nil {
 		return err
@@ -207,7 +211,7 @@ func (l *Local) Write(ctx context.Context, s *State) error {
 			return err
 		}
 	}
-	if old, err := os.ReadFile(l.Path); err == nil {
+	if old, err := os.ReadFile(l.Path); err == nil && backup {
 		if err := writeAtomic(l.backupPath(), old); err != nil {
 			return fmt.Errorf("keeping the backup: %w", err)
 		}

@@ -145,7 +145,11 @@ func (s *PGStore) Update(ctx context.Context, fn func(Tx) error) error {
 		return fmt.Errorf("engine store %s: %w", s.DSN(), err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if mine := s.epoch.Load(); mine != 0 {
+	switch mine := s.epoch.Load(); mine {
+	case 0: // not run by a leader (tests, musubi apply)
+	case -1:
+		return ErrFenced
+	default:
 		var cur int64
 		if err := tx.QueryRow(ctx, `SELECT epoch FROM leader WHERE id = 1 FOR SHARE`).Scan(&cur); err != nil {
 			return fmt.Errorf("engine store %s: checking the leader epoch: %w", s.DSN(), err)

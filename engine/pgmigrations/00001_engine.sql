@@ -29,11 +29,14 @@ CREATE INDEX steps_due ON steps (due, seq);
 CREATE INDEX steps_customer ON steps (customer);
 CREATE TABLE audience_members (provider text NOT NULL, segment text NOT NULL, customer text NOT NULL, unmatched boolean NOT NULL, PRIMARY KEY (provider, segment, customer));
 -- Which musubi serve leads (see engine/leader.go): its address, its sessions' application_name,
--- when it last said it was alive (server time, milliseconds), and the epoch each new leader
--- increments. Every write transaction of a leader checks the epoch is still its own.
-CREATE TABLE leader (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL, address text NOT NULL,
-	app text NOT NULL, heartbeat bigint NOT NULL);
-INSERT INTO leader (id, epoch, address, app, heartbeat) VALUES (1, 0, '', '', 0);
+-- and the epoch each new leader increments. Every write transaction of a leader checks, under
+-- a share lock of this row, that the epoch is still its own.
+CREATE TABLE leader (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL, address text NOT NULL, app text NOT NULL);
+INSERT INTO leader (id, epoch, address, app) VALUES (1, 0, '', '');
+-- When the leader last said it was alive (the server's clock, milliseconds): a row of its own,
+-- so renewing it never waits for a write transaction holding the leader row.
+CREATE TABLE leader_heartbeat (id integer PRIMARY KEY CHECK (id = 1), at bigint NOT NULL);
+INSERT INTO leader_heartbeat (id, at) VALUES (1, 0);
 
 -- +goose Down
-DROP TABLE leader, audience_members, steps, poll_cursors, suppressions, redemptions, codes, outbox, profiles, identity_log, events, bundles, meta;
+DROP TABLE leader_heartbeat, leader, audience_members, steps, poll_cursors, suppressions, redemptions, codes, outbox, profiles, identity_log, events, bundles, meta;

@@ -50,6 +50,7 @@ type Leader struct {
 	stop     chan struct{}
 	done     chan struct{}
 	release  sync.Once
+	stopOnce sync.Once
 }
 
 // LeaderInfo is who leads a store, as the leader row says.
@@ -214,12 +215,17 @@ func (l *Leader) Err() error {
 	return nil
 }
 
+// stopHeartbeat stops renewing the lease.
+func (l *Leader) stopHeartbeat() {
+	l.stopOnce.Do(func() { close(l.stop) })
+	<-l.done
+}
+
 // Release gives up the lead: the store writes nothing more for this process, the lock is
 // unlocked and the connection closed, so a standby takes over at once.
 func (l *Leader) Release() {
 	l.release.Do(func() {
-		close(l.stop)
-		<-l.done
+		l.stopHeartbeat()
 		l.s.epoch.CompareAndSwap(l.Epoch, -1)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -215,7 +216,7 @@ func (s *PGStore) PutBundle(ctx context.Context, hash string, data []byte, by st
 
 // scanAll calls fn for each row of a query.
 func (s *PGStore) scanAll(ctx context.Context, q string, args []any, dest []any, fn func() error) error {
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := s.pool.Query(ctx, q, pgText(args)...)
 	if err != nil {
 		return err
 	}
@@ -223,6 +224,11 @@ func (s *PGStore) scanAll(ctx context.Context, q string, args []any, dest []any,
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
+		}
+		for _, d := range dest {
+			if p, ok := d.(*string); ok {
+				*p = fromPGText(*p)
+			}
 		}
 		if err := fn(); err != nil {
 			return err
@@ -352,11 +358,11 @@ func (s *PGStore) Suppressions(ctx context.Context) ([]byte, [][]byte, error) {
 // PollCursor returns a provider's stored poll cursor, "" when it has none.
 func (s *PGStore) PollCursor(ctx context.Context, provider string) (string, error) {
 	var cursor string
-	err := s.pool.QueryRow(ctx, `SELECT cursor FROM poll_cursors WHERE provider = $1`, provider).Scan(&cursor)
+	err := s.pool.QueryRow(ctx, `SELECT cursor FROM poll_cursors WHERE provider = $1`, pgText([]any{provider})...).Scan(&cursor)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
-	return cursor, err
+	return fromPGText(cursor), err
 }
 
 // PutPollCursor stores a provider's poll cursor.
@@ -462,7 +468,7 @@ type pgTx struct {
 }
 
 func (t *pgTx) exec(q string, args ...any) error {
-	_, err := t.tx.Exec(t.ctx, q, args...)
+	_, err := t.tx.Exec(t.ctx, q, pgText(args)...)
 	return err
 }
 
@@ -471,7 +477,7 @@ func (t *pgTx) do(q string, args ...any) (pgconn.CommandTag, error) {
 	if err := t.flush(); err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	return t.tx.Exec(t.ctx, q, args...)
+	return t.tx.Exec(t.ctx, q, pgText(args)...)
 }
 
 func (t *pgTx) run(q string, args ...any) error {
@@ -743,3 +749,80 @@ func (t *pgTx) MoveSteps(from, into string) error {
 }
 
 var _ Store = (*PGStore)(nil)
+
+// pgText makes the text arguments of a statement what PostgreSQL's text holds: valid UTF-8
+// without NUL. A NUL (which an event's JSON may carry as \u0000) is written as U+FFFE "0"
+// and U+FFFE itself doubled, which reading undoes (fromPGText), so a key with a NUL is kept
+// and found as it is; a statement failing on it instead would stop the engine. Invalid
+// UTF-8 (which decoded JSON never holds) becomes U+FFFD. Bodies (bytea) are kept as they are.
+func pgText(args []any) []any {
+	var out []any
+	for i, a := range args {
+		var c any
+		switch v := a.(type) {
+		case string:
+			if !badText(v) {
+				continue
+			}
+			c = toPGText(v)
+		case []string:
+			if !slices.ContainsFunc(v, badText) {
+				continue
+			}
+			cl := make([]string, len(v))
+			for j, x := range v {
+				cl[j] = toPGText(x)
+			}
+			c = cl
+		default:
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(args)
+		}
+		out[i] = c
+	}
+	if out == nil {
+		return args
+	}
+	return out
+}
+
+const pgEscape = "\uFFFE"
+
+func badText(s string) bool {
+	return strings.IndexByte(s, 0) >= 0 || strings.Contains(s, pgEscape) || !utf8.ValidString(s)
+}
+
+func toPGText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, pgEscape, pgEscape+pgEscape)
+	return strings.ReplaceAll(s, "\x00", pgEscape+"0")
+}
+
+// fromPGText undoes toPGText.
+func fromPGText(s string) string {
+	if !strings.Contains(s, pgEscape) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, pgEscape)
+		if i < 0 || i+len(pgEscape) >= len(s) {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		switch rest := s[i+len(pgEscape):]; {
+		case rest[0] == '0':
+			b.WriteByte(0)
+			s = rest[1:]
+		case strings.HasPrefix(rest, pgEscape):
+			b.WriteString(pgEscape)
+			s = rest[len(pgEscape):]
+		default:
+			b.WriteString(pgEscape)
+			s = rest
+		}
+	}
+}

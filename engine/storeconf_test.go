@@ -104,6 +104,7 @@ func TestOnPostgres(t *testing.T) {
 		{"AnOrderRedeemsACodeOnce", TestAnOrderRedeemsACodeOnce},
 		{"AudienceFollowsItsSegment", TestAudienceFollowsItsSegment},
 		{"CampaignBroadcast", TestCampaignBroadcast},
+		{"NULInAnEvent", TestNULInAnEvent},
 	} {
 		t.Run(test.name, test.fn)
 	}
@@ -202,6 +203,22 @@ func TestStoreEvents(t *testing.T) {
 		s.EventKeys(ctx, func(k string) error { keys = append(keys, k); return nil })
 		if slices.Sort(keys); !slices.Equal(keys, []string{"k1", "k2", "k3"}) {
 			t.Errorf("keys %v", keys)
+		}
+		// Text PostgreSQL cannot hold as it is comes back as it was, and stays distinct.
+		odd := []string{"n\x00", "n\uFFFE0", "n\uFFFE", "n\uFFFE\uFFFE\x00"}
+		update(t, s, func(tx Tx) error {
+			for i, k := range odd {
+				tx.InsertEvent(k, "c\x00", "t\x00", t0.Add(time.Duration(i)*time.Second), []byte{0})
+			}
+			return tx.InsertEvent(odd[0], "c\x00", "t", t0, []byte{1})
+		})
+		got = nil
+		s.Events(ctx, []string{"c\x00"}, func(k string, b []byte) error { got = append(got, k+string(b)); return nil })
+		if want := []string{"n\x00\x00", "n\uFFFE0\x00", "n\uFFFE\x00", "n\uFFFE\uFFFE\x00\x00"}; !slices.Equal(got, want) {
+			t.Errorf("odd keys %q, want %q", got, want)
+		}
+		if known, _ := s.KnownEvents(ctx, odd); len(known) != 4 {
+			t.Errorf("odd keys known: %v", known)
 		}
 		update(t, s, func(tx Tx) error { return tx.MoveEvents([]string{"k1"}, "c2") })
 		got = nil
@@ -518,4 +535,29 @@ func TestStoreSettings(t *testing.T) {
 			t.Errorf("after removing, bundle %q", h)
 		}
 	})
+}
+
+// An event whose ID, identifiers and fields hold NUL characters (PostgreSQL's text cannot) is
+// stored, its message queued, and the same event again is a duplicate; the engine goes on.
+func TestNULInAnEvent(t *testing.T) {
+	f := newFixture(t, quickstartBundle(t, nil))
+	events := `[{"id": "pos-n\u0000ul", "type": "purchase", "source": "pos", "channel": "pos", "store_id": "shi\u0000buya",
+		"record": {"phone_number": "090-1234-5678", "member_code": "M-1\u00001"}, "data": {"order_id": "T-\u00001", "total": 3200, "currency": "JPY"}},
+		{"id": "line-\u0000", "type": "follow", "source": "line", "channel": "line", "record": {"userId": "U4af\u00004980629b1c2d3e4f5a6b7c8d9e0f1", "phone": "090-1234-5678"}}]`
+	res := f.ingest(events)
+	if len(res) != 2 || res[1].Customer != res[0].Customer || len(res[1].Fired) != 1 {
+		t.Fatalf("results %+v", res)
+	}
+	f.restart()
+	for _, r := range f.ingest(events) {
+		if !r.Duplicate {
+			t.Errorf("again: %+v", r)
+		}
+	}
+	if items, _ := f.store.Outbox(context.Background(), "", 10); len(items) != 1 {
+		t.Errorf("outbox %+v", items)
+	}
+	if err := f.eng.Broken(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -105,6 +105,7 @@ func TestOnPostgres(t *testing.T) {
 		{"AudienceFollowsItsSegment", TestAudienceFollowsItsSegment},
 		{"CampaignBroadcast", TestCampaignBroadcast},
 		{"NULInAnEvent", TestNULInAnEvent},
+		{"RestartRebuildsTheSameCustomers", TestRestartRebuildsTheSameCustomers},
 	} {
 		t.Run(test.name, test.fn)
 	}
@@ -559,5 +560,44 @@ func TestNULInAnEvent(t *testing.T) {
 	}
 	if err := f.eng.Broken(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A restart rebuilds the same customers from the store: identifiers, merges, traits,
+// segments, held actions, with events and several group commits between.
+func TestRestartRebuildsTheSameCustomers(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, quickstartBundle(t, nil))
+	var batch []string
+	for i := range 120 {
+		phone := fmt.Sprintf("090-7000-%04d", i%60)
+		batch = append(batch, fmt.Sprintf(`{"id": "pos-%d", "type": "purchase", "source": "pos", "channel": "pos", "store_id": "shibuya",
+			"record": {"phone_number": %q, "member_code": "M-%d"}, "data": {"order_id": "T-%d", "total": %d, "currency": "JPY"}}`, i, phone, i%60, i, 1000+i))
+		if i%3 == 0 {
+			batch = append(batch, fmt.Sprintf(`{"id": "line-%d", "type": "follow", "source": "line", "channel": "line", "record": {"userId": "U%032d", "phone": %q}}`, i, i, phone))
+		}
+		if len(batch) >= 25 {
+			f.ingest("[" + strings.Join(batch, ",") + "]")
+			batch = nil
+		}
+	}
+	f.ingest("[" + strings.Join(batch, ",") + "]")
+	view := func() string {
+		t.Helper()
+		var out []string
+		for i := range 60 {
+			c, err := f.eng.Customer(ctx, fmt.Sprintf("phone:090-7000-%04d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(c)
+			out = append(out, string(b))
+		}
+		return fmt.Sprint(f.eng.Graph().Len(), out)
+	}
+	before := view()
+	f.restart()
+	if after := view(); after != before {
+		t.Errorf("after a restart:\n%s\nbefore:\n%s", after, before)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/musubi-hq/musubi/engine/identity"
 	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/pgtest"
 	"github.com/musubi-hq/musubi/providers/sandbox"
 )
 
@@ -91,7 +92,8 @@ type benchEnv struct {
 	rng       *rand.Rand
 }
 
-// TestMain removes the benchmarks' store, a few hundred megabytes, when they are done.
+// TestMain removes the benchmarks' store, a few hundred megabytes, when they are done, and
+// stops the tests' PostgreSQL.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if env := benchOnce.env; env != nil {
@@ -100,6 +102,7 @@ func TestMain(m *testing.M) {
 		env.eng.store.Close()
 		os.RemoveAll(env.dir)
 	}
+	pgtest.Stop()
 	os.Exit(code)
 }
 
@@ -121,7 +124,7 @@ func setupBench(b *testing.B) *benchEnv {
 		line := &sandbox.Provider{}
 		line.Configure(context.Background(), providers.ConfigureRequest{Name: "sandbox.line",
 			Config: map[string]any{"system": "messaging", "path": filepath.Join(dir, "sandbox.db")}})
-		st, err := OpenSQLite(filepath.Join(dir, "engine.db"))
+		st, err := ingestBenchStore(b, dir)
 		if err != nil {
 			benchOnce.err = err
 			return

@@ -15,6 +15,7 @@ import (
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/pgtest"
 	"github.com/musubi-hq/musubi/providers/sandbox"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -54,9 +55,12 @@ type fixture struct {
 	t     testing.TB
 	dir   string
 	clock *clock
-	store *SQLiteStore
-	line  *sandbox.Provider
-	eng   *Engine
+	store Store
+	// dsn is the PostgreSQL database the engine is stored in, under TestOnPostgres; else
+	// the store is a SQLite file in dir.
+	dsn  string
+	line *sandbox.Provider
+	eng  *Engine
 	// syncers keep audiences, when a test gives some before open.
 	syncers map[string]providers.MemberSyncer
 }
@@ -64,6 +68,9 @@ type fixture struct {
 func newFixture(t testing.TB, bundle []byte) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), clock: &clock{t: noon}}
+	if onPostgres(t) {
+		f.dsn = pgtest.DSN(t)
+	}
 	f.line = newLineSandbox(t, f.dir)
 	f.open()
 	if bundle != nil {
@@ -88,10 +95,7 @@ func newLineSandbox(t testing.TB, dir string) *sandbox.Provider {
 
 func (f *fixture) open() {
 	f.t.Helper()
-	s, err := OpenSQLite(filepath.Join(f.dir, "engine.db"))
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	s := f.openStore()
 	e, err := Open(context.Background(), Options{Store: s, Now: f.clock.Now, BundlePoll: -1, DisableDelivery: true,
 		Senders: map[string]providers.Sender{"sandbox.line": f.line}, Syncers: f.syncers})
 	if err != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -39,9 +40,13 @@ var hanakoNeedles = []string{"hanako.yamada@example.jp", "ec-77120", "090-4455-6
 // What must stay: Taro, as the store keeps him.
 var taroNeedles = []string{"+819011112222", "m-10001", "utaro0001", "pos-taro-1"}
 
-// storeBytes reads the store's database and WAL files as they are on disk, lower-cased.
+// storeBytes reads the store's database and WAL files as they are on disk, lower-cased; a
+// PostgreSQL store's rows (see storeText).
 func storeBytes(t *testing.T, path string) []byte {
 	t.Helper()
+	if IsPostgres(path) {
+		return storeText(t, path)
+	}
 	var all []byte
 	for _, p := range []string{path, path + "-wal"} {
 		b, err := os.ReadFile(p)
@@ -84,7 +89,7 @@ func openStore(t *testing.T, path string) *SQLiteStore {
 
 func checkPrivate(t *testing.T, path string) {
 	t.Helper()
-	if runtime.GOOS == "windows" {
+	if runtime.GOOS == "windows" || IsPostgres(path) {
 		return
 	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
@@ -107,7 +112,7 @@ func checkPrivate(t *testing.T, path string) {
 func TestForgetErasesEveryCopy(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, quickstartBundle(t, nil))
-	path := filepath.Join(f.dir, "engine.db")
+	path := cmp.Or(f.dsn, filepath.Join(f.dir, "engine.db"))
 	for _, js := range append(append([]string{}, hanakoEvents...), taroEvents...) {
 		f.ingest(js)
 	}

@@ -97,7 +97,7 @@ func (e *Engine) Handler(o ServerOptions) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, errors.New("no rule bundle is active: run musubi apply to push the rules"))
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "bundle": hash})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "role": "leader", "bundle": hash})
 	})
 	return mux
 }
@@ -527,10 +527,15 @@ const shutdownGrace = 10 * time.Second
 // ServeListener runs the HTTP API on a listener until ctx ends, then stops accepting and
 // lets the requests in progress finish (up to 10 s) before it returns. It closes ln.
 func (e *Engine) ServeListener(ctx context.Context, ln net.Listener, o ServerOptions) error {
-	srv := &http.Server{Handler: e.Handler(o), ReadHeaderTimeout: 10 * time.Second,
+	return serveHTTP(ctx, ln, e.Handler(o), o, e.metrics.refusedConns)
+}
+
+// serveHTTP serves h on ln as ServeListener does.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, o ServerOptions, refused prometheus.Counter) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: cmp.Or(o.RequestTimeout, DefaultRequestTimeout), IdleTimeout: 2 * time.Minute}
 	if limit := cmp.Or(o.MaxConnsPerClient, DefaultMaxConnsPerClient); limit > 0 {
-		ln = &perClientListener{Listener: ln, max: limit, open: map[string]int{}, refused: e.metrics.refusedConns}
+		ln = &perClientListener{Listener: ln, max: limit, open: map[string]int{}, refused: refused}
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -110,6 +110,13 @@ func (a *app) connectEngine(ctx context.Context, f *adminFlags, command string, 
 	if loc.Path == "" {
 		loc.Path = filepath.FromSlash(engine.DefaultStorePath)
 	}
+	if engine.IsPostgres(loc.Path) {
+		u, err := engine.PostgresLeader(ctx, loc.Path)
+		if err != nil {
+			return nil, err
+		}
+		return remote(u, token, "musubi serve at "+u+" (the leader of the store)"), nil
+	}
 	holder, held, err := engine.Holder(loc.Path)
 	if err != nil {
 		return nil, fmt.Errorf("checking whether a server runs on %s: %w", loc.Path, err)

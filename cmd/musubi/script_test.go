@@ -43,6 +43,7 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *updateScripts,
+		Condition:     scriptCondition,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("NO_COLOR", "1")
 			env.Values[scriptT{}] = env.T()
@@ -81,6 +82,7 @@ func TestScripts(t *testing.T) {
 			"eventually":     eventually,
 			"secrets-absent": secretsAbsent,
 			"pgdsn":          pgDSN,
+			"signal":         signalCmd,
 			// replace FILE OLD NEW replaces every OLD in FILE with NEW.
 			"replace": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {

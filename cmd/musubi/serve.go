@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,7 +57,10 @@ second. Serve reads the configuration for the providers only: the messaging prov
 deliver the messages, providers that receive their system's webhooks (LINE, Shopify,
 Square) verify and translate them, and providers whose systems are read on a schedule
 (Smaregi's sales) are polled. It does not take the state lock, so plan and apply run
-beside it; it claims the store file (STORE.lock), so one serve runs per store.
+beside it; it claims the store file (STORE.lock), so one serve runs per store file. On a
+PostgreSQL store (--store postgres://…) several serve may run, on as many machines: one
+leads, the others stand by (GET /readyz answers 503 with the leader's address) and one takes
+over within seconds when the leader stops.
 
 Environment:
   MUSUBI_ADMIN_TOKEN   bearer token of /v1/admin/* (musubi customer, musubi outbox, remote
@@ -86,7 +90,7 @@ a message whose send was under way goes again with the same idempotency key.`,
 	}
 	f.configFlags.register(cmd.Flags())
 	cmd.Flags().StringVar(&f.listen, "listen", defaultListen, "address to listen on, HOST:PORT (port 0 picks a free one)")
-	cmd.Flags().StringVar(&f.store, "store", "", "engine store file (default: the path of the configuration's engine provider, else "+engine.DefaultStorePath+")")
+	cmd.Flags().StringVar(&f.store, "store", "", "engine store: a file, or a PostgreSQL URL (postgres://…) that several servers share, one leading (default: the path of the configuration's engine provider, else "+engine.DefaultStorePath+")")
 	cmd.Flags().StringVar(&f.publicURL, "public-url", "", "the server's external base URL, for webhooks signed over the URL (Square) behind a proxy")
 	cmd.Flags().DurationVar(&f.requestTimeout, "request-timeout", engine.DefaultRequestTimeout, "longest time to read one request, headers and body; a client sending slower is cut off")
 	cmd.Flags().IntVar(&f.maxConnsPerClient, "max-conns-per-client", engine.DefaultMaxConnsPerClient, "most open connections from one IP address (-1: no limit, e.g. behind a proxy that limits its clients)")
@@ -132,15 +136,23 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 			"provider", r.Name, "url", r.URL)
 	}
 
-	lock, err := engine.LockStore(loc.Path, engine.LockInfo{Command: "musubi serve", Version: Version()})
-	if err != nil {
-		var le *engine.LockedError
-		if errors.As(err, &le) {
-			return fmt.Errorf("%w\nStop that process first, or give this server a store of its own with --store", err)
+	// A PostgreSQL store is shared: servers on it elect a leader (see engine.ServeFailover).
+	pg := engine.IsPostgres(loc.Path)
+	where := loc.Path
+	var lock *engine.StoreLock
+	if pg {
+		where = engine.RedactDSN(loc.Path)
+	} else {
+		lock, err = engine.LockStore(loc.Path, engine.LockInfo{Command: "musubi serve", Version: Version()})
+		if err != nil {
+			var le *engine.LockedError
+			if errors.As(err, &le) {
+				return fmt.Errorf("%w\nStop that process first, or give this server a store of its own with --store", err)
+			}
+			return err
 		}
-		return err
+		defer lock.Unlock()
 	}
-	defer lock.Unlock()
 
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
@@ -150,8 +162,11 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 
 	// Before the profiles are loaded, which is most of what the collector will mark.
 	gcPercent := engine.ServeGC(f.gcPercent)
-	store, err := engine.OpenSQLite(loc.Path)
+	store, err := engine.OpenStore(ctx, loc.Path)
 	if err != nil {
+		if pg {
+			return fmt.Errorf("cannot open the engine store: %w", err)
+		}
 		return fmt.Errorf("cannot open the engine store: %w\n(is %s a musubi engine store? --store picks another file)", err, loc.Path)
 	}
 	defer store.Close()
@@ -197,13 +212,18 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 	if clock != nil {
 		eopts.Now = clock.Now
 	}
-	e, err := engine.Open(ctx, eopts)
-	if err != nil {
-		return fmt.Errorf("starting the engine on %s: %w", loc.Path, err)
+	noBundle := func(e *engine.Engine) {
+		if hash, _ := e.ActiveBundle(); hash == "" {
+			log.Warn("no rule bundle is active yet: events are stored and tied to customers, nothing fires; run musubi apply to push the rules")
+		}
 	}
-	defer e.Close()
-	if hash, _ := e.ActiveBundle(); hash == "" {
-		log.Warn("no rule bundle is active yet: events are stored and tied to customers, nothing fires; run musubi apply to push the rules")
+	var e *engine.Engine
+	if !pg {
+		if e, err = engine.Open(ctx, eopts); err != nil {
+			return fmt.Errorf("starting the engine on %s: %w", loc.Path, err)
+		}
+		defer e.Close()
+		noBundle(e)
 	}
 
 	opts := engine.ServerOptions{AdminToken: os.Getenv("MUSUBI_ADMIN_TOKEN"), IngestToken: os.Getenv("MUSUBI_INGEST_TOKEN"), PublicURL: f.publicURL,
@@ -215,13 +235,25 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 		log.Warn("anyone who reaches this address can post events: set MUSUBI_INGEST_TOKEN to require a token on /v1/events and /v1/decide")
 	}
 	url := "http://" + localAddr(ln.Addr())
-	if err := lock.SetURL(url); err != nil {
-		return fmt.Errorf("recording the server's address in %s: %w", engine.LockPath(loc.Path), err)
+	if lock != nil {
+		if err := lock.SetURL(url); err != nil {
+			return fmt.Errorf("recording the server's address in %s: %w", engine.LockPath(loc.Path), err)
+		}
 	}
-	log.Info("musubi serve is listening", "url", url, "store", loc.Path,
+	log.Info("musubi serve is listening", "url", url, "store", where,
 		"senders", strings.Join(slices.Sorted(maps.Keys(senders)), ","), "webhooks", strings.Join(slices.Sorted(maps.Keys(receivers)), ","),
 		"polls", strings.Join(slices.Sorted(maps.Keys(pollers)), ","), "gc_percent", gcPercent)
 
+	if pg {
+		err = engine.ServeFailover(ctx, ln, engine.FailoverOptions{Store: store.(*engine.PGStore), Engine: eopts, Server: opts,
+			Address: cmp.Or(f.publicURL, url), Opened: noBundle})
+		stop()
+		if err != nil {
+			return err
+		}
+		log.Info("musubi serve stopped")
+		return nil
+	}
 	err = e.ServeListener(ctx, ln, opts)
 	stop()
 	if cerr := e.Close(); err == nil {

@@ -38,14 +38,14 @@ type Provider struct {
 	client *eng.Client
 
 	mu    sync.Mutex
-	store *eng.SQLiteStore
+	store eng.Store
 }
 
 // Schema describes the provider block and the rules kind.
 func (p *Provider) Schema(context.Context) providers.SchemaResponse {
 	return providers.SchemaResponse{
 		Config: []providers.ConfigAttribute{
-			{Name: "path", Type: providers.String, Description: "engine store file for a local engine, relative to the configuration (default " + eng.DefaultStorePath + ")"},
+			{Name: "path", Type: providers.String, Description: "engine store file for a local engine, relative to the configuration (default " + eng.DefaultStorePath + "), or the PostgreSQL URL of a shared store (postgres://…)"},
 			{Name: "url", Type: providers.String, Description: "base URL of a remote musubi serve, e.g. https://rules.example.jp"},
 			{Name: "token", Type: providers.String, Sensitive: true, Description: "admin token of the remote musubi serve (MUSUBI_ADMIN_TOKEN there)"},
 		},
@@ -74,13 +74,13 @@ func (p *Provider) Configure(_ context.Context, req providers.ConfigureRequest) 
 
 // localStore opens the store file on first use, so `validate` and `plan -refresh=false` never
 // create it.
-func (p *Provider) localStore() (*eng.SQLiteStore, error) {
+func (p *Provider) localStore(ctx context.Context) (eng.Store, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.store != nil {
 		return p.store, nil
 	}
-	s, err := eng.OpenSQLite(p.path)
+	s, err := eng.OpenStore(ctx, p.path)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (p *Provider) push(ctx context.Context, data string) (providers.Attrs, prov
 		}
 		return providers.Attrs{"bundle_hash": info.Hash, "summary": info.Summary}, nil
 	}
-	s, err := p.localStore()
+	s, err := p.localStore(ctx)
 	if err != nil {
 		return nil, providers.FromError("opening the engine store", err)
 	}
@@ -181,7 +181,7 @@ func (p *Provider) active(ctx context.Context) (providers.Attrs, providers.Diagn
 		}
 		return providers.Attrs{"bundle_hash": info.Hash, "summary": info.Summary}, nil
 	}
-	s, err := p.localStore()
+	s, err := p.localStore(ctx)
 	if err != nil {
 		return nil, providers.FromError("opening the engine store", err)
 	}
@@ -207,7 +207,7 @@ func (p *Provider) Delete(ctx context.Context, _ providers.DeleteRequest) provid
 		}
 		return providers.DeleteResponse{}
 	}
-	s, err := p.localStore()
+	s, err := p.localStore(ctx)
 	if err != nil {
 		return providers.DeleteResponse{Diagnostics: providers.FromError("opening the engine store", err)}
 	}
@@ -239,8 +239,8 @@ func (p *Provider) Estimate(ctx context.Context, req providers.EstimateRequest) 
 		return *resp
 	}
 	var store eng.Store
-	if _, err := os.Stat(p.path); err == nil {
-		s, err := p.localStore()
+	if _, err := os.Stat(p.path); err == nil || eng.IsPostgres(p.path) {
+		s, err := p.localStore(ctx)
 		if err != nil {
 			return providers.EstimateResponse{Diagnostics: providers.FromError("opening the engine store", err)}
 		}

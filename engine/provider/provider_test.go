@@ -15,6 +15,7 @@ import (
 	"github.com/musubi-hq/musubi/lang"
 	"github.com/musubi-hq/musubi/lang/rules"
 	"github.com/musubi-hq/musubi/providers"
+	"github.com/musubi-hq/musubi/providers/pgtest"
 	"github.com/musubi-hq/musubi/providers/providertest"
 )
 
@@ -60,13 +61,26 @@ func cases(t *testing.T) []providertest.Case {
 	}}
 }
 
-// The local engine: the bundle lands in the store file a musubi serve on it reads.
+// The local engine: the bundle lands in the store file a musubi serve on it reads, or in
+// the PostgreSQL store the servers on it share.
 func TestConformanceLocal(t *testing.T) {
+	for _, pg := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) { conformanceLocal(t, pg) })
+	}
+}
+
+func conformanceLocal(t *testing.T, pg bool) {
+	config := func(t *testing.T) map[string]any {
+		if pg {
+			return map[string]any{"path": pgtest.DSN(t)}
+		}
+		return map[string]any{}
+	}
 	providertest.Run(t, providertest.Harness{
-		New:   func(t *testing.T) providers.Provider { return configure(t, map[string]any{}) },
+		New:   func(t *testing.T) providers.Provider { return configure(t, config(t)) },
 		Cases: cases(t),
 		Tamper: func(t *testing.T, p providers.Provider, _ providers.Kind, _, _ string, seed any) {
-			s, err := p.(*Provider).localStore()
+			s, err := p.(*Provider).localStore(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +90,7 @@ func TestConformanceLocal(t *testing.T) {
 			}
 		},
 		Remove: func(t *testing.T, p providers.Provider, _ providers.Kind, _ string) {
-			s, err := p.(*Provider).localStore()
+			s, err := p.(*Provider).localStore(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}

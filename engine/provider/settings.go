@@ -33,7 +33,7 @@ func ReadSettings(get func(attr string) string, workDir string) Settings {
 	if s.Path == "" {
 		s.Path = filepath.FromSlash(eng.DefaultStorePath)
 	}
-	if !filepath.IsAbs(s.Path) && workDir != "" {
+	if !filepath.IsAbs(s.Path) && !eng.IsPostgres(s.Path) && workDir != "" {
 		s.Path = filepath.Join(workDir, s.Path)
 	}
 	return s

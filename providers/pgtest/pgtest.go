@@ -62,6 +62,13 @@ func DSN(t testing.TB) string {
 	return dsn(name)
 }
 
+// Available says whether the tests' PostgreSQL runs, starting it on first use: false when
+// PostgreSQL is not installed or does not start.
+func Available() bool {
+	server.once.Do(start)
+	return server.skip == "" && server.err == nil
+}
+
 func dsn(db string) string {
 	return fmt.Sprintf("postgres://musubi@127.0.0.1:%d/%s?sslmode=disable", server.port, db)
 }

@@ -50,6 +50,10 @@ type Options struct {
 	BundlePoll time.Duration
 	// DisableDelivery leaves the outbox alone (decisions and ingest only).
 	DisableDelivery bool
+	// ReadOnly opens a copy that only answers (decisions, customers): nothing runs that
+	// writes — no sweeps, polls, audience syncs, held actions or deliveries — and work that
+	// would write is refused with ErrReadOnly. A standby keeps one to answer /v1/decide.
+	ReadOnly bool
 }
 
 // Engine is a running rules engine.
@@ -139,6 +143,9 @@ func emptyProgram() *program {
 // engine refuses work until it is restarted and rebuilds from the store.
 var ErrBroken = errors.New("the engine's store failed; restart the engine")
 
+// ErrReadOnly is returned for work that writes, submitted to a read-only copy.
+var ErrReadOnly = errors.New("this engine is a read-only copy (a standby's); send it to the leader")
+
 // ErrClosed is returned for work submitted while the engine shuts down.
 var ErrClosed = errors.New("the engine is shutting down")
 
@@ -162,6 +169,9 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if opts.BundlePoll == 0 {
 		opts.BundlePoll = time.Second
+	}
+	if opts.ReadOnly {
+		opts.DisableDelivery, opts.BundlePoll, opts.Pollers, opts.Syncers = true, -1, nil, nil
 	}
 	e := &Engine{opts: opts, store: opts.Store, log: opts.Logger, now: opts.Now, metrics: newMetrics(),
 		profiles: map[string]*Profile{}, waits: map[string][]wait{}, stepKick: make(chan struct{}, 1), jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}, seen: newSeenKeys(),
@@ -248,8 +258,10 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		e.wg.Add(1)
 		go e.stepLoop(runCtx)
 	}
-	e.wg.Add(1)
-	go e.sweepLoop(runCtx)
+	if !opts.ReadOnly {
+		e.wg.Add(1)
+		go e.sweepLoop(runCtx)
+	}
 	if !opts.DisableDelivery && len(opts.Syncers) > 0 {
 		e.wg.Add(1)
 		go e.syncLoop(runCtx)

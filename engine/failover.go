@@ -25,7 +25,14 @@ type FailoverOptions struct {
 	Lease time.Duration
 	// Opened, when set, is called with each engine this server opens on taking the lead.
 	Opened func(*Engine)
+	// StandbyRefresh is how often a standby reloads its read-only copy of the engine from the
+	// store, to answer /v1/decide (DefaultStandbyRefresh when 0; negative: no copy).
+	StandbyRefresh time.Duration
 }
+
+// DefaultStandbyRefresh is how often a standby reloads its copy: its decisions are this stale
+// at most, plus the time a reload takes.
+const DefaultStandbyRefresh = 5 * time.Second
 
 // ServeFailover serves the HTTP API on ln until ctx ends, as one of several servers on a
 // store: while another leads, it stands by, answering 503 with the leader's address; once
@@ -40,7 +47,8 @@ func ServeFailover(ctx context.Context, ln net.Listener, o FailoverOptions) erro
 	var leader atomic.Value // the leader's address, as last seen
 	leader.Store("")
 	var current atomic.Pointer[http.Handler]
-	standby := standbyHandler(func() string { return leader.Load().(string) })
+	var warm atomic.Pointer[standbyCopy]
+	standby := standbyHandler(func() string { return leader.Load().(string) }, &warm)
 	current.Store(&standby)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*current.Load()).ServeHTTP(w, r) })
 	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "musubi_connections_refused_total"})
@@ -49,7 +57,12 @@ func ServeFailover(ctx context.Context, ln net.Listener, o FailoverOptions) erro
 
 	seen := func(li LeaderInfo) { leader.Store(li.Address) }
 	for ctx.Err() == nil {
+		wctx, stopWarm := context.WithCancel(ctx)
+		warmed := make(chan struct{})
+		go func() { defer close(warmed); keepWarm(wctx, o, &warm, log) }()
 		lead, err := o.Store.Lead(ctx, o.Address, o.Lease, log, seen)
+		stopWarm()
+		<-warmed
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -122,11 +135,60 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// standbyCopy is a standby's read-only engine, as loaded at asOf, with its handler.
+type standbyCopy struct {
+	e       *Engine
+	handler http.Handler
+	asOf    time.Time
+}
+
+// keepWarm reloads a read-only copy of the engine from the store every StandbyRefresh while
+// this server stands by, and closes it when it stops (it leads, or shuts down).
+func keepWarm(ctx context.Context, o FailoverOptions, warm *atomic.Pointer[standbyCopy], log *slog.Logger) {
+	every := cmp.Or(o.StandbyRefresh, DefaultStandbyRefresh)
+	defer func() {
+		if c := warm.Swap(nil); c != nil {
+			c.e.Close()
+		}
+	}()
+	if every < 0 {
+		return
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	for ctx.Err() == nil {
+		asOf := time.Now()
+		eopts := o.Engine
+		eopts.Store, eopts.ReadOnly, eopts.Logger = o.Store, true, quiet
+		e, err := Open(ctx, eopts)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("reloading the standby's copy of the engine failed; its decisions stay as they were", "err", err)
+			}
+		} else if old := warm.Swap(&standbyCopy{e: e, handler: e.Handler(o.Server), asOf: asOf}); old != nil {
+			old.e.Close()
+		}
+		sleep(ctx, every)
+	}
+}
+
 // standbyHandler answers for a server that does not lead: ready it is not (503 with the
-// leader's address, for load balancers), healthy it is, and every request of the API is a
-// 503 naming the leader, for the client to send it there.
-func standbyHandler(leader func() string) http.Handler {
+// leader's address, for load balancers), healthy it is, /v1/decide it answers from its copy
+// of the engine (as of the time in Musubi-Standby-As-Of), and every other request of the API
+// is a 503 naming the leader, for the client to send it there.
+func standbyHandler(leader func() string, warm *atomic.Pointer[standbyCopy]) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/decide", func(w http.ResponseWriter, r *http.Request) {
+		c := warm.Load()
+		if c == nil {
+			l := leader()
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"role": "standby", "leader": l,
+				"error": fmt.Sprintf("this musubi serve stands by and has no copy of the engine yet; the leader is %s", cmp.Or(l, "not known yet"))})
+			return
+		}
+		w.Header().Set("Musubi-Standby-As-Of", c.asOf.UTC().Format(time.RFC3339Nano))
+		c.handler.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "role": "standby", "leader": leader()})
 	})

@@ -121,7 +121,7 @@ func TestFailoverServers(t *testing.T) {
 		srv := &server{store: s, url: "http://" + ln.Addr().String(), done: make(chan error, 1)}
 		go func() {
 			srv.done <- ServeFailover(ctx, ln, FailoverOptions{Store: s, Address: srv.url, Lease: time.Second,
-				Engine: Options{BundlePoll: -1, DisableDelivery: true}})
+				StandbyRefresh: 200 * time.Millisecond, Engine: Options{BundlePoll: -1, DisableDelivery: true}})
 		}()
 		t.Cleanup(func() { cancel(); <-srv.done; s.Close() })
 		return srv
@@ -192,6 +192,30 @@ func TestFailoverServers(t *testing.T) {
 		if status := post(a.url, i); status != http.StatusAccepted {
 			t.Fatalf("event %d: %d", i, status)
 		}
+	}
+	// The standby answers decisions from its copy, reloaded from the store, and says as of when.
+	decide := func(url string) (int, map[string]any, string) {
+		body := `{"event": {"type": "cart.updated", "source": "pos", "record": {"phone_number": "090-0000-0007"}, "data": {"cart": {"total": 2900}}}}`
+		resp, err := http.Post(url+"/v1/decide", "application/json", strings.NewReader(body))
+		if err != nil {
+			return 0, nil, ""
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m, resp.Header.Get("Musubi-Standby-As-Of")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		status, m, asOf := decide(b.url)
+		if status == http.StatusOK && m["customer"] != nil && m["customer"] != "" && asOf != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby's decision: %d %v (as of %q)", status, m, asOf)
+		}
+	}
+	if status, _, asOf := decide(a.url); status != http.StatusOK || asOf != "" {
+		t.Errorf("the leader's decision: %d, as of %q", status, asOf)
 	}
 	// The leader's machine is gone: its sessions end.
 	gone := time.Now()

@@ -335,11 +335,17 @@ func (s *PGStore) Redemptions(ctx context.Context, fn func(code, orderID, custom
 
 // Suppressions returns the suppression key, made the first time, and the digests.
 func (s *PGStore) Suppressions(ctx context.Context) ([]byte, [][]byte, error) {
-	if err := s.exec(ctx, `INSERT INTO meta (key, value) VALUES ('suppression_key', $1) ON CONFLICT (key) DO NOTHING`, providers.NewKey()); err != nil {
-		return nil, nil, err
-	}
 	var k string
-	if err := s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'suppression_key'`).Scan(&k); err != nil {
+	err := s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'suppression_key'`).Scan(&k)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Made by the first engine to open the store (a leader: the write is fenced); a
+		// standby's read-only copy finds it there.
+		if err := s.exec(ctx, `INSERT INTO meta (key, value) VALUES ('suppression_key', $1) ON CONFLICT (key) DO NOTHING`, providers.NewKey()); err != nil {
+			return nil, nil, err
+		}
+		err = s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'suppression_key'`).Scan(&k)
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	key, err := hex.DecodeString(k)

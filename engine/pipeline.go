@@ -73,6 +73,12 @@ func (e *Engine) submit(ctx context.Context, j *job) error {
 
 // enqueue hands work to the processor; j.done is closed once it is committed or failed.
 func (e *Engine) enqueue(ctx context.Context, j *job) error {
+	if e.opts.ReadOnly {
+		if j.release != nil {
+			j.release()
+		}
+		return ErrReadOnly
+	}
 	if errp := e.broken.Load(); errp != nil {
 		if j.release != nil {
 			j.release()

@@ -2,11 +2,14 @@ package partition
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/musubi-hq/musubi/engine/identity"
 )
@@ -89,7 +92,6 @@ type part struct {
 	queue      []*msg
 	fromRouter int
 	done       bool
-	busy       time.Duration
 }
 
 // put queues a message; the router waits while the partition has Queue of its messages.
@@ -121,6 +123,10 @@ func (p *part) stop() {
 }
 
 func (p *part) loop() {
+	// The partition keeps its thread, so that the thread's CPU time is the partition's.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPU()
 	for {
 		p.mu.Lock()
 		for len(p.queue) == 0 && !p.done {
@@ -128,7 +134,9 @@ func (p *part) loop() {
 		}
 		if len(p.queue) == 0 {
 			p.mu.Unlock()
-			p.c.addStats(func(s *Stats) { s.Busy[p.n] += p.busy })
+			cpu := threadCPU() - cpu0
+			p.c.addStats(func(s *Stats) { s.PartitionCPU[p.n] += cpu })
+			p.c.exited.Done()
 			return
 		}
 		q := p.queue
@@ -140,11 +148,9 @@ func (p *part) loop() {
 		}
 		p.cond.Broadcast()
 		p.mu.Unlock()
-		start := time.Now()
 		for _, m := range q {
 			p.handle(m)
 		}
-		p.busy += time.Since(start)
 	}
 }
 
@@ -235,7 +241,7 @@ func (p *part) arrive(pk *pkg) {
 // complete is the second phase: the released customers are adopted, the event that merges
 // them runs, then what waited for it.
 func (p *part) complete(pd *pending) {
-	start := time.Now()
+	start := threadCPU()
 	var release time.Duration
 	for _, pk := range pd.pkgs {
 		release += pk.cpu
@@ -243,7 +249,7 @@ func (p *part) complete(pd *pending) {
 			p.adopt(ex, pd.ev.At)
 		}
 	}
-	adopt := time.Since(start)
+	adopt := threadCPU() - start
 	delete(p.pending, pd.mid)
 	p.process(pd.ev)
 	wait := time.Since(pd.sent)
@@ -282,7 +288,7 @@ func (p *part) release(m *msg) {
 
 // export takes customers out of this partition: identifiers, profile and steps.
 func (p *part) export(customers []string) *pkg {
-	start := time.Now()
+	start := threadCPU()
 	pk := &pkg{}
 	n := 0
 	for _, cu := range customers {
@@ -295,7 +301,7 @@ func (p *part) export(customers []string) *pkg {
 		pk.custs = append(pk.custs, ex)
 		n += len(ids)
 	}
-	pk.cpu = time.Since(start)
+	pk.cpu = threadCPU() - start
 	if len(customers) > 0 {
 		p.c.addStats(func(s *Stats) {
 			s.Moved += len(customers)
@@ -387,23 +393,38 @@ var calib struct {
 	perIter float64 // ns
 }
 
-// calibrate returns the iterations of work that take d.
+// calibrate returns the iterations of work that take d of CPU. It measures the thread's CPU
+// time, not the clock, so that other processes on the machine do not make work shorter.
 func calibrate(d time.Duration) int {
 	if d <= 0 {
 		return 0
 	}
 	calib.Do(func() {
-		const n = 20_000_000
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		const n = 50_000_000
 		best := time.Duration(1 << 62)
 		for range 3 {
-			start := time.Now()
+			start := threadCPU()
 			work(n)
-			best = min(best, time.Since(start))
+			best = min(best, threadCPU()-start)
 		}
 		calib.perIter = float64(best.Nanoseconds()) / n
 	})
 	return int(float64(d.Nanoseconds()) / calib.perIter)
 }
+
+// threadCPU is the CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID: exact, where
+// getrusage moves in clock ticks).
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+const clockThreadCPUTime = 3 // CLOCK_THREAD_CPUTIME_ID (Linux)
 
 // dump describes what each partition waits for; for a run that does not finish.
 func (c *Cluster) dump() string {

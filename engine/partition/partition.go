@@ -25,6 +25,7 @@ package partition
 import (
 	"fmt"
 	"hash/maphash"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,8 @@ type Config struct {
 	Work time.Duration
 	// Batch is how many events the router hands a partition at once (default 64).
 	Batch int
-	// Queue bounds the router's messages waiting at a partition (default 64).
+	// Queue bounds the router's messages waiting at a partition (default 8): a release waits
+	// behind up to Queue×Batch events of the releasing partition.
 	Queue int
 }
 
@@ -54,15 +56,15 @@ type Stats struct {
 	Held     int // messages held back behind a handoff not yet complete
 	Unknown  int // identifiers a release did not find where the router sent it (must be 0)
 	Handoffs int // handoffs completed
-	// HandoffCPU is what the handoffs cost the partitions: exporting and removing customers,
-	// adopting them.
+	// HandoffCPU is the CPU the handoffs cost the partitions: exporting and removing
+	// customers, adopting them.
 	HandoffCPU time.Duration
 	// HandoffWait is the time from the router's decision to the merging event running at its
 	// target, summed over handoffs: the releasing partitions' queues plus the hops.
 	HandoffWait    time.Duration
 	HandoffWaitMax time.Duration
-	RouterBusy     time.Duration // the router's time routing, not waiting for room in a queue
-	Busy           []time.Duration
+	RouterCPU      time.Duration   // the router's CPU time
+	PartitionCPU   []time.Duration // each partition's CPU time
 }
 
 // EventsPerSecond is the run's rate.
@@ -101,6 +103,7 @@ type Cluster struct {
 	feedN  atomic.Int32
 
 	inflight sync.WaitGroup
+	exited   sync.WaitGroup
 	stats    Stats
 	statsMu  sync.Mutex
 	iters    int // work loop iterations per event
@@ -116,7 +119,7 @@ func New(cfg Config, base [][]identity.ID) (*Cluster, error) {
 		cfg.Batch = 64
 	}
 	if cfg.Queue <= 0 {
-		cfg.Queue = 64
+		cfg.Queue = 8
 	}
 	c := &Cluster{cfg: cfg, seed: maphash.MakeSeed(), rank: map[string]int{}, index: make(map[uint64]uint32, 3*len(base)),
 		open: map[uint64]bool{}, batch: make([][]*msg, cfg.Partitions), iters: calibrate(cfg.Work)}
@@ -145,7 +148,7 @@ func New(cfg Config, base [][]identity.ID) (*Cluster, error) {
 		p.cond = sync.NewCond(&p.mu)
 		c.parts = append(c.parts, p)
 	}
-	c.stats.Busy = make([]time.Duration, cfg.Partitions)
+	c.stats.PartitionCPU = make([]time.Duration, cfg.Partitions)
 	return c, nil
 }
 
@@ -201,25 +204,28 @@ func (c *Cluster) home(ids []identity.ID) int {
 }
 
 // Run sends the events through the router and returns when every partition has finished
-// with them.
+// with them. A cluster runs once.
 func (c *Cluster) Run(evs []Event) Stats {
 	for _, p := range c.parts {
+		c.exited.Add(1)
 		go p.loop()
 	}
-	start := time.Now()
-	var wait time.Duration
+	runtime.LockOSThread()
+	start, cpu0 := time.Now(), threadCPU()
 	for i := range evs {
-		wait += c.route(evs[i])
+		c.route(evs[i])
 	}
 	for p := range c.batch {
-		wait += c.flush(p)
+		c.flush(p)
 	}
-	c.stats.RouterBusy = time.Since(start) - wait
+	c.stats.RouterCPU = threadCPU() - cpu0
+	runtime.UnlockOSThread()
 	c.inflight.Wait()
 	c.stats.Elapsed = time.Since(start)
 	for _, p := range c.parts {
 		p.stop()
 	}
+	c.exited.Wait()
 	c.stats.Events += len(evs)
 	return c.stats
 }

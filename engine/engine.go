@@ -13,7 +13,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -192,15 +191,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	start := time.Now()
-	n := 0
-	if err := e.store.Identity(ctx, func(rec []byte) error {
-		var r identity.Record
-		if err := json.Unmarshal(rec, &r); err != nil {
-			return err
-		}
-		n++
-		return e.graph.Replay(r)
-	}); err != nil {
+	n, err := replayIdentity(ctx, e.store, e.graph)
+	if err != nil {
 		return nil, fmt.Errorf("rebuilding the identity graph: %w", err)
 	}
 	key, hashes, err := e.store.Suppressions(ctx)

@@ -89,6 +89,11 @@ func TestCELCache(t *testing.T) {
 		t.Fatalf("no cache file: %v", err)
 	}
 	cfg := load("warm")
+	again, _ := Load(fsys, ".", opts)
+	fromCache := again.Segments["s1"].Condition
+	if traits, _ := fromCache.References(); len(traits) != 1 || fromCache.plan.ast != nil {
+		t.Errorf("the references of a condition found in the cache are %v, or need its tree", traits)
+	}
 	ok, err := cfg.Segments["twice_b"].Condition.EvalBool(map[string]any{
 		"customer": map[string]any{"traits": map[string]any{"visits": 3}, "consent": map[string]any{"line": true}},
 	})

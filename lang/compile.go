@@ -110,7 +110,7 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 				key = cache.key(name, j.ctx, typeName(j.want), j.src)
 				if refs, out, ok := cache.get(key); ok {
 					results[i].expr = &Expr{Source: j.src, Context: j.ctx, Range: j.site.rng, env: envs[i], costLimit: cost,
-						plan: &exprPlan{out: out, load: recompile(envs[i], j, cost, cache.path)}}
+						plan: &exprPlan{out: out, load: recompile(envs[i], j, cost, cache.path), refs: refs, refsKnown: true}}
 					results[i].refs = refs
 					return
 				}
@@ -199,6 +199,9 @@ type celRef struct{ kind, name string }
 
 // celRefs finds customer.segments.NAME and customer.traits.NAME in a checked expression.
 func celRefs(e *Expr) []celRef {
+	if p := e.plan; p.refsKnown {
+		return p.refs
+	}
 	var out []celRef
 	seen := map[celRef]bool{}
 	celast.PreOrderVisit(e.checked().NativeRep().Expr(), celast.NewExprVisitor(func(x celast.Expr) {

@@ -40,6 +40,9 @@ type exprPlan struct {
 	// then the result type, kept in the cache.
 	load func() *cel.Ast
 	out  *cel.Type
+	// refs are the references to traits and segments the expression makes, once known.
+	refs      []celRef
+	refsKnown bool
 
 	once   sync.Once
 	prg    cel.Program

@@ -162,7 +162,7 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l.decodeVariables()
 	l.decodeLocals()
 	l.decodeBackend()
-	l.decodeBlocks()
+	l.decodeAll()
 	l.checkSendRates()
 	if opts.CELCache != "" && len(l.jobs) > 0 {
 		l.celCache = openCELCache(opts.CELCache)

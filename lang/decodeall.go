@@ -18,8 +18,7 @@ var decodeChunk = 200
 // needs every identity source, is decoded last, as decodeBlocks does. Decoding a block writes
 // only the maps replaced below, the graph, the diagnostics and the jobs; a decoding function
 // that comes to write anything else of the loader or the configuration must be added here
-// (TestDecodeAllInOrder decodes blocks one at a time on every core, under the race detector
-// in CI too).
+// (TestDecodeAllInOrder decodes blocks a few at a time on every core; run it with -race).
 func (l *loader) decodeAll() {
 	if len(l.blocks) <= decodeChunk || runtime.GOMAXPROCS(0) == 1 {
 		l.decodeBlocks()

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"sync"
 
 	"cel.dev/cel-go/cel"
@@ -27,11 +28,11 @@ import (
 // when the expression is first evaluated, the same as at its first compilation. An entry is
 // found by the hash of everything the compilation follows from: the environment (the event
 // types, and the traits with their types and the segments the schema is built from), the
-// context, the required result type and the text. An expression with a problem is never kept:
-// it is compiled every time, for its diagnostics. The file holds the entries of one build of
-// musubi and is ignored by any other, and ignored when its checksum does not match. It is
-// written to a temporary file and renamed into place, so a concurrent run reads the old file
-// or the new one.
+// context, the required result type, the cost limit and the text. An expression with a
+// problem is never kept: it is compiled every time, for its diagnostics. The file holds the
+// entries of one build of musubi and is ignored by any other, and ignored when its checksum
+// does not match. It is written to a temporary file and renamed into place, so a concurrent
+// run reads the old file or the new one.
 
 // cacheMagic starts every cache file; a new layout is a new magic.
 const cacheMagic = "musubi CEL cache 1\n"
@@ -97,9 +98,9 @@ func cutChunk(b []byte) (chunk, rest []byte, ok bool) {
 	return b[w : w+int(n)], b[w+int(n):], true
 }
 
-func (c *celCache) key(env string, ctx Context, want, src string) cacheKey {
+func (c *celCache) key(env string, ctx Context, want string, costLimit uint64, src string) cacheKey {
 	h := sha256.New()
-	for _, s := range []string{env, string(ctx), want, src} {
+	for _, s := range []string{env, string(ctx), want, strconv.FormatUint(costLimit, 10), src} {
 		var n [binenc.MaxVarintLen64]byte
 		h.Write(n[:binenc.PutUvarint(n[:], uint64(len(s)))])
 		h.Write([]byte(s))

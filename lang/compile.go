@@ -107,7 +107,7 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 		var key cacheKey
 		if cache != nil {
 			if name, ok := schema.envName(envs[i]); ok {
-				key = cache.key(name, j.ctx, typeName(j.want), j.src)
+				key = cache.key(name, j.ctx, typeName(j.want), cost, j.src)
 				if refs, out, ok := cache.get(key); ok {
 					results[i].expr = &Expr{Source: j.src, Context: j.ctx, Range: j.site.rng, env: envs[i], costLimit: cost,
 						plan: &exprPlan{out: out, load: recompile(envs[i], j, cost, cache.path), refs: refs, refsKnown: true}}

@@ -3,6 +3,7 @@ package lang
 import (
 	"maps"
 	"runtime"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -60,6 +61,11 @@ func (l *loader) decodeAll() {
 		parts[i] = &c
 	}
 	parallel(len(parts), func(i int) { parts[i].decodeBlocks() })
+	nDiags, nJobs := len(l.diags), len(l.jobs)
+	for _, p := range parts {
+		nDiags, nJobs = nDiags+len(p.diags), nJobs+len(p.jobs)
+	}
+	l.diags, l.jobs = slices.Grow(l.diags, nDiags-len(l.diags)), slices.Grow(l.jobs, nJobs-len(l.jobs))
 	for _, p := range parts {
 		l.diags = append(l.diags, p.diags...)
 		l.jobs = append(l.jobs, p.jobs...)
@@ -73,8 +79,12 @@ func (l *loader) decodeAll() {
 		maps.Copy(l.cfg.Triggers, p.cfg.Triggers)
 		maps.Copy(l.cfg.Policies, p.cfg.Policies)
 		for from, edges := range p.cfg.Graph.Edges {
+			if l.cfg.Graph.Edges[from] == nil {
+				l.cfg.Graph.Edges[from] = edges
+				continue
+			}
 			for to, rng := range edges {
-				l.cfg.Graph.AddEdge(from, to, rng)
+				l.cfg.Graph.AddEdge(from, to, rng) // the first place a reference is written stays
 			}
 		}
 	}

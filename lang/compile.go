@@ -110,7 +110,7 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 				key = cache.key(name, j.ctx, typeName(j.want), cost, j.src)
 				if refs, out, ok := cache.get(key); ok {
 					results[i].expr = &Expr{Source: j.src, Context: j.ctx, Range: j.site.rng, env: envs[i], costLimit: cost,
-						plan: &exprPlan{out: out, load: recompile(envs[i], j, cost, cache.path), refs: refs, refsKnown: true}}
+						plan: &exprPlan{out: out, load: recompile(envs[i], j.ctx, j.src, j.site.rng, j.want, cost, cache.path), refs: refs, refsKnown: true}}
 					results[i].refs = refs
 					return
 				}
@@ -119,8 +119,9 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 			}
 		}
 		results[i].expr, results[i].diags = compileCEL(envs[i], j.ctx, j.src, j.site, j.want, cost, names)
-		if results[i].expr != nil {
-			results[i].refs = celRefs(results[i].expr)
+		if e := results[i].expr; e != nil {
+			results[i].refs = celRefs(e)
+			e.plan.refs, e.plan.refsKnown = results[i].refs, true
 			if cache != nil {
 				cache.put(key, results[i].refs, results[i].expr.OutputType())
 			}
@@ -159,12 +160,12 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 
 // recompile returns the function that compiles again an expression the cache says compiled
 // without a problem, when its checked tree is first needed.
-func recompile(env *cel.Env, j celJob, cost uint64, cacheFile string) func() *cel.Ast {
+func recompile(env *cel.Env, ctx Context, src string, rng hcl.Range, want *cel.Type, cost uint64, cacheFile string) func() *cel.Ast {
 	return func() *cel.Ast {
-		e, diags := compileCEL(env, j.ctx, j.src, celSite{rng: j.site.rng}, j.want, cost, nil)
+		e, diags := compileCEL(env, ctx, src, celSite{rng: rng}, want, cost, nil)
 		if e == nil {
 			panic(fmt.Sprintf("%s: %q was valid in an earlier run and is not now (%s); remove %s",
-				fmtRange(j.site.rng), j.src, diags.Error(), cacheFile))
+				fmtRange(rng), src, diags.Error(), cacheFile))
 		}
 		return e.checked()
 	}

@@ -1,6 +1,8 @@
 package lang
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"sort"
@@ -55,6 +57,11 @@ type Schema struct {
 	mu       sync.Mutex
 	triggers map[string]*cel.Env    // by event type
 	unless   map[[2]string]*cel.Env // by (trigger's event type, cancelling event type)
+
+	// fingerprint identifies what the environments are built from (the traits with their
+	// types, the segments); names names each environment, for the cache of checked expressions.
+	fingerprint string
+	names       map[*cel.Env]string
 }
 
 // TraitField is a trait's name and the CEL type of its value.
@@ -73,12 +80,21 @@ func NewSchema(traits []TraitField, segments []string) (*Schema, error) {
 	for _, s := range segments {
 		sf = append(sf, Field{Name: s, Type: types.BoolType, Doc: "whether the customer is in the segment"})
 	}
+	h := sha256.New()
+	for _, t := range traits {
+		fmt.Fprintf(h, "trait %q %q\n", t.Name, t.Type.String())
+	}
+	for _, name := range segments {
+		fmt.Fprintf(h, "segment %q\n", name)
+	}
 	s := &Schema{
-		Traits:   NewObjectType("musubi.Traits", "The traits declared by trait blocks.", tf...),
-		Segments: NewObjectType("musubi.Segments", "Segment membership, one field per segment block.", sf...),
-		policy:   map[string]*cel.Env{},
-		triggers: map[string]*cel.Env{},
-		unless:   map[[2]string]*cel.Env{},
+		fingerprint: hex.EncodeToString(h.Sum(nil)),
+		names:       map[*cel.Env]string{},
+		Traits:      NewObjectType("musubi.Traits", "The traits declared by trait blocks.", tf...),
+		Segments:    NewObjectType("musubi.Segments", "Segment membership, one field per segment block.", sf...),
+		policy:      map[string]*cel.Env{},
+		triggers:    map[string]*cel.Env{},
+		unless:      map[[2]string]*cel.Env{},
 	}
 	s.Customer = NewObjectType("musubi.Customer", "The unified customer profile (one Uni-ID across every channel).",
 		Field{Name: "id", Type: types.StringType, Doc: "unified customer ID"},
@@ -120,8 +136,32 @@ func NewSchema(traits []TraitField, segments []string) (*Schema, error) {
 		if s.policy[name], err = base.Extend(cel.Variable(name, t.CELType())); err != nil {
 			return nil, err
 		}
+		s.names[s.policy[name]] = "policy " + name
 	}
+	s.names[s.segment] = "segment"
+	s.names[s.campaign] = "campaign"
 	return s, nil
+}
+
+// envName names an environment of the schema, or of trait expressions (s may be nil), with
+// all it is built from: the same name is the same environment, in any run of this build.
+func (s *Schema) envName(env *cel.Env) (string, bool) {
+	if s != nil {
+		s.mu.Lock()
+		name, ok := s.names[env]
+		s.mu.Unlock()
+		if ok {
+			return s.fingerprint + " " + name, true
+		}
+	}
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	for on, e := range shared.traits {
+		if e == env {
+			return "trait " + on, true
+		}
+	}
+	return "", false
 }
 
 // Segment returns the environment of segment conditions and message variants: customer, now.
@@ -153,6 +193,7 @@ func (s *Schema) Trigger(on string) (*cel.Env, error) {
 		return nil, err
 	}
 	s.triggers[on] = e
+	s.names[e] = "trigger " + on
 	return e, nil
 }
 
@@ -181,6 +222,7 @@ func (s *Schema) Unless(triggerOn, on string) (*cel.Env, error) {
 		return nil, err
 	}
 	s.unless[key] = e
+	s.names[e] = "unless " + triggerOn + " " + on
 	return e, nil
 }
 

@@ -152,7 +152,7 @@ func checkNativeAgrees(t *testing.T, env *cel.Env, cond string) (native bool) {
 		return false
 	}
 	prg, err := e.Program()
-	if err != nil || e.native == nil {
+	if err != nil || e.plan.native == nil {
 		return false
 	}
 	for i, in := range nativeInputs() {
@@ -163,9 +163,9 @@ func checkNativeAgrees(t *testing.T, env *cel.Env, cond string) (native bool) {
 			var gotErr error
 			switch how {
 			case "native":
-				got, gotErr = evalNative(e.native, activation(t, in))
+				got, gotErr = evalNative(e.plan.native, activation(t, in))
 			case "native with Fields":
-				got, gotErr = evalNative(e.native, activation(t, fields))
+				got, gotErr = evalNative(e.plan.native, activation(t, fields))
 			default: // the native program, or cel-go when it leaves the input to it
 				got, gotErr = e.Eval(activation(t, fields))
 			}
@@ -234,7 +234,7 @@ func TestNativeFallsBackOnOddInput(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("got %v, %v; want true", ok, err)
 	}
-	if e.native == nil {
+	if e.plan.native == nil {
 		t.Fatal("the condition has no native program")
 	}
 }
@@ -267,7 +267,7 @@ func benchEval(b *testing.B, native bool) {
 			b.Fatal(err)
 		}
 		if !native {
-			e.native = nil
+			e.plan.native = nil
 		}
 		exprs = append(exprs, e)
 	}

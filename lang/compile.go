@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"github.com/hashicorp/hcl/v2"
@@ -58,6 +59,9 @@ func (l *loader) compileAll() {
 	l.crossCheck()
 }
 
+// runJobs compiles jobs on every core. An expression written more than once in the same
+// environment (the same text, context and result type) is compiled once; with a cache, one
+// unchanged since an earlier run is not compiled at all.
 func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 	if len(jobs) == 0 {
 		return
@@ -70,19 +74,75 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 	results := make([]result, len(jobs))
 	cost := l.cfg.Settings.CELCostLimit
 	names := sync.OnceValue(func() []string { return schemaNames(schema) })
-	parallel(len(jobs), func(i int) {
-		j := jobs[i]
+
+	type jobKey struct {
+		env       *cel.Env
+		ctx       Context
+		src, want string
+	}
+	envs := make([]*cel.Env, len(jobs))
+	first := make([]int, len(jobs)) // the job compiled for this one; -1 when it has no environment
+	seen := make(map[jobKey]int, len(jobs))
+	var unique []int
+	for i, j := range jobs {
 		env, err := j.env(schema) // trait environments ignore the (still nil) schema
 		if err != nil || env == nil {
 			results[i].diags = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No CEL environment",
 				Detail: fmt.Sprint(err), Subject: j.site.rng.Ptr()}}
-			return
+			first[i] = -1
+			continue
 		}
-		results[i].expr, results[i].diags = compileCEL(env, j.ctx, j.src, j.site, j.want, cost, names)
-		if results[i].expr != nil {
-			results[i].refs = celRefs(results[i].expr)
+		envs[i] = env
+		k := jobKey{env, j.ctx, j.src, typeName(j.want)}
+		if f, ok := seen[k]; ok {
+			first[i] = f
+			continue
 		}
-	})
+		seen[k] = i
+		first[i] = i
+		unique = append(unique, i)
+	}
+	compile := func(i int, cache *celCache) {
+		j := jobs[i]
+		var key cacheKey
+		if cache != nil {
+			if name, ok := schema.envName(envs[i]); ok {
+				key = cache.key(name, j.ctx, typeName(j.want), cost, j.src)
+				if refs, out, ok := cache.get(key); ok {
+					results[i].expr = &Expr{Source: j.src, Context: j.ctx, Range: j.site.rng, env: envs[i], costLimit: cost,
+						plan: &exprPlan{out: out, load: recompile(envs[i], j.ctx, j.src, j.site.rng, j.want, cost, cache.path), refs: refs, refsKnown: true}}
+					results[i].refs = refs
+					return
+				}
+			} else {
+				cache = nil
+			}
+		}
+		results[i].expr, results[i].diags = compileCEL(envs[i], j.ctx, j.src, j.site, j.want, cost, names)
+		if e := results[i].expr; e != nil {
+			results[i].refs = celRefs(e)
+			e.plan.refs, e.plan.refsKnown = results[i].refs, true
+			if cache != nil {
+				cache.put(key, results[i].refs, results[i].expr.OutputType())
+			}
+		}
+	}
+	parallel(len(unique), func(n int) { compile(unique[n], l.celCache) })
+	// The other places of an expression share its compilation. One with problems is compiled
+	// again where it is written, so that each place gets its own diagnostics.
+	var again []int
+	for i := range jobs {
+		f := first[i]
+		switch {
+		case f < 0 || f == i:
+		case results[f].expr != nil:
+			results[i].expr, results[i].refs = results[f].expr.at(jobs[i].ctx, jobs[i].site.rng), results[f].refs
+		default:
+			again = append(again, i)
+		}
+	}
+	parallel(len(again), func(n int) { compile(again[n], nil) })
+
 	for i, r := range results {
 		l.diags = append(l.diags, r.diags...)
 		if r.expr == nil {
@@ -96,6 +156,27 @@ func (l *loader) runJobs(schema *Schema, jobs []celJob) {
 		}
 	}
 	l.diags = dropSuperseded(l.diags)
+}
+
+// recompile returns the function that compiles again an expression the cache says compiled
+// without a problem, when its checked tree is first needed.
+func recompile(env *cel.Env, ctx Context, src string, rng hcl.Range, want *cel.Type, cost uint64, cacheFile string) func() *cel.Ast {
+	return func() *cel.Ast {
+		e, diags := compileCEL(env, ctx, src, celSite{rng: rng}, want, cost, nil)
+		if e == nil {
+			panic(fmt.Sprintf("%s: %q was valid in an earlier run and is not now (%s); remove %s",
+				fmtRange(rng), src, diags.Error(), cacheFile))
+		}
+		return e.checked()
+	}
+}
+
+// typeName names a required result type; "" for none.
+func typeName(t *cel.Type) string {
+	if t == nil {
+		return ""
+	}
+	return t.String()
 }
 
 // schemaNames lists every variable and field name CEL expressions can use, for suggestions.
@@ -119,9 +200,12 @@ type celRef struct{ kind, name string }
 
 // celRefs finds customer.segments.NAME and customer.traits.NAME in a checked expression.
 func celRefs(e *Expr) []celRef {
+	if p := e.plan; p.refsKnown {
+		return p.refs
+	}
 	var out []celRef
 	seen := map[celRef]bool{}
-	celast.PreOrderVisit(e.ast.NativeRep().Expr(), celast.NewExprVisitor(func(x celast.Expr) {
+	celast.PreOrderVisit(e.checked().NativeRep().Expr(), celast.NewExprVisitor(func(x celast.Expr) {
 		if x.Kind() != celast.SelectKind {
 			return
 		}

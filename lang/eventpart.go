@@ -13,7 +13,7 @@ import (
 // the whole expression is false, whatever the rest would be, so it can be decided as soon as
 // the event is known, away from the customer's state. ok is false when no conjunct qualifies.
 func (e *Expr) EventPart() (src string, ok bool) {
-	native := e.ast.NativeRep()
+	native := e.checked().NativeRep()
 	var parts []string
 	for _, c := range conjuncts(native.Expr()) {
 		if !readsOnly(c, "event") {

@@ -23,9 +23,26 @@ type Expr struct {
 	// Range is where the expression is written in the HCL files.
 	Range hcl.Range
 
-	ast       *cel.Ast
 	env       *cel.Env
 	costLimit uint64
+
+	// plan is shared by the expressions of one compilation: the same text in the same
+	// environment, written in several places, is planned once.
+	plan *exprPlan
+}
+
+// exprPlan is an expression's checked tree and its evaluable program, planned on first use.
+type exprPlan struct {
+	treeOnce sync.Once
+	ast      *cel.Ast
+	// load works out the checked tree of an expression found valid in the CEL cache
+	// (celcache.go) when it is first needed; nil when ast is set from the start. out is
+	// then the result type, kept in the cache.
+	load func() *cel.Ast
+	out  *cel.Type
+	// refs are the references to traits and segments the expression makes, once known.
+	refs      []celRef
+	refsKnown bool
 
 	once   sync.Once
 	prg    cel.Program
@@ -35,29 +52,51 @@ type Expr struct {
 	native nativeFn
 }
 
+// at returns the expression as written at another place: the same checked tree and program.
+func (e *Expr) at(ctx Context, rng hcl.Range) *Expr {
+	return &Expr{Source: e.Source, Context: ctx, Range: rng, env: e.env, costLimit: e.costLimit, plan: e.plan}
+}
+
+// checked returns the checked tree, compiling an expression found in the cache on first use.
+func (e *Expr) checked() *cel.Ast {
+	p := e.plan
+	p.treeOnce.Do(func() {
+		if p.load != nil {
+			p.ast, p.load = p.load(), nil
+		}
+	})
+	return p.ast
+}
+
 // AST returns the checked syntax tree.
-func (e *Expr) AST() *cel.Ast { return e.ast }
+func (e *Expr) AST() *cel.Ast { return e.checked() }
 
 // Env returns the environment the expression was checked in.
 func (e *Expr) Env() *cel.Env { return e.env }
 
 // OutputType is the checked result type.
-func (e *Expr) OutputType() *cel.Type { return e.ast.OutputType() }
+func (e *Expr) OutputType() *cel.Type {
+	if e.plan.out != nil {
+		return e.plan.out
+	}
+	return e.checked().OutputType()
+}
 
 // Program returns the evaluable program, planning it once.
 func (e *Expr) Program() (cel.Program, error) {
-	e.once.Do(func() {
+	p := e.plan
+	p.once.Do(func() {
 		opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
 		bounded := e.WithinCostLimit()
 		if !bounded {
 			opts = append(opts, cel.CostLimit(e.costLimit), cel.InterruptCheckFrequency(100))
 		}
-		e.prg, e.prgErr = e.env.Program(e.ast, opts...)
-		if e.prgErr == nil && bounded {
-			e.native, _ = compileNative(e.env, e.ast)
+		p.prg, p.prgErr = e.env.Program(e.checked(), opts...)
+		if p.prgErr == nil && bounded {
+			p.native, _ = compileNative(e.env, e.checked())
 		}
 	})
-	return e.prg, e.prgErr
+	return p.prg, p.prgErr
 }
 
 // WithinCostLimit reports whether the expression's worst-case cost, estimated from its types
@@ -66,7 +105,7 @@ func (e *Expr) Program() (cel.Program, error) {
 // otherwise cost about as much as the evaluation itself; any expression whose cost depends on
 // the size of its input (a list, a string, a comprehension) keeps the tracker.
 func (e *Expr) WithinCostLimit() bool {
-	est, err := e.env.EstimateCost(e.ast, nil)
+	est, err := e.env.EstimateCost(e.checked(), nil)
 	return err == nil && est.Max <= e.costLimit
 }
 
@@ -77,8 +116,8 @@ func (e *Expr) Eval(vars any) (ref.Val, error) {
 		return nil, fmt.Errorf("%s: %w", e.Range, err)
 	}
 	if act, ok := vars.(interpreter.Activation); ok {
-		if e.native != nil {
-			v, err := evalNative(e.native, act)
+		if e.plan.native != nil {
+			v, err := evalNative(e.plan.native, act)
 			if err == nil {
 				return v, nil
 			}
@@ -165,7 +204,7 @@ func checkCEL(env *cel.Env, ctx Context, ast *cel.Ast, src string, site celSite,
 			}}
 		}
 	}
-	e := &Expr{Source: src, Context: ctx, Range: site.rng, ast: checked, env: env, costLimit: costLimit}
+	e := &Expr{Source: src, Context: ctx, Range: site.rng, env: env, costLimit: costLimit, plan: &exprPlan{ast: checked}}
 	// Calls on constants are worked out when the program is planned: a regular expression that
 	// does not compile, timestamp('2027-13-01'). Planning such expressions now makes those
 	// errors load errors, not failures of every later evaluation.

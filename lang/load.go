@@ -47,6 +47,10 @@ type LoadOptions struct {
 	// check needs it gets a warning that the check is left to plan. A configuration loaded
 	// so with UnsetEnv not empty is for checking only: it cannot be planned.
 	DeferEnv bool
+	// CELCache is a file that keeps the checked CEL expressions from one load to the next, so
+	// that expressions unchanged since the last load are not checked again; none if empty.
+	// It is read at the start of a load and rewritten at its end when anything changed.
+	CELCache string
 }
 
 // IsConfigFile reports whether a file name is loaded as part of the programme.
@@ -92,6 +96,7 @@ type loader struct {
 	funcs    map[string]function.Function
 	ctx      *hcl.EvalContext
 	jobs     []celJob
+	celCache *celCache
 	// backendAttrs are the backend block's settings, evaluated after the variables.
 	backendAttrs hcl.Attributes
 }
@@ -157,10 +162,16 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l.decodeVariables()
 	l.decodeLocals()
 	l.decodeBackend()
-	l.decodeBlocks()
+	l.decodeAll()
 	l.checkSendRates()
+	if opts.CELCache != "" && len(l.jobs) > 0 {
+		l.celCache = openCELCache(opts.CELCache)
+	}
 	l.buildSchema()
 	l.compileAll()
+	if l.celCache != nil {
+		l.celCache.save() // a cache that cannot be written is only slower next time
+	}
 	l.checkCycles()
 	l.cfg.hclCtx = l.ctx
 	slices.Sort(l.cfg.UnsetEnv)

@@ -126,3 +126,64 @@ func BenchmarkPlanNoop(b *testing.B) {
 		})
 	}
 }
+
+// writeConditionsConfig writes a programme of n CEL conditions, 100 blocks to a file: a tenth
+// traits, four tenths segments on the traits and on each other, half triggers on the cart.
+func writeConditionsConfig(tb testing.TB, dir string, n int) {
+	tb.Helper()
+	files := map[string]*strings.Builder{}
+	file := func(i int) *strings.Builder {
+		name := fmt.Sprintf("conditions_%04d.hcl", i/100)
+		if files[name] == nil {
+			files[name] = &strings.Builder{}
+		}
+		return files[name]
+	}
+	nTraits, nSegments := max(1, n/10), max(1, n*4/10)
+	for i := 0; i < n; i++ {
+		switch w := file(i); {
+		case i < nTraits:
+			fmt.Fprintf(w, "trait \"t%d\" {\n  on        = \"purchase\"\n  aggregate = \"sum\"\n  value     = \"event.total * %d\"\n}\n\n", i, 1+i%7)
+		case i < nTraits+nSegments:
+			k := i - nTraits
+			fmt.Fprintf(w, "segment \"s%d\" {\n  condition = \"customer.traits.t%d >= %d && (customer.consent.line || customer.home_city == 'city%d')\"\n}\n\n",
+				k, k%nTraits, k, k%50)
+		default:
+			k := i - nTraits - nSegments
+			fmt.Fprintf(w, "trigger \"g%d\" {\n  on        = \"cart.updated\"\n  condition = \"event.cart.total < %d && customer.segments.s%d\"\n  action \"send\" {\n    via      = provider.sandbox.line\n    template = \"{{ %d - event.cart.total }} yen to go\"\n  }\n}\n\n",
+				k, 1000+k, k%nSegments, 1000+k)
+		}
+	}
+	files["providers.hcl"] = &strings.Builder{}
+	files["providers.hcl"].WriteString("provider \"sandbox\" \"line\" {\n  system = \"messaging\"\n}\n")
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValidate10k measures a whole `musubi validate` process over 10,000 CEL conditions:
+// cold, with no CEL cache, and warm, with the cache of the run before.
+func BenchmarkValidate10k(b *testing.B) {
+	bin := cliBinary(b)
+	dir := b.TempDir()
+	writeConditionsConfig(b, dir, 10_000)
+	cache := b.TempDir()
+	for _, warm := range []bool{false, true} {
+		b.Run(map[bool]string{false: "cold", true: "warm"}[warm], func(b *testing.B) {
+			b.Setenv("MUSUBI_CACHE_DIR", cache)
+			var peak int64
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if !warm {
+					os.RemoveAll(cache)
+				}
+				b.StartTimer()
+				_, rss := runTimed(b, bin, dir, "validate")
+				peak = max(peak, rss)
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+		})
+	}
+}

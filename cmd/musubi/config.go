@@ -1,7 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
@@ -27,7 +31,7 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 // loadConfig loads the configuration of the current directory, or of the same directory at a
 // git ref, and prints its diagnostics. It fails after printing when there are errors.
 func (a *app) loadConfig(f *configFlags) (*lang.Config, hcl.Diagnostics, error) {
-	opts := lang.LoadOptions{Vars: f.vars, VarFiles: f.varFiles, DeferEnv: f.deferEnv}
+	opts := lang.LoadOptions{Vars: f.vars, VarFiles: f.varFiles, DeferEnv: f.deferEnv, CELCache: celCacheFile(f.ref)}
 	var cfg *lang.Config
 	var diags hcl.Diagnostics
 	if f.ref != "" {
@@ -50,4 +54,27 @@ func (a *app) loadConfig(f *configFlags) (*lang.Config, hcl.Diagnostics, error) 
 		return cfg, diags, exitError{1}
 	}
 	return cfg, diags, nil
+}
+
+// celCacheFile is the file that keeps the checked CEL expressions of the configuration in the
+// current directory (at ref, if not empty) between runs: in MUSUBI_CACHE_DIR, or musubi in the
+// user's cache directory ($XDG_CACHE_HOME, ~/.cache). MUSUBI_CACHE_DIR=off keeps none.
+func celCacheFile(ref string) string {
+	dir := os.Getenv("MUSUBI_CACHE_DIR")
+	switch dir {
+	case "off":
+		return ""
+	case "":
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(base, "musubi")
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(wd + "\x00" + ref))
+	return filepath.Join(dir, "cel-"+hex.EncodeToString(sum[:8])+".cache")
 }

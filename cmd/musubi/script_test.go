@@ -31,6 +31,8 @@ import (
 var updateScripts = flag.Bool("update", false, "rewrite the expected output in testdata/script")
 
 func TestMain(m *testing.M) {
+	// The commands the tests run keep no CEL cache in the user's cache directory.
+	os.Setenv("MUSUBI_CACHE_DIR", "off")
 	testscript.Main(stopPG{loyaltytest.M{Tests: m}}, map[string]func(){
 		"musubi": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})

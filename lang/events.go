@@ -54,6 +54,8 @@ var (
 		Field{Name: "total_limit", Type: types.IntType, Doc: "uses allowed in all (0 = no limit)"},
 		Field{Name: "valid_from", Type: types.TimestampType, Doc: "start of validity"},
 		Field{Name: "valid_until", Type: types.TimestampType, Doc: "end of validity"},
+		Field{Name: "valid_for", Type: types.DurationType, Doc: "how long each customer's code is good for from when it was given (0: the campaign's validity)"},
+		Field{Name: "stores", Type: types.NewListType(types.StringType), Doc: "the stores the coupon may be redeemed at (empty: every store)"},
 	)
 	CampaignType = NewObjectType("musubi.Campaign", "A campaign as declared, for policies.",
 		Field{Name: "name", Type: types.StringType, Doc: "block label"},

@@ -87,5 +87,14 @@ func policySubjects(cfg *lang.Config, kind string, members map[string]int) []pol
 // CampaignValue is a campaign as the CEL value policies and message templates see.
 func CampaignValue(c *lang.Campaign) map[string]any {
 	bc := rules.CampaignOf(c, "")
-	return bc.Value()
+	v := bc.Value()
+	// The stores are the channels' business, not the engine's: the bundle does not carry them.
+	if coupon, ok := v["coupon"].(map[string]any); ok && c.Coupon != nil && len(c.Coupon.Stores) > 0 {
+		stores := make([]any, len(c.Coupon.Stores))
+		for i, s := range c.Coupon.Stores {
+			stores[i] = s
+		}
+		coupon["stores"] = stores
+	}
+	return v
 }

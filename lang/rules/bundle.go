@@ -372,6 +372,9 @@ func (c *Campaign) Value() map[string]any {
 	if c.Codes != nil {
 		coupon["code_pattern"], coupon["code_count"] = c.Codes.Pattern, int64(c.Codes.Count)
 	}
+	if d, err := dur(c.ValidFor); err == nil && d > 0 {
+		coupon["valid_for"] = d
+	}
 	for k, s := range map[string]string{"valid_from": c.From, "valid_until": c.Until} {
 		if t, err := time.Parse(time.RFC3339, s); err == nil {
 			coupon[k] = t

@@ -149,6 +149,28 @@ func (c *customerVal) identifiers() map[string]any {
 	return c.ids
 }
 
+// firstIdentifier is the customer's first identifier of the type, in the identity graph's
+// order: identifiers()[typ][0], without making the map of them all when no rule has.
+func (c *customerVal) firstIdentifier(typ string) string {
+	if c.ids != nil {
+		l, _ := c.ids[typ].([]any)
+		if len(l) == 0 {
+			return ""
+		}
+		v, _ := l[0].(string)
+		return v
+	}
+	if c.e.graphReady != nil {
+		<-c.e.graphReady
+	}
+	for _, id := range c.e.graph.Identifiers(c.p.ID) {
+		if id.Type == typ {
+			return id.Value
+		}
+	}
+	return ""
+}
+
 // attributes are the profile's attributes but those the customer type has fields for, when
 // they are of the field's type.
 func (c *customerVal) attributes() map[string]any {

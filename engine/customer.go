@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/musubi-hq/musubi/engine/identity"
 	"github.com/musubi-hq/musubi/lang"
 )
 
@@ -21,6 +22,7 @@ type customerVal struct {
 	names []string
 
 	ids    map[string]any // identifiers by type, each a []any; nil until read
+	idList []identity.ID  // the graph's identifiers of the customer, for firstIdentifier; nil until read
 	traits *traitsVal
 	attrs  map[string]any // the attributes without the fields of their own; nil until read
 	whole  map[string]any // Map, once made
@@ -160,10 +162,16 @@ func (c *customerVal) firstIdentifier(typ string) string {
 		v, _ := l[0].(string)
 		return v
 	}
-	if c.e.graphReady != nil {
-		<-c.e.graphReady
+	if c.idList == nil {
+		if c.e.graphReady != nil {
+			<-c.e.graphReady
+		}
+		c.idList = c.e.graph.Identifiers(c.p.ID)
+		if c.idList == nil {
+			c.idList = []identity.ID{}
+		}
 	}
-	for _, id := range c.e.graph.Identifiers(c.p.ID) {
+	for _, id := range c.idList {
 		if id.Type == typ {
 			return id.Value
 		}

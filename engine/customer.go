@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/musubi-hq/musubi/engine/identity"
 	"github.com/musubi-hq/musubi/lang"
 )
 
@@ -21,6 +22,7 @@ type customerVal struct {
 	names []string
 
 	ids    map[string]any // identifiers by type, each a []any; nil until read
+	idList []identity.ID  // the graph's identifiers of the customer, for firstIdentifier; nil until read
 	traits *traitsVal
 	attrs  map[string]any // the attributes without the fields of their own; nil until read
 	whole  map[string]any // Map, once made
@@ -147,6 +149,34 @@ func (c *customerVal) identifiers() map[string]any {
 		}
 	}
 	return c.ids
+}
+
+// firstIdentifier is the customer's first identifier of the type, in the identity graph's
+// order: identifiers()[typ][0], without making the map of them all when no rule has.
+func (c *customerVal) firstIdentifier(typ string) string {
+	if c.ids != nil {
+		l, _ := c.ids[typ].([]any)
+		if len(l) == 0 {
+			return ""
+		}
+		v, _ := l[0].(string)
+		return v
+	}
+	if c.idList == nil {
+		if c.e.graphReady != nil {
+			<-c.e.graphReady
+		}
+		c.idList = c.e.graph.Identifiers(c.p.ID)
+		if c.idList == nil {
+			c.idList = []identity.ID{}
+		}
+	}
+	for _, id := range c.idList {
+		if id.Type == typ {
+			return id.Value
+		}
+	}
+	return ""
 }
 
 // attributes are the profile's attributes but those the customer type has fields for, when

@@ -164,7 +164,7 @@ func (e *Engine) runStep(st *txState, prog *program, s Step, now time.Time) erro
 	e.metrics.step("run").Inc()
 	if em != nil {
 		var res Result
-		return e.processDerived(st, prog, &res, []*Event{em}, now)
+		return e.processDerived(st, prog, &res, []*Event{em}, now, false)
 	}
 	return nil
 }

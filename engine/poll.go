@@ -162,7 +162,7 @@ func (e *Engine) ingestPolled(ctx context.Context, provider, source string, ies 
 	for i, ie := range ies {
 		evs[i] = inboundEvent(provider, source, ie)
 	}
-	_, err := e.Ingest(ctx, evs)
+	_, err := e.ingest(ctx, evs, false)
 	if err == nil || !isInputError(err) {
 		if err == nil {
 			m.events.WithLabelValues(provider).Add(float64(len(evs)))
@@ -170,7 +170,7 @@ func (e *Engine) ingestPolled(ctx context.Context, provider, source string, ies 
 		return err
 	}
 	for _, ie := range ies {
-		_, err := e.Ingest(ctx, []*Event{inboundEvent(provider, source, ie)}) // afresh: validation fills in events
+		_, err := e.ingest(ctx, []*Event{inboundEvent(provider, source, ie)}, false) // afresh: validation fills in events
 		switch {
 		case isInputError(err):
 			m.refused.WithLabelValues(provider).Inc()

@@ -34,6 +34,14 @@ type Result struct {
 	Answers []Outcome `json:"answers,omitempty"`
 }
 
+// answers is where the actions' outcomes are collected when they are wanted, else nil.
+func (r *Result) answers(want bool) *[]Outcome {
+	if !want {
+		return nil
+	}
+	return &r.Answers
+}
+
 // engineChannel is the channel of the events the engine derives itself (segment moves, emits).
 const engineChannel = "engine"
 
@@ -44,6 +52,13 @@ const maxDepth = 4
 // stored unless every event is valid: a bad event fails the whole request with an error naming
 // it. It returns when the events are committed.
 func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
+	return e.ingest(ctx, evs, true)
+}
+
+// ingest is Ingest; answers says whether the results carry what the actions gave out
+// (Result.Answers). A caller that sends them nowhere leaves them out: an outcome is a few
+// hundred bytes, and a purchase runs several actions.
+func (e *Engine) ingest(ctx context.Context, evs []*Event, answers bool) ([]Result, error) {
 	prog := e.prog.Load()
 	now := e.now()
 	var err error
@@ -75,7 +90,7 @@ func (e *Engine) Ingest(ctx context.Context, evs []*Event) ([]Result, error) {
 	start := time.Now()
 	err = e.submit(ctx, &job{events: len(evs), release: release, run: func(st *txState) error {
 		for i, ev := range evs {
-			r, err := e.process(st, ev)
+			r, err := e.process(st, ev, answers)
 			if err != nil {
 				return err
 			}
@@ -157,20 +172,20 @@ func (e *Engine) identifiersOf(ev *Event) ([]identity.ID, []string) {
 }
 
 // process runs one event and the engine events it leads to (segment moves, emitted events),
-// inside the writer's transaction.
-func (e *Engine) process(st *txState, ev *Event) (Result, error) {
+// inside the writer's transaction. answers says whether res collects the actions' outcomes.
+func (e *Engine) process(st *txState, ev *Event, answers bool) (Result, error) {
 	prog := e.prog.Load()
 	now := e.now()
-	res, derived, err := e.processOne(st, prog, ev, now)
+	res, derived, err := e.processOne(st, prog, ev, now, answers)
 	if err == nil {
-		err = e.processDerived(st, prog, &res, derived, now)
+		err = e.processDerived(st, prog, &res, derived, now, answers)
 	}
 	return res, err
 }
 
 // processDerived runs the engine events an event led to, and those they lead to, adding what
-// they did to res.
-func (e *Engine) processDerived(st *txState, prog *program, res *Result, derived []*Event, now time.Time) error {
+// they did to res (the actions' outcomes when answers is set).
+func (e *Engine) processDerived(st *txState, prog *program, res *Result, derived []*Event, now time.Time, answers bool) error {
 	var err error
 	for len(derived) > 0 && err == nil {
 		d := derived[0]
@@ -185,7 +200,7 @@ func (e *Engine) processDerived(st *txState, prog *program, res *Result, derived
 		d.key = engineKey(d)
 		var r Result
 		var more []*Event
-		r, more, err = e.processOne(st, prog, d, now)
+		r, more, err = e.processOne(st, prog, d, now, answers)
 		res.Fired = append(res.Fired, r.Fired...)
 		res.Entered = append(res.Entered, r.Entered...)
 		res.Exited = append(res.Exited, r.Exited...)
@@ -211,8 +226,9 @@ func unheard(prog *program, typ string) bool {
 }
 
 // processOne runs one event: identity, event log, profile, traits, segments, triggers. Memory
-// changes are made under the profile lock, which decisions read under.
-func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time) (Result, []*Event, error) {
+// changes are made under the profile lock, which decisions read under. answers says whether
+// the result collects the outcomes of the actions that ran.
+func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time, answers bool) (Result, []*Event, error) {
 	res := Result{ID: ev.ID}
 	if ev.dup {
 		res.Duplicate, res.Customer = true, e.knownCustomer(ev)
@@ -277,7 +293,7 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 			return res, nil, err
 		}
 		st.tx.InsertEvent(ev.key, "", ev.Type, ev.Time, body)
-		return e.processAnonymous(st, prog, ev, res, now)
+		return e.processAnonymous(st, prog, ev, res, now, answers)
 	}
 	res.Customer = customer
 	if redeem {
@@ -313,7 +329,7 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 		e.broadcast(st, prog, p, c, entered, now, false)
 	}
 	e.cancelWaits(st, prog, p, c, ev, now)
-	fired, _, derived, err := e.runTriggers(st, prog, p, c, ev, now, &res.Answers)
+	fired, _, derived, err := e.runTriggers(st, prog, p, c, ev, now, res.answers(answers))
 	if err != nil {
 		return res, nil, err
 	}
@@ -344,13 +360,13 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 // that is not kept: actions that need no one to come back to (draw a code, answer the
 // caller) run; sends find no address, held actions no one to hold them for. Nothing is
 // merged, no segment or trait moves.
-func (e *Engine) processAnonymous(st *txState, prog *program, ev *Event, res Result, now time.Time) (Result, []*Event, error) {
+func (e *Engine) processAnonymous(st *txState, prog *program, ev *Event, res Result, now time.Time, answers bool) (Result, []*Event, error) {
 	if len(prog.TriggersByEvent[ev.Type]) == 0 {
 		return res, nil, nil
 	}
 	p := newProfile("", ev.Time)
 	c := e.customerValue(prog, p, now)
-	fired, _, derived, err := e.runTriggers(st, prog, p, c, ev, now, &res.Answers)
+	fired, _, derived, err := e.runTriggers(st, prog, p, c, ev, now, res.answers(answers))
 	res.Fired = fired
 	return res, derived, err
 }

@@ -163,7 +163,7 @@ func benchProcessWith(b *testing.B, bundle *rules.Bundle, gen func(rng *rand.Ran
 		ev := evs[i%len(evs)]
 		ev.Time = clk.Now()
 		ev.fields.Set("time", ev.Time)
-		if _, err := e.process(g.st, ev); err != nil {
+		if _, err := e.process(g.st, ev, true); err != nil {
 			b.Fatal(err)
 		}
 	}

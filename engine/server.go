@@ -180,15 +180,14 @@ func (e *Engine) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	res, err := e.Ingest(r.Context(), evs)
+	// What the actions gave out goes to a caller that asks (?answer=true): a till printing
+	// a receipt. Others are not sent the codes and texts of every event they post, and the
+	// processor does not collect them.
+	answer, _ := strconv.ParseBool(r.URL.Query().Get("answer"))
+	res, err := e.ingest(r.Context(), evs, answer)
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
-	}
-	// What the actions gave out goes to a caller that asks (?answer=true): a till printing
-	// a receipt. Others are not sent the codes and texts of every event they post.
-	if ok, _ := strconv.ParseBool(r.URL.Query().Get("answer")); !ok {
-		withoutAnswers(res)
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"results": res})
 }
@@ -266,13 +265,12 @@ func (e *Engine) handleWebhook(w http.ResponseWriter, r *http.Request, publicURL
 	}
 	if len(evs) == 0 {
 		res = []Result{}
-	} else if res, err = e.Ingest(r.Context(), evs); err != nil {
+	} else if res, err = e.ingest(r.Context(), evs, false); err != nil {
 		e.metrics.webhooks.WithLabelValues(name, "error").Inc()
 		writeError(w, statusOf(err), err)
 		return
 	}
 	e.metrics.webhooks.WithLabelValues(name, "ok").Inc()
-	withoutAnswers(res)
 	if resp.Reply != "" {
 		writeText(w, resp.Reply)
 		return
@@ -603,11 +601,4 @@ type clientConn struct {
 func (c *clientConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
-}
-
-// withoutAnswers leaves out what the events' actions gave out, for a caller that did not ask.
-func withoutAnswers(res []Result) {
-	for i := range res {
-		res[i].Answers = nil
-	}
 }

@@ -407,9 +407,7 @@ func (e *Engine) gate(prog *program, p *Profile, c *customerVal, via string, now
 		return "dead", "provider " + via + " is not configured on this server"
 	}
 	ms := sender.Messaging()
-	if ids, _ := c.identifiers()[ms.Address].([]any); len(ids) > 0 {
-		item.To, _ = ids[0].(string)
-	}
+	item.To = c.firstIdentifier(ms.Address)
 	texts := e.texts(prog)
 	if item.To == "" {
 		return statusUnreachable, texts.unreachable[via]

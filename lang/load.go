@@ -176,6 +176,11 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l.cfg.hclCtx = l.ctx
 	slices.Sort(l.cfg.UnsetEnv)
 	clampDiags(l.diags, l.cfg.Files)
+	// Diagnostics need only each file's source: dropping its syntax tree, which the decoded
+	// blocks no longer need, frees most of what parsing held for the rest of a plan.
+	for name, f := range l.cfg.Files {
+		l.cfg.Files[name] = &hcl.File{Bytes: f.Bytes}
+	}
 	sortDiags(l.diags)
 	l.diags = dedupeDiags(l.diags)
 	return l.cfg, l.diags

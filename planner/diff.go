@@ -73,7 +73,7 @@ func (pl *Planner) diffOne(ctx context.Context, d *Desired, r *states.Resource, 
 	}
 	resp := hp.p.Plan(ctx, providers.PlanRequest{Kind: d.Addr.Kind, ID: c.ID, Prior: prior, Proposed: d.Attrs.Clone()})
 	if resp.Diagnostics.HasErrors() {
-		return nil, providerDiags(resp.Diagnostics, fmt.Sprintf("%s (provider.%s)", c.Block, hp.name), d.Range, d.AttrRanges)
+		return nil, providerDiags(resp.Diagnostics, fmt.Sprintf("%s (provider.%s)", c.Block, hp.name), d.Range, d.AttrRange)
 	}
 	planned := resp.Planned
 	if planned == nil {

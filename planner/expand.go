@@ -23,9 +23,30 @@ type Desired struct {
 	// Refs maps ref-typed attributes to the instances they name.
 	Refs map[string]addrs.Instance
 	// Range is the declaring block; AttrRanges points at where each canonical attribute is
-	// written, for plan-time errors.
+	// written, for plan-time errors. Read it with AttrRange.
 	Range      hcl.Range
 	AttrRanges map[string]hcl.Range
+	// campaign, when set, is the campaign a coupon or code pool comes from; AttrRange finds
+	// its attributes in the campaign's ranges (couponAttrRanges) instead of a map per campaign.
+	campaign *lang.Campaign
+}
+
+// AttrRange returns where a canonical attribute is written, or false when the configuration
+// does not say.
+func (d *Desired) AttrRange(name string) (hcl.Range, bool) {
+	if d.campaign == nil {
+		r, ok := d.AttrRanges[name]
+		return r, ok
+	}
+	key, ok := couponAttrRanges[name]
+	if !ok {
+		return hcl.Range{}, false
+	}
+	if r, ok := d.campaign.AttrRanges[key]; ok {
+		return r, true
+	}
+	r, ok := d.campaign.AttrRanges["coupon"]
+	return r, ok
 }
 
 // Deps lists the instances this one needs to exist first, sorted; nil for none.
@@ -120,20 +141,12 @@ func expand(cfg *lang.Config, prior *states.State, caps Capabilities) ([]*Desire
 	for _, name := range slices.Sorted(maps.Keys(cfg.Campaigns)) {
 		c := cfg.Campaigns[name]
 		block := addrs.Block{Type: "campaign", Name: name}
-		ranges := map[string]hcl.Range{}
-		for attr, key := range couponAttrRanges {
-			if r, ok := c.AttrRanges[key]; ok {
-				ranges[attr] = r
-			} else if r, ok := c.AttrRanges["coupon"]; ok {
-				ranges[attr] = r
-			}
-		}
 		if cu := c.Coupon; cu != nil {
 			seed := poolSeed(prior, block, cu)
 			seeds[name] = seed
 			for _, ch := range c.Channels {
 				ca := addrs.Instance{Block: block, Kind: providers.KindCoupon, Provider: prov(ch)}
-				d := add(&Desired{Addr: ca, Attrs: couponAttrs(c), Range: c.Range, AttrRanges: ranges})
+				d := add(&Desired{Addr: ca, Attrs: couponAttrs(c), Range: c.Range, campaign: c})
 				byAudience := c.Audience != "" && caps != nil && caps.Codeless(ch.String())
 				if byAudience || (cu.AudienceOnly && c.Audience != "") {
 					// The coupon is limited to the audience, which must exist on the channel first.
@@ -151,9 +164,9 @@ func expand(cfg *lang.Config, prior *states.State, caps Capabilities) ([]*Desire
 							"coupon": ca.String(), "pattern": cu.Codes.Pattern, "charset": cu.Codes.Charset,
 							"count": int64(cu.Codes.Count), "seed": seed,
 						},
-						Refs:       map[string]addrs.Instance{"coupon": ca},
-						Range:      c.Range,
-						AttrRanges: ranges,
+						Refs:     map[string]addrs.Instance{"coupon": ca},
+						Range:    c.Range,
+						campaign: c,
 					})
 				}
 			}

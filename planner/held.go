@@ -19,7 +19,7 @@ func unheld(d *Desired, provider string, ks providers.KindSupport) hcl.Diagnosti
 	block := d.Addr.Block.String()
 	for _, name := range ks.Unheld(d.Attrs) {
 		rng := d.Range
-		if r, ok := d.AttrRanges[name]; ok {
+		if r, ok := d.AttrRange(name); ok {
 			rng = r
 		}
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider cannot do this",

@@ -52,7 +52,7 @@ campaign "spring" {
 	if got := d.Attrs.Strings("stores"); !slices.Equal(got, []string{"shibuya", "umeda"}) {
 		t.Errorf("stores = %v", got)
 	}
-	if r := d.AttrRanges["stores"]; r.Start.Line != 7 || r.Start.Column != 15 {
+	if r, _ := d.AttrRange("stores"); r.Start.Line != 7 || r.Start.Column != 15 {
 		t.Errorf("stores range = %v, want 7:15", r)
 	}
 	cfg.Campaigns["spring"].Coupon.Stores = nil

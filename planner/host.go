@@ -69,7 +69,10 @@ func NewHost(ctx context.Context, cfg *lang.Config, workDir string, source Sourc
 		}
 		resp := p.Configure(ctx, providers.ConfigureRequest{Name: name, Config: conf, Sensitive: pb.Sensitive, WorkDir: workDir})
 		if resp.Diagnostics.HasErrors() {
-			diags = append(diags, providerDiags(resp.Diagnostics, "provider."+name, pb.Range, pb.AttrRanges)...)
+			diags = append(diags, providerDiags(resp.Diagnostics, "provider."+name, pb.Range, func(a string) (hcl.Range, bool) {
+				r, ok := pb.AttrRanges[a]
+				return r, ok
+			})...)
 			p.Close()
 			continue
 		}
@@ -160,7 +163,7 @@ func providerConfig(pb *lang.Provider, schema []providers.ConfigAttribute) (map[
 
 // providerDiags converts a provider's diagnostics, pointing at the attribute that caused each
 // when the configuration says where it was written.
-func providerDiags(ds providers.Diagnostics, what string, rng hcl.Range, attrRanges map[string]hcl.Range) hcl.Diagnostics {
+func providerDiags(ds providers.Diagnostics, what string, rng hcl.Range, attrRange func(string) (hcl.Range, bool)) hcl.Diagnostics {
 	var out hcl.Diagnostics
 	for _, d := range ds {
 		sev := hcl.DiagError
@@ -168,7 +171,7 @@ func providerDiags(ds providers.Diagnostics, what string, rng hcl.Range, attrRan
 			sev = hcl.DiagWarning
 		}
 		subject := rng
-		if r, ok := attrRanges[d.Attribute]; ok {
+		if r, ok := attrRange(d.Attribute); ok {
 			subject = r
 		}
 		detail := d.Detail

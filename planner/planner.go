@@ -202,7 +202,7 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 		report(unheld(d, hp.name, hp.schema.Kinds[d.Addr.Kind])...)
 		resp := hp.p.Validate(ctx, providers.ValidateRequest{Kind: d.Addr.Kind, Attributes: d.Attrs})
 		if len(resp.Diagnostics) > 0 {
-			report(providerDiags(resp.Diagnostics, fmt.Sprintf("%s (provider.%s)", block, hp.name), d.Range, d.AttrRanges)...)
+			report(providerDiags(resp.Diagnostics, fmt.Sprintf("%s (provider.%s)", block, hp.name), d.Range, d.AttrRange)...)
 		}
 	})
 	sortDiags(diags)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/musubi-hq/musubi/providers"
 	_ "modernc.org/sqlite" // pure-Go SQLite, so the sandbox needs no C toolchain
 )
@@ -219,7 +220,7 @@ func scanObject(r scanner) (*Object, error) {
 		return nil, fmt.Errorf("object %s: %w", o.ID, err)
 	}
 	o.Attributes = a
-	if err := json.Unmarshal([]byte(refs), &o.Refs); err != nil {
+	if err := gojson.Unmarshal([]byte(refs), &o.Refs); err != nil {
 		return nil, fmt.Errorf("object %s: %w", o.ID, err)
 	}
 	o.CreatedAt, _ = time.Parse(time.RFC3339Nano, created)

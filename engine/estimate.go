@@ -520,9 +520,15 @@ func (x *estimator) finish(accs []*estimateAcc) *providers.EstimateResponse {
 	switch {
 	case len(x.req.Customers) > 0:
 		given := make([][]*Profile, 1+len(x.camps))
+		if x.e.graph == nil {
+			x.e.graph, _ = identity.New(identityRules(x.prog))
+		}
 		for _, c := range x.req.Customers[:min(len(x.req.Customers), providers.MaxPreviewSamples)] {
-			given[0] = append(given[0], &Profile{ID: c.Name, Consent: c.Consent, Attributes: c.Attributes,
-				Segments: map[string]bool{}, FirstSeen: x.now, LastSeen: x.now})
+			p := &Profile{ID: c.Name, Consent: c.Consent, Attributes: c.Attributes, Segments: map[string]bool{}, FirstSeen: x.now, LastSeen: x.now}
+			// The made-up customer is in the segments its consent and attributes put it in, so
+			// a variant on customer.segments shows as it would for such a customer.
+			x.e.updateSegments(x.prog, p, x.e.customerValue(x.prog, p, x.now), nil, true, x.now)
+			given[0] = append(given[0], p)
 		}
 		resp.Previews = x.previews(given)
 	case x.samples > 0:

@@ -148,3 +148,32 @@ func mustStore(t *testing.T) *SQLiteStore {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// Previews for made-up customers (a programme's test customers) render each as the customer
+// it describes: in the segments its consent and attributes put it in, so a variant on a
+// segment shows as it would.
+func TestPreviewsForMadeUpCustomers(t *testing.T) {
+	bundle := quickstartBundle(t, func(b *rules.Bundle) {
+		b.Segments = append(b.Segments, rules.Segment{Name: "tokyo", Condition: "customer.home_city == '渋谷'"})
+		for i, c := range b.Campaigns {
+			if c.Name == "spring" {
+				b.Campaigns[i].Messages[0].Variants = []rules.Variant{{Name: "local", When: "customer.segments.tokyo", Template: "渋谷店から: {{ code }}"}}
+			}
+		}
+	})
+	resp, err := Estimate(context.Background(), nil, providers.EstimateRequest{Bundle: string(bundle), Customers: []providers.SampleCustomer{
+		{Name: "hanako", Attributes: map[string]any{"home_city": "渋谷"}}, {Name: "ken"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pv := range resp.Previews {
+		if pv.Owner != "campaign.spring" {
+			continue
+		}
+		if len(pv.Samples) != 2 || pv.Samples[0].Customer != "hanako" || pv.Samples[0].Gets != "local" || pv.Samples[1].Gets != "" {
+			t.Fatalf("previews: %+v", pv.Samples)
+		}
+		return
+	}
+	t.Fatalf("no preview of the spring message: %+v", resp.Previews)
+}

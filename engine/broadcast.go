@@ -53,7 +53,7 @@ func (e *Engine) broadcast(st *txState, prog *program, p *Profile, c *customerVa
 		vars.code, vars.campaign = noCode, camp.Value
 		var draw func() (string, string) // a campaign without a coupon only says something
 		if camp.Code != "" || camp.Codes != nil {
-			draw = func() (string, string) { return e.drawCode(st, prog, camp, p.ID) }
+			draw = func() (string, string) { return e.drawCode(st, prog, camp, now, p.ID) }
 		}
 		sent := map[string]bool{}
 		for _, i := range due {

@@ -268,3 +268,58 @@ trigger "vending_coupon" {
 		t.Fatalf("%d steps kept for no one", n)
 	}
 }
+
+// A code good for some time from when it was given (valid_for) is redeemed before and after
+// that time: the engine says which redemption came too late, to the triggers on
+// coupon.redeemed (event.expired) and in decisions, also after a restart.
+func TestCodeRedeemedAfterItsValidForIsExpired(t *testing.T) {
+	f := newFixture(t, quickstartWith(t, `
+campaign "vending" {
+  coupon {
+    percent   = 10
+    valid_for = "14d"
+    codes {
+      pattern = "VND-####"
+      count   = 100
+    }
+  }
+  channels = [provider.sandbox.pos]
+}
+
+trigger "vending_coupon" {
+  on = "vending.purchase"
+  action "issue_coupon" {
+    campaign = campaign.vending
+  }
+}
+
+trigger "late_code" {
+  on        = "coupon.redeemed"
+  condition = "event.expired"
+  action "emit" {
+    event = "custom.late_code"
+  }
+}
+`))
+	f.ingest(`[{"id": "v-1", "type": "vending.purchase", "data": {"machine_id": "vm-7"}},
+		{"id": "v-2", "type": "vending.purchase", "data": {"machine_id": "vm-7"}}]`)
+	// The codes drawn for the two anonymous buyers, in order: the pool's first two.
+	prog := f.eng.prog.Load()
+	codes := prog.codeList(prog.Campaigns["vending"])
+	redeem := func(id, c string) string {
+		return `{"id": "` + id + `", "type": "coupon.redeemed", "identifiers": {"phone": "090-1234-5678"}, "data": {"code": "` + c + `", "order_id": "` + id + `"}}`
+	}
+	f.clock.Add(10 * 24 * time.Hour)
+	if r := f.ingest(redeem("r-1", codes[0]))[0]; strings.Contains(strings.Join(r.Fired, ","), "late_code") {
+		t.Fatalf("a code redeemed on day 10 of 14 is late: %+v", r)
+	}
+	f.restart()
+	f.clock.Add(5 * 24 * time.Hour)
+	d := f.decide(redeem("r-2", codes[1]))
+	if len(d.Redemptions) != 1 || !d.Redemptions[0].Expired {
+		t.Fatalf("the decision on a code redeemed on day 15: %+v", d.Redemptions)
+	}
+	if r := f.ingest(redeem("r-2", codes[1]))[0]; !strings.Contains(strings.Join(r.Fired, ","), "late_code") {
+		t.Fatalf("a code redeemed on day 15 of 14 is not late: %+v", r)
+	}
+}

@@ -321,10 +321,11 @@ func (s *PGStore) CodesIssued(ctx context.Context) (map[string]int, map[string]i
 }
 
 // CodeOwners reads who each code number was given to.
-func (s *PGStore) CodeOwners(ctx context.Context, fn func(campaign string, idx int, customer string) error) error {
+func (s *PGStore) CodeOwners(ctx context.Context, fn func(campaign string, idx int, customer string, at time.Time) error) error {
 	var c, owner string
 	var idx int
-	return s.scanAll(ctx, `SELECT campaign, idx, customer FROM codes`, nil, []any{&c, &idx, &owner}, func() error { return fn(c, idx, owner) })
+	var at int64
+	return s.scanAll(ctx, `SELECT campaign, idx, customer, at FROM codes`, nil, []any{&c, &idx, &owner, &at}, func() error { return fn(c, idx, owner, fromMillis(at)) })
 }
 
 // Redemptions reads the codes redeemed, by order.
@@ -622,9 +623,9 @@ func (t *pgTx) UpdateOutbox(it *OutboxItem) error {
 		millisOrZero(it.SentAt), it.MessageID, it.LastError, it.Key)
 }
 
-func (t *pgTx) AssignCode(campaign string, idx int, customer, key string) error {
+func (t *pgTx) AssignCode(campaign string, idx int, customer, key string, at time.Time) error {
 	return t.run(`INSERT INTO codes (campaign, idx, customer, key, at) VALUES ($1, $2, $3, $4, $5)`,
-		campaign, idx, customer, key, time.Now().UnixMilli())
+		campaign, idx, customer, key, at.UnixMilli())
 }
 
 func (t *pgTx) RecordRedemption(code, orderID, campaign, customer string, at time.Time) error {

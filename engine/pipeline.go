@@ -305,11 +305,11 @@ func (t *pendingTx) MoveEvents(keys []string, customer string) {
 	t.record(func(tx Tx) error { return tx.MoveEvents(keys, customer) })
 }
 
-// AllocateCode gives customer the campaign's next code under key.
-func (t *pendingTx) AllocateCode(campaign string, size int, customer, key string) (int, bool) {
-	idx, fresh, full := t.codes.take(campaign, size, customer, key)
+// AllocateCode gives customer the campaign's next code under key, at at.
+func (t *pendingTx) AllocateCode(campaign string, size int, customer, key string, at time.Time) (int, bool) {
+	idx, fresh, full := t.codes.take(campaign, size, customer, key, at)
 	if fresh {
-		t.record(func(tx Tx) error { return tx.AssignCode(campaign, idx, customer, key) })
+		t.record(func(tx Tx) error { return tx.AssignCode(campaign, idx, customer, key, at) })
 	}
 	return idx, full
 }
@@ -321,11 +321,14 @@ type codeCounters struct {
 	issued map[string]int // codes given out, by campaign: the next free index
 	byKey  map[string]int
 	owners map[string][]string // by campaign, by index: whom a redeemed code was issued to
+	// given is when each code was given, by campaign, by index (Unix milliseconds): a code
+	// good for some time from then (valid_for) is known to have expired when redeemed later.
+	given map[string][]int64
 }
 
 // take returns key's code index for campaign: the one it got before, or the next free one
 // (fresh), which is customer's. full reports that all size codes are taken.
-func (c *codeCounters) take(campaign string, size int, customer, key string) (idx int, fresh, full bool) {
+func (c *codeCounters) take(campaign string, size int, customer, key string, at time.Time) (idx int, fresh, full bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if i, ok := c.byKey[key]; ok {
@@ -337,6 +340,6 @@ func (c *codeCounters) take(campaign string, size int, customer, key string) (id
 	}
 	c.issued[campaign] = i + 1
 	c.byKey[key] = i
-	c.own(campaign, i, customer)
+	c.own(campaign, i, customer, at)
 	return i, true, false
 }

@@ -58,11 +58,11 @@ func (p *program) codeIndex() map[string]codeRef {
 	return p.codeIdx
 }
 
-// own records that a campaign's code number idx is customer's. The caller holds c.mu, or has
-// the counters to itself.
-func (c *codeCounters) own(campaign string, idx int, customer string) {
+// own records that a campaign's code number idx is customer's, given at at. The caller holds
+// c.mu, or has the counters to itself.
+func (c *codeCounters) own(campaign string, idx int, customer string, at time.Time) {
 	if c.owners == nil {
-		c.owners = map[string][]string{}
+		c.owners, c.given = map[string][]string{}, map[string][]int64{}
 	}
 	l := c.owners[campaign]
 	if idx >= len(l) {
@@ -70,6 +70,22 @@ func (c *codeCounters) own(campaign string, idx int, customer string) {
 	}
 	l[idx] = customer
 	c.owners[campaign] = l
+	g := c.given[campaign]
+	if idx >= len(g) {
+		g = slices.Grow(g, idx+1-len(g))[:idx+1]
+	}
+	g[idx] = at.UnixMilli()
+	c.given[campaign] = g
+}
+
+// givenAt is when a campaign's code number idx was given, zero when it was not.
+func (c *codeCounters) givenAt(campaign string, idx int) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.given[campaign]; idx < len(g) && g[idx] != 0 {
+		return time.UnixMilli(g[idx]).UTC()
+	}
+	return time.Time{}
 }
 
 // owner is the customer a campaign's code number idx was given to, "" for none.
@@ -167,10 +183,8 @@ func (r *redemptions) forget(customers []string) {
 
 // loadRedemptions reads whom codes were given to and the redemptions, at start.
 func (e *Engine) loadRedemptions(ctx context.Context) error {
-	if err := e.store.CodeOwners(ctx, func(campaign string, idx int, customer string) error {
-		if customer != "" {
-			e.codes.own(campaign, idx, customer)
-		}
+	if err := e.store.CodeOwners(ctx, func(campaign string, idx int, customer string, at time.Time) error {
+		e.codes.own(campaign, idx, customer, at)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("reading whom codes were given to: %w", err)
@@ -233,6 +247,9 @@ type redemption struct {
 	owner      string
 	referral   bool
 	firstUse   bool
+	// expired: the code was redeemed after it stopped being good, its campaign's end or its
+	// valid_for from when it was given (the till took it anyway: the engine says so).
+	expired bool
 }
 
 // redeems reports a coupon.redeemed that names its code: one that does not is an event like
@@ -279,12 +296,18 @@ func (e *Engine) fillRedemption(prog *program, ev *Event, customer string) redem
 	}
 	if c := prog.Campaigns[r.campaign]; c != nil {
 		r.referral = c.Referral
+		r.expired = !c.Until.IsZero() && ev.Time.After(c.Until)
+		if ref, ok := prog.codeIndex()[r.key]; ok && ref.idx >= 0 && c.ValidFor > 0 {
+			if at := e.codes.givenAt(c.Name, ref.idx); !at.IsZero() && ev.Time.After(at.Add(c.ValidFor)) {
+				r.expired = true
+			}
+		}
 	}
 	r.firstUse = customer == "" || !e.redeemed.usedBy(r.key, e.labels(customer))
 	if ev.Data == nil {
 		ev.Data = map[string]any{}
 	}
-	for k, v := range map[string]any{"code": r.code, "campaign": r.campaign, "owner": r.owner, "referral": r.referral, "first_use": r.firstUse} {
+	for k, v := range map[string]any{"code": r.code, "campaign": r.campaign, "owner": r.owner, "referral": r.referral, "first_use": r.firstUse, "expired": r.expired} {
 		ev.fields.Set(k, v)
 		ev.Data[k] = v
 	}
@@ -372,13 +395,15 @@ type Redemption struct {
 	Owner    string `json:"owner,omitempty"`
 	Referral bool   `json:"referral,omitempty"`
 	FirstUse bool   `json:"first_use"`
+	// Expired: the code was no longer good when redeemed (see redemption.expired).
+	Expired bool `json:"expired,omitempty"`
 	// Repeat: the code was redeemed in this order before, so nothing runs again.
 	Repeat    bool       `json:"repeat,omitempty"`
 	Decisions []Decision `json:"decisions,omitempty"`
 }
 
 func (r redemption) view(repeat bool) Redemption {
-	return Redemption{Code: r.code, Campaign: r.campaign, Owner: r.owner, Referral: r.referral, FirstUse: r.firstUse, Repeat: repeat}
+	return Redemption{Code: r.code, Campaign: r.campaign, Owner: r.owner, Referral: r.referral, FirstUse: r.firstUse, Expired: r.expired, Repeat: repeat}
 }
 
 // decideRedemptions answers, for a purchase in a decision, what each code it carries would

@@ -6,8 +6,8 @@ import (
 )
 
 // CodeOwners reads who each code number was given to.
-func (s *SQLiteStore) CodeOwners(ctx context.Context, fn func(campaign string, idx int, customer string) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT campaign, idx, customer FROM codes`)
+func (s *SQLiteStore) CodeOwners(ctx context.Context, fn func(campaign string, idx int, customer string, at time.Time) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT campaign, idx, customer, at FROM codes`)
 	if err != nil {
 		return err
 	}
@@ -15,10 +15,11 @@ func (s *SQLiteStore) CodeOwners(ctx context.Context, fn func(campaign string, i
 	for rows.Next() {
 		var campaign, customer string
 		var idx int
-		if err := rows.Scan(&campaign, &idx, &customer); err != nil {
+		var at int64
+		if err := rows.Scan(&campaign, &idx, &customer, &at); err != nil {
 			return err
 		}
-		if err := fn(campaign, idx, customer); err != nil {
+		if err := fn(campaign, idx, customer, fromMillis(at)); err != nil {
 			return err
 		}
 	}

@@ -58,9 +58,9 @@ type Store interface {
 	// CodesIssued counts the codes given out per campaign and says which code number each
 	// idempotency key got.
 	CodesIssued(ctx context.Context) (issued, byKey map[string]int, err error)
-	// CodeOwners calls fn with every code number given out and the customer it went to
-	// ("" once that customer was forgotten).
-	CodeOwners(ctx context.Context, fn func(campaign string, idx int, customer string) error) error
+	// CodeOwners calls fn with every code number given out, the customer it went to ("" once
+	// that customer was forgotten) and when.
+	CodeOwners(ctx context.Context, fn func(campaign string, idx int, customer string, at time.Time) error) error
 	// Redemptions calls fn with every code redeemed, the order it was redeemed in and by whom.
 	Redemptions(ctx context.Context, fn func(code, orderID, customer string) error) error
 	// Suppressions returns the store's random key for suppression digests, made on first use,
@@ -105,8 +105,8 @@ type Tx interface {
 	EnqueueOutbox(it *OutboxItem) error
 	// UpdateOutbox saves an item's delivery state.
 	UpdateOutbox(it *OutboxItem) error
-	// AssignCode records that customer got the campaign's code number idx under key.
-	AssignCode(campaign string, idx int, customer, key string) error
+	// AssignCode records that customer got the campaign's code number idx under key, at at.
+	AssignCode(campaign string, idx int, customer, key string, at time.Time) error
 	// RecordRedemption records that customer redeemed code in an order; the same code and
 	// order again changes nothing.
 	RecordRedemption(code, orderID, campaign, customer string, at time.Time) error
@@ -1040,9 +1040,9 @@ func (t *sqliteTx) UpdateOutbox(it *OutboxItem) error {
 	return err
 }
 
-func (t *sqliteTx) AssignCode(campaign string, idx int, customer, key string) error {
+func (t *sqliteTx) AssignCode(campaign string, idx int, customer, key string, at time.Time) error {
 	_, err := t.exec(`INSERT INTO codes (campaign, idx, customer, key, at) VALUES (?, ?, ?, ?, ?)`,
-		campaign, idx, customer, key, time.Now().UnixMilli())
+		campaign, idx, customer, key, at.UnixMilli())
 	return err
 }
 

@@ -362,7 +362,7 @@ func TestStoreIdentityAndForget(t *testing.T) {
 			tx.PutProfile("taro", []byte("p"))
 			tx.EnqueueOutbox(&OutboxItem{Key: "o1", Customer: "hanako", To: "U1", Text: "hi", Status: StatusPending, NextAt: t0, CreatedAt: t0})
 			tx.EnqueueOutbox(&OutboxItem{Key: "o2", Customer: "hanako", To: "U1", Text: "hi", Status: StatusSent, NextAt: t0, CreatedAt: t0, MessageID: "m"})
-			tx.AssignCode("spring", 0, "hanako", "code-key")
+			tx.AssignCode("spring", 0, "hanako", "code-key", t0)
 			tx.RecordRedemption("SPR-1", "ord-1", "spring", "hanako", t0)
 			tx.ScheduleStep(&Step{Key: "s1", Customer: "hanako", Due: t0, CreatedAt: t0, Event: []byte("{}")})
 			return nil
@@ -394,7 +394,13 @@ func TestStoreIdentityAndForget(t *testing.T) {
 		s.Events(ctx, []string{"hanako", "taro"}, func(k string, _ []byte) error { evs = append(evs, k); return nil })
 		items, _ := s.Outbox(ctx, "", 10)
 		owners := map[string]string{}
-		s.CodeOwners(ctx, func(c string, i int, owner string) error { owners[fmt.Sprint(c, i)] = owner; return nil })
+		s.CodeOwners(ctx, func(c string, i int, owner string, at time.Time) error {
+			if !at.Equal(t0) {
+				t.Errorf("code %s %d given at %s, want %s", c, i, at, t0)
+			}
+			owners[fmt.Sprint(c, i)] = owner
+			return nil
+		})
 		var reds, members int
 		s.Redemptions(ctx, func(string, string, string) error { reds++; return nil })
 		s.AudienceMembers(ctx, func(_, _, c string, u bool) error {
@@ -488,7 +494,7 @@ func TestStoreSettings(t *testing.T) {
 		}
 		update(t, s, func(tx Tx) error {
 			return errors.Join(tx.Suppress([][]byte{{1}, {2}, {1}}), tx.Unsuppress([]byte{2}),
-				tx.AssignCode("spring", 0, "c1", "k0"), tx.AssignCode("spring", 1, "c2", "k1"),
+				tx.AssignCode("spring", 0, "c1", "k0", t0), tx.AssignCode("spring", 1, "c2", "k1", t0),
 				tx.RecordRedemption("SPR-1", "o1", "spring", "c1", t0), tx.RecordRedemption("SPR-1", "o1", "spring", "c9", t0))
 		})
 		if c, _ := s.PollCursor(ctx, "smaregi.main"); c != "" {

@@ -138,8 +138,13 @@ func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Ti
 // ruleOut evaluates the event parts of the conditions of the triggers on the event's type,
 // and records which are false. It runs in the request's goroutine, so the processor, which
 // runs one event after another, has that much less to do. An event part that fails to
-// evaluate rules nothing out: the whole condition is evaluated later, as it always is.
+// evaluate rules nothing out: the whole condition is evaluated later, as it always is. A
+// redemption is left alone: the engine fills in its owner, first_use, referral and expired
+// only when it processes it, and a condition on them must see them.
 func ruleOut(prog *program, ev *Event) {
+	if redeems(ev) {
+		return
+	}
 	triggers := prog.TriggersByEvent[ev.Type]
 	var vars *celVars
 	for i, t := range triggers {
@@ -218,7 +223,7 @@ func (e *Engine) runAction(st *txState, prog *program, p *Profile, vars *celVars
 			// No customer: the code is the event's, a bearer code printed for whoever holds it.
 			scope = []string{"event", ev.key}
 		}
-		draw := func() (string, string) { return e.drawCode(st, prog, c, p.ID, scope...) }
+		draw := func() (string, string) { return e.drawCode(st, prog, c, now, p.ID, scope...) }
 		if a.Msg != nil {
 			o, em, err := e.send(st, prog, p, vars, e.texts(prog).rule(t.Name), a.Msg, key, o, now, draw)
 			if o.Code != "" && o.Status != "suppressed" {
@@ -282,7 +287,7 @@ func (e *Engine) codeExpiry(c *rules.CCampaign, a *rules.CAction, vars *celVars,
 // the customer's for good, whichever trigger or broadcast asks for it — or, as a reward for a
 // friend's redemption, one for good for that friend. In a dry run (st nil) nothing is drawn.
 // reason says why there is no code.
-func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, customer string, scope ...string) (code, reason string) {
+func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, now time.Time, customer string, scope ...string) (code, reason string) {
 	switch {
 	case c.Code != "":
 		return c.Code, ""
@@ -292,7 +297,7 @@ func (e *Engine) drawCode(st *txState, prog *program, c *rules.CCampaign, custom
 		return "", ""
 	}
 	key := idempotencyKey(append([]string{"code", c.Name, customer}, scope...)...)
-	idx, full := st.tx.AllocateCode(c.Name, c.Codes.Count, customer, key)
+	idx, full := st.tx.AllocateCode(c.Name, c.Codes.Count, customer, key, now)
 	if full {
 		return "", fmt.Sprintf("campaign %s has given out all %d codes", c.Name, c.Codes.Count)
 	}

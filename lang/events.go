@@ -214,6 +214,7 @@ func init() {
 			str("owner", "Uni-ID of the customer the code was issued to; empty for a shared code"),
 			Field{Name: "referral", Type: types.BoolType, Doc: "the campaign is a referral campaign (set by the engine)"},
 			Field{Name: "first_use", Type: types.BoolType, Doc: "the customer's first order with this code (set by the engine)"},
+			Field{Name: "expired", Type: types.BoolType, Doc: "the code was no longer good: past its campaign's end, or its valid_for from when it was given (set by the engine)"},
 		), RecipientCodeOwner),
 		eventType("account.linked", "A messaging or app account was linked to a member or EC account.",
 			str("account", "account that was linked"),

@@ -255,7 +255,7 @@ func (st *state) setup(customers []*Customer) error {
 		st.baseSeq = max(st.baseSeq, it.Seq)
 	}
 	st.baseCodes = map[string]bool{}
-	return st.store.CodeOwners(st.ctx, func(campaign string, idx int, _ string) error {
+	return st.store.CodeOwners(st.ctx, func(campaign string, idx int, _ string, _ time.Time) error {
 		st.baseCodes[fmt.Sprintf("%s/%d", campaign, idx)] = true
 		return nil
 	})
@@ -528,7 +528,7 @@ func (st *state) messages() ([]item, error) {
 // codes are the codes given out in the run.
 func (st *state) codes() ([]item, error) {
 	var out []item
-	err := st.store.CodeOwners(st.ctx, func(campaign string, idx int, customer string) error {
+	err := st.store.CodeOwners(st.ctx, func(campaign string, idx int, customer string, _ time.Time) error {
 		if !st.baseCodes[fmt.Sprintf("%s/%d", campaign, idx)] {
 			out = append(out, item{customer: customer, campaign: campaign, typ: "issue_coupon"})
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,9 +48,10 @@ func TestLeaderFencing(t *testing.T) {
 		at time.Time
 	}
 	got := make(chan led, 1)
+	var seenMu sync.Mutex
 	var seen LeaderInfo
 	go func() {
-		l, err := s2.Lead(ctx, "http://two", lease, nil, func(li LeaderInfo) { seen = li })
+		l, err := s2.Lead(ctx, "http://two", lease, nil, func(li LeaderInfo) { seenMu.Lock(); seen = li; seenMu.Unlock() })
 		if err != nil {
 			t.Error(err)
 		}
@@ -60,9 +62,11 @@ func TestLeaderFencing(t *testing.T) {
 		t.Fatal("the standby led while the leader renewed its lease")
 	case <-time.After(3 * lease):
 	}
+	seenMu.Lock()
 	if seen.Address != "http://one" || seen.Epoch != l1.Epoch {
 		t.Errorf("the standby saw %+v", seen)
 	}
+	seenMu.Unlock()
 	// The leader stalls: no more heartbeats, its connections open.
 	paused := time.Now()
 	l1.stopHeartbeat()

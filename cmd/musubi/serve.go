@@ -33,6 +33,9 @@ type serveFlags struct {
 	listen    string
 	store     string
 	publicURL string
+	// lease and standbyRefresh tune failover on a PostgreSQL store.
+	lease          time.Duration
+	standbyRefresh time.Duration
 	gcPercent int
 
 	requestTimeout    time.Duration
@@ -94,6 +97,8 @@ a message whose send was under way goes again with the same idempotency key.`,
 	cmd.Flags().StringVar(&f.publicURL, "public-url", "", "the server's external base URL, for webhooks signed over the URL (Square) behind a proxy")
 	cmd.Flags().DurationVar(&f.requestTimeout, "request-timeout", engine.DefaultRequestTimeout, "longest time to read one request, headers and body; a client sending slower is cut off")
 	cmd.Flags().IntVar(&f.maxConnsPerClient, "max-conns-per-client", engine.DefaultMaxConnsPerClient, "most open connections from one IP address (-1: no limit, e.g. behind a proxy that limits its clients)")
+	cmd.Flags().DurationVar(&f.lease, "lease", engine.DefaultLease, "on a PostgreSQL store: how long a leader that stopped renewing its lead (paused, cut off) keeps it before a standby takes over")
+	cmd.Flags().DurationVar(&f.standbyRefresh, "standby-refresh", engine.DefaultStandbyRefresh, "on a PostgreSQL store: how often a standby reloads the copy of the engine it answers /v1/decide from (how stale its decisions may be; -1s: no copy)")
 	cmd.Flags().IntVar(&f.gcPercent, "gc-percent", 0, fmt.Sprintf("how far the heap may grow over the live profiles before the garbage collector runs, in percent (Go's GOGC); higher trades memory for CPU (default: GOGC from the environment, else %d)", engine.DefaultGCPercent))
 	return cmd
 }
@@ -104,6 +109,12 @@ func (a *app) serve(f *serveFlags) error {
 	log := a.serveLogger()
 	if f.requestTimeout <= 0 {
 		return fmt.Errorf("--request-timeout %s: give a positive duration, e.g. 30s", f.requestTimeout)
+	}
+	if f.lease < time.Second {
+		return fmt.Errorf("--lease %s: give at least 1s; a leader renews its lead every second", f.lease)
+	}
+	if f.standbyRefresh == 0 {
+		return fmt.Errorf("--standby-refresh 0s: give a duration, e.g. 5s, or -1s for no copy")
 	}
 	if f.maxConnsPerClient == 0 || f.maxConnsPerClient < -1 {
 		return fmt.Errorf("--max-conns-per-client %d: give a number of connections above 0, or -1 for no limit", f.maxConnsPerClient)
@@ -246,7 +257,7 @@ then run "musubi apply" to push the rule bundle, and "musubi serve" again`)
 
 	if pg {
 		err = engine.ServeFailover(ctx, ln, engine.FailoverOptions{Store: store.(*engine.PGStore), Engine: eopts, Server: opts,
-			Address: cmp.Or(f.publicURL, url), Opened: noBundle})
+			Address: cmp.Or(f.publicURL, url), Opened: noBundle, Lease: f.lease, StandbyRefresh: f.standbyRefresh})
 		stop()
 		if err != nil {
 			return err

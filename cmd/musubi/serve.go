@@ -36,7 +36,7 @@ type serveFlags struct {
 	// lease and standbyRefresh tune failover on a PostgreSQL store.
 	lease          time.Duration
 	standbyRefresh time.Duration
-	gcPercent int
+	gcPercent      int
 
 	requestTimeout    time.Duration
 	maxConnsPerClient int

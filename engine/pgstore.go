@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -665,33 +664,20 @@ func (t *pgTx) RedactIdentity(ids []identity.ID) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	vals := make([][]byte, len(ids))
-	for i, id := range ids {
-		v, err := json.Marshal(id.Value) // as the records have it
-		if err != nil {
-			return err
-		}
-		vals[i] = v
+	vals, err := identityValues(ids)
+	if err != nil {
+		return err
 	}
 	rows, err := t.tx.Query(t.ctx, `SELECT seq, record FROM identity_log l WHERE EXISTS (SELECT 1 FROM unnest($1::bytea[]) AS v (b) WHERE position(v.b IN l.record) > 0)`, vals)
 	if err != nil {
 		return err
 	}
-	type row struct {
-		seq int64
-		rec identity.Record
-	}
-	var found []row
+	var found []logRecord
 	for rows.Next() {
-		var r row
-		var body []byte
-		if err := rows.Scan(&r.seq, &body); err != nil {
+		var r logRecord
+		if err := rows.Scan(&r.seq, &r.body); err != nil {
 			rows.Close()
 			return err
-		}
-		if err := json.Unmarshal(body, &r.rec); err != nil {
-			rows.Close()
-			return fmt.Errorf("identity record %d: %w", r.seq, err)
 		}
 		found = append(found, r)
 	}
@@ -699,19 +685,9 @@ func (t *pgTx) RedactIdentity(ids []identity.ID) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, r := range found {
-		if !r.rec.Redact(func(id identity.ID) bool { return slices.Contains(ids, id) }) {
-			continue
-		}
-		body, err := json.Marshal(r.rec)
-		if err != nil {
-			return err
-		}
-		if err := t.exec(`UPDATE identity_log SET record = $1 WHERE seq = $2`, body, r.seq); err != nil {
-			return err
-		}
-	}
-	return nil
+	return redactRecords(found, ids, func(seq int64, body []byte) error {
+		return t.exec(`UPDATE identity_log SET record = $1 WHERE seq = $2`, body, seq)
+	})
 }
 
 func (t *pgTx) Suppress(hashes [][]byte) error {

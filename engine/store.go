@@ -1087,12 +1087,12 @@ func (t *sqliteTx) RedactIdentity(ids []identity.ID) error {
 		return nil
 	}
 	t.erased = true
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		v, err := json.Marshal(id.Value) // as the records have it
-		if err != nil {
-			return err
-		}
+	vals, err := identityValues(ids)
+	if err != nil {
+		return err
+	}
+	args := make([]any, len(vals))
+	for i, v := range vals {
 		args[i] = v
 	}
 	rows, err := t.s.conn.QueryContext(t.ctx, `SELECT seq, record FROM identity_log WHERE instr(record, ?) > 0`+
@@ -1100,21 +1100,12 @@ func (t *sqliteTx) RedactIdentity(ids []identity.ID) error {
 	if err != nil {
 		return err
 	}
-	type row struct {
-		seq int64
-		rec identity.Record
-	}
-	var found []row
+	var found []logRecord
 	for rows.Next() {
-		var r row
-		var body []byte
-		if err := rows.Scan(&r.seq, &body); err != nil {
+		var r logRecord
+		if err := rows.Scan(&r.seq, &r.body); err != nil {
 			rows.Close()
 			return err
-		}
-		if err := json.Unmarshal(body, &r.rec); err != nil {
-			rows.Close()
-			return fmt.Errorf("identity record %d: %w", r.seq, err)
 		}
 		found = append(found, r)
 	}
@@ -1122,15 +1113,48 @@ func (t *sqliteTx) RedactIdentity(ids []identity.ID) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, r := range found {
-		if !r.rec.Redact(func(id identity.ID) bool { return slices.Contains(ids, id) }) {
-			continue // the value, under another type
+	return redactRecords(found, ids, func(seq int64, body []byte) error {
+		_, err := t.exec(`UPDATE identity_log SET record = ? WHERE seq = ?`, body, seq)
+		return err
+	})
+}
+
+// identityValues are the values of ids as the identity records spell them (JSON strings):
+// what a redaction looks for in the log.
+func identityValues(ids []identity.ID) ([][]byte, error) {
+	vals := make([][]byte, len(ids))
+	for i, id := range ids {
+		v, err := json.Marshal(id.Value)
+		if err != nil {
+			return nil, err
 		}
-		body, err := json.Marshal(r.rec)
+		vals[i] = v
+	}
+	return vals, nil
+}
+
+// logRecord is an identity record as a store's log holds it.
+type logRecord struct {
+	seq  int64
+	body []byte
+}
+
+// redactRecords removes ids from the identity records found by their values, and writes back
+// those that named them; one that has a value only under another type is left as it is.
+func redactRecords(found []logRecord, ids []identity.ID, write func(seq int64, body []byte) error) error {
+	for _, r := range found {
+		var rec identity.Record
+		if err := json.Unmarshal(r.body, &rec); err != nil {
+			return fmt.Errorf("identity record %d: %w", r.seq, err)
+		}
+		if !rec.Redact(func(id identity.ID) bool { return slices.Contains(ids, id) }) {
+			continue
+		}
+		body, err := json.Marshal(rec)
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec(`UPDATE identity_log SET record = ? WHERE seq = ?`, body, r.seq); err != nil {
+		if err := write(r.seq, body); err != nil {
 			return err
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/musubi-hq/musubi/planner/addrs"
 	"github.com/musubi-hq/musubi/planner/plans"
 	"github.com/musubi-hq/musubi/planner/states"
-	"github.com/musubi-hq/musubi/providers"
 )
 
 // ApplyResult is what an apply did, for ApplyJSON. Its fields are filled as far as the apply
@@ -54,11 +53,7 @@ type jsonApplySummary struct {
 }
 
 type jsonAppliedChange struct {
-	Address  addrs.Instance `json:"address"`
-	Block    addrs.Block    `json:"block"`
-	Kind     providers.Kind `json:"kind"`
-	Provider addrs.Provider `json:"provider"`
-	Actions  []string       `json:"actions"`
+	jsonChangeHead
 	// Status is "done", "failed" or "not-started".
 	Status string `json:"status"`
 	ID     string `json:"id,omitempty"`
@@ -94,8 +89,8 @@ func ApplyJSON(w io.Writer, r *ApplyResult) error {
 			if c.Action == plans.NoOp || c.Action == plans.Read {
 				continue
 			}
-			jc := jsonAppliedChange{Address: c.Address, Block: c.Block, Kind: c.Kind, Provider: c.Provider,
-				Actions: actions(c.Action), Status: "not-started", ID: c.ID}
+			jc := jsonAppliedChange{jsonChangeHead: changeHead(c.Address, c.Block, c.Kind, c.Provider, actions(c.Action)),
+				Status: "not-started", ID: c.ID}
 			if id, ok := r.Done[c.Address]; ok {
 				jc.Status = "done"
 				if id != "" {

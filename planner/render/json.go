@@ -49,12 +49,22 @@ type jsonSummary struct {
 	Interrupted int `json:"interrupted,omitempty"`
 }
 
+// jsonChangeHead is what every change, drift and applied change of the JSON documents
+// starts with: the object and what is done to it.
+type jsonChangeHead struct {
+	Address  addrs.Instance `json:"address"`
+	Block    addrs.Block    `json:"block"`
+	Kind     providers.Kind `json:"kind"`
+	Provider addrs.Provider `json:"provider"`
+	Actions  []string       `json:"actions"`
+}
+
+func changeHead(address addrs.Instance, block addrs.Block, kind providers.Kind, provider addrs.Provider, acts []string) jsonChangeHead {
+	return jsonChangeHead{Address: address, Block: block, Kind: kind, Provider: provider, Actions: acts}
+}
+
 type jsonChange struct {
-	Address      addrs.Instance  `json:"address"`
-	Block        addrs.Block     `json:"block"`
-	Kind         providers.Kind  `json:"kind"`
-	Provider     addrs.Provider  `json:"provider"`
-	Actions      []string        `json:"actions"`
+	jsonChangeHead
 	ID           string          `json:"id,omitempty"`
 	Before       providers.Attrs `json:"before"`
 	After        providers.Attrs `json:"after"`
@@ -64,14 +74,10 @@ type jsonChange struct {
 }
 
 type jsonDrift struct {
-	Address  addrs.Instance  `json:"address"`
-	Block    addrs.Block     `json:"block"`
-	Kind     providers.Kind  `json:"kind"`
-	Provider addrs.Provider  `json:"provider"`
-	Actions  []string        `json:"actions"`
-	Changed  []string        `json:"changed,omitempty"`
-	Before   providers.Attrs `json:"before"`
-	After    providers.Attrs `json:"after"`
+	jsonChangeHead
+	Changed []string        `json:"changed,omitempty"`
+	Before  providers.Attrs `json:"before"`
+	After   providers.Attrs `json:"after"`
 	// Interrupted marks Musubi's own update or delete that an apply did not see finish.
 	Interrupted *plans.Interruption `json:"interrupted,omitempty"`
 }
@@ -107,7 +113,7 @@ func JSON(w io.Writer, p *plans.Plan, diags hcl.Diagnostics) error {
 	}
 	for _, c := range p.Changes {
 		out.ResourceChanges = append(out.ResourceChanges, jsonChange{
-			Address: c.Address, Block: c.Block, Kind: c.Kind, Provider: c.Provider, Actions: actions(c.Action), ID: c.ID,
+			jsonChangeHead: changeHead(c.Address, c.Block, c.Kind, c.Provider, actions(c.Action)), ID: c.ID,
 			Before: visibleAttrs(c.Kind, c.Before), After: visibleAttrs(c.Kind, c.After),
 			Changed: c.Changed, ReplacePaths: c.ReplacePaths, Reason: c.Reason,
 		})
@@ -120,8 +126,8 @@ func JSON(w io.Writer, p *plans.Plan, diags hcl.Diagnostics) error {
 		case len(d.Changed) == 0:
 			act = string(plans.NoOp) // an interrupted change that left the object as it was
 		}
-		out.Drift = append(out.Drift, jsonDrift{Address: d.Address, Block: d.Block, Kind: d.Kind, Provider: d.Provider,
-			Actions: []string{act}, Changed: d.Changed, Before: d.Before, After: d.After, Interrupted: d.Interrupted})
+		out.Drift = append(out.Drift, jsonDrift{jsonChangeHead: changeHead(d.Address, d.Block, d.Kind, d.Provider, []string{act}),
+			Changed: d.Changed, Before: d.Before, After: d.After, Interrupted: d.Interrupted})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

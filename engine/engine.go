@@ -73,8 +73,7 @@ type Engine struct {
 	mu       sync.RWMutex // guards profiles and waits
 	profiles map[string]*Profile
 	// waits are the pending steps a later event may cancel, by customer (see journey.go).
-	waits    map[string][]wait
-	stepKick chan struct{}
+	waits map[string][]wait
 	// audiences are the systems' audiences the engine keeps in step (see audiences.go).
 	audiences *audiences
 
@@ -173,7 +172,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		opts.DisableDelivery, opts.BundlePoll, opts.Pollers, opts.Syncers = true, -1, nil, nil
 	}
 	e := &Engine{opts: opts, store: opts.Store, log: opts.Logger, now: opts.Now, metrics: newMetrics(),
-		profiles: map[string]*Profile{}, waits: map[string][]wait{}, stepKick: make(chan struct{}, 1), jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}, seen: newSeenKeys(),
+		profiles: map[string]*Profile{}, waits: map[string][]wait{}, jobs: make(chan *job, 256), kick: make(chan struct{}, 1), sweep: make(chan struct{}, 1), claims: map[string]struct{}{}, seen: newSeenKeys(),
 		audiences: newAudiences()}
 	e.prog.Store(emptyProgram())
 	hash, data, err := e.store.ActiveBundle(ctx)

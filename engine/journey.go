@@ -70,8 +70,11 @@ func (e *Engine) schedule(st *txState, prog *program, p *Profile, t *rules.CTrig
 // the event's type whose condition holds for the event and the one that fired the trigger.
 // It runs before the event's own triggers, so a trigger never cancels its own wait.
 func (e *Engine) cancelWaits(st *txState, prog *program, p *Profile, c *customerVal, ev *Event, now time.Time) {
+	if len(prog.UnlessByEvent[ev.Type]) == 0 {
+		return
+	}
 	ws := e.waits[p.ID]
-	if len(ws) == 0 || len(prog.UnlessByEvent[ev.Type]) == 0 {
+	if len(ws) == 0 {
 		return
 	}
 	vars := newCELVars(c, ev.fields, now)
@@ -229,7 +232,6 @@ func (e *Engine) stepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-e.stepKick:
 		}
 	}
 }
@@ -290,14 +292,6 @@ func (e *Engine) stepsJob(steps []Step) *job {
 		}
 		return nil
 	}}
-}
-
-// KickSteps asks the step loop to look for due steps now (a clock moved in a test).
-func (e *Engine) KickSteps() {
-	select {
-	case e.stepKick <- struct{}{}:
-	default:
-	}
 }
 
 // loadWaits rebuilds the in-memory index of the steps a later event may cancel.

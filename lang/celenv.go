@@ -215,7 +215,7 @@ func (s *Schema) Unless(triggerOn, on string) (*cel.Env, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown event type %q", on)
 	}
-	waiting := WaitingType(tt)
+	waiting := waitingType(tt)
 	e, err := s.segment.Extend(cel.Types(tt.Type, et.Type, waiting), cel.Variable("event", et.Type.CELType()),
 		cel.Variable("trigger", waiting.CELType()))
 	if err != nil {
@@ -229,9 +229,9 @@ func (s *Schema) Unless(triggerOn, on string) (*cel.Env, error) {
 // waitingTypes are the types of `trigger` in an unless condition, by the trigger's event type.
 var waitingTypes sync.Map // event type name → *ObjectType
 
-// WaitingType is the type of `trigger` in the unless condition of a trigger on et: an object
+// waitingType is the type of `trigger` in the unless condition of a trigger on et: an object
 // whose field event is the event that fired it.
-func WaitingType(et EventType) *ObjectType {
+func waitingType(et EventType) *ObjectType {
 	if t, ok := waitingTypes.Load(et.Name); ok {
 		return t.(*ObjectType)
 	}

@@ -79,6 +79,13 @@ func (e *Engine) Customer(ctx context.Context, ref string) (*CustomerView, error
 	prog := e.prog.Load()
 	now := e.now()
 	v := &CustomerView{ID: id, Identifiers: e.graph.Identifiers(id), Merges: e.graph.Merges(id), Segments: []string{}}
+	// Read before the profile lock: the processor waits for no store read.
+	if v.Pending, err = e.store.Steps(ctx, []string{id}); err != nil {
+		return nil, fmt.Errorf("reading the pending steps: %w", err)
+	}
+	if v.Pending == nil {
+		v.Pending = []Step{}
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if p := e.profiles[id]; p != nil {
@@ -97,12 +104,6 @@ func (e *Engine) Customer(ctx context.Context, ref string) (*CustomerView, error
 	}
 	if v.Merges == nil {
 		v.Merges = []identity.Merge{}
-	}
-	if v.Pending, err = e.store.Steps(ctx, []string{id}); err != nil {
-		return nil, fmt.Errorf("reading the pending steps: %w", err)
-	}
-	if v.Pending == nil {
-		v.Pending = []Step{}
 	}
 	return v, nil
 }

@@ -44,29 +44,10 @@ func (f *planFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.previewFrom, "preview-customers", "test", `whom message previews are rendered for: "test", the customers of the *.test.hcl files (made up, safe in a pull-request comment), or "engine", up to 3 of the engine's own customers, whose data then appears in the plan`)
 }
 
-// previews fills the options' preview customers from the programme's test files, which read
-// against cfg; a test file that does not read is musubi test's to report, not plan's.
+// previews fills the options' preview customers: the programme's test customers.
 func (f *planFlags) previews(o *planner.Options, cfg *lang.Config) {
-	if o.PreviewFromEngine {
-		return
-	}
-	files, err := scenario.Find(".")
-	if err != nil {
-		return
-	}
-	known := scenario.KnownFrom(cfg)
-	seen := map[string]bool{}
-	for _, path := range files {
-		tf, diags := scenario.ReadFile(path, known)
-		if diags.HasErrors() {
-			continue
-		}
-		for _, c := range tf.Customers {
-			if !seen[c.Name] && len(o.PreviewCustomers) < providers.MaxPreviewSamples {
-				seen[c.Name] = true
-				o.PreviewCustomers = append(o.PreviewCustomers, providers.SampleCustomer{Name: c.Name, Consent: c.Consent, Attributes: c.Attributes})
-			}
-		}
+	if !o.PreviewFromEngine {
+		o.PreviewCustomers = scenario.SampleCustomers(".", cfg, providers.MaxPreviewSamples)
 	}
 }
 

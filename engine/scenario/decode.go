@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/musubi-hq/musubi/lang"
+	"github.com/musubi-hq/musubi/providers"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -518,4 +519,30 @@ func (d *decoder) refs(a *hcl.Attribute, kind string, names []string) []string {
 func LoadConfig(dir string, opts lang.LoadOptions) (*lang.Config, hcl.Diagnostics) {
 	opts.DeferEnv = true
 	return lang.LoadDir(dir, opts)
+}
+
+// SampleCustomers are the first n distinct customers the test files of dir declare, as
+// made-up customers a plan's message previews are rendered for. A test file that does not
+// read is musubi test's to report, not a plan's: it is left out.
+func SampleCustomers(dir string, cfg *lang.Config, n int) []providers.SampleCustomer {
+	files, err := Find(dir)
+	if err != nil {
+		return nil
+	}
+	known := KnownFrom(cfg)
+	seen := map[string]bool{}
+	var out []providers.SampleCustomer
+	for _, path := range files {
+		tf, diags := ReadFile(path, known)
+		if diags.HasErrors() {
+			continue
+		}
+		for _, c := range tf.Customers {
+			if !seen[c.Name] && len(out) < n {
+				seen[c.Name] = true
+				out = append(out, providers.SampleCustomer{Name: c.Name, Consent: c.Consent, Attributes: c.Attributes})
+			}
+		}
+	}
+	return out
 }

@@ -52,7 +52,16 @@ type Event struct {
 	// ruledOut lists, by position in prog's TriggersByEvent, the triggers whose event part
 	// is false for the event (ruleOut), so they cannot fire.
 	ruledOut []bool
-	prog     *program
+	// traitInputs are, by position in prog's TraitsByEvent, what the event adds to each
+	// trait that reads the event alone (observeEarly).
+	traitInputs []traitInput
+	// prog is the programme ruledOut and traitInputs were worked out for.
+	prog *program
+	// ids and idsDropped are the event's identifiers normalised under idRules, and those
+	// that could not be (see Engine.identifiersOf).
+	ids        []identity.ID
+	idsDropped []string
+	idRules    *identity.Rules
 }
 
 // marshal encodes the event for the event log.

@@ -73,7 +73,7 @@ func (e *Engine) ingest(ctx context.Context, evs []*Event, answers bool) ([]Resu
 			}
 			return nil, inputError{err}
 		}
-		ruleOut(prog, ev)
+		e.early(prog, ev)
 	}
 	// Encoded for the event log here, by the request's goroutine, not by the writer, which
 	// every request waits for.
@@ -155,9 +155,49 @@ func (e *Engine) claim(ctx context.Context, evs []*Event) (release func(), err e
 	return release, nil
 }
 
+// early does, in the request's goroutine, the part of processing an event that reads the
+// event alone: the processor runs one event after another, so what is done here, on every
+// core at once, is that much less for it to do.
+func (e *Engine) early(prog *program, ev *Event) {
+	ev.prog = prog
+	ruleOut(prog, ev)
+	observeEarly(prog, ev)
+	ev.ids, ev.idsDropped = e.identifiersOf(ev)
+	ev.idRules = e.graph.Rules()
+}
+
+// traitInput is what an event adds to one trait (traitInputOf), once worked out.
+type traitInput struct {
+	v         any
+	known, ok bool
+}
+
+// observeEarly works out what the event adds to each trait that reads the event alone. A
+// rule that fails to evaluate is left to the processor, which reports it.
+func observeEarly(prog *program, ev *Event) {
+	ts := prog.TraitsByEvent[ev.Type]
+	var vars *celVars
+	for i, t := range ts {
+		if !t.EventOnly {
+			continue
+		}
+		if vars == nil {
+			vars = newCELVars(nil, ev.fields, time.Time{})
+			ev.traitInputs = make([]traitInput, len(ts))
+		}
+		in := &ev.traitInputs[i]
+		var err error
+		in.v, in.ok, _, err = traitInputOf(t, vars)
+		in.known = err == nil
+	}
+}
+
 // identifiersOf normalises an event's identifiers; invalid ones are dropped with the reason.
 func (e *Engine) identifiersOf(ev *Event) ([]identity.ID, []string) {
 	rules := e.graph.Rules()
+	if ev.idRules == rules && rules != nil {
+		return ev.ids, ev.idsDropped
+	}
 	ids := make([]identity.ID, 0, len(ev.Identifiers))
 	var dropped []string
 	for _, typ := range sortedKeys(ev.Identifiers) {
@@ -251,7 +291,7 @@ func (e *Engine) processOne(st *txState, prog *program, ev *Event, now time.Time
 	defer e.mu.Unlock()
 	if len(ev.Identifiers) > 0 {
 		ids, dropped := e.identifiersOf(ev)
-		res.Dropped = dropped
+		res.Dropped = slices.Clip(dropped)
 		if len(ids) > 0 {
 			r, err := e.graph.Resolve(ids, ev.Time)
 			if errors.Is(err, identity.ErrTooManyIdentifiers) {
@@ -449,27 +489,25 @@ func (e *Engine) updateTraits(prog *program, p *Profile, ev *Event, now time.Tim
 	if len(ts) == 0 {
 		return nil
 	}
-	vars := newCELVars(nil, ev.fields, now)
+	var vars *celVars
 	var changed []string
-	for _, t := range ts {
-		if t.Where != nil {
-			ok, err := t.Where.EvalBool(vars)
-			if err != nil {
-				e.celError("trait."+t.Name+".where", err)
-				continue
+	for i, t := range ts {
+		var v any
+		var ok bool
+		if ev.prog == prog && ev.traitInputs != nil && ev.traitInputs[i].known {
+			v, ok = ev.traitInputs[i].v, ev.traitInputs[i].ok
+		} else {
+			if vars == nil {
+				vars = newCELVars(nil, ev.fields, now)
 			}
-			if !ok {
-				continue
+			var rule string
+			var err error
+			if v, ok, rule, err = traitInputOf(t, vars); err != nil {
+				e.celError(rule, err)
 			}
 		}
-		var v any = int64(1)
-		if t.ValueExpr != nil {
-			rv, err := t.ValueExpr.Eval(vars)
-			if err != nil {
-				e.celError("trait."+t.Name+".value", err)
-				continue
-			}
-			v = rv.Value()
+		if !ok {
+			continue
 		}
 		if p.Traits == nil {
 			p.Traits = map[string]*TraitState{}
@@ -484,6 +522,26 @@ func (e *Engine) updateTraits(prog *program, p *Profile, ev *Event, now time.Tim
 		changed = append(changed, t.Name)
 	}
 	return changed
+}
+
+// traitInputOf is what an event adds to trait t: the value of t's value expression (1 to
+// count), or ok false when t's where rules the event out. When a rule fails to evaluate, err
+// says why and rule names it.
+func traitInputOf(t *rules.CTrait, vars *celVars) (v any, ok bool, rule string, err error) {
+	if t.Where != nil {
+		in, err := t.Where.EvalBool(vars)
+		if err != nil || !in {
+			return nil, false, "trait." + t.Name + ".where", err
+		}
+	}
+	if t.ValueExpr == nil {
+		return int64(1), true, "", nil
+	}
+	rv, err := t.ValueExpr.Eval(vars)
+	if err != nil {
+		return nil, false, "trait." + t.Name + ".value", err
+	}
+	return rv.Value(), true, "", nil
 }
 
 func (e *Engine) celError(where string, err error) {

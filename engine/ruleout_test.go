@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -30,9 +32,9 @@ func TestRuleOutAgreesWithTheWholeCondition(t *testing.T) {
 			e.updateTraits(prog, prof, evs[0], now)
 		}
 		vars := newCELVars(e.customerValue(prog, prof, now), evs[0].fields, now)
-		ruleOut(prog, evs[0])
+		e.early(prog, evs[0])
 		for j, tr := range prog.TriggersByEvent[evs[0].Type] {
-			out := evs[0].prog == prog && evs[0].ruledOut[j]
+			out := evs[0].ruledOut != nil && evs[0].ruledOut[j]
 			whole, _ := e.fires(tr, prof, vars, now, false, false)
 			early, _ := e.fires(tr, prof, vars, now, false, out)
 			if whole != early {
@@ -48,4 +50,47 @@ func TestRuleOutAgreesWithTheWholeCondition(t *testing.T) {
 		t.Fatalf("%d of %d triggers ruled out", ruledOut, total)
 	}
 	t.Logf("%d of %d trigger evaluations ruled out ahead", ruledOut, total)
+}
+
+// What an event adds to its traits, worked out ahead of the processor, is what the processor
+// would have worked out itself: profiles folded either way are the same.
+func TestEarlyTraitInputsAgreeWithTheProcessor(t *testing.T) {
+	prog, e := benchRules(t)
+	now := time.Now()
+	rng := rand.New(rand.NewPCG(11, 12))
+	ahead, late := newProfile("c_1", now), newProfile("c_1", now)
+	early := 0
+	for i := range 300 {
+		ev := benchEvent(rng, "t"+strconv.Itoa(i), "+819000000001")
+		body, _ := json.Marshal(ev)
+		decode := func() *Event {
+			evs, err := DecodeEvents(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := evs[0].validate(prog, now); err != nil {
+				t.Fatal(err)
+			}
+			return evs[0]
+		}
+		a, l := decode(), decode()
+		e.early(prog, a)
+		for _, in := range a.traitInputs {
+			if in.known {
+				early++
+			}
+		}
+		ca, cl := e.updateTraits(prog, ahead, a, now), e.updateTraits(prog, late, l, now)
+		if !slices.Equal(ca, cl) {
+			t.Fatalf("%s: traits changed ahead %v, in the processor %v", body, ca, cl)
+		}
+	}
+	if early == 0 {
+		t.Fatal("no trait input was worked out ahead")
+	}
+	ba, _ := json.Marshal(ahead)
+	bl, _ := json.Marshal(late)
+	if !bytes.Equal(ba, bl) {
+		t.Fatalf("profiles differ:\nahead %s\nlate  %s", ba, bl)
+	}
 }

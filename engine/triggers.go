@@ -62,7 +62,7 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customer
 	vars := newCELVars(c, ev.fields, now)
 	vars.code = noCode
 	for i, t := range triggers {
-		if ok, reason := e.fires(t, p, vars, now, dry, ev.prog == prog && ev.ruledOut[i]); !ok {
+		if ok, reason := e.fires(t, p, vars, now, dry, ev.prog == prog && ev.ruledOut != nil && ev.ruledOut[i]); !ok {
 			if dry {
 				decisions = append(decisions, Decision{Trigger: t.Name, Reason: reason})
 			}
@@ -153,7 +153,7 @@ func ruleOut(prog *program, ev *Event) {
 		}
 		if vars == nil {
 			vars = newCELVars(nil, ev.fields, time.Time{})
-			ev.prog, ev.ruledOut = prog, make([]bool, len(triggers))
+			ev.ruledOut = make([]bool, len(triggers))
 		}
 		if ok, err := t.EventPart.EvalBool(vars); err == nil && !ok {
 			ev.ruledOut[i] = true

@@ -70,3 +70,9 @@ func readsOnly(x celast.Expr, v string) bool {
 	}))
 	return reads && !other
 }
+
+// ReadsOnly reports whether the expression reads variable v and no other (a constant reads
+// none, so it is false): its value is then decided by v alone.
+func (e *Expr) ReadsOnly(v string) bool {
+	return readsOnly(e.checked().NativeRep().Expr(), v)
+}

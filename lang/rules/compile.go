@@ -55,6 +55,9 @@ type CTrait struct {
 	Where     *lang.Expr
 	ValueExpr *lang.Expr
 	Type      *types.Type
+	// EventOnly says where and value read the event alone (not now), so what an event adds
+	// to the trait is known as soon as the event is.
+	EventOnly bool
 }
 
 // CSegment is a compiled segment.
@@ -231,6 +234,7 @@ func Compile(b *Bundle) (*Program, error) {
 		if ct.Type, err = lang.TraitType(ct.Agg, ct.ValueExpr); err != nil {
 			return nil, fmt.Errorf("%s.value: %w", name, err)
 		}
+		ct.EventOnly = (ct.Where == nil || ct.Where.ReadsOnly("event")) && (ct.ValueExpr == nil || ct.ValueExpr.ReadsOnly("event"))
 		p.Traits = append(p.Traits, ct)
 		p.TraitsByEvent[t.On] = append(p.TraitsByEvent[t.On], ct)
 		fields = append(fields, lang.TraitField{Name: t.Name, Type: ct.Type})

@@ -35,32 +35,8 @@ func BenchmarkServeLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	runTimed(b, bin, dir, "apply", "-auto-approve")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	srv := exec.Command(bin, "serve", "--listen", addr)
-	srv.Dir = dir
-	srv.Env = append(os.Environ(), "NO_COLOR=1")
-	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
+	srv, base := startServe(b, bin, dir)
 	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
-	base := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("musubi serve did not become ready")
-		}
-	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	post := func(path string, body []byte) (time.Duration, int) {
 		start := time.Now()
@@ -152,6 +128,40 @@ func BenchmarkServeLoad(b *testing.B) {
 	b.ReportMetric(pct(ingestLat, 0.99), "events-p99-ms")
 	b.ReportMetric(pct(decideLat, 0.50), "decide-p50-ms")
 	b.ReportMetric(pct(decideLat, 0.99), "decide-p99-ms")
+}
+
+// startServe starts `musubi serve` in dir as a process of its own, on a free loopback port,
+// with env added to its environment, and waits until it is ready. It returns the process and
+// the server's URL. The process dies with the test's.
+func startServe(tb testing.TB, bin, dir string, env ...string) (*exec.Cmd, string) {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	srv := exec.Command(bin, "serve", "--listen", addr)
+	srv.Dir = dir
+	srv.Env = append(append(os.Environ(), "NO_COLOR=1"), env...)
+	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := srv.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	base := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return srv, base
+			}
+		}
+		if time.Now().After(deadline) {
+			srv.Process.Kill()
+			srv.Wait()
+			tb.Fatal("musubi serve did not become ready")
+		}
+	}
 }
 
 func envInt(name string, def int) int {

@@ -194,7 +194,72 @@ func (e *Engine) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(err), err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"results": res})
+	writeResults(w, res)
+}
+
+// writeResults answers POST /v1/events with {"results": [...]}, as encoding/json would write
+// it (TestResultsEncodeAsEncodingJSON), without its reflection: a batch's results were a tenth
+// of a request's work.
+func writeResults(w http.ResponseWriter, res []Result) {
+	b := make([]byte, 0, 64+96*len(res))
+	b = append(b, `{"results":`...)
+	if res == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range res {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendResult(b, &res[i])
+		}
+		b = append(b, ']')
+	}
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	w.Write(b)
+}
+
+// appendResult appends one result as JSON, its fields in Result's order.
+func appendResult(b []byte, r *Result) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, r.ID)
+	b = appendJSONField(b, "customer", r.Customer)
+	if r.Duplicate {
+		b = append(b, `,"duplicate":true`...)
+	}
+	for _, l := range []struct {
+		name string
+		v    []string
+	}{{"merged", r.Merged}, {"entered", r.Entered}, {"exited", r.Exited}, {"fired", r.Fired}, {"dropped", r.Dropped}, {"redeemed", r.Redeemed}} {
+		if len(l.v) == 0 {
+			continue
+		}
+		b = append(b, ',', '"')
+		b = append(b, l.name...)
+		b = append(b, `":[`...)
+		for i, s := range l.v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s)
+		}
+		b = append(b, ']')
+	}
+	if r.Suppressed {
+		b = append(b, `,"suppressed":true`...)
+	}
+	if len(r.Answers) > 0 {
+		// Only callers that ask get answers: encoding/json writes them.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.Encode(r.Answers)
+		b = append(b, `,"answers":`...)
+		b = append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+	}
+	return append(b, '}')
 }
 
 func (e *Engine) handleDecide(w http.ResponseWriter, r *http.Request) {

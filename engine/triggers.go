@@ -110,6 +110,9 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customer
 // its cooldown, its condition, a rule error. ruledOut says the condition's event part was
 // found false already (ruleOut).
 func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Time, explain, ruledOut bool) (ok bool, reason string) {
+	if ruledOut && !explain {
+		return false, "" // the cooldown would only change the reason
+	}
 	if t.CooldownDur > 0 {
 		if last, fired := p.Fired[t.Name]; fired && now.Sub(last) < t.CooldownDur {
 			if explain {

@@ -60,7 +60,13 @@ func (l *loader) decodeAll() {
 		c.cfg, c.blocks, c.diags, c.jobs = &cfg, chunks[i], nil, nil
 		parts[i] = &c
 	}
-	parallel(len(parts), func(i int) { parts[i].decodeBlocks() })
+	// Each run's syntax trees are let go as soon as it is decoded, so the decoded blocks
+	// take the place of the trees instead of adding to them.
+	l.blocks = nil
+	parallel(len(parts), func(i int) {
+		parts[i].decodeBlocks()
+		parts[i].blocks, chunks[i] = nil, nil
+	})
 	nDiags, nJobs := len(l.diags), len(l.jobs)
 	for _, p := range parts {
 		nDiags, nJobs = nDiags+len(p.diags), nJobs+len(p.jobs)

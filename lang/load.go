@@ -176,8 +176,8 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l.cfg.hclCtx = l.ctx
 	slices.Sort(l.cfg.UnsetEnv)
 	clampDiags(l.diags, l.cfg.Files)
-	// Diagnostics need only each file's source: dropping its syntax tree, which the decoded
-	// blocks no longer need, frees most of what parsing held for the rest of a plan.
+	// Diagnostics need only each file's source: dropping a variable file's syntax tree, as
+	// parseFiles and decodeAll drop the configuration files' trees, frees what parsing held.
 	for name, f := range l.cfg.Files {
 		l.cfg.Files[name] = &hcl.File{Bytes: f.Bytes}
 	}
@@ -255,7 +255,9 @@ func (l *loader) parseFiles() bool {
 		if r.file == nil {
 			continue
 		}
-		l.cfg.Files[r.name] = r.file
+		// Diagnostics need only the file's source: the syntax tree lives on in the blocks
+		// until they are decoded, and no longer.
+		l.cfg.Files[r.name] = &hcl.File{Bytes: r.file.Bytes}
 		l.srcs[r.name] = r.src
 		l.blocks = append(l.blocks, r.blocks...)
 	}

@@ -254,59 +254,72 @@ func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State,
 		drift     *plans.Drift
 		recovered bool
 		err       *hcl.Diagnostic
+		// put replaces the resource in the refreshed state; remove takes it out.
+		put    *states.Resource
+		remove bool
 	}
 	results := make([]result, len(current))
-	resps := pl.readAll(ctx, current, parallelism)
 	for i, r := range current {
-		hp, ok := pl.Host.get(r.Provider.String())
-		if !ok {
-			if _, declared := pl.Config.Providers[r.Provider.String()]; !declared {
-				results[i].err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider removed while it still manages resources",
-					Detail: fmt.Sprintf("%s lives in provider.%s, which the configuration no longer declares. Declare the provider again so Musubi can delete the resource, or forget it with: musubi state rm %s", r.Address, r.Provider, r.Address)}
-			}
+		if _, ok := pl.Host.get(r.Provider.String()); ok {
 			continue
 		}
-		resp := resps[i]
+		if _, declared := pl.Config.Providers[r.Provider.String()]; !declared {
+			results[i].err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provider removed while it still manages resources",
+				Detail: fmt.Sprintf("%s lives in provider.%s, which the configuration no longer declares. Declare the provider again so Musubi can delete the resource, or forget it with: musubi state rm %s", r.Address, r.Provider, r.Address)}
+		}
+	}
+	// Each answer is compared as it comes, on the goroutine that read it, and let go: a large
+	// state's live objects are never all held at once.
+	pl.readAll(ctx, current, parallelism, func(i int, resp providers.ReadResponse) {
+		r := current[i]
+		hp, _ := pl.Host.get(r.Provider.String())
+		res := &results[i]
 		if resp.Diagnostics.HasErrors() {
-			results[i].err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read " + r.Address.String(),
+			res.err = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read " + r.Address.String(),
 				Detail: fmt.Sprintf("provider.%s: %v", r.Provider, resp.Diagnostics.Err())}
-			continue
+			return
 		}
 		switch {
 		case r.ID == "" && !resp.Found:
 			// The interrupted create never happened; the create is planned again.
-			refreshed.Remove(r.Address)
+			res.remove = true
 		case r.ID == "":
 			nr := r.Clone()
 			nr.ID, nr.Pending = resp.ID, nil
 			nr.Attributes = mergeLive(r.Kind, hp, r.Attributes, resp.Attributes)
-			refreshed.Put(nr)
-			results[i].recovered = true
+			res.put = nr
+			res.recovered = true
 		case !resp.Found:
-			refreshed.Remove(r.Address)
-			results[i].drift = &plans.Drift{Address: r.Address, Block: r.Address.Block, Kind: r.Kind, Provider: r.Provider,
+			res.remove = true
+			res.drift = &plans.Drift{Address: r.Address, Block: r.Address.Block, Kind: r.Kind, Provider: r.Provider,
 				Deleted: true, Before: visible(r.Kind, r.Attributes)}
 		default:
 			live := mergeLive(r.Kind, hp, r.Attributes, resp.Attributes)
 			changed := managedDiff(r.Kind, hp, r.Attributes, live)
 			if len(changed) > 0 || r.Pending != nil {
-				results[i].drift = &plans.Drift{Address: r.Address, Block: r.Address.Block, Kind: r.Kind, Provider: r.Provider,
+				res.drift = &plans.Drift{Address: r.Address, Block: r.Address.Block, Kind: r.Kind, Provider: r.Provider,
 					Changed: changed, Before: visible(r.Kind, r.Attributes), After: visible(r.Kind, live)}
 				nr := r.Clone()
 				nr.Attributes, nr.Pending = live, nil
-				refreshed.Put(nr)
+				res.put = nr
 			}
 		}
-		if d := results[i].drift; d != nil && r.Pending != nil {
+		if d := res.drift; d != nil && r.Pending != nil {
 			// An update or delete an apply started and did not see finish: what the system
 			// holds is Musubi's own change, cut short.
 			d.Interrupted = &plans.Interruption{Action: plans.Action(r.Pending.Action), Since: r.Pending.Since}
 		}
-	}
+	})
 	var drift []*plans.Drift
 	var recovered []addrs.Instance
 	var diags hcl.Diagnostics
 	for i, res := range results {
+		switch {
+		case res.remove:
+			refreshed.Remove(current[i].Address)
+		case res.put != nil:
+			refreshed.Put(res.put)
+		}
 		if res.err != nil {
 			diags = append(diags, res.err)
 		}
@@ -321,9 +334,10 @@ func (pl *Planner) refresh(ctx context.Context, parallelism int) (*states.State,
 }
 
 // readAll reads the live object of every resource, with up to parallelism calls in flight:
-// in batches where the provider reads many objects at once, else one by one.
-func (pl *Planner) readAll(ctx context.Context, current []*states.Resource, parallelism int) []providers.ReadResponse {
-	resps := make([]providers.ReadResponse, len(current))
+// in batches where the provider reads many objects at once, else one by one. It hands each
+// answer to handle, with the resource's index, on the goroutine that read it; handle may run
+// for several resources at once, never twice for one.
+func (pl *Planner) readAll(ctx context.Context, current []*states.Resource, parallelism int, handle func(i int, resp providers.ReadResponse)) {
 	type call struct {
 		hp      *hosted
 		indexes []int
@@ -364,13 +378,12 @@ func (pl *Planner) readAll(ctx context.Context, current []*states.Resource, para
 				}
 			}
 			for k, i := range c.indexes {
-				resps[i] = out[k]
+				handle(i, out[k])
 			}
 			return
 		}
-		resps[c.indexes[0]] = c.hp.p.Read(ctx, reqs[0])
+		handle(c.indexes[0], c.hp.p.Read(ctx, reqs[0]))
 	})
-	return resps
 }
 
 // descriptions collects the description of every block with a change.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -234,13 +235,16 @@ func Decode(b []byte) (*State, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			in := interner{}
 			for i := w; i < len(rs); i += workers {
 				var r Resource
 				if err := gojson.Unmarshal(head.Resources[i], &r); err != nil {
 					errs[i] = fmt.Errorf("decoding state resource %d: %w", i+1, err)
 					continue
 				}
+				head.Resources[i] = nil
 				errs[i] = r.normalize()
+				r.detach(in)
 				rs[i] = &r
 			}
 		}()
@@ -249,8 +253,9 @@ func Decode(b []byte) (*State, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	s := &State{FormatVersion: head.FormatVersion, Serial: head.Serial, Lineage: head.Lineage, ToolVersion: head.ToolVersion,
+	s := &State{FormatVersion: head.FormatVersion, Serial: head.Serial, Lineage: strings.Clone(head.Lineage), ToolVersion: strings.Clone(head.ToolVersion),
 		Git: head.Git, UpdatedAt: head.UpdatedAt, Accounts: head.Accounts, Outputs: head.Outputs, resources: make(map[addrs.Instance]*Resource, len(rs))}
+	s.detachHead()
 	for _, r := range rs {
 		if _, dup := s.resources[r.Address]; dup {
 			return nil, fmt.Errorf("resource %s appears twice in the state", r.Address)
@@ -267,6 +272,86 @@ func (r *Resource) normalize() error {
 	}
 	r.Attributes = attrs
 	return nil
+}
+
+// interner shares one copy of each short string among the resources one decoding goroutine
+// reads: the kinds, currencies, time zones and dates that recur across a large state.
+type interner map[string]string
+
+func (in interner) get(s string) string {
+	if len(s) > 32 {
+		return strings.Clone(s)
+	}
+	if c, ok := in[s]; ok {
+		return c
+	}
+	c := strings.Clone(s)
+	in[c] = c
+	return c
+}
+
+// detach copies the strings go-json decoded, which point into the buffer it decoded from and
+// would keep a whole copy of each resource's JSON alive for as long as the state is.
+func (r *Resource) detach(in interner) {
+	r.Kind = providers.Kind(in.get(string(r.Kind)))
+	r.ID = strings.Clone(r.ID)
+	if r.Pending != nil {
+		r.Pending.Action = in.get(r.Pending.Action)
+		r.Pending.IdempotencyKey = strings.Clone(r.Pending.IdempotencyKey)
+	}
+	if len(r.Attributes) == 0 {
+		return
+	}
+	attrs := make(providers.Attrs, len(r.Attributes))
+	for k, v := range r.Attributes {
+		switch x := v.(type) {
+		case string:
+			v = in.get(x)
+		case []string:
+			c := make([]string, len(x))
+			for i, e := range x {
+				c[i] = in.get(e)
+			}
+			v = c
+		case map[string]string:
+			c := make(map[string]string, len(x))
+			for mk, mv := range x {
+				c[in.get(mk)] = in.get(mv)
+			}
+			v = c
+		}
+		attrs[in.get(k)] = v
+	}
+	r.Attributes = attrs
+}
+
+// detachHead copies the strings of the document's head out of go-json's buffer, a copy of
+// the whole state document.
+func (s *State) detachHead() {
+	if s.Git != nil {
+		g := *s.Git
+		g.Commit, g.Branch, g.Author = strings.Clone(g.Commit), strings.Clone(g.Branch), strings.Clone(g.Author)
+		s.Git = &g
+	}
+	if s.Accounts != nil {
+		accounts := make(map[addrs.Provider]Account, len(s.Accounts))
+		for p, a := range s.Accounts {
+			c := make(Account, len(a))
+			for k, v := range a {
+				c[strings.Clone(k)] = strings.Clone(v)
+			}
+			accounts[p] = c
+		}
+		s.Accounts = accounts
+	}
+	if s.Outputs != nil {
+		outputs := make(map[string]*Output, len(s.Outputs))
+		for n, o := range s.Outputs {
+			oc := *o
+			outputs[strings.Clone(n)] = &oc
+		}
+		s.Outputs = outputs
+	}
 }
 
 // Encode writes the state document.

@@ -439,6 +439,15 @@ func (p *Provider) Read(ctx context.Context, req providers.ReadRequest) provider
 // ReadBatch reads many objects in one query, as a refresh of thousands does.
 func (p *Provider) ReadBatch(ctx context.Context, reqs []providers.ReadRequest) []providers.ReadResponse {
 	out := make([]providers.ReadResponse, len(reqs))
+	select {
+	case p.store.batchReads <- struct{}{}:
+		defer func() { <-p.store.batchReads }()
+	case <-ctx.Done():
+		for i := range out {
+			out[i].Diagnostics = providers.FromError("read failed", ctx.Err())
+		}
+		return out
+	}
 	var pending bool
 	err := p.store.readFaults.QueryRowContext(ctx).Scan(&pending)
 	var objs map[string]*Object

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -128,6 +129,9 @@ type Store struct {
 	refs int // open handles sharing this store in the process
 	// Statements of the hot paths, prepared once: a refresh reads every object.
 	byID, byKey, readFaults *sql.Stmt
+	// batchReads admits one batch read a core: the file is local, so more at once only open
+	// more connections, each with its own page cache, and read no faster.
+	batchReads chan struct{}
 }
 
 var open = struct {
@@ -166,7 +170,7 @@ func openFile(abs string) (*Store, error) {
 	// at once.
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
-	s := &Store{path: abs, db: db, refs: 1}
+	s := &Store{path: abs, db: db, refs: 1, batchReads: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	for _, p := range []struct {
 		stmt  **sql.Stmt
 		query string

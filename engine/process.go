@@ -160,8 +160,10 @@ func (e *Engine) claim(ctx context.Context, evs []*Event) (release func(), err e
 // core at once, is that much less for it to do.
 func (e *Engine) early(prog *program, ev *Event) {
 	ev.prog = prog
-	ruleOut(prog, ev)
-	observeEarly(prog, ev)
+	// The event alone: no customer, and no now (what reads it is left to the processor).
+	vars := newCELVars(nil, ev.fields, time.Time{})
+	ruleOut(prog, ev, vars)
+	observeEarly(prog, ev, vars)
 	ev.ids, ev.idsDropped = e.identifiersOf(ev)
 	ev.idRules = e.graph.Rules()
 }
@@ -174,15 +176,13 @@ type traitInput struct {
 
 // observeEarly works out what the event adds to each trait that reads the event alone. A
 // rule that fails to evaluate is left to the processor, which reports it.
-func observeEarly(prog *program, ev *Event) {
+func observeEarly(prog *program, ev *Event, vars *celVars) {
 	ts := prog.TraitsByEvent[ev.Type]
-	var vars *celVars
 	for i, t := range ts {
 		if !t.EventOnly {
 			continue
 		}
-		if vars == nil {
-			vars = newCELVars(nil, ev.fields, time.Time{})
+		if ev.traitInputs == nil {
 			ev.traitInputs = make([]traitInput, len(ts))
 		}
 		in := &ev.traitInputs[i]

@@ -144,18 +144,16 @@ func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Ti
 // evaluate rules nothing out: the whole condition is evaluated later, as it always is. A
 // redemption is left alone: the engine fills in its owner, first_use, referral and expired
 // only when it processes it, and a condition on them must see them.
-func ruleOut(prog *program, ev *Event) {
+func ruleOut(prog *program, ev *Event, vars *celVars) {
 	if redeems(ev) {
 		return
 	}
 	triggers := prog.TriggersByEvent[ev.Type]
-	var vars *celVars
 	for i, t := range triggers {
 		if t.EventPart == nil {
 			continue
 		}
-		if vars == nil {
-			vars = newCELVars(nil, ev.fields, time.Time{})
+		if ev.ruledOut == nil {
 			ev.ruledOut = make([]bool, len(triggers))
 		}
 		if ok, err := t.EventPart.EvalBool(vars); err == nil && !ok {

@@ -78,7 +78,7 @@ func BenchmarkAudienceBackfill(b *testing.B) {
 			}
 			e.mu.Lock()
 			for _, id := range ids {
-				e.profiles[id] = &Profile{ID: id, Consent: map[string]bool{"ads": true}, Segments: map[string]bool{"low_awareness": true}}
+				e.profiles[id] = &Profile{ID: id, Consent: map[string]bool{"ads": true}, Segments: segmentsOf("low_awareness")}
 			}
 			e.mu.Unlock()
 		}

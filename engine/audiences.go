@@ -120,10 +120,8 @@ func (e *Engine) Segments(ctx context.Context) ([]SegmentStatus, error) {
 	counts := map[string]int{}
 	e.mu.RLock()
 	for _, p := range e.profiles {
-		for s, in := range p.Segments {
-			if in {
-				counts[s]++
-			}
+		for _, s := range p.Segments.names() {
+			counts[s]++
 		}
 	}
 	e.mu.RUnlock()
@@ -259,7 +257,7 @@ func (e *Engine) syncAudience(ctx context.Context, prog *program, t rules.Audien
 	}
 	mr := syncer.MemberRules()
 	want := func(p *Profile) bool {
-		return p != nil && p.Segments[t.Segment] && (mr.Consent == "" || p.Consent[mr.Consent])
+		return p != nil && p.Segments.has(t.Segment) && (mr.Consent == "" || p.Consent[mr.Consent])
 	}
 	// What the system should gain and lose.
 	var add, remove []string
@@ -276,7 +274,7 @@ func (e *Engine) syncAudience(ctx context.Context, prog *program, t rules.Audien
 	}
 	if candidates == nil {
 		for c, p := range e.profiles {
-			if p.Segments[t.Segment] {
+			if p.Segments.has(t.Segment) {
 				consider(c)
 			}
 		}

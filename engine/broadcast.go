@@ -147,7 +147,7 @@ func (e *Engine) SweepCampaigns(ctx context.Context) error {
 		var ids []string
 		e.mu.RLock()
 		for id, p := range e.profiles {
-			if p.Segments[camp.Audience] && len(dueMessages(camp, p, now)) > 0 {
+			if p.Segments.has(camp.Audience) && len(dueMessages(camp, p, now)) > 0 {
 				ids = append(ids, id)
 			}
 		}
@@ -164,7 +164,7 @@ func (e *Engine) SweepCampaigns(ctx context.Context) error {
 				defer e.mu.Unlock()
 				for _, id := range chunk {
 					p := e.profiles[id]
-					if p == nil || !p.Segments[camp.Audience] {
+					if p == nil || !p.Segments.has(camp.Audience) {
 						continue
 					}
 					e.broadcast(st, prog, p, e.customerValue(prog, p, now), []string{camp.Audience}, now, true)

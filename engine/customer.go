@@ -101,7 +101,7 @@ func (c *customerVal) Field(i int) (any, bool) {
 		}
 		return c.traits, true
 	case cfSegments:
-		return lang.Membership(p.Segments), true
+		return segmentFields{&p.Segments, c.prog.segmentLayout()}, true
 	case cfAttributes:
 		return c.attributes(), true
 	case cfAttrString:

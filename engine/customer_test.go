@@ -29,7 +29,7 @@ func TestCustomerValueReadsAsItsMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.updateTraits(prog, prof, evs[0], now)
-	prof.Segments = map[string]bool{"seg_01": true}
+	prof.Segments = segmentsOf("seg_01")
 
 	exprs := []string{
 		"customer.id", "customer.identifiers", "customer.emails", "customer.phones", "customer.consent.line",

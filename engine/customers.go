@@ -97,7 +97,7 @@ func (e *Engine) Customer(ctx context.Context, ref string) (*CustomerView, error
 			}
 		}
 		for _, s := range prog.Segments {
-			if p.Segments[s.Name] {
+			if p.Segments.has(s.Name) {
 				v.Segments = append(v.Segments, s.Name)
 			}
 		}

@@ -92,7 +92,7 @@ func (e *Engine) Decide(ctx context.Context, req DecideRequest) (*DecideResponse
 		resp.Decisions = []Decision{}
 	}
 	for _, s := range prog.Segments {
-		if p.Segments[s.Name] {
+		if p.Segments.has(s.Name) {
 			resp.Segments = append(resp.Segments, s.Name)
 		}
 	}
@@ -124,7 +124,7 @@ func offers(prog *program, p *Profile, ev *Event, now time.Time) []Offer {
 			o.Reason = "starts " + c.From.Format(time.RFC3339)
 		case !c.Until.IsZero() && now.After(c.Until):
 			o.Reason = "ended " + c.Until.Format(time.RFC3339)
-		case c.Audience != "" && !p.Segments[c.Audience]:
+		case c.Audience != "" && !p.Segments.has(c.Audience):
 			o.Reason = "not in segment " + c.Audience
 		case c.MinTotal > 0 && !hasTotal:
 			o.Reason = "the event has no cart total"

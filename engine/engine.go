@@ -110,6 +110,8 @@ type program struct {
 	custNames  []string
 	idxOnce    sync.Once // see codeIndex
 	codeIdx    map[string]codeRef
+	layoutOnce sync.Once // see segmentLayout
+	layout     *segmentLayout
 }
 
 func (p *program) codeList(c *rules.CCampaign) []string {

@@ -418,20 +418,20 @@ func (x *estimator) newAcc() *estimateAcc {
 func (x *estimator) add(a *estimateAcc, p *Profile, shared bool) {
 	a.customers++
 	for i, s := range x.segments {
-		if p.Segments[s] {
+		if p.Segments.has(s) {
 			a.now[i]++
 		}
 	}
 	q := p
 	if shared {
 		c := *p
-		c.Segments = maps.Clone(p.Segments)
+		c.Segments = p.Segments.clone()
 		q = &c
 	}
 	c := x.e.customerValue(x.prog, q, x.now)
 	x.e.updateSegments(x.prog, q, c, nil, true, x.now)
 	for i, s := range x.segments {
-		if q.Segments[s] {
+		if q.Segments.has(s) {
 			a.new[i]++
 		}
 	}
@@ -454,7 +454,7 @@ func (x *estimator) add(a *estimateAcc, p *Profile, shared bool) {
 	}
 	sample(0)
 	for j, camp := range x.camps {
-		if !q.Segments[camp.Audience] {
+		if !q.Segments.has(camp.Audience) {
 			continue
 		}
 		a.members[j]++
@@ -524,7 +524,7 @@ func (x *estimator) finish(accs []*estimateAcc) *providers.EstimateResponse {
 			x.e.graph, _ = identity.New(identityRules(x.prog))
 		}
 		for _, c := range x.req.Customers[:min(len(x.req.Customers), providers.MaxPreviewSamples)] {
-			p := &Profile{ID: c.Name, Consent: c.Consent, Attributes: c.Attributes, Segments: map[string]bool{}, FirstSeen: x.now, LastSeen: x.now}
+			p := &Profile{ID: c.Name, Consent: c.Consent, Attributes: c.Attributes, FirstSeen: x.now, LastSeen: x.now}
 			// The made-up customer is in the segments its consent and attributes put it in, so
 			// a variant on customer.segments shows as it would for such a customer.
 			x.e.updateSegments(x.prog, p, x.e.customerValue(x.prog, p, x.now), nil, true, x.now)
@@ -678,7 +678,7 @@ func (x *estimator) previews(samples [][]*Profile) []providers.MessagePreview {
 			who = samples[1+j]
 		}
 		if len(who) == 0 {
-			who = []*Profile{{Consent: map[string]bool{}, Segments: map[string]bool{}, FirstSeen: x.now, LastSeen: x.now}}
+			who = []*Profile{{Consent: map[string]bool{}, FirstSeen: x.now, LastSeen: x.now}}
 		}
 		for _, p := range who {
 			pv.Samples = append(pv.Samples, x.render(m, p, pv.Code))
@@ -704,7 +704,7 @@ func sampleCode(c *rules.CCampaign) string {
 // render renders a message for one customer in every variant, as the engine's send does.
 func (x *estimator) render(m bundleMessage, p *Profile, code string) providers.PreviewSample {
 	q := *p
-	q.Segments = maps.Clone(p.Segments)
+	q.Segments = p.Segments.clone()
 	vars := newCELVars(x.e.customerValue(x.prog, &q, x.now), sampleEvent(m.on, x.now), x.now)
 	vars.code = noCode
 	if m.camp != nil {

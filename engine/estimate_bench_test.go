@@ -77,7 +77,7 @@ func estimateStore(tb testing.TB, path string, n int, now time.Time) *SQLiteStor
 				}
 				purchases := i % 6
 				p := &Profile{ID: res.Customer, FirstSeen: now.Add(-30 * 24 * time.Hour), LastSeen: now,
-					Consent: map[string]bool{"line": i%3 != 0}, Traits: map[string]*TraitState{}, Segments: map[string]bool{}}
+					Consent: map[string]bool{"line": i%3 != 0}, Traits: map[string]*TraitState{}}
 				if purchases > 0 {
 					var cnt, sum TraitState
 					for k := range purchases {
@@ -88,10 +88,10 @@ func estimateStore(tb testing.TB, path string, n int, now time.Time) *SQLiteStor
 					p.Traits["purchases_90d"], p.Traits["spend_90d"] = &cnt, &sum
 				}
 				if purchases >= 2 {
-					p.Segments["regulars"] = true
+					p.Segments.add("regulars")
 				}
 				if purchases*8000 >= 30000 {
-					p.Segments["big"] = true
+					p.Segments.add("big")
 				}
 				body, err := appendProfile(nil, p)
 				if err != nil {

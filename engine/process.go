@@ -551,10 +551,6 @@ func (e *Engine) celError(where string, err error) {
 
 // customerValue makes the CEL value of `customer` for a profile.
 func (e *Engine) customerValue(prog *program, p *Profile, now time.Time) *customerVal {
-	if p.Segments == nil {
-		// The customer's value reads the profile's own membership, which updateSegments changes.
-		p.Segments = map[string]bool{}
-	}
 	c := &customerVal{e: e, prog: prog, p: p, now: now}
 	c.kinds, c.names = prog.customerFields()
 	return c
@@ -568,6 +564,7 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c *customerVal, trait
 	}
 	// c reads p.Segments itself (customerValue), so later segments see the moves made here.
 	vars := newCELVars(c, nil, now)
+	layout := prog.segmentLayout()
 	// Segments may read other segments: a second pass picks up what the first moved.
 	var movedIn, movedOut []string
 	for pass := 0; pass < 2; pass++ {
@@ -581,15 +578,13 @@ func (e *Engine) updateSegments(prog *program, p *Profile, c *customerVal, trait
 				e.celError("segment."+s.Name, err)
 				continue
 			}
-			was := p.Segments[s.Name]
-			if in == was {
+			if in == p.Segments.at(layout, s.Index) {
 				continue
 			}
+			p.Segments.setAt(layout, s.Index, in)
 			if in {
-				p.Segments[s.Name] = true
 				entered = append(entered, s.Name)
 			} else {
-				delete(p.Segments, s.Name)
 				exited = append(exited, s.Name)
 			}
 		}
@@ -690,13 +685,8 @@ func (e *Engine) mergeProfiles(st *txState, prog *program, into, from string) {
 	// Segment membership is recomputed by the caller against the union of both: the person
 	// was in a segment if either profile was, so a merge into a profile outside it is no
 	// entry (no second welcome), and one the merged profile no longer qualifies for is an exit.
-	for name, in := range src.Segments {
-		if in {
-			if dst.Segments == nil {
-				dst.Segments = map[string]bool{}
-			}
-			dst.Segments[name] = true
-		}
+	for _, name := range src.Segments.names() {
+		dst.Segments.add(name)
 	}
 	delete(e.profiles, from)
 	st.touch(dst)

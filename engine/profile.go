@@ -21,7 +21,7 @@ type Profile struct {
 	Consent    map[string]bool        `json:"consent,omitempty"`
 	Attributes map[string]any         `json:"attributes,omitempty"`
 	Traits     map[string]*TraitState `json:"traits,omitempty"`
-	Segments   map[string]bool        `json:"segments,omitempty"`
+	Segments   segmentSet             `json:"segments,omitzero"`
 	// Fired is when each trigger last fired for the customer (cooldowns).
 	Fired map[string]time.Time `json:"fired,omitempty"`
 	// Sent lists recent sends per channel (provider type), for frequency caps.
@@ -291,7 +291,7 @@ func (p *Profile) clone() *Profile {
 	c := *p
 	c.Consent = maps.Clone(p.Consent)
 	c.Attributes = maps.Clone(p.Attributes)
-	c.Segments = maps.Clone(p.Segments)
+	c.Segments = p.Segments.clone()
 	c.Fired = maps.Clone(p.Fired)
 	c.Sent = slices.Clone(p.Sent)
 	if p.Traits != nil {

@@ -101,7 +101,7 @@ func appendProfile(dst []byte, p *Profile) ([]byte, error) {
 		}
 		dst = binary.AppendVarint(dst, ts.LastAt)
 	}
-	dst = appendBools(dst, p.Segments)
+	dst = appendSegments(dst, &p.Segments)
 	dst = binary.AppendUvarint(dst, uint64(len(p.Fired)))
 	for k, t := range p.Fired {
 		dst = appendString(dst, k)
@@ -118,7 +118,7 @@ func appendProfile(dst []byte, p *Profile) ([]byte, error) {
 // sizeHint guesses p's encoded size (names of a dozen bytes, 11 bytes a time), so encoding
 // allocates once: growing by doubling was half its time.
 func sizeHint(p *Profile) int {
-	n := 16 + len(p.ID) + 24*(len(p.Fired)+len(p.Sent)+len(p.Attributes)) + 12*(len(p.Consent)+len(p.Segments))
+	n := 16 + len(p.ID) + 24*(len(p.Fired)+len(p.Sent)+len(p.Attributes)) + 12*(len(p.Consent)+p.Segments.len())
 	for _, ts := range p.Traits {
 		n += 20
 		if ts != nil {
@@ -138,6 +138,24 @@ func appendBools(dst []byte, m map[string]bool) []byte {
 	for k, v := range m {
 		dst = appendString(dst, k)
 		dst = appendBool(dst, v)
+	}
+	return dst
+}
+
+// appendSegments writes a segment set as the bools of its names, each true.
+func appendSegments(dst []byte, s *segmentSet) []byte {
+	dst = binary.AppendUvarint(dst, uint64(s.len()))
+	for w, word := range s.bits {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			dst = appendString(dst, s.layout.names[w*64+b])
+			dst = append(dst, 1)
+			word &^= 1 << b
+		}
+	}
+	for _, n := range s.other {
+		dst = appendString(dst, n)
+		dst = append(dst, 1)
 	}
 	return dst
 }
@@ -263,7 +281,7 @@ func readProfile(body []byte) (*Profile, error) {
 		}
 	}
 	r.at("segments")
-	p.Segments = r.bools()
+	p.Segments = r.segments()
 	r.at("fired")
 	if n := r.count(); n > 0 {
 		p.Fired = make(map[string]time.Time, n)
@@ -390,6 +408,18 @@ func (r *profileReader) bools() map[string]bool {
 		m[r.key] = r.bool()
 	}
 	return m
+}
+
+// segments reads a segment set written as bools: the names that are true.
+func (r *profileReader) segments() segmentSet {
+	var s segmentSet
+	for range r.count() {
+		name := r.str()
+		if r.bool() {
+			s.add(name)
+		}
+	}
+	return s
 }
 
 func (r *profileReader) float() float64 {

@@ -268,7 +268,7 @@ func (e *Engine) handleDecide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req DecideRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(&req); err != nil {

@@ -122,16 +122,16 @@ func TestProfileLogCompaction(t *testing.T) {
 // A profile's copy shares nothing the engine changes in place: the committer encodes the
 // copy while the processor goes on changing the profile.
 func TestProfileCloneIsIndependent(t *testing.T) {
-	p := &Profile{ID: "c_1", Consent: map[string]bool{"line": true}, Segments: map[string]bool{"a": true},
+	p := &Profile{ID: "c_1", Consent: map[string]bool{"line": true}, Segments: segmentsOf("a"),
 		Traits: map[string]*TraitState{"visits": {Buckets: []Bucket{{Start: 60, N: 1, Distinct: []string{"x"}}}}},
 		Sent:   []Sent{{Channel: "line"}}}
 	c := p.clone()
 	p.Consent["line"] = false
-	p.Segments["b"] = true
+	p.Segments.add("b")
 	p.Traits["visits"].Buckets[0].N = 2
 	p.Traits["visits"].Buckets[0].Distinct[0] = "y"
 	p.Sent[0].Channel = "email"
-	if !c.Consent["line"] || c.Segments["b"] || c.Traits["visits"].Buckets[0].N != 1 ||
+	if !c.Consent["line"] || c.Segments.has("b") || c.Traits["visits"].Buckets[0].N != 1 ||
 		c.Traits["visits"].Buckets[0].Distinct[0] != "x" || c.Sent[0].Channel != "line" {
 		t.Fatalf("the copy changed with the profile: %+v", c)
 	}

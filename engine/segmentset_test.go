@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/musubi-hq/musubi/lang/rules"
+)
+
+func layoutOf(names ...string) *segmentLayout {
+	var segs []*rules.CSegment
+	for i, n := range names {
+		segs = append(segs, &rules.CSegment{Name: n, Index: i})
+	}
+	return newSegmentLayout(segs)
+}
+
+// A customer's segments survive programmes that reorder, drop and bring back segments: a
+// segment the programme lacks is kept by name, and found again when a programme has it.
+func TestSegmentSetAcrossProgrammes(t *testing.T) {
+	first := layoutOf("vip", "lapsed", "new")
+	var s segmentSet
+	s.setAt(first, 0, true)
+	s.setAt(first, 2, true)
+	if !s.at(first, 0) || s.at(first, 1) || !s.at(first, 2) || s.len() != 2 {
+		t.Fatalf("set %v under the first programme", s.names())
+	}
+	// The next programme drops "new", moves "vip" and has 70 segments (two words).
+	var names []string
+	for i := range 68 {
+		names = append(names, "s"+string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	second := layoutOf(append(names, "lapsed", "vip")...)
+	if !s.at(second, 69) || s.at(second, 68) {
+		t.Fatal("read under the second programme before it changed the set")
+	}
+	s.setAt(second, 68, true) // lapsed, in the second word
+	if !s.at(second, 69) || !s.at(second, 68) || !s.has("new") || s.len() != 3 {
+		t.Fatalf("set %v under the second programme", s.names())
+	}
+	s.setAt(second, 69, false)
+	if s.has("vip") || !s.has("lapsed") {
+		t.Fatalf("set %v after leaving vip", s.names())
+	}
+	// Back to the first: "new" is found where it was.
+	if !s.at(first, 2) || !s.at(first, 1) || s.at(first, 0) {
+		t.Fatalf("set %v back under the first programme", s.names())
+	}
+	got := s.names()
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"lapsed", "new"}) {
+		t.Fatalf("names %v", got)
+	}
+	c := s.clone()
+	c.setAt(first, 1, false)
+	if !s.has("lapsed") {
+		t.Fatal("changing a clone changed the set")
+	}
+}
+
+// A profile's segments read and write JSON as the object of names they always were.
+func TestSegmentSetJSON(t *testing.T) {
+	in := &Profile{ID: "c_1", Segments: segmentsOf("vip", "lapsed")}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"id":"c_1","first_seen":"0001-01-01T00:00:00Z","last_seen":"0001-01-01T00:00:00Z","segments":{"lapsed":true,"vip":true}}`; string(b) != want {
+		t.Fatalf("got %s\nwant %s", b, want)
+	}
+	var out Profile
+	if err := json.Unmarshal([]byte(`{"id":"c_1","segments":{"vip":true,"gone":false}}`), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !out.Segments.has("vip") || out.Segments.has("gone") || out.Segments.len() != 1 {
+		t.Fatalf("read %v", out.Segments.names())
+	}
+	if b, _ := json.Marshal(&Profile{ID: "c_2"}); string(b) != `{"id":"c_2","first_seen":"0001-01-01T00:00:00Z","last_seen":"0001-01-01T00:00:00Z"}` {
+		t.Fatalf("an empty set is written: %s", b)
+	}
+}

@@ -134,7 +134,11 @@ func (ts *TraitState) value(t *rules.CTrait, now time.Time) any {
 	}
 	var n int64
 	var sum, mn, mx float64
-	var distinct map[string]bool
+	// Distinct values are counted in a list while they are few (most customers visit a
+	// handful of stores), which makes no map for each reading of the trait.
+	var few [16]string
+	distinct := few[:0]
+	var many map[string]bool
 	for _, b := range ts.Buckets {
 		if b.Start < cutoff || b.N == 0 {
 			continue
@@ -148,11 +152,20 @@ func (ts *TraitState) value(t *rules.CTrait, now time.Time) any {
 		n += b.N
 		sum += b.Sum
 		if t.Agg == lang.AggDistinct {
-			if distinct == nil {
-				distinct = map[string]bool{}
-			}
 			for _, d := range b.Distinct {
-				distinct[d] = true
+				switch {
+				case many != nil:
+					many[d] = true
+				case slices.Contains(distinct, d):
+				case len(distinct) < len(few):
+					distinct = append(distinct, d)
+				default:
+					many = make(map[string]bool, 2*len(few))
+					for _, x := range distinct {
+						many[x] = true
+					}
+					many[d] = true
+				}
 			}
 		}
 	}
@@ -160,6 +173,9 @@ func (ts *TraitState) value(t *rules.CTrait, now time.Time) any {
 	case lang.AggCount:
 		return n
 	case lang.AggDistinct:
+		if many != nil {
+			return int64(len(many))
+		}
 		return int64(len(distinct))
 	case lang.AggSum:
 		return typed(t, sum)

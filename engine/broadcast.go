@@ -70,10 +70,7 @@ func (e *Engine) broadcast(st *txState, prog *program, p *Profile, c *customerVa
 			}
 		}
 		for mark := range sent {
-			if p.Fired == nil {
-				p.Fired = map[string]time.Time{}
-			}
-			p.Fired[mark] = now
+			p.Fired.set(mark, now)
 			st.touch(p)
 		}
 	}
@@ -97,7 +94,7 @@ func dueMessages(camp *rules.CCampaign, p *Profile, now time.Time) []int {
 		if now.Before(m.SendAt) {
 			continue
 		}
-		if _, had := p.Fired[sentMark(camp.Name, i, m)]; !had {
+		if _, had := p.Fired.get(sentMark(camp.Name, i, m)); !had {
 			out = append(out, i)
 		}
 	}

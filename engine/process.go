@@ -673,12 +673,9 @@ func (e *Engine) mergeProfiles(st *txState, prog *program, into, from string) {
 		}
 		dst.Traits[name].merge(t, s)
 	}
-	for k, v := range src.Fired {
-		if v.After(dst.Fired[k]) {
-			if dst.Fired == nil {
-				dst.Fired = map[string]time.Time{}
-			}
-			dst.Fired[k] = v
+	for _, x := range src.Fired {
+		if had, _ := dst.Fired.get(x.name); x.at.After(had) {
+			dst.Fired.set(x.name, x.at)
 		}
 	}
 	dst.Sent = append(dst.Sent, src.Sent...)

@@ -23,7 +23,7 @@ type Profile struct {
 	Traits     map[string]*TraitState `json:"traits,omitempty"`
 	Segments   segmentSet             `json:"segments,omitzero"`
 	// Fired is when each trigger last fired for the customer (cooldowns).
-	Fired map[string]time.Time `json:"fired,omitempty"`
+	Fired firedSet `json:"fired,omitempty"`
 	// Sent lists recent sends per channel (provider type), for frequency caps.
 	Sent []Sent `json:"sent,omitempty"`
 }
@@ -308,7 +308,7 @@ func (p *Profile) clone() *Profile {
 	c.Consent = maps.Clone(p.Consent)
 	c.Attributes = maps.Clone(p.Attributes)
 	c.Segments = p.Segments.clone()
-	c.Fired = maps.Clone(p.Fired)
+	c.Fired = slices.Clone(p.Fired)
 	c.Sent = slices.Clone(p.Sent)
 	if p.Traits != nil {
 		c.Traits = make(map[string]*TraitState, len(p.Traits))

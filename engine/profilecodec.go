@@ -103,9 +103,9 @@ func appendProfile(dst []byte, p *Profile) ([]byte, error) {
 	}
 	dst = appendSegments(dst, &p.Segments)
 	dst = binary.AppendUvarint(dst, uint64(len(p.Fired)))
-	for k, t := range p.Fired {
-		dst = appendString(dst, k)
-		dst = appendTime(dst, t)
+	for _, x := range p.Fired {
+		dst = appendString(dst, x.name)
+		dst = appendTime(dst, x.at)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(p.Sent)))
 	for _, s := range p.Sent {
@@ -284,10 +284,10 @@ func readProfile(body []byte) (*Profile, error) {
 	p.Segments = r.segments()
 	r.at("fired")
 	if n := r.count(); n > 0 {
-		p.Fired = make(map[string]time.Time, n)
+		p.Fired = make(firedSet, 0, n)
 		for range n {
 			r.key = r.str()
-			p.Fired[r.key] = r.time()
+			p.Fired.set(r.key, r.time())
 		}
 	}
 	r.at("sent")

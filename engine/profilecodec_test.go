@@ -21,7 +21,7 @@ func realisticProfile() *Profile {
 	p := &Profile{ID: "c_k3v9q2m8x7p4t6w1z5yb", FirstSeen: now.Add(-400 * 24 * time.Hour), LastSeen: now,
 		Consent:    map[string]bool{"line": true, "email": false},
 		Attributes: map[string]any{"home_city": "Tokyo", "locale": "ja-JP", "tone": "casual", "points": int64(1250)},
-		Traits:     map[string]*TraitState{}, Fired: map[string]time.Time{}}
+		Traits:     map[string]*TraitState{}}
 	buckets := func(n int, sum float64, distinct ...string) []Bucket {
 		var bs []Bucket
 		for i := range n {
@@ -41,7 +41,7 @@ func realisticProfile() *Profile {
 		p.Segments.add(fmt.Sprintf("seg_%02d", i*7))
 	}
 	for i := range 20 {
-		p.Fired[fmt.Sprintf("trg_%03d", i*5)] = now.Add(-time.Duration(i) * 37 * time.Hour)
+		p.Fired.set(fmt.Sprintf("trg_%03d", i*5), now.Add(-time.Duration(i)*37*time.Hour))
 	}
 	for i := range 3 {
 		p.Sent = append(p.Sent, Sent{Channel: "sandbox", At: now.Add(-time.Duration(i) * 26 * time.Hour)})
@@ -70,8 +70,8 @@ func richProfile() *Profile {
 			"empty":    {},
 		},
 		Segments: segmentsOf("vip"),
-		Fired: map[string]time.Time{"welcome": time.Date(2025, 1, 1, 0, 0, 0, 0, time.Local),
-			"broadcast:spring": time.Date(2025, 3, 1, 9, 0, 0, 5, jst), "zero": {}},
+		Fired: firedSet{{"welcome", time.Date(2025, 1, 1, 0, 0, 0, 0, time.Local)},
+			{"broadcast:spring", time.Date(2025, 3, 1, 9, 0, 0, 5, jst)}, {"zero", time.Time{}}},
 		Sent: []Sent{{Channel: "line", At: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}, {Channel: "", At: time.Time{}}}}
 }
 
@@ -109,6 +109,9 @@ func dump(v reflect.Value) string {
 			_, offset := t.Zone()
 			return fmt.Sprintf("%d.%09d%+d", t.Unix(), t.Nanosecond(), offset)
 		}
+		if f, ok := v.Interface().(firedAt); ok {
+			return f.name + "@" + dump(reflect.ValueOf(f.at))
+		}
 		if s, ok := v.Interface().(segmentSet); ok { // the members, whatever the layout
 			names := s.names()
 			slices.Sort(names)
@@ -143,7 +146,7 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 		"zero":      {in: &Profile{}},
 		// Empty maps and slices read back as none, as they did from JSON.
 		"empty": {in: &Profile{ID: "c_1", Consent: map[string]bool{}, Attributes: map[string]any{}, Traits: map[string]*TraitState{"t": {Buckets: []Bucket{}}},
-			Fired: map[string]time.Time{}, Sent: []Sent{}},
+			Fired: firedSet{}, Sent: []Sent{}},
 			want: &Profile{ID: "c_1", Traits: map[string]*TraitState{"t": {}}}},
 		// Values of other types, from CEL, read back as JSON read them.
 		"cel values": {in: &Profile{Traits: map[string]*TraitState{"u": {Last: uint64(7)}, "d": {Last: time.Second}, "b": {Last: []byte("hi")}}},

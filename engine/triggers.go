@@ -71,10 +71,7 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customer
 		fired = append(fired, t.Name)
 		d := Decision{Trigger: t.Name, Fired: true}
 		if !dry && p.ID != "" {
-			if p.Fired == nil {
-				p.Fired = map[string]time.Time{}
-			}
-			p.Fired[t.Name] = now
+			p.Fired.set(t.Name, now)
 		}
 		if !dry {
 			e.metrics.triggerFired(t.Name).Inc()
@@ -114,7 +111,7 @@ func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Ti
 		return false, "" // the cooldown would only change the reason
 	}
 	if t.CooldownDur > 0 {
-		if last, fired := p.Fired[t.Name]; fired && now.Sub(last) < t.CooldownDur {
+		if last, fired := p.Fired.get(t.Name); fired && now.Sub(last) < t.CooldownDur {
 			if explain {
 				reason = fmt.Sprintf("cooldown: fired %s ago, cooldown %s", now.Sub(last).Round(time.Second), lang.FormatDuration(t.CooldownDur))
 			}

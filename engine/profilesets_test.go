@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/musubi-hq/musubi/lang/rules"
 )
@@ -78,5 +79,31 @@ func TestSegmentSetJSON(t *testing.T) {
 	}
 	if b, _ := json.Marshal(&Profile{ID: "c_2"}); string(b) != `{"id":"c_2","first_seen":"0001-01-01T00:00:00Z","last_seen":"0001-01-01T00:00:00Z"}` {
 		t.Fatalf("an empty set is written: %s", b)
+	}
+}
+
+// When triggers fired reads and writes JSON as the object of names and times it always was.
+func TestFiredSetJSON(t *testing.T) {
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	var f firedSet
+	f.set("welcome", at)
+	f.set("nudge", at.Add(time.Hour))
+	f.set("welcome", at.Add(2*time.Hour))
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"nudge":"2026-12-07T11:00:00Z","welcome":"2026-12-07T12:00:00Z"}`; string(b) != want {
+		t.Fatalf("got %s, want %s", b, want)
+	}
+	var back firedSet
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := back.get("welcome"); !ok || !got.Equal(at.Add(2*time.Hour)) || len(back) != 2 {
+		t.Fatalf("read back %v", back)
+	}
+	if _, ok := back.get("other"); ok {
+		t.Fatal("found a trigger that never fired")
 	}
 }

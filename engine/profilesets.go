@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/bits"
 	"slices"
+	"time"
 
 	"github.com/musubi-hq/musubi/lang/rules"
 )
@@ -189,4 +190,58 @@ func (f segmentFields) Map() map[string]any {
 		m[n] = f.s.at(f.l, i)
 	}
 	return m
+}
+
+// firedSet is when each trigger (or a broadcast's message) last fired for the customer. It
+// is a short list searched in order, not a map: a customer has fired a few triggers, every
+// event looks up those it might fire, and a map of each customer's was a large part of the
+// memory the collector walks.
+type firedSet []firedAt
+
+type firedAt struct {
+	name string
+	at   time.Time
+}
+
+// get is when name last fired.
+func (f firedSet) get(name string) (time.Time, bool) {
+	for i := range f {
+		if f[i].name == name {
+			return f[i].at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// set records that name fired at at.
+func (f *firedSet) set(name string, at time.Time) {
+	for i := range *f {
+		if (*f)[i].name == name {
+			(*f)[i].at = at
+			return
+		}
+	}
+	*f = append(*f, firedAt{name, at})
+}
+
+// MarshalJSON writes the object of names and times the JSON form has always been.
+func (f firedSet) MarshalJSON() ([]byte, error) {
+	m := make(map[string]time.Time, len(f))
+	for _, x := range f {
+		m[x.name] = x.at
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads the object of names and times.
+func (f *firedSet) UnmarshalJSON(b []byte) error {
+	var m map[string]time.Time
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*f = nil
+	for _, k := range sortedKeys(m) {
+		f.set(k, m[k])
+	}
+	return nil
 }

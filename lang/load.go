@@ -233,7 +233,15 @@ func (l *loader) parseFiles() bool {
 			results[i] = parsed{name: display, diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read file", Detail: readErrorText(display, err) + "."}}}
 			return
 		}
-		f, diags := parseHCL(src, display, strings.HasSuffix(name, JSONSuffix))
+		var f *hcl.File
+		var diags hcl.Diagnostics
+		if strings.HasSuffix(name, JSONSuffix) {
+			f, diags = parseHCL(src, display, true)
+		} else if diags = checkHCL(src, display, hclConfig); diags != nil {
+			f = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}
+		} else {
+			f, diags = parseChunked(src, display)
+		}
 		var blocks hcl.Blocks
 		if f != nil {
 			if body, ok := f.Body.(*hclsyntax.Body); ok && !norm.NFC.IsNormal(src) {

@@ -3,6 +3,8 @@ package planner
 import (
 	"context"
 	"fmt"
+	"math"
+	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -31,6 +33,9 @@ func (pl *Planner) diff(ctx context.Context, desired []*Desired, prior *states.S
 			return
 		}
 		c, cdiags := pl.diffOne(ctx, d, prior.Find(d.Addr), opts)
+		// The change keeps what it needs of the instance: its attributes, held nowhere else
+		// now, are let go while the rest is compared (Plan reads desired no more).
+		desired[i] = nil
 		mu.Lock()
 		diags = append(diags, cdiags...)
 		mu.Unlock()
@@ -120,9 +125,58 @@ func (pl *Planner) diffOne(ctx context.Context, d *Desired, r *states.Resource, 
 		c.Before, c.After = prior, planned
 	default:
 		c.Action = plans.NoOp
+		if sameAttrs(prior, planned) {
+			// Nothing differs at all, down to each value's type: the change shares the
+			// state's attributes, and a large no-op plan holds one copy of each object.
+			planned = prior
+		}
 		c.Before, c.After = prior, planned
 	}
 	return c, nil
+}
+
+// sameAttrs reports whether two attribute maps hold the same values of the same types, so
+// that either renders and saves exactly as the other.
+func sameAttrs(a, b providers.Attrs) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, av := range a {
+		bv, ok := b[k]
+		if !ok || !sameValue(av, bv) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && math.Float64bits(x) == math.Float64bits(y) && !math.IsNaN(x)
+	case int:
+		y, ok := b.(int)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case []string:
+		y, ok := b.([]string)
+		return ok && slices.Equal(x, y) && (x == nil) == (y == nil)
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		return ok && (x == nil) == (y == nil) && sameAttrs(x, y)
+	case nil:
+		return b == nil
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 // propagateReplace replaces the instances that refer to a replaced one through an attribute

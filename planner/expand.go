@@ -144,11 +144,15 @@ func expand(cfg *lang.Config, prior *states.State, caps Capabilities) ([]*Desire
 		if cu := c.Coupon; cu != nil {
 			seed := poolSeed(prior, block, cu)
 			seeds[name] = seed
+			// The channels' coupons share one map of attributes, nobody changes it (diff
+			// gives providers a copy); one that differs gets its own copy first.
+			attrs := couponAttrs(c)
 			for _, ch := range c.Channels {
 				ca := addrs.Instance{Block: block, Kind: providers.KindCoupon, Provider: prov(ch)}
-				d := add(&Desired{Addr: ca, Attrs: couponAttrs(c), Range: c.Range, campaign: c})
+				d := add(&Desired{Addr: ca, Attrs: attrs, Range: c.Range, campaign: c})
 				byAudience := c.Audience != "" && caps != nil && caps.Codeless(ch.String())
 				if byAudience || (cu.AudienceOnly && c.Audience != "") {
+					d.Attrs = attrs.Clone()
 					// The coupon is limited to the audience, which must exist on the channel first.
 					d.Attrs["audience"] = c.Audience
 					d.Refs = map[string]addrs.Instance{"audience": audienceFor(c.Audience, ch)}

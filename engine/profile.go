@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cel.dev/cel-go/common/types"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -76,11 +77,19 @@ func (ts *TraitState) observe(t *rules.CTrait, at time.Time, v any) {
 	if w := bucketWidth(t.WindowDur); w > 0 {
 		start = sec - sec%w
 	}
-	i := slices.IndexFunc(ts.Buckets, func(b Bucket) bool { return b.Start == start })
-	if i < 0 {
+	// Events mostly come in time order: the bucket is the last one, or a new one after it.
+	i := len(ts.Buckets) - 1
+	switch {
+	case i >= 0 && ts.Buckets[i].Start == start:
+	case i < 0 || ts.Buckets[i].Start < start:
 		ts.Buckets = append(ts.Buckets, Bucket{Start: start})
-		slices.SortFunc(ts.Buckets, func(a, b Bucket) int { return int(a.Start - b.Start) })
-		i = slices.IndexFunc(ts.Buckets, func(b Bucket) bool { return b.Start == start })
+		i++
+	default:
+		var found bool
+		i, found = slices.BinarySearchFunc(ts.Buckets, start, func(b Bucket, s int64) int { return cmp.Compare(b.Start, s) })
+		if !found {
+			ts.Buckets = slices.Insert(ts.Buckets, i, Bucket{Start: start})
+		}
 	}
 	b := &ts.Buckets[i]
 	switch t.Agg {

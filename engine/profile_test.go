@@ -32,3 +32,23 @@ func TestDistinctTraitCountsEachValueOnce(t *testing.T) {
 		}
 	}
 }
+
+// Events folded into a windowed trait out of time order land in their own buckets, kept in
+// time order, whether they come after the last bucket, in it or before it.
+func TestObserveKeepsBucketsInOrder(t *testing.T) {
+	tr := &rules.CTrait{Agg: "count", WindowDur: 90 * 24 * time.Hour}
+	day := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var ts TraitState
+	for _, d := range []int{5, 1, 9, 5, 3, 9, 0, 1} {
+		ts.observe(tr, day.AddDate(0, 0, d), int64(1))
+	}
+	var starts []int64
+	var n int64
+	for _, b := range ts.Buckets {
+		starts = append(starts, b.Start)
+		n += b.N
+	}
+	if !slices.IsSorted(starts) || len(starts) != 5 || n != 8 {
+		t.Fatalf("buckets %v hold %d events", ts.Buckets, n)
+	}
+}

@@ -143,6 +143,13 @@ func (a *arena) add(s string) (uint32, error) {
 	return ref, nil
 }
 
+// bytes returns the n bytes at ref, to fill in once after alloc.
+func (a *arena) bytes(ref uint32, n int) []byte {
+	c := a.chunks[ref>>chunkBits]
+	off := ref & (chunkSize - 1)
+	return c[off : off+uint32(n) : off+uint32(n)]
+}
+
 // str returns the n bytes at ref as a string without copying.
 func (a *arena) str(ref uint32, n int) string {
 	if n == 0 {

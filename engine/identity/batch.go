@@ -38,12 +38,14 @@ func (g *Graph) ResolveBatch(records [][]ID, at time.Time) ([]string, error) {
 	if len(g.idents)+n >= int(none) || len(g.customers)+len(records) >= int(none) {
 		return nil, errFull
 	}
+	serially := len(g.idents)+n >= linked
 	g.idx.reserve(n, g.identHash)
 	g.uids.reserve(len(records), g.uidHash)
 	g.idents = reserve(g.idents, n)
 	g.customers = reserve(g.customers, len(records))
-	if need > (maxChunks-len(g.arena.chunks))*(chunkSize-2*maxValueLen) {
-		// Close to full: one by one, so the error comes at the record that does not fit.
+	if serially || need > (maxChunks-len(g.arena.chunks))*(chunkSize-2*maxValueLen) {
+		// Close to full (or past what the batch numbers): one by one, so an error comes at the
+		// record that does not fit.
 		return g.resolveSerially(records, nanos(at))
 	}
 	return g.resolveBatch(records, n, nanos(at)), nil
@@ -67,19 +69,26 @@ func (g *Graph) resolveSerially(records [][]ID, at int64) ([]string, error) {
 type batch struct {
 	records [][]ID
 	recOff  []uint32 // position of each record's first identifier; one more at the end
-	hash    []uint64 // per position: the hash of the identifier, when active
+	hash    []uint64 // per position: the hash of the identifier, when active; then the hashes of the identifiers added
 	meta    []occMeta
-	first   []uint32 // per active position: the position where the batch names it first
-	identAt []uint32 // per first position: the identifier in the graph, none while it has none
-	rec     uint32   // the record being resolved
-	pos     uint32   // its position
+	// link is, per active position, 0 while the identifier has no identifier in the graph,
+	// linked|k once it is identifier k, and p+1 when the batch names it first at p (only
+	// position p then says which identifier it is).
+	link     []uint32
+	collided map[ID]uint32 // identifiers whose hash another identifier of the batch has first
+	rec      uint32        // the record being resolved
+	pos      uint32        // its position
 
 	workers   int
-	newIdents uint32   // the first identifier the batch adds
-	newHash   []uint64 // hashes of the identifiers the batch adds, in order
+	shardH    []uint64 // room to scatter hashes, and values beside them
+	shardV    []uint32
+	newIdents uint32 // the first identifier the batch adds
+	added     int    // identifiers added
 	created   []created
 	merges    []batchMerge
 }
+
+const linked = 1 << 31
 
 // occMeta is what checking an identifier found: its type and state (the reason when invalid).
 type occMeta struct {
@@ -101,12 +110,6 @@ type batchMerge struct {
 	seq uint64
 }
 
-// shardEntry is an active identifier, shards of which find the first position of each.
-type shardEntry struct {
-	h        uint64
-	pos, rec uint32
-}
-
 func (g *Graph) resolveBatch(records [][]ID, n int, at int64) []string {
 	b := &batch{records: records, newIdents: uint32(len(g.idents))}
 	b.workers = 1
@@ -122,9 +125,9 @@ func (g *Graph) resolveBatch(records [][]ID, n int, at int64) []string {
 	b.recOff[len(records)] = p
 	b.hash = make([]uint64, n)
 	b.meta = make([]occMeta, n)
-	b.first = make([]uint32, n)
-	b.identAt = make([]uint32, n)
-	b.newHash = make([]uint64, 0, n)
+	b.link = make([]uint32, n)
+	b.shardH = make([]uint64, n)
+	b.shardV = make([]uint32, n)
 
 	b.findFirsts(g)
 
@@ -137,11 +140,11 @@ func (g *Graph) resolveBatch(records [][]ID, n int, at int64) []string {
 		g.scratch = es[:0]
 		outC[r] = c
 	}
-	b.hash, b.meta, b.first, b.identAt = nil, nil, nil, nil
+	b.meta, b.link = nil, nil
 
+	b.index(g)
 	b.nameCustomers(g)
 	b.nameMerges(g)
-	b.index(g)
 	out := make([]string, len(records))
 	for i, c := range outC {
 		out[i] = g.uid(c)
@@ -166,8 +169,8 @@ func split(workers, n int, f func(w, lo, hi int)) {
 	wg.Wait()
 }
 
-// findFirsts checks and hashes every identifier and finds the position where the batch first
-// names each, and the graph's identifier for it.
+// findFirsts checks and hashes every identifier, looks up those the graph has and links every
+// position to the first position of its hash in the batch.
 func (b *batch) findFirsts(g *Graph) {
 	n := len(b.hash)
 	shardBits := 0
@@ -176,10 +179,12 @@ func (b *batch) findFirsts(g *Graph) {
 	}
 	shards := 1 << shardBits
 	shift := uint(64 - shardBits) // a shard is the top bits of the hash; 64 shifts to 0
+	searchGraph := g.idx.live > 0
 	counts := make([][]uint32, b.workers)
-	unknown := make([]bool, b.workers)
+	unknown := make([][]string, b.workers) // per worker, types the graph does not know, in order
 	split(b.workers, len(b.records), func(w, lo, hi int) {
 		cnt := make([]uint32, shards)
+		var names typeNames
 		for r := lo; r < hi; r++ {
 			pos := b.recOff[r]
 			for j := range b.records[r] {
@@ -187,76 +192,78 @@ func (b *batch) findFirsts(g *Graph) {
 				t, known := g.typeOf(id.Type)
 				if !known {
 					b.meta[pos+uint32(j)].state = stUnknownType
-					unknown[w] = true
+					names.add(id.Type)
 					continue
 				}
-				if b.check(g, pos+uint32(j), t, id.Value) {
+				if b.check(g, pos+uint32(j), t, id.Value, searchGraph) {
 					cnt[b.hash[pos+uint32(j)]>>shift]++
 				}
 			}
 		}
-		counts[w] = cnt
+		counts[w], unknown[w] = cnt, names.list
 	})
-	// Types the graph does not know yet are learnt in the order the records name them.
-	for w, u := range unknown {
-		if !u {
-			continue
+	// The graph learns new types in the order the records first name them, as prepare would
+	// one record at a time; then the identifiers of those types are checked.
+	learnt := false
+	for _, names := range unknown {
+		for _, t := range names {
+			if t != "" && len(t) <= maxTypeLen {
+				g.intern(t)
+			}
+			learnt = true
 		}
-		lo, hi := len(b.records)*w/b.workers, len(b.records)*(w+1)/b.workers
-		for r := lo; r < hi; r++ {
-			pos := b.recOff[r]
-			for j, id := range b.records[r] {
-				m := &b.meta[pos+uint32(j)]
-				if m.state != stUnknownType {
-					continue
-				}
-				switch {
-				case id.Type == "":
-					*m = occMeta{state: stInvalid, why: invEmptyType}
-				case len(id.Type) > maxTypeLen:
-					*m = occMeta{state: stInvalid, why: invLongType}
-				default:
-					t, ok := g.intern(id.Type)
-					if !ok {
+	}
+	if learnt {
+		split(b.workers, len(b.records), func(w, lo, hi int) {
+			for r := lo; r < hi; r++ {
+				pos := b.recOff[r]
+				for j := range b.records[r] {
+					m, id := &b.meta[pos+uint32(j)], &b.records[r][j]
+					if m.state != stUnknownType {
+						continue
+					}
+					t, known := g.typeOf(id.Type)
+					switch {
+					case id.Type == "":
+						*m = occMeta{state: stInvalid, why: invEmptyType}
+					case len(id.Type) > maxTypeLen:
+						*m = occMeta{state: stInvalid, why: invLongType}
+					case !known:
 						*m = occMeta{state: stInvalid, why: invTypes}
-					} else if *m = (occMeta{}); b.check(g, pos+uint32(j), t, id.Value) {
+					case b.check(g, pos+uint32(j), t, id.Value, searchGraph):
 						counts[w][b.hash[pos+uint32(j)]>>shift]++
 					}
 				}
 			}
-		}
+		})
 	}
 
-	// Scatter the active identifiers into shards, keeping their order.
-	offs := make([][]uint32, b.workers)
-	total := uint32(0)
+	// Scatter the active positions into shards, keeping their order.
 	bounds := make([]uint32, shards+1)
+	total := uint32(0)
 	for s := range shards {
 		bounds[s] = total
 		for w := range b.workers {
-			if offs[w] == nil {
-				offs[w] = make([]uint32, shards)
-			}
-			offs[w][s] = total
-			total += counts[w][s]
+			c := counts[w][s]
+			counts[w][s] = total
+			total += c
 		}
 	}
 	bounds[shards] = total
-	entries := make([]shardEntry, total)
 	split(b.workers, len(b.records), func(w, lo, hi int) {
-		off := offs[w]
-		for r := lo; r < hi; r++ {
-			for pos := b.recOff[r]; pos < b.recOff[r+1]; pos++ {
-				if b.meta[pos].state == stActive {
-					h := b.hash[pos]
-					entries[off[h>>shift]] = shardEntry{h: h, pos: pos, rec: uint32(r)}
-					off[h>>shift]++
-				}
+		off := counts[w]
+		for pos := b.recOff[lo]; pos < b.recOff[hi]; pos++ {
+			if b.meta[pos].state == stActive {
+				h := b.hash[pos]
+				b.shardH[off[h>>shift]] = h
+				b.shardV[off[h>>shift]] = pos
+				off[h>>shift]++
 			}
 		}
 	})
 
-	// In each shard, the first entry of an identifier is its first position.
+	// In each shard, the first position of a hash is the first of its identifier, unless two
+	// identifiers share the hash, which resolving checks.
 	largest := uint32(0)
 	for s := range shards {
 		largest = max(largest, bounds[s+1]-bounds[s])
@@ -265,38 +272,27 @@ func (b *batch) findFirsts(g *Graph) {
 	for size < 2*int(largest) {
 		size <<= 1
 	}
-	searchGraph := g.idx.live > 0
 	split(b.workers, shards, func(w, lo, hi int) {
 		table := make([]uint64, size)
 		for s := lo; s < hi; s++ {
-			es := entries[bounds[s]:bounds[s+1]]
+			hs, ps := b.shardH[bounds[s]:bounds[s+1]], b.shardV[bounds[s]:bounds[s+1]]
 			sz := 16
-			for sz < 2*len(es) {
+			for sz < 2*len(hs) {
 				sz <<= 1
 			}
 			t, mask := table[:sz], uint64(sz-1)
 			clear(t)
-			for i := range es {
-				e := &es[i]
-				f := fingerprint(e.h)
-				for slot := e.h & mask; ; slot = (slot + 1) & mask {
+			for i, h := range hs {
+				f := fingerprint(h)
+				for slot := h & mask; ; slot = (slot + 1) & mask {
 					v := t[slot]
 					if v == 0 {
 						t[slot] = f<<32 | uint64(i)
-						b.first[e.pos] = e.pos
-						k := none
-						if searchGraph {
-							id := b.id(e.rec, e.pos)
-							k = g.findIdent(b.meta[e.pos].typ, id.Value, e.h)
-						}
-						b.identAt[e.pos] = k
 						break
 					}
-					if v>>32 == f {
-						if o := &es[uint32(v)]; o.h == e.h && b.same(o, e) {
-							b.first[e.pos] = o.pos
-							break
-						}
+					if v>>32 == f && hs[uint32(v)] == h {
+						b.link[ps[i]] = ps[uint32(v)] + 1
+						break
 					}
 				}
 			}
@@ -304,8 +300,36 @@ func (b *batch) findFirsts(g *Graph) {
 	})
 }
 
+// typeNames are distinct type names in the order added.
+type typeNames struct {
+	list []string
+	set  map[string]struct{}
+}
+
+func (n *typeNames) add(t string) {
+	if len(n.list) <= 8 {
+		for _, u := range n.list {
+			if u == t {
+				return
+			}
+		}
+		if len(n.list) == 8 {
+			n.set = map[string]struct{}{}
+			for _, u := range n.list {
+				n.set[u] = struct{}{}
+			}
+		}
+	} else if _, ok := n.set[t]; ok {
+		return
+	}
+	n.list = append(n.list, t)
+	if n.set != nil {
+		n.set[t] = struct{}{}
+	}
+}
+
 // check checks the identifier at pos, of type t, as prepare does, and hashes it when active.
-func (b *batch) check(g *Graph, pos uint32, t uint16, v string) bool {
+func (b *batch) check(g *Graph, pos uint32, t uint16, v string, searchGraph bool) bool {
 	m := occMeta{typ: t}
 	tr := g.trules[t]
 	switch {
@@ -327,7 +351,13 @@ func (b *batch) check(g *Graph, pos uint32, t uint16, v string) bool {
 	if m.state != stActive {
 		return false
 	}
-	b.hash[pos] = g.hashID(t, v)
+	h := g.hashID(t, v)
+	b.hash[pos] = h
+	if searchGraph {
+		if k := g.findIdent(t, v, h); k != none {
+			b.link[pos] = linked | k
+		}
+	}
 	return true
 }
 
@@ -335,8 +365,18 @@ func (b *batch) id(rec, pos uint32) *ID {
 	return &b.records[rec][pos-b.recOff[rec]]
 }
 
-func (b *batch) same(x, y *shardEntry) bool {
-	return b.meta[x.pos].typ == b.meta[y.pos].typ && b.id(x.rec, x.pos).Value == b.id(y.rec, y.pos).Value
+// record returns the record holding the identifier at pos.
+func (b *batch) record(pos uint32) uint32 {
+	lo, hi := 0, len(b.records)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if b.recOff[mid+1] <= pos {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return uint32(lo)
 }
 
 // entries are the record's entries as prepare makes them.
@@ -351,7 +391,8 @@ func (b *batch) entries(g *Graph, ids []ID, es []entry) []entry {
 		}
 		if m.state == stActive {
 			e.h = b.hash[pos]
-			if e.ident = b.identAt[b.first[pos]]; e.ident != none {
+			b.lookup(g, pos, &e)
+			if e.ident != none {
 				e.owner = g.idents[e.ident].owner
 			}
 		}
@@ -359,6 +400,34 @@ func (b *batch) entries(g *Graph, ids []ID, es []entry) []entry {
 	}
 	sortEntries(es)
 	return es
+}
+
+// lookup finds the identifier of an active entry: the one its first position links to, when
+// that is the same type and value.
+func (b *batch) lookup(g *Graph, pos uint32, e *entry) {
+	l := b.link[pos]
+	first := pos
+	if l != 0 && l&linked == 0 {
+		first, l = l-1, b.link[l-1]
+	}
+	if l != 0 {
+		k := l &^ linked
+		if id := &g.idents[k]; id.typ == e.typ && int(id.n) == len(e.val) && g.value(k) == e.val {
+			e.ident = k
+			return
+		}
+	} else if first == pos {
+		return
+	} else if id := b.id(b.record(first), first); id.Type == e.tname && id.Value == e.val {
+		return // the same identifier, not in the graph yet
+	}
+	// Another identifier has the hash: look it up by value.
+	e.collided = true
+	if k, ok := b.collided[ID{e.tname, e.val}]; ok {
+		e.ident = k
+	} else {
+		e.ident = g.findIdent(e.typ, e.val, e.h)
+	}
 }
 
 // addCustomer adds a customer made from the record's identifier src; its Uni-ID comes later.
@@ -379,36 +448,58 @@ func (b *batch) merge(g *Graph, into, from uint32, at int64, cause []uint32) {
 // attach gives customer c the entry's new identifier; the index learns it later.
 func (b *batch) attach(g *Graph, c uint32, e *entry, at int64) {
 	k, _ := g.addIdent(c, e.typ, e.val, at)
+	// The hashes of the positions resolved are not read again: they make room for those of the
+	// identifiers added.
+	b.hash[b.added] = e.h
+	b.added++
+	if e.collided {
+		if b.collided == nil {
+			b.collided = map[ID]uint32{}
+		}
+		b.collided[ID{e.tname, e.val}] = k
+		return
+	}
 	pos := b.pos + uint32(e.src)
-	b.identAt[b.first[pos]] = k
-	b.newHash = append(b.newHash, e.h)
+	if l := b.link[pos]; l != 0 && l&linked == 0 {
+		pos = l - 1
+	}
+	b.link[pos] = linked | k
 }
 
-// nameCustomers gives the customers the batch created their Uni-IDs, in the order created,
-// as storeID would have then.
+// nameCustomers gives the customers the batch created their Uni-IDs, as storeID would have
+// when they were created.
 func (b *batch) nameCustomers(g *Graph) {
 	const idLen = 22 // "c_" and 20 characters
-	refs := make([]uint32, len(b.created))
-	for i := range b.created {
-		refs[i], _, _ = g.arena.alloc(idLen)
+	if len(b.created) == 0 {
+		return
 	}
+	for _, cr := range b.created {
+		cu := &g.customers[cr.c]
+		cu.uid, _, _ = g.arena.alloc(idLen)
+		cu.uidLen = idLen
+	}
+	hs := b.hash[:len(b.created)] // the index has them no more
 	split(b.workers, len(b.created), func(_, lo, hi int) {
 		var enc [24]byte
 		for i := lo; i < hi; i++ {
-			id := b.id(b.created[i].rec, b.created[i].pos)
+			cr := &b.created[i]
+			id := b.id(cr.rec, cr.pos)
 			sum := Digest(id.Type, id.Value)
 			b32.Encode(enc[:], sum[:15])
-			dst := g.arena.bytes(refs[i], idLen)
+			dst := g.arena.bytes(g.customers[cr.c].uid, idLen)
 			dst[0], dst[1] = 'c', '_'
 			copy(dst[2:], enc[:20])
+			hs[i] = g.uidHash(cr.c)
 		}
 	})
-	for i, cr := range b.created {
-		cu := &g.customers[cr.c]
-		cu.uid, cu.uidLen = refs[i], idLen
-		if g.findUID(g.uid(cr.c)) != none {
-			// Taken: the next free suffix, as storeID gives it.
-			id := []byte(g.uid(cr.c))
+	// Two customers made from the same identifier (one since forgotten) get the same ID, which
+	// the later takes with a suffix; those and the few that do not fit the parallel pass are
+	// named here, in the order created.
+	left := g.uids.putAll(b.workers, hs, b.created[0].c, func(have, want uint32) bool { return g.uid(have) == g.uid(want) }, b.shardH, b.shardV)
+	for _, c := range left {
+		cu := &g.customers[c]
+		if g.findUID(g.uid(c)) != none {
+			id := []byte(g.uid(c))
 			for k := 2; ; k++ {
 				s := string(strconv.AppendInt(append(id[:idLen:idLen], '-'), int64(k), 10))
 				if g.findUID(s) == none {
@@ -418,7 +509,7 @@ func (b *batch) nameCustomers(g *Graph) {
 				}
 			}
 		}
-		g.uids.put(g.uidHash(cr.c), cr.c)
+		g.uids.put(g.uidHash(c), c)
 	}
 }
 
@@ -437,7 +528,8 @@ func (b *batch) nameMerges(g *Graph) {
 
 // index adds the batch's identifiers to the index.
 func (b *batch) index(g *Graph) {
-	for i, h := range b.newHash {
-		g.idx.put(h, b.newIdents+uint32(i))
+	hs := b.hash[:b.added]
+	for _, k := range g.idx.putAll(b.workers, hs, b.newIdents, nil, b.shardH, b.shardV) {
+		g.idx.put(hs[k-b.newIdents], k)
 	}
 }

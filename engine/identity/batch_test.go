@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -140,5 +141,72 @@ func history(t *testing.T, g *Graph, recs [][]ID) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestResolveBatchCollidingHashes imports records whose identifiers share hashes (a test mask
+// keeps 12 bits of them): telling them apart is up to comparing values.
+func TestResolveBatchCollidingHashes(t *testing.T) {
+	for _, r := range []Rules{scriptRules, benchRules} {
+		recs := mixedBase(8000, 4)
+		batch, one := newGraph(t, r), newGraph(t, r)
+		batch.collide, one.collide = 1<<12-1, 1<<12-1
+		history(t, batch, recs[:200])
+		history(t, one, recs[:200])
+		got, err := batch.ResolveBatch(recs, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, rec := range recs {
+			if res := resolve(t, one, t0, rec...); got[i] != res.Customer {
+				t.Fatalf("record %d %v: batch %s, one by one %s", i, rec, got[i], res.Customer)
+			}
+		}
+		if dump(batch) != dump(one) {
+			t.Fatal("the graphs differ")
+		}
+		checkInvariants(t, batch, t0)
+	}
+}
+
+// TestPutAll fills an index with removed slots in parallel and finds every entry after.
+func TestPutAll(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	hs := make([]uint64, 100_000)
+	for i := range hs {
+		hs[i] = rng.Uint64()
+		if i%10 == 0 {
+			hs[i] = hs[i] &^ (1<<20 - 1) // crowd some home slots, so probes leave their range
+		}
+	}
+	var s slots
+	s.reserve(len(hs), nil)
+	old := 20_000
+	for i := range old {
+		s.put(hs[i], uint32(i))
+	}
+	for i := 0; i < old; i += 2 {
+		s.remove(hs[i], uint32(i))
+	}
+	bh, bv := make([]uint64, len(hs)), make([]uint32, len(hs))
+	left := s.putAll(2, hs[old:], uint32(old), nil, bh, bv)
+	for _, v := range left {
+		s.put(hs[v], v)
+	}
+	if s.live != len(hs)-old/2 {
+		t.Fatalf("%d live, want %d", s.live, len(hs)-old/2)
+	}
+	for i, h := range hs {
+		want := i >= old || i%2 == 1
+		if got := s.find(h, func(v uint32) bool { return v == uint32(i) }) != none; got != want {
+			t.Fatalf("entry %d found %v", i, got)
+		}
+	}
+	// Entries equal to one present are left, in order.
+	dup := []uint64{hs[1], hs[3], hs[old+5]}
+	dup = append(dup, hs[50_000:70_000]...)
+	left = s.putAll(2, dup, 0, func(have, want uint32) bool { return want < 3 && have == []uint32{1, 3, uint32(old + 5)}[want] }, bh, bv)
+	if len(left) < 3 || left[0] != 0 || left[1] != 1 || left[2] != 2 || !slices.IsSorted(left) {
+		t.Fatalf("left %v", left[:min(len(left), 5)])
 	}
 }

@@ -134,6 +134,8 @@ type Graph struct {
 	mergeSeq uint64
 
 	scratch []entry
+
+	collide uint64 // tests: a mask keeping few bits of identifiers' hashes, so that they collide
 }
 
 // New returns an empty graph resolving with r.
@@ -271,7 +273,11 @@ func (g *Graph) value(k uint32) string {
 }
 
 func (g *Graph) hashID(t uint16, v string) uint64 {
-	return maphash.String(g.seed, v) ^ (uint64(t)+1)*0x9e3779b97f4a7c15
+	h := maphash.String(g.seed, v) ^ (uint64(t)+1)*0x9e3779b97f4a7c15
+	if g.collide != 0 {
+		h = (h & g.collide) * 0x9e3779b97f4a7c15
+	}
+	return h
 }
 
 func (g *Graph) identHash(k uint32) uint64 { return g.hashID(g.idents[k].typ, g.value(k)) }

@@ -22,6 +22,7 @@ type entry struct {
 	typ        uint16
 	state      uint8
 	why        uint16 // invalid: the reason; blocked by pattern: which one
+	collided   bool   // in a batch: another identifier of the batch has the same hash
 }
 
 // Entry states.

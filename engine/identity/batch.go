@@ -2,6 +2,7 @@ package identity
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
 	"runtime"
 	"strconv"
@@ -469,60 +470,76 @@ func (b *batch) attach(g *Graph, c uint32, e *entry, at int64) {
 // nameCustomers gives the customers the batch created their Uni-IDs, as storeID would have
 // when they were created.
 func (b *batch) nameCustomers(g *Graph) {
-	const idLen = 22 // "c_" and 20 characters
 	if len(b.created) == 0 {
 		return
 	}
-	for _, cr := range b.created {
-		cu := &g.customers[cr.c]
-		cu.uid, _, _ = g.arena.alloc(idLen)
-		cu.uidLen = idLen
-	}
-	hs := b.hash[:len(b.created)] // the index has them no more
-	split(b.workers, len(b.created), func(_, lo, hi int) {
-		var enc [24]byte
-		for i := lo; i < hi; i++ {
-			cr := &b.created[i]
-			id := b.id(cr.rec, cr.pos)
-			sum := Digest(id.Type, id.Value)
-			b32.Encode(enc[:], sum[:15])
-			dst := g.arena.bytes(g.customers[cr.c].uid, idLen)
-			dst[0], dst[1] = 'c', '_'
-			copy(dst[2:], enc[:20])
-			hs[i] = g.uidHash(cr.c)
-		}
+	b.name(g, false, len(b.created), b.created[0].c, func(i int) [32]byte {
+		id := b.id(b.created[i].rec, b.created[i].pos)
+		return Digest(id.Type, id.Value)
 	})
-	// Two customers made from the same identifier (one since forgotten) get the same ID, which
-	// the later takes with a suffix; those and the few that do not fit the parallel pass are
-	// named here, in the order created.
-	left := g.uids.putAll(b.workers, hs, b.created[0].c, func(have, want uint32) bool { return g.uid(have) == g.uid(want) }, b.shardH, b.shardV)
-	for _, c := range left {
-		cu := &g.customers[c]
-		if g.findUID(g.uid(c)) != none {
-			id := []byte(g.uid(c))
-			for k := 2; ; k++ {
-				s := string(strconv.AppendInt(append(id[:idLen:idLen], '-'), int64(k), 10))
-				if g.findUID(s) == none {
-					cu.uid, _ = g.arena.add(s)
-					cu.uidLen = uint8(len(s))
-					break
-				}
-			}
-		}
-		g.uids.put(g.uidHash(c), c)
-	}
 }
 
-// nameMerges gives the batch's merges their IDs, in order, as merge would have then.
+// nameMerges gives the batch's merges their IDs, as merge would have then.
 func (b *batch) nameMerges(g *Graph) {
+	if len(b.merges) == 0 {
+		return
+	}
 	g.mergeIdx.reserve(len(b.merges), g.mergeHash)
-	for _, bm := range b.merges {
-		r := &g.merges[bm.m]
+	b.name(g, true, len(b.merges), b.merges[0].m, func(i int) [32]byte {
+		r := &g.merges[b.merges[i].m]
 		var seq [20]byte
-		s := strconv.AppendUint(seq[:0], bm.seq, 10)
-		ref, n, _ := g.storeID("m_", 16, Digest(g.uid(r.into), g.uid(r.from), unsafe.String(&s[0], len(s))), true)
-		r.id, r.idLen = ref, n
-		g.mergeIdx.put(g.mergeHash(bm.m), bm.m)
+		s := strconv.AppendUint(seq[:0], b.merges[i].seq, 10)
+		return Digest(g.uid(r.into), g.uid(r.from), unsafe.String(&s[0], len(s)))
+	})
+}
+
+// name gives n customers (merges when isMerge) from base on their IDs, made from sum(i) as
+// storeID makes them, and indexes them.
+func (b *batch) name(g *Graph, isMerge bool, n int, base uint32, sum func(i int) [32]byte) {
+	prefix, chars, t := "c_", 20, &g.uids
+	if isMerge {
+		prefix, chars, t = "m_", 16, &g.mergeIdx
+	}
+	idLen := len(prefix) + chars
+	refs := b.shardV[:n]
+	for i := range refs {
+		refs[i], _, _ = g.arena.alloc(idLen)
+	}
+	hs := b.hash[:n] // free once the index has the identifiers' hashes
+	split(b.workers, n, func(_, lo, hi int) {
+		var enc [24]byte
+		for i := lo; i < hi; i++ {
+			sum := sum(i)
+			b32.Encode(enc[:], sum[:15])
+			dst := g.arena.bytes(refs[i], idLen)
+			copy(dst, prefix)
+			copy(dst[len(prefix):], enc[:chars])
+			hs[i] = maphash.Bytes(g.seed, dst)
+		}
+	})
+	for i, ref := range refs {
+		g.setID(isMerge, base+uint32(i), ref, uint8(idLen))
+	}
+	// Two customers made from the same identifier (one since forgotten) get the same ID, which
+	// the later takes with a suffix; those and the few that do not fit the parallel pass are
+	// named here, in order.
+	left := t.putAll(b.workers, hs, base, func(have, want uint32) bool { return g.idOf(isMerge, have) == g.idOf(isMerge, want) },
+		b.shardH, b.shardV)
+	find := g.findUID
+	if isMerge {
+		find = g.findMerge
+	}
+	for _, v := range left {
+		id := []byte(g.idOf(isMerge, v))
+		s := string(id)
+		for k := 2; find(s) != none; k++ {
+			s = string(strconv.AppendInt(append(id[:idLen:idLen], '-'), int64(k), 10))
+		}
+		if s != string(id) {
+			ref, _ := g.arena.add(s)
+			g.setID(isMerge, v, ref, uint8(len(s)))
+		}
+		t.put(maphash.String(g.seed, s), v)
 	}
 }
 

@@ -268,6 +268,23 @@ func (g *Graph) uid(c uint32) string {
 	return g.arena.str(g.customers[c].uid, int(g.customers[c].uidLen))
 }
 
+// idOf returns the Uni-ID of customer v, or the ID of merge v.
+func (g *Graph) idOf(isMerge bool, v uint32) string {
+	if isMerge {
+		return g.mergeID(v)
+	}
+	return g.uid(v)
+}
+
+// setID makes the n bytes at ref the Uni-ID of customer v, or the ID of merge v.
+func (g *Graph) setID(isMerge bool, v, ref uint32, n uint8) {
+	if isMerge {
+		g.merges[v].id, g.merges[v].idLen = ref, n
+	} else {
+		g.customers[v].uid, g.customers[v].uidLen = ref, n
+	}
+}
+
 func (g *Graph) value(k uint32) string {
 	return g.arena.str(g.idents[k].ref, int(g.idents[k].n))
 }

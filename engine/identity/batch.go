@@ -83,10 +83,12 @@ type batch struct {
 	workers   int
 	shardH    []uint64 // room to scatter hashes, and values beside them
 	shardV    []uint32
-	newIdents uint32 // the first identifier the batch adds
-	added     int    // identifiers added
-	created   []created
-	merges    []batchMerge
+	newIdents uint32    // the first identifier the batch adds
+	added     int       // identifiers added
+	created   []created // per customer created, from the first
+	merges    int       // merges made, from the first
+	merge0    uint32
+	seq0      uint64
 }
 
 const linked = 1 << 31
@@ -101,15 +103,8 @@ type occMeta struct {
 // stUnknownType marks an identifier whose type the graph must first learn, in record order.
 const stUnknownType = 0xff
 
-type created struct {
-	c        uint32
-	rec, pos uint32 // the identifier the Uni-ID is made from
-}
-
-type batchMerge struct {
-	m   uint32
-	seq uint64
-}
+// created is where the identifier a customer's Uni-ID is made from is.
+type created struct{ rec, pos uint32 }
 
 func (g *Graph) resolveBatch(records [][]ID, n int, at int64) []string {
 	b := &batch{records: records, newIdents: uint32(len(g.idents))}
@@ -129,6 +124,7 @@ func (g *Graph) resolveBatch(records [][]ID, n int, at int64) []string {
 	b.link = make([]uint32, n)
 	b.shardH = make([]uint64, n)
 	b.shardV = make([]uint32, n)
+	b.created = make([]created, 0, len(records))
 
 	b.findFirsts(g)
 
@@ -436,14 +432,17 @@ func (b *batch) addCustomer(g *Graph, src int32) uint32 {
 	c := uint32(len(g.customers))
 	g.customers = append(reserve(g.customers, 1), customer{head: none, into: none, merges: none})
 	g.live++
-	b.created = append(b.created, created{c: c, rec: b.rec, pos: b.pos + uint32(src)})
+	b.created = append(b.created, created{rec: b.rec, pos: b.pos + uint32(src)})
 	return c
 }
 
 // merge merges from into into; the merge's ID comes later.
 func (b *batch) merge(g *Graph, into, from uint32, at int64, cause []uint32) {
-	seq := g.mergeSeq
-	b.merges = append(b.merges, batchMerge{m: g.join(into, from, at, cause, 0, 0), seq: seq})
+	if b.merges == 0 {
+		b.merge0, b.seq0 = uint32(len(g.merges)), g.mergeSeq
+	}
+	g.join(into, from, at, cause, 0, 0)
+	b.merges++
 }
 
 // attach gives customer c the entry's new identifier; the index learns it later.
@@ -473,7 +472,7 @@ func (b *batch) nameCustomers(g *Graph) {
 	if len(b.created) == 0 {
 		return
 	}
-	b.name(g, false, len(b.created), b.created[0].c, func(i int) [32]byte {
+	b.name(g, false, len(b.created), uint32(len(g.customers)-len(b.created)), func(i int) [32]byte {
 		id := b.id(b.created[i].rec, b.created[i].pos)
 		return Digest(id.Type, id.Value)
 	})
@@ -481,14 +480,14 @@ func (b *batch) nameCustomers(g *Graph) {
 
 // nameMerges gives the batch's merges their IDs, as merge would have then.
 func (b *batch) nameMerges(g *Graph) {
-	if len(b.merges) == 0 {
+	if b.merges == 0 {
 		return
 	}
-	g.mergeIdx.reserve(len(b.merges), g.mergeHash)
-	b.name(g, true, len(b.merges), b.merges[0].m, func(i int) [32]byte {
-		r := &g.merges[b.merges[i].m]
+	g.mergeIdx.reserve(b.merges, g.mergeHash)
+	b.name(g, true, b.merges, b.merge0, func(i int) [32]byte {
+		r := &g.merges[b.merge0+uint32(i)]
 		var seq [20]byte
-		s := strconv.AppendUint(seq[:0], b.merges[i].seq, 10)
+		s := strconv.AppendUint(seq[:0], b.seq0+uint64(i), 10)
 		return Digest(g.uid(r.into), g.uid(r.from), unsafe.String(&s[0], len(s)))
 	})
 }

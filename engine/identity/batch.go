@@ -98,10 +98,8 @@ type occMeta struct {
 	typ   uint16
 	why   uint16
 	state uint8
+	local bool // typ is numbered within a worker's typeNames until the graph learns it
 }
-
-// stUnknownType marks an identifier whose type the graph must first learn, in record order.
-const stUnknownType = 0xff
 
 // created is where the identifier a customer's Uni-ID is made from is.
 type created struct{ rec, pos uint32 }
@@ -171,65 +169,77 @@ func split(workers, n int, f func(w, lo, hi int)) {
 func (b *batch) findFirsts(g *Graph) {
 	n := len(b.hash)
 	shardBits := 0
-	for n>>shardBits > 4096 && shardBits < 12 {
+	for n>>shardBits > 16384 && shardBits < 12 {
 		shardBits++
 	}
 	shards := 1 << shardBits
 	shift := uint(64 - shardBits) // a shard is the top bits of the hash; 64 shifts to 0
 	searchGraph := g.idx.live > 0
 	counts := make([][]uint32, b.workers)
-	unknown := make([][]string, b.workers) // per worker, types the graph does not know, in order
+	unknown := make([]typeNames, b.workers) // per worker, types the graph does not know, in order
 	split(b.workers, len(b.records), func(w, lo, hi int) {
 		cnt := make([]uint32, shards)
-		var names typeNames
+		names := &unknown[w]
 		for r := lo; r < hi; r++ {
 			pos := b.recOff[r]
 			for j := range b.records[r] {
 				id := &b.records[r][j]
-				t, known := g.typeOf(id.Type)
-				if !known {
-					b.meta[pos+uint32(j)].state = stUnknownType
-					names.add(id.Type)
+				if t, known := g.typeOf(id.Type); known {
+					if b.check(g, pos+uint32(j), t, g.trules[t], false, id.Value, searchGraph) {
+						cnt[b.hash[pos+uint32(j)]>>shift]++
+					}
 					continue
 				}
-				if b.check(g, pos+uint32(j), t, id.Value, searchGraph) {
-					cnt[b.hash[pos+uint32(j)]>>shift]++
+				// A type the graph learns below: numbered within the worker until then, and
+				// the hash of the value left to complete.
+				switch {
+				case id.Type == "":
+					b.meta[pos+uint32(j)] = occMeta{state: stInvalid, why: invEmptyType}
+				case len(id.Type) > maxTypeLen:
+					b.meta[pos+uint32(j)] = occMeta{state: stInvalid, why: invLongType}
+				default:
+					if t, tr, ok := names.add(g, id.Type); ok {
+						b.check(g, pos+uint32(j), t, tr, true, id.Value, false)
+					} else {
+						b.meta[pos+uint32(j)] = occMeta{state: stInvalid, why: invTypes}
+					}
 				}
 			}
 		}
-		counts[w], unknown[w] = cnt, names.list
+		counts[w] = cnt
 	})
 	// The graph learns new types in the order the records first name them, as prepare would
-	// one record at a time; then the identifiers of those types are checked.
+	// one record at a time; then the identifiers of those types are completed.
 	learnt := false
-	for _, names := range unknown {
-		for _, t := range names {
-			if t != "" && len(t) <= maxTypeLen {
-				g.intern(t)
+	for w := range unknown {
+		names := &unknown[w]
+		for i, t := range names.list {
+			gt, ok := g.intern(t)
+			names.global[i] = int32(gt)
+			if !ok {
+				names.global[i] = -1
 			}
 			learnt = true
 		}
 	}
 	if learnt {
 		split(b.workers, len(b.records), func(w, lo, hi int) {
-			for r := lo; r < hi; r++ {
-				pos := b.recOff[r]
-				for j := range b.records[r] {
-					m, id := &b.meta[pos+uint32(j)], &b.records[r][j]
-					if m.state != stUnknownType {
-						continue
-					}
-					t, known := g.typeOf(id.Type)
-					switch {
-					case id.Type == "":
-						*m = occMeta{state: stInvalid, why: invEmptyType}
-					case len(id.Type) > maxTypeLen:
-						*m = occMeta{state: stInvalid, why: invLongType}
-					case !known:
-						*m = occMeta{state: stInvalid, why: invTypes}
-					case b.check(g, pos+uint32(j), t, id.Value, searchGraph):
-						counts[w][b.hash[pos+uint32(j)]>>shift]++
-					}
+			global := unknown[w].global
+			for pos := b.recOff[lo]; pos < b.recOff[hi]; pos++ {
+				m := &b.meta[pos]
+				if !m.local {
+					continue
+				}
+				t := global[m.typ]
+				if t < 0 {
+					*m = occMeta{state: stInvalid, why: invTypes}
+					continue
+				}
+				m.typ, m.local = uint16(t), false
+				if m.state == stActive {
+					h := g.typeHash(b.hash[pos], uint16(t))
+					b.hash[pos] = h
+					counts[w][h>>shift]++
 				}
 			}
 		})
@@ -297,38 +307,47 @@ func (b *batch) findFirsts(g *Graph) {
 	})
 }
 
-// typeNames are distinct type names in the order added.
+// typeNames are distinct type names in the order added, with their rules, and once the graph
+// learns them their numbers (-1: it could not).
 type typeNames struct {
-	list []string
-	set  map[string]struct{}
+	list   []string
+	rules  []*typeRule
+	global []int32
+	set    map[string]uint16
 }
 
-func (n *typeNames) add(t string) {
-	if len(n.list) <= 8 {
-		for _, u := range n.list {
+// add returns the number of a type name within the list, and its rule; false when the list
+// is as long as a graph's types can be, and the graph cannot learn the name.
+func (n *typeNames) add(g *Graph, t string) (uint16, *typeRule, bool) {
+	if n.set == nil {
+		for i, u := range n.list {
 			if u == t {
-				return
+				return uint16(i), n.rules[i], true
 			}
 		}
 		if len(n.list) == 8 {
-			n.set = map[string]struct{}{}
-			for _, u := range n.list {
-				n.set[u] = struct{}{}
+			n.set = map[string]uint16{}
+			for i, u := range n.list {
+				n.set[u] = uint16(i)
 			}
 		}
-	} else if _, ok := n.set[t]; ok {
-		return
+	} else if i, ok := n.set[t]; ok {
+		return i, n.rules[i], true
 	}
-	n.list = append(n.list, t)
+	if len(n.list) == maxTypes {
+		return 0, nil, false
+	}
+	i := uint16(len(n.list))
+	n.list, n.rules, n.global = append(n.list, t), append(n.rules, g.rules.rule(t)), append(n.global, -1)
 	if n.set != nil {
-		n.set[t] = struct{}{}
+		n.set[t] = i
 	}
+	return i, n.rules[i], true
 }
 
 // check checks the identifier at pos, of type t, as prepare does, and hashes it when active.
-func (b *batch) check(g *Graph, pos uint32, t uint16, v string, searchGraph bool) bool {
-	m := occMeta{typ: t}
-	tr := g.trules[t]
+func (b *batch) check(g *Graph, pos uint32, t uint16, tr *typeRule, local bool, v string, searchGraph bool) bool {
+	m := occMeta{typ: t, local: local}
 	switch {
 	case v == "":
 		m.state, m.why = stInvalid, invEmptyValue
@@ -347,6 +366,10 @@ func (b *batch) check(g *Graph, pos uint32, t uint16, v string, searchGraph bool
 	b.meta[pos] = m
 	if m.state != stActive {
 		return false
+	}
+	if local {
+		b.hash[pos] = maphash.String(g.seed, v)
+		return true
 	}
 	h := g.hashID(t, v)
 	b.hash[pos] = h
@@ -382,18 +405,18 @@ func (b *batch) entries(g *Graph, ids []ID, es []entry) []entry {
 		id := &ids[j]
 		pos := b.pos + uint32(j)
 		m := b.meta[pos]
-		e := entry{tname: id.Type, val: id.Value, src: int32(j), rank: math.MaxInt32, ident: none, owner: none, state: m.state, why: m.why}
+		es = append(es, entry{tname: id.Type, val: id.Value, src: int32(j), rank: math.MaxInt32, ident: none, owner: none, state: m.state, why: m.why})
+		e := &es[len(es)-1]
 		if m.state != stInvalid || m.why >= invEmptyValue {
 			e.typ, e.rank = m.typ, g.trules[m.typ].rank
 		}
 		if m.state == stActive {
 			e.h = b.hash[pos]
-			b.lookup(g, pos, &e)
+			b.lookup(g, pos, e)
 			if e.ident != none {
 				e.owner = g.idents[e.ident].owner
 			}
 		}
-		es = append(es, e)
 	}
 	sortEntries(es)
 	return es

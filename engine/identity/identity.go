@@ -290,7 +290,12 @@ func (g *Graph) value(k uint32) string {
 }
 
 func (g *Graph) hashID(t uint16, v string) uint64 {
-	h := maphash.String(g.seed, v) ^ (uint64(t)+1)*0x9e3779b97f4a7c15
+	return g.typeHash(maphash.String(g.seed, v), t)
+}
+
+// typeHash turns the hash of a value into that of the identifier of type t with the value.
+func (g *Graph) typeHash(h uint64, t uint16) uint64 {
+	h ^= (uint64(t) + 1) * 0x9e3779b97f4a7c15
 	if g.collide != 0 {
 		h = (h & g.collide) * 0x9e3779b97f4a7c15
 	}

@@ -171,7 +171,7 @@ func (a *arena) size() int { return len(a.chunks) * chunkSize }
 // leaves its range; putAll returns what it left, in order, for the caller to put. The caller
 // has reserved room.
 func (t *slots) putAll(workers int, hs []uint64, base uint32, taken func(have, want uint32) bool, bh []uint64, bv []uint32) []uint32 {
-	const bucketBits = 13 // slots per bucket: 64 KiB of table
+	const bucketBits = 15 // slots per bucket: 256 KiB of table, within a core's cache
 	n := len(hs)
 	size := len(t.s)
 	shift := max(bits.Len(uint(size))-1-bucketBits, 0)

@@ -39,14 +39,13 @@ func (g *Graph) ResolveBatch(records [][]ID, at time.Time) ([]string, error) {
 	if len(g.idents)+n >= int(none) || len(g.customers)+len(records) >= int(none) {
 		return nil, errFull
 	}
-	serially := len(g.idents)+n >= linked
-	g.idx.reserve(n, g.identHash)
-	g.uids.reserve(len(records), g.uidHash)
-	g.idents = reserve(g.idents, n)
 	g.customers = reserve(g.customers, len(records))
-	if serially || need > (maxChunks-len(g.arena.chunks))*(chunkSize-2*maxValueLen) {
+	if len(g.idents)+n >= linked || need > (maxChunks-len(g.arena.chunks))*(chunkSize-2*maxValueLen) {
 		// Close to full (or past what the batch numbers): one by one, so an error comes at the
 		// record that does not fit.
+		g.idx.reserve(n, g.identHash)
+		g.uids.reserve(len(records), g.uidHash)
+		g.idents = reserve(g.idents, n)
 		return g.resolveSerially(records, nanos(at))
 	}
 	return g.resolveBatch(records, n, nanos(at)), nil
@@ -124,7 +123,8 @@ func (g *Graph) resolveBatch(records [][]ID, n int, at int64) []string {
 	b.shardV = make([]uint32, n)
 	b.created = make([]created, 0, len(records))
 
-	b.findFirsts(g)
+	// The identifiers the batch adds are at most those it names that the graph does not have.
+	g.idents = reserve(g.idents, b.findFirsts(g))
 
 	outC := make([]uint32, len(records))
 	for r, ids := range records {
@@ -165,8 +165,9 @@ func split(workers, n int, f func(w, lo, hi int)) {
 }
 
 // findFirsts checks and hashes every identifier, looks up those the graph has and links every
-// position to the first position of its hash in the batch.
-func (b *batch) findFirsts(g *Graph) {
+// position to the first position of its hash in the batch. It returns how many hashes the batch
+// has that the graph has not.
+func (b *batch) findFirsts(g *Graph) int {
 	n := len(b.hash)
 	shardBits := 0
 	for n>>shardBits > 16384 && shardBits < 12 {
@@ -279,6 +280,7 @@ func (b *batch) findFirsts(g *Graph) {
 	for size < 2*int(largest) {
 		size <<= 1
 	}
+	fresh := make([]int, b.workers)
 	split(b.workers, shards, func(w, lo, hi int) {
 		table := make([]uint64, size)
 		for s := lo; s < hi; s++ {
@@ -295,6 +297,9 @@ func (b *batch) findFirsts(g *Graph) {
 					v := t[slot]
 					if v == 0 {
 						t[slot] = f<<32 | uint64(i)
+						if b.link[ps[i]] == 0 {
+							fresh[w]++
+						}
 						break
 					}
 					if v>>32 == f && hs[uint32(v)] == h {
@@ -305,6 +310,11 @@ func (b *batch) findFirsts(g *Graph) {
 			}
 		}
 	})
+	sum := 0
+	for _, f := range fresh {
+		sum += f
+	}
+	return sum
 }
 
 // typeNames are distinct type names in the order added, with their rules, and once the graph
@@ -506,7 +516,6 @@ func (b *batch) nameMerges(g *Graph) {
 	if b.merges == 0 {
 		return
 	}
-	g.mergeIdx.reserve(b.merges, g.mergeHash)
 	b.name(g, true, b.merges, b.merge0, func(i int) [32]byte {
 		r := &g.merges[b.merge0+uint32(i)]
 		var seq [20]byte
@@ -518,10 +527,11 @@ func (b *batch) nameMerges(g *Graph) {
 // name gives n customers (merges when isMerge) from base on their IDs, made from sum(i) as
 // storeID makes them, and indexes them.
 func (b *batch) name(g *Graph, isMerge bool, n int, base uint32, sum func(i int) [32]byte) {
-	prefix, chars, t := "c_", 20, &g.uids
+	prefix, chars, t, hash := "c_", 20, &g.uids, g.uidHash
 	if isMerge {
-		prefix, chars, t = "m_", 16, &g.mergeIdx
+		prefix, chars, t, hash = "m_", 16, &g.mergeIdx, g.mergeHash
 	}
+	t.reserve(n, hash)
 	idLen := len(prefix) + chars
 	refs := b.shardV[:n]
 	for i := range refs {
@@ -567,6 +577,7 @@ func (b *batch) name(g *Graph, isMerge bool, n int, base uint32, sum func(i int)
 
 // index adds the batch's identifiers to the index.
 func (b *batch) index(g *Graph) {
+	g.idx.reserve(b.added, g.identHash)
 	hs := b.hash[:b.added]
 	for _, k := range g.idx.putAll(b.workers, hs, b.newIdents, nil, b.shardH, b.shardV) {
 		g.idx.put(hs[k-b.newIdents], k)

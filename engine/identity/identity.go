@@ -429,15 +429,26 @@ var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(bas
 
 // Digest is the SHA-256 of parts joined by NUL bytes.
 func Digest(parts ...string) [sha256.Size]byte {
+	n := len(parts)
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n <= 128 { // most: a small buffer, which costs less to clear
+		var buf [128]byte
+		return sha256.Sum256(join(buf[:0], parts))
+	}
 	var buf [1280]byte
-	b := buf[:0]
+	return sha256.Sum256(join(buf[:0], parts))
+}
+
+func join(b []byte, parts []string) []byte {
 	for i, p := range parts {
 		if i > 0 {
 			b = append(b, 0)
 		}
 		b = append(b, p...)
 	}
-	return sha256.Sum256(b)
+	return b
 }
 
 // storeID stores prefix + n base32 characters of sum in the arena, with a counter suffix (-2,

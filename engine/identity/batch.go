@@ -69,8 +69,10 @@ func (g *Graph) resolveSerially(records [][]ID, at int64) ([]string, error) {
 type batch struct {
 	records [][]ID
 	recOff  []uint32 // position of each record's first identifier; one more at the end
-	hash    []uint64 // per position: the hash of the identifier, when active; then the hashes of the identifiers added
-	meta    []occMeta
+	// hash is, per active position, the hash of the identifier; as the records are resolved,
+	// its start holds the hashes of the identifiers added instead.
+	hash []uint64
+	meta []occMeta
 	// link is, per active position, 0 while the identifier has no identifier in the graph,
 	// linked|k once it is identifier k, and p+1 when the batch names it first at p (only
 	// position p then says which identifier it is).
@@ -100,7 +102,7 @@ type occMeta struct {
 	local bool // typ is numbered within a worker's typeNames until the graph learns it
 }
 
-// created is where the identifier a customer's Uni-ID is made from is.
+// created locates the identifier a new customer's Uni-ID is made from.
 type created struct{ rec, pos uint32 }
 
 func (g *Graph) resolveBatch(records [][]ID, n int, at int64) []string {
@@ -391,6 +393,7 @@ func (b *batch) check(g *Graph, pos uint32, t uint16, tr *typeRule, local bool, 
 	return true
 }
 
+// id returns the identifier at pos, of record rec.
 func (b *batch) id(rec, pos uint32) *ID {
 	return &b.records[rec][pos-b.recOff[rec]]
 }

@@ -134,6 +134,8 @@ type Graph struct {
 	mergeSeq uint64
 
 	scratch []entry
+
+	collide uint64 // tests: a mask keeping few bits of identifiers' hashes, so that they collide
 }
 
 // New returns an empty graph resolving with r.
@@ -266,12 +268,38 @@ func (g *Graph) uid(c uint32) string {
 	return g.arena.str(g.customers[c].uid, int(g.customers[c].uidLen))
 }
 
+// idOf returns the Uni-ID of customer v, or the ID of merge v.
+func (g *Graph) idOf(isMerge bool, v uint32) string {
+	if isMerge {
+		return g.mergeID(v)
+	}
+	return g.uid(v)
+}
+
+// setID makes the n bytes at ref the Uni-ID of customer v, or the ID of merge v.
+func (g *Graph) setID(isMerge bool, v, ref uint32, n uint8) {
+	if isMerge {
+		g.merges[v].id, g.merges[v].idLen = ref, n
+	} else {
+		g.customers[v].uid, g.customers[v].uidLen = ref, n
+	}
+}
+
 func (g *Graph) value(k uint32) string {
 	return g.arena.str(g.idents[k].ref, int(g.idents[k].n))
 }
 
 func (g *Graph) hashID(t uint16, v string) uint64 {
-	return maphash.String(g.seed, v) ^ (uint64(t)+1)*0x9e3779b97f4a7c15
+	return g.typeHash(maphash.String(g.seed, v), t)
+}
+
+// typeHash turns the hash of a value into that of the identifier of type t with the value.
+func (g *Graph) typeHash(h uint64, t uint16) uint64 {
+	h ^= (uint64(t) + 1) * 0x9e3779b97f4a7c15
+	if g.collide != 0 {
+		h = (h & g.collide) * 0x9e3779b97f4a7c15
+	}
+	return h
 }
 
 func (g *Graph) identHash(k uint32) uint64 { return g.hashID(g.idents[k].typ, g.value(k)) }
@@ -401,15 +429,26 @@ var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(bas
 
 // Digest is the SHA-256 of parts joined by NUL bytes.
 func Digest(parts ...string) [sha256.Size]byte {
+	n := len(parts)
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n <= 128 { // most: a small buffer, which costs less to clear
+		var buf [128]byte
+		return sha256.Sum256(join(buf[:0], parts))
+	}
 	var buf [1280]byte
-	b := buf[:0]
+	return sha256.Sum256(join(buf[:0], parts))
+}
+
+func join(b []byte, parts []string) []byte {
 	for i, p := range parts {
 		if i > 0 {
 			b = append(b, 0)
 		}
 		b = append(b, p...)
 	}
-	return sha256.Sum256(b)
+	return b
 }
 
 // storeID stores prefix + n base32 characters of sum in the arena, with a counter suffix (-2,

@@ -2,6 +2,8 @@ package identity
 
 import (
 	"errors"
+	"math/bits"
+	"slices"
 	"unsafe"
 )
 
@@ -143,6 +145,13 @@ func (a *arena) add(s string) (uint32, error) {
 	return ref, nil
 }
 
+// bytes returns the n bytes at ref, to fill in once after alloc.
+func (a *arena) bytes(ref uint32, n int) []byte {
+	c := a.chunks[ref>>chunkBits]
+	off := ref & (chunkSize - 1)
+	return c[off : off+uint32(n) : off+uint32(n)]
+}
+
 // str returns the n bytes at ref as a string without copying.
 func (a *arena) str(ref uint32, n int) string {
 	if n == 0 {
@@ -154,3 +163,95 @@ func (a *arena) str(ref uint32, n int) string {
 
 // size is the memory the arena holds.
 func (a *arena) size() int { return len(a.chunks) * chunkSize }
+
+// putAll adds the entries (hs[i], base+i), in parallel on workers: each worker fills one range
+// of slots, taking the entries whose home slot is in it in order, scattered first into bh and
+// bv (room for len(hs) each) so that each worker writes near where it just wrote. An entry for
+// which taken(v, base+i) reports the value v of a slot it probes is left, as is one whose probe
+// leaves its range; putAll returns what it left, in order, for the caller to put. The caller
+// has reserved room.
+func (t *slots) putAll(workers int, hs []uint64, base uint32, taken func(have, want uint32) bool, bh []uint64, bv []uint32) []uint32 {
+	const bucketBits = 15 // slots per bucket: 256 KiB of table, within a core's cache
+	n := len(hs)
+	size := len(t.s)
+	shift := max(bits.Len(uint(size))-1-bucketBits, 0)
+	buckets := size >> shift
+	if n < 1<<14 || buckets < workers {
+		workers = 1
+	}
+	// Bucket the entries by home slot, keeping their order.
+	counts := make([][]uint32, workers)
+	split(workers, n, func(w, lo, hi int) {
+		c := make([]uint32, buckets)
+		for _, h := range hs[lo:hi] {
+			c[(h&t.mask)>>shift]++
+		}
+		counts[w] = c
+	})
+	bounds := make([]uint32, buckets+1)
+	total := uint32(0)
+	for b := range buckets {
+		bounds[b] = total
+		for w := range workers {
+			c := counts[w][b]
+			counts[w][b] = total
+			total += c
+		}
+	}
+	bounds[buckets] = total
+	split(workers, n, func(w, lo, hi int) {
+		off := counts[w]
+		for i := lo; i < hi; i++ {
+			h := hs[i]
+			b := (h & t.mask) >> shift
+			bh[off[b]], bv[off[b]] = h, base+uint32(i)
+			off[b]++
+		}
+	})
+	left := make([][]uint32, workers)
+	used := make([]int, workers)
+	split(workers, buckets, func(w, blo, bhi int) {
+		hi := uint64(bhi) << shift
+		for e := bounds[blo]; e < bounds[bhi]; e++ {
+			h, v := bh[e], bv[e]
+			f := fingerprint(h)
+			free := int64(-1)
+			j := h & t.mask
+			for ; j < hi; j++ {
+				s := t.s[j]
+				if s == 0 {
+					break
+				}
+				if s == removed {
+					if free < 0 {
+						free = int64(j)
+					}
+					if taken == nil {
+						break
+					}
+					continue
+				}
+				if taken != nil && s>>32 == f && taken(uint32(s), v) {
+					j = hi // left for the caller
+				}
+			}
+			if j >= hi {
+				left[w] = append(left[w], v)
+				continue
+			}
+			if free < 0 {
+				free = int64(j)
+				used[w]++
+			}
+			t.s[free] = f<<32 | uint64(v)
+		}
+	})
+	var out []uint32
+	for w := range workers {
+		t.used += used[w]
+		out = append(out, left[w]...)
+	}
+	t.live += n - len(out)
+	slices.Sort(out)
+	return out
+}

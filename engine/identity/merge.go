@@ -37,6 +37,15 @@ func (g *Graph) merge(into, from uint32, at int64, cause []uint32, id string) (u
 	if err != nil {
 		return none, err
 	}
+	m := g.join(into, from, at, cause, ref, n)
+	g.mergeIdx.reserve(1, g.mergeHash)
+	g.mergeIdx.put(g.mergeHash(m), m)
+	return m, nil
+}
+
+// join moves every identifier of from to into and records the merge with the ID at ref, not
+// yet indexed.
+func (g *Graph) join(into, from uint32, at int64, cause []uint32, ref uint32, n uint8) uint32 {
 	g.mergeSeq++
 	g.pool = reserve(g.pool, int(g.customers[from].count)+len(cause))
 	moved := span{off: uint32(len(g.pool))}
@@ -60,10 +69,8 @@ func (g *Graph) merge(into, from uint32, at int64, cause []uint32, id string) (u
 	m := uint32(len(g.merges))
 	g.merges = append(reserve(g.merges, 1), mergeRec{at: at, id: ref, idLen: n, into: into, from: from, prev: ic.merges, moved: moved, cause: c})
 	ic.merges = m
-	g.mergeIdx.reserve(1, g.mergeHash)
-	g.mergeIdx.put(g.mergeHash(m), m)
 	g.live--
-	return m, nil
+	return m
 }
 
 // Unmerge undoes a merge: From is a live customer again and gets back the identifiers the merge

@@ -22,6 +22,7 @@ type entry struct {
 	typ        uint16
 	state      uint8
 	why        uint16 // invalid: the reason; blocked by pattern: which one
+	collided   bool   // in a batch: another identifier of the batch has the same hash
 }
 
 // Entry states.
@@ -80,39 +81,6 @@ func (g *Graph) Resolve(ids []ID, at time.Time) (Resolution, error) {
 	res = Resolution{At: at}
 	_, err := g.resolve(ids, nanos(at), &res)
 	return res, err
-}
-
-// ResolveBatch resolves records in order, as Resolve would one by one, under one lock and
-// without building Resolutions: the initial import of a customer base. It returns the customer
-// of each record ("" when all its identifiers were dropped). What it changes is not in any
-// Record: persist a Snapshot after it.
-func (g *Graph) ResolveBatch(records [][]ID, at time.Time) ([]string, error) {
-	n := 0
-	for i, r := range records {
-		if len(r) > MaxPerEvent {
-			return nil, fmt.Errorf("%w: record %d carries %d; at most %d", ErrTooManyIdentifiers, i, len(r), MaxPerEvent)
-		}
-		n += len(r)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if len(g.idents)+n >= int(none) || len(g.customers)+len(records) >= int(none) {
-		return nil, errFull
-	}
-	g.idx.reserve(n, g.identHash)
-	g.uids.reserve(len(records), g.uidHash)
-	g.idents = reserve(g.idents, n)
-	g.customers = reserve(g.customers, len(records))
-	out := make([]string, len(records))
-	t := nanos(at)
-	for i, r := range records {
-		c, err := g.resolve(r, t, nil)
-		if err != nil {
-			return out[:i], fmt.Errorf("record %d: %w", i, err)
-		}
-		out[i] = g.uid(c)
-	}
-	return out, nil
 }
 
 // reserve returns s with room for n more elements, at least doubling its capacity when it
@@ -210,6 +178,12 @@ func (g *Graph) prepare(ids []ID, es []entry, intern bool) ([]entry, bool) {
 			}
 		}
 	}
+	sortEntries(es)
+	return es, true
+}
+
+// sortEntries sorts entries by priority and marks the identifiers an event names twice.
+func sortEntries(es []entry) {
 	for i := 1; i < len(es); i++ { // insertion sort: events carry a handful of identifiers
 		for j := i; j > 0 && entryLess(&es[j], &es[j-1]); j-- {
 			es[j], es[j-1] = es[j-1], es[j]
@@ -221,7 +195,6 @@ func (g *Graph) prepare(ids []ID, es []entry, intern bool) ([]entry, bool) {
 			es[i].state = stDup
 		}
 	}
-	return es, true
 }
 
 func blocked(set map[string]struct{}, v string) bool {
@@ -285,6 +258,12 @@ func (g *Graph) resolve(ids []ID, at int64, res *Resolution) (uint32, error) {
 		clear(es) // the scratch space keeps no values alive
 		g.scratch = es[:0]
 	}()
+	return g.resolveEntries(ids, es, at, res, nil)
+}
+
+// resolveEntries resolves one event given its prepared entries. Within a batch (b not nil),
+// what needs the index of identifiers, Uni-IDs or merge IDs is left to b.
+func (g *Graph) resolveEntries(ids []ID, es []entry, at int64, res *Resolution, b *batch) (uint32, error) {
 	var obuf [8]uint32
 	var survivor uint32
 	var others []uint32
@@ -315,11 +294,15 @@ func (g *Graph) resolve(ids []ID, at int64, res *Resolution) (uint32, error) {
 		for es[first].state != stActive {
 			first++
 		}
-		ref, n, err := g.storeID("c_", 20, Digest(es[first].tname, es[first].val), false)
-		if err != nil {
-			return none, err
+		if b != nil {
+			survivor = b.addCustomer(g, es[first].src)
+		} else {
+			ref, n, err := g.storeID("c_", 20, Digest(es[first].tname, es[first].val), false)
+			if err != nil {
+				return none, err
+			}
+			survivor = g.addCustomer(ref, n)
 		}
-		survivor = g.addCustomer(ref, n)
 	}
 	var mbuf [8]uint32
 	merges := mbuf[:0]
@@ -331,6 +314,10 @@ func (g *Graph) resolve(ids []ID, at int64, res *Resolution) (uint32, error) {
 				cause = append(cause, e.ident)
 			}
 		}
+		if b != nil {
+			b.merge(g, survivor, o, at, cause)
+			continue
+		}
 		m, err := g.merge(survivor, o, at, cause, "")
 		if err != nil {
 			return none, err
@@ -340,6 +327,10 @@ func (g *Graph) resolve(ids []ID, at int64, res *Resolution) (uint32, error) {
 	first := len(g.idents)
 	for i := range es {
 		if e := &es[i]; e.state == stActive && e.owner == none {
+			if b != nil {
+				b.attach(g, survivor, e, at)
+				continue
+			}
 			if err := g.attach(survivor, e.typ, e.val, e.h, at); err != nil {
 				return none, err
 			}
@@ -505,16 +496,25 @@ func (g *Graph) addCustomer(ref uint32, n uint8) uint32 {
 
 // attach gives customer c the new identifier (t, v) whose hash is h.
 func (g *Graph) attach(c uint32, t uint16, v string, h uint64, at int64) error {
-	ref, err := g.arena.add(v)
+	k, err := g.addIdent(c, t, v, at)
 	if err != nil {
 		return err
+	}
+	g.idx.reserve(1, g.identHash)
+	g.idx.put(h, k)
+	return nil
+}
+
+// addIdent gives customer c the new identifier (t, v), not yet indexed.
+func (g *Graph) addIdent(c uint32, t uint16, v string, at int64) (uint32, error) {
+	ref, err := g.arena.add(v)
+	if err != nil {
+		return none, err
 	}
 	k := uint32(len(g.idents))
 	cu := &g.customers[c]
 	g.idents = append(reserve(g.idents, 1), ident{ref: ref, owner: c, next: cu.head, at: at, n: uint16(len(v)), typ: t})
 	cu.head = k
 	cu.count++
-	g.idx.reserve(1, g.identHash)
-	g.idx.put(h, k)
-	return nil
+	return k, nil
 }

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -105,5 +107,56 @@ func TestFiredSetJSON(t *testing.T) {
 	}
 	if _, ok := back.get("other"); ok {
 		t.Fatal("found a trigger that never fired")
+	}
+}
+
+// Segment members stay members across programmes that move their segment to another
+// position, drop another segment and bring it back, and across a restart: no one enters a
+// segment they were already in, loyal_store included after a programme without it.
+func TestSegmentMembersKeptAcrossProgrammes(t *testing.T) {
+	original := quickstartBundle(t, nil)
+	f := newFixture(t, original)
+	buy := func(n int, total int) Result {
+		t.Helper()
+		return f.ingest(fmt.Sprintf(`{"id": "pos-%d", "type": "purchase", "source": "pos", "channel": "pos", "store_id": "shibuya",
+			"record": {"phone_number": "090-1234-5678"}, "consent": {"line": true}, "data": {"order_id": "T-%d", "total": %d, "currency": "JPY"}}`, n, n, total))[0]
+	}
+	if r := buy(1, 35000); !slices.Contains(r.Entered, "big_spenders") || !slices.Contains(r.Entered, "loyal_store") {
+		t.Fatalf("the first purchase: %+v", r)
+	}
+	// big_spenders moves to the front, behind a new segment; loyal_store goes.
+	edited := quickstartBundle(t, func(b *rules.Bundle) {
+		var big rules.Segment
+		for _, s := range b.Segments {
+			if s.Name == "big_spenders" {
+				big = s
+			}
+		}
+		b.Segments = []rules.Segment{{Name: "anyone", Condition: "true"}, big}
+	})
+	check := func(step string, r Result) {
+		t.Helper()
+		if slices.Contains(r.Entered, "big_spenders") || slices.Contains(r.Exited, "big_spenders") || slices.Contains(r.Entered, "loyal_store") {
+			t.Fatalf("%s: %+v", step, r)
+		}
+		v, err := f.eng.Customer(context.Background(), r.Customer)
+		if err != nil || !slices.Contains(v.Segments, "big_spenders") || step == "back to the original" && !slices.Contains(v.Segments, "loyal_store") {
+			t.Fatalf("%s: segments %v (%v)", step, v.Segments, err)
+		}
+	}
+	for i, step := range []struct {
+		name    string
+		bundle  []byte
+		restart bool
+	}{{"reordered", edited, false}, {"restarted", nil, true}, {"back to the original", original, false}} {
+		if step.bundle != nil {
+			if _, err := f.eng.PushBundle(context.Background(), step.bundle, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if step.restart {
+			f.restart()
+		}
+		check(step.name, buy(2+i, 100))
 	}
 }

@@ -49,13 +49,13 @@ type Event struct {
 	body []byte
 	// dup is set when the event was seen before (Engine.claim): it is acknowledged, not run.
 	dup bool
-	// ruledOut lists, by position in prog's TriggersByEvent, the triggers whose event part
-	// is false for the event (ruleOut), so they cannot fire.
-	ruledOut []bool
+	// parts are, by position in prog's TriggersByEvent, what each trigger condition's event
+	// part is for the event (ruleOut).
+	parts []eventPart
 	// traitInputs are, by position in prog's TraitsByEvent, what the event adds to each
 	// trait that reads the event alone (observeEarly).
 	traitInputs []traitInput
-	// prog is the programme ruledOut and traitInputs were worked out for.
+	// prog is the programme parts and traitInputs were worked out for.
 	prog *program
 	// ids and idsDropped are the event's identifiers normalised under idRules, and those
 	// that could not be (see Engine.identifiersOf).

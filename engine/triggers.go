@@ -62,7 +62,7 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customer
 	vars := newCELVars(c, ev.fields, now)
 	vars.code = noCode
 	for i, t := range triggers {
-		if ok, reason := e.fires(t, p, vars, now, dry, ev.prog == prog && ev.ruledOut != nil && ev.ruledOut[i]); !ok {
+		if ok, reason := e.fires(t, p, vars, now, dry, ev.eventPart(prog, i)); !ok {
 			if dry {
 				decisions = append(decisions, Decision{Trigger: t.Name, Reason: reason})
 			}
@@ -104,9 +104,11 @@ func (e *Engine) runTriggers(st *txState, prog *program, p *Profile, c *customer
 }
 
 // fires reports whether a trigger fires for the event, and if not, when explain is set, why:
-// its cooldown, its condition, a rule error. ruledOut says the condition's event part was
-// found false already (ruleOut).
-func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Time, explain, ruledOut bool) (ok bool, reason string) {
+// its cooldown, its condition, a rule error. part is what ruleOut found of the condition's
+// event part: false (the trigger cannot fire), true (only the rest of the condition is left
+// to evaluate) or not known.
+func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Time, explain bool, part eventPart) (ok bool, reason string) {
+	ruledOut := part == partFalse
 	if ruledOut && !explain {
 		return false, "" // the cooldown would only change the reason
 	}
@@ -121,10 +123,16 @@ func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Ti
 	if t.Condition == nil {
 		return true, ""
 	}
-	if ruledOut {
+	cond := t.Condition
+	switch {
+	case ruledOut:
 		return false, "condition is false"
+	case part == partTrue && t.EventWhole:
+		return true, ""
+	case part == partTrue && t.Rest != nil:
+		cond = t.Rest
 	}
-	ok, err := t.Condition.EvalBool(vars)
+	ok, err := cond.EvalBool(vars)
 	switch {
 	case err != nil:
 		e.celError("trigger."+t.Name+".condition", err)
@@ -136,7 +144,7 @@ func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Ti
 }
 
 // ruleOut evaluates the event parts of the conditions of the triggers on the event's type,
-// and records which are false. It runs in the request's goroutine, so the processor, which
+// and records which are false and which true. It runs in the request's goroutine, so the processor, which
 // runs one event after another, has that much less to do. An event part that fails to
 // evaluate rules nothing out: the whole condition is evaluated later, as it always is. A
 // redemption is left alone: the engine fills in its owner, first_use, referral and expired
@@ -150,13 +158,34 @@ func ruleOut(prog *program, ev *Event, vars *celVars) {
 		if t.EventPart == nil {
 			continue
 		}
-		if ev.ruledOut == nil {
-			ev.ruledOut = make([]bool, len(triggers))
+		if ev.parts == nil {
+			ev.parts = make([]eventPart, len(triggers))
 		}
-		if ok, err := t.EventPart.EvalBool(vars); err == nil && !ok {
-			ev.ruledOut[i] = true
+		if ok, err := t.EventPart.EvalBool(vars); err == nil {
+			ev.parts[i] = partFalse
+			if ok {
+				ev.parts[i] = partTrue
+			}
 		}
 	}
+}
+
+// eventPart is what a trigger condition's event part was found to be ahead of the processor.
+type eventPart uint8
+
+const (
+	partUnknown eventPart = iota // not evaluated, or it failed to: the whole condition says
+	partFalse                    // the trigger cannot fire
+	partTrue                     // the rest of the condition says
+)
+
+// eventPart is what ruleOut found of the event part of trigger i on the event's type, under
+// prog.
+func (ev *Event) eventPart(prog *program, i int) eventPart {
+	if ev.prog != prog || ev.parts == nil {
+		return partUnknown
+	}
+	return ev.parts[i]
 }
 
 // runOne runs action i of a trigger now, for the customer of p or the one it names (to). key

@@ -12,23 +12,36 @@ import (
 // the event and nothing else (no customer, no now), joined with &&. When that part is false
 // the whole expression is false, whatever the rest would be, so it can be decided as soon as
 // the event is known, away from the customer's state. ok is false when no conjunct qualifies.
-func (e *Expr) EventPart() (src string, ok bool) {
+func (e *Expr) EventPart() (event string, ok bool) {
+	event, _, _ = e.SplitEventPart()
+	return event, event != ""
+}
+
+// SplitEventPart splits the expression's top-level && into EventPart and the rest: when the
+// event part is true, the whole is the rest (true && x is x, errors included). rest is ""
+// when the event part is the whole expression. split is false when there is no event part,
+// or when a conjunct cannot be written out again (a macro the tree no longer spells out):
+// then only the whole expression says what the rest would, though a false event part still
+// rules the whole out.
+func (e *Expr) SplitEventPart() (event, rest string, split bool) {
 	native := e.checked().NativeRep()
-	var parts []string
+	var events, others []string
+	whole := true
 	for _, c := range conjuncts(native.Expr()) {
-		if !readsOnly(c, "event") {
-			continue
-		}
 		s, err := parser.Unparse(c, native.SourceInfo())
-		if err != nil {
-			continue // a macro the tree no longer spells out (exists, map...): left to the whole
+		switch {
+		case err == nil && readsOnly(c, "event"):
+			events = append(events, "("+s+")")
+		case err == nil:
+			others = append(others, "("+s+")")
+		default:
+			whole = false // left to the whole expression
 		}
-		parts = append(parts, "("+s+")")
 	}
-	if len(parts) == 0 {
-		return "", false
+	if len(events) == 0 || !whole {
+		return strings.Join(events, " && "), "", false
 	}
-	return strings.Join(parts, " && "), true
+	return strings.Join(events, " && "), strings.Join(others, " && "), true
 }
 
 // conjuncts flattens a tree of && into its operands.

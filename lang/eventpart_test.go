@@ -18,15 +18,18 @@ func TestEventPart(t *testing.T) {
 		t.Fatal(err)
 	}
 	site := celSite{rng: hcl.Range{Filename: "x.hcl", Start: hcl.InitialPos, End: hcl.InitialPos}}
-	for _, c := range []struct{ cond, want string }{
-		{"event.total > 1000 && customer.traits.visits >= 2", "(event.total > 1000)"},
-		{"customer.segments.vip && event.store_id == 'shibuya' && event.total >= 500", "(event.store_id == \"shibuya\") && (event.total >= 500)"},
-		{"event.total > 1000", "(event.total > 1000)"},
-		{"event.items.exists(i, i.sku == 'x') && event.total > 5 && customer.consent.line", "(event.total > 5)"}, // a macro is not written back
-		{"event.total > 1000 || customer.traits.visits >= 2", ""},                                                // not a conjunction
-		{"event.time < now && customer.segments.vip", ""},                                                        // now is not the event
-		{"customer.traits.visits >= 2 && customer.segments.vip", ""},                                             // no event at all
-		{"(event.total > 1000 && customer.segments.vip) && event.channel == 'pos'", "(event.total > 1000) && (event.channel == \"pos\")"},
+	for _, c := range []struct {
+		cond, want string
+		rest       string // what remains when the event part is true; "-" when only the whole says
+	}{
+		{"event.total > 1000 && customer.traits.visits >= 2", "(event.total > 1000)", "(customer.traits.visits >= 2)"},
+		{"customer.segments.vip && event.store_id == 'shibuya' && event.total >= 500", "(event.store_id == \"shibuya\") && (event.total >= 500)", "(customer.segments.vip)"},
+		{"event.total > 1000", "(event.total > 1000)", ""},
+		{"event.items.exists(i, i.sku == 'x') && event.total > 5 && customer.consent.line", "(event.total > 5)", "-"}, // a macro is not written back
+		{"event.total > 1000 || customer.traits.visits >= 2", "", "-"},                                                // not a conjunction
+		{"event.time < now && customer.segments.vip", "", "-"},                                                        // now is not the event
+		{"customer.traits.visits >= 2 && customer.segments.vip", "", "-"},                                             // no event at all
+		{"(event.total > 1000 && customer.segments.vip) && event.channel == 'pos'", "(event.total > 1000) && (event.channel == \"pos\")", "(customer.segments.vip)"},
 	} {
 		e, diags := compileCEL(env, CtxTrigger, c.cond, site, cel.BoolType, 10000, nil)
 		if diags.HasErrors() {
@@ -35,6 +38,10 @@ func TestEventPart(t *testing.T) {
 		got, ok := e.EventPart()
 		if got != c.want || ok != (c.want != "") {
 			t.Errorf("%s:\n got %q, %v\nwant %q", c.cond, got, ok, c.want)
+		}
+		event, rest, split := e.SplitEventPart()
+		if event != c.want || split != (c.rest != "-") || split && rest != c.rest {
+			t.Errorf("%s: split into %q and %q (%v), want %q and %q", c.cond, event, rest, split, c.want, c.rest)
 		}
 	}
 }

@@ -77,7 +77,12 @@ type CTrigger struct {
 	Condition *lang.Expr
 	// EventPart is the part of the condition that reads only the event (Expr.EventPart):
 	// where it is false the trigger does not fire, which is known before the customer is.
-	EventPart   *lang.Expr
+	EventPart *lang.Expr
+	// Rest is the condition where its event part is true (Expr.SplitEventPart); nil with
+	// EventWhole set when the event part is the whole condition; nil otherwise when only the
+	// whole condition can say.
+	Rest        *lang.Expr
+	EventWhole  bool
 	CooldownDur time.Duration
 	// Delay, At and Wait hold the actions back (see lang.Timing); Unless are the events that
 	// cancel a wait; Recheck evaluates the condition again when a held action runs.
@@ -337,9 +342,16 @@ func Compile(b *Bundle) (*Program, error) {
 			if ct.Condition, err = lang.CompileExpr(env, lang.CtxTrigger, name+".condition", t.Condition, types.BoolType, cost); err != nil {
 				return nil, err
 			}
-			if src, ok := ct.Condition.EventPart(); ok {
-				// Only a shortcut: a part that does not compile back is left to the whole.
-				ct.EventPart, _ = lang.CompileExpr(env, lang.CtxTrigger, name+".condition", src, types.BoolType, cost)
+			if event, rest, split := ct.Condition.SplitEventPart(); event != "" {
+				// Only shortcuts: a part that does not compile back is left to the whole.
+				ct.EventPart, _ = lang.CompileExpr(env, lang.CtxTrigger, name+".condition", event, types.BoolType, cost)
+				switch {
+				case ct.EventPart == nil || !split:
+				case rest == "":
+					ct.EventWhole = true
+				default:
+					ct.Rest, _ = lang.CompileExpr(env, lang.CtxTrigger, name+".condition", rest, types.BoolType, cost)
+				}
 			}
 		}
 		for i, a := range t.Actions {

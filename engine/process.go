@@ -530,8 +530,11 @@ func (e *Engine) updateTraits(prog *program, p *Profile, ev *Event, now time.Tim
 func traitInputOf(t *rules.CTrait, vars *celVars) (v any, ok bool, rule string, err error) {
 	if t.Where != nil {
 		in, err := t.Where.EvalBool(vars)
-		if err != nil || !in {
+		if err != nil {
 			return nil, false, "trait." + t.Name + ".where", err
+		}
+		if !in {
+			return nil, false, "", nil
 		}
 	}
 	if t.ValueExpr == nil {

@@ -84,15 +84,7 @@ func (l *loader) decodeAll() {
 		maps.Copy(l.cfg.Campaigns, p.cfg.Campaigns)
 		maps.Copy(l.cfg.Triggers, p.cfg.Triggers)
 		maps.Copy(l.cfg.Policies, p.cfg.Policies)
-		for from, edges := range p.cfg.Graph.Edges {
-			if l.cfg.Graph.Edges[from] == nil {
-				l.cfg.Graph.Edges[from] = edges
-				continue
-			}
-			for to, rng := range edges {
-				l.cfg.Graph.AddEdge(from, to, rng) // the first place a reference is written stays
-			}
-		}
+		l.cfg.Graph.addAll(p.cfg.Graph) // the first place a reference is written stays
 	}
 	if len(identity) > 0 {
 		l.decodeIdentity(identity[0])

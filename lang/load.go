@@ -485,7 +485,7 @@ func (l *loader) checkCycles() {
 		if len(c) > 1 {
 			next = c[1]
 		}
-		rng := l.cfg.Graph.Edges[first][next]
+		rng, _ := l.cfg.Graph.Edge(first, next)
 		l.errorf(rng.Ptr(), "Reference cycle", "These blocks refer to each other in a circle: %s → %s.", strings.Join(c, " → "), first)
 	}
 }

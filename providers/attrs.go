@@ -157,7 +157,7 @@ func Normalize(k Kind, in map[string]any) (Attrs, error) {
 			return nil, fmt.Errorf("%s.%s: %w", k, name, err)
 		}
 		if !IsZero(nv) {
-			out[name] = nv
+			out[as.Name] = nv // the schema's own copy of the name, which a decoder's buffer does not hold
 		}
 	}
 	return out, nil

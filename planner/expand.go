@@ -42,11 +42,10 @@ func (d *Desired) AttrRange(name string) (hcl.Range, bool) {
 	if !ok {
 		return hcl.Range{}, false
 	}
-	if r, ok := d.campaign.AttrRanges[key]; ok {
+	if r, ok := d.campaign.AttrRanges.Get(key); ok {
 		return r, true
 	}
-	r, ok := d.campaign.AttrRanges["coupon"]
-	return r, ok
+	return d.campaign.AttrRanges.Get("coupon")
 }
 
 // Deps lists the instances this one needs to exist first, sorted; nil for none.

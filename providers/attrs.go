@@ -264,12 +264,37 @@ func DescribeChanges(changed []string, live Attrs) string {
 // UnmarshalAttrs decodes attributes stored as JSON and normalizes them to the kind's types.
 // It reads with go-json, which decodes a map[string]any as encoding/json does (numbers as
 // float64) in about half the time: a refresh of a large programme reads thousands.
+//
+// The decoded map is normalized in place rather than copied into another: a refresh reads
+// each live object only to compare it.
 func UnmarshalAttrs(k Kind, data []byte) (Attrs, error) {
 	var raw map[string]any
 	if err := gojson.Unmarshal(data, &raw); err != nil {
 		return nil, err
 	}
-	return Normalize(k, raw)
+	ks, err := SchemaOf(k)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return Attrs{}, nil
+	}
+	for name, v := range raw {
+		as, ok := ks.Attribute(name)
+		if !ok {
+			return nil, fmt.Errorf("%s has no attribute %q", k, name)
+		}
+		nv, err := normalizeValue(as.Type, v)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", k, name, err)
+		}
+		if IsZero(nv) {
+			delete(raw, name)
+		} else {
+			raw[name] = nv
+		}
+	}
+	return raw, nil
 }
 
 // Diff lists the attributes whose values differ between a and b, sorted.

@@ -674,10 +674,11 @@ func (l *loader) decodeCampaign(b *hcl.Block) {
 	name := b.Labels[0]
 	addr := "campaign." + name
 	c := l.content(b.Body, campaignSchema)
-	cp := &Campaign{Name: name, Range: b.DefRange, AttrRanges: map[string]hcl.Range{}}
+	cp := &Campaign{Name: name, Range: b.DefRange}
 	l.cfg.Campaigns[name] = cp
+	defer cp.AttrRanges.trim()
 	for n, a := range c.Attributes {
-		cp.AttrRanges[n] = a.Expr.Range()
+		cp.AttrRanges.Set(n, a.Expr.Range())
 	}
 	if a := c.Attributes["description"]; a != nil {
 		cp.Description, _ = l.str(a, addr)
@@ -702,7 +703,7 @@ func (l *loader) decodeCampaign(b *hcl.Block) {
 				l.errorf(bb.DefRange.Ptr(), "Duplicate coupon", "A campaign has one coupon; the first is at %s.", fmtRange(cp.Coupon.Range))
 				continue
 			}
-			cp.AttrRanges["coupon"] = bb.DefRange
+			cp.AttrRanges.Set("coupon", bb.DefRange)
 			cp.Coupon = l.decodeCoupon(bb, cp, addr)
 		case "message":
 			hasMessage = true
@@ -735,11 +736,24 @@ func (l *loader) decodeCampaign(b *hcl.Block) {
 	}
 }
 
+// couponKeys are the names a coupon's attributes have among its campaign's, made once.
+var couponKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, a := range couponSchema.Attributes {
+		m[a.Name] = "coupon." + a.Name
+	}
+	return m
+}()
+
 func (l *loader) decodeCoupon(b *hcl.Block, cp *Campaign, addr string) *Coupon {
 	c := l.content(b.Body, couponSchema)
 	cu := &Coupon{Title: cp.Name, Currency: l.cfg.Settings.Currency, Timezone: l.cfg.Settings.Timezone, Range: b.DefRange}
 	for n, a := range c.Attributes {
-		cp.AttrRanges["coupon."+n] = a.Expr.Range()
+		key, ok := couponKeys[n]
+		if !ok {
+			key = "coupon." + n
+		}
+		cp.AttrRanges.Set(key, a.Expr.Range())
 	}
 	if a := c.Attributes["title"]; a != nil {
 		cu.Title, _ = l.str(a, addr)
@@ -803,7 +817,7 @@ func (l *loader) decodeCoupon(b *hcl.Block, cp *Campaign, addr string) *Coupon {
 	}
 	if a := c.Attributes["audience_only"]; a != nil {
 		cu.AudienceOnly, _ = l.boolean(a, addr)
-		if _, set := cp.AttrRanges["audience"]; cu.AudienceOnly && !set {
+		if _, set := cp.AttrRanges.Get("audience"); cu.AudienceOnly && !set {
 			l.errorf(a.Expr.Range().Ptr(), "Missing audience", "audience_only restricts the coupon to the campaign's audience; set audience = segment.NAME.")
 		}
 	}

@@ -254,7 +254,7 @@ type Campaign struct {
 	Referral bool
 	Range    hcl.Range
 	// AttrRanges points at attributes for plan-time errors ("channels", "coupon.percent"…).
-	AttrRanges map[string]hcl.Range
+	AttrRanges Ranges
 }
 
 // Coupon is a campaign's offer, normalised: money in minor units, times with zones.

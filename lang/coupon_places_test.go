@@ -26,7 +26,7 @@ func TestCouponStoresAndValidFor(t *testing.T) {
 	if cu.ValidFor != 14*24*time.Hour {
 		t.Errorf("valid_for = %v, want 336h", cu.ValidFor)
 	}
-	if r, ok := cp.AttrRanges["coupon.stores"]; !ok || r.Start.Line != 7 {
+	if r, ok := cp.AttrRanges.Get("coupon.stores"); !ok || r.Start.Line != 7 {
 		t.Errorf("coupon.stores range = %v, %v; want line 7", r, ok)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -20,26 +21,43 @@ var decodeChunk = 200
 // only the maps replaced below, the graph, the diagnostics and the jobs; a decoding function
 // that comes to write anything else of the loader or the configuration must be added here
 // (TestDecodeAllInOrder decodes blocks a few at a time on every core; run it with -race).
-func (l *loader) decodeAll() {
-	if len(l.blocks) <= decodeChunk || runtime.GOMAXPROCS(0) == 1 {
+//
+// A file parsed only when decoded (stream.go) is decoded as a run of its own, parsed first;
+// decodeAll reports false, having decoded nothing that counts, when one such file is not what
+// its scan found.
+func (l *loader) decodeAll() bool {
+	if len(l.streams) == 0 && (len(l.blocks) <= decodeChunk || runtime.GOMAXPROCS(0) == 1) {
 		l.decodeBlocks()
-		return
+		return true
 	}
-	var chunks [][]*hcl.Block
+	type chunk struct {
+		blocks []*hcl.Block
+		file   *streamFile // parsed into blocks when decoded
+	}
+	var chunks []chunk
 	var identity []*hcl.Block
 	var run []*hcl.Block
-	for _, b := range l.blocks {
+	for i := 0; i < len(l.blocks); i++ {
+		b := l.blocks[i]
+		if f := l.streams[b]; f != nil {
+			if len(run) > 0 {
+				chunks, run = append(chunks, chunk{blocks: run}), nil
+			}
+			chunks = append(chunks, chunk{file: f})
+			i += len(f.headers) - 1
+			continue
+		}
 		if b.Type == "identity" {
 			identity = append(identity, b)
 			continue
 		}
 		run = append(run, b)
 		if len(run) == decodeChunk {
-			chunks, run = append(chunks, run), nil
+			chunks, run = append(chunks, chunk{blocks: run}), nil
 		}
 	}
 	if len(run) > 0 {
-		chunks = append(chunks, run)
+		chunks = append(chunks, chunk{blocks: run})
 	}
 	// The copies are made before any runs: env() adds to the configuration's UnsetEnv as it
 	// goes (Load sorts it at the end).
@@ -57,16 +75,29 @@ func (l *loader) decodeAll() {
 		cfg.Triggers = map[string]*Trigger{}
 		cfg.Policies = map[string]*Policy{}
 		cfg.Graph = newGraph()
-		c.cfg, c.blocks, c.diags, c.jobs = &cfg, chunks[i], nil, nil
+		c.cfg, c.blocks, c.diags, c.jobs = &cfg, chunks[i].blocks, nil, nil
 		parts[i] = &c
 	}
 	// Each run's syntax trees are let go as soon as it is decoded, so the decoded blocks
 	// take the place of the trees instead of adding to them.
-	l.blocks = nil
+	l.blocks, l.streams = nil, nil
+	var failed atomic.Bool
 	parallel(len(parts), func(i int) {
-		parts[i].decodeBlocks()
-		parts[i].blocks, chunks[i] = nil, nil
+		if f := chunks[i].file; f != nil && !failed.Load() {
+			blocks, ok := f.parse()
+			if !ok {
+				failed.Store(true)
+			}
+			parts[i].blocks = blocks
+		}
+		if !failed.Load() {
+			parts[i].decodeBlocks()
+		}
+		parts[i].blocks, chunks[i] = nil, chunk{}
 	})
+	if failed.Load() {
+		return false
+	}
 	nDiags, nJobs := len(l.diags), len(l.jobs)
 	for _, p := range parts {
 		nDiags, nJobs = nDiags+len(p.diags), nJobs+len(p.jobs)
@@ -84,17 +115,10 @@ func (l *loader) decodeAll() {
 		maps.Copy(l.cfg.Campaigns, p.cfg.Campaigns)
 		maps.Copy(l.cfg.Triggers, p.cfg.Triggers)
 		maps.Copy(l.cfg.Policies, p.cfg.Policies)
-		for from, edges := range p.cfg.Graph.Edges {
-			if l.cfg.Graph.Edges[from] == nil {
-				l.cfg.Graph.Edges[from] = edges
-				continue
-			}
-			for to, rng := range edges {
-				l.cfg.Graph.AddEdge(from, to, rng) // the first place a reference is written stays
-			}
-		}
+		l.cfg.Graph.addAll(p.cfg.Graph) // the first place a reference is written stays
 	}
 	if len(identity) > 0 {
 		l.decodeIdentity(identity[0])
 	}
+	return true
 }

@@ -165,7 +165,7 @@ func summarize(cfg *Config) string {
 		p := cfg.Policies[k]
 		w("policy %s applies_to=%s severity=%s condition=%s message=%q", k, p.AppliesTo, p.Severity, expr(p.Condition), p.Message)
 	}
-	for _, k := range slices.Sorted(maps.Keys(cfg.Graph.Edges)) {
+	for _, k := range cfg.Graph.Referrers() {
 		w("edges %s -> %v", k, cfg.Graph.DependsOn(k))
 	}
 	return b.String()
@@ -243,4 +243,20 @@ func copyFS(t testing.TB, fsys fs.FS, prefix string) fstest.MapFS {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// graphText renders every declared block and every reference with where it is written, so
+// that two graphs can be compared whatever order their blocks were numbered in.
+func graphText(g *Graph) string {
+	var b strings.Builder
+	for _, id := range g.declaredSorted() {
+		fmt.Fprintf(&b, "node %s\n", g.addrs[id])
+	}
+	for _, from := range g.Referrers() {
+		for _, to := range g.DependsOn(from) {
+			rng, _ := g.Edge(from, to)
+			fmt.Fprintf(&b, "edge %s -> %s at %s\n", from, to, rng)
+		}
+	}
+	return b.String()
 }

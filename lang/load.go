@@ -99,12 +99,33 @@ type loader struct {
 	celCache *celCache
 	// backendAttrs are the backend block's settings, evaluated after the variables.
 	backendAttrs hcl.Attributes
+	// stream lets files be parsed only when their blocks are decoded; streams holds each such
+	// file by its first block's header, which stands in blocks with the others until then.
+	stream  bool
+	streams map[*hcl.Block]*streamFile
 }
 
 // Load reads every configuration file of dir in fsys (a directory on disk, or a git tree),
 // decodes and checks it, and returns the configuration with every problem found, not just the
 // first. The configuration is usable only when the diagnostics have no errors.
 func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
+	if cfg, diags, ok := load(fsys, dir, opts, streamLoad); ok {
+		return cfg, diags
+	}
+	// A file parsed only when decoded did not hold what its scan found: load it all again,
+	// every file parsed first.
+	cfg, diags, _ := load(fsys, dir, opts, false)
+	return cfg, diags
+}
+
+// streamLoad lets Load parse the files that only hold blocks nothing else needs before
+// decoding when their blocks are decoded (stream.go); tests turn it off to compare.
+var streamLoad = true
+
+// load loads as Load describes, with stream telling whether files may be parsed only when
+// decoded. It reports false, and nothing else, when one such file turned out to be other than
+// its scan found.
+func load(fsys fs.FS, dir string, opts LoadOptions, stream bool) (*Config, hcl.Diagnostics, bool) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
@@ -118,7 +139,8 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 		dir = "."
 	}
 	l := &loader{
-		fsys: fsys, dir: dir, opts: opts,
+		fsys: fsys, dir: dir, opts: opts, stream: stream,
+		streams:  map[*hcl.Block]*streamFile{},
 		srcs:     map[string][]byte{},
 		declared: map[string]map[string]hcl.Range{},
 		cfg: &Config{
@@ -155,14 +177,16 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l.ctx = &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: l.funcs}
 
 	if !l.parseFiles() {
-		return l.cfg, l.diags
+		return l.cfg, l.diags, true
 	}
 	l.declare()
 	l.decodeSettings()
 	l.decodeVariables()
 	l.decodeLocals()
 	l.decodeBackend()
-	l.decodeAll()
+	if !l.decodeAll() {
+		return nil, nil, false
+	}
 	l.checkSendRates()
 	if opts.CELCache != "" && len(l.jobs) > 0 {
 		l.celCache = openCELCache(opts.CELCache)
@@ -183,7 +207,7 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	}
 	sortDiags(l.diags)
 	l.diags = dedupeDiags(l.diags)
-	return l.cfg, l.diags
+	return l.cfg, l.diags, true
 }
 
 // LoadDir loads the configuration in a directory on disk.
@@ -214,11 +238,12 @@ func (l *loader) parseFiles() bool {
 		return false
 	}
 	type parsed struct {
-		name   string
-		src    []byte
-		file   *hcl.File
-		blocks hcl.Blocks
-		diags  hcl.Diagnostics
+		name    string
+		src     []byte
+		file    *hcl.File
+		blocks  hcl.Blocks
+		diags   hcl.Diagnostics
+		headers []*hcl.Block // of a file parsed only when decoded
 	}
 	results := make([]parsed, len(names))
 	parallel(len(names), func(i int) {
@@ -239,6 +264,9 @@ func (l *loader) parseFiles() bool {
 			f, diags = parseHCL(src, display, true)
 		} else if diags = checkHCL(src, display, hclConfig); diags != nil {
 			f = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}
+		} else if headers, ok := l.scanHeaders(src, display); ok {
+			results[i] = parsed{name: display, src: src, headers: headers}
+			return
 		} else {
 			f, diags = parseChunked(src, display)
 		}
@@ -260,6 +288,13 @@ func (l *loader) parseFiles() bool {
 	})
 	for _, r := range results {
 		l.diags = append(l.diags, r.diags...)
+		if r.headers != nil {
+			l.cfg.Files[r.name] = &hcl.File{Bytes: r.src}
+			l.srcs[r.name] = r.src
+			l.streams[r.headers[0]] = &streamFile{name: r.name, src: r.src, headers: r.headers}
+			l.blocks = append(l.blocks, r.headers...)
+			continue
+		}
 		if r.file == nil {
 			continue
 		}
@@ -485,7 +520,7 @@ func (l *loader) checkCycles() {
 		if len(c) > 1 {
 			next = c[1]
 		}
-		rng := l.cfg.Graph.Edges[first][next]
+		rng, _ := l.cfg.Graph.Edge(first, next)
 		l.errorf(rng.Ptr(), "Reference cycle", "These blocks refer to each other in a circle: %s → %s.", strings.Join(c, " → "), first)
 	}
 }

@@ -13,50 +13,169 @@ import (
 
 // Graph records which blocks refer to which: "campaign.spring" → "segment.loyal_store". Node
 // names are the addresses written in the language (var.x, local.y, provider.line.oa, …).
+//
+// A programme of 100,000 resources has as many references, kept for as long as the
+// configuration is: each address is stored once and numbered, and each block keeps a short
+// slice of the numbers it refers to, each with where the reference is written (its file
+// numbered too), instead of a map of address strings to ranges per block.
 type Graph struct {
-	Nodes map[string]hcl.Range
-	// Edges maps a block to the blocks it refers to, with where each reference is written.
-	Edges map[string]map[string]hcl.Range
+	ids      map[string]int32 // address → number
+	addrs    []string         // number → address
+	declared []bool           // by number: declared with AddNode
+	out      [][]graphEdge    // by number: what the block refers to, in the order first written
+	files    map[string]int32
+	names    []string // file number → file name
+}
+
+// graphEdge is one reference: the block referred to and where the reference is written.
+type graphEdge struct {
+	to                                                       int32
+	file                                                     int32
+	startLine, startCol, startByte, endLine, endCol, endByte int32
 }
 
 func newGraph() *Graph {
-	return &Graph{Nodes: map[string]hcl.Range{}, Edges: map[string]map[string]hcl.Range{}}
+	return &Graph{ids: map[string]int32{}, files: map[string]int32{}}
+}
+
+// id numbers an address, the first time it is seen.
+func (g *Graph) id(addr string) int32 {
+	if id, ok := g.ids[addr]; ok {
+		return id
+	}
+	id := int32(len(g.addrs))
+	g.ids[addr] = id
+	g.addrs = append(g.addrs, addr)
+	g.declared = append(g.declared, false)
+	g.out = append(g.out, nil)
+	return id
 }
 
 // AddNode declares a block.
-func (g *Graph) AddNode(addr string, rng hcl.Range) { g.Nodes[addr] = rng }
+func (g *Graph) AddNode(addr string, _ hcl.Range) { g.declared[g.id(addr)] = true }
 
-// AddEdge records that from refers to to at rng.
+// AddEdge records that from refers to to at rng; the first place a reference is written stays.
 func (g *Graph) AddEdge(from, to string, rng hcl.Range) {
-	m := g.Edges[from]
-	if m == nil {
-		m = map[string]hcl.Range{}
-		g.Edges[from] = m
+	f, t := g.id(from), g.id(to)
+	for _, e := range g.out[f] {
+		if e.to == t {
+			return
+		}
 	}
-	if _, ok := m[to]; !ok {
-		m[to] = rng
+	file, ok := g.files[rng.Filename]
+	if !ok {
+		file = int32(len(g.names))
+		g.files[rng.Filename] = file
+		g.names = append(g.names, rng.Filename)
+	}
+	g.out[f] = append(g.out[f], graphEdge{to: t, file: file,
+		startLine: int32(rng.Start.Line), startCol: int32(rng.Start.Column), startByte: int32(rng.Start.Byte),
+		endLine: int32(rng.End.Line), endCol: int32(rng.End.Column), endByte: int32(rng.End.Byte)})
+}
+
+// addAll adds every reference of o, as AddEdge would one at a time in o's order.
+func (g *Graph) addAll(o *Graph) {
+	for from, edges := range o.out {
+		for _, e := range edges {
+			g.AddEdge(o.addrs[from], o.addrs[e.to], o.rangeOf(e))
+		}
 	}
 }
 
+func (g *Graph) rangeOf(e graphEdge) hcl.Range {
+	return hcl.Range{Filename: g.names[e.file],
+		Start: hcl.Pos{Line: int(e.startLine), Column: int(e.startCol), Byte: int(e.startByte)},
+		End:   hcl.Pos{Line: int(e.endLine), Column: int(e.endCol), Byte: int(e.endByte)}}
+}
+
+// Edge reports where from first refers to to, if it does.
+func (g *Graph) Edge(from, to string) (hcl.Range, bool) {
+	f, ok1 := g.ids[from]
+	t, ok2 := g.ids[to]
+	if !ok1 || !ok2 {
+		return hcl.Range{}, false
+	}
+	for _, e := range g.out[f] {
+		if e.to == t {
+			return g.rangeOf(e), true
+		}
+	}
+	return hcl.Range{}, false
+}
+
+// Referrers lists, sorted, the blocks that refer to anything.
+func (g *Graph) Referrers() []string {
+	var out []string
+	for id, edges := range g.out {
+		if len(edges) > 0 {
+			out = append(out, g.addrs[id])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // DependsOn lists what addr refers to, sorted.
-func (g *Graph) DependsOn(addr string) []string { return slices.Sorted(maps.Keys(g.Edges[addr])) }
+func (g *Graph) DependsOn(addr string) []string {
+	id, ok := g.ids[addr]
+	if !ok || len(g.out[id]) == 0 {
+		return nil
+	}
+	return g.sortedTargets(id)
+}
+
+// sortedTargets lists the addresses a block refers to, sorted.
+func (g *Graph) sortedTargets(id int32) []string {
+	out := make([]string, len(g.out[id]))
+	for i, e := range g.out[id] {
+		out[i] = g.addrs[e.to]
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sortedIDs numbers the targets of a block in the order of their addresses.
+func (g *Graph) sortedIDs(id int32) []int32 {
+	out := make([]int32, len(g.out[id]))
+	for i, e := range g.out[id] {
+		out[i] = e.to
+	}
+	slices.SortFunc(out, func(a, b int32) int { return strings.Compare(g.addrs[a], g.addrs[b]) })
+	return out
+}
+
+// declaredSorted numbers the declared blocks in the order of their addresses.
+func (g *Graph) declaredSorted() []int32 {
+	var out []int32
+	for id, d := range g.declared {
+		if d {
+			out = append(out, int32(id))
+		}
+	}
+	slices.SortFunc(out, func(a, b int32) int { return strings.Compare(g.addrs[a], g.addrs[b]) })
+	return out
+}
 
 // Cycles returns every set of blocks that refer to each other in a circle (Tarjan's strongly
 // connected components), each in the order the references run.
 func (g *Graph) Cycles() [][]string {
-	index, low := map[string]int{}, map[string]int{}
-	onStack := map[string]bool{}
-	var stack []string
+	n := len(g.addrs)
+	index, low := make([]int, n), make([]int, n)
+	for i := range index {
+		index[i] = -1
+	}
+	onStack := make([]bool, n)
+	var stack []int32
 	var cycles [][]string
 	next := 0
-	var strong func(v string)
-	strong = func(v string) {
+	var strong func(v int32)
+	strong = func(v int32) {
 		index[v], low[v] = next, next
 		next++
 		stack = append(stack, v)
 		onStack[v] = true
-		for _, w := range slices.Sorted(maps.Keys(g.Edges[v])) {
-			if _, seen := index[w]; !seen {
+		for _, w := range g.sortedIDs(v) {
+			if index[w] < 0 {
 				strong(w)
 				low[v] = min(low[v], low[w])
 			} else if onStack[w] {
@@ -64,7 +183,7 @@ func (g *Graph) Cycles() [][]string {
 			}
 		}
 		if low[v] == index[v] {
-			var comp []string
+			var comp []int32
 			for {
 				w := stack[len(stack)-1]
 				stack = stack[:len(stack)-1]
@@ -74,14 +193,17 @@ func (g *Graph) Cycles() [][]string {
 					break
 				}
 			}
-			_, self := g.Edges[v][v]
+			self := false
+			for _, e := range g.out[v] {
+				self = self || e.to == v
+			}
 			if len(comp) > 1 || self {
 				cycles = append(cycles, g.orderCycle(comp))
 			}
 		}
 	}
-	for _, v := range slices.Sorted(maps.Keys(g.Nodes)) {
-		if _, seen := index[v]; !seen {
+	for _, v := range g.declaredSorted() {
+		if index[v] < 0 {
 			strong(v)
 		}
 	}
@@ -91,26 +213,26 @@ func (g *Graph) Cycles() [][]string {
 
 // orderCycle walks the component from its smallest member along references, so the message
 // reads as a path: a → b → c → a.
-func (g *Graph) orderCycle(comp []string) []string {
-	in := map[string]bool{}
+func (g *Graph) orderCycle(comp []int32) []string {
+	in := map[int32]bool{}
 	for _, c := range comp {
 		in[c] = true
 	}
-	sort.Strings(comp)
-	path := []string{comp[0]}
-	seen := map[string]bool{comp[0]: true}
+	slices.SortFunc(comp, func(a, b int32) int { return strings.Compare(g.addrs[a], g.addrs[b]) })
+	path := []string{g.addrs[comp[0]]}
+	seen := map[int32]bool{comp[0]: true}
 	for cur := comp[0]; ; {
-		nextNode := ""
-		for _, w := range slices.Sorted(maps.Keys(g.Edges[cur])) {
+		nextNode := int32(-1)
+		for _, w := range g.sortedIDs(cur) {
 			if in[w] && !seen[w] {
 				nextNode = w
 				break
 			}
 		}
-		if nextNode == "" {
+		if nextNode < 0 {
 			break
 		}
-		path = append(path, nextNode)
+		path = append(path, g.addrs[nextNode])
 		seen[nextNode] = true
 		cur = nextNode
 	}
@@ -121,20 +243,20 @@ func (g *Graph) orderCycle(comp []string) []string {
 // the graph is acyclic (Load guarantees it).
 func (g *Graph) TopoOrder() []string {
 	var order []string
-	state := map[string]int{}
-	var visit func(string)
-	visit = func(v string) {
+	state := make([]int8, len(g.addrs))
+	var visit func(int32)
+	visit = func(v int32) {
 		if state[v] != 0 {
 			return
 		}
 		state[v] = 1
-		for _, w := range slices.Sorted(maps.Keys(g.Edges[v])) {
+		for _, w := range g.sortedIDs(v) {
 			visit(w)
 		}
 		state[v] = 2
-		order = append(order, v)
+		order = append(order, g.addrs[v])
 	}
-	for _, v := range slices.Sorted(maps.Keys(g.Nodes)) {
+	for _, v := range g.declaredSorted() {
 		visit(v)
 	}
 	return order

@@ -94,8 +94,15 @@ func (pl *Planner) diffOne(ctx context.Context, d *Desired, r *states.Resource, 
 		}
 		return c, nil
 	}
-	c.Changed = managedDiff(d.Addr.Kind, hp, prior, planned)
-	for _, name := range providers.Diff(d.Addr.Kind, prior, planned) {
+	// What differs is worked out once: the managed attributes among it are the change, and
+	// the private ones are added to them.
+	differs := providers.Diff(d.Addr.Kind, prior, planned)
+	for _, name := range differs {
+		if hp.attrs[d.Addr.Kind][name] {
+			c.Changed = append(c.Changed, name)
+		}
+	}
+	for _, name := range differs {
 		if a, _ := schemaAttr(d.Addr.Kind, name); a.Private && !slices.Contains(c.Changed, name) {
 			c.Changed = append(c.Changed, name)
 		}

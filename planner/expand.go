@@ -42,11 +42,10 @@ func (d *Desired) AttrRange(name string) (hcl.Range, bool) {
 	if !ok {
 		return hcl.Range{}, false
 	}
-	if r, ok := d.campaign.AttrRanges[key]; ok {
+	if r, ok := d.campaign.AttrRanges.Get(key); ok {
 		return r, true
 	}
-	r, ok := d.campaign.AttrRanges["coupon"]
-	return r, ok
+	return d.campaign.AttrRanges.Get("coupon")
 }
 
 // Deps lists the instances this one needs to exist first, sorted; nil for none.
@@ -107,6 +106,7 @@ func expand(cfg *lang.Config, prior *states.State, caps Capabilities) ([]*Desire
 	var sends []*plans.Send
 	seen := map[string]*Desired{}
 	seeds := map[string]string{} // code seed per campaign: pools and the rule bundle share it
+	pools := &poolSeeds{prior: prior}
 	add := func(d *Desired) *Desired {
 		key := d.Addr.String()
 		if existing, ok := seen[key]; ok {
@@ -142,13 +142,20 @@ func expand(cfg *lang.Config, prior *states.State, caps Capabilities) ([]*Desire
 		c := cfg.Campaigns[name]
 		block := addrs.Block{Type: "campaign", Name: name}
 		if cu := c.Coupon; cu != nil {
-			seed := poolSeed(prior, block, cu)
+			seed := pools.seed(block, cu)
 			seeds[name] = seed
 			// The channels' coupons share one map of attributes, nobody changes it (diff
 			// gives providers a copy); one that differs gets its own copy first.
 			attrs := couponAttrs(c)
+			shared := false
 			for _, ch := range c.Channels {
 				ca := addrs.Instance{Block: block, Kind: providers.KindCoupon, Provider: prov(ch)}
+				// A coupon that stays as it is recorded, down to each value's type, takes the
+				// state's map instead: a large programme then holds one map per coupon, not
+				// the state's and the configuration's.
+				if r := findPrior(prior, ca); !shared && r != nil && sameAttrs(r.Attributes, attrs) {
+					attrs, shared = r.Attributes, true
+				}
 				d := add(&Desired{Addr: ca, Attrs: attrs, Range: c.Range, campaign: c})
 				byAudience := c.Audience != "" && caps != nil && caps.Codeless(ch.String())
 				if byAudience || (cu.AudienceOnly && c.Audience != "") {
@@ -343,21 +350,43 @@ func couponAttrs(c *lang.Campaign) providers.Attrs {
 	return a
 }
 
-// poolSeed keeps a campaign's code seed stable across plans, so every channel and every later
-// apply generates the same codes; a new pattern or charset starts a new seed.
-func poolSeed(prior *states.State, block addrs.Block, cu *lang.Coupon) string {
+// poolSeeds keeps each campaign's code seed stable across plans, so every channel and every
+// later apply generates the same codes; a new pattern or charset starts a new seed. The
+// state's code pools are gathered by campaign once, not looked through for every campaign.
+type poolSeeds struct {
+	prior *states.State
+	pools map[addrs.Block][]*states.Resource // in the state's order
+}
+
+func (p *poolSeeds) seed(block addrs.Block, cu *lang.Coupon) string {
 	if cu.Codes == nil {
 		return ""
 	}
-	if prior != nil {
-		for _, r := range prior.Resources() {
-			if r.Address.Block == block && r.Kind == providers.KindCodePool && r.Attributes.String("pattern") == cu.Codes.Pattern &&
+	if p.prior != nil {
+		if p.pools == nil {
+			p.pools = map[addrs.Block][]*states.Resource{}
+			for _, r := range p.prior.Resources() {
+				if r.Kind == providers.KindCodePool {
+					p.pools[r.Address.Block] = append(p.pools[r.Address.Block], r)
+				}
+			}
+		}
+		for _, r := range p.pools[block] {
+			if r.Attributes.String("pattern") == cu.Codes.Pattern &&
 				r.Attributes.String("charset") == cu.Codes.Charset && r.Attributes.String("seed") != "" {
 				return r.Attributes.String("seed")
 			}
 		}
 	}
 	return providers.NewKey()
+}
+
+// findPrior is the state's resource at addr, if there is a state.
+func findPrior(prior *states.State, addr addrs.Instance) *states.Resource {
+	if prior == nil {
+		return nil
+	}
+	return prior.Find(addr)
 }
 
 func messageDesired(a addrs.Instance, name string, m *lang.Message) *Desired {

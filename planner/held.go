@@ -16,8 +16,8 @@ import (
 // schemas, so validate and plan refuse the same things in the same words.
 func unheld(d *Desired, provider string, ks providers.KindSupport) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	block := d.Addr.Block.String()
 	for _, name := range ks.Unheld(d.Attrs) {
+		block := d.Addr.Block.String()
 		rng := d.Range
 		if r, ok := d.AttrRange(name); ok {
 			rng = r

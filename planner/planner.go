@@ -194,7 +194,6 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 			}
 			return // a provider that failed to start was reported already
 		}
-		block := d.Addr.Block.String()
 		if ds := unsupported(d, hp.name, hp.schema.Kinds); ds != nil {
 			report(ds...)
 			return
@@ -202,7 +201,7 @@ func (pl *Planner) validate(ctx context.Context, desired []*Desired) hcl.Diagnos
 		report(unheld(d, hp.name, hp.schema.Kinds[d.Addr.Kind])...)
 		resp := hp.p.Validate(ctx, providers.ValidateRequest{Kind: d.Addr.Kind, Attributes: d.Attrs})
 		if len(resp.Diagnostics) > 0 {
-			report(providerDiags(resp.Diagnostics, fmt.Sprintf("%s (provider.%s)", block, hp.name), d.Range, d.AttrRange)...)
+			report(providerDiags(resp.Diagnostics, fmt.Sprintf("%s (provider.%s)", d.Addr.Block, hp.name), d.Range, d.AttrRange)...)
 		}
 	})
 	sortDiags(diags)

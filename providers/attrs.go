@@ -92,13 +92,31 @@ func IsZero(v any) bool {
 // Equal reports whether two values of an attribute are the same. Times compare as instants,
 // so "2027-03-01T00:00:00+09:00" equals "2027-02-28T15:00:00Z".
 func Equal(t Type, a, b any) bool {
+	// Most values compared are a state's and a live object's or the configuration's, the same
+	// more often than not: two equal scalars are equal whatever the attribute's type (two
+	// equal times are one instant, and two equal strings that are not times DeepEqual), and
+	// so need neither the zero checks nor parsing.
+	switch x := a.(type) {
+	case string:
+		if y, ok := b.(string); ok && x == y {
+			return true
+		}
+	case int64:
+		if y, ok := b.(int64); ok && x == y {
+			return true
+		}
+	case bool:
+		if y, ok := b.(bool); ok && x == y {
+			return true
+		}
+	}
 	if IsZero(a) && IsZero(b) {
 		return true
 	}
 	switch t {
 	case Time:
-		ta, ea := time.Parse(time.RFC3339, fmt.Sprint(a))
-		tb, eb := time.Parse(time.RFC3339, fmt.Sprint(b))
+		ta, ea := time.Parse(time.RFC3339, sprint(a))
+		tb, eb := time.Parse(time.RFC3339, sprint(b))
 		if ea == nil && eb == nil {
 			return ta.Equal(tb)
 		}
@@ -110,6 +128,14 @@ func Equal(t Type, a, b any) bool {
 		}
 	}
 	return reflect.DeepEqual(a, b)
+}
+
+// sprint is fmt.Sprint, without its work for a string.
+func sprint(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
 }
 
 // Normalize converts JSON-decoded values (float64 numbers, []any lists, map[string]any maps)
@@ -131,7 +157,7 @@ func Normalize(k Kind, in map[string]any) (Attrs, error) {
 			return nil, fmt.Errorf("%s.%s: %w", k, name, err)
 		}
 		if !IsZero(nv) {
-			out[name] = nv
+			out[as.Name] = nv // the schema's own copy of the name, which a decoder's buffer does not hold
 		}
 	}
 	return out, nil
@@ -238,12 +264,37 @@ func DescribeChanges(changed []string, live Attrs) string {
 // UnmarshalAttrs decodes attributes stored as JSON and normalizes them to the kind's types.
 // It reads with go-json, which decodes a map[string]any as encoding/json does (numbers as
 // float64) in about half the time: a refresh of a large programme reads thousands.
+//
+// The decoded map is normalized in place rather than copied into another: a refresh reads
+// each live object only to compare it.
 func UnmarshalAttrs(k Kind, data []byte) (Attrs, error) {
 	var raw map[string]any
 	if err := gojson.Unmarshal(data, &raw); err != nil {
 		return nil, err
 	}
-	return Normalize(k, raw)
+	ks, err := SchemaOf(k)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return Attrs{}, nil
+	}
+	for name, v := range raw {
+		as, ok := ks.Attribute(name)
+		if !ok {
+			return nil, fmt.Errorf("%s has no attribute %q", k, name)
+		}
+		nv, err := normalizeValue(as.Type, v)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", k, name, err)
+		}
+		if IsZero(nv) {
+			delete(raw, name)
+		} else {
+			raw[name] = nv
+		}
+	}
+	return raw, nil
 }
 
 // Diff lists the attributes whose values differ between a and b, sorted.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -66,6 +68,7 @@ func (a *app) openState(ctx context.Context, cf *configFlags, lf *lockFlags, ope
 		}
 		s.unlock = u
 	}
+	collectMoreOften()
 	start = time.Now()
 	if s.state, err = backend.Read(ctx); err != nil {
 		s.close()
@@ -77,6 +80,23 @@ func (a *app) openState(ctx context.Context, cf *configFlags, lf *lockFlags, ope
 	}
 	slog.Debug("read the state", "backend", backend.Describe(), "resources", s.state.Len(), "took", time.Since(start))
 	return s, nil
+}
+
+// stateGCPercent is the garbage collector's target (GOGC) once a command reads the state,
+// unless the environment sets GOGC. From then on the configuration, the state and what the
+// plan builds from them are live at once, and Go's default of letting the heap grow by as much
+// again as is live sets the process's peak. Measured on a no-op plan of 100,000 resources on
+// 2 cores, 60 brings that peak from 640–660 to 530–545 MiB (70: 565–600) with no difference
+// in CPU time beyond the machine's noise: most of what a plan allocates, parsing, comes before
+// the state is read, so few collections are added. A soft memory
+// limit would do it only at one size: a larger programme's live heap would be over any fixed
+// limit, and collection would hardly stop; a percentage keeps to the programme's size.
+const stateGCPercent = 60
+
+func collectMoreOften() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(stateGCPercent)
+	}
 }
 
 // openSession opens the state as openState does, then starts the providers.

@@ -299,30 +299,27 @@ func (r *Resource) detach(in interner) {
 		r.Pending.Action = in.get(r.Pending.Action)
 		r.Pending.IdempotencyKey = strings.Clone(r.Pending.IdempotencyKey)
 	}
-	if len(r.Attributes) == 0 {
-		return
-	}
-	attrs := make(providers.Attrs, len(r.Attributes))
-	for k, v := range r.Attributes {
+	// The map is normalize's, keyed by the schema's names: only its values need copying,
+	// in place.
+	attrs := r.Attributes
+	for k, v := range attrs {
 		switch x := v.(type) {
 		case string:
-			v = in.get(x)
+			attrs[k] = in.get(x)
 		case []string:
 			c := make([]string, len(x))
 			for i, e := range x {
 				c[i] = in.get(e)
 			}
-			v = c
+			attrs[k] = c
 		case map[string]string:
 			c := make(map[string]string, len(x))
 			for mk, mv := range x {
 				c[in.get(mk)] = in.get(mv)
 			}
-			v = c
+			attrs[k] = c
 		}
-		attrs[in.get(k)] = v
 	}
-	r.Attributes = attrs
 }
 
 // detachHead copies the strings of the document's head out of go-json's buffer, a copy of

@@ -93,9 +93,22 @@ func (a *app) openState(ctx context.Context, cf *configFlags, lf *lockFlags, ope
 // limit, and collection would hardly stop; a percentage keeps to the programme's size.
 const stateGCPercent = 60
 
-func collectMoreOften() {
+func collectMoreOften() { setGCPercent(stateGCPercent) }
+
+// checkGCPercent is the collector's target for a command that only loads and checks the
+// programme (validate), unless the environment sets GOGC. What it allocates is mostly parsing
+// and CEL checking garbage over a run of a fraction of a second, which Go's default of 100
+// marks again and again as the parsed programme grows. Measured on 10,000 CEL conditions on 2
+// cores, cold (no CEL cache): 250 brings the run from 0.61 to 0.50 s and its CPU from 1.13 to
+// 0.90 s, for a peak of 196 MiB instead of 162.
+const checkGCPercent = 250
+
+func collectLessOften() { setGCPercent(checkGCPercent) }
+
+// setGCPercent sets the collector's target unless the environment does (GOGC).
+func setGCPercent(percent int) {
 	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(stateGCPercent)
+		debug.SetGCPercent(percent)
 	}
 }
 

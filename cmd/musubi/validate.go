@@ -38,7 +38,7 @@ See docs/language.md, "What validate checks".
 Exit status: 0 valid, 1 problems found.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			collectLessOften()
+			collectLessOften(true)
 			cf.deferEnv = true
 			if asJSON {
 				return a.validateJSON(&cf)

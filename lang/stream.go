@@ -142,10 +142,10 @@ func scanHeaders(src []byte, filename string) ([]*hcl.Block, bool) {
 			}
 			break
 		}
-		last := b.TypeRange
-		if n := len(b.LabelRanges); n > 0 {
-			last = b.LabelRanges[n-1]
+		if len(b.Labels) != 1 {
+			return nil, false // every type streamed takes one label; parsing says what is wrong
 		}
+		last := b.LabelRanges[0]
 		b.DefRange = hcl.RangeBetween(b.TypeRange, last)
 		headers = append(headers, b)
 		i++

@@ -2,6 +2,7 @@ package lang
 
 import (
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,4 +130,42 @@ campaign "c7" {
 			t.Errorf("%s: references differ", name)
 		}
 	}
+}
+
+// Whatever a file of blocks holds, loading it as it is decoded gives what parsing every file
+// first gives: the same configuration, references and diagnostics.
+func FuzzStreamLoadSame(f *testing.F) {
+	for _, s := range []string{
+		"segment \"s900\" {\n  condition = \"customer.traits.t1 > 3\"\n}\n",
+		"segment \"s900\" {\n  condition = \"customer.traits.t1 > 'x'\"\n}\n\ncampaign \"c900\" {\n  coupon {\n    percent = 5\n  }\n  channels = [provider.sandbox.ec]\n}\n",
+		"segment \"s1\" {\n  condition = \"true\"\n}\n",
+		"segment \"s900\" {\n  condition = \"true\" \"x\"\n}\n",
+		"/* ü */ segment \"s900\" {\n  condition = \"true\"\n}\n",
+		"segment \"s900\" {\n  condition = <<EOT\ntrue\nEOT\n}\n",
+		"trigger \"g900\" {\n  on = \"purchase\"\n  condition = \"event.total > ${1}\"\n}\n",
+		"segment s900 {\n  condition = \"true\"\n}\nsegment \"s901\" { condition = \"true\" }\n",
+		"}\n{\n",
+	} {
+		f.Add([]byte(s))
+	}
+	base := genConfig(60)
+	defer func(s bool) { streamLoad = s }(streamLoad)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		fsys := fstest.MapFS{}
+		maps.Copy(fsys, base)
+		fsys["zz_fuzz.hcl"] = &fstest.MapFile{Data: src}
+		streamLoad = false
+		want, wantDiags := Load(fsys, ".", testOptions())
+		streamLoad = true
+		got, gotDiags := Load(fsys, ".", testOptions())
+		if g, w := diagLines(gotDiags), diagLines(wantDiags); g != w {
+			t.Fatalf("diagnostics\n%s\nwant\n%s", g, w)
+		}
+		if g, w := summarize(got), summarize(want); g != w {
+			t.Fatalf("configuration\n%s\nwant\n%s", g, w)
+		}
+		if graphText(got.Graph) != graphText(want.Graph) {
+			t.Fatal("references differ")
+		}
+	})
 }

@@ -49,3 +49,27 @@ func TestParseChunkedSameAsWhole(t *testing.T) {
 		}
 	}
 }
+
+// Whatever a file holds, parsing it a few blocks at a time gives what parsing it whole gives.
+func FuzzParseChunkedSameAsWhole(f *testing.F) {
+	for _, s := range []string{
+		strings.Repeat("b \"x\" {\n  c = 1\n}\n", 40),
+		"a \"x\" {\n  t = <<EOT\n" + strings.Repeat("}\n", 100) + "EOT\n}\n" + strings.Repeat("b {\n  c = 1\n}\n", 40),
+		"/*\n" + strings.Repeat("}\n", 100) + "*/\n" + strings.Repeat("b {\n  c = 1\n}\n", 40),
+		strings.Repeat("x = {\n  a = 1\n}\n", 40),
+		strings.Repeat("b {\n  c = \"${1}\"\n}\n", 40) + "d {\n  e = \n}\n",
+		strings.Repeat("b {\n  c = 1\n}\r\n", 40) + "}\n{\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		want, wdiags := hclsyntax.ParseConfig(src, "f.hcl", hcl.InitialPos)
+		got, gdiags := parseChunked(src, "f.hcl")
+		if !reflect.DeepEqual(want.Body, got.Body) {
+			t.Fatal("the syntax trees differ")
+		}
+		if !reflect.DeepEqual(wdiags, gdiags) {
+			t.Fatalf("diagnostics differ:\n%v\n%v", wdiags, gdiags)
+		}
+	})
+}

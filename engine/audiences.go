@@ -120,7 +120,7 @@ func (e *Engine) Segments(ctx context.Context) ([]SegmentStatus, error) {
 	counts := map[string]int{}
 	e.mu.RLock()
 	for _, p := range e.profiles {
-		for _, s := range p.Segments.names() {
+		for s := range p.Segments.all() {
 			counts[s]++
 		}
 	}

@@ -685,7 +685,7 @@ func (e *Engine) mergeProfiles(st *txState, prog *program, into, from string) {
 	// Segment membership is recomputed by the caller against the union of both: the person
 	// was in a segment if either profile was, so a merge into a profile outside it is no
 	// entry (no second welcome), and one the merged profile no longer qualifies for is an exit.
-	for _, name := range src.Segments.names() {
+	for name := range src.Segments.all() {
 		dst.Segments.add(name)
 	}
 	delete(e.profiles, from)

@@ -145,15 +145,7 @@ func appendBools(dst []byte, m map[string]bool) []byte {
 // appendSegments writes a segment set as the bools of its names, each true.
 func appendSegments(dst []byte, s *segmentSet) []byte {
 	dst = binary.AppendUvarint(dst, uint64(s.len()))
-	for w, word := range s.bits {
-		for word != 0 {
-			b := bits.TrailingZeros64(word)
-			dst = appendString(dst, s.layout.names[w*64+b])
-			dst = append(dst, 1)
-			word &^= 1 << b
-		}
-	}
-	for _, n := range s.other {
+	for n := range s.all() {
 		dst = appendString(dst, n)
 		dst = append(dst, 1)
 	}

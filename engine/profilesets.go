@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"iter"
 	"math/bits"
 	"slices"
 	"time"
@@ -53,6 +54,11 @@ func (s *segmentSet) at(l *segmentLayout, i int) bool {
 	if s.layout != l {
 		return s.has(l.names[i])
 	}
+	return s.bit(i)
+}
+
+// bit reports whether bit i is set, under the set's own layout.
+func (s *segmentSet) bit(i int) bool {
 	w := i / 64
 	return w < len(s.bits) && s.bits[w]&(1<<(i%64)) != 0
 }
@@ -87,8 +93,7 @@ func (s *segmentSet) relayout(l *segmentLayout) {
 func (s *segmentSet) has(name string) bool {
 	if s.layout != nil {
 		if i, ok := s.layout.index[name]; ok {
-			w := i / 64
-			return w < len(s.bits) && s.bits[w]&(1<<(i%64)) != 0
+			return s.bit(i)
 		}
 	}
 	return slices.Contains(s.other, name)
@@ -106,17 +111,29 @@ func (s *segmentSet) add(name string) {
 	}
 }
 
-// names lists the segments in the set: those of the layout in its order, then the others.
-func (s *segmentSet) names() []string {
-	out := make([]string, 0, s.len())
-	for w, word := range s.bits {
-		for word != 0 {
-			b := bits.TrailingZeros64(word)
-			out = append(out, s.layout.names[w*64+b])
-			word &^= 1 << b
+// all yields the segments in the set: those of the layout in its order, then the others.
+func (s *segmentSet) all() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for w, word := range s.bits {
+			for word != 0 {
+				b := bits.TrailingZeros64(word)
+				if !yield(s.layout.names[w*64+b]) {
+					return
+				}
+				word &^= 1 << b
+			}
+		}
+		for _, n := range s.other {
+			if !yield(n) {
+				return
+			}
 		}
 	}
-	return append(out, s.other...)
+}
+
+// names lists the segments in the set, as all yields them.
+func (s *segmentSet) names() []string {
+	return slices.AppendSeq(make([]string, 0, s.len()), s.all())
 }
 
 // len is how many segments the set holds.
@@ -139,7 +156,7 @@ func (s segmentSet) IsZero() bool { return s.len() == 0 }
 // MarshalJSON writes the set as the object of names its JSON form has always been.
 func (s segmentSet) MarshalJSON() ([]byte, error) {
 	m := make(map[string]bool, s.len())
-	for _, n := range s.names() {
+	for n := range s.all() {
 		m[n] = true
 	}
 	return json.Marshal(m)

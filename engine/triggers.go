@@ -144,11 +144,11 @@ func (e *Engine) fires(t *rules.CTrigger, p *Profile, vars *celVars, now time.Ti
 }
 
 // ruleOut evaluates the event parts of the conditions of the triggers on the event's type,
-// and records which are false and which true. It runs in the request's goroutine, so the processor, which
-// runs one event after another, has that much less to do. An event part that fails to
-// evaluate rules nothing out: the whole condition is evaluated later, as it always is. A
-// redemption is left alone: the engine fills in its owner, first_use, referral and expired
-// only when it processes it, and a condition on them must see them.
+// and records which are false and which true. It runs in the request's goroutine, so the
+// processor, which runs one event after another, has that much less to do. An event part
+// that fails to evaluate decides nothing: the whole condition is evaluated later, as it
+// always is. A redemption is left alone: the engine fills in its owner, first_use, referral
+// and expired only when it processes it, and a condition on them must see them.
 func ruleOut(prog *program, ev *Event, vars *celVars) {
 	if redeems(ev) {
 		return

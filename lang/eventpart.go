@@ -8,17 +8,11 @@ import (
 	"cel.dev/cel-go/parser"
 )
 
-// EventPart returns, as CEL source, the conjuncts of the expression's top-level && that read
-// the event and nothing else (no customer, no now), joined with &&. When that part is false
-// the whole expression is false, whatever the rest would be, so it can be decided as soon as
-// the event is known, away from the customer's state. ok is false when no conjunct qualifies.
-func (e *Expr) EventPart() (event string, ok bool) {
-	event, _, _ = e.SplitEventPart()
-	return event, event != ""
-}
-
-// SplitEventPart splits the expression's top-level && into EventPart and the rest: when the
-// event part is true, the whole is the rest (true && x is x, errors included). rest is ""
+// SplitEventPart splits the expression's top-level && in two. event is, as CEL source, the
+// conjuncts that read the event and nothing else (no customer, no now), joined with &&; ""
+// when none does. When that part is false the whole expression is false, whatever the rest
+// would be, so it can be decided as soon as the event is known, away from the customer's
+// state; when it is true, the whole is rest (true && x is x, errors included). rest is ""
 // when the event part is the whole expression. split is false when there is no event part,
 // or when a conjunct cannot be written out again (a macro the tree no longer spells out):
 // then only the whole expression says what the rest would, though a false event part still

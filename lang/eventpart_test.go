@@ -35,10 +35,6 @@ func TestEventPart(t *testing.T) {
 		if diags.HasErrors() {
 			t.Fatalf("%s: %s", c.cond, diags.Error())
 		}
-		got, ok := e.EventPart()
-		if got != c.want || ok != (c.want != "") {
-			t.Errorf("%s:\n got %q, %v\nwant %q", c.cond, got, ok, c.want)
-		}
 		event, rest, split := e.SplitEventPart()
 		if event != c.want || split != (c.rest != "-") || split && rest != c.rest {
 			t.Errorf("%s: split into %q and %q (%v), want %q and %q", c.cond, event, rest, split, c.want, c.rest)

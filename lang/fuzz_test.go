@@ -241,7 +241,7 @@ func FuzzCEL(f *testing.F) {
 				t.Fatalf("compiling %q: type %v, cel-go %v", cond, fast.OutputType(), slow.OutputType())
 			}
 			// A condition's event part compiles back, in the same environment.
-			if src, ok := fast.EventPart(); ok && fast.OutputType().IsExactType(cel.BoolType) {
+			if src, _, _ := fast.SplitEventPart(); src != "" && fast.OutputType().IsExactType(cel.BoolType) {
 				if _, diags := compileCELWith(true, env, CtxSegment, src, site, cel.BoolType, 1000, nil); diags.HasErrors() {
 					t.Fatalf("the event part %q of %q does not compile: %s", src, cond, diagLines(diags))
 				}

@@ -174,6 +174,15 @@ type traitInput struct {
 	known, ok bool
 }
 
+// traitInput is what observeEarly found the event adds to trait i on its type, under prog;
+// known is false when it was not worked out.
+func (ev *Event) traitInput(prog *program, i int) (in traitInput, known bool) {
+	if ev.prog != prog || ev.traitInputs == nil {
+		return traitInput{}, false
+	}
+	return ev.traitInputs[i], ev.traitInputs[i].known
+}
+
 // observeEarly works out what the event adds to each trait that reads the event alone. A
 // rule that fails to evaluate is left to the processor, which reports it.
 func observeEarly(prog *program, ev *Event, vars *celVars) {
@@ -494,8 +503,8 @@ func (e *Engine) updateTraits(prog *program, p *Profile, ev *Event, now time.Tim
 	for i, t := range ts {
 		var v any
 		var ok bool
-		if ev.prog == prog && ev.traitInputs != nil && ev.traitInputs[i].known {
-			v, ok = ev.traitInputs[i].v, ev.traitInputs[i].ok
+		if in, known := ev.traitInput(prog, i); known {
+			v, ok = in.v, in.ok
 		} else {
 			if vars == nil {
 				vars = newCELVars(nil, ev.fields, now)

@@ -216,10 +216,6 @@ func (f *streamFile) parse() (hcl.Blocks, bool) {
 	if len(diags) > 0 {
 		return nil, false
 	}
-	for _, b := range content.Blocks {
-		for i := range b.Labels {
-			b.Labels[i] = nfc(b.Labels[i])
-		}
-	}
+	// The source is in normal form (scanHeaders takes no other), so its labels are too.
 	return content.Blocks, sameHeaders(content.Blocks, f.headers)
 }

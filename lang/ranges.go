@@ -17,17 +17,33 @@ type Ranges struct {
 }
 
 type rangeItem struct {
-	name                                                     string
+	name string
+	at   packedRange
+}
+
+// packedRange is a range's positions as 32-bit numbers, its file kept apart: what the
+// configuration keeps of the many ranges it holds for as long as it lives.
+type packedRange struct {
 	startLine, startCol, startByte, endLine, endCol, endByte int32
+}
+
+func packRange(rng hcl.Range) packedRange {
+	return packedRange{int32(rng.Start.Line), int32(rng.Start.Column), int32(rng.Start.Byte),
+		int32(rng.End.Line), int32(rng.End.Column), int32(rng.End.Byte)}
+}
+
+// in is the range in file.
+func (p packedRange) in(file string) hcl.Range {
+	return hcl.Range{Filename: file,
+		Start: hcl.Pos{Line: int(p.startLine), Column: int(p.startCol), Byte: int(p.startByte)},
+		End:   hcl.Pos{Line: int(p.endLine), Column: int(p.endCol), Byte: int(p.endByte)}}
 }
 
 // Get returns where an attribute is written, if it is.
 func (r *Ranges) Get(name string) (hcl.Range, bool) {
 	for _, it := range r.items {
 		if it.name == name {
-			return hcl.Range{Filename: r.file,
-				Start: hcl.Pos{Line: int(it.startLine), Column: int(it.startCol), Byte: int(it.startByte)},
-				End:   hcl.Pos{Line: int(it.endLine), Column: int(it.endCol), Byte: int(it.endByte)}}, true
+			return it.at.in(r.file), true
 		}
 	}
 	rng, ok := r.other[name]
@@ -48,9 +64,7 @@ func (r *Ranges) Set(name string, rng hcl.Range) {
 		r.other[name] = rng
 		return
 	}
-	r.items = append(r.items, rangeItem{name: name,
-		startLine: int32(rng.Start.Line), startCol: int32(rng.Start.Column), startByte: int32(rng.Start.Byte),
-		endLine: int32(rng.End.Line), endCol: int32(rng.End.Column), endByte: int32(rng.End.Byte)})
+	r.items = append(r.items, rangeItem{name: name, at: packRange(rng)})
 }
 
 // trim lets go of the room the list grew into.

@@ -29,9 +29,9 @@ type Graph struct {
 
 // graphEdge is one reference: the block referred to and where the reference is written.
 type graphEdge struct {
-	to                                                       int32
-	file                                                     int32
-	startLine, startCol, startByte, endLine, endCol, endByte int32
+	to   int32
+	file int32
+	at   packedRange
 }
 
 func newGraph() *Graph {
@@ -68,9 +68,7 @@ func (g *Graph) AddEdge(from, to string, rng hcl.Range) {
 		g.files[rng.Filename] = file
 		g.names = append(g.names, rng.Filename)
 	}
-	g.out[f] = append(g.out[f], graphEdge{to: t, file: file,
-		startLine: int32(rng.Start.Line), startCol: int32(rng.Start.Column), startByte: int32(rng.Start.Byte),
-		endLine: int32(rng.End.Line), endCol: int32(rng.End.Column), endByte: int32(rng.End.Byte)})
+	g.out[f] = append(g.out[f], graphEdge{to: t, file: file, at: packRange(rng)})
 }
 
 // addAll adds every reference of o, as AddEdge would one at a time in o's order.
@@ -83,9 +81,7 @@ func (g *Graph) addAll(o *Graph) {
 }
 
 func (g *Graph) rangeOf(e graphEdge) hcl.Range {
-	return hcl.Range{Filename: g.names[e.file],
-		Start: hcl.Pos{Line: int(e.startLine), Column: int(e.startCol), Byte: int(e.startByte)},
-		End:   hcl.Pos{Line: int(e.endLine), Column: int(e.endCol), Byte: int(e.endByte)}}
+	return e.at.in(g.names[e.file])
 }
 
 // Edge reports where from first refers to to, if it does.

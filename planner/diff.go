@@ -6,7 +6,6 @@ import (
 	"math"
 	"reflect"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
@@ -94,20 +93,13 @@ func (pl *Planner) diffOne(ctx context.Context, d *Desired, r *states.Resource, 
 		}
 		return c, nil
 	}
-	// What differs is worked out once: the managed attributes among it are the change, and
-	// the private ones are added to them.
-	differs := providers.Diff(d.Addr.Kind, prior, planned)
-	for _, name := range differs {
-		if hp.attrs[d.Addr.Kind][name] {
+	// The change is what differs among the attributes the provider manages, and the private
+	// ones, in one pass over Diff's sorted list.
+	for _, name := range providers.Diff(d.Addr.Kind, prior, planned) {
+		if a, _ := schemaAttr(d.Addr.Kind, name); hp.attrs[d.Addr.Kind][name] || a.Private {
 			c.Changed = append(c.Changed, name)
 		}
 	}
-	for _, name := range differs {
-		if a, _ := schemaAttr(d.Addr.Kind, name); a.Private && !slices.Contains(c.Changed, name) {
-			c.Changed = append(c.Changed, name)
-		}
-	}
-	sort.Strings(c.Changed)
 	for _, name := range c.Changed {
 		if hp.forceNew[d.Addr.Kind][name] || slices.Contains(resp.RequiresReplace, name) {
 			c.ReplacePaths = append(c.ReplacePaths, name)
